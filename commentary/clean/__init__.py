@@ -9,12 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-#: Line categories, as in the gold labels; every category but ``body`` is furniture or a field.
-CATEGORIES = (
-    "body", "title", "byline", "bio", "summary", "syndication", "section",
-    "nav", "media", "engagement", "related", "disclaimer", "tags",
-)
-
+from schemas.models import CATEGORIES  # noqa: F401  (re-exported: the line categories)
 
 @dataclass(frozen=True)
 class LineDecision:

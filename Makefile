@@ -1,0 +1,21 @@
+# Two commands for a fresh machine: `make run` and `make test`. Both install what they need.
+SHELL := /bin/bash
+RAW ?= raw
+CURATED ?= curated
+UV := $(or $(shell command -v uv 2>/dev/null),.tools/bin/uv)
+PY := .venv/bin/python
+
+.PHONY: run test eval bench clean-runs
+
+.tools/bin/uv:
+	python3 -m venv .tools && .tools/bin/pip install --quiet "uv==0.13.9"
+
+.venv/.synced: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --quiet
+	touch $@
+
+run: .venv/.synced  ## run the pipeline on $(RAW) and publish a release in $(CURATED)
+	.venv/bin/commentary run --raw "$(RAW)" --curated "$(CURATED)"
+
+test: .venv/.synced  ## the whole test suite
+	.venv/bin/pytest

@@ -1,0 +1,29 @@
+"""Command line: ``commentary run --raw DIR --curated DIR``."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from commentary.settings import SHARD_SIZE
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="commentary", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="run the pipeline on a raw folder and publish a release")
+    run.add_argument("--raw", default="raw", help="raw landing folder (default: raw)")
+    run.add_argument("--curated", default="curated", help="curated output folder (default: curated)")
+    run.add_argument("--shard-size", type=int, default=SHARD_SIZE, help=f"documents per shard (default: {SHARD_SIZE})")
+    args = parser.parse_args(argv)
+    if args.command == "run":
+        from flows.pipeline import run_pipeline
+
+        entry = run_pipeline(raw=args.raw, curated=args.curated, shard_size=args.shard_size)
+        print(json.dumps(entry, indent=2, default=str))
+        return 0 if entry["release"].get("published") or "nothing changed" in entry["release"].get("reason", "") else 1
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

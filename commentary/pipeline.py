@@ -1,0 +1,193 @@
+"""The pipeline's steps over a run folder: each reads and writes shard files, validates, rejects.
+
+A run folder (``<curated>/runs/<run_id>/``) holds ``stages/<stage>/shard-NNNNN.parquet``,
+``rejects/<stage>-NNNNN.parquet`` and, once merged, ``rejects.parquet``, ``quality.json``
+and ``ledger.json``. Steps pass paths, never tables, so that any executor can run them.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from commentary import release, stages, tables
+from commentary.ingest import RawFile, discover
+from commentary.settings import SHARD_SIZE
+from schemas import models
+from schemas.validation import DETAIL, REASON, split_valid
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """What a run will do: its folder and the raw files of each shard."""
+
+    raw_root: Path
+    curated_root: Path
+    run_dir: Path
+    shards: list[list[RawFile]]
+
+    @property
+    def seen(self) -> int:
+        return sum(len(shard) for shard in self.shards)
+
+
+def plan_run(raw_root: Path, curated_root: Path, shard_size: int = SHARD_SIZE) -> RunPlan:
+    """Discover raw files, cut them into shards and create the run folder."""
+    if not raw_root.is_dir():
+        raise FileNotFoundError(f"raw folder {raw_root} does not exist")
+    files = discover(raw_root)
+    run_id = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    run_dir = curated_root / "runs" / run_id
+    run_dir.mkdir(parents=True)
+    shards = [files[i:i + shard_size] for i in range(0, len(files), shard_size)]
+    return RunPlan(raw_root, curated_root, run_dir, shards)
+
+
+def shard_path(run_dir: Path, stage: str, shard_no: int) -> Path:
+    return run_dir / "stages" / stage / f"shard-{shard_no:05d}.parquet"
+
+
+def stage_paths(run_dir: Path, stage: str) -> list[Path]:
+    return sorted((run_dir / "stages" / stage).glob("shard-*.parquet"))
+
+
+def ingest_step(plan: RunPlan, shard_no: int) -> Path:
+    """Read one shard of raw files; invalid records and unreadable files become rejects."""
+    ingested, rejects = stages.ingest(plan.raw_root, plan.shards[shard_no])
+    valid, failed = split_valid(ingested, models.IngestedRecord)
+    _write_rejects(plan.run_dir, "ingest", shard_no, rejects, failed)
+    return tables.write_parquet(valid.to_arrow(), shard_path(plan.run_dir, "ingest", shard_no), tables.INGESTED)
+
+
+def clean_step(run_dir: Path, shard_no: int) -> Path:
+    """Clean one ingested shard into articles and the furniture audit."""
+    ingested = tables.read_parquet(shard_path(run_dir, "ingest", shard_no), tables.INGESTED)
+    articles, furniture, rejects = stages.clean(ingested)
+    valid, failed = split_valid(articles, models.Article)
+    audit_ok, audit_failed = split_valid(furniture, models.FurnitureLine)
+    bad_audit_docs = audit_failed.select("doc_id", REASON, DETAIL).unique("doc_id", keep="first")
+    failed_audit = valid.join(bad_audit_docs, on="doc_id", how="inner")
+    valid = valid.join(bad_audit_docs, on="doc_id", how="anti")
+    _write_rejects(run_dir, "clean", shard_no, rejects, pl.concat([failed, failed_audit], how="diagonal_relaxed"))
+    tables.write_parquet(audit_ok.filter(pl.col("doc_id").is_in(valid["doc_id"].implode())).to_arrow(),
+                         shard_path(run_dir, "furniture", shard_no), tables.FURNITURE)
+    return tables.write_parquet(valid.to_arrow(), shard_path(run_dir, "clean", shard_no), tables.ARTICLES)
+
+
+def curate_step(run_dir: Path) -> list[Path]:
+    """Mark exact duplicates across all shards and write the final article shards."""
+    keys = pl.concat([pl.read_parquet(p, columns=["doc_id", "source_path", "published_date", "body_sha256"])
+                      for p in stage_paths(run_dir, "clean")])
+    canonical = stages.canonical_copies(keys)
+    out = []
+    for path in stage_paths(run_dir, "clean"):
+        shard_no = int(path.stem.split("-")[1])
+        articles = tables.read_parquet(path, tables.ARTICLES)
+        articles = articles.drop("duplicate_of").join(canonical, on="doc_id", how="left").select(tables.ARTICLES.names)
+        valid, failed = split_valid(articles, models.Article)
+        _write_rejects(run_dir, "curate", shard_no, [], failed)
+        out.append(tables.write_parquet(valid.to_arrow(), shard_path(run_dir, "curate", shard_no), tables.ARTICLES))
+    return out
+
+
+def _write_rejects(run_dir: Path, stage: str, shard_no: int, rejects: list[dict], failed: pl.DataFrame | None = None) -> None:
+    """Write a stage's rejects: the stage's own plus the rows that failed validation."""
+    rows = list(rejects)
+    if failed is not None:
+        rows += [stages.reject(row["source_path"], stage, row[REASON], row[DETAIL])
+                 for row in failed.select("source_path", REASON, DETAIL).iter_rows(named=True)]
+    tables.write_parquet(stages.frame(rows, tables.REJECTS).to_arrow(),
+                         run_dir / "rejects" / f"{stage}-{shard_no:05d}.parquet", tables.REJECTS)
+
+
+def merge_rejects(run_dir: Path) -> pl.DataFrame:
+    """Gather every stage's rejects into ``rejects.parquet``."""
+    rejects = tables.read_parquet(sorted((run_dir / "rejects").glob("*.parquet")), tables.REJECTS).sort("source_path", "stage")
+    valid, failed = split_valid(rejects, models.Reject)
+    if failed.height:
+        raise ValueError(f"reject records break their own schema: {failed.head(3).to_dicts()}")
+    tables.write_parquet(valid.to_arrow(), run_dir / "rejects.parquet", tables.REJECTS)
+    return valid
+
+
+def ledger(plan: RunPlan, rejects: pl.DataFrame, outcome: dict) -> dict:
+    """Account for every raw file: seen = released + rejected + duplicates, checked here.
+
+    When the quality gate holds a release back, its articles are rejected at stage ``release``.
+    """
+    articles = tables.read_parquet(stage_paths(plan.run_dir, "curate"), tables.ARTICLES).select("duplicate_of")
+    if outcome.get("reason") == "critical expectations failed":
+        articles = articles.head(0)
+    duplicates = articles["duplicate_of"].is_not_null().sum()
+    entry = {
+        "run_id": plan.run_dir.name,
+        "seen": plan.seen,
+        "released": articles.height - duplicates,
+        "duplicates": duplicates,
+        "rejected": rejects.height,
+        "rejected_by_reason": dict(sorted(rejects.group_by("reason").len().iter_rows())),
+        "release": outcome,
+    }
+    entry["balanced"] = entry["seen"] == entry["released"] + entry["rejected"] + entry["duplicates"]
+    (plan.run_dir / "ledger.json").write_text(json.dumps(entry, indent=2, default=str) + "\n")
+    if not entry["balanced"]:
+        raise RuntimeError(f"ledger does not balance: {entry}")
+    return entry
+
+
+def quality_step(run_dir: Path) -> dict:
+    """Run the Great Expectations suites on each stage's whole table; write ``quality.json``."""
+    from schemas.expectations import run_suites  # heavy import, only where suites run
+
+    ingested = pl.concat([pl.read_parquet(p, columns=["doc_id", "format", "bytes", "text"])
+                          .with_columns(text_chars=pl.col("text").str.len_chars()).drop("text")
+                          for p in stage_paths(run_dir, "ingest")])
+    articles = tables.read_parquet(stage_paths(run_dir, "curate"), tables.ARTICLES)
+    furniture = tables.read_parquet(stage_paths(run_dir, "furniture"), tables.FURNITURE)
+    frames = {
+        "ingested": ingested.to_pandas(),
+        "articles": articles.select("doc_id", "title", "body", "word_count", "published_date").to_pandas(),
+        "furniture": furniture.select("category", "line_no", "rule_id").to_pandas(),
+    }
+    report = run_suites(run_dir / "quality", frames)
+    (run_dir / "quality.json").write_text(json.dumps(report, indent=2) + "\n")
+    return report
+
+
+def release_step(plan: RunPlan, quality: dict) -> dict | None:
+    """Publish the run's curated tables unless a critical expectation failed."""
+    if quality["critical_failed"]:
+        held = pl.concat([pl.read_parquet(p, columns=["source_path"]) for p in stage_paths(plan.run_dir, "curate")])
+        detail = "; ".join(quality["critical_failed"])
+        _write_rejects(plan.run_dir, "release", 0, [stages.reject(path, "release", "quality-gate", detail) for path in held["source_path"]])
+        return {"published": False, "reason": "critical expectations failed", "failed": quality["critical_failed"]}
+    frames = {
+        "articles": tables.read_parquet(stage_paths(plan.run_dir, "curate"), tables.ARTICLES),
+        "furniture": tables.read_parquet(stage_paths(plan.run_dir, "furniture"), tables.FURNITURE),
+    }
+    manifest = release.publish(plan.curated_root, plan.run_dir.name, frames, provenance(plan))
+    if manifest is None:
+        return {"published": False, "reason": "nothing changed since the latest release", "version": release.latest_version(plan.curated_root)}
+    return {"published": True, "version": manifest["version"], "counts": manifest["counts"]}
+
+
+def provenance(plan: RunPlan) -> dict:
+    """Fingerprints of what produced a release: raw input, rules and model files, the lock file."""
+    sources = pl.concat([pl.read_parquet(p, columns=["source_path", "source_sha256"]) for p in stage_paths(plan.run_dir, "ingest")])
+    raw = hashlib.sha256()
+    for path, digest in sources.sort("source_path").iter_rows():
+        raw.update(f"{path}\0{digest}\n".encode())
+    rules = hashlib.sha256()
+    rules_root = Path(__file__).parent / "rules"
+    for path in sorted(p for p in rules_root.rglob("*") if p.is_file()):
+        rules.update(path.relative_to(rules_root).as_posix().encode() + b"\0" + path.read_bytes())
+    lock = Path(__file__).resolve().parents[1] / "uv.lock"
+    return {
+        "raw_fingerprint": raw.hexdigest(),
+        "rules_version": rules.hexdigest()[:16],
+        "lock_sha256": release.sha256_file(lock) if lock.is_file() else None,
+    }

@@ -1,0 +1,36 @@
+"""Runtime defaults and limits, in one place.
+
+Numbers here are documented in README.md ("Limits"); change them there too.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+#: Documents per shard: one Prefect task per stage per shard (TOOLCHAIN.md: 5-50 ms per task).
+SHARD_SIZE = 500
+#: Raw files larger than this are rejected unread (bytes on disk).
+MAX_RAW_BYTES = 32 * 1024 * 1024
+#: Decompressed gzip content is capped here (guards against gzip bombs).
+MAX_DECOMPRESSED_BYTES = 32 * 1024 * 1024
+#: Lines longer than this are cut to this length before cleaning (one enormous line stays bounded).
+MAX_LINE_CHARS = 100_000
+#: Rows per Parquet row group and per part file in a release.
+ROW_GROUP_ROWS = 10_000
+PART_FILE_ROWS = 100_000
+
+
+def apply_environment_defaults(home: Path | None = None) -> None:
+    """Set project-local Prefect, Great Expectations and Dask defaults unless the user set them."""
+    home = (home or Path.cwd()).resolve()
+    defaults = {
+        "PREFECT_HOME": str(home / ".prefect"),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90",
+        "PREFECT_LOGGING_LEVEL": "WARNING",
+        "DO_NOT_TRACK": "1",
+        "GX_ANALYTICS_ENABLED": "false",
+        "DASK_TEMPORARY_DIRECTORY": str(home / ".cache" / "dask"),
+    }
+    for name, value in defaults.items():
+        os.environ.setdefault(name, value)

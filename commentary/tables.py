@@ -1,0 +1,59 @@
+"""Arrow schemas of every stage table and deterministic Parquet I/O.
+
+Schemas are derived from the Pandera models in ``schemas.models``. Writers take an explicit schema (never inferred from the first record) and strip schema
+metadata, so the same rows always give byte-identical files.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from commentary.settings import ROW_GROUP_ROWS
+from schemas import models
+
+_ARROW_TYPES = {pl.String: pa.string(), pl.Int64: pa.int64(), pl.Date: pa.date32()}
+
+
+def _arrow_type(dtype: pl.DataType) -> pa.DataType:
+    if isinstance(dtype, pl.List):
+        return pa.list_(_arrow_type(dtype.inner))
+    if isinstance(dtype, pl.Struct):
+        return pa.struct([(f.name, _arrow_type(f.dtype)) for f in dtype.fields])
+    return _ARROW_TYPES[dtype.base_type()]
+
+
+def arrow_schema(model: type[models.pa.DataFrameModel]) -> pa.Schema:
+    """The Arrow schema of a Pandera model, columns in declaration order; every column nullable."""
+    return pa.schema([(name, _arrow_type(column.dtype.type)) for name, column in model.to_schema().columns.items()])
+
+
+INGESTED = arrow_schema(models.IngestedRecord)
+ARTICLES = arrow_schema(models.Article)
+FURNITURE = arrow_schema(models.FurnitureLine)
+REJECTS = arrow_schema(models.Reject)
+
+
+def to_arrow(frame: pl.DataFrame, schema: pa.Schema) -> pa.Table:
+    """Cast a frame to the stage schema, column order included."""
+    return frame.select(schema.names).to_arrow().cast(schema)
+
+
+def write_parquet(table: pa.Table, path: Path, schema: pa.Schema) -> Path:
+    """Write one Parquet file deterministically (zstd, statistics, fixed row groups)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table = table.select(schema.names).cast(schema).replace_schema_metadata(None)
+    pq.write_table(
+        table, path, compression="zstd", row_group_size=ROW_GROUP_ROWS, write_statistics=True,
+    )
+    return path
+
+
+def read_parquet(paths: list[Path] | Path, schema: pa.Schema) -> pl.DataFrame:
+    """Read one or more Parquet files of a stage into a single frame (empty frame if none)."""
+    paths = [paths] if isinstance(paths, Path) else list(paths)
+    if not paths:
+        return pl.from_arrow(schema.empty_table())
+    return pl.from_arrow(pa.concat_tables([pq.read_table(p, schema=schema) for p in paths]))

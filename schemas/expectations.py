@@ -1,0 +1,111 @@
+"""Great Expectations suites for every stage table, and the runner that writes Data Docs.
+
+Each expectation carries ``meta.critical``: a failed critical expectation stops the release
+(the run is still recorded); the others are reported as warnings.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from pathlib import Path
+
+import great_expectations as gx
+import great_expectations.expectations as gxe
+import pandas as pd
+from great_expectations.data_context.types.base import ProgressBarsConfig
+
+from schemas.models import CATEGORIES
+
+#: Furniture lines found on many sites (one paragraph each); none may survive in a released body.
+KNOWN_FURNITURE = (
+    r"(?im)^leave a (?:reply|comment)$",
+    r"(?im)your email address will not be published",
+    r"(?im)^back to top(?: button)?$",
+    r"(?im)^(?:top|bottom) of page$",
+    r"(?im)^latest articles$",
+    r"(?im)^source link$",
+    r"(?im)^(?:share|tweet|email) this(?: article| story)?$",
+)
+#: Bodies shorter than this are suspicious (a teaser, a listing); longer ones are bounded by ingest caps.
+MIN_BODY_CHARS = 200
+EARLIEST_DATE = dt.date(1990, 1, 1)
+
+
+def _critical(expectation: gxe.Expectation) -> gxe.Expectation:
+    expectation.meta = {"critical": True}
+    return expectation
+
+
+def suites() -> dict[str, list[gxe.Expectation]]:
+    """The expectations of each stage, by stage table name."""
+    today = dt.date.today() + dt.timedelta(days=1)
+    return {
+        "ingested": [
+            _critical(gxe.ExpectTableRowCountToBeBetween(min_value=1)),
+            _critical(gxe.ExpectColumnValuesToBeUnique(column="doc_id")),
+            _critical(gxe.ExpectColumnValuesToNotBeNull(column="text_chars")),
+            gxe.ExpectColumnValuesToBeInSet(column="format", value_set=["text", "html"]),
+            gxe.ExpectColumnValuesToBeBetween(column="bytes", min_value=1),
+        ],
+        "articles": [
+            _critical(gxe.ExpectTableRowCountToBeBetween(min_value=1)),
+            _critical(gxe.ExpectColumnValuesToBeUnique(column="doc_id")),
+            _critical(gxe.ExpectColumnValuesToNotBeNull(column="body")),
+            _critical(gxe.ExpectColumnValuesToNotMatchRegexList(column="body", regex_list=list(KNOWN_FURNITURE))),
+            gxe.ExpectColumnValuesToNotBeNull(column="title", mostly=0.95),
+            gxe.ExpectColumnValueLengthsToBeBetween(column="body", min_value=MIN_BODY_CHARS, mostly=0.95),
+            gxe.ExpectColumnValuesToBeBetween(column="word_count", min_value=1),
+            gxe.ExpectColumnValuesToBeBetween(column="published_date", min_value=EARLIEST_DATE, max_value=today),
+        ],
+        "furniture": [
+            _critical(gxe.ExpectColumnValuesToBeInSet(column="category", value_set=[c for c in CATEGORIES if c != "body"])),
+            gxe.ExpectColumnValuesToBeBetween(column="line_no", min_value=1),
+            gxe.ExpectColumnValuesToNotBeNull(column="rule_id"),
+        ],
+    }
+
+
+def run_suites(project_root: Path, frames: dict[str, pd.DataFrame]) -> dict:
+    """Run each stage's suite on its whole table, update Data Docs under ``project_root``.
+
+    Returns a JSON-ready report: per stage, each expectation's outcome, and ``critical_failed``.
+    """
+    logging.getLogger("great_expectations").setLevel(logging.ERROR)
+    context = gx.get_context(mode="file", project_root_dir=str(project_root))
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    context.variables.save()
+    source = context.data_sources.add_or_update_pandas(name="commentary")
+    report = {"stages": {}, "critical_failed": [], "data_docs": str(project_root / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html")}
+    for stage, expectations in suites().items():
+        if stage not in frames:
+            continue
+        asset = next((a for a in source.assets if a.name == stage), None) or source.add_dataframe_asset(name=stage)
+        batch = next((b for b in asset.batch_definitions if b.name == "whole"), None) or asset.add_batch_definition_whole_dataframe("whole")
+        suite = context.suites.add_or_update(gx.ExpectationSuite(name=stage, expectations=expectations))
+        validation = context.validation_definitions.add_or_update(gx.ValidationDefinition(name=stage, data=batch, suite=suite))
+        checkpoint = context.checkpoints.add_or_update(gx.Checkpoint(
+            name=stage, validation_definitions=[validation],
+            actions=[gx.checkpoint.UpdateDataDocsAction(name="data-docs")],
+            result_format={"result_format": "SUMMARY"},
+        ))
+        result = checkpoint.run(batch_parameters={"dataframe": frames[stage]})
+        outcomes = []
+        for validation_result in result.run_results.values():
+            for item in validation_result.results:
+                config = item.expectation_config
+                critical = bool((config.meta or {}).get("critical"))
+                outcomes.append({
+                    "expectation": config.type, "column": config.kwargs.get("column"),
+                    "success": bool(item.success), "critical": critical,
+                    "unexpected_count": (item.result or {}).get("unexpected_count"),
+                    "observed_value": _plain((item.result or {}).get("observed_value")),
+                })
+                if critical and not item.success:
+                    report["critical_failed"].append(f"{stage}: {config.type}({config.kwargs.get('column') or ''})")
+        report["stages"][stage] = {"success": bool(result.success), "rows": len(frames[stage]), "expectations": outcomes}
+    return report
+
+
+def _plain(value):
+    """Observed values as JSON-ready scalars."""
+    return value if isinstance(value, (int, float, str, bool, type(None))) else str(value)

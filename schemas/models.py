@@ -1,0 +1,98 @@
+"""Pandera models of every stage table: the one source of the data contract.
+
+Arrow schemas for Parquet (``commentary.tables``) and the release's ``datapackage.json`` are
+derived from these models. Later stages inherit the identity columns from ``SourceRecord``.
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+import pandera.polars as pa
+import polars as pl
+
+HEX16 = r"^[0-9a-f]{16}$"
+HEX64 = r"^[0-9a-f]{64}$"
+#: Fields that can come from several sources; ``field_sources`` says which one won.
+SOURCED_FIELDS = (
+    "title", "authors", "published_date", "outlet", "section", "tags", "summary",
+    "author_bio", "syndicated_from", "syndicated_date", "url", "language",
+)
+CATEGORIES = (
+    "body", "title", "byline", "bio", "summary", "syndication", "section",
+    "nav", "media", "engagement", "related", "disclaimer", "tags",
+)
+
+
+class _Strict(pa.DataFrameModel):
+    class Config:
+        strict = True
+        coerce = True
+
+
+class SourceRecord(_Strict):
+    """Identity of a document: which raw file it came from."""
+
+    doc_id: str = pa.Field(unique=True, str_matches=HEX16, description="sha256 of source_path, 16 hex digits; stable across releases")
+    source_path: str = pa.Field(unique=True, str_length={"min_value": 1}, description="path of the raw file relative to the raw root")
+    source_sha256: str = pa.Field(str_matches=HEX64, description="sha256 of the raw file's bytes")
+    format: str = pa.Field(isin=["text", "html"], description="raw format")
+
+
+class IngestedRecord(SourceRecord):
+    """A decoded raw file with its sidecar metadata."""
+
+    bytes: int = pa.Field(ge=1, description="size of the raw file on disk")
+    url: str = pa.Field(nullable=True, str_matches=r"^https?://", description="from the sidecar")
+    outlet: str = pa.Field(nullable=True, description="from the sidecar")
+    published_date: dt.date = pa.Field(nullable=True, description="from the sidecar")
+    language: str = pa.Field(nullable=True, description="from the sidecar")
+    text: str = pa.Field(str_length={"min_value": 1}, description="decoded text, line ends normalised")
+
+
+class Article(SourceRecord):
+    """One cleaned article: the released table."""
+
+    url: str = pa.Field(nullable=True, str_matches=r"^https?://", description="canonical URL")
+    outlet: str = pa.Field(nullable=True, description="publishing outlet; null when unknown, never guessed")
+    title: str = pa.Field(nullable=True, description="headline")
+    authors: list[str] = pa.Field(description="author names; empty when unknown")
+    published_date: dt.date = pa.Field(nullable=True, description="publication date")
+    section: str = pa.Field(nullable=True, description="section or content type")
+    tags: list[str] = pa.Field(description="topic tags")
+    summary: list[str] = pa.Field(description="key-takeaway items")
+    author_bio: str = pa.Field(nullable=True, description="author biography")
+    syndicated_from: str = pa.Field(nullable=True, description="outlet where the piece first appeared")
+    syndicated_date: dt.date = pa.Field(nullable=True, description="date of the first appearance")
+    body: str = pa.Field(str_length={"min_value": 1}, description="article text, paragraphs joined by one blank line")
+    word_count: int = pa.Field(ge=1, description="number of \\w+ tokens in body")
+    language: str = pa.Field(nullable=True, description="language tag when known")
+    body_sha256: str = pa.Field(str_matches=HEX64, description="sha256 of the case- and space-normalised body")
+    duplicate_of: str = pa.Field(nullable=True, str_matches=HEX16, description="doc_id of the canonical copy, null for canonical articles")
+    field_sources: pl.Struct = pa.Field(
+        dtype_kwargs={"fields": {name: pl.String for name in SOURCED_FIELDS}},
+        description="for each field, where its value came from (sidecar, jsonld, meta, text:<rule>)",
+    )
+
+    @pa.dataframe_check
+    def body_paragraphs_are_trimmed(cls, data) -> pl.LazyFrame:
+        """No paragraph of the body starts or ends with white space."""
+        return data.lazyframe.select(~pl.col("body").str.contains(r"(^|\n\n)\s|\s(\n\n|$)"))
+
+
+class FurnitureLine(_Strict):
+    """One removed line of one document and the rule that removed it."""
+
+    doc_id: str = pa.Field(str_matches=HEX16)
+    line_no: int = pa.Field(ge=1, description="1-based line number in the cleaned text")
+    category: str = pa.Field(isin=[c for c in CATEGORIES if c != "body"])
+    rule_id: str = pa.Field(str_matches=r"^[a-z0-9-]+(\.[a-z0-9-]+)+$")
+    text: str
+
+
+class Reject(_Strict):
+    """A raw file (or record) that did not make it into the release, and why."""
+
+    source_path: str
+    stage: str = pa.Field(isin=["ingest", "clean", "curate", "release"])
+    reason: str = pa.Field(str_matches=r"^[a-z0-9:_.-]+$")
+    detail: str

@@ -1,0 +1,73 @@
+"""The whole flow on the sample pages under a Prefect test server; the release read back by DuckDB and Polars."""
+from __future__ import annotations
+
+import json
+
+import duckdb
+import polars as pl
+import pytest
+from prefect.testing.utilities import prefect_test_harness
+
+from commentary import release
+
+
+@pytest.fixture(scope="module")
+def curated(tmp_path_factory, gold):
+    from flows.pipeline import run_pipeline
+
+    root = tmp_path_factory.mktemp("curated")
+    raw = tmp_path_factory.mktemp("raw")
+    for name in gold:
+        (raw / name).write_bytes((release.Path(__file__).parents[1] / "raw" / name).read_bytes())
+    (raw / "broken.txt.gz").write_bytes(b"\x1f\x8b\x08\x00garbage")
+    with prefect_test_harness(server_startup_timeout=120):
+        entry = run_pipeline(raw=str(raw), curated=str(root))
+    return root, entry
+
+
+def test_ledger_accounts_for_every_file(curated):
+    root, entry = curated
+    assert entry["seen"] == 6 and entry["released"] == 5 and entry["rejected"] == 1 and entry["duplicates"] == 0
+    assert entry["rejected_by_reason"] == {"corrupt-gzip": 1}
+    saved = json.loads((root / "runs" / entry["run_id"] / "ledger.json").read_text())
+    assert saved["balanced"] and saved["release"]["published"]
+    rejects = pl.read_parquet(root / "runs" / entry["run_id"] / "rejects.parquet")
+    assert rejects.select("source_path", "stage", "reason").rows() == [("broken.txt.gz", "ingest", "corrupt-gzip")]
+
+
+def test_release_reads_back_in_duckdb(curated, gold):
+    root, _ = curated
+    folder = release.release_path(root)
+    con = duckdb.connect()
+    rows = con.execute(
+        f"select source_path, title, len(authors), body from read_parquet('{folder}/articles/*.parquet') order by source_path"
+    ).fetchall()
+    assert [r[0] for r in rows] == sorted(gold)
+    for source_path, title, _, body in rows:
+        assert title == gold[source_path]["fields"]["title"]
+        assert body == gold[source_path]["body"]
+    furniture = con.execute(f"select count(*) from read_parquet('{folder}/furniture/*.parquet')").fetchone()[0]
+    assert furniture == sum(1 for doc in gold.values() for label in doc["lines"].values() if label != "body")
+
+
+def test_release_reads_back_in_polars_with_its_types(curated, gold):
+    root, _ = curated
+    articles = pl.read_parquet(release.release_path(root) / "articles" / "*.parquet")
+    assert articles.schema["authors"] == pl.List(pl.String)
+    assert articles.schema["published_date"] == pl.Date
+    by_path = {row["source_path"]: row for row in articles.iter_rows(named=True)}
+    for name, doc in gold.items():
+        bodies = set(by_path[name]["body"].split("\n\n"))
+        lines = (release.Path(__file__).parents[1] / "raw" / name).read_text().split("\n")
+        furniture = {lines[int(n) - 1].strip() for n, label in doc["lines"].items() if label != "body"}
+        assert not bodies & furniture
+
+
+def test_manifest_and_latest_describe_the_release(curated):
+    root, entry = curated
+    manifest = release.read_manifest(root)
+    assert (root / "LATEST").read_text().strip() == manifest["version"] == entry["release"]["version"]
+    assert manifest["counts"]["articles"] == 5
+    assert set(manifest["files"]) == {"articles/part-00000.parquet", "furniture/part-00000.parquet"}
+    assert manifest["raw_fingerprint"] and manifest["lock_sha256"] and manifest["code_version"]
+    assert (root / "runs" / entry["run_id"] / "quality" / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html").is_file()
