@@ -149,3 +149,26 @@ def test_entities_and_dtds_are_not_resolved_and_nothing_is_fetched(tmp_path, mon
     assert "TOPSECRET" not in blob
     assert "EXPANDED" not in blob
     assert "council voted" in result.text
+
+
+def _split_body_page() -> str:
+    """Trafilatura keeps only the first of two same-class body containers on such a page."""
+    first = "".join(f"<p>{PROSE}First part {i}.</p>" for i in range(8))
+    second = "".join(f"<p>{PROSE}Second part {i} continues the story.</p>" for i in range(4))
+    return f"""<html><head><title>Split</title></head><body><article><h1>Split story</h1>
+<div class="article-body">{first}</div>
+<div class="ad-break"><span>Advertisement</span></div>
+<div class="article-body">{second}</div>
+</article></body></html>"""
+
+
+def test_body_split_by_an_ad_break_is_joined():
+    text = extract_html(_split_body_page()).text
+    assert "First part 0." in text
+    assert "Second part 3 continues the story." in text
+
+
+def test_appended_next_article_is_not_joined():
+    page = _split_body_page().replace(
+        '<div class="ad-break">', '</article><article><h1>Next story</h1><div class="ad-break">')
+    assert "Second part" not in extract_html(page).text

@@ -189,7 +189,53 @@ def extract_main_text(tree: lxml_html.HtmlElement, url: str | None) -> str:
     document = trafilatura.bare_extraction(tree, url=url, **TRAFILATURA_OPTIONS)
     if document is None or not document.text:
         return ""
-    return document.text.strip()
+    text = document.text.strip()
+    continuation = split_body_continuation(tree, text)
+    return "\n".join([text, *continuation]) if continuation else text
+
+
+#: Paragraphs of at least this many words identify the body container in the page.
+ANCHOR_MIN_WORDS = 12
+
+
+def split_body_continuation(tree: lxml_html.HtmlElement, text: str) -> list[str]:
+    """Paragraphs of the article body that continue after an ad break in a sibling
+    container with the same class (trafilatura keeps only the first container)."""
+    extracted = {_normalize(line) for line in text.splitlines()}
+    parents: dict[lxml_html.HtmlElement, int] = {}
+    for paragraph in tree.iter("p"):
+        words = _normalize(paragraph.text_content())
+        if len(words.split()) >= ANCHOR_MIN_WORDS and words in extracted:
+            parent = paragraph.getparent()
+            parents[parent] = parents.get(parent, 0) + 1
+    if not parents:
+        return []
+    container = max(parents, key=parents.get)
+    css_class = container.get("class")
+    if not css_class:
+        return []
+    added: list[str] = []
+    following = False
+    for candidate in tree.iter(container.tag):
+        if candidate is container:
+            following = True
+            continue
+        if not following or candidate.get("class") != css_class \
+                or not _same_article(container, candidate):
+            continue
+        for paragraph in candidate.iter("p"):
+            line = " ".join(paragraph.text_content().split())
+            if line and _normalize(line) not in extracted:
+                added.append(line)
+    return added
+
+
+def _same_article(first: lxml_html.HtmlElement, second: lxml_html.HtmlElement) -> bool:
+    """Whether two elements sit in one article: their closest common ancestor holds at most
+    one ``h1`` (an appended next article brings its own headline)."""
+    ancestors = set(first.iterancestors())
+    common = next((el for el in second.iterancestors() if el in ancestors), None)
+    return common is not None and len(common.findall(".//h1")) <= 1
 
 
 #: Separators between a page title and the site name in ``<title>``.
