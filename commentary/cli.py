@@ -1,9 +1,10 @@
-"""Command line: ``commentary run --raw DIR --curated DIR``."""
+"""Command line: ``commentary run``, ``commentary eval``."""
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from commentary.settings import SHARD_SIZE
 
@@ -15,6 +16,10 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--raw", default="raw", help="raw landing folder (default: raw)")
     run.add_argument("--curated", default="curated", help="curated output folder (default: curated)")
     run.add_argument("--shard-size", type=int, default=SHARD_SIZE, help=f"documents per shard (default: {SHARD_SIZE})")
+    evaluate = commands.add_parser("eval", help="score cleaning on the seeds' gold and the benchmark split; non-zero below the floors")
+    evaluate.add_argument("--shared", default="../shared", help="folder with gold/, benchmark/ and tools/ (default: ../shared)")
+    evaluate.add_argument("--seeds", default="raw", help="raw folder holding the seed pages (default: raw)")
+    evaluate.add_argument("--work", default=".cache/eval", help="scratch folder for the runs (default: .cache/eval)")
     args = parser.parse_args(argv)
     if args.command == "run":
         from flows.pipeline import run_pipeline
@@ -22,6 +27,10 @@ def main(argv: list[str] | None = None) -> int:
         entry = run_pipeline(raw=args.raw, curated=args.curated, shard_size=args.shard_size)
         print(json.dumps(entry, indent=2, default=str))
         return 0 if entry["release"].get("published") or "nothing changed" in entry["release"].get("reason", "") else 1
+    if args.command == "eval":
+        from commentary.evaluation import evaluate
+
+        return evaluate(Path(args.shared), Path(args.seeds), Path(args.work))
     return 2
 
 
