@@ -115,26 +115,30 @@ def _decode(content: bytes, fmt: str) -> str:
         raise RejectedFile("binary-content", "bytes are an image, PDF, archive or executable, not text")
     for bom, encoding in ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16")):
         if content.startswith(bom):
-            return _normalise(content.decode(encoding, errors="replace"))
+            return _normalise(content.decode(encoding, errors="replace"), fmt)
     if b"\x00" in content[:8192]:
         raise RejectedFile("binary-content", "NUL bytes in a text file")
     try:
-        return _normalise(content.decode("utf-8"))
+        return _normalise(content.decode("utf-8"), fmt)
     except UnicodeDecodeError:
         pass
     declared = _HTML_CHARSET.search(content[:4096]) if fmt == "html" else None
     if declared:
         try:
-            return _normalise(content.decode(declared.group(1).decode("ascii"), errors="strict"))
+            return _normalise(content.decode(declared.group(1).decode("ascii"), errors="strict"), fmt)
         except (LookupError, UnicodeDecodeError):
             pass
-    return _normalise(content.decode("cp1252", errors="replace"))
+    return _normalise(content.decode("cp1252", errors="replace"), fmt)
 
 
-def _normalise(text: str) -> str:
-    """Unify line ends and cut enormous lines to a bounded length."""
+def _normalise(text: str, fmt: str) -> str:
+    """Unify line ends; in text files, cut enormous lines to a bounded length.
+
+    HTML keeps its lines whole: minified pages are one long line, and the line cleaner only
+    sees the extractor's output.
+    """
     text = text.replace("\r\n", "\n").replace("\r", "\n")
-    if len(text) > MAX_LINE_CHARS and max(map(len, text.split("\n"))) > MAX_LINE_CHARS:
+    if fmt == "text" and len(text) > MAX_LINE_CHARS and max(map(len, text.split("\n"))) > MAX_LINE_CHARS:
         text = "\n".join(line[:MAX_LINE_CHARS] for line in text.split("\n"))
     return text
 

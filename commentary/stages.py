@@ -51,7 +51,7 @@ def ingest(raw_root: Path, files: list[RawFile]) -> tuple[pl.DataFrame, list[dic
 
 def clean(ingested: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, list[dict]]:
     """Strip furniture and extract fields; returns articles, the furniture audit and rejects."""
-    docs, html_meta, texts, rejects = [], [], [], []
+    docs, html_meta, texts, extracted, rejects = [], [], [], [], []
     for doc in ingested.to_dicts():
         meta = {}
         if doc["format"] == "html":
@@ -63,8 +63,9 @@ def clean(ingested: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, list[dict
         docs.append(doc)
         html_meta.append(meta)
         texts.append(doc["text"])
+        extracted.append(doc["format"] == "html")
     articles, furniture = [], []
-    for doc, meta, page in zip(docs, html_meta, clean_shard(texts), strict=True):
+    for doc, meta, page in zip(docs, html_meta, clean_shard(texts, extracted=extracted), strict=True):
         furniture.extend(
             {"doc_id": doc["doc_id"], "line_no": d.line_no, "category": d.category, "rule_id": d.rule_id, "text": d.text}
             for d in page.lines if d.category != "body"

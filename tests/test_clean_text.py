@@ -146,3 +146,23 @@ def test_parse_date_formats():
 def test_split_tags_prefers_separators():
     assert split_tags("economy, trade | China") == ["economy", "trade", "China"]
     assert split_tags("Climate") == ["Climate"]
+
+
+def test_extracted_text_keeps_short_lines_and_loses_pattern_furniture():
+    text = "\n".join([
+        "Now get prepping!",
+        "Meal 1",
+        "Eat every 2–3 hours",
+        "Read more: Another Story About Meal Plans",
+        "The plan works for both programs, so there is no need to start again from scratch.",
+        "Have a tip? Jane Doe may be reached at jdoe@example.com.",
+    ])
+    flat, extracted = clean_shard([text, text], extracted=[False, True])
+    decisions = {d.text: (d.category, d.rule_id) for d in extracted.lines}
+    assert decisions["Read more: Another Story About Meal Plans"] == ("related", "related.inline-link")
+    assert decisions["Have a tip? Jane Doe may be reached at jdoe@example.com."][0] == "engagement"
+    assert extracted.body.split("\n\n") == [
+        "Now get prepping!", "Meal 1", "Eat every 2–3 hours",
+        "The plan works for both programs, so there is no need to start again from scratch."]
+    assert extracted.title is None
+    assert [d.rule_id for d in extracted.lines if d.category == "body"] == ["extractor.main-content"] * 4

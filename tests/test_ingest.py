@@ -86,3 +86,12 @@ def test_symlink_out_of_the_raw_folder_is_not_followed(tmp_path):
 def test_line_ends_are_normalised(tmp_path):
     (tmp_path / "a.txt").write_bytes(b"one\r\ntwo\rthree\n")
     assert _read(tmp_path, "a.txt")["text"] == "one\ntwo\nthree\n"
+
+
+def test_long_lines_are_cut_in_text_but_not_in_html(tmp_path):
+    from commentary.settings import MAX_LINE_CHARS
+    line = "x" * (MAX_LINE_CHARS + 10)
+    (tmp_path / "a.txt").write_text(line)
+    (tmp_path / "a.html").write_text(f"<p>{line}</p>")
+    assert len(_read(tmp_path, "a.txt")["text"]) == MAX_LINE_CHARS
+    assert _read(tmp_path, "a.html")["text"].endswith("x</p>")

@@ -5,6 +5,11 @@ Order of decisions for each non-blank line (the first that applies wins):
 2. a structural rule that combines position with the lines around it (ids below);
 3. the line model (``model.line-v1``): body, or furniture named after its zone
    (``nav`` before the first body line, ``related`` after it).
+
+Text that an extractor already reduced to the main content (``extracted``) gets only the
+precision tier: the furniture rules and the structural rules that follow a rule-matched line
+(author boxes, bylines, comment and link-list tails). Its other lines are body: the title and
+zone decisions, made for whole flattened pages, would cut article text there.
 """
 from __future__ import annotations
 
@@ -47,6 +52,10 @@ COMMENT_MARKERS = ("engagement.comment-prompt", "engagement.email-not-published"
 #: them (so a "Related" box mid-article does not cut it).
 LIST_MARKERS = ("related.list-heading",)
 TAIL_MIN_BODY_SHARE = 0.7
+#: Structural rules that are not applied to extracted text (it rarely starts with the title).
+NOT_FOR_EXTRACTED = ("title.first-line", "title.repeat")
+#: Rule id of the body lines of extracted text (kept as the extractor returned them).
+EXTRACTOR_ID = "extractor.main-content"
 MODEL_HEAD_CATEGORY = "nav"
 MODEL_LATER_CATEGORY = "related"
 
@@ -140,15 +149,26 @@ def rule_lines(texts: Sequence[str]) -> pl.DataFrame:
     ).with_columns(pl.col("rule_id").str.extract(r"^([a-z]+)\.").alias("rule_category"))
 
 
-def classify_shard(texts: Sequence[str], model: LineModel | None = None) -> pl.DataFrame:
-    """One row per non-blank line: ``doc``, ``line_no``, ``text``, ``category``, ``rule_id``."""
+def classify_shard(texts: Sequence[str], model: LineModel | None = None,
+                   extracted: Sequence[bool] | None = None) -> pl.DataFrame:
+    """One row per non-blank line: ``doc``, ``line_no``, ``text``, ``category``, ``rule_id``.
+
+    ``extracted[i]`` says that ``texts[i]`` is main-content extractor output (see module docstring).
+    """
     model = default_model() if model is None else model
     lines = rule_lines(texts)
     if lines.height == 0:
         return lines.select("doc", "line_no", "text", category=pl.lit(""), rule_id=pl.lit(""))
+    is_extracted = pl.Series("extracted", [False] * len(texts) if extracted is None else list(extracted),
+                             dtype=pl.Boolean).gather(lines["doc"])
+    lines = lines.with_columns(is_extracted)
     probability = body_probability(lines, model)
-    lines = lines.with_columns(pl.Series("model_body", probability >= model.threshold))
-    lines = _structural_rules(lines)
+    lines = lines.with_columns(
+        pl.when(pl.col("extracted")).then(pl.col("rule_id").is_null())
+        .otherwise(pl.Series(probability >= model.threshold)).alias("model_body"))
+    lines = _structural_rules(lines).with_columns(
+        pl.when(pl.col("extracted") & pl.col("structural_id").is_in(NOT_FOR_EXTRACTED)).then(None)
+        .otherwise(pl.col("structural_id")).alias("structural_id"))
     decided_id = pl.coalesce("rule_id", "structural_id")
     seen_body = pl.col("model_body").cast(pl.Int32).cum_sum().over("doc") > 0
     return lines.select(
@@ -158,7 +178,8 @@ def classify_shard(texts: Sequence[str], model: LineModel | None = None) -> pl.D
         .when(pl.col("model_body")).then(pl.lit("body"))
         .when(seen_body).then(pl.lit(MODEL_LATER_CATEGORY))
         .otherwise(pl.lit(MODEL_HEAD_CATEGORY)).alias("category"),
-        decided_id.fill_null(MODEL_ID).alias("rule_id"),
+        pl.coalesce(decided_id, pl.when(pl.col("extracted")).then(pl.lit(EXTRACTOR_ID)), pl.lit(MODEL_ID))
+        .alias("rule_id"),
     )
 
 
@@ -170,9 +191,10 @@ def body_probability(lines: pl.DataFrame, model: LineModel) -> np.ndarray:
     return model.stage2.predict(np.hstack([features, context]))
 
 
-def clean_shard(texts: Sequence[str], model: LineModel | None = None) -> list[CleanedPage]:
+def clean_shard(texts: Sequence[str], model: LineModel | None = None,
+                extracted: Sequence[bool] | None = None) -> list[CleanedPage]:
     """Clean many documents at once; see the module docstring for how lines are decided."""
-    decided = classify_shard(texts, model)
+    decided = classify_shard(texts, model, extracted)
     pages = []
     columns = decided.select("doc", "line_no", "text", "category", "rule_id").to_dict(as_series=False)
     bounds = np.searchsorted(np.asarray(columns["doc"], dtype=np.int64), np.arange(len(texts) + 1))
