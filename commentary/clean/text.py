@@ -45,9 +45,11 @@ BIO_SENTENCE = (r"^\p{Lu}[\p{L}.'’-]+(\s+\p{Lu}[\p{L}.'’-]*){1,3},?\s+"
 NAME_LINE = r"^\p{Lu}[\p{L}.'’-]+(\s+\p{Lu}[\p{L}.'’-]*){1,3}$"
 #: "Name Surname verb ..." (a bio that opens with the byline's author name).
 NAME_THEN_VERB = r"^\p{Lu}[\p{L}.'’-]+(\s+\p{Lu}[\p{L}.'’-]*){1,3}\s+\p{Ll}"
-#: Headings after which the rest of the page is comments: comments never precede the article's
-#: end, so any such heading after some body text ends it.
+#: Headings after which the rest of the page is comments. They end the article once this share
+#: of the model's body text lies before them: a comment section can be longer than the article
+#: (one benchmark page has 77% of its prose in comments), a header link holds none of it.
 COMMENT_MARKERS = ("engagement.comment-prompt", "engagement.email-not-published")
+COMMENT_MIN_BODY_SHARE = 0.2
 #: Link-list headings end the article only once this share of the model's body text lies before
 #: them (so a "Related" box mid-article does not cut it).
 LIST_MARKERS = ("related.list-heading",)
@@ -110,8 +112,8 @@ def _tail_zone(lines: pl.DataFrame) -> pl.DataFrame:
     """Lines after a tail marker (comments, related lists) take the marker's category."""
     body_chars = pl.when(pl.col("model_body")).then(pl.col("text").str.len_chars()).otherwise(0)
     body_share_before = body_chars.cum_sum().over("doc") / pl.max_horizontal(body_chars.sum().over("doc"), 1)
-    marker = ((pl.col("rule_id").is_in(COMMENT_MARKERS) & (body_share_before > 0))
-              | (pl.col("rule_id").is_in(LIST_MARKERS) & (body_share_before >= TAIL_MIN_BODY_SHARE)))
+    marker = ((pl.col("rule_id").is_in(COMMENT_MARKERS) & (body_share_before >= COMMENT_MIN_BODY_SHARE))
+              | (pl.col("rule_id").is_in(LIST_MARKERS) & (body_share_before >= TAIL_MIN_BODY_SHARE))).fill_null(False)
     after_marker = marker.cast(pl.Int32).cum_max().shift(1).over("doc").fill_null(0) == 1
     marker_category = pl.when(marker).then(pl.col("rule_category")).forward_fill().over("doc")
     return lines.with_columns(
