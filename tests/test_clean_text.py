@@ -166,3 +166,14 @@ def test_extracted_text_keeps_short_lines_and_loses_pattern_furniture():
         "The plan works for both programs, so there is no need to start again from scratch."]
     assert extracted.title is None
     assert [d.rule_id for d in extracted.lines if d.category == "body"] == ["extractor.main-content"] * 4
+
+
+def test_line_repeated_across_documents_of_a_shard_is_furniture():
+    footer = "Example Daily Media Group newsletter and events"
+    article = ("The council approved the budget on Monday after a long debate about the cost of new "
+               "schools, and members said the plan would be reviewed again next year.")
+    texts = [f"{article} ({n})\n\n{footer}" for n in range(3)]
+    for page in clean_shard(texts):
+        assert footer not in page.body
+        assert {d.rule_id for d in page.lines if d.text == footer} == {"related.shard-repeat"}
+    assert footer in clean_shard(texts[:2])[0].body

@@ -3,7 +3,8 @@
 Order of decisions for each non-blank line (the first that applies wins):
 1. a furniture rule from ``commentary/rules/*.toml`` (rule id ``<category>.<name>``);
 2. a structural rule that combines position with the lines around it (ids below);
-3. the line model (``model.line-v1``): body, or furniture named after its zone
+3. a line repeated in several documents of the shard (``<zone>.shard-repeat``);
+4. the line model (``model.line-v1``): body, or furniture named after its zone
    (``nav`` before the first body line, ``related`` after it).
 
 Text that an extractor already reduced to the main content (``extracted``) gets only the
@@ -54,6 +55,14 @@ COMMENT_MIN_BODY_SHARE = 0.2
 #: them (so a "Related" box mid-article does not cut it).
 LIST_MARKERS = ("related.list-heading",)
 TAIL_MIN_BODY_SHARE = 0.7
+#: A line found in this many documents of a shard is site furniture, named after
+#: its zone like the model's decisions (C4 and Gopher drop lines repeated across documents the
+#: same way; a shard of one site repeats its menus and footers in every page).
+SHARD_REPEAT_MIN_DOCS = 3
+SHARD_REPEAT_SUFFIX = ".shard-repeat"
+#: Only lines of some words that start with a letter count: single words and fragments (", and",
+#: "The") recur in many documents as pieces of sentences split at links.
+SHARD_REPEAT_MIN_WORDS = 2
 #: Structural rules that are not applied to extracted text (it rarely starts with the title).
 NOT_FOR_EXTRACTED = ("title.first-line", "title.repeat")
 #: Rule id of the body lines of extracted text (kept as the extractor returned them).
@@ -165,9 +174,12 @@ def classify_shard(texts: Sequence[str], model: LineModel | None = None,
                              dtype=pl.Boolean).gather(lines["doc"])
     lines = lines.with_columns(is_extracted)
     probability = body_probability(lines, model)
-    lines = lines.with_columns(
+    shard_repeat = (~pl.col("extracted") & (pl.col("n_words") >= SHARD_REPEAT_MIN_WORDS)
+                    & pl.col("text").str.contains(r"^\p{L}")
+                    & (pl.col("doc").n_unique().over("text") >= SHARD_REPEAT_MIN_DOCS))
+    lines = lines.with_columns(shard_repeat.alias("shard_repeat")).with_columns(
         pl.when(pl.col("extracted")).then(pl.col("rule_id").is_null())
-        .otherwise(pl.Series(probability >= model.threshold)).alias("model_body"))
+        .otherwise(pl.Series(probability >= model.threshold) & ~pl.col("shard_repeat")).alias("model_body"))
     lines = _structural_rules(lines).with_columns(
         pl.when(pl.col("extracted") & pl.col("structural_id").is_in(NOT_FOR_EXTRACTED)).then(None)
         .otherwise(pl.col("structural_id")).alias("structural_id"))
@@ -180,8 +192,11 @@ def classify_shard(texts: Sequence[str], model: LineModel | None = None,
         .when(pl.col("model_body")).then(pl.lit("body"))
         .when(seen_body).then(pl.lit(MODEL_LATER_CATEGORY))
         .otherwise(pl.lit(MODEL_HEAD_CATEGORY)).alias("category"),
-        pl.coalesce(decided_id, pl.when(pl.col("extracted")).then(pl.lit(EXTRACTOR_ID)), pl.lit(MODEL_ID))
-        .alias("rule_id"),
+        decided_id.alias("rule_id"), "extracted", "shard_repeat",
+    ).select(
+        "doc", "line_no", "text", "category",
+        pl.coalesce("rule_id", pl.when(pl.col("extracted")).then(pl.lit(EXTRACTOR_ID)),
+                    pl.when(pl.col("shard_repeat")).then(pl.col("category") + SHARD_REPEAT_SUFFIX), pl.lit(MODEL_ID)),
     )
 
 
