@@ -5,7 +5,6 @@ Rejects are plain dicts with ``source_path``, ``stage``, ``reason`` and ``detail
 """
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import re
 from pathlib import Path
@@ -81,11 +80,10 @@ def _article(doc: dict, html_meta: dict, page: CleanedPage) -> dict:
     """Merge fields by precedence (sidecar, then HTML metadata, then the visible text)."""
     row = {key: doc[key] for key in ("doc_id", "source_path", "source_sha256", "format")}
     sources = {}
-    page_fields = dataclasses.asdict(page)
     for name in models.SOURCED_FIELDS:
         from_html = html_meta.get(name, (None, None)) if name in _HTML_FIELDS else (None, None)
         candidates = [(doc.get(name), "sidecar"), from_html,
-                      (page_fields.get(name), page.field_sources.get(name))]
+                      (getattr(page, name, None), page.field_sources.get(name))]
         value, source = next(((v, s) for v, s in candidates if v), (None, None))
         row[name] = value if value or name not in _LIST_FIELDS else []
         sources[name] = source

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from schemas.models import CATEGORIES  # noqa: F401  (re-exported: the line categories)
 
-@dataclass(frozen=True)
-class LineDecision:
-    """What happened to one non-blank line of the input (1-based ``line_no``)."""
+class LineDecision(NamedTuple):
+    """What happened to one non-blank line of the input (1-based ``line_no``).
+
+    A named tuple: a shard builds one per line, and tuples are several times cheaper to create.
+    """
 
     line_no: int
     text: str

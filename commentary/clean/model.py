@@ -28,7 +28,9 @@ class LogisticStage:
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Probability of the positive class for each row of ``x``."""
-        z = ((x - self.mean) / self.scale) @ self.coef + self.intercept
+        # Standardisation folded into the weights: one matrix-vector product.
+        weights = self.coef / self.scale
+        z = x @ weights + (self.intercept - self.mean @ weights)
         return 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
 
     def to_json(self) -> dict:

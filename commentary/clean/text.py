@@ -212,16 +212,22 @@ def clean_shard(texts: Sequence[str], model: LineModel | None = None,
                 extracted: Sequence[bool] | None = None) -> list[CleanedPage]:
     """Clean many documents at once; see the module docstring for how lines are decided."""
     decided = classify_shard(texts, model, extracted)
+    is_body = pl.col("category") == "body"
+    bodies = (decided.lazy().filter(is_body).group_by("doc").agg(pl.col("text").str.join("\n\n"))
+              .collect().rows())
+    body_of = dict(bodies)
+    columns = decided.select("doc", "line_no", "text", "category", "rule_id", is_body.alias("body"))
+    doc_ids = columns["doc"].to_numpy()
+    bounds = np.searchsorted(doc_ids, np.arange(len(texts) + 1))
+    decisions = list(map(LineDecision, *(columns[c].to_list() for c in ("line_no", "text", "category", "rule_id"))))
+    furniture = np.flatnonzero(~columns["body"].to_numpy())
+    furniture_bounds = np.searchsorted(doc_ids[furniture], np.arange(len(texts) + 1))
     pages = []
-    columns = decided.select("doc", "line_no", "text", "category", "rule_id").to_dict(as_series=False)
-    bounds = np.searchsorted(np.asarray(columns["doc"], dtype=np.int64), np.arange(len(texts) + 1))
     for doc in range(len(texts)):
-        start, end = int(bounds[doc]), int(bounds[doc + 1])
-        decisions = [LineDecision(n, t, c, r) for n, t, c, r in zip(
-            columns["line_no"][start:end], columns["text"][start:end],
-            columns["category"][start:end], columns["rule_id"][start:end])]
-        body = "\n\n".join(d.text for d in decisions if d.category == "body")
-        pages.append(CleanedPage(body=body, lines=decisions, **extract_fields(decisions)))
+        # Fields only come from furniture lines: read them without walking the body.
+        own_furniture = [decisions[i] for i in furniture[furniture_bounds[doc]:furniture_bounds[doc + 1]]]
+        pages.append(CleanedPage(body=body_of.get(doc, ""), lines=decisions[bounds[doc]:bounds[doc + 1]],
+                                 **extract_fields(own_furniture)))
     return pages
 
 
