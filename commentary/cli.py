@@ -8,6 +8,9 @@ from pathlib import Path
 
 from commentary.settings import SHARD_SIZE
 
+#: Exit codes from sysexits.h: try again later (another run holds the folder), I/O error (disk full).
+EXIT_LOCKED, EXIT_DISK_FULL = 75, 74
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="commentary", description=__doc__)
@@ -16,15 +19,26 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--raw", default="raw", help="raw landing folder (default: raw)")
     run.add_argument("--curated", default="curated", help="curated output folder (default: curated)")
     run.add_argument("--shard-size", type=int, default=SHARD_SIZE, help=f"documents per shard (default: {SHARD_SIZE})")
+    run.add_argument("--inline", action="store_true", help="run every step in this process, without Prefect (small folders, debugging)")
     evaluate = commands.add_parser("eval", help="score cleaning on the seeds' gold and the benchmark split; non-zero below the floors")
     evaluate.add_argument("--shared", default="../shared", help="folder with gold/, benchmark/ and tools/ (default: ../shared)")
     evaluate.add_argument("--seeds", default="raw", help="raw folder holding the seed pages (default: raw)")
     evaluate.add_argument("--work", default=".cache/eval", help="scratch folder for the runs (default: .cache/eval)")
     args = parser.parse_args(argv)
     if args.command == "run":
-        from flows.pipeline import run_pipeline
+        from commentary.pipeline import RunLocked, run as run_inline
+        from commentary.tables import DiskFull
 
-        entry = run_pipeline(raw=args.raw, curated=args.curated, shard_size=args.shard_size)
+        try:
+            if args.inline:
+                entry = run_inline(Path(args.raw), Path(args.curated), args.shard_size)
+            else:
+                from flows.pipeline import run_pipeline
+
+                entry = run_pipeline(raw=args.raw, curated=args.curated, shard_size=args.shard_size)
+        except (RunLocked, DiskFull) as error:
+            print(f"commentary: {error}", file=sys.stderr)
+            return EXIT_LOCKED if isinstance(error, RunLocked) else EXIT_DISK_FULL
         print(json.dumps(entry, indent=2, default=str))
         return 0 if entry["release"].get("published") or "nothing changed" in entry["release"].get("reason", "") else 1
     if args.command == "eval":

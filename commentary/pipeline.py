@@ -1,14 +1,21 @@
 """The pipeline's steps over a run folder: each reads and writes shard files, validates, rejects.
 
 A run folder (``<curated>/runs/<run_id>/``) holds ``stages/<stage>/shard-NNNNN.parquet``,
-``rejects/<stage>-NNNNN.parquet`` and, once merged, ``rejects.parquet``, ``quality.json``
-and ``ledger.json``. Steps pass paths, never tables, so that any executor can run them.
+``rejects/<stage>-NNNNN.parquet``, ``repairs/<stage>-NNNNN.parquet`` and, once merged,
+``rejects.parquet``, ``repairs.parquet``, ``quality.json`` and ``ledger.json``. Steps pass
+paths, never tables, so that any executor can run them. A run holds the lock of its curated
+folder from start to end (``run_lock``); ``run`` executes every step in this process.
 """
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import hashlib
 import json
+import os
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +42,36 @@ class RunPlan:
         return sum(len(shard) for shard in self.shards)
 
 
+class RunLocked(RuntimeError):
+    """Another run holds the curated folder."""
+
+
+@contextmanager
+def run_lock(curated_root: Path) -> Iterator[list[str]]:
+    """Hold ``<curated>/.run.lock`` for one run, then repair what a killed run left behind.
+
+    A second run on the same folder fails at once with RunLocked. The lock is an ``flock`` on an
+    open file, so the kernel releases it when the holder dies, even by SIGKILL. Yields the
+    recovery actions taken (``release.recover``).
+    """
+    curated_root.mkdir(parents=True, exist_ok=True)
+    handle = (curated_root / ".run.lock").open("a+")
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown process"
+            raise RunLocked(f"another run is using {curated_root} ({holder}); start this one when it has finished") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}, started {dt.datetime.now(dt.UTC).isoformat(timespec='seconds')}\n")
+        handle.flush()
+        yield release.recover(curated_root)
+    finally:
+        handle.close()
+
+
 def plan_run(raw_root: Path, curated_root: Path, shard_size: int = SHARD_SIZE) -> RunPlan:
     """Discover raw files, cut them into shards and create the run folder."""
     if not raw_root.is_dir():
@@ -57,22 +94,24 @@ def stage_paths(run_dir: Path, stage: str) -> list[Path]:
 
 def ingest_step(plan: RunPlan, shard_no: int) -> Path:
     """Read one shard of raw files; invalid records and unreadable files become rejects."""
-    ingested, rejects = stages.ingest(plan.raw_root, plan.shards[shard_no])
+    ingested, rejects, repairs = stages.ingest(plan.raw_root, plan.shards[shard_no])
     valid, failed = split_valid(ingested, models.IngestedRecord)
     _write_rejects(plan.run_dir, "ingest", shard_no, rejects, failed)
+    _write_repairs(plan.run_dir, "ingest", shard_no, repairs)
     return tables.write_parquet(valid.to_arrow(), shard_path(plan.run_dir, "ingest", shard_no), tables.INGESTED)
 
 
 def clean_step(run_dir: Path, shard_no: int) -> Path:
     """Clean one ingested shard into articles and the furniture audit."""
     ingested = tables.read_parquet(shard_path(run_dir, "ingest", shard_no), tables.INGESTED)
-    articles, furniture, rejects = stages.clean(ingested)
+    articles, furniture, rejects, repairs = stages.clean(ingested)
     valid, failed = split_valid(articles, models.Article)
     audit_ok, audit_failed = split_valid(furniture, models.FurnitureLine)
     bad_audit_docs = audit_failed.select("doc_id", REASON, DETAIL).unique("doc_id", keep="first")
     failed_audit = valid.join(bad_audit_docs, on="doc_id", how="inner")
     valid = valid.join(bad_audit_docs, on="doc_id", how="anti")
     _write_rejects(run_dir, "clean", shard_no, rejects, pl.concat([failed, failed_audit], how="diagonal_relaxed"))
+    _write_repairs(run_dir, "clean", shard_no, repairs)
     tables.write_parquet(audit_ok.filter(pl.col("doc_id").is_in(valid["doc_id"].implode())).to_arrow(),
                          shard_path(run_dir, "furniture", shard_no), tables.FURNITURE)
     return tables.write_parquet(valid.to_arrow(), shard_path(run_dir, "clean", shard_no), tables.ARTICLES)
@@ -104,25 +143,45 @@ def _write_rejects(run_dir: Path, stage: str, shard_no: int, rejects: list[dict]
                          run_dir / "rejects" / f"{stage}-{shard_no:05d}.parquet", tables.REJECTS)
 
 
+def _write_repairs(run_dir: Path, stage: str, shard_no: int, repairs: list[dict]) -> None:
+    """Write a stage's repairs: files changed to become usable, with the reason."""
+    tables.write_parquet(stages.frame(repairs, tables.REPAIRS).to_arrow(),
+                         run_dir / "repairs" / f"{stage}-{shard_no:05d}.parquet", tables.REPAIRS)
+
+
 def merge_rejects(run_dir: Path) -> pl.DataFrame:
     """Gather every stage's rejects into ``rejects.parquet``."""
-    rejects = tables.read_parquet(sorted((run_dir / "rejects").glob("*.parquet")), tables.REJECTS).sort("source_path", "stage")
-    valid, failed = split_valid(rejects, models.Reject)
+    return _merge_notes(run_dir, "rejects", models.Reject, tables.REJECTS)
+
+
+def merge_repairs(run_dir: Path) -> pl.DataFrame:
+    """Gather every stage's repairs into ``repairs.parquet``."""
+    return _merge_notes(run_dir, "repairs", models.Repair, tables.REPAIRS)
+
+
+def _merge_notes(run_dir: Path, kind: str, model, schema) -> pl.DataFrame:
+    notes = tables.read_parquet(sorted((run_dir / kind).glob("*.parquet")), schema).sort("source_path", "stage", "reason")
+    valid, failed = split_valid(notes, model)
     if failed.height:
-        raise ValueError(f"reject records break their own schema: {failed.head(3).to_dicts()}")
-    tables.write_parquet(valid.to_arrow(), run_dir / "rejects.parquet", tables.REJECTS)
+        raise ValueError(f"{kind} records break their own schema: {failed.head(3).to_dicts()}")
+    tables.write_parquet(valid.to_arrow(), run_dir / f"{kind}.parquet", schema)
     return valid
 
 
 def ledger(plan: RunPlan, rejects: pl.DataFrame, outcome: dict) -> dict:
     """Account for every raw file: seen = released + rejected + duplicates, checked here.
 
-    When the quality gate holds a release back, its articles are rejected at stage ``release``.
+    The check is by path, not only by count: each raw file must have exactly one outcome. When
+    the quality gate holds a release back, its articles are rejected at stage ``release``.
+    Repairs (files changed to become usable) are counted beside the balance.
     """
-    articles = tables.read_parquet(stage_paths(plan.run_dir, "curate"), tables.ARTICLES).select("duplicate_of")
+    articles = tables.read_parquet(stage_paths(plan.run_dir, "curate"), tables.ARTICLES).select("source_path", "duplicate_of")
     if outcome.get("reason") == "critical expectations failed":
         articles = articles.head(0)
+    repairs = merge_repairs(plan.run_dir)
     duplicates = articles["duplicate_of"].is_not_null().sum()
+    seen = Counter(raw.rel_path for shard in plan.shards for raw in shard)
+    accounted = Counter(articles["source_path"].to_list() + rejects["source_path"].to_list())
     entry = {
         "run_id": plan.run_dir.name,
         "seen": plan.seen,
@@ -130,9 +189,14 @@ def ledger(plan: RunPlan, rejects: pl.DataFrame, outcome: dict) -> dict:
         "duplicates": duplicates,
         "rejected": rejects.height,
         "rejected_by_reason": dict(sorted(rejects.group_by("reason").len().iter_rows())),
+        "repaired": repairs["source_path"].n_unique(),
+        "repaired_by_reason": dict(sorted(repairs.group_by("reason").len().iter_rows())),
+        "unaccounted": sorted((seen - accounted).elements()),
+        "counted_twice_or_unknown": sorted((accounted - seen).elements()),
         "release": outcome,
     }
-    entry["balanced"] = entry["seen"] == entry["released"] + entry["rejected"] + entry["duplicates"]
+    entry["balanced"] = (entry["seen"] == entry["released"] + entry["rejected"] + entry["duplicates"]
+                         and not entry["unaccounted"] and not entry["counted_twice_or_unknown"])
     (plan.run_dir / "ledger.json").write_text(json.dumps(entry, indent=2, default=str) + "\n")
     if not entry["balanced"]:
         raise RuntimeError(f"ledger does not balance: {entry}")
@@ -191,3 +255,19 @@ def provenance(plan: RunPlan) -> dict:
         "rules_version": rules.hexdigest()[:16],
         "lock_sha256": release.sha256_file(lock) if lock.is_file() else None,
     }
+
+
+def run(raw_root: Path, curated_root: Path, shard_size: int = SHARD_SIZE) -> dict:
+    """Every step in order, in this process and without Prefect; returns the ledger entry.
+
+    The Prefect flow (``flows.pipeline``) runs the same steps as tasks; this entry point serves
+    small folders, debugging and the fault tests (no local API server to start).
+    """
+    with run_lock(curated_root):
+        plan = plan_run(raw_root, curated_root, shard_size)
+        for shard_no in range(len(plan.shards)):
+            ingest_step(plan, shard_no)
+            clean_step(plan.run_dir, shard_no)
+        curate_step(plan.run_dir)
+        outcome = release_step(plan, quality_step(plan.run_dir))
+        return ledger(plan, merge_rejects(plan.run_dir), outcome)

@@ -15,6 +15,11 @@ MAX_RAW_BYTES = 32 * 1024 * 1024
 MAX_DECOMPRESSED_BYTES = 32 * 1024 * 1024
 #: Lines longer than this are cut to this length before cleaning (one enormous line stays bounded).
 MAX_LINE_CHARS = 100_000
+#: Sidecars larger than this are rejected unread; real ones are a few hundred bytes.
+MAX_SIDECAR_BYTES = 64 * 1024
+#: Decoded text with a larger share of control characters or U+FFFD is binary, not text
+#: (text has next to none; random bytes decoded as cp1252 give about 13 %).
+MAX_CONTROL_SHARE = 0.05
 #: Rows per Parquet row group and per part file in a release.
 ROW_GROUP_ROWS = 10_000
 PART_FILE_ROWS = 100_000

@@ -17,7 +17,7 @@ from commentary import tables
 from commentary.clean import CleanedPage
 from commentary.clean.html import extract_html
 from commentary.clean.text import clean_shard
-from commentary.ingest import RawFile, RejectedFile, read_raw
+from commentary.ingest import RawFile, RejectedFile, cap_long_lines, read_raw
 from schemas import models
 
 _WORD = re.compile(r"\w+")
@@ -38,42 +38,90 @@ def frame(records: list[dict], schema: pa.Schema) -> pl.DataFrame:
     return pl.from_arrow(pa.Table.from_pylist(records, schema=schema))
 
 
-def ingest(raw_root: Path, files: list[RawFile]) -> tuple[pl.DataFrame, list[dict]]:
-    """Read one shard of raw files into ingest records; failures become rejects."""
-    records, rejects = [], []
+def ingest(raw_root: Path, files: list[RawFile]) -> tuple[pl.DataFrame, list[dict], list[dict]]:
+    """Read one shard of raw files into ingest records; returns records, rejects and repairs.
+
+    A file that cannot be read is a reject; an unexpected error on one file rejects that file
+    (reason ``ingest-failed``) and the others go on.
+    """
+    records, rejects, repairs = [], [], []
     for raw in files:
         try:
-            records.append(read_raw(raw_root, raw))
+            record, fixes = read_raw(raw_root, raw)
         except RejectedFile as error:
             rejects.append(reject(raw.rel_path, "ingest", error.reason, error.detail))
-    return frame(records, tables.INGESTED), rejects
+        except Exception as error:  # noqa: BLE001 - one bad file must not stop the shard
+            rejects.append(reject(raw.rel_path, "ingest", "ingest-failed", _describe(error)))
+        else:
+            records.append(record)
+            repairs.extend(reject(raw.rel_path, "ingest", reason, detail) for reason, detail in fixes)
+    return frame(records, tables.INGESTED), rejects, repairs
 
 
-def clean(ingested: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, list[dict]]:
-    """Strip furniture and extract fields; returns articles, the furniture audit and rejects."""
-    docs, html_meta, texts, rejects = [], [], [], []
+def clean(ingested: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, list[dict], list[dict]]:
+    """Strip furniture and extract fields; returns articles, the furniture audit, rejects and repairs.
+
+    An extractor or cleaner error on one document rejects that document, not the shard.
+    """
+    docs, html_meta, texts, rejects, repairs = [], [], [], [], []
     for doc in ingested.to_dicts():
         meta = {}
         if doc["format"] == "html":
-            extraction = extract_html(doc["text"], url=doc["url"])
+            try:
+                extraction = extract_html(doc["text"], url=doc["url"])
+            except Exception as error:  # noqa: BLE001 - one bad page must not stop the shard
+                rejects.append(reject(doc["source_path"], "clean", "extraction-failed", _describe(error)))
+                continue
             if extraction.is_listing:
                 rejects.append(reject(doc["source_path"], "clean", "not-an-article", f"listing or index page: {extraction.listing_reason}"))
                 continue
-            doc["text"], meta = extraction.text, extraction.metadata
+            doc["text"], cut = cap_long_lines(extraction.text)
+            meta = extraction.metadata
+            repairs.extend(reject(doc["source_path"], "clean", reason, detail) for reason, detail in cut)
         docs.append(doc)
         html_meta.append(meta)
         texts.append(doc["text"])
     articles, furniture = [], []
-    for doc, meta, page in zip(docs, html_meta, clean_shard(texts), strict=True):
-        furniture.extend(
-            {"doc_id": doc["doc_id"], "line_no": d.line_no, "category": d.category, "rule_id": d.rule_id, "text": d.text}
-            for d in page.lines if d.category != "body"
-        )
-        if not page.body.strip():
-            rejects.append(reject(doc["source_path"], "clean", "no-article-body", "no line was classified as article body"))
+    for doc, meta, page in zip(docs, html_meta, _clean_each(texts), strict=True):
+        try:
+            if isinstance(page, Exception):
+                raise page
+            lines = [{"doc_id": doc["doc_id"], "line_no": d.line_no, "category": d.category, "rule_id": d.rule_id, "text": d.text}
+                     for d in page.lines if d.category != "body"]
+            article = _article(doc, meta, page) if page.body.strip() else None
+        except Exception as error:  # noqa: BLE001 - one bad page must not stop the shard
+            rejects.append(reject(doc["source_path"], "clean", "cleaning-failed", _describe(error)))
             continue
-        articles.append(_article(doc, meta, page))
-    return frame(articles, tables.ARTICLES), frame(furniture, tables.FURNITURE), rejects
+        furniture.extend(lines)
+        if article is None:
+            rejects.append(reject(doc["source_path"], "clean", "no-article-body", "no line was classified as article body"))
+        else:
+            articles.append(article)
+    return frame(articles, tables.ARTICLES), frame(furniture, tables.FURNITURE), rejects, repairs
+
+
+def _clean_each(texts: list[str]) -> list[CleanedPage | Exception]:
+    """Clean the shard in one call; if that fails, clean document by document to isolate the failure."""
+    try:
+        pages = clean_shard(texts)
+        if len(pages) == len(texts):
+            return pages
+    except Exception:  # noqa: BLE001 - retried one by one below, where the error is recorded
+        pass
+    out = []
+    for text in texts:
+        try:
+            (page,) = clean_shard([text])
+            out.append(page)
+        except Exception as error:  # noqa: BLE001
+            out.append(error)
+    return out
+
+
+def _describe(error: Exception) -> str:
+    """An exception as a one-line reject detail."""
+    message = str(error).strip()
+    return f"{type(error).__name__}: {message.splitlines()[0][:300]}" if message else type(error).__name__
 
 
 def _article(doc: dict, html_meta: dict, page: CleanedPage) -> dict:

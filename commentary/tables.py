@@ -5,6 +5,9 @@ metadata, so the same rows always give byte-identical files.
 """
 from __future__ import annotations
 
+import errno
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import polars as pl
@@ -34,6 +37,27 @@ INGESTED = arrow_schema(models.IngestedRecord)
 ARTICLES = arrow_schema(models.Article)
 FURNITURE = arrow_schema(models.FurnitureLine)
 REJECTS = arrow_schema(models.Reject)
+REPAIRS = arrow_schema(models.Repair)
+
+
+#: Error numbers that mean the disk (or the user's quota) is full.
+NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+
+
+class DiskFull(RuntimeError):
+    """The device filled up while writing; what was being written has been removed."""
+
+
+@contextmanager
+def no_space_is_disk_full(path: Path) -> Iterator[None]:
+    """Turn "no space left on device" while writing the file ``path`` into DiskFull; remove the partial file."""
+    try:
+        yield
+    except OSError as error:
+        if error.errno not in NO_SPACE:
+            raise
+        path.unlink(missing_ok=True)
+        raise DiskFull(f"no space left on the device while writing {path}") from error
 
 
 def to_arrow(frame: pl.DataFrame, schema: pa.Schema) -> pa.Table:
@@ -45,9 +69,10 @@ def write_parquet(table: pa.Table, path: Path, schema: pa.Schema) -> Path:
     """Write one Parquet file deterministically (zstd, statistics, fixed row groups)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     table = table.select(schema.names).cast(schema).replace_schema_metadata(None)
-    pq.write_table(
-        table, path, compression="zstd", row_group_size=ROW_GROUP_ROWS, write_statistics=True,
-    )
+    with no_space_is_disk_full(path):
+        pq.write_table(
+            table, path, compression="zstd", row_group_size=ROW_GROUP_ROWS, write_statistics=True,
+        )
     return path
 
 

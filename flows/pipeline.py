@@ -56,16 +56,22 @@ def account(plan: pipeline.RunPlan, outcome: dict) -> dict:
 
 @flow(name="commentary-pipeline", log_prints=True)
 def run_pipeline(raw: str = "raw", curated: str = "curated", shard_size: int = SHARD_SIZE) -> dict:
-    """Ingest, clean, curate, check and release every raw file under ``raw`` into ``curated``."""
-    plan = pipeline.plan_run(Path(raw), Path(curated), shard_size)
-    print(f"run {plan.run_dir.name}: {plan.seen} raw files in {len(plan.shards)} shards")
-    shard_numbers = range(len(plan.shards))
-    ingested = [ingest.submit(plan, n) for n in shard_numbers]
-    cleaned = [clean.submit(plan.run_dir, n, wait_for=[i]) for n, i in zip(shard_numbers, ingested, strict=True)]
-    curated_paths = curate.submit(plan.run_dir, wait_for=cleaned)
-    quality = check_quality.submit(plan.run_dir, wait_for=[curated_paths])
-    outcome = publish(plan, quality.result())
-    entry = account(plan, outcome)
+    """Ingest, clean, curate, check and release every raw file under ``raw`` into ``curated``.
+
+    The run holds the curated folder's lock throughout; a second run fails at once (RunLocked).
+    """
+    with pipeline.run_lock(Path(curated)) as recovered:
+        for action in recovered:
+            print(f"recovered: {action}")
+        plan = pipeline.plan_run(Path(raw), Path(curated), shard_size)
+        print(f"run {plan.run_dir.name}: {plan.seen} raw files in {len(plan.shards)} shards")
+        shard_numbers = range(len(plan.shards))
+        ingested = [ingest.submit(plan, n) for n in shard_numbers]
+        cleaned = [clean.submit(plan.run_dir, n, wait_for=[i]) for n, i in zip(shard_numbers, ingested, strict=True)]
+        curated_paths = curate.submit(plan.run_dir, wait_for=cleaned)
+        quality = check_quality.submit(plan.run_dir, wait_for=[curated_paths])
+        outcome = publish(plan, quality.result())
+        entry = account(plan, outcome)
     print(f"seen {entry['seen']}: released {entry['released']}, rejected {entry['rejected']}, "
-          f"duplicates {entry['duplicates']}; release: {outcome}")
+          f"duplicates {entry['duplicates']}, repaired {entry['repaired']}; release: {outcome}")
     return entry

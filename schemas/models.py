@@ -95,4 +95,10 @@ class Reject(_Strict):
     source_path: str
     stage: str = pa.Field(isin=["ingest", "clean", "curate", "release"])
     reason: str = pa.Field(str_matches=r"^[a-z0-9:_.-]+$")
-    detail: str
+    detail: str = pa.Field(str_length={"min_value": 1})
+
+
+class Repair(Reject):
+    """A raw file changed to become usable (a guessed encoding, repaired mojibake, cut lines), and how."""
+
+    stage: str = pa.Field(isin=["ingest", "clean"])
