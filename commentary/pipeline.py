@@ -52,7 +52,8 @@ def run_lock(curated_root: Path) -> Iterator[list[str]]:
 
     A second run on the same folder fails at once with RunLocked. The lock is an ``flock`` on an
     open file, so the kernel releases it when the holder dies, even by SIGKILL. Yields the
-    recovery actions taken (``release.recover``).
+    recovery actions taken (``release.recover``). "No space left on device" anywhere in the run
+    becomes DiskFull with a message that says nothing was published.
     """
     curated_root.mkdir(parents=True, exist_ok=True)
     handle = (curated_root / ".run.lock").open("a+")
@@ -67,7 +68,18 @@ def run_lock(curated_root: Path) -> Iterator[list[str]]:
         handle.truncate()
         handle.write(f"pid {os.getpid()}, started {dt.datetime.now(dt.UTC).isoformat(timespec='seconds')}\n")
         handle.flush()
-        yield release.recover(curated_root)
+        recovered = release.recover(curated_root)
+        latest = release.latest_version(curated_root)
+        try:
+            yield recovered
+        except (OSError, tables.DiskFull) as error:
+            if isinstance(error, OSError) and error.errno not in tables.NO_SPACE:
+                raise
+            cause = str(error) if isinstance(error, tables.DiskFull) else f"no space left on the device under {curated_root}"
+            now = release.latest_version(curated_root)
+            outcome = f"nothing was published, LATEST is still {latest}" if now == latest else \
+                f"release {now} was published, but the run's records are incomplete"
+            raise tables.DiskFull(f"{cause}; {outcome}") from error
     finally:
         handle.close()
 

@@ -124,8 +124,7 @@ def publish(curated_root: Path, run_id: str, frames: dict[str, pl.DataFrame], pr
     except BaseException as error:
         shutil.rmtree(staging, ignore_errors=True)
         if isinstance(error, DiskFull) or (isinstance(error, OSError) and error.errno in NO_SPACE):
-            raise DiskFull(f"no space left on the device while writing the release in {releases_dir(curated_root)}; "
-                           f"nothing was published, LATEST is still {previous_version}") from error
+            raise DiskFull(f"no space left on the device while writing a release in {releases_dir(curated_root)}") from error
         raise
     if manifest is None:
         return None
