@@ -14,7 +14,7 @@ from pathlib import Path
 
 import polars as pl
 
-from commentary import release, stages, tables
+from commentary import card, release, stages, tables
 from commentary.ingest import RawFile, discover
 from commentary.settings import SHARD_SIZE
 from schemas import models
@@ -79,9 +79,9 @@ def clean_step(run_dir: Path, shard_no: int) -> Path:
 
 
 def curate_step(run_dir: Path) -> list[Path]:
-    """Mark exact duplicates across all shards and write the final article shards."""
-    keys = pl.concat([pl.read_parquet(p, columns=["doc_id", "source_path", "published_date", "body_sha256"])
-                      for p in stage_paths(run_dir, "clean")])
+    """Mark exact and near duplicates across all shards and write the final article shards."""
+    keys = pl.concat([stages.dedup_keys(tables.read_parquet(p, tables.ARTICLES)) for p in stage_paths(run_dir, "clean")]
+                     or [stages.dedup_keys(tables.read_parquet([], tables.ARTICLES))])
     canonical = stages.canonical_copies(keys)
     out = []
     for path in stage_paths(run_dir, "clean"):
@@ -169,7 +169,9 @@ def release_step(plan: RunPlan, quality: dict) -> dict | None:
         "articles": tables.read_parquet(stage_paths(plan.run_dir, "curate"), tables.ARTICLES),
         "furniture": tables.read_parquet(stage_paths(plan.run_dir, "furniture"), tables.FURNITURE),
     }
-    manifest = release.publish(plan.curated_root, plan.run_dir.name, frames, provenance(plan))
+    rejects = tables.read_parquet(sorted((plan.run_dir / "rejects").glob("*.parquet")), tables.REJECTS)
+    report = card.RunReport(seen=plan.seen, quality=quality, rejects=rejects)
+    manifest = release.publish(plan.curated_root, plan.run_dir.name, frames, provenance(plan), report)
     if manifest is None:
         return {"published": False, "reason": "nothing changed since the latest release", "version": release.latest_version(plan.curated_root)}
     return {"published": True, "version": manifest["version"], "counts": manifest["counts"]}
