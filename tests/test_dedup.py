@@ -7,7 +7,8 @@ import random
 import polars as pl
 import pytest
 
-from commentary import stages, tables
+from commentary import pipeline, stages, tables
+from commentary.ingest import doc_id_for
 from commentary.settings import NEAR_DUPLICATE_THRESHOLD
 from schemas import models
 
@@ -88,3 +89,21 @@ def test_exact_duplicates_differ_only_in_case_and_spacing():
 def test_a_run_without_articles_has_no_duplicates():
     keys = stages.dedup_keys(stages.frame([], tables.ARTICLES))
     assert stages.canonical_copies(keys).height == 0 and keys.schema["minhash"] == pl.Array(pl.UInt32, 128)
+
+
+def test_curate_step_marks_a_syndicated_copy_across_shards(raw_copy, tmp_path):
+    original = "001_9b0d62718ef8cca1.txt"
+    (raw_copy / "syndicated").mkdir()
+    text = (raw_copy / original).read_text()
+    (raw_copy / "syndicated" / "copy.txt").write_text(text + "\nThis piece originally appeared in Example Review.\n")
+    (raw_copy / "syndicated" / "copy.txt.meta.json").write_text('{"published_date": "2020-01-02"}')
+    (raw_copy / f"{original}.meta.json").write_text('{"published_date": "2020-01-01"}')
+    plan = pipeline.plan_run(raw_copy, tmp_path, shard_size=2)
+    for shard_no in range(len(plan.shards)):
+        pipeline.ingest_step(plan, shard_no)
+        pipeline.clean_step(plan.run_dir, shard_no)
+    articles = tables.read_parquet(pipeline.curate_step(plan.run_dir), tables.ARTICLES)
+    marked = dict(articles.select("source_path", "duplicate_of").iter_rows())
+    assert len(plan.shards) == 3 and len(marked) == 6
+    assert marked.pop("syndicated/copy.txt") == doc_id_for(original)
+    assert set(marked.values()) == {None}
