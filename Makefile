@@ -19,3 +19,7 @@ run: .venv/.synced  ## run the pipeline on $(RAW) and publish a release in $(CUR
 
 test: .venv/.synced  ## the whole test suite
 	.venv/bin/pytest
+
+SHARED ?= ../shared
+eval: .venv/.synced  ## cleaning accuracy on the seeds and the benchmark split, through the pipeline
+	.venv/bin/commentary eval --shared "$(SHARED)"

@@ -1,4 +1,4 @@
-"""Command line: run the pipeline, list, compare, verify and inspect releases."""
+"""Command line: run the pipeline, score the cleaning, list, compare, verify and inspect releases."""
 from __future__ import annotations
 
 import argparse
@@ -27,12 +27,19 @@ def main(argv: list[str] | None = None) -> int:
     show.add_argument("--version", default="latest", help="release to read (default: latest)")
     for command in commands.choices.values():
         command.add_argument("--curated", default="curated", help="curated output folder (default: curated)")
+    evaluate = commands.add_parser("eval", help="score cleaning on the seeds' gold and the benchmark split; non-zero below the floors")
+    evaluate.add_argument("--shared", default="../shared", help="folder with gold/, benchmark/ and tools/ (default: ../shared)")
+    evaluate.add_argument("--seeds", default="raw", help="raw folder holding the seed pages (default: raw)")
+    evaluate.add_argument("--work", default=".cache/eval", help="scratch folder for the runs (default: .cache/eval)")
     args = parser.parse_args(argv)
-    curated = Path(args.curated)
+    if args.command == "eval":
+        from commentary.evaluation import evaluate
+
+        return evaluate(Path(args.shared), Path(args.seeds), Path(args.work))
     try:
         if args.command == "run":
             return _run(args)
-        return {"releases": _releases, "diff": _diff, "verify": _verify, "show": _show}[args.command](curated, args)
+        return {"releases": _releases, "diff": _diff, "verify": _verify, "show": _show}[args.command](Path(args.curated), args)
     except (FileNotFoundError, ValueError) as error:
         print(f"commentary {args.command}: {error}", file=sys.stderr)
         return 2

@@ -1,8 +1,10 @@
 """The release commands: releases, diff, show (verify is tested with the releases)."""
 from __future__ import annotations
 
+import polars as pl
 from builders import build_release
 
+from commentary import load
 from commentary.cli import main
 from commentary.ingest import doc_id_for
 
@@ -32,7 +34,10 @@ def test_releases_diff_and_show_after_one_raw_file_changed(raw_copy, tmp_path, c
     assert main(["show", doc_id_for(CHANGED), "--curated", curated]) == 0
     out = capsys.readouterr().out
     assert "Low-level negotiations" in out and "1.0.1    modified (source_sha256, body, body_sha256)" in out
-    assert "1.0.0    added" in out and "title        zone.first-line" in out
+    assert "1.0.0    added" in out
+    removed = load(table="furniture", engine="polars", curated=curated).filter(pl.col("doc_id") == doc_id_for(CHANGED))
+    assert f"furniture removed ({removed.height} lines):" in out and removed.height
+    assert all(f"{n:5} {category:12} {rule}" in out for n, category, rule in removed.select("line_no", "category", "rule_id").rows())
 
     assert main(["show", "ffffffffffffffff", "--curated", curated]) == 2
     assert "no article ffffffffffffffff in release 1.0.1" in capsys.readouterr().err
