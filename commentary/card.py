@@ -192,13 +192,18 @@ def _html(title: str, sections: list[tuple[str, list]]) -> str:
                 out.append("<p>None.</p>")
             elif isinstance(block, Table):
                 out.append("<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in block.header) + "</tr>")
-                out.extend("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>" for row in block.rows)
+                out.extend("<tr>" + "".join(f"<td>{_inline(str(v))}</td>" for v in row) + "</tr>" for row in block.rows)
                 out.append("</table>")
             elif isinstance(block, Image):
                 out.append(f'<img src="{html.escape(block.path)}" alt="{html.escape(block.alt)}">')
             else:
-                out.append("<p>" + _CODE.sub(r"<code>\1</code>", html.escape(block)) + "</p>")
+                out.append(f"<p>{_inline(block)}</p>")
     return "\n".join(out) + "\n</body></html>\n"
+
+
+def _inline(text: str) -> str:
+    """Escaped text with `code` spans as <code>."""
+    return _CODE.sub(r"<code>\1</code>", html.escape(text))
 
 
 def _charts(folder: Path, stats: dict) -> list[Path]:
