@@ -77,12 +77,3 @@ def first_matching_rule(text: pl.Expr, n_words: pl.Expr, rules: tuple[Rule, ...]
         expr = pl.when(rule_match_expr(rules[index], text, n_words)).then(pl.lit(index, pl.Int16)).otherwise(expr)
     return expr
 
-
-def match_lines(lines: list[str], rules: tuple[Rule, ...] | None = None) -> list[str | None]:
-    """Id of the first rule matching each line (``None`` when none does); for tests and tools."""
-    rules = load_rules() if rules is None else rules
-    frame = pl.DataFrame({"text": lines}, schema={"text": pl.String}).with_columns(
-        pl.col("text").str.strip_chars())
-    index = frame.select(first_matching_rule(
-        pl.col("text"), pl.col("text").str.count_matches(r"\S+"), rules)).to_series()
-    return [None if i is None else rules[i].id for i in index.to_list()]

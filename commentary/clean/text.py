@@ -40,6 +40,13 @@ BIO_SENTENCE = (r"^\p{Lu}[\p{L}.'’-]+(\s+\p{Lu}[\p{L}.'’-]*){1,3},?\s+"
 NAME_LINE = r"^\p{Lu}[\p{L}.'’-]+(\s+\p{Lu}[\p{L}.'’-]*){1,3}$"
 #: "Name Surname verb ..." (a bio that opens with the byline's author name).
 NAME_THEN_VERB = r"^\p{Lu}[\p{L}.'’-]+(\s+\p{Lu}[\p{L}.'’-]*){1,3}\s+\p{Ll}"
+#: Headings after which the rest of the page is comments: comments never precede the article's
+#: end, so any such heading after some body text ends it.
+COMMENT_MARKERS = ("engagement.comment-prompt", "engagement.email-not-published")
+#: Link-list headings end the article only once this share of the model's body text lies before
+#: them (so a "Related" box mid-article does not cut it).
+LIST_MARKERS = ("related.list-heading",)
+TAIL_MIN_BODY_SHARE = 0.7
 MODEL_HEAD_CATEGORY = "nav"
 MODEL_LATER_CATEGORY = "related"
 
@@ -87,7 +94,22 @@ def _structural_rules(lines: pl.DataFrame) -> pl.DataFrame:
         .otherwise(pl.col("structural_id"))
         .alias("structural_id")
     )
-    return _title_rules(lines)
+    return _title_rules(_tail_zone(lines))
+
+
+def _tail_zone(lines: pl.DataFrame) -> pl.DataFrame:
+    """Lines after a tail marker (comments, related lists) take the marker's category."""
+    body_chars = pl.when(pl.col("model_body")).then(pl.col("text").str.len_chars()).otherwise(0)
+    body_share_before = body_chars.cum_sum().over("doc") / pl.max_horizontal(body_chars.sum().over("doc"), 1)
+    marker = ((pl.col("rule_id").is_in(COMMENT_MARKERS) & (body_share_before > 0))
+              | (pl.col("rule_id").is_in(LIST_MARKERS) & (body_share_before >= TAIL_MIN_BODY_SHARE)))
+    after_marker = marker.cast(pl.Int32).cum_max().shift(1).over("doc").fill_null(0) == 1
+    marker_category = pl.when(marker).then(pl.col("rule_category")).forward_fill().over("doc")
+    return lines.with_columns(
+        pl.when(after_marker & pl.col("rule_id").is_null() & pl.col("structural_id").is_null())
+        .then(pl.lit("zone.tail-") + marker_category)
+        .otherwise(pl.col("structural_id")).alias("structural_id")
+    )
 
 
 def _title_rules(lines: pl.DataFrame) -> pl.DataFrame:
@@ -131,7 +153,8 @@ def classify_shard(texts: Sequence[str], model: LineModel | None = None) -> pl.D
     seen_body = pl.col("model_body").cast(pl.Int32).cum_sum().over("doc") > 0
     return lines.select(
         "doc", "line_no", "text",
-        pl.when(decided_id.is_not_null()).then(decided_id.str.extract(r"^([a-z]+)\."))
+        pl.when(decided_id.is_not_null()).then(
+            pl.coalesce(decided_id.str.extract(r"^zone\.tail-([a-z]+)$"), decided_id.str.extract(r"^([a-z]+)\.")))
         .when(pl.col("model_body")).then(pl.lit("body"))
         .when(seen_body).then(pl.lit(MODEL_LATER_CATEGORY))
         .otherwise(pl.lit(MODEL_HEAD_CATEGORY)).alias("category"),
