@@ -100,6 +100,11 @@ def scan_table(curated_root: Path, table: str, version: str = "latest") -> pl.La
     return pl.scan_parquet(RELEASE_TABLES[table].paths(release_path(curated_root, version)))
 
 
+def read_release_table(curated_root: Path, table: str = "articles", version: str = "latest") -> pl.DataFrame:
+    """One table of a release as a Polars frame."""
+    return scan_table(curated_root, table, version).collect()
+
+
 def publish(curated_root: Path, run_id: str, frames: dict[str, pl.DataFrame], provenance: dict,
             report: card.RunReport | None = None) -> dict | None:
     """Publish ``frames`` (articles, furniture) as the next release; None when nothing changed."""
