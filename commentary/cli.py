@@ -1,4 +1,4 @@
-"""Command line: ``commentary run --raw DIR --curated DIR``."""
+"""Command line: ``commentary run --raw DIR --curated DIR [--runner dask [--scheduler ADDRESS]]``."""
 from __future__ import annotations
 
 import argparse
@@ -15,11 +15,20 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--raw", default="raw", help="raw landing folder (default: raw)")
     run.add_argument("--curated", default="curated", help="curated output folder (default: curated)")
     run.add_argument("--shard-size", type=int, default=SHARD_SIZE, help=f"documents per shard (default: {SHARD_SIZE})")
+    run.add_argument("--runner", choices=("local", "dask"), default="local",
+                     help="run shards on local threads or on a Dask cluster (default: local)")
+    run.add_argument("--scheduler", help="with --runner dask: address of an existing Dask scheduler "
+                                         "(default: start a LocalCluster)")
     args = parser.parse_args(argv)
     if args.command == "run":
-        from flows.pipeline import run_pipeline
+        from contextlib import ExitStack
 
-        entry = run_pipeline(raw=args.raw, curated=args.curated, shard_size=args.shard_size)
+        from flows.pipeline import shared_api_server, with_runner
+
+        with ExitStack() as stack:
+            if args.runner == "dask":
+                shared_api_server(stack)
+            entry = with_runner(args.runner, args.scheduler)(raw=args.raw, curated=args.curated, shard_size=args.shard_size)
         print(json.dumps(entry, indent=2, default=str))
         return 0 if entry["release"].get("published") or "nothing changed" in entry["release"].get("reason", "") else 1
     return 2

@@ -15,6 +15,10 @@ MAX_RAW_BYTES = 32 * 1024 * 1024
 MAX_DECOMPRESSED_BYTES = 32 * 1024 * 1024
 #: Lines longer than this are cut to this length before cleaning (one enormous line stays bounded).
 MAX_LINE_CHARS = 100_000
+#: Threads of the local task runner: shard tasks in flight at once (memory is this times a shard).
+LOCAL_THREADS = 4
+#: Worker processes (one thread each) of the Dask LocalCluster started by ``--runner dask``.
+DASK_WORKERS = os.cpu_count() or 1
 #: Rows per Parquet row group and per part file in a release.
 ROW_GROUP_ROWS = 10_000
 PART_FILE_ROWS = 100_000
