@@ -17,7 +17,7 @@ from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLi
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from flows.pipeline import run_pipeline
-from flows.server import local_server
+from commentary.server import local_server
 
 DEPLOYMENT = "scheduled"
 #: Daily at 03:00 (server time zone: UTC).

@@ -14,7 +14,7 @@ from prefect.deployments import run_deployment
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from commentary import release, synthetic
-from flows.server import local_server
+from commentary.server import local_server
 from flows.serve import DEFAULT_CRON, DEPLOYMENT
 
 NAME = f"commentary-pipeline/{DEPLOYMENT}"
