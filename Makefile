@@ -22,6 +22,10 @@ run: .venv/.synced  ## run the pipeline on $(RAW) and publish a release in $(CUR
 test: .venv/.synced  ## the whole test suite
 	.venv/bin/pytest
 
+SHARED ?= ../shared
+eval: .venv/.synced  ## cleaning accuracy on the seeds and the benchmark split, through the pipeline
+	.venv/bin/commentary eval --shared "$(SHARED)"
+
 serve: .venv/.synced  ## start a local Prefect server on 127.0.0.1 and serve the scheduled deployment ($(CRON))
 	.venv/bin/python -m flows.serve --raw "$(RAW)" --curated "$(CURATED)" --cron "$(CRON)"
 

@@ -1,9 +1,10 @@
-"""Command line: ``commentary run --raw DIR --curated DIR [--runner dask [--scheduler ADDRESS]]``."""
+"""Command line: ``commentary run [--runner dask [--scheduler ADDRESS]]``, ``commentary eval``."""
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from commentary.settings import SHARD_SIZE
 
@@ -19,6 +20,10 @@ def main(argv: list[str] | None = None) -> int:
                      help="run shards on local threads or on a Dask cluster (default: local)")
     run.add_argument("--scheduler", help="with --runner dask: address of an existing Dask scheduler "
                                          "(default: start a LocalCluster)")
+    evaluate = commands.add_parser("eval", help="score cleaning on the seeds' gold and the benchmark split; non-zero below the floors")
+    evaluate.add_argument("--shared", default="../shared", help="folder with gold/, benchmark/ and tools/ (default: ../shared)")
+    evaluate.add_argument("--seeds", default="raw", help="raw folder holding the seed pages (default: raw)")
+    evaluate.add_argument("--work", default=".cache/eval", help="scratch folder for the runs (default: .cache/eval)")
     args = parser.parse_args(argv)
     if args.command == "run":
         from contextlib import ExitStack
@@ -31,6 +36,10 @@ def main(argv: list[str] | None = None) -> int:
             entry = with_runner(args.runner, args.scheduler)(raw=args.raw, curated=args.curated, shard_size=args.shard_size)
         print(json.dumps(entry, indent=2, default=str))
         return 0 if entry["release"].get("published") or "nothing changed" in entry["release"].get("reason", "") else 1
+    if args.command == "eval":
+        from commentary.evaluation import evaluate
+
+        return evaluate(Path(args.shared), Path(args.seeds), Path(args.work))
     return 2
 
 

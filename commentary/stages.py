@@ -24,6 +24,8 @@ _WORD = re.compile(r"\w+")
 _SPACE = re.compile(r"\s+")
 #: Fields whose value is a list; the others are scalars.
 _LIST_FIELDS = {"authors", "tags", "summary"}
+#: Fields taken from HTML metadata; a page description is a teaser, not the key-takeaway summary.
+_HTML_FIELDS = set(models.SOURCED_FIELDS) - {"summary"}
 
 
 def reject(source_path: str, stage: str, reason: str, detail: str) -> dict:
@@ -49,17 +51,19 @@ def ingest(raw_root: Path, files: list[RawFile]) -> tuple[pl.DataFrame, list[dic
 
 def clean(ingested: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, list[dict]]:
     """Strip furniture and extract fields; returns articles, the furniture audit and rejects."""
-    docs = ingested.to_dicts()
-    html_meta = [{} for _ in docs]
-    texts = []
-    for i, doc in enumerate(docs):
+    docs, html_meta, texts, rejects = [], [], [], []
+    for doc in ingested.to_dicts():
+        meta = {}
         if doc["format"] == "html":
             extraction = extract_html(doc["text"], url=doc["url"])
-            texts.append(extraction.text)
-            html_meta[i] = extraction.metadata
-        else:
-            texts.append(doc["text"])
-    articles, furniture, rejects = [], [], []
+            if extraction.is_listing:
+                rejects.append(reject(doc["source_path"], "clean", "not-an-article", f"listing or index page: {extraction.listing_reason}"))
+                continue
+            doc["text"], meta = extraction.text, extraction.metadata
+        docs.append(doc)
+        html_meta.append(meta)
+        texts.append(doc["text"])
+    articles, furniture = [], []
     for doc, meta, page in zip(docs, html_meta, clean_shard(texts), strict=True):
         furniture.extend(
             {"doc_id": doc["doc_id"], "line_no": d.line_no, "category": d.category, "rule_id": d.rule_id, "text": d.text}
@@ -78,7 +82,8 @@ def _article(doc: dict, html_meta: dict, page: CleanedPage) -> dict:
     sources = {}
     page_fields = dataclasses.asdict(page)
     for name in models.SOURCED_FIELDS:
-        candidates = [(doc.get(name), "sidecar"), html_meta.get(name, (None, None)),
+        from_html = html_meta.get(name, (None, None)) if name in _HTML_FIELDS else (None, None)
+        candidates = [(doc.get(name), "sidecar"), from_html,
                       (page_fields.get(name), page.field_sources.get(name))]
         value, source = next(((v, s) for v, s in candidates if v), (None, None))
         row[name] = value if value or name not in _LIST_FIELDS else []

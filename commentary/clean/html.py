@@ -1,17 +1,566 @@
-"""Placeholder HTML extraction with trafilatura."""
+"""Main text and metadata from one raw HTML page, without any network access.
+
+`extract_html` parses the page once with lxml (no network, no DTD loading, comments and
+processing instructions dropped), reads metadata from that tree in a fixed order
+(JSON-LD, then meta/OpenGraph tags, then trafilatura's own metadata) and hands a copy of
+the tree to trafilatura for the main content. The text keeps one block (paragraph,
+heading, list item, table row) per line, for the text-level furniture rules that run after.
+"""
 from __future__ import annotations
 
+import copy
+import datetime as dt
+import email.utils
+import json
+import logging
+import re
+from html import unescape
 from dataclasses import dataclass, field
+from typing import Any, Iterator
 
 import trafilatura
+from htmldate import find_date
+from lxml import etree, html as lxml_html
+from trafilatura import metadata as trafilatura_metadata
+
+LOGGER = logging.getLogger(__name__)
+
+#: Trafilatura options, measured on the 65-page development benchmark: precision mode
+#: (F1 0.968) beats default (0.961) and recall mode (0.959); dropping tables costs 0.010;
+#: deduplication changes nothing here and its cache spans documents (order-dependent output).
+TRAFILATURA_OPTIONS = dict(
+    favor_precision=True,
+    include_comments=False,
+    include_tables=True,
+    include_images=False,
+    include_links=False,
+    deduplicate=False,
+    with_metadata=False,
+)
+
+#: Parser for untrusted pages: never touches the network, loads no DTD, keeps no comments.
+_PARSER = lxml_html.HTMLParser(
+    collect_ids=False, default_doctype=False, encoding="utf-8", no_network=True,
+    remove_comments=True, remove_pis=True,
+)
+#: A document type declaration, with any internal subset (where entities would be declared).
+_DOCTYPE_RE = re.compile(r"<!DOCTYPE(?:[^<>\[]|\[[^\]]*\])*>", re.IGNORECASE)
+#: Characters that XML (and so lxml) rejects.
+_INVALID_XML_CHARS_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+#: schema.org types whose node describes the page's article.
+ARTICLE_TYPES = frozenset({
+    "Article", "NewsArticle", "BlogPosting", "OpinionNewsArticle", "ReportageNewsArticle",
+    "AnalysisNewsArticle", "BackgroundNewsArticle", "ReviewNewsArticle", "Report",
+    "ScholarlyArticle", "TechArticle", "SocialMediaPosting", "LiveBlogPosting", "Review",
+    "CreativeWork", "WebPage",
+})
+#: Of those, the types that say the page is one article (not a generic page).
+STRICT_ARTICLE_TYPES = ARTICLE_TYPES - {"CreativeWork", "WebPage"}
+#: schema.org and OpenGraph types that describe an index or listing page.
+LISTING_TYPES = frozenset({"CollectionPage", "ItemList", "SearchResultsPage", "Blog"})
+
+#: Fields looked up in trafilatura's metadata when JSON-LD and meta tags lack them.
+TRAFILATURA_FALLBACK_FIELDS = ("title", "authors", "published_date", "outlet")
+#: Longest plausible site name, in words; trafilatura may return a piece of the title.
+MAX_OUTLET_WORDS = 4
+#: Oldest year accepted for a publication date (earlier values are placeholders like 0001).
+MIN_PLAUSIBLE_YEAR = 1990
+#: Longest plausible author name, in words; longer strings are sentences or boilerplate.
+MAX_AUTHOR_WORDS = 5
+#: Meta tags and visible bylines often hold handles or site names ("Rmb", "Beachbody"):
+#: from those sources a name needs a first and a last name. JSON-LD persons may have one word.
+MIN_AUTHOR_WORDS_UNSTRUCTURED = 2
+#: Author strings that are boilerplate, compared lower-cased.
+JUNK_AUTHORS = frozenset({
+    "anonymous", "author", "by", "email the author", "guest", "hours ago", "unknown", "user",
+    "the editors", "facebook", "twitter", "instagram", "linkedin",
+})
+#: Words that mark an organisation or a job title rather than a person's name.
+NON_PERSON_WORDS = frozenset({
+    "admin", "agency", "bureau", "columnist", "contributor", "correspondent", "daily", "desk",
+    "digital", "editor", "editorial", "editors", "group", "international", "magazine",
+    "media", "network", "news", "newsroom", "online", "press", "reporter", "service",
+    "staff", "team", "webmaster", "weekly", "wire", "writer",
+})
+#: Lower-case words allowed inside a name ("Marcus de Guzman"); other lower-case words mean prose.
+NAME_PARTICLES = frozenset({
+    "al", "bin", "da", "das", "de", "del", "della", "den", "der", "di", "do", "dos", "du",
+    "el", "la", "le", "st", "ten", "ter", "van", "von",
+})
+_JUNK_AUTHOR_RE = re.compile(
+    r"@|https?:|www\.|\.com\b|/|\d|\bago\b|\bupdated\b|\bpublished\b|\bposted\b|\bfollow\b"
+    r"|\bemail\b|\bclick\b|\bread more\b|^the\s|admin",
+    re.IGNORECASE,
+)
+_BYLINE_PREFIX_RE = re.compile(
+    r"^\s*(?:by|from|written by|posted by|author:?|autor:?|por|von|par|di|door|av|"
+    r"текст:?|автор:?)\s+",
+    re.IGNORECASE,
+)
+_AUTHOR_SPLIT_RE = re.compile(r"\s*(?:,|;|\||&|\band\b|\bund\b|\bet\b|\by\b|\be\b)\s*")
+
+_ISO_DATE_RE = re.compile(r"^\s*(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})")
+_COMPACT_DATE_RE = re.compile(r"^\s*(\d{4})(\d{2})(\d{2})(?:\D|$)")
+_TEXT_DATE_FORMATS = (
+    "%B %d, %Y", "%b %d, %Y", "%d %B %Y", "%d %b %Y", "%B %d %Y", "%b %d %Y",
+    "%d.%m.%Y", "%m/%d/%Y", "%d/%m/%Y",
+)
+
+_META_TITLE = (("og", "og:title"), ("meta", "twitter:title"))
+_META_AUTHOR = (
+    ("meta", "author"), ("meta", "byl"), ("meta", "parsely-author"),
+    ("meta", "sailthru.author"), ("meta", "dc.creator"), ("og", "article:author"),
+)
+_META_DATE = (
+    ("og", "article:published_time"), ("og", "og:published_time"),
+    ("meta", "datepublished"), ("meta", "pubdate"), ("meta", "publishdate"),
+    ("meta", "publish-date"), ("meta", "parsely-pub-date"), ("meta", "sailthru.date"),
+    ("meta", "dc.date.issued"), ("meta", "dcterms.created"), ("meta", "dc.date"),
+    ("meta", "date"),
+)
+_META_SECTION = (("og", "article:section"), ("meta", "parsely-section"))
+_META_OUTLET = (("og", "og:site_name"), ("meta", "application-name"))
+_META_SUMMARY = (("og", "og:description"), ("meta", "description"))
+_META_TAGS = (
+    ("og", "article:tag"), ("meta", "news_keywords"), ("meta", "keywords"),
+    ("meta", "parsely-tags"),
+)
+_META_LANGUAGE = (("meta", "content-language"), ("og", "og:locale"))
+_META_URL = (("og", "og:url"),)
 
 
 @dataclass
 class HtmlExtraction:
+    """Main text (one block per line) and metadata ``field -> (value, source)`` of a page.
+
+    Metadata fields: title, authors (list), published_date (date), outlet, section,
+    tags (list), summary, language, url, page_type (schema.org or og:type); sources are
+    "jsonld", "og", "meta", "html" (title element, lang, canonical link), "trafilatura",
+    "input" (the url argument). ``listing_reason`` is set when the page looks like an
+    index or listing page.
+    """
+
     text: str
-    metadata: dict = field(default_factory=dict)
+    metadata: dict[str, tuple[Any, str]] = field(default_factory=dict)
+    listing_reason: str | None = None
+
+    @property
+    def is_listing(self) -> bool:
+        return self.listing_reason is not None
 
 
 def extract_html(html: str, url: str | None = None) -> HtmlExtraction:
-    text = trafilatura.extract(html, url=url, favor_precision=True, include_comments=False) or ""
-    return HtmlExtraction(text=text)
+    """Extract the main text and metadata of ``html``; never raises, never fetches."""
+    tree = parse_html(html)
+    if tree is None:
+        return HtmlExtraction(text="")
+    metadata = _safe(lambda: extract_page_metadata(tree, url), {})
+    text = _safe(lambda: extract_main_text(tree, url), "")
+    continuation = _safe(lambda: split_body_continuation(tree, text), []) if text else []
+    text = "\n".join([text, *continuation])
+    text = drop_repeated_title(text, metadata.get("title", (None, ""))[0])
+    return HtmlExtraction(
+        text=text,
+        metadata=metadata,
+        listing_reason=_safe(lambda: looks_like_listing(tree, text, metadata), None),
+    )
+
+
+def _safe(compute, default):
+    """Run one extraction step; a failure on a malformed page yields ``default``."""
+    try:
+        return compute()
+    except Exception as err:  # noqa: BLE001 - malformed input must never stop a shard
+        LOGGER.warning("html extraction step failed: %r", err)
+        return default
+
+
+def parse_html(html: str) -> lxml_html.HtmlElement | None:
+    """Parse untrusted HTML into a tree, or None when nothing usable comes out."""
+    if not html or not html.strip():
+        return None
+    html = _DOCTYPE_RE.sub("", _INVALID_XML_CHARS_RE.sub("", html), count=1)
+    data = html.encode("utf-8", "surrogatepass")
+    try:
+        tree = lxml_html.document_fromstring(data, parser=_PARSER)
+    except (etree.ParserError, ValueError, etree.XMLSyntaxError):
+        return None
+    return tree if tree is not None and len(tree) else None
+
+
+# --- main text -------------------------------------------------------------------------
+
+def extract_main_text(tree: lxml_html.HtmlElement, url: str | None) -> str:
+    """Trafilatura's main content of ``tree`` (left untouched), one block per line."""
+    document = trafilatura.bare_extraction(tree, url=url, **TRAFILATURA_OPTIONS)
+    if document is None or not document.text:
+        return ""
+    return document.text.strip()
+
+
+#: Paragraphs of at least this many words identify the body container in the page.
+ANCHOR_MIN_WORDS = 12
+
+
+def split_body_continuation(tree: lxml_html.HtmlElement, text: str) -> list[str]:
+    """Paragraphs of the article body that continue after an ad break in a sibling
+    container with the same class (trafilatura keeps only the first container)."""
+    extracted = {_normalize(line) for line in text.splitlines()}
+    parents: dict[lxml_html.HtmlElement, int] = {}
+    for paragraph in tree.iter("p"):
+        words = _normalize(paragraph.text_content())
+        if len(words.split()) >= ANCHOR_MIN_WORDS and words in extracted:
+            parent = paragraph.getparent()
+            parents[parent] = parents.get(parent, 0) + 1
+    if not parents:
+        return []
+    container = max(parents, key=parents.get)
+    css_class = container.get("class")
+    if not css_class:
+        return []
+    added: list[str] = []
+    following = False
+    for candidate in tree.iter(container.tag):
+        if candidate is container:
+            following = True
+            continue
+        if not following or candidate.get("class") != css_class \
+                or not _same_article(container, candidate):
+            continue
+        for paragraph in candidate.iter("p"):
+            line = " ".join(paragraph.text_content().split())
+            if line and _normalize(line) not in extracted:
+                added.append(line)
+    return added
+
+
+def _same_article(first: lxml_html.HtmlElement, second: lxml_html.HtmlElement) -> bool:
+    """Whether two elements sit in one article: their closest common ancestor holds at most
+    one ``h1`` (an appended next article brings its own headline)."""
+    ancestors = set(first.iterancestors())
+    common = next((el for el in second.iterancestors() if el in ancestors), None)
+    return common is not None and len(common.findall(".//h1")) <= 1
+
+
+#: Separators between a page title and the site name in ``<title>``.
+_TITLE_SEPARATOR_RE = re.compile(r"\s+[|\-–—:»·]\s+")
+
+
+def _normalize(text: str) -> str:
+    return " ".join(re.findall(r"\w+", text.casefold()))
+
+
+def drop_repeated_title(text: str, title: str | None) -> str:
+    """Remove the first line when it only repeats the page title (or its part before a
+    " | Site name" suffix)."""
+    if not title or not text:
+        return text
+    first, _, rest = text.partition("\n")
+    candidates = {_normalize(part) for part in (title, *_TITLE_SEPARATOR_RE.split(title))}
+    if _normalize(first) in candidates - {""}:
+        return rest.lstrip("\n")
+    return text
+
+
+# --- listing pages -------------------------------------------------------------------------
+
+#: A block needs this many words and a sentence end to count as prose.
+PROSE_MIN_WORDS = 12
+#: A page with fewer prose blocks than this is a listing candidate.
+LISTING_MAX_PROSE_BLOCKS = 3
+#: Share of the page's visible text inside links above which the page is link-dominated.
+LISTING_MIN_LINK_SHARE = 0.5
+_SENTENCE_END_RE = re.compile(r"[.!?。！？…:;\"'”»)]\s*$")
+
+
+def looks_like_listing(tree: lxml_html.HtmlElement, text: str,
+                       metadata: dict[str, tuple[Any, str]]) -> str | None:
+    """Why the page looks like an index/listing page, or None if it reads like an article."""
+    page_type = metadata.get("page_type", (None, ""))[0]
+    if page_type in LISTING_TYPES:
+        return f"page type {page_type}"
+    if page_type in STRICT_ARTICLE_TYPES or page_type == "article":
+        return None
+    prose_blocks = sum(
+        1 for line in text.splitlines()
+        if len(line.split()) >= PROSE_MIN_WORDS and _SENTENCE_END_RE.search(line)
+    )
+    if prose_blocks >= LISTING_MAX_PROSE_BLOCKS:
+        return None
+    body = tree.find("body")
+    if body is None:
+        return "no body"
+    page_chars = len(" ".join(body.itertext()).split())
+    link_chars = sum(len(" ".join(a.itertext()).split()) for a in body.iter("a"))
+    link_share = link_chars / page_chars if page_chars else 1.0
+    if link_share >= LISTING_MIN_LINK_SHARE:
+        return f"{prose_blocks} prose blocks, {link_share:.0%} of words in links"
+    return None
+
+
+# --- metadata ------------------------------------------------------------------------------
+
+def extract_page_metadata(tree: lxml_html.HtmlElement,
+                          url: str | None) -> dict[str, tuple[Any, str]]:
+    """Metadata fields with their source: JSON-LD first, then meta/OpenGraph, then trafilatura."""
+    found: dict[str, tuple[Any, str]] = {}
+    for source_fields, source in (
+        (_jsonld_fields(tree), "jsonld"),
+        *_meta_fields(tree),
+    ):
+        for name, value in source_fields.items():
+            if name not in found and value not in (None, "", []):
+                found[name] = (value, source)
+    if url and "url" not in found:
+        found["url"] = (url, "input")
+    missing = set(TRAFILATURA_FALLBACK_FIELDS) - found.keys()
+    if missing:
+        outlet = found.get("outlet", (None, ""))[0]
+        for name, value in _trafilatura_fields(tree, missing, outlet).items():
+            if value not in (None, "", []):
+                found[name] = (value, "trafilatura")
+    return found
+
+
+def _clean_text(value: Any) -> str | None:
+    if isinstance(value, list):
+        value = next((v for v in value if isinstance(v, str)), None)
+    if not isinstance(value, str):
+        return None
+    value = " ".join(unescape(value).split())
+    return value or None
+
+
+# JSON-LD
+
+def _jsonld_nodes(tree: lxml_html.HtmlElement) -> Iterator[dict]:
+    """Every object of every JSON-LD script, flattening lists and ``@graph``."""
+    for script in tree.iter("script"):
+        if "ld+json" not in (script.get("type") or "").lower():
+            continue
+        try:
+            data = json.loads(script.text or "", strict=False)
+        except ValueError:
+            continue
+        stack = [data]
+        while stack:
+            item = stack.pop()
+            if isinstance(item, list):
+                stack.extend(reversed(item))
+            elif isinstance(item, dict):
+                yield item
+                if "@graph" in item:
+                    stack.append(item["@graph"])
+                if isinstance(item.get("mainEntity"), (dict, list)):
+                    stack.append(item["mainEntity"])
+
+
+def _types(node: dict) -> set[str]:
+    value = node.get("@type")
+    values = value if isinstance(value, list) else [value]
+    return {v.rsplit("/", 1)[-1] for v in values if isinstance(v, str)}
+
+
+def _jsonld_fields(tree: lxml_html.HtmlElement) -> dict[str, Any]:
+    """Fields of the most specific article node of the page's JSON-LD."""
+    nodes = list(_jsonld_nodes(tree))
+    ranked = [n for n in nodes if _types(n) & STRICT_ARTICLE_TYPES] or \
+        [n for n in nodes if _types(n) & ARTICLE_TYPES]
+    fields: dict[str, Any] = {}
+    listing = next((t for n in nodes for t in _types(n) & LISTING_TYPES), None)
+    if ranked:
+        fields["page_type"] = sorted(_types(ranked[0]) & ARTICLE_TYPES)[0]
+    elif listing:
+        fields["page_type"] = listing
+    for node in ranked:
+        publisher = node.get("publisher")
+        candidate = {
+            "title": _clean_text(node.get("headline") or node.get("name")),
+            "authors": clean_authors(_jsonld_person_names(node.get("author"))),
+            "published_date": parse_date(_clean_text(node.get("datePublished"))
+                                         or _clean_text(node.get("dateCreated"))),
+            "outlet": _clean_text(publisher.get("name")) if isinstance(publisher, dict) else None,
+            "section": _clean_text(node.get("articleSection")),
+            "tags": split_tags(node.get("keywords")),
+            "summary": _clean_text(node.get("description")),
+            "language": _clean_text(node.get("inLanguage")),
+            "url": _clean_text(node.get("url")),
+        }
+        for name, value in candidate.items():
+            if value and name not in fields:
+                fields[name] = value
+    if "outlet" not in fields:
+        site = next((n for n in nodes if _types(n) & {"WebSite", "NewsMediaOrganization"}), None)
+        if site:
+            fields["outlet"] = _clean_text(site.get("name"))
+    return fields
+
+
+def _jsonld_person_names(author: Any) -> list[str]:
+    """Names of the JSON-LD authors that are people (organizations are left out)."""
+    items = author if isinstance(author, list) else [author]
+    names = []
+    for item in items:
+        if isinstance(item, str):
+            names.append(item)
+        elif isinstance(item, dict) and not (_types(item) & {"Organization", "NewsMediaOrganization"}):
+            name = _clean_text(item.get("name"))
+            if name:
+                names.append(name)
+    return names
+
+
+# meta / OpenGraph
+
+def _meta_index(tree: lxml_html.HtmlElement) -> dict[str, list[str]]:
+    """All meta tag contents keyed by lower-cased name/property/itemprop/http-equiv."""
+    index: dict[str, list[str]] = {}
+    for meta in tree.iter("meta"):
+        content = meta.get("content")
+        if not content or not content.strip():
+            continue
+        for attribute in ("property", "name", "itemprop", "http-equiv"):
+            key = meta.get(attribute)
+            if key:
+                index.setdefault(key.strip().lower(), []).append(content.strip())
+    return index
+
+
+def _meta_fields(tree: lxml_html.HtmlElement) -> list[tuple[dict[str, Any], str]]:
+    """Per source ("og", "meta", "html"), the fields found in the page's head."""
+    index = _meta_index(tree)
+    by_source: dict[str, dict[str, Any]] = {"og": {}, "meta": {}, "html": {}}
+
+    def first(keys, name, convert=_clean_text):
+        for source, key in keys:
+            for raw in index.get(key, ()):
+                value = convert(raw)
+                if value and name not in by_source[source]:
+                    by_source[source][name] = value
+                    break
+
+    first(_META_TITLE, "title")
+    first(_META_DATE, "published_date", parse_date)
+    first(_META_SECTION, "section")
+    first(_META_OUTLET, "outlet")
+    first(_META_SUMMARY, "summary")
+    first(_META_LANGUAGE, "language", lambda raw: _clean_text(raw.replace("_", "-")))
+    first(_META_URL, "url")
+    og_type = (index.get("og:type") or [None])[0]
+    if og_type:
+        by_source["og"]["page_type"] = og_type.lower()
+    for source, key in _META_AUTHOR:
+        authors = clean_authors(index.get(key, []), min_words=MIN_AUTHOR_WORDS_UNSTRUCTURED)
+        if authors and "authors" not in by_source[source]:
+            by_source[source]["authors"] = authors
+    for source, key in _META_TAGS:
+        tags = [tag for raw in index.get(key, []) for tag in split_tags(raw)]
+        if tags and "tags" not in by_source[source]:
+            by_source[source]["tags"] = list(dict.fromkeys(tags))
+
+    html_fields = by_source["html"]
+    title = tree.find("head/title")
+    if title is not None:
+        html_fields["title"] = _clean_text(title.text_content())
+    html_fields["language"] = _clean_text(tree.get("lang") or tree.get("xml:lang"))
+    for link in tree.iter("link"):
+        if (link.get("rel") or "").lower() == "canonical" and link.get("href"):
+            html_fields["url"] = link.get("href").strip()
+            break
+    return [(by_source["og"], "og"), (by_source["meta"], "meta"), (html_fields, "html")]
+
+
+def _trafilatura_fields(tree: lxml_html.HtmlElement, missing: set[str],
+                        outlet: str | None) -> dict[str, Any]:
+    """Trafilatura's own metadata for the ``missing`` fields only (visible bylines, dates)."""
+    fields: dict[str, Any] = {}
+    if "title" in missing:
+        fields["title"] = _clean_text(trafilatura_metadata.extract_title(tree))
+    if "authors" in missing:
+        author = trafilatura_metadata.extract_author(tree)  # works on its own copy
+        fields["authors"] = clean_authors(author.split(";") if author else [], outlet,
+                                           min_words=MIN_AUTHOR_WORDS_UNSTRUCTURED)
+    if "published_date" in missing:
+        found = find_date(copy.deepcopy(tree), original_date=True, extensive_search=False,
+                          outputformat="%Y-%m-%d")
+        fields["published_date"] = parse_date(found)
+    if "outlet" in missing:
+        sitename = _clean_text(trafilatura_metadata.extract_sitename(tree))
+        if sitename and len(sitename.split()) <= MAX_OUTLET_WORDS:
+            fields["outlet"] = sitename
+    return fields
+
+
+# value cleaning
+
+def clean_authors(raw_values: list[str], outlet: str | None = None,
+                  min_words: int = 1) -> list[str]:
+    """Person names from raw author strings; junk is dropped (better none than wrong)."""
+    names: list[str] = []
+    for raw in raw_values:
+        if not isinstance(raw, str):
+            continue
+        for part in _AUTHOR_SPLIT_RE.split(_BYLINE_PREFIX_RE.sub("", " ".join(raw.split()))):
+            name = _BYLINE_PREFIX_RE.sub("", part).strip(" .:-–—\"'")
+            if name.isupper():
+                name = name.title()
+            if _is_plausible_author(name, outlet, min_words) and name.casefold() not in (
+                n.casefold() for n in names
+            ):
+                names.append(name)
+    return names
+
+
+def _is_plausible_author(name: str, outlet: str | None, min_words: int) -> bool:
+    words = name.split()
+    return (
+        min_words <= len(words) <= MAX_AUTHOR_WORDS
+        and name.casefold() not in JUNK_AUTHORS
+        and not NON_PERSON_WORDS.intersection(w.casefold() for w in words)
+        and not any(w[0].islower() and w not in NAME_PARTICLES for w in words)
+        and not _JUNK_AUTHOR_RE.search(name)
+        and any(ch.isalpha() for ch in name)
+        and (outlet is None or name.casefold() != outlet.casefold())
+    )
+
+
+def split_tags(raw: Any) -> list[str]:
+    """Tags from a comma-separated string or a list of strings, de-duplicated."""
+    items = raw if isinstance(raw, list) else [raw]
+    tags = [
+        " ".join(tag.split())
+        for item in items if isinstance(item, str)
+        for tag in re.split(r"[,;]", item)
+    ]
+    return list(dict.fromkeys(tag for tag in tags if tag))
+
+
+def parse_date(raw: str | None) -> dt.date | None:
+    """A calendar date from ISO, compact, RFC 2822 or common English formats, else None."""
+    if not raw:
+        return None
+    raw = raw.strip()
+    date = None
+    match = _ISO_DATE_RE.match(raw) or _COMPACT_DATE_RE.match(raw)
+    if match:
+        try:
+            date = dt.date(*map(int, match.groups()))
+        except ValueError:
+            return None
+    if date is None:
+        try:
+            date = email.utils.parsedate_to_datetime(raw).date()
+        except (TypeError, ValueError, IndexError):
+            date = None
+    if date is None:
+        cleaned = re.sub(r"(\d)(st|nd|rd|th)\b", r"\1", raw)
+        for fmt in _TEXT_DATE_FORMATS:
+            try:
+                date = dt.datetime.strptime(cleaned, fmt).date()
+                break
+            except ValueError:
+                continue
+    if date is None or date.year < MIN_PLAUSIBLE_YEAR or date > dt.date.today() + dt.timedelta(days=1):
+        return None
+    return date

@@ -1,0 +1,71 @@
+"""Two-stage logistic line classifier (body or not), NumPy-only inference.
+
+Stage 1 scores each line from its own features; stage 2 adds the stage-1 scores of its
+neighbourhood (a stacked model), which lets a short line inside the article stay body.
+The weights live in ``line_model.json``, written by ``python -m commentary.clean.train``.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+
+MODEL_PATH = Path(__file__).resolve().parent / "line_model.json"
+MODEL_ID = "model.line-v1"
+
+
+@dataclass(frozen=True)
+class LogisticStage:
+    """Standardised logistic regression: ``sigmoid(((x - mean) / scale) @ coef + intercept)``."""
+
+    mean: np.ndarray
+    scale: np.ndarray
+    coef: np.ndarray
+    intercept: float
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """Probability of the positive class for each row of ``x``."""
+        z = ((x - self.mean) / self.scale) @ self.coef + self.intercept
+        return 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
+
+    def to_json(self) -> dict:
+        return {"mean": self.mean.tolist(), "scale": self.scale.tolist(),
+                "coef": self.coef.tolist(), "intercept": self.intercept}
+
+    @classmethod
+    def from_json(cls, data: dict) -> LogisticStage:
+        return cls(np.asarray(data["mean"]), np.asarray(data["scale"]),
+                   np.asarray(data["coef"]), float(data["intercept"]))
+
+
+@dataclass(frozen=True)
+class LineModel:
+    """Stage-1 and stage-2 classifiers with the feature names they expect and the cut-off."""
+
+    features: tuple[str, ...]
+    context_features: tuple[str, ...]
+    stage1: LogisticStage
+    stage2: LogisticStage
+    threshold: float
+
+    def save(self, path: Path = MODEL_PATH) -> None:
+        data = {"id": MODEL_ID, "features": list(self.features),
+                "context_features": list(self.context_features), "threshold": self.threshold,
+                "stage1": self.stage1.to_json(), "stage2": self.stage2.to_json()}
+        path.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: Path = MODEL_PATH) -> LineModel:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return cls(tuple(data["features"]), tuple(data["context_features"]),
+                   LogisticStage.from_json(data["stage1"]), LogisticStage.from_json(data["stage2"]),
+                   float(data["threshold"]))
+
+
+@cache
+def default_model() -> LineModel:
+    """The shipped model (loaded once per process)."""
+    return LineModel.load()

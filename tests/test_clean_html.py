@@ -1,0 +1,174 @@
+"""Behaviour of the HTML extraction step on small hand-made pages."""
+import datetime as dt
+import socket
+
+import pytest
+
+from commentary.clean.html import clean_authors, extract_html, parse_date
+
+PROSE = (
+    "The council voted on Tuesday to expand the night bus network after months of "
+    "complaints from shift workers who said the last trains left them stranded downtown. "
+)
+
+
+def article_page(head: str = "", body_extra: str = "", title: str = "Night buses return") -> str:
+    paragraphs = "".join(f"<p>{PROSE}Paragraph {i} adds detail number {i}.</p>" for i in range(6))
+    return f"""<html lang="en"><head><title>{title} | The Courier</title>{head}</head>
+<body><nav><a href="/">Home</a> <a href="/news">News</a></nav>
+<article><h1>{title}</h1>{paragraphs}{body_extra}</article>
+<footer><p>Copyright 2024 The Courier</p></footer></body></html>"""
+
+
+JSONLD_GRAPH = """<script type="application/ld+json">{"@context": "https://schema.org",
+ "@graph": [
+  {"@type": "WebSite", "name": "Courier Website"},
+  {"@type": "WebPage", "name": "Generic page name"},
+  {"@type": ["NewsArticle"], "headline": "Night buses return to the city",
+   "author": [{"@type": "Person", "name": "By Jane Roe and John Doe"},
+              {"@type": "Organization", "name": "Courier Staff"}],
+   "datePublished": "2024-03-05T08:00:00+01:00",
+   "publisher": {"@type": "Organization", "name": "The Courier"},
+   "articleSection": ["Transport"], "keywords": "buses, night, transport"}
+ ]}</script>"""
+
+OPENGRAPH = """<meta property="og:title" content="OG title">
+<meta property="og:site_name" content="Courier OG">
+<meta property="article:published_time" content="2023-01-02">
+<meta property="article:section" content="City">
+<meta property="article:tag" content="buses"><meta property="article:tag" content="city">
+<meta name="author" content="Alex Smith">"""
+
+
+def test_jsonld_graph_wins_over_opengraph_and_records_sources():
+    result = extract_html(article_page(head=JSONLD_GRAPH + OPENGRAPH))
+    md = result.metadata
+    assert md["title"] == ("Night buses return to the city", "jsonld")
+    assert md["authors"] == (["Jane Roe", "John Doe"], "jsonld")
+    assert md["published_date"] == (dt.date(2024, 3, 5), "jsonld")
+    assert md["outlet"] == ("The Courier", "jsonld")
+    assert md["section"] == ("Transport", "jsonld")
+    assert md["tags"] == (["buses", "night", "transport"], "jsonld")
+    assert md["language"] == ("en", "html")
+
+
+def test_opengraph_and_meta_are_used_without_jsonld():
+    md = extract_html(article_page(head=OPENGRAPH), url="https://example.org/a").metadata
+    assert md["title"] == ("OG title", "og")
+    assert md["outlet"] == ("Courier OG", "og")
+    assert md["published_date"] == (dt.date(2023, 1, 2), "og")
+    assert md["tags"] == (["buses", "city"], "og")
+    assert md["authors"] == (["Alex Smith"], "meta")
+    assert md["url"] == ("https://example.org/a", "input")
+
+
+@pytest.mark.parametrize("junk", [
+    "Email the author", "3 hours ago", "Staff", "https://facebook.com/someone",
+    "news@example.org", "By", "Editorial Staff", "The Associated Press",
+])
+def test_junk_meta_author_is_dropped(junk):
+    page = article_page(head=f'<meta name="author" content="{junk}">')
+    assert "authors" not in extract_html(page).metadata
+
+
+def test_author_strings_are_split_and_stripped():
+    assert clean_authors(["By JANE ROE, John Doe & Mary de Souza"]) == [
+        "Jane Roe", "John Doe", "Mary de Souza"]
+    assert clean_authors(["Tom Krisher, AP Auto Writer"]) == ["Tom Krisher"]
+    assert clean_authors(["The Russian and Syrian defense ministries"]) == []
+    assert clean_authors(["Rmb"], min_words=2) == []
+
+
+@pytest.mark.parametrize("raw, expected", [
+    ("2019-11-18T15:30:00-05:00", dt.date(2019, 11, 18)),
+    ("2019/11/18", dt.date(2019, 11, 18)),
+    ("20191118", dt.date(2019, 11, 18)),
+    ("Mon, 18 Nov 2019 10:00:00 GMT", dt.date(2019, 11, 18)),
+    ("November 18th, 2019", dt.date(2019, 11, 18)),
+    ("18 Nov 2019", dt.date(2019, 11, 18)),
+    ("0001-01-01", None),
+    ("2019-02-30", None),
+    ("yesterday", None),
+])
+def test_parse_date(raw, expected):
+    assert parse_date(raw) == expected
+
+
+def test_text_has_one_block_per_line_and_no_repeated_title():
+    page = article_page(body_extra="<h2>What changes</h2><ul><li>Route 5</li><li>Route 9</li></ul>")
+    lines = [line for line in extract_html(page).text.splitlines() if line.strip()]
+    assert lines[0].startswith("The council voted")
+    assert "What changes" in lines
+    assert any(line.endswith("Route 5") for line in lines)
+    assert not any("Route 5" in line and "Route 9" in line for line in lines)
+    assert not any("Copyright" in line or line == "Home" for line in lines)
+
+
+def test_listing_page_is_flagged_and_article_is_not():
+    items = "".join(
+        f'<li><a href="/story/{i}">Headline number {i} about the city</a></li>' for i in range(40))
+    listing = f"<html><head><title>News</title></head><body><h1>Latest</h1><ul>{items}</ul></body></html>"
+    assert extract_html(listing).is_listing
+    assert not extract_html(article_page()).is_listing
+
+
+def test_collection_page_type_flags_listing():
+    head = '<script type="application/ld+json">{"@type": "CollectionPage", "name": "Topics"}</script>'
+    assert extract_html(article_page(head=head)).listing_reason == "page type CollectionPage"
+
+
+@pytest.mark.parametrize("html", [
+    "", "   ", "<<<>>>", "<html><body><p>unclosed <b>bold <i>", "\x00\x01garbage\ufffe",
+    "<html><head><script type='application/ld+json'>{not json</script></head></html>",
+    '<?xml version="1.0" encoding="latin-1"?><html><body><p>x</p></body></html>',
+])
+def test_malformed_html_never_raises(html):
+    result = extract_html(html)
+    assert isinstance(result.text, str)
+
+
+def test_entities_and_dtds_are_not_resolved_and_nothing_is_fetched(tmp_path, monkeypatch):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOPSECRET")
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("network access attempted")
+
+    monkeypatch.setattr(socket, "create_connection", no_network)
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    page = f"""<!DOCTYPE html [
+  <!ENTITY local SYSTEM "file://{secret}">
+  <!ENTITY remote SYSTEM "http://example.invalid/x">
+  <!ENTITY internal "EXPANDED">
+]>
+<html><head><title>Entities</title></head><body><article>
+<p>{PROSE} Local &local; remote &remote; internal &internal; end.</p>
+<p>{PROSE}</p><p>{PROSE}</p></article></body></html>"""
+    result = extract_html(page, url="http://example.invalid/page")
+    blob = result.text + repr(result.metadata)
+    assert "TOPSECRET" not in blob
+    assert "EXPANDED" not in blob
+    assert "council voted" in result.text
+
+
+def _split_body_page() -> str:
+    """Trafilatura keeps only the first of two same-class body containers on such a page."""
+    first = "".join(f"<p>{PROSE}First part {i}.</p>" for i in range(8))
+    second = "".join(f"<p>{PROSE}Second part {i} continues the story.</p>" for i in range(4))
+    return f"""<html><head><title>Split</title></head><body><article><h1>Split story</h1>
+<div class="article-body">{first}</div>
+<div class="ad-break"><span>Advertisement</span></div>
+<div class="article-body">{second}</div>
+</article></body></html>"""
+
+
+def test_body_split_by_an_ad_break_is_joined():
+    text = extract_html(_split_body_page()).text
+    assert "First part 0." in text
+    assert "Second part 3 continues the story." in text
+
+
+def test_appended_next_article_is_not_joined():
+    page = _split_body_page().replace(
+        '<div class="ad-break">', '</article><article><h1>Next story</h1><div class="ad-break">')
+    assert "Second part" not in extract_html(page).text

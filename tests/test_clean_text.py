@@ -1,0 +1,148 @@
+"""Tests of the text cleaner: seed golden pages, rule examples, behaviour on edge cases."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from commentary.clean import CATEGORIES
+from commentary.clean.fields import parse_date, person_names, split_tags
+from commentary.clean.rules import load_rules, rule_match_expr
+from commentary.clean.text import clean_shard, clean_text
+
+SHARED = Path(__file__).parents[2] / "shared"
+GOLD = json.loads((SHARED / "gold" / "seeds.json").read_text(encoding="utf-8"))
+SEED_DOCS = GOLD["documents"]
+SEED_PAGES = clean_shard([(SHARED / "seeds" / d["file"]).read_text(encoding="utf-8") for d in SEED_DOCS])
+SEEDS = list(zip(SEED_DOCS, SEED_PAGES))
+SEED_IDS = [d["file"] for d in SEED_DOCS]
+
+
+@pytest.mark.parametrize(("gold", "page"), SEEDS, ids=SEED_IDS)
+def test_seed_line_categories(gold, page):
+    got = {str(d.line_no): d.category for d in page.lines}
+    wrong = {n: (got.get(n), want) for n, want in gold["lines"].items() if got.get(n) != want}
+    assert not wrong, f"line: (got, gold) {wrong}"
+    assert set(got) == set(gold["lines"])
+
+
+@pytest.mark.parametrize(("gold", "page"), SEEDS, ids=SEED_IDS)
+def test_seed_body(gold, page):
+    assert page.body == gold["body"]
+
+
+@pytest.mark.parametrize(("gold", "page"), SEEDS, ids=SEED_IDS)
+def test_seed_fields(gold, page):
+    want = dict(gold["fields"])
+    bio_prefix = want.pop("author_bio_startswith")
+    if bio_prefix is None:
+        assert page.author_bio is None
+    else:
+        assert page.author_bio.startswith(bio_prefix)
+    for name, value in want.items():
+        got = getattr(page, name)
+        if isinstance(got, dt.date):
+            got = got.isoformat()
+        assert got == value, name
+    for name in page.field_sources:
+        assert getattr(page, name), f"{name} has a source but no value"
+    assert all(s.startswith("text:") for s in page.field_sources.values())
+
+
+RULES = load_rules()
+
+
+def _matches(rule, texts):
+    frame = pl.DataFrame({"text": texts}, schema={"text": pl.String})
+    return frame.select(rule_match_expr(rule, pl.col("text"), pl.col("text").str.count_matches(r"\S+"))
+                        ).to_series().to_list()
+
+
+@pytest.mark.parametrize("rule", RULES, ids=[r.id for r in RULES])
+def test_rule_examples(rule):
+    assert rule.examples, "every rule needs examples"
+    assert rule.category in CATEGORIES
+    assert all(_matches(rule, list(rule.examples))), "an example does not match"
+    if rule.counter_examples:
+        assert not any(_matches(rule, list(rule.counter_examples))), "a counter-example matches"
+
+
+def test_rule_ids_unique():
+    ids = [r.id for r in RULES]
+    assert len(ids) == len(set(ids))
+
+
+def test_empty_and_blank_documents():
+    for text in ("", "\n\n  \n\t", "\u3000\n\u00a0"):
+        page = clean_text(text)
+        assert page.body == "" and page.lines == []
+    assert clean_shard([]) == []
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.text(), max_size=4))
+def test_never_raises_on_unicode(texts):
+    pages = clean_shard(texts)
+    assert len(pages) == len(texts)
+    for text, page in zip(texts, pages):
+        assert {d.category for d in page.lines} <= set(CATEGORIES)
+        assert len(page.lines) <= text.count("\n") + 1
+
+
+def test_non_english_article_keeps_its_body():
+    paragraphs = [
+        "Die Bundesregierung hat am Dienstag ein neues Gesetz zur Förderung erneuerbarer Energien "
+        "beschlossen, das den Ausbau von Wind- und Solaranlagen deutlich beschleunigen soll.",
+        "Nach Angaben des Wirtschaftsministeriums sollen die Genehmigungsverfahren künftig nur noch "
+        "halb so lange dauern wie bisher, was Investoren mehr Planungssicherheit gebe.",
+        "Kritiker aus der Opposition bemängelten jedoch, dass die Finanzierung der Netze weiterhin "
+        "ungeklärt sei und die Kosten am Ende bei den Verbrauchern hängen bleiben könnten.",
+    ]
+    page = clean_text("\n\n".join(["Startseite", "Politik", "Neues Energiegesetz beschlossen", *paragraphs,
+                                   "Teilen", "Kommentare"]))
+    assert page.body == "\n\n".join(paragraphs)
+    assert page.title == "Neues Energiegesetz beschlossen"
+
+
+def test_comment_prompt_and_credit_are_not_body():
+    article = "\n\n".join([
+        "A Headline About Budgets",
+        "Photo: Jane Roe/Reuters",
+        "The council approved the budget on Monday after a long debate about the cost of new schools.",
+        "Members said the plan would be reviewed again next year, when the new tax figures are known.",
+        "Leave a Reply",
+        "Your email address will not be published. Required fields are marked *",
+    ])
+    decisions = {d.text: (d.category, d.rule_id) for d in clean_text(article).lines}
+    assert decisions["Photo: Jane Roe/Reuters"] == ("media", "media.credit-label")
+    assert decisions["Leave a Reply"][0] == "engagement"
+    assert decisions["A Headline About Budgets"][0] == "title"
+
+
+def test_shard_order_does_not_change_results():
+    texts = [(SHARED / "seeds" / d["file"]).read_text(encoding="utf-8") for d in SEED_DOCS]
+    reversed_pages = clean_shard(texts[::-1])[::-1]
+    assert [p.body for p in reversed_pages] == [p.body for p in SEED_PAGES]
+
+
+def test_junk_bylines_give_no_author():
+    assert person_names("Email the author") == []
+    assert person_names("3 hours ago") == []
+    assert person_names("Jane Doe and John Smith") == ["Jane Doe", "John Smith"]
+
+
+def test_parse_date_formats():
+    assert parse_date("Aug 25, 2021 4 min read") == dt.date(2021, 8, 25)
+    assert parse_date("on 6/25/2021") == dt.date(2021, 6, 25)
+    assert parse_date("5 March 2020") == dt.date(2020, 3, 5)
+    assert parse_date("no date here") is None
+
+
+def test_split_tags_prefers_separators():
+    assert split_tags("economy, trade | China") == ["economy", "trade", "China"]
+    assert split_tags("Climate") == ["Climate"]
