@@ -1,4 +1,4 @@
-"""Command line: run the pipeline, score the cleaning, list, compare, verify and inspect releases."""
+"""Command line: run the pipeline (locally or on Dask), score the cleaning, list, compare, verify and inspect releases."""
 from __future__ import annotations
 
 import argparse
@@ -15,6 +15,10 @@ def main(argv: list[str] | None = None) -> int:
     run = commands.add_parser("run", help="run the pipeline on a raw folder and publish a release")
     run.add_argument("--raw", default="raw", help="raw landing folder (default: raw)")
     run.add_argument("--shard-size", type=int, default=SHARD_SIZE, help=f"documents per shard (default: {SHARD_SIZE})")
+    run.add_argument("--runner", choices=("local", "dask"), default="local",
+                     help="run shards on local threads or on a Dask cluster (default: local)")
+    run.add_argument("--scheduler", help="with --runner dask: address of an existing Dask scheduler "
+                                         "(default: start a LocalCluster)")
     commands.add_parser("releases", help="list the releases with their counts")
     diff = commands.add_parser("diff", help="what changed between two releases")
     diff.add_argument("old", help="the earlier version")
@@ -46,9 +50,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args) -> int:
-    from flows.pipeline import run_pipeline
+    from contextlib import ExitStack
 
-    entry = run_pipeline(raw=args.raw, curated=args.curated, shard_size=args.shard_size)
+    from flows.pipeline import shared_api_server, with_runner
+
+    with ExitStack() as stack:
+        if args.runner == "dask":
+            shared_api_server(stack)
+        entry = with_runner(args.runner, args.scheduler)(raw=args.raw, curated=args.curated, shard_size=args.shard_size)
     print(json.dumps(entry, indent=2, default=str))
     return 0 if entry["release"].get("published") or "nothing changed" in entry["release"].get("reason", "") else 1
 

@@ -15,6 +15,10 @@ MAX_RAW_BYTES = 32 * 1024 * 1024
 MAX_DECOMPRESSED_BYTES = 32 * 1024 * 1024
 #: Lines longer than this are cut to this length before cleaning (one enormous line stays bounded).
 MAX_LINE_CHARS = 100_000
+#: Threads of the local task runner: shard tasks in flight at once (memory is this times a shard).
+LOCAL_THREADS = 4
+#: Worker processes (one thread each) of the Dask LocalCluster started by ``--runner dask``.
+DASK_WORKERS = os.cpu_count() or 1
 #: Rows per Parquet row group in the run's stage shards (a shard is one row group).
 ROW_GROUP_ROWS = 10_000
 #: Release files are sized in uncompressed Arrow bytes (README "Release files"): a 64 MiB row group
