@@ -22,6 +22,8 @@ CATEGORIES = (
     "nav", "media", "engagement", "related", "disclaimer", "tags",
 )
 
+CHANGE_KINDS = ("added", "removed", "modified")
+
 
 class _Strict(pa.DataFrameModel):
     class Config:
@@ -87,6 +89,14 @@ class FurnitureLine(_Strict):
     category: str = pa.Field(isin=[c for c in CATEGORIES if c != "body"])
     rule_id: str = pa.Field(str_matches=r"^[a-z0-9-]+(\.[a-z0-9-]+)+$")
     text: str
+
+
+class ArticleChange(_Strict):
+    """One article that differs from the previous release (a release's ``changes.parquet``)."""
+
+    doc_id: str = pa.Field(unique=True, str_matches=HEX16, description="the article")
+    change: str = pa.Field(isin=list(CHANGE_KINDS), description="added, removed or modified since the previous release")
+    changed_fields: list[str] = pa.Field(description="columns whose value differs, and 'furniture' when its removed lines differ; empty unless modified")
 
 
 class Reject(_Strict):

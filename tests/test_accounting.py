@@ -2,6 +2,7 @@
 with its reason, repairs recorded, the ledger balanced file by file, the raw folder untouched."""
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import hashlib
 import json
@@ -24,10 +25,15 @@ LISTING = ("<html><head><title>Opinion archive</title></head><body><h1>Opinion</
 NON_UTF8_NAME = os.fsdecode(b"caf\xe9.txt")
 
 
-def _variant(article: tuple[str, str], n: int) -> tuple[str, str]:
-    """A distinct article made from a gold one: another title, the body without its last n paragraphs."""
+def _half(article: tuple[str, str], second: bool) -> tuple[str, str]:
+    """A distinct article from a gold one: the first or second half of its paragraphs, under its own title.
+
+    Halves share no passage, so near-duplicate detection keeps them apart.
+    """
     title, body = article
-    return f"{title}, part {n + 1}", "\n\n".join(body.split("\n\n")[:-n])
+    paragraphs = body.split("\n\n")
+    middle = len(paragraphs) // 2
+    return f"{title}, part {2 if second else 1}", "\n\n".join(paragraphs[middle:] if second else paragraphs[:middle])
 
 
 def build_raw(root, articles) -> tuple[dict[str, str], set[str], dict[str, str]]:
@@ -38,25 +44,25 @@ def build_raw(root, articles) -> tuple[dict[str, str], set[str], dict[str, str]]
     for folder in ("good", "repaired", "names", "bad", "later"):
         (root / folder).mkdir(parents=True)
 
-    (root / "good/a.txt").write_text(text_page(*articles[0]))
-    (root / "good/b.html").write_text(html_page(*articles[1]))
-    (root / "good/c.txt.gz").write_bytes(gzip.compress(text_page(*articles[2]).encode()))
+    (root / "good/a.txt").write_text(text_page(*_half(articles[0], False)))
+    (root / "good/b.html").write_text(html_page(*_half(articles[1], False)))
+    (root / "good/c.txt.gz").write_bytes(gzip.compress(text_page(*_half(articles[2], False)).encode()))
     (root / "good/c.txt.gz.meta.json").write_text(json.dumps({"url": "https://example.org/c", "published_date": "2021-06-25"}))
-    (root / "repaired/cp1252.txt").write_bytes(text_page(*_variant(articles[3], 1)).encode("cp1252"))
-    (root / "repaired/utf16.txt").write_bytes(text_page(*articles[4]).encode("utf-16"))
-    (root / "repaired/mojibake.txt").write_text(text_page(*_variant(articles[0], 1)).encode().decode("latin-1"))
+    (root / "repaired/cp1252.txt").write_bytes(text_page(*_half(articles[3], False)).encode("cp1252"))
+    (root / "repaired/utf16.txt").write_bytes(text_page(*_half(articles[4], False)).encode("utf-16"))
+    (root / "repaired/mojibake.txt").write_text(text_page(*_half(articles[0], True)).encode().decode("latin-1"))
     long_body = "A sentence of a body that never breaks its line. " * 2500
     (root / "repaired/one enormous line.txt").write_text(text_page("A title over one enormous line", long_body))
-    (root / "names/with spaces, ünïcødé – 北京.txt").write_text(text_page(*_variant(articles[1], 1)))
-    (root / "names/new\nline.txt").write_text(text_page(*_variant(articles[2], 1)))
-    (root / "later/copy of a.txt").write_text(text_page(*articles[0]))
+    (root / "names/with spaces, ünïcødé – 北京.txt").write_text(text_page(*_half(articles[1], True)))
+    (root / "names/new\nline.txt").write_text(text_page(*_half(articles[2], True)))
+    (root / "later/copy of a.txt").write_text(text_page(*_half(articles[0], False)))
 
     bad = {
         "empty.txt": b"", "blank.html": b" \n\t\n", "image.txt": b"\x89PNG\r\n\x1a\n" + bytes(64),
         "report.html": b"%PDF-1.7\n" + bytes(64), "cut.txt.gz": gzip.compress(text_page(*articles[3]).encode())[:-30],
         "bomb.txt.gz": gzip.compress(b"a" * (MAX_DECOMPRESSED_BYTES + 1), compresslevel=1),
         "notes.md": b"# Notes", "furniture.html": FURNITURE_ONLY.encode(), "listing.html": LISTING.encode(),
-        "bad-date.txt": text_page(*_variant(articles[3], 2)).encode(), "bad-url.txt": text_page(*_variant(articles[4], 1)).encode(),
+        "bad-date.txt": text_page(*_half(articles[3], True)).encode(), "bad-url.txt": text_page(*_half(articles[4], True)).encode(),
         NON_UTF8_NAME: b"Some text.",
     }
     for name, content in bad.items():
@@ -151,13 +157,13 @@ def test_the_raw_folder_is_left_untouched(hostile_run):
 def test_a_file_that_disappears_unaccounted_stops_the_run(tmp_path, articles):
     raw, curated = tmp_path / "raw", tmp_path / "curated"
     raw.mkdir()
-    (raw / "a.txt").write_text(text_page(*articles[0]))
+    (raw / "a.txt").write_text(text_page(*_half(articles[0], False)))
     with pipeline.run_lock(curated):
         plan = pipeline.plan_run(raw, curated)
-        pipeline.ingest_step(plan, 0)
-        pipeline.clean_step(plan.run_dir, 0)
+        pipeline.ingest_step(plan.raw_root, plan.run_dir, 0, plan.shards[0])
+        pipeline.clean_step(plan.run_dir, 0, plan.fingerprint)
         pipeline.curate_step(plan.run_dir)
-        lost = pipeline.RunPlan(plan.raw_root, curated, plan.run_dir, [plan.shards[0] + [RawFile("lost.txt", "text", False)]])
+        lost = dataclasses.replace(plan, shards=[plan.shards[0] + [RawFile("lost.txt", "text", False)]])
         with pytest.raises(RuntimeError, match="ledger does not balance"):
             pipeline.ledger(lost, pipeline.merge_rejects(plan.run_dir), {"published": False})
     saved = json.loads((plan.run_dir / "ledger.json").read_text())
@@ -167,14 +173,14 @@ def test_a_file_that_disappears_unaccounted_stops_the_run(tmp_path, articles):
 def test_a_file_counted_twice_stops_the_run_even_when_the_sums_agree(tmp_path, articles):
     raw, curated = tmp_path / "raw", tmp_path / "curated"
     raw.mkdir()
-    (raw / "a.txt").write_text(text_page(*articles[0]))
+    (raw / "a.txt").write_text(text_page(*_half(articles[0], False)))
     with pipeline.run_lock(curated):
         plan = pipeline.plan_run(raw, curated)
-        pipeline.ingest_step(plan, 0)
-        pipeline.clean_step(plan.run_dir, 0)
+        pipeline.ingest_step(plan.raw_root, plan.run_dir, 0, plan.shards[0])
+        pipeline.clean_step(plan.run_dir, 0, plan.fingerprint)
         pipeline.curate_step(plan.run_dir)
         # b.txt was seen but has no outcome, while a.txt is both released and rejected: 2 = 1 + 1 + 0
-        seen_two = pipeline.RunPlan(plan.raw_root, curated, plan.run_dir, [plan.shards[0] + [RawFile("b.txt", "text", False)]])
+        seen_two = dataclasses.replace(plan, shards=[plan.shards[0] + [RawFile("b.txt", "text", False)]])
         rejects = pl.DataFrame({"source_path": ["a.txt"], "stage": ["release"], "reason": ["x"], "detail": ["y"]})
         with pytest.raises(RuntimeError, match="ledger does not balance"):
             pipeline.ledger(seen_two, rejects, {"published": False})

@@ -32,8 +32,8 @@ DRIVER = textwrap.dedent("""
     def kill():
         os.kill(os.getpid(), signal.SIGKILL)
 
-    def write_then_maybe_die(table, path, schema):
-        written = write_parquet(table, path, schema)
+    def write_then_maybe_die(table, path, schema, **options):
+        written = write_parquet(table, path, schema, **options)
         if point == "ingest" and path.parent.name == "ingest" and path.name == "shard-00001.parquet":
             kill()                                     # one ingest shard written, the next not yet
         if point == "clean" and path.parent.name == "clean":
@@ -74,7 +74,7 @@ def _assert_releases_intact(curated, latest, versions):
 
 def _leftovers(curated) -> list[str]:
     return sorted(p.name for p in release.releases_dir(curated).glob(".staging-*")) + \
-        sorted(p.name for p in curated.glob(".LATEST.tmp"))
+        sorted(p.name for p in release.releases_dir(curated).glob(".pending"))
 
 
 @pytest.fixture(scope="module")
@@ -103,8 +103,8 @@ def grown(baseline, tmp_path, articles):
 def test_a_run_killed_at_any_point_leaves_the_last_release_and_the_next_run_completes(grown, point):
     raw, curated = grown
     killed = _start(raw, curated, point)
-    killed.communicate(timeout=300)
-    assert killed.returncode == -9
+    _, err = killed.communicate(timeout=300)
+    assert killed.returncode == -9, err[-3000:]
     published_before_latest = ["1.0.0", "1.1.0"] if point == "latest" else ["1.0.0"]
     _assert_releases_intact(curated, "1.0.0", published_before_latest)
 
@@ -113,8 +113,7 @@ def test_a_run_killed_at_any_point_leaves_the_last_release_and_the_next_run_comp
     assert _leftovers(curated) == []
     assert entry["balanced"] and entry["released"] == 5
     assert release.read_manifest(curated)["counts"]["articles"] == 5
-    if point == "latest":  # the killed run's release was complete: recovery points LATEST at it, nothing is republished
-        assert entry["release"] == {"published": False, "reason": "nothing changed since the latest release", "version": "1.1.0"}
+    assert entry["release"]["published"]  # killed after the rename: the pending release is removed and published again
 
 
 def test_a_second_run_on_the_same_folder_exits_with_a_clear_message(grown, capsys):
@@ -212,12 +211,14 @@ def test_a_really_full_disk_publishes_nothing(grown, tmp_path):
         subprocess.run(["umount", str(disk)], check=True)
 
 
-def test_stale_staging_and_half_written_latest_are_cleaned_by_the_next_run(grown):
+def test_stale_staging_and_a_pending_release_are_removed_when_the_next_run_starts(grown):
     raw, curated = grown
-    (release.releases_dir(curated) / ".staging-20200101T000000000000Z" / "articles").mkdir(parents=True)
-    (curated / ".LATEST.tmp").write_text("9.9.")
+    releases = release.releases_dir(curated)
+    (releases / ".staging-20200101T000000000000Z" / "articles").mkdir(parents=True)
+    shutil.copytree(releases / "1.0.0", releases / "1.1.0")  # renamed into place, never made LATEST
+    (releases / ".pending").write_text("1.1.0\n")
     with pipeline.run_lock(curated) as recovered:
-        assert len(recovered) == 2
+        assert recovered == [".staging-20200101T000000000000Z", "1.1.0"]
     assert _leftovers(curated) == []
     _assert_releases_intact(curated, "1.0.0", ["1.0.0"])
 

@@ -19,11 +19,12 @@ from commentary import pipeline, release
 SECRET = "SECRET-7f3a9c-not-for-the-dataset"
 #: Every path a run may create under the curated folder (relative, forward slashes).
 OUTPUT_LAYOUT = re.compile(r"""^(?:
-    \.run\.lock | LATEST
-  | releases/\d+\.\d+\.\d+/(?:manifest\.json|(?:articles|furniture)/part-\d{5}\.parquet)
+    \.run\.lock | \.publish\.lock | LATEST | CHANGELOG\.md | cache/clean\.json
+  | releases/\d+\.\d+\.\d+/(?:manifest\.json|datapackage\.json|README\.md|CHANGELOG\.md|report\.html|changes\.parquet|charts/[a-z_]+\.png
+        | (?:articles|furniture)/part-\d{5}\.parquet)
   | runs/\d{8}T\d{12}Z/(?:ledger\.json|quality\.json|rejects\.parquet|repairs\.parquet
         | (?:rejects|repairs)/(?:ingest|clean|curate|release)-\d{5}\.parquet
-        | stages/(?:ingest|clean|furniture|curate)/shard-\d{5}\.parquet
+        | stages/(?:ingest|clean|furniture|keys|curate)/shard-\d{5}\.parquet
         | quality/gx/.+)
 )$""", re.VERBOSE)
 #: Calls that would run or unpickle something: none may appear in the project's code.

@@ -1,23 +1,8 @@
-"""Stage functions: field precedence, duplicate marking, rejects."""
+"""Stage functions: field precedence, body fingerprints, rejects."""
 from __future__ import annotations
-
-import datetime as dt
-
-import polars as pl
 
 from commentary import stages
 from commentary.ingest import discover
-
-
-def test_exact_duplicates_point_to_the_earliest_copy():
-    keys = pl.DataFrame({
-        "doc_id": ["a" * 16, "b" * 16, "c" * 16, "d" * 16],
-        "source_path": ["x/late.txt", "y/early.txt", "z/undated.txt", "solo.txt"],
-        "published_date": [dt.date(2021, 7, 1), dt.date(2021, 6, 25), None, None],
-        "body_sha256": ["h1", "h1", "h1", "h2"],
-    })
-    marked = dict(stages.canonical_copies(keys).iter_rows())
-    assert marked == {"a" * 16: "b" * 16, "b" * 16: None, "c" * 16: "b" * 16, "d" * 16: None}
 
 
 def test_body_fingerprint_ignores_case_and_spacing_only():
