@@ -4,10 +4,10 @@ RAW ?= raw
 CURATED ?= curated
 CRON ?= 0 3 * * *
 SIZES ?= 1000,10000,100000
+SHARED ?= ../shared
 UV := $(or $(shell command -v uv 2>/dev/null),.tools/bin/uv)
-PY := .venv/bin/python
 
-.PHONY: run test eval bench serve clean-runs
+.PHONY: run test eval bench serve
 
 .tools/bin/uv:
 	python3 -m venv .tools && .tools/bin/pip install --quiet "uv==0.13.9"
@@ -22,7 +22,6 @@ run: .venv/.synced  ## run the pipeline on $(RAW) and publish a release in $(CUR
 test: .venv/.synced  ## the whole test suite
 	.venv/bin/pytest
 
-SHARED ?= ../shared
 eval: .venv/.synced  ## cleaning accuracy on the seeds and the benchmark split, through the pipeline
 	.venv/bin/commentary eval --shared "$(SHARED)"
 

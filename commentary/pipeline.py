@@ -69,10 +69,10 @@ def run_lock(curated_root: Path) -> Iterator[list[str]]:
         handle.truncate()
         handle.write(f"pid {os.getpid()}, started {dt.datetime.now(dt.UTC).isoformat(timespec='seconds')}\n")
         handle.flush()
-        recovered = release.clean_unfinished(curated_root)
+        removed = release.clean_unfinished(curated_root)
         latest = release.latest_version(curated_root)
         try:
-            yield recovered
+            yield removed
         except (OSError, tables.DiskFull) as error:
             if isinstance(error, OSError) and error.errno not in tables.NO_SPACE:
                 raise

@@ -85,11 +85,11 @@ def run_pipeline(raw: str = "raw", curated: str = "curated", shard_size: int = S
 
     The run holds the curated folder's lock throughout; a second run fails at once (RunLocked).
     """
-    with pipeline.run_lock(Path(curated)) as recovered:
+    with pipeline.run_lock(Path(curated)) as removed:
         plan = pipeline.plan_run(Path(raw), Path(curated), shard_size)
         progress = Progress(SHARD_STAGES, len(plan.shards), plan.seen)
-        for action in recovered:
-            progress.note(f"recovered: {action}")
+        if removed:
+            progress.note(f"removed what an interrupted run left: {', '.join(removed)}")
         progress.note(f"run {plan.run_dir.name}: {plan.seen} raw files in {len(plan.shards)} shards")
         ingested = [ingest.submit(plan.raw_root, plan.run_dir, n, files) for n, files in enumerate(plan.shards)]
         cleaned = [clean.submit(plan.run_dir, n, plan.fingerprint, wait_for=[i]) for n, i in enumerate(ingested)]

@@ -7,6 +7,7 @@ from pathlib import Path
 import polars as pl
 
 from commentary import pipeline, stages, tables
+from commentary.settings import SHARD_SIZE
 from commentary.ingest import doc_id_for
 from schemas import models
 
@@ -28,11 +29,18 @@ def article_frames(bodies: dict[str, str], duplicate_of: dict[str, str] | None =
     return {"articles": stages.frame(rows, tables.ARTICLES), "furniture": stages.frame(furniture, tables.FURNITURE)}
 
 
-def build_release(raw: Path, curated: Path) -> dict:
-    """Run every step but the quality suites on ``raw`` and publish into ``curated``; returns the release outcome."""
-    plan = pipeline.plan_run(raw, curated)
+def clean_run(raw: Path, curated: Path, shard_size: int = SHARD_SIZE) -> pipeline.RunPlan:
+    """Plan a run, ingest and clean every shard, and remember the run as the clean cache."""
+    plan = pipeline.plan_run(raw, curated, shard_size)
     for shard_no, files in enumerate(plan.shards):
         pipeline.ingest_step(plan.raw_root, plan.run_dir, shard_no, files)
         pipeline.clean_step(plan.run_dir, shard_no, plan.fingerprint)
+    pipeline.remember_clean_shards(plan.run_dir, plan.fingerprint)
+    return plan
+
+
+def build_release(raw: Path, curated: Path) -> dict:
+    """Run every step but the quality suites on ``raw`` and publish into ``curated``; returns the release outcome."""
+    plan = clean_run(raw, curated)
     pipeline.curate_step(plan.run_dir)
     return pipeline.release_step(plan, PASSED)

@@ -11,6 +11,7 @@ from commentary import pipeline, stages, tables
 from commentary.ingest import doc_id_for
 from commentary.settings import NEAR_DUPLICATE_THRESHOLD
 from schemas import models
+from builders import clean_run
 
 _VOCABULARY = [f"{a}{b}{c}" for a in ("ka", "lo", "mi", "ne", "su", "ta") for b in ("r", "s", "v", "d", "n")
                for c in ("ath", "elt", "ion", "ump", "ore", "ish", "and", "ect")]
@@ -98,10 +99,7 @@ def test_curate_step_marks_a_syndicated_copy_across_shards(raw_copy, tmp_path):
     (raw_copy / "syndicated" / "copy.txt").write_text(text + "\nThis piece originally appeared in Example Review.\n")
     (raw_copy / "syndicated" / "copy.txt.meta.json").write_text('{"published_date": "2020-01-02"}')
     (raw_copy / f"{original}.meta.json").write_text('{"published_date": "2020-01-01"}')
-    plan = pipeline.plan_run(raw_copy, tmp_path, shard_size=2)
-    for shard_no, files in enumerate(plan.shards):
-        pipeline.ingest_step(plan.raw_root, plan.run_dir, shard_no, files)
-        pipeline.clean_step(plan.run_dir, shard_no, plan.fingerprint)
+    plan = clean_run(raw_copy, tmp_path, shard_size=2)
     articles = tables.read_parquet(pipeline.curate_step(plan.run_dir), tables.ARTICLES)
     marked = dict(articles.select("source_path", "duplicate_of").iter_rows())
     assert len(plan.shards) == 3 and len(marked) == 6

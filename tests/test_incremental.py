@@ -8,6 +8,7 @@ import polars as pl
 import pytest
 
 from commentary import cache, pipeline, stages, synthetic, tables
+from builders import clean_run
 
 
 @pytest.fixture
@@ -25,12 +26,7 @@ def cleaned_docs(monkeypatch) -> list[int]:
 
 def _clean_run(raw: Path, curated: Path, shard_size: int = 4) -> Path:
     """Ingest and clean every shard, then remember the run as the cache; returns the run folder."""
-    plan = pipeline.plan_run(raw, curated, shard_size)
-    for n, files in enumerate(plan.shards):
-        pipeline.ingest_step(plan.raw_root, plan.run_dir, n, files)
-        pipeline.clean_step(plan.run_dir, n, plan.fingerprint)
-    pipeline.remember_clean_shards(plan.run_dir, plan.fingerprint)
-    return plan.run_dir
+    return clean_run(raw, curated, shard_size).run_dir
 
 
 def _outputs(run_dir: Path) -> dict[str, list]:
