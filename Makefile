@@ -2,10 +2,12 @@
 SHELL := /bin/bash
 RAW ?= raw
 CURATED ?= curated
+CRON ?= 0 3 * * *
+SIZES ?= 1000,10000,100000
+SHARED ?= ../shared
 UV := $(or $(shell command -v uv 2>/dev/null),.tools/bin/uv)
-PY := .venv/bin/python
 
-.PHONY: run test eval bench clean-runs
+.PHONY: run test eval bench serve
 
 .tools/bin/uv:
 	python3 -m venv .tools && .tools/bin/pip install --quiet "uv==0.13.9"
@@ -20,6 +22,11 @@ run: .venv/.synced  ## run the pipeline on $(RAW) and publish a release in $(CUR
 test: .venv/.synced  ## the whole test suite
 	.venv/bin/pytest
 
-SHARED ?= ../shared
 eval: .venv/.synced  ## cleaning accuracy on the seeds and the benchmark split, through the pipeline
 	.venv/bin/commentary eval --shared "$(SHARED)"
+
+serve: .venv/.synced  ## start a local Prefect server on 127.0.0.1 and serve the scheduled deployment ($(CRON))
+	.venv/bin/python -m flows.serve --raw "$(RAW)" --curated "$(CURATED)" --cron "$(CRON)"
+
+bench: .venv/.synced  ## benchmark on synthetic corpora of $(SIZES) pages; figures go to docs/PERFORMANCE.md by hand
+	.venv/bin/python -m commentary.bench --sizes "$(SIZES)" $(BENCH_FLAGS)

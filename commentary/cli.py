@@ -1,4 +1,4 @@
-"""Command line: ``commentary run``, ``commentary eval``."""
+"""Command line: run the pipeline (locally or on Dask), score the cleaning, list, compare, verify and inspect releases."""
 from __future__ import annotations
 
 import argparse
@@ -8,30 +8,154 @@ from pathlib import Path
 
 from commentary.settings import SHARD_SIZE
 
+#: Exit codes from sysexits.h: try again later (another run holds the folder), I/O error (disk full).
+EXIT_LOCKED, EXIT_DISK_FULL = 75, 74
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="commentary", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="run the pipeline on a raw folder and publish a release")
     run.add_argument("--raw", default="raw", help="raw landing folder (default: raw)")
-    run.add_argument("--curated", default="curated", help="curated output folder (default: curated)")
     run.add_argument("--shard-size", type=int, default=SHARD_SIZE, help=f"documents per shard (default: {SHARD_SIZE})")
+    run.add_argument("--inline", action="store_true", help="run every step in this process, without Prefect (small folders, debugging)")
+    run.add_argument("--runner", choices=("local", "dask"), default="local",
+                     help="run shards on local threads or on a Dask cluster (default: local)")
+    run.add_argument("--scheduler", help="with --runner dask: address of an existing Dask scheduler "
+                                         "(default: start a LocalCluster)")
+    commands.add_parser("releases", help="list the releases with their counts")
+    diff = commands.add_parser("diff", help="what changed between two releases")
+    diff.add_argument("old", help="the earlier version")
+    diff.add_argument("new", nargs="?", default="latest", help="the later version (default: latest)")
+    diff.add_argument("--limit", type=int, default=50, help="changed articles listed (default: 50)")
+    verify = commands.add_parser("verify", help="check release files against their manifest checksums")
+    verify.add_argument("version", nargs="?", help="one version (default: every release)")
+    show = commands.add_parser("show", help="one article of a release: fields, furniture, copies, history")
+    show.add_argument("doc_id")
+    show.add_argument("--version", default="latest", help="release to read (default: latest)")
+    for command in commands.choices.values():
+        command.add_argument("--curated", default="curated", help="curated output folder (default: curated)")
     evaluate = commands.add_parser("eval", help="score cleaning on the seeds' gold and the benchmark split; non-zero below the floors")
     evaluate.add_argument("--shared", default="../shared", help="folder with gold/, benchmark/ and tools/ (default: ../shared)")
     evaluate.add_argument("--seeds", default="raw", help="raw folder holding the seed pages (default: raw)")
     evaluate.add_argument("--work", default=".cache/eval", help="scratch folder for the runs (default: .cache/eval)")
     args = parser.parse_args(argv)
-    if args.command == "run":
-        from flows.pipeline import run_pipeline
-
-        entry = run_pipeline(raw=args.raw, curated=args.curated, shard_size=args.shard_size)
-        print(json.dumps(entry, indent=2, default=str))
-        return 0 if entry["release"].get("published") or "nothing changed" in entry["release"].get("reason", "") else 1
     if args.command == "eval":
         from commentary.evaluation import evaluate
 
         return evaluate(Path(args.shared), Path(args.seeds), Path(args.work))
-    return 2
+    try:
+        if args.command == "run":
+            return _run(args)
+        return {"releases": _releases, "diff": _diff, "verify": _verify, "show": _show}[args.command](Path(args.curated), args)
+    except (FileNotFoundError, ValueError) as error:
+        print(f"commentary {args.command}: {error}", file=sys.stderr)
+        return 2
+
+
+def _run(args) -> int:
+    from contextlib import ExitStack
+
+    from commentary.pipeline import RunLocked, run as run_inline
+    from commentary.tables import DiskFull
+
+    try:
+        if args.inline:
+            entry = run_inline(Path(args.raw), Path(args.curated), args.shard_size)
+        else:
+            from flows.pipeline import shared_api_server, with_runner
+
+            with ExitStack() as stack:
+                if args.runner == "dask":
+                    shared_api_server(stack)
+                entry = with_runner(args.runner, args.scheduler)(raw=args.raw, curated=args.curated, shard_size=args.shard_size)
+    except (RunLocked, DiskFull) as error:
+        print(f"commentary run: {error}", file=sys.stderr)
+        return EXIT_LOCKED if isinstance(error, RunLocked) else EXIT_DISK_FULL
+    print(json.dumps(entry, indent=2, default=str))
+    return 0 if entry["release"].get("published") or "nothing changed" in entry["release"].get("reason", "") else 1
+
+
+def _releases(curated: Path, args) -> int:
+    from commentary import release
+
+    manifests = release.list_releases(curated)
+    if not manifests:
+        raise FileNotFoundError(f"no release in {curated}")
+    latest = release.latest_version(curated)
+    rows = [("version", "created", "change", "articles", "canonical", "duplicates", "added", "removed", "modified")]
+    for m in reversed(manifests):
+        changes = m["changes"]["articles"]
+        rows.append((m["version"] + (" (latest)" if m["version"] == latest else ""), m["created_at"][:16].replace("T", " "),
+                     m["changes"]["bump"] if m["previous_version"] else "first", *(str(m["counts"][k]) for k in ("articles", "canonical_articles", "duplicates")),
+                     *(str(changes[k]) for k in ("added", "removed", "modified"))))
+    print(_table(rows))
+    return 0
+
+
+def _diff(curated: Path, args) -> int:
+    from commentary import changelog, release
+
+    old_version = release.release_path(curated, args.old).name
+    new_version = release.release_path(curated, args.new).name
+    old = {t: release.scan_table(curated, t, old_version) for t in changelog.COMPARED_TABLES}
+    new = {t: release.scan_table(curated, t, new_version) for t in changelog.COMPARED_TABLES}
+    result = changelog.diff(old, new)
+    print(f"{old_version} -> {new_version}: {result.bump or 'no'} change")
+    print(changelog.describe(result, new["articles"], old["articles"], limit=args.limit), end="")
+    return 0
+
+
+def _verify(curated: Path, args) -> int:
+    from commentary import release
+
+    versions = [args.version] if args.version else [m["version"] for m in release.list_releases(curated)]
+    if not versions:
+        raise FileNotFoundError(f"no release in {curated}")
+    failed = False
+    for version in versions:
+        problems = release.verify(curated, version)
+        failed |= bool(problems)
+        print("\n".join(f"FAIL {problem}" for problem in problems) if problems
+              else f"ok   {release.release_path(curated, version).name}: every file matches its manifest checksum")
+    return 1 if failed else 0
+
+
+def _show(curated: Path, args) -> int:
+    import polars as pl
+
+    from commentary import release
+
+    version = release.release_path(curated, args.version).name
+    articles = release.scan_table(curated, "articles", version)
+    found = articles.filter(pl.col("doc_id") == args.doc_id).collect()
+    if not found.height:
+        raise ValueError(f"no article {args.doc_id} in release {version}")
+    row = found.row(0, named=True)
+    print(f"{args.doc_id} in release {version}")
+    for name, value in row.items():
+        if name != "body":
+            print(f"  {name:16} {value}")
+    copies = articles.filter(pl.col("duplicate_of") == args.doc_id).select("doc_id", "source_path").collect()
+    for doc_id, source_path in copies.iter_rows():
+        print(f"  copy             {doc_id} {source_path}")
+    furniture = release.scan_table(curated, "furniture", version).filter(pl.col("doc_id") == args.doc_id).sort("line_no").collect()
+    print(f"\nfurniture removed ({furniture.height} lines):")
+    for line_no, category, rule_id, text in furniture.select("line_no", "category", "rule_id", "text").iter_rows():
+        print(f"  {line_no:5} {category:12} {rule_id:28} {text[:80]}")
+    print("\nhistory:")
+    for manifest in release.list_releases(curated):
+        change = release.scan_table(curated, "changes", manifest["version"]).filter(pl.col("doc_id") == args.doc_id).collect()
+        if change.height:
+            fields = ", ".join(change["changed_fields"][0])
+            print(f"  {manifest['version']:8} {change['change'][0]}" + (f" ({fields})" if fields else ""))
+    print(f"\nbody ({row['word_count']} words):\n{row['body']}")
+    return 0
+
+
+def _table(rows: list[tuple]) -> str:
+    widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in rows)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
 """Discover raw files and decode them into ingest records.
 
-Raw files are only read, never changed. Every file found ends up either as a record or as a
-reject with a reason; sidecars (``<file>.meta.json``) are attached to the file they describe.
+Raw files are only read, never changed. Every entry found ends up either as a record or as a
+reject with a reason; sidecars (``<file>.meta.json``) are attached to the file they describe, and a
+sidecar without its document is rejected. Changes made to make a file usable (a guessed
+encoding, repaired mojibake, cut lines) are returned as repairs with a reason, like rejects.
 """
 from __future__ import annotations
 
@@ -11,12 +13,17 @@ import hashlib
 import json
 import os
 import re
+import stat
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
-from commentary.settings import MAX_DECOMPRESSED_BYTES, MAX_LINE_CHARS, MAX_RAW_BYTES
+import ftfy
+
+from commentary.settings import (
+    MAX_CONTROL_SHARE, MAX_DECOMPRESSED_BYTES, MAX_LINE_CHARS, MAX_RAW_BYTES, MAX_SIDECAR_BYTES,
+)
 
 SIDECAR_SUFFIX = ".meta.json"
 FORMAT_BY_SUFFIX = {".txt": "text", ".html": "html", ".htm": "html"}
@@ -25,6 +32,17 @@ SIDECAR_KEYS = {"url": str, "outlet": str, "published_date": str, "language": st
 BINARY_MAGIC = (b"\x89PNG", b"%PDF", b"\xff\xd8\xff", b"GIF8", b"PK\x03\x04", b"\x7fELF")
 _HTML_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
 _LANGUAGE_TAG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+_BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+#: Charsets that declare UTF-8 or a subset of it.
+_UTF8_NAMES = {"utf-8", "utf8", "us-ascii", "ascii"}
+#: Control characters that never occur in text (tab, line ends and form feed excluded), and U+FFFD.
+_NOT_TEXT = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f\ufffd]")
+#: A UTF-8 lead byte read as cp1252 followed by a continuation byte read as cp1252: a sign of
+#: mojibake, checked before the slower repair (ftfy) runs.
+_MOJIBAKE_HINT = re.compile(
+    "[\u00c2-\u00ef][\u0080-\u00bf\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192\u02c6\u02dc\u2013\u2014"
+    "\u2018-\u201a\u201c-\u201e\u2020-\u2022\u2026\u2030\u2039\u203a\u20ac\u2122]"
+)
 
 
 class RejectedFile(Exception):
@@ -38,11 +56,16 @@ class RejectedFile(Exception):
 
 @dataclass(frozen=True)
 class RawFile:
-    """A document file found under the raw root (``rel_path`` uses forward slashes)."""
+    """An entry found under the raw root (``rel_path`` uses forward slashes).
+
+    ``refusal`` is ``(reason, detail)`` when discovery already knows the entry cannot be read:
+    a symbolic link to a folder, a sidecar without its document, a name that is not UTF-8.
+    """
 
     rel_path: str
     format: str | None
     compressed: bool
+    refusal: tuple[str, str] | None = None
 
 
 def doc_id_for(source_path: str) -> str:
@@ -51,40 +74,61 @@ def doc_id_for(source_path: str) -> str:
 
 
 def discover(raw_root: Path) -> list[RawFile]:
-    """List document files below ``raw_root`` in a stable order; sidecars are not documents."""
+    """List every entry below ``raw_root`` that is not a sidecar of a document, in a stable order.
+
+    Symbolic links to folders are listed (to be rejected), never followed.
+    """
     found = []
     for folder, dirs, files in os.walk(raw_root, followlinks=False):
         dirs.sort()
-        for name in sorted(files):
-            if name.endswith(SIDECAR_SUFFIX):
-                continue
+        linked = [name for name in dirs if os.path.islink(os.path.join(folder, name))]
+        dirs[:] = [name for name in dirs if name not in linked]
+        names = set(files)
+        for name in sorted(files + linked):
             rel = Path(folder, name).relative_to(raw_root).as_posix()
-            compressed = name.endswith(".gz")
-            suffix = Path(name[:-3] if compressed else name).suffix.lower()
-            found.append(RawFile(rel, FORMAT_BY_SUFFIX.get(suffix), compressed))
+            if not _is_utf8(rel):
+                shown = rel.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+                found.append(RawFile(shown, None, False, ("file-name-not-utf8", "the file name is not valid UTF-8; not read")))
+            elif name in linked:
+                found.append(RawFile(rel, None, False, ("symlinked-folder", "symbolic link to a folder; not followed")))
+            elif name.endswith(SIDECAR_SUFFIX):
+                if name[: -len(SIDECAR_SUFFIX)] not in names:
+                    found.append(RawFile(rel, None, False, ("orphan-sidecar", "sidecar without the document it describes")))
+            else:
+                compressed = name.endswith(".gz")
+                suffix = Path(name[:-3] if compressed else name).suffix.lower()
+                found.append(RawFile(rel, FORMAT_BY_SUFFIX.get(suffix), compressed))
     return found
 
 
-def read_raw(raw_root: Path, raw: RawFile) -> dict:
-    """Read, check and decode one raw file into an ingest record, or raise RejectedFile."""
-    path = raw_root / raw.rel_path
+def _is_utf8(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def read_raw(raw_root: Path, raw: RawFile) -> tuple[dict, list[tuple[str, str]]]:
+    """Read, check and decode one raw file into an ingest record and its repairs ``(reason, detail)``.
+
+    Raises RejectedFile when the file cannot become a record.
+    """
+    if raw.refusal:
+        raise RejectedFile(*raw.refusal)
     if raw.format is None:
         raise RejectedFile("unsupported-format", f"extension of {raw.rel_path!r} is not .txt, .html or .htm")
-    if path.is_symlink() and not path.resolve().is_relative_to(raw_root.resolve()):
-        raise RejectedFile("symlink-outside-raw", "symbolic link leads out of the raw folder; not followed")
-    try:
-        size = path.stat().st_size
-        if size > MAX_RAW_BYTES:
-            raise RejectedFile("too-large", f"{size} bytes > limit {MAX_RAW_BYTES}")
-        data = path.read_bytes()
-    except OSError as error:
-        raise RejectedFile("unreadable", f"{type(error).__name__}: {error.strerror or error}") from error
+    path = raw_root / raw.rel_path
+    data = _read_capped(raw_root, path, MAX_RAW_BYTES)
     content = _gunzip(data) if raw.compressed else data
-    text = _decode(content, raw.format)
+    text, repairs = _decode(content, raw.format)
     if not text.strip():
         raise RejectedFile("empty", "file holds no text")
-    sidecar = _read_sidecar(path.with_name(path.name + SIDECAR_SUFFIX))
-    return {
+    if raw.format == "text":
+        text, cut = cap_long_lines(text)
+        repairs += cut
+    sidecar = _read_sidecar(raw_root, path.with_name(path.name + SIDECAR_SUFFIX))
+    record = {
         "doc_id": doc_id_for(raw.rel_path),
         "source_path": raw.rel_path,
         "source_sha256": hashlib.sha256(data).hexdigest(),
@@ -93,64 +137,136 @@ def read_raw(raw_root: Path, raw: RawFile) -> dict:
         "text": text,
         **sidecar,
     }
+    return record, repairs
+
+
+def _read_capped(raw_root: Path, path: Path, limit: int) -> bytes:
+    """The bytes of a regular file inside ``raw_root``, at most ``limit`` of them.
+
+    Symbolic links that lead out of the raw folder are not followed; FIFOs, sockets and devices
+    are not opened (reading them could block or never end).
+    """
+    if path.is_symlink() and not path.resolve().is_relative_to(raw_root.resolve()):
+        raise RejectedFile("symlink-outside-raw", "symbolic link leads out of the raw folder; not followed")
+    try:
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            raise RejectedFile("not-a-regular-file", "a FIFO, socket or device, not a file; not read")
+        if info.st_size > limit:
+            raise RejectedFile("too-large", f"{info.st_size} bytes > limit {limit}")
+        with path.open("rb") as handle:
+            data = handle.read(limit + 1)
+    except OSError as error:
+        raise RejectedFile("unreadable", f"{type(error).__name__}: {error.strerror or error}") from error
+    if len(data) > limit:
+        raise RejectedFile("too-large", f"grew beyond the limit of {limit} bytes while being read")
+    return data
 
 
 def _gunzip(data: bytes) -> bytes:
-    """Decompress gzip with a cap on the output size."""
-    inflater = zlib.decompressobj(wbits=31)
-    try:
-        out = inflater.decompress(data, MAX_DECOMPRESSED_BYTES + 1)
-    except zlib.error as error:
-        raise RejectedFile("corrupt-gzip", str(error)) from error
-    if len(out) > MAX_DECOMPRESSED_BYTES or inflater.unconsumed_tail:
-        raise RejectedFile("gzip-too-large", f"decompresses to more than {MAX_DECOMPRESSED_BYTES} bytes")
-    if not inflater.eof:
-        raise RejectedFile("corrupt-gzip", "compressed stream is truncated")
-    return out
+    """Decompress gzip (every member of a multi-member file) with a cap on the output size."""
+    out, rest = [], data
+    while rest:
+        inflater = zlib.decompressobj(wbits=31)
+        try:
+            out.append(inflater.decompress(rest, MAX_DECOMPRESSED_BYTES + 1))
+        except zlib.error as error:
+            raise RejectedFile("corrupt-gzip", str(error)) from error
+        if sum(map(len, out)) > MAX_DECOMPRESSED_BYTES or inflater.unconsumed_tail:
+            raise RejectedFile("gzip-too-large", f"decompresses to more than {MAX_DECOMPRESSED_BYTES} bytes")
+        if not inflater.eof:
+            raise RejectedFile("corrupt-gzip", "compressed stream is truncated")
+        rest = inflater.unused_data
+    return b"".join(out)
 
 
-def _decode(content: bytes, fmt: str) -> str:
-    """Decode bytes: BOM first, then UTF-8, then a declared HTML charset, then cp1252."""
+def _decode(content: bytes, fmt: str) -> tuple[str, list[tuple[str, str]]]:
+    """Decode bytes: BOM, UTF-16 by its NUL pattern, UTF-8, a declared HTML charset, then cp1252.
+
+    Returns the text with line ends unified and the repairs made; rejects bytes that are not text.
+    """
     if content.startswith(BINARY_MAGIC):
         raise RejectedFile("binary-content", "bytes are an image, PDF, archive or executable, not text")
-    for bom, encoding in ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16")):
-        if content.startswith(bom):
-            return _normalise(content.decode(encoding, errors="replace"), fmt)
-    if b"\x00" in content[:8192]:
+    repairs = []
+    encoding = next((name for bom, name in _BOMS if content.startswith(bom)), None)
+    if encoding is None and (encoding := _utf16_without_bom(content)):
+        repairs.append(("encoding-guessed", f"no byte order mark; NUL byte pattern of {encoding}"))
+    if encoding is None and b"\x00" in content[:8192]:
         raise RejectedFile("binary-content", "NUL bytes in a text file")
+    if encoding is None:
+        encoding, note = _text_encoding(content, fmt)
+        if note:
+            repairs.append(note)
+    text = content.decode(encoding, errors="replace")
+    replaced = text.count("\ufffd") - content.decode(encoding, errors="ignore").count("\ufffd")
+    if replaced:
+        repairs.append(("invalid-bytes-replaced", f"{replaced} byte sequences not valid {encoding} replaced by U+FFFD"))
+    if _MOJIBAKE_HINT.search(text) and (fixed := ftfy.fix_encoding(text)) != text:
+        text = fixed
+        repairs.append(("mojibake-fixed", "UTF-8 text that had been decoded as cp1252 or latin-1 was restored"))
+    bad = len(_NOT_TEXT.findall(text))
+    if bad > MAX_CONTROL_SHARE * len(text):
+        raise RejectedFile("binary-content", f"{bad} of {len(text)} characters are control codes or undecodable as {encoding}")
+    return text.replace("\r\n", "\n").replace("\r", "\n"), repairs
+
+
+def _utf16_without_bom(content: bytes) -> str | None:
+    """``utf-16-le`` or ``-be`` when NUL bytes fill every other byte (Latin-script UTF-16)."""
+    head = content[:8192]
+    if len(head) < 4 or len(head) % 2:
+        return None
+    even, odd = head[0::2].count(0), head[1::2].count(0)
+    if odd >= 0.4 * len(head) / 2 and even == 0:
+        return "utf-16-le"
+    if even >= 0.4 * len(head) / 2 and odd == 0:
+        return "utf-16-be"
+    return None
+
+
+def _text_encoding(content: bytes, fmt: str) -> tuple[str, tuple[str, str] | None]:
+    """The encoding of NUL-free bytes, and a note when it is not what the bytes or page declare."""
+    declared_match = _HTML_CHARSET.search(content[:4096]) if fmt == "html" else None
+    declared = declared_match.group(1).decode("ascii").lower() if declared_match else None
     try:
-        return _normalise(content.decode("utf-8"), fmt)
+        content.decode("utf-8")
     except UnicodeDecodeError:
         pass
-    declared = _HTML_CHARSET.search(content[:4096]) if fmt == "html" else None
+    else:
+        if declared and declared not in _UTF8_NAMES and not content.isascii():
+            return "utf-8", ("charset-mismatch", f"page declares {declared} but its bytes are valid UTF-8; decoded as UTF-8")
+        return "utf-8", None
     if declared:
         try:
-            return _normalise(content.decode(declared.group(1).decode("ascii"), errors="strict"), fmt)
+            content.decode(declared)
+            return declared, None
         except (LookupError, UnicodeDecodeError):
             pass
-    return _normalise(content.decode("cp1252", errors="replace"), fmt)
+    reason = f"declared {declared} does not decode the bytes" if declared else "no charset declared"
+    return "cp1252", ("encoding-guessed", f"not valid UTF-8 and {reason}; decoded as cp1252")
 
 
-def _normalise(text: str, fmt: str) -> str:
-    """Unify line ends; in text files, cut enormous lines to a bounded length.
+def cap_long_lines(text: str) -> tuple[str, list[tuple[str, str]]]:
+    """Cut lines longer than MAX_LINE_CHARS; the cut, if any, as a repair."""
+    if len(text) <= MAX_LINE_CHARS:
+        return text, []
+    lines = text.split("\n")
+    long_lines = sum(len(line) > MAX_LINE_CHARS for line in lines)
+    if not long_lines:
+        return text, []
+    cut = "\n".join(line[:MAX_LINE_CHARS] for line in lines)
+    return cut, [("long-lines-cut", f"{long_lines} lines longer than {MAX_LINE_CHARS} characters cut to that length")]
 
-    HTML keeps its lines whole: minified pages are one long line, and the line cleaner only
-    sees the extractor's output.
-    """
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-    if fmt == "text" and len(text) > MAX_LINE_CHARS and max(map(len, text.split("\n"))) > MAX_LINE_CHARS:
-        text = "\n".join(line[:MAX_LINE_CHARS] for line in text.split("\n"))
-    return text
 
-
-def _read_sidecar(path: Path) -> dict:
+def _read_sidecar(raw_root: Path, path: Path) -> dict:
     """Parse the optional sidecar; wrong JSON or wrong types reject the document."""
     fields = dict.fromkeys(SIDECAR_KEYS)
-    if not path.is_file():
+    if not path.is_file() and not path.is_symlink():
         return fields
     try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        meta = json.loads(_read_capped(raw_root, path, MAX_SIDECAR_BYTES).decode("utf-8"))
+    except RejectedFile as error:
+        raise RejectedFile("invalid-sidecar", f"{path.name}: {error.reason}: {error.detail}") from error
+    except (ValueError, RecursionError) as error:  # bad UTF-8, bad JSON, absurd numbers or nesting
         raise RejectedFile("invalid-sidecar", f"{path.name}: not readable JSON ({error})") from error
     if not isinstance(meta, dict):
         raise RejectedFile("invalid-sidecar", f"{path.name}: expected a JSON object")

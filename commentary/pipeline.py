@@ -1,21 +1,28 @@
 """The pipeline's steps over a run folder: each reads and writes shard files, validates, rejects.
 
 A run folder (``<curated>/runs/<run_id>/``) holds ``stages/<stage>/shard-NNNNN.parquet``,
-``rejects/<stage>-NNNNN.parquet`` and, once merged, ``rejects.parquet``, ``quality.json``
-and ``ledger.json``. Steps pass paths, never tables, so that any executor can run them.
+``rejects/<stage>-NNNNN.parquet``, ``repairs/<stage>-NNNNN.parquet`` and, once merged,
+``rejects.parquet``, ``repairs.parquet``, ``quality.json`` and ``ledger.json``. Steps pass
+paths, never tables, so that any executor can run them. A run holds the lock of its curated
+folder from start to end (``run_lock``); ``run`` executes every step in this process.
 """
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import hashlib
 import json
+import os
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
 
-from commentary import release, stages, tables
-from commentary.ingest import RawFile, discover
+from commentary import cache, card, release, stages, tables
+from commentary.ingest import RawFile, discover, doc_id_for
 from commentary.settings import SHARD_SIZE
 from schemas import models
 from schemas.validation import DETAIL, REASON, split_valid
@@ -23,28 +30,75 @@ from schemas.validation import DETAIL, REASON, split_valid
 
 @dataclass(frozen=True)
 class RunPlan:
-    """What a run will do: its folder and the raw files of each shard."""
+    """What a run will do: its folder, the raw files of each shard and the pipeline fingerprint."""
 
     raw_root: Path
     curated_root: Path
     run_dir: Path
     shards: list[list[RawFile]]
+    fingerprint: str
 
     @property
     def seen(self) -> int:
         return sum(len(shard) for shard in self.shards)
 
 
+class RunLocked(RuntimeError):
+    """Another run holds the curated folder."""
+
+
+@contextmanager
+def run_lock(curated_root: Path) -> Iterator[list[str]]:
+    """Hold ``<curated>/.run.lock`` for one run, then repair what a killed run left behind.
+
+    A second run on the same folder fails at once with RunLocked. The lock is an ``flock`` on an
+    open file, so the kernel releases it when the holder dies, even by SIGKILL. Yields what an
+    interrupted run left and was removed (``release.clean_unfinished``). "No space left on device" anywhere in the run
+    becomes DiskFull with a message that says nothing was published.
+    """
+    curated_root.mkdir(parents=True, exist_ok=True)
+    handle = (curated_root / ".run.lock").open("a+")
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown process"
+            raise RunLocked(f"another run is using {curated_root} ({holder}); start this one when it has finished") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}, started {dt.datetime.now(dt.UTC).isoformat(timespec='seconds')}\n")
+        handle.flush()
+        removed = release.clean_unfinished(curated_root)
+        latest = release.latest_version(curated_root)
+        try:
+            yield removed
+        except (OSError, tables.DiskFull) as error:
+            if isinstance(error, OSError) and error.errno not in tables.NO_SPACE:
+                raise
+            cause = str(error) if isinstance(error, tables.DiskFull) else f"no space left on the device under {curated_root}"
+            now = release.latest_version(curated_root)
+            outcome = f"nothing was published, LATEST is still {latest}" if now == latest else \
+                f"release {now} was published, but the run's records are incomplete"
+            raise tables.DiskFull(f"{cause}; {outcome}") from error
+    finally:
+        handle.close()
+
+
 def plan_run(raw_root: Path, curated_root: Path, shard_size: int = SHARD_SIZE) -> RunPlan:
-    """Discover raw files, cut them into shards and create the run folder."""
+    """Discover raw files, cut them into shards and create the run folder.
+
+    Files are ordered by ``doc_id``, so each shard covers a contiguous ``doc_id`` range (what the
+    clean cache looks up by).
+    """
     if not raw_root.is_dir():
         raise FileNotFoundError(f"raw folder {raw_root} does not exist")
-    files = discover(raw_root)
+    files = sorted(discover(raw_root), key=lambda raw: doc_id_for(raw.rel_path))
     run_id = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
     run_dir = curated_root / "runs" / run_id
     run_dir.mkdir(parents=True)
     shards = [files[i:i + shard_size] for i in range(0, len(files), shard_size)]
-    return RunPlan(raw_root, curated_root, run_dir, shards)
+    return RunPlan(raw_root, curated_root, run_dir, shards, cache.pipeline_fingerprint())
 
 
 def shard_path(run_dir: Path, stage: str, shard_no: int) -> Path:
@@ -55,33 +109,82 @@ def stage_paths(run_dir: Path, stage: str) -> list[Path]:
     return sorted((run_dir / "stages" / stage).glob("shard-*.parquet"))
 
 
-def ingest_step(plan: RunPlan, shard_no: int) -> Path:
+def ingest_step(raw_root: Path, run_dir: Path, shard_no: int, files: list[RawFile]) -> Path:
     """Read one shard of raw files; invalid records and unreadable files become rejects."""
-    ingested, rejects = stages.ingest(plan.raw_root, plan.shards[shard_no])
+    ingested, rejects, repairs = stages.ingest(raw_root, files)
     valid, failed = split_valid(ingested, models.IngestedRecord)
-    _write_rejects(plan.run_dir, "ingest", shard_no, rejects, failed)
-    return tables.write_parquet(valid.to_arrow(), shard_path(plan.run_dir, "ingest", shard_no), tables.INGESTED)
+    _write_rejects(run_dir, "ingest", shard_no, rejects, failed)
+    _write_repairs(run_dir, "ingest", shard_no, repairs)
+    return tables.write_parquet(valid.to_arrow(), shard_path(run_dir, "ingest", shard_no), tables.INGESTED)
 
 
-def clean_step(run_dir: Path, shard_no: int) -> Path:
-    """Clean one ingested shard into articles and the furniture audit."""
+def clean_step(run_dir: Path, shard_no: int, fingerprint: str) -> Path:
+    """Clean one ingested shard into articles and the furniture audit.
+
+    Documents whose key and pipeline fingerprint match the cached run are copied from it, not
+    cleaned again; the shard's files are the same either way.
+    """
     ingested = tables.read_parquet(shard_path(run_dir, "ingest", shard_no), tables.INGESTED)
-    articles, furniture, rejects = stages.clean(ingested)
+    keys = cache.document_keys(ingested)
+    reused = _cached_outputs(run_dir.parents[1], fingerprint, keys)
+    articles, furniture, rejects, repairs = stages.clean(ingested.join(reused["keys"], on="doc_id", how="anti"))
     valid, failed = split_valid(articles, models.Article)
     audit_ok, audit_failed = split_valid(furniture, models.FurnitureLine)
     bad_audit_docs = audit_failed.select("doc_id", REASON, DETAIL).unique("doc_id", keep="first")
     failed_audit = valid.join(bad_audit_docs, on="doc_id", how="inner")
     valid = valid.join(bad_audit_docs, on="doc_id", how="anti")
-    _write_rejects(run_dir, "clean", shard_no, rejects, pl.concat([failed, failed_audit], how="diagonal_relaxed"))
-    tables.write_parquet(audit_ok.filter(pl.col("doc_id").is_in(valid["doc_id"].implode())).to_arrow(),
+    _write_rejects(run_dir, "clean", shard_no, rejects + reused["rejects"].to_dicts(),
+                   pl.concat([failed, failed_audit], how="diagonal_relaxed"))
+    _write_repairs(run_dir, "clean", shard_no, repairs + reused["repairs"].to_dicts())
+    audit = audit_ok.filter(pl.col("doc_id").is_in(valid["doc_id"].implode()))
+    tables.write_parquet(pl.concat([audit, reused["furniture"]]).sort("doc_id", "line_no").to_arrow(),
                          shard_path(run_dir, "furniture", shard_no), tables.FURNITURE)
-    return tables.write_parquet(valid.to_arrow(), shard_path(run_dir, "clean", shard_no), tables.ARTICLES)
+    tables.write_parquet(keys.to_arrow(), shard_path(run_dir, "keys", shard_no), cache.KEYS)
+    return tables.write_parquet(pl.concat([valid, reused["articles"]]).sort("doc_id").to_arrow(),
+                                shard_path(run_dir, "clean", shard_no), tables.ARTICLES)
+
+
+def _cached_outputs(curated_root: Path, fingerprint: str, keys: pl.DataFrame) -> dict[str, pl.DataFrame]:
+    """From the cached run: ``keys``, ``articles``, ``furniture``, clean ``rejects`` and ``repairs`` of the unchanged documents in ``keys``."""
+    found = {"keys": keys.head(0), "articles": stages.frame([], tables.ARTICLES),
+             "furniture": stages.frame([], tables.FURNITURE), "rejects": stages.frame([], tables.REJECTS),
+             "repairs": stages.frame([], tables.REPAIRS)}
+    previous = cache.load(curated_root, fingerprint) if keys.height else None
+    if previous is None:
+        return found
+    for n in previous.shards_overlapping(keys["doc_id"].min(), keys["doc_id"].max()):
+        cached = tables.read_parquet(shard_path(previous.run_dir, "keys", n), cache.KEYS).select("doc_id", "cache_key")
+        hits = keys.join(cached, on=["doc_id", "cache_key"])
+        if not hits.height:
+            continue
+        ids, paths = hits["doc_id"].implode(), hits["source_path"].implode()
+        outputs = {
+            "keys": hits,
+            "articles": tables.read_parquet(shard_path(previous.run_dir, "clean", n), tables.ARTICLES).filter(pl.col("doc_id").is_in(ids)),
+            "furniture": tables.read_parquet(shard_path(previous.run_dir, "furniture", n), tables.FURNITURE).filter(pl.col("doc_id").is_in(ids)),
+            "rejects": tables.read_parquet(previous.run_dir / "rejects" / f"clean-{n:05d}.parquet", tables.REJECTS)
+            .filter(pl.col("source_path").is_in(paths)),
+            "repairs": tables.read_parquet(previous.run_dir / "repairs" / f"clean-{n:05d}.parquet", tables.REPAIRS)
+            .filter(pl.col("source_path").is_in(paths)),
+        }
+        found = {name: pl.concat([found[name], frame]) for name, frame in outputs.items()}
+    return found
+
+
+def remember_clean_shards(run_dir: Path, fingerprint: str) -> Path:
+    """Once every shard is cleaned, make this run's clean shards the cache of later runs."""
+    ranges = []
+    for path in stage_paths(run_dir, "keys"):
+        ids = pl.read_parquet(path, columns=["doc_id"])["doc_id"]
+        if ids.len():
+            ranges.append((int(path.stem.split("-")[1]), ids.min(), ids.max()))
+    return cache.remember(run_dir.parents[1], run_dir, fingerprint, ranges)
 
 
 def curate_step(run_dir: Path) -> list[Path]:
-    """Mark exact duplicates across all shards and write the final article shards."""
-    keys = pl.concat([pl.read_parquet(p, columns=["doc_id", "source_path", "published_date", "body_sha256"])
-                      for p in stage_paths(run_dir, "clean")])
+    """Mark exact and near duplicates across all shards and write the final article shards."""
+    keys = pl.concat([stages.dedup_keys(tables.read_parquet(p, tables.ARTICLES)) for p in stage_paths(run_dir, "clean")]
+                     or [stages.dedup_keys(tables.read_parquet([], tables.ARTICLES))])
     canonical = stages.canonical_copies(keys)
     out = []
     for path in stage_paths(run_dir, "clean"):
@@ -104,25 +207,46 @@ def _write_rejects(run_dir: Path, stage: str, shard_no: int, rejects: list[dict]
                          run_dir / "rejects" / f"{stage}-{shard_no:05d}.parquet", tables.REJECTS)
 
 
+def _write_repairs(run_dir: Path, stage: str, shard_no: int, repairs: list[dict]) -> None:
+    """Write a stage's repairs: files changed to become usable, with the reason."""
+    tables.write_parquet(stages.frame(repairs, tables.REPAIRS).to_arrow(),
+                         run_dir / "repairs" / f"{stage}-{shard_no:05d}.parquet", tables.REPAIRS)
+
+
 def merge_rejects(run_dir: Path) -> pl.DataFrame:
     """Gather every stage's rejects into ``rejects.parquet``."""
-    rejects = tables.read_parquet(sorted((run_dir / "rejects").glob("*.parquet")), tables.REJECTS).sort("source_path", "stage")
-    valid, failed = split_valid(rejects, models.Reject)
+    return _merge_notes(run_dir, "rejects", models.Reject, tables.REJECTS)
+
+
+def merge_repairs(run_dir: Path) -> pl.DataFrame:
+    """Gather every stage's repairs into ``repairs.parquet``."""
+    return _merge_notes(run_dir, "repairs", models.Repair, tables.REPAIRS)
+
+
+def _merge_notes(run_dir: Path, kind: str, model, schema) -> pl.DataFrame:
+    notes = tables.read_parquet(sorted((run_dir / kind).glob("*.parquet")), schema).sort("source_path", "stage", "reason")
+    valid, failed = split_valid(notes, model)
     if failed.height:
-        raise ValueError(f"reject records break their own schema: {failed.head(3).to_dicts()}")
-    tables.write_parquet(valid.to_arrow(), run_dir / "rejects.parquet", tables.REJECTS)
+        raise ValueError(f"{kind} records break their own schema: {failed.head(3).to_dicts()}")
+    tables.write_parquet(valid.to_arrow(), run_dir / f"{kind}.parquet", schema)
     return valid
 
 
-def ledger(plan: RunPlan, rejects: pl.DataFrame, outcome: dict) -> dict:
+def ledger(plan: RunPlan, rejects: pl.DataFrame, outcome: dict, timings: dict | None = None) -> dict:
     """Account for every raw file: seen = released + rejected + duplicates, checked here.
 
-    When the quality gate holds a release back, its articles are rejected at stage ``release``.
+    The check is by path, not only by count: each raw file must have exactly one outcome. When
+    the quality gate holds a release back, its articles are rejected at stage ``release``.
+    Repairs (files changed to become usable) are counted beside the balance. ``timings``
+    (seconds per stage) are recorded as given.
     """
-    articles = tables.read_parquet(stage_paths(plan.run_dir, "curate"), tables.ARTICLES).select("duplicate_of")
+    articles = tables.read_parquet(stage_paths(plan.run_dir, "curate"), tables.ARTICLES).select("source_path", "duplicate_of")
     if outcome.get("reason") == "critical expectations failed":
         articles = articles.head(0)
+    repairs = merge_repairs(plan.run_dir)
     duplicates = articles["duplicate_of"].is_not_null().sum()
+    seen = Counter(raw.rel_path for shard in plan.shards for raw in shard)
+    accounted = Counter(articles["source_path"].to_list() + rejects["source_path"].to_list())
     entry = {
         "run_id": plan.run_dir.name,
         "seen": plan.seen,
@@ -130,9 +254,15 @@ def ledger(plan: RunPlan, rejects: pl.DataFrame, outcome: dict) -> dict:
         "duplicates": duplicates,
         "rejected": rejects.height,
         "rejected_by_reason": dict(sorted(rejects.group_by("reason").len().iter_rows())),
+        "repaired": repairs["source_path"].n_unique(),
+        "repaired_by_reason": dict(sorted(repairs.group_by("reason").len().iter_rows())),
+        "unaccounted": sorted((seen - accounted).elements()),
+        "counted_twice_or_unknown": sorted((accounted - seen).elements()),
         "release": outcome,
+        "timings": timings,
     }
-    entry["balanced"] = entry["seen"] == entry["released"] + entry["rejected"] + entry["duplicates"]
+    entry["balanced"] = (entry["seen"] == entry["released"] + entry["rejected"] + entry["duplicates"]
+                         and not entry["unaccounted"] and not entry["counted_twice_or_unknown"])
     (plan.run_dir / "ledger.json").write_text(json.dumps(entry, indent=2, default=str) + "\n")
     if not entry["balanced"]:
         raise RuntimeError(f"ledger does not balance: {entry}")
@@ -140,17 +270,22 @@ def ledger(plan: RunPlan, rejects: pl.DataFrame, outcome: dict) -> dict:
 
 
 def quality_step(run_dir: Path) -> dict:
-    """Run the Great Expectations suites on each stage's whole table; write ``quality.json``."""
-    from schemas.expectations import run_suites  # heavy import, only where suites run
+    """Run the Great Expectations suites on each stage's whole table; write ``quality.json``.
+
+    Text columns are not loaded whole: bodies are measured shard by shard (length, known
+    furniture) and the suites check the measures, so memory stays bounded by the shard size.
+    """
+    from schemas.expectations import body_measures, run_suites  # heavy import, only where suites run
 
     ingested = pl.concat([pl.read_parquet(p, columns=["doc_id", "format", "bytes", "text"])
                           .with_columns(text_chars=pl.col("text").str.len_chars()).drop("text")
                           for p in stage_paths(run_dir, "ingest")])
-    articles = tables.read_parquet(stage_paths(run_dir, "curate"), tables.ARTICLES)
+    articles = pl.concat([body_measures(pl.read_parquet(p, columns=["doc_id", "title", "body", "word_count", "published_date"]))
+                          for p in stage_paths(run_dir, "curate")])
     furniture = tables.read_parquet(stage_paths(run_dir, "furniture"), tables.FURNITURE)
     frames = {
         "ingested": ingested.to_pandas(),
-        "articles": articles.select("doc_id", "title", "body", "word_count", "published_date").to_pandas(),
+        "articles": articles.to_pandas(),
         "furniture": furniture.select("category", "line_no", "rule_id").to_pandas(),
     }
     report = run_suites(run_dir / "quality", frames)
@@ -169,7 +304,9 @@ def release_step(plan: RunPlan, quality: dict) -> dict | None:
         "articles": tables.read_parquet(stage_paths(plan.run_dir, "curate"), tables.ARTICLES),
         "furniture": tables.read_parquet(stage_paths(plan.run_dir, "furniture"), tables.FURNITURE),
     }
-    manifest = release.publish(plan.curated_root, plan.run_dir.name, frames, provenance(plan))
+    rejects = tables.read_parquet(sorted((plan.run_dir / "rejects").glob("*.parquet")), tables.REJECTS)
+    report = card.RunReport(seen=plan.seen, quality=quality, rejects=rejects)
+    manifest = release.publish(plan.curated_root, plan.run_dir.name, frames, provenance(plan), report)
     if manifest is None:
         return {"published": False, "reason": "nothing changed since the latest release", "version": release.latest_version(plan.curated_root)}
     return {"published": True, "version": manifest["version"], "counts": manifest["counts"]}
@@ -191,3 +328,20 @@ def provenance(plan: RunPlan) -> dict:
         "rules_version": rules.hexdigest()[:16],
         "lock_sha256": release.sha256_file(lock) if lock.is_file() else None,
     }
+
+
+def run(raw_root: Path, curated_root: Path, shard_size: int = SHARD_SIZE) -> dict:
+    """Every step in order, in this process and without Prefect; returns the ledger entry.
+
+    The Prefect flow (``flows.pipeline``) runs the same steps as tasks; this entry point serves
+    small folders, debugging and the fault tests (no local API server to start).
+    """
+    with run_lock(curated_root):
+        plan = plan_run(raw_root, curated_root, shard_size)
+        for shard_no, files in enumerate(plan.shards):
+            ingest_step(plan.raw_root, plan.run_dir, shard_no, files)
+            clean_step(plan.run_dir, shard_no, plan.fingerprint)
+        remember_clean_shards(plan.run_dir, plan.fingerprint)
+        curate_step(plan.run_dir)
+        outcome = release_step(plan, quality_step(plan.run_dir))
+        return ledger(plan, merge_rejects(plan.run_dir), outcome)

@@ -1,4 +1,4 @@
-"""Pure stage functions over one shard: ingest, clean, curate.
+"""Pure stage functions: ingest, clean and dedup keys per shard; canonical copies over a run.
 
 Each takes and returns in-memory tables; reading and writing shard files is the caller's job.
 Rejects are plain dicts with ``source_path``, ``stage``, ``reason`` and ``detail``.
@@ -9,20 +9,25 @@ import hashlib
 import re
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pyarrow as pa
+from datasketch import LeanMinHash, MinHash, MinHashLSH
 
 from commentary import tables
 from commentary.clean import CleanedPage
 from commentary.clean.html import extract_html
 from commentary.clean.text import clean_shard
-from commentary.ingest import RawFile, RejectedFile, read_raw
+from commentary.ingest import RawFile, RejectedFile, cap_long_lines, read_raw
+from commentary.settings import MINHASH_PERMUTATIONS, NEAR_DUPLICATE_THRESHOLD, SHINGLE_WORDS
 from schemas import models
 
 _WORD = re.compile(r"\w+")
 _SPACE = re.compile(r"\s+")
 #: Fields whose value is a list; the others are scalars.
 _LIST_FIELDS = {"authors", "tags", "summary"}
+#: Fixed so that signatures, and so duplicate groups, are the same in every run.
+_MINHASH_SEED = 1
 #: Fields taken from HTML metadata; a page description is a teaser, not the key-takeaway summary.
 _HTML_FIELDS = set(models.SOURCED_FIELDS) - {"summary"}
 
@@ -37,43 +42,94 @@ def frame(records: list[dict], schema: pa.Schema) -> pl.DataFrame:
     return pl.from_arrow(pa.Table.from_pylist(records, schema=schema))
 
 
-def ingest(raw_root: Path, files: list[RawFile]) -> tuple[pl.DataFrame, list[dict]]:
-    """Read one shard of raw files into ingest records; failures become rejects."""
-    records, rejects = [], []
+def ingest(raw_root: Path, files: list[RawFile]) -> tuple[pl.DataFrame, list[dict], list[dict]]:
+    """Read one shard of raw files into ingest records; returns records, rejects and repairs.
+
+    A file that cannot be read is a reject; an unexpected error on one file rejects that file
+    (reason ``ingest-failed``) and the others go on.
+    """
+    records, rejects, repairs = [], [], []
     for raw in files:
         try:
-            records.append(read_raw(raw_root, raw))
+            record, fixes = read_raw(raw_root, raw)
         except RejectedFile as error:
             rejects.append(reject(raw.rel_path, "ingest", error.reason, error.detail))
-    return frame(records, tables.INGESTED), rejects
+        except Exception as error:  # noqa: BLE001 - one bad file must not stop the shard
+            rejects.append(reject(raw.rel_path, "ingest", "ingest-failed", _describe(error)))
+        else:
+            records.append(record)
+            repairs.extend(reject(raw.rel_path, "ingest", reason, detail) for reason, detail in fixes)
+    return frame(records, tables.INGESTED), rejects, repairs
 
 
-def clean(ingested: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, list[dict]]:
-    """Strip furniture and extract fields; returns articles, the furniture audit and rejects."""
-    docs, html_meta, texts, extracted, rejects = [], [], [], [], []
+def clean(ingested: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, list[dict], list[dict]]:
+    """Strip furniture and extract fields; returns articles, the furniture audit, rejects and repairs.
+
+    An extractor or cleaner error on one document rejects that document, not the shard.
+    """
+    docs, html_meta, texts, extracted, rejects, repairs = [], [], [], [], [], []
     for doc in ingested.to_dicts():
         meta = {}
         if doc["format"] == "html":
-            extraction = extract_html(doc["text"], url=doc["url"])
+            try:
+                extraction = extract_html(doc["text"], url=doc["url"])
+            except Exception as error:  # noqa: BLE001 - one bad page must not stop the shard
+                rejects.append(reject(doc["source_path"], "clean", "extraction-failed", _describe(error)))
+                continue
             if extraction.is_listing:
                 rejects.append(reject(doc["source_path"], "clean", "not-an-article", f"listing or index page: {extraction.listing_reason}"))
                 continue
-            doc["text"], meta = extraction.text, extraction.metadata
+            doc["text"], cut = cap_long_lines(extraction.text)
+            meta = extraction.metadata
+            repairs.extend(reject(doc["source_path"], "clean", reason, detail) for reason, detail in cut)
         docs.append(doc)
         html_meta.append(meta)
         texts.append(doc["text"])
         extracted.append(doc["format"] == "html")
     articles, furniture = [], []
-    for doc, meta, page in zip(docs, html_meta, clean_shard(texts, extracted=extracted), strict=True):
-        furniture.extend(
-            {"doc_id": doc["doc_id"], "line_no": d.line_no, "category": d.category, "rule_id": d.rule_id, "text": d.text}
-            for d in page.lines if d.category != "body"
-        )
-        if not page.body.strip():
-            rejects.append(reject(doc["source_path"], "clean", "no-article-body", "no line was classified as article body"))
+    for doc, meta, page in zip(docs, html_meta, _clean_each(texts, extracted), strict=True):
+        try:
+            if isinstance(page, Exception):
+                raise page
+            lines = [{"doc_id": doc["doc_id"], "line_no": d.line_no, "category": d.category, "rule_id": d.rule_id, "text": d.text}
+                     for d in page.lines if d.category != "body"]
+            article = _article(doc, meta, page) if page.body.strip() else None
+        except Exception as error:  # noqa: BLE001 - one bad page must not stop the shard
+            rejects.append(reject(doc["source_path"], "clean", "cleaning-failed", _describe(error)))
             continue
-        articles.append(_article(doc, meta, page))
-    return frame(articles, tables.ARTICLES), frame(furniture, tables.FURNITURE), rejects
+        furniture.extend(lines)
+        if article is None:
+            rejects.append(reject(doc["source_path"], "clean", "no-article-body", "no line was classified as article body"))
+        else:
+            articles.append(article)
+    return frame(articles, tables.ARTICLES), frame(furniture, tables.FURNITURE), rejects, repairs
+
+
+def _clean_each(texts: list[str], extracted: list[bool]) -> list[CleanedPage | Exception]:
+    """Clean the shard in one call; if that fails, clean document by document to isolate the failure.
+
+    ``extracted[i]`` marks HTML extractor output, which gets only the cleaner's precision tier.
+    """
+    try:
+        pages = clean_shard(texts, extracted=extracted)
+        if len(pages) == len(texts):
+            return pages
+    except Exception:  # noqa: BLE001 - retried one by one below, where the error is recorded
+        pass
+    out = []
+    for text, is_extracted in zip(texts, extracted, strict=True):
+        try:
+            (page,) = clean_shard([text], extracted=[is_extracted])
+            out.append(page)
+        except Exception as error:  # noqa: BLE001
+            out.append(error)
+    return out
+
+
+def _describe(error: Exception) -> str:
+    """An exception as a one-line reject detail."""
+    message = str(error).strip()
+    return f"{type(error).__name__}: {message.splitlines()[0][:300]}" if message else type(error).__name__
 
 
 def _article(doc: dict, html_meta: dict, page: CleanedPage) -> dict:
@@ -100,17 +156,76 @@ def body_fingerprint(body: str) -> str:
     return hashlib.sha256(_SPACE.sub(" ", body).strip().casefold().encode("utf-8")).hexdigest()
 
 
-def canonical_copies(keys: pl.DataFrame) -> pl.DataFrame:
-    """``doc_id`` -> ``duplicate_of`` for exact duplicates (equal ``body_sha256``).
+def dedup_keys(articles: pl.DataFrame) -> pl.DataFrame:
+    """What choosing canonical copies needs, per shard: identity, outlet, dates, richness, MinHash signature."""
+    filled = [pl.col(name).list.len() > 0 if name in _LIST_FIELDS else pl.col(name).is_not_null() for name in models.SOURCED_FIELDS]
+    signatures = pl.Series("minhash", minhash_signatures(articles["body"].to_list()),
+                           dtype=pl.Array(pl.UInt32, MINHASH_PERMUTATIONS))
+    return articles.select(
+        "doc_id", "source_path", "published_date", "outlet", "syndicated_from", "body_sha256",
+        pl.sum_horizontal(filled).alias("metadata_fields"),
+    ).with_columns(signatures)
 
-    The canonical copy of a group is the one with the earliest date, then the first source path;
-    it keeps ``duplicate_of`` null.
+
+def minhash_signatures(bodies: list[str]) -> np.ndarray:
+    """One MinHash signature (uint32 per permutation) per body, over its lower-cased word 5-grams."""
+    shingle_sets = []
+    for body in bodies:
+        words = _WORD.findall(body.casefold())
+        size = min(SHINGLE_WORDS, len(words))
+        shingle_sets.append({" ".join(words[i:i + size]).encode() for i in range(len(words) - size + 1)})
+    sketches = MinHash.bulk(shingle_sets, num_perm=MINHASH_PERMUTATIONS, seed=_MINHASH_SEED)
+    return np.array([sketch.hashvalues for sketch in sketches], dtype=np.uint32).reshape(len(bodies), MINHASH_PERMUTATIONS)
+
+
+def near_duplicate_pairs(signatures: np.ndarray, threshold: float = NEAR_DUPLICATE_THRESHOLD) -> list[tuple[int, int]]:
+    """Index pairs whose estimated Jaccard similarity reaches ``threshold`` (LSH candidates, then checked)."""
+    lsh = MinHashLSH(threshold=threshold, num_perm=MINHASH_PERMUTATIONS)
+    sketches = [LeanMinHash(seed=_MINHASH_SEED, hashvalues=row, scheme="affine32") for row in signatures]
+    with lsh.insertion_session() as session:
+        for i, sketch in enumerate(sketches):
+            session.insert(i, sketch)
+    return sorted(
+        (i, j) for i, sketch in enumerate(sketches) for j in lsh.query(sketch)
+        if j > i and np.mean(signatures[i] == signatures[j]) >= threshold
+    )
+
+
+def canonical_copies(keys: pl.DataFrame, threshold: float = NEAR_DUPLICATE_THRESHOLD) -> pl.DataFrame:
+    """``doc_id`` -> ``duplicate_of`` over a whole run's ``dedup_keys``.
+
+    A group joins exact duplicates (equal ``body_sha256``) and near duplicates (MinHash, estimated
+    Jaccard >= ``threshold``), transitively. Its canonical copy, which keeps ``duplicate_of`` null, is
+    chosen by: the original outlet (an outlet that another copy names as ``syndicated_from``, then a
+    copy that names no other outlet), then the earliest ``published_date``, then the most metadata
+    fields filled, then the first ``source_path``.
     """
+    parent = list(range(keys.height))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    first_with_hash: dict[str, int] = {}
+    pairs = [(first_with_hash.setdefault(digest, i), i) for i, digest in enumerate(keys["body_sha256"])]
+    pairs += near_duplicate_pairs(keys["minhash"].to_numpy(), threshold) if keys.height > 1 else []
+    for i, j in pairs:
+        parent[root(j)] = root(i)
+    grouped = keys.with_columns(group=pl.Series([root(i) for i in range(keys.height)], dtype=pl.Int64),
+                                outlet_key=pl.col("outlet").str.to_lowercase())
+    named_as_source = (grouped.select("group", outlet_key=pl.col("syndicated_from").str.to_lowercase())
+                       .drop_nulls().unique().with_columns(named=pl.lit(True)))
+    ranked = grouped.join(named_as_source, on=["group", "outlet_key"], how="left").with_columns(
+        original_rank=pl.when(pl.col("named")).then(0).when(pl.col("syndicated_from").is_null()).then(1).otherwise(2),
+    )
     canonical = (
-        keys.sort(["body_sha256", "published_date", "source_path"], nulls_last=True)
-        .group_by("body_sha256", maintain_order=True)
+        ranked.sort(["group", "original_rank", "published_date", "metadata_fields", "source_path"],
+                    descending=[False, False, False, True, False], nulls_last=True)
+        .group_by("group", maintain_order=True)
         .agg(pl.col("doc_id").first().alias("canonical"))
     )
-    return keys.join(canonical, on="body_sha256").select(
+    return ranked.join(canonical, on="group").select(
         "doc_id", pl.when(pl.col("canonical") != pl.col("doc_id")).then(pl.col("canonical")).alias("duplicate_of"),
     )

@@ -5,6 +5,10 @@ metadata, so the same rows always give byte-identical files.
 """
 from __future__ import annotations
 
+import errno
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
@@ -34,6 +38,48 @@ INGESTED = arrow_schema(models.IngestedRecord)
 ARTICLES = arrow_schema(models.Article)
 FURNITURE = arrow_schema(models.FurnitureLine)
 REJECTS = arrow_schema(models.Reject)
+REPAIRS = arrow_schema(models.Repair)
+CHANGES = arrow_schema(models.ArticleChange)
+
+
+@dataclass(frozen=True)
+class ReleaseTable:
+    """A table of a release: its model, Arrow schema, key (also its sort order) and files in the release folder."""
+
+    model: type[models.pa.DataFrameModel]
+    schema: pa.Schema
+    key: tuple[str, ...]
+    files: str
+
+    def paths(self, release_folder: Path) -> list[Path]:
+        return sorted(release_folder.glob(self.files))
+
+
+RELEASE_TABLES = {
+    "articles": ReleaseTable(models.Article, ARTICLES, ("doc_id",), "articles/*.parquet"),
+    "furniture": ReleaseTable(models.FurnitureLine, FURNITURE, ("doc_id", "line_no"), "furniture/*.parquet"),
+    "changes": ReleaseTable(models.ArticleChange, CHANGES, ("doc_id",), "changes.parquet"),
+}
+
+
+#: Error numbers that mean the disk (or the user's quota) is full.
+NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+
+
+class DiskFull(RuntimeError):
+    """The device filled up while writing; what was being written has been removed."""
+
+
+@contextmanager
+def no_space_is_disk_full(path: Path) -> Iterator[None]:
+    """Turn "no space left on device" while writing the file ``path`` into DiskFull; remove the partial file."""
+    try:
+        yield
+    except OSError as error:
+        if error.errno not in NO_SPACE:
+            raise
+        path.unlink(missing_ok=True)
+        raise DiskFull(f"no space left on the device while writing {path}") from error
 
 
 def to_arrow(frame: pl.DataFrame, schema: pa.Schema) -> pa.Table:
@@ -41,13 +87,14 @@ def to_arrow(frame: pl.DataFrame, schema: pa.Schema) -> pa.Table:
     return frame.select(schema.names).to_arrow().cast(schema)
 
 
-def write_parquet(table: pa.Table, path: Path, schema: pa.Schema) -> Path:
+def write_parquet(table: pa.Table, path: Path, schema: pa.Schema, row_group_rows: int = ROW_GROUP_ROWS) -> Path:
     """Write one Parquet file deterministically (zstd, statistics, fixed row groups)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     table = table.select(schema.names).cast(schema).replace_schema_metadata(None)
-    pq.write_table(
-        table, path, compression="zstd", row_group_size=ROW_GROUP_ROWS, write_statistics=True,
-    )
+    with no_space_is_disk_full(path):
+        pq.write_table(
+            table, path, compression="zstd", row_group_size=row_group_rows, write_statistics=True,
+        )
     return path
 
 

@@ -1,31 +1,56 @@
-"""The pipeline as a Prefect flow: one task per stage per shard, paths between tasks."""
+"""The pipeline as a Prefect flow: one task per stage per shard, paths between tasks.
+
+The flow runs its shard tasks on threads by default, or on a Dask cluster (``with_runner``).
+"""
 from __future__ import annotations
 
+import os
+import time
+from contextlib import ExitStack
 from pathlib import Path
 
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.futures import as_completed
+from prefect.settings import PREFECT_API_URL, temporary_settings
+from prefect.task_runners import ThreadPoolTaskRunner
 
 from commentary import pipeline
-from commentary.settings import SHARD_SIZE
+from commentary.ingest import RawFile
+from commentary.progress import Progress
+from commentary.settings import DASK_WORKERS, LOCAL_THREADS, SHARD_SIZE
+
+#: Tasks that read or write files retry twice; our own cache replaces Prefect's input hashing.
+IO_TASK = {"retries": 2, "retry_delay_seconds": [1, 10], "cache_policy": NO_CACHE}
+SHARD_STAGES = ("ingest", "clean")
 
 
-@task(retries=2, retry_delay_seconds=1)
-def ingest(plan: pipeline.RunPlan, shard_no: int) -> Path:
-    return pipeline.ingest_step(plan, shard_no)
+@task(**IO_TASK)
+def ingest(raw_root: Path, run_dir: Path, shard_no: int, files: list[RawFile]) -> float:
+    started = time.perf_counter()
+    pipeline.ingest_step(raw_root, run_dir, shard_no, files)
+    return time.perf_counter() - started
 
 
-@task
-def clean(run_dir: Path, shard_no: int) -> Path:
-    return pipeline.clean_step(run_dir, shard_no)
+@task(cache_policy=NO_CACHE)
+def clean(run_dir: Path, shard_no: int, fingerprint: str) -> float:
+    started = time.perf_counter()
+    pipeline.clean_step(run_dir, shard_no, fingerprint)
+    return time.perf_counter() - started
 
 
-@task
+@task(**IO_TASK)
+def remember_clean_shards(run_dir: Path, fingerprint: str) -> Path:
+    return pipeline.remember_clean_shards(run_dir, fingerprint)
+
+
+@task(cache_policy=NO_CACHE)
 def curate(run_dir: Path) -> list[Path]:
     return pipeline.curate_step(run_dir)
 
 
-@task
+@task(cache_policy=NO_CACHE)
 def check_quality(run_dir: Path) -> dict:
     report = pipeline.quality_step(run_dir)
     create_table_artifact(
@@ -35,15 +60,15 @@ def check_quality(run_dir: Path) -> dict:
     return report
 
 
-@task(retries=2, retry_delay_seconds=1)
+@task(**IO_TASK)
 def publish(plan: pipeline.RunPlan, quality: dict) -> dict:
     return pipeline.release_step(plan, quality)
 
 
-@task
-def account(plan: pipeline.RunPlan, outcome: dict) -> dict:
+@task(cache_policy=NO_CACHE)
+def account(plan: pipeline.RunPlan, outcome: dict, timings: dict) -> dict:
     rejects = pipeline.merge_rejects(plan.run_dir)
-    entry = pipeline.ledger(plan, rejects, outcome)
+    entry = pipeline.ledger(plan, rejects, outcome, timings)
     reasons = "\n".join(f"| {reason} | {count} |" for reason, count in entry["rejected_by_reason"].items()) or "| none | 0 |"
     create_markdown_artifact(
         key="ledger",
@@ -54,18 +79,58 @@ def account(plan: pipeline.RunPlan, outcome: dict) -> dict:
     return entry
 
 
-@flow(name="commentary-pipeline", log_prints=True)
+@flow(name="commentary-pipeline", task_runner=ThreadPoolTaskRunner(max_workers=LOCAL_THREADS))
 def run_pipeline(raw: str = "raw", curated: str = "curated", shard_size: int = SHARD_SIZE) -> dict:
-    """Ingest, clean, curate, check and release every raw file under ``raw`` into ``curated``."""
-    plan = pipeline.plan_run(Path(raw), Path(curated), shard_size)
-    print(f"run {plan.run_dir.name}: {plan.seen} raw files in {len(plan.shards)} shards")
-    shard_numbers = range(len(plan.shards))
-    ingested = [ingest.submit(plan, n) for n in shard_numbers]
-    cleaned = [clean.submit(plan.run_dir, n, wait_for=[i]) for n, i in zip(shard_numbers, ingested, strict=True)]
-    curated_paths = curate.submit(plan.run_dir, wait_for=cleaned)
-    quality = check_quality.submit(plan.run_dir, wait_for=[curated_paths])
-    outcome = publish(plan, quality.result())
-    entry = account(plan, outcome)
-    print(f"seen {entry['seen']}: released {entry['released']}, rejected {entry['rejected']}, "
-          f"duplicates {entry['duplicates']}; release: {outcome}")
+    """Ingest, clean, curate, check and release every raw file under ``raw`` into ``curated``.
+
+    The run holds the curated folder's lock throughout; a second run fails at once (RunLocked).
+    """
+    with pipeline.run_lock(Path(curated)) as removed:
+        plan = pipeline.plan_run(Path(raw), Path(curated), shard_size)
+        progress = Progress(SHARD_STAGES, len(plan.shards), plan.seen)
+        if removed:
+            progress.note(f"removed what an interrupted run left: {', '.join(removed)}")
+        progress.note(f"run {plan.run_dir.name}: {plan.seen} raw files in {len(plan.shards)} shards")
+        ingested = [ingest.submit(plan.raw_root, plan.run_dir, n, files) for n, files in enumerate(plan.shards)]
+        cleaned = [clean.submit(plan.run_dir, n, plan.fingerprint, wait_for=[i]) for n, i in enumerate(ingested)]
+        stage_of = {f.task_run_id: "ingest" for f in ingested} | {f.task_run_id: "clean" for f in cleaned}
+        for future in as_completed(ingested + cleaned):
+            progress.shard_done(stage_of[future.task_run_id], future.result())
+        remember_clean_shards(plan.run_dir, plan.fingerprint)
+        progress.timed("curate", curate, plan.run_dir)
+        quality = progress.timed("quality", check_quality, plan.run_dir)
+        outcome = progress.timed("release", publish, plan, quality)
+        entry = account(plan, outcome, progress.timings())
+    progress.note(f"seen {entry['seen']}: released {entry['released']}, rejected {entry['rejected']}, "
+                  f"duplicates {entry['duplicates']}, repaired {entry['repaired']}; release: {outcome}")
     return entry
+
+
+def with_runner(runner: str = "local", scheduler: str | None = None):
+    """``run_pipeline`` on threads (``local``) or on Dask: a new LocalCluster, or the scheduler at ``scheduler``."""
+    if runner == "local":
+        return run_pipeline
+    if runner != "dask":
+        raise ValueError(f"unknown runner {runner!r}: use local or dask")
+    from prefect_dask import DaskTaskRunner
+
+    dask = DaskTaskRunner(address=scheduler) if scheduler else DaskTaskRunner(cluster_kwargs={
+        "n_workers": DASK_WORKERS, "threads_per_worker": 1, "dashboard_address": "127.0.0.1:0"})
+    return run_pipeline.with_options(task_runner=dask)
+
+
+def shared_api_server(stack: ExitStack) -> None:
+    """Without a configured Prefect API, start one local server for this process and its Dask workers.
+
+    Each worker process would otherwise start a temporary server of its own (TOOLCHAIN.md).
+    """
+    if PREFECT_API_URL.value():
+        return
+    from prefect.server.api.server import SubprocessASGIServer
+
+    server = SubprocessASGIServer()
+    server.start()
+    stack.callback(server.stop)
+    os.environ["PREFECT_API_URL"] = server.api_url
+    stack.callback(os.environ.pop, "PREFECT_API_URL", None)
+    stack.enter_context(temporary_settings(updates={PREFECT_API_URL: server.api_url}))

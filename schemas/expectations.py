@@ -12,6 +12,7 @@ from pathlib import Path
 import great_expectations as gx
 import great_expectations.expectations as gxe
 import pandas as pd
+import polars as pl
 from great_expectations.data_context.types.base import ProgressBarsConfig
 
 from schemas.models import CATEGORIES
@@ -29,6 +30,14 @@ KNOWN_FURNITURE = (
 #: Bodies shorter than this are suspicious (a teaser, a listing); longer ones are bounded by ingest caps.
 MIN_BODY_CHARS = 200
 EARLIEST_DATE = dt.date(1990, 1, 1)
+
+
+def body_measures(articles: pl.DataFrame) -> pl.DataFrame:
+    """Replace ``body`` by what the suite checks of it: ``body_chars`` and the first ``known_furniture`` pattern it matches."""
+    matched = pl.lit(None, dtype=pl.String)
+    for pattern in reversed(KNOWN_FURNITURE):
+        matched = pl.when(pl.col("body").str.contains(pattern)).then(pl.lit(pattern)).otherwise(matched)
+    return articles.with_columns(body_chars=pl.col("body").str.len_chars(), known_furniture=matched).drop("body")
 
 
 def _critical(expectation: gxe.Expectation) -> gxe.Expectation:
@@ -50,10 +59,10 @@ def suites() -> dict[str, list[gxe.Expectation]]:
         "articles": [
             _critical(gxe.ExpectTableRowCountToBeBetween(min_value=1)),
             _critical(gxe.ExpectColumnValuesToBeUnique(column="doc_id")),
-            _critical(gxe.ExpectColumnValuesToNotBeNull(column="body")),
-            _critical(gxe.ExpectColumnValuesToNotMatchRegexList(column="body", regex_list=list(KNOWN_FURNITURE))),
+            _critical(gxe.ExpectColumnValuesToNotBeNull(column="body_chars")),
+            _critical(gxe.ExpectColumnValuesToBeNull(column="known_furniture")),
             gxe.ExpectColumnValuesToNotBeNull(column="title", mostly=0.95),
-            gxe.ExpectColumnValueLengthsToBeBetween(column="body", min_value=MIN_BODY_CHARS, mostly=0.95),
+            gxe.ExpectColumnValuesToBeBetween(column="body_chars", min_value=MIN_BODY_CHARS, mostly=0.95),
             gxe.ExpectColumnValuesToBeBetween(column="word_count", min_value=1),
             gxe.ExpectColumnValuesToBeBetween(column="published_date", min_value=EARLIEST_DATE, max_value=today),
         ],

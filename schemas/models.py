@@ -22,6 +22,8 @@ CATEGORIES = (
     "nav", "media", "engagement", "related", "disclaimer", "tags",
 )
 
+CHANGE_KINDS = ("added", "removed", "modified")
+
 
 class _Strict(pa.DataFrameModel):
     class Config:
@@ -89,10 +91,24 @@ class FurnitureLine(_Strict):
     text: str
 
 
+class ArticleChange(_Strict):
+    """One article that differs from the previous release (a release's ``changes.parquet``)."""
+
+    doc_id: str = pa.Field(unique=True, str_matches=HEX16, description="the article")
+    change: str = pa.Field(isin=list(CHANGE_KINDS), description="added, removed or modified since the previous release")
+    changed_fields: list[str] = pa.Field(description="columns whose value differs, and 'furniture' when its removed lines differ; empty unless modified")
+
+
 class Reject(_Strict):
     """A raw file (or record) that did not make it into the release, and why."""
 
     source_path: str
     stage: str = pa.Field(isin=["ingest", "clean", "curate", "release"])
     reason: str = pa.Field(str_matches=r"^[a-z0-9:_.-]+$")
-    detail: str
+    detail: str = pa.Field(str_length={"min_value": 1})
+
+
+class Repair(Reject):
+    """A raw file changed to become usable (a guessed encoding, repaired mojibake, cut lines), and how."""
+
+    stage: str = pa.Field(isin=["ingest", "clean"])

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from html import escape
 from pathlib import Path
 
 import pytest
@@ -28,3 +29,22 @@ def raw_copy(tmp_path: Path) -> Path:
     target = tmp_path / "raw"
     shutil.copytree(SEEDS, target)
     return target
+
+
+@pytest.fixture(scope="session")
+def articles(gold) -> list[tuple[str, str]]:
+    """Clean articles (title, body) to build raw files around: the seeds' gold titles and bodies."""
+    return [(doc["fields"]["title"], doc["body"]) for _, doc in sorted(gold.items())]
+
+
+def text_page(title: str, body: str) -> str:
+    """A plain-text raw page: the title, a blank line, the body."""
+    return f"{title}\n\n{body}\n"
+
+
+def html_page(title: str, body: str) -> str:
+    """A minimal HTML article page around a title and body."""
+    paragraphs = "".join(f"<p>{escape(p)}</p>" for p in body.split("\n\n"))
+    title = escape(title)
+    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{title}</title></head>"
+            f"<body><article><h1>{title}</h1>{paragraphs}</article></body></html>")

@@ -169,7 +169,7 @@ def test_extracted_text_keeps_short_lines_and_loses_pattern_furniture():
 
 
 def test_line_repeated_across_documents_of_a_shard_is_furniture():
-    footer = "Example Daily Media Group newsletter and events"
+    footer = "Example Daily newsletter and events"
     article = ("The council approved the budget on Monday after a long debate about the cost of new "
                "schools, and members said the plan would be reviewed again next year.")
     texts = [f"{article} ({n})\n\n{footer}" for n in range(3)]
@@ -177,3 +177,10 @@ def test_line_repeated_across_documents_of_a_shard_is_furniture():
         assert footer not in page.body
         assert {d.rule_id for d in page.lines if d.text == footer} == {"related.shard-repeat"}
     assert footer in clean_shard(texts[:2])[0].body
+
+
+def test_prose_shared_by_syndicated_copies_is_kept():
+    paragraph = ("The council approved the budget on Monday after a long debate about the cost of new "
+                 "schools, and members said the plan would be reviewed again next year.")
+    pages = clean_shard([f"Copy {n} of the story\n\n{paragraph}" for n in range(3)])
+    assert all(paragraph in page.body for page in pages)

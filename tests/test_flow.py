@@ -68,6 +68,7 @@ def test_manifest_and_latest_describe_the_release(curated):
     manifest = release.read_manifest(root)
     assert (root / "LATEST").read_text().strip() == manifest["version"] == entry["release"]["version"]
     assert manifest["counts"]["articles"] == 5
-    assert set(manifest["files"]) == {"articles/part-00000.parquet", "furniture/part-00000.parquet"}
+    assert {"articles/part-00000.parquet", "furniture/part-00000.parquet", "changes.parquet", "README.md",
+            "datapackage.json", "report.html", "CHANGELOG.md"} <= set(manifest["files"])
     assert manifest["raw_fingerprint"] and manifest["lock_sha256"] and manifest["code_version"]
     assert (root / "runs" / entry["run_id"] / "quality" / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html").is_file()

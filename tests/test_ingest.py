@@ -11,7 +11,8 @@ from commentary.ingest import RejectedFile, discover, doc_id_for, read_raw
 
 def _read(root, name):
     (raw,) = [f for f in discover(root) if f.rel_path == name]
-    return read_raw(root, raw)
+    record, _repairs = read_raw(root, raw)
+    return record
 
 
 def test_discover_finds_nested_files_in_stable_order_and_skips_sidecars(tmp_path):
@@ -20,6 +21,7 @@ def test_discover_finds_nested_files_in_stable_order_and_skips_sidecars(tmp_path
         (tmp_path / name).write_bytes(b"x")
     found = discover(tmp_path)
     assert [f.rel_path for f in found] == ["a.txt", "notes.md", "b/a.htm", "b/z.html.gz"]
+    assert not any(f.refusal for f in found)
     assert [f.format for f in found] == ["text", None, "html", "html"]
     assert found[-1].compressed
 

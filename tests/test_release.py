@@ -1,65 +1,171 @@
-"""Releases: semantic versions, no release when nothing changed, determinism, atomic LATEST."""
+"""Releases: semantic versions, changelogs, byte-identical rebuilds, crash safety, checksums, file sizes."""
 from __future__ import annotations
 
-import datetime as dt
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
+import duckdb
 import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
+from builders import article_frames, build_release
 
-from commentary import release, stages, tables
-from schemas import models
+from commentary import release, tables
+from commentary.cli import main
 
-
-def _frames(bodies: dict[str, str]) -> dict[str, pl.DataFrame]:
-    rows = []
-    for n, (path, body) in enumerate(sorted(bodies.items())):
-        rows.append({name: None for name in tables.ARTICLES.names} | {
-            "doc_id": f"{n:016x}", "source_path": path, "source_sha256": "0" * 64, "format": "text",
-            "authors": [], "tags": [], "summary": [], "body": body, "word_count": len(body.split()),
-            "body_sha256": stages.body_fingerprint(body), "published_date": dt.date(2021, 1, 1),
-            "field_sources": dict.fromkeys(models.SOURCED_FIELDS),
-        })
-    furniture = [{"doc_id": r["doc_id"], "line_no": 1, "category": "nav", "rule_id": "nav.test", "text": "Home"} for r in rows]
-    return {"articles": stages.frame(rows, tables.ARTICLES), "furniture": stages.frame(furniture, tables.FURNITURE)}
+BASE = {"a.txt": "one fine day", "b.txt": "two fine days"}
 
 
-def _publish(root, run, bodies):
-    return release.publish(root, run, _frames(bodies), {"raw_fingerprint": run})
+def _publish(root, run, bodies, **fields):
+    return release.publish(root, run, article_frames(bodies, **fields), {"raw_fingerprint": run})
+
+
+def _changes(root, version):
+    return sorted(release.scan_table(root, "changes", version).collect().select("change", "changed_fields")
+                  .with_columns(pl.col("changed_fields").list.join(",")).rows())
 
 
 def test_versions_follow_the_kind_of_change(tmp_path):
-    assert _publish(tmp_path, "r1", {"a.txt": "one", "b.txt": "two"})["version"] == "1.0.0"
-    assert _publish(tmp_path, "r2", {"a.txt": "one", "b.txt": "two"}) is None
-    assert _publish(tmp_path, "r3", {"a.txt": "one, better", "b.txt": "two"})["version"] == "1.0.1"
-    assert _publish(tmp_path, "r4", {"a.txt": "one, better", "b.txt": "two", "c.txt": "three"})["version"] == "1.1.0"
-    assert release.latest_version(tmp_path) == "1.1.0"
-    assert sorted(p.name for p in release.releases_dir(tmp_path).iterdir()) == ["1.0.0", "1.0.1", "1.1.0"]
+    assert _publish(tmp_path, "r1", BASE)["version"] == "1.0.0"
+    assert _publish(tmp_path, "r2", BASE) is None
+    assert _publish(tmp_path, "r3", {**BASE, "a.txt": "one better day"})["version"] == "1.0.1"
+    assert _changes(tmp_path, "1.0.1") == [("modified", "body,body_sha256")]
+    assert _publish(tmp_path, "r4", {**BASE, "a.txt": "one better day", "c.txt": "three"})["version"] == "1.1.0"
+    assert _publish(tmp_path, "r5", {"a.txt": "one better day", "c.txt": "three"})["version"] == "1.2.0"
+    assert _changes(tmp_path, "1.2.0") == [("removed", "")]
+    assert release.latest_version(tmp_path) == "1.2.0"
+    assert [m["version"] for m in release.list_releases(tmp_path)] == ["1.0.0", "1.0.1", "1.1.0", "1.2.0"]
+    assert not list(release.releases_dir(tmp_path).glob(".*"))
 
 
-def test_a_removed_or_retyped_column_is_major():
-    previous = {"version": "1.4.2", "schema": {"articles": {"doc_id": "string", "body": "string"}}, "content_fingerprint": "x"}
-    ids = pl.Series(["a"])
-    assert release.next_version(previous, {"doc_id": "string"}, ids, "y", ids) == "2.0.0"
-    assert release.next_version(previous, {"doc_id": "string", "body": "int64"}, ids, "y", ids) == "2.0.0"
-    assert release.next_version(previous, {"doc_id": "string", "body": "string", "new": "string"}, ids, "x", ids) == "1.5.0"
+def test_only_the_removed_lines_changing_is_a_patch(tmp_path):
+    _publish(tmp_path, "r1", BASE)
+    frames = article_frames(BASE)
+    frames["furniture"] = frames["furniture"].with_columns(rule_id=pl.lit("nav.breadcrumb"))
+    manifest = release.publish(tmp_path, "r2", frames, {})
+    assert manifest["version"] == "1.0.1" and manifest["changes"]["fields"] == {"furniture": 2}
 
 
-def test_same_rows_give_byte_identical_files(tmp_path):
-    first = _publish(tmp_path / "one", "r1", {"a.txt": "alpha beta", "b.txt": "gamma"})
-    second = _publish(tmp_path / "two", "r2", {"b.txt": "gamma", "a.txt": "alpha beta"})
-    assert first["files"] == second["files"]
-    assert first["content_fingerprint"] == second["content_fingerprint"]
+def _renamed(frame: pl.DataFrame) -> tuple[pl.DataFrame, pa.Schema]:
+    schema = tables.ARTICLES
+    index = schema.get_field_index("section")
+    return frame.rename({"section": "rubric"}), schema.set(index, pa.field("rubric", pa.string()))
 
 
-def test_manifest_lists_every_file_with_its_checksum(tmp_path):
-    manifest = _publish(tmp_path, "r1", {"a.txt": "alpha"})
+@pytest.mark.parametrize("change, bump", [
+    (lambda f: (f.drop("section"), tables.ARTICLES.remove(tables.ARTICLES.get_field_index("section"))), "2.0.0"),
+    (_renamed, "2.0.0"),
+    (lambda f: (f, tables.ARTICLES.set(tables.ARTICLES.get_field_index("word_count"), pa.field("word_count", pa.int32()))), "2.0.0"),
+    (lambda f: (f.with_columns(pl.lit("x").alias("extra")), tables.ARTICLES.append(pa.field("extra", pa.string()))), "1.1.0"),
+])
+def test_column_changes_are_major_unless_a_column_is_only_added(tmp_path, monkeypatch, change, bump):
+    _publish(tmp_path, "r1", BASE)
+    frames = article_frames(BASE)
+    frames["articles"], schema = change(frames["articles"])
+    monkeypatch.setitem(tables.RELEASE_TABLES, "articles", dataclasses.replace(tables.RELEASE_TABLES["articles"], schema=schema))
+    manifest = release.publish(tmp_path, "r2", frames, {})
+    assert manifest["version"] == bump
+    assert manifest["changes"]["articles"] == {"added": 0, "removed": 0, "modified": 0}
+    assert "Columns" in (release.release_path(tmp_path) / "CHANGELOG.md").read_text()
+
+
+def test_changelogs_accumulate_newest_first(tmp_path):
+    _publish(tmp_path, "r1", BASE)
+    _publish(tmp_path, "r2", {**BASE, "c.txt": "three"})
+    notes = (release.release_path(tmp_path) / "CHANGELOG.md").read_text()
+    assert notes.startswith("## 1.1.0 (") and "Changes since 1.0.0: 1 articles added, 0 removed, 0 modified." in notes
+    assert "| added | " in notes and "c.txt" in notes and "a.txt" not in notes
+    history = (tmp_path / "CHANGELOG.md").read_text()
+    assert history.index("## 1.1.0") < history.index("## 1.0.0")
+    assert history.count("## ") == 2
+
+
+def test_same_raw_input_and_code_give_byte_identical_releases(tmp_path, raw_copy):
+    first = build_release(raw_copy, tmp_path / "one")
+    second = build_release(raw_copy, tmp_path / "two")
+    assert first["published"] and second["published"]
+    one, two = release.read_manifest(tmp_path / "one"), release.read_manifest(tmp_path / "two")
+    parquet = {name: entry for name, entry in one["files"].items() if name.endswith(".parquet")}
+    assert len(parquet) == 3 and parquet == {name: two["files"][name] for name in parquet}
+    assert one["content_fingerprint"] == two["content_fingerprint"]
+    assert one["raw_fingerprint"] == two["raw_fingerprint"] and one["lock_sha256"] == two["lock_sha256"]
+    assert one["code_version"] and one["rules_version"]
+    (raw_copy / "000_019dbd7b0e031552.txt").write_text("Another title\n\nAnother body.\n")
+    assert build_release(raw_copy, tmp_path / "one")["version"] == "1.0.1"
+    assert release.read_manifest(tmp_path / "one")["raw_fingerprint"] != one["raw_fingerprint"]
+
+
+_CRASH = """
+import os, sys
+from pathlib import Path
+from builders import article_frames
+from commentary import release
+
+point, root = sys.argv[1], Path(sys.argv[2])
+if point == "before-rename":
+    release.os.rename = lambda *args: os._exit(3)
+else:
+    write = release._replace_text
+    release._replace_text = lambda path, text: os._exit(3) if path.name == "LATEST" else write(path, text)
+release.publish(root, "crashed", article_frames({"a.txt": "one fine day", "b.txt": "two fine days", "c.txt": "three"}), {})
+"""
+
+
+@pytest.mark.parametrize("point", ["before-rename", "before-latest"])
+def test_a_crash_while_publishing_leaves_the_previous_release_and_is_cleaned_next_time(tmp_path, point):
+    _publish(tmp_path, "r1", BASE)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent)}
+    crashed = subprocess.run([sys.executable, "-c", _CRASH, point, str(tmp_path)], env=env, capture_output=True, text=True)
+    assert crashed.returncode == 3, crashed.stderr
+    assert release.latest_version(tmp_path) == "1.0.0"
+    assert main(["verify", "--curated", str(tmp_path), "1.0.0"]) == 0
+    left = {p.name for p in release.releases_dir(tmp_path).iterdir()}
+    assert left == ({"1.0.0", ".staging-crashed", ".pending"} if point == "before-rename" else {"1.0.0", "1.1.0", ".pending"})
+    manifest = _publish(tmp_path, "r2", {**BASE, "c.txt": "three"})
+    assert manifest["version"] == "1.1.0" and release.latest_version(tmp_path) == "1.1.0"
+    assert {p.name for p in release.releases_dir(tmp_path).iterdir()} == {"1.0.0", "1.1.0"}
+    assert release.read_manifest(tmp_path, "1.1.0")["run_id"] == "r2"
+    assert (tmp_path / "CHANGELOG.md").read_text().count("## 1.1.0") == 1
+
+
+def test_verify_catches_a_flipped_byte(tmp_path, capsys):
+    _publish(tmp_path, "r1", BASE)
+    _publish(tmp_path, "r2", {**BASE, "c.txt": "three"})
+    assert main(["verify", "--curated", str(tmp_path)]) == 0
+    part = release.release_path(tmp_path, "1.0.0") / "articles" / "part-00000.parquet"
+    data = bytearray(part.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    part.write_bytes(bytes(data))
+    capsys.readouterr()
+    assert main(["verify", "--curated", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL 1.0.0/articles/part-00000.parquet: sha256 differs" in out and "ok   1.1.0" in out
+    assert main(["verify", "--curated", str(tmp_path), "1.1.0"]) == 0
+    (release.release_path(tmp_path, "1.1.0") / "extra.txt").write_text("x")
+    assert release.verify(tmp_path, "1.1.0") == ["1.1.0/extra.txt: not in the manifest"]
+
+
+def test_release_files_are_split_into_row_groups_and_parts(tmp_path, monkeypatch):
+    monkeypatch.setattr(release, "ROW_GROUP_BYTES", 1)  # the minimum: 1,000 rows per group
+    monkeypatch.setattr(release, "PART_FILE_BYTES", 2)  # two groups per part file
+    manifest = _publish(tmp_path, "r1", {f"{n:04d}.txt": f"body number {n}" for n in range(2500)})
+    parts = sorted(name for name in manifest["files"] if name.startswith("articles/"))
+    assert parts == ["articles/part-00000.parquet", "articles/part-00001.parquet"]
     folder = release.release_path(tmp_path)
-    for name, entry in manifest["files"].items():
-        assert release.sha256_file(folder / name) == entry["sha256"]
-        assert (folder / name).stat().st_size == entry["bytes"]
-    assert release.read_release_table(tmp_path)["body"].to_list() == ["alpha"]
+    first = pq.ParquetFile(folder / parts[0]).metadata
+    assert [first.row_group(i).num_rows for i in range(first.num_row_groups)] == [1000, 1000]
+    column = first.row_group(0).column(0)
+    assert column.compression == "ZSTD" and column.statistics.has_min_max
+    ids = duckdb.sql(f"select doc_id from read_parquet('{folder}/articles/*.parquet')").fetchall()
+    assert len(ids) == 2500 and [r[0] for r in ids] == sorted(r[0] for r in ids)
 
 
 def test_unknown_release_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="no release"):
         release.release_path(tmp_path)
+    assert json.loads(json.dumps(release.list_releases(tmp_path))) == []

@@ -1,23 +1,8 @@
-"""Stage functions: field precedence, duplicate marking, rejects."""
+"""Stage functions: field precedence, body fingerprints, rejects."""
 from __future__ import annotations
-
-import datetime as dt
-
-import polars as pl
 
 from commentary import stages
 from commentary.ingest import discover
-
-
-def test_exact_duplicates_point_to_the_earliest_copy():
-    keys = pl.DataFrame({
-        "doc_id": ["a" * 16, "b" * 16, "c" * 16, "d" * 16],
-        "source_path": ["x/late.txt", "y/early.txt", "z/undated.txt", "solo.txt"],
-        "published_date": [dt.date(2021, 7, 1), dt.date(2021, 6, 25), None, None],
-        "body_sha256": ["h1", "h1", "h1", "h2"],
-    })
-    marked = dict(stages.canonical_copies(keys).iter_rows())
-    assert marked == {"a" * 16: "b" * 16, "b" * 16: None, "c" * 16: "b" * 16, "d" * 16: None}
 
 
 def test_body_fingerprint_ignores_case_and_spacing_only():
@@ -28,8 +13,8 @@ def test_body_fingerprint_ignores_case_and_spacing_only():
 def test_sidecar_fields_win_over_text_fields(raw_copy):
     name = "003_0f58b206a21a80c4.txt"
     (raw_copy / f"{name}.meta.json").write_text('{"outlet": "Sidecar Outlet", "url": "https://example.org/x"}')
-    ingested, rejects = stages.ingest(raw_copy, [f for f in discover(raw_copy) if f.rel_path == name])
-    articles, _, _ = stages.clean(ingested)
+    ingested, rejects, _ = stages.ingest(raw_copy, [f for f in discover(raw_copy) if f.rel_path == name])
+    articles, _, _, _ = stages.clean(ingested)
     row = articles.row(0, named=True)
     assert not rejects
     assert row["outlet"] == "Sidecar Outlet" and row["field_sources"]["outlet"] == "sidecar"
@@ -39,8 +24,8 @@ def test_sidecar_fields_win_over_text_fields(raw_copy):
 
 def test_a_page_without_body_is_rejected(tmp_path):
     (tmp_path / "nav.txt").write_text("Home\n\nBack to top\n")
-    ingested, _ = stages.ingest(tmp_path, discover(tmp_path))
-    articles, furniture, rejects = stages.clean(ingested)
+    ingested, _, _ = stages.ingest(tmp_path, discover(tmp_path))
+    articles, furniture, rejects, _ = stages.clean(ingested)
     assert articles.height == 0
     assert [r["reason"] for r in rejects] == ["no-article-body"]
     assert furniture.height >= 1

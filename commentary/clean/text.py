@@ -20,7 +20,7 @@ import numpy as np
 import polars as pl
 
 from commentary.clean import CleanedPage, LineDecision
-from commentary.clean.features import add_rule_matches, context_frame, feature_frame, line_table
+from commentary.clean.features import PROSE_MIN_WORDS, add_rule_matches, context_frame, feature_frame, line_table
 from commentary.clean.fields import extract_fields
 from commentary.clean.model import MODEL_ID, LineModel, default_model
 from commentary.clean.rules import CATEGORY_PRIORITY, load_rules
@@ -60,8 +60,9 @@ TAIL_MIN_BODY_SHARE = 0.7
 #: same way; a shard of one site repeats its menus and footers in every page).
 SHARD_REPEAT_MIN_DOCS = 3
 SHARD_REPEAT_SUFFIX = ".shard-repeat"
-#: Only lines of some words that start with a letter count: single words and fragments (", and",
-#: "The") recur in many documents as pieces of sentences split at links.
+#: Only short lines of some words that start with a letter count: single words and fragments
+#: (", and", "The") recur in many documents as pieces of sentences split at links, and prose
+#: recurs in syndicated copies of one story (deduplication, after cleaning, handles those).
 SHARD_REPEAT_MIN_WORDS = 2
 #: Structural rules that are not applied to extracted text (it rarely starts with the title).
 NOT_FOR_EXTRACTED = ("title.first-line", "title.repeat")
@@ -174,7 +175,7 @@ def classify_shard(texts: Sequence[str], model: LineModel | None = None,
                              dtype=pl.Boolean).gather(lines["doc"])
     lines = lines.with_columns(is_extracted)
     probability = body_probability(lines, model)
-    shard_repeat = (~pl.col("extracted") & (pl.col("n_words") >= SHARD_REPEAT_MIN_WORDS)
+    shard_repeat = (~pl.col("extracted") & pl.col("n_words").is_between(SHARD_REPEAT_MIN_WORDS, PROSE_MIN_WORDS - 1)
                     & pl.col("text").str.contains(r"^\p{L}")
                     & (pl.col("doc").n_unique().over("text") >= SHARD_REPEAT_MIN_DOCS))
     lines = lines.with_columns(shard_repeat.alias("shard_repeat")).with_columns(

@@ -1,0 +1,46 @@
+"""Build release inputs for tests: article frames from bodies, or a release from a raw folder (no Prefect, no GX)."""
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import polars as pl
+
+from commentary import pipeline, stages, tables
+from commentary.settings import SHARD_SIZE
+from commentary.ingest import doc_id_for
+from schemas import models
+
+#: A quality report in which every expectation held (the suites themselves are tested with the flow).
+PASSED = {"critical_failed": [], "stages": {}}
+
+
+def article_frames(bodies: dict[str, str], duplicate_of: dict[str, str] | None = None, **fields) -> dict[str, pl.DataFrame]:
+    """Articles (ids from their paths) with one furniture line each; ``duplicate_of`` maps path to path."""
+    ids = {path: doc_id_for(path) for path in bodies}
+    rows = [{name: None for name in tables.ARTICLES.names} | {
+        "doc_id": ids[path], "source_path": path, "source_sha256": "0" * 64, "format": "text",
+        "title": f"Title of {path}", "outlet": "Example Review", "language": "en",
+        "authors": [], "tags": [], "summary": [], "body": body, "word_count": len(body.split()),
+        "body_sha256": stages.body_fingerprint(body), "published_date": dt.date(2021, 1, 1),
+        "duplicate_of": ids.get((duplicate_of or {}).get(path)), "field_sources": dict.fromkeys(models.SOURCED_FIELDS),
+    } | fields for path, body in bodies.items()]
+    furniture = [{"doc_id": r["doc_id"], "line_no": 1, "category": "nav", "rule_id": "nav.test", "text": "Home"} for r in rows]
+    return {"articles": stages.frame(rows, tables.ARTICLES), "furniture": stages.frame(furniture, tables.FURNITURE)}
+
+
+def clean_run(raw: Path, curated: Path, shard_size: int = SHARD_SIZE) -> pipeline.RunPlan:
+    """Plan a run, ingest and clean every shard, and remember the run as the clean cache."""
+    plan = pipeline.plan_run(raw, curated, shard_size)
+    for shard_no, files in enumerate(plan.shards):
+        pipeline.ingest_step(plan.raw_root, plan.run_dir, shard_no, files)
+        pipeline.clean_step(plan.run_dir, shard_no, plan.fingerprint)
+    pipeline.remember_clean_shards(plan.run_dir, plan.fingerprint)
+    return plan
+
+
+def build_release(raw: Path, curated: Path) -> dict:
+    """Run every step but the quality suites on ``raw`` and publish into ``curated``; returns the release outcome."""
+    plan = clean_run(raw, curated)
+    pipeline.curate_step(plan.run_dir)
+    return pipeline.release_step(plan, PASSED)

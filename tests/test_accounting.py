@@ -1,0 +1,188 @@
+"""One run over a raw folder full of hostile files: every good file released, every bad one rejected
+with its reason, repairs recorded, the ledger balanced file by file, the raw folder untouched."""
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import hashlib
+import json
+import os
+
+import polars as pl
+import pytest
+from conftest import html_page, text_page
+
+from commentary import pipeline, release
+from commentary.ingest import RawFile
+from commentary.settings import MAX_DECOMPRESSED_BYTES, MAX_RAW_BYTES
+
+FURNITURE_ONLY = ("<html><head><title>Example Outlet</title></head><body><nav><a href='/'>Home</a> <a href='/about'>About</a>"
+                  "</nav><footer><p>© 2021 Example Outlet. All rights reserved.</p><a href='/privacy'>Privacy</a></footer></body></html>")
+LISTING = ("<html><head><title>Opinion archive</title></head><body><h1>Opinion</h1><ul>"
+           + "".join(f"<li><h2><a href='/2021/06/story-{n}'>Headline {n} on the budget debate</a></h2>"
+                     f"<p><a href='/2021/06/story-{n}'>Read more</a></p></li>" for n in range(12))
+           + "</ul><a href='/page/2'>Next page</a></body></html>")
+NON_UTF8_NAME = os.fsdecode(b"caf\xe9.txt")
+
+
+def _half(article: tuple[str, str], second: bool) -> tuple[str, str]:
+    """A distinct article from a gold one: the first or second half of its paragraphs, under its own title.
+
+    Halves share no passage, so near-duplicate detection keeps them apart.
+    """
+    title, body = article
+    paragraphs = body.split("\n\n")
+    middle = len(paragraphs) // 2
+    return f"{title}, part {2 if second else 1}", "\n\n".join(paragraphs[middle:] if second else paragraphs[:middle])
+
+
+def build_raw(root, articles) -> tuple[dict[str, str], set[str], dict[str, str]]:
+    """Write the hostile folder; returns released paths -> expected repair (or ""), duplicate paths, rejected paths -> reason."""
+    outside = root.parent / "outside"
+    outside.mkdir()
+    (outside / "secret.txt").write_text("Secret text outside the raw folder.")
+    for folder in ("good", "repaired", "names", "bad", "later"):
+        (root / folder).mkdir(parents=True)
+
+    (root / "good/a.txt").write_text(text_page(*_half(articles[0], False)))
+    (root / "good/b.html").write_text(html_page(*_half(articles[1], False)))
+    (root / "good/c.txt.gz").write_bytes(gzip.compress(text_page(*_half(articles[2], False)).encode()))
+    (root / "good/c.txt.gz.meta.json").write_text(json.dumps({"url": "https://example.org/c", "published_date": "2021-06-25"}))
+    (root / "repaired/cp1252.txt").write_bytes(text_page(*_half(articles[3], False)).encode("cp1252"))
+    (root / "repaired/utf16.txt").write_bytes(text_page(*_half(articles[4], False)).encode("utf-16"))
+    (root / "repaired/mojibake.txt").write_text(text_page(*_half(articles[0], True)).encode().decode("latin-1"))
+    long_body = "A sentence of a body that never breaks its line. " * 2500
+    (root / "repaired/one enormous line.txt").write_text(text_page("A title over one enormous line", long_body))
+    (root / "names/with spaces, ünïcødé – 北京.txt").write_text(text_page(*_half(articles[1], True)))
+    (root / "names/new\nline.txt").write_text(text_page(*_half(articles[2], True)))
+    (root / "later/copy of a.txt").write_text(text_page(*_half(articles[0], False)))
+
+    bad = {
+        "empty.txt": b"", "blank.html": b" \n\t\n", "image.txt": b"\x89PNG\r\n\x1a\n" + bytes(64),
+        "report.html": b"%PDF-1.7\n" + bytes(64), "cut.txt.gz": gzip.compress(text_page(*articles[3]).encode())[:-30],
+        "bomb.txt.gz": gzip.compress(b"a" * (MAX_DECOMPRESSED_BYTES + 1), compresslevel=1),
+        "notes.md": b"# Notes", "furniture.html": FURNITURE_ONLY.encode(), "listing.html": LISTING.encode(),
+        "bad-date.txt": text_page(*_half(articles[3], True)).encode(), "bad-url.txt": text_page(*_half(articles[4], True)).encode(),
+        NON_UTF8_NAME: b"Some text.",
+    }
+    for name, content in bad.items():
+        (root / "bad" / name).write_bytes(content)
+    (root / "bad/bad-date.txt.meta.json").write_text('{"published_date": "31/12/2021"}')
+    (root / "bad/bad-url.txt.meta.json").write_text('{"url": "www.example.org/no-scheme"}')
+    (root / "bad/orphan.txt.meta.json").write_text("{}")
+    with (root / "bad/huge.txt").open("wb") as handle:
+        handle.truncate(MAX_RAW_BYTES + 1)
+    (root / "bad/link-out.txt").symlink_to(outside / "secret.txt")
+    (root / "bad/linked-folder").symlink_to(outside, target_is_directory=True)
+    os.mkfifo(root / "bad/pipe.txt")
+
+    released = {
+        "good/a.txt": "", "good/b.html": "", "good/c.txt.gz": "", "repaired/cp1252.txt": "encoding-guessed",
+        "repaired/utf16.txt": "", "repaired/mojibake.txt": "mojibake-fixed", "repaired/one enormous line.txt": "long-lines-cut",
+        "names/with spaces, ünïcødé – 北京.txt": "", "names/new\nline.txt": "",
+    }
+    rejected = {
+        "empty.txt": "empty", "blank.html": "empty", "image.txt": "binary-content", "report.html": "binary-content",
+        "cut.txt.gz": "corrupt-gzip", "bomb.txt.gz": "gzip-too-large", "huge.txt": "too-large", "notes.md": "unsupported-format",
+        "bad-date.txt": "invalid-sidecar", "bad-url.txt": "invalid-sidecar", "orphan.txt.meta.json": "orphan-sidecar",
+        "link-out.txt": "symlink-outside-raw", "linked-folder": "symlinked-folder", "pipe.txt": "not-a-regular-file",
+        "caf\\xe9.txt": "file-name-not-utf8",
+        "furniture.html": "no-article-body",  # the HTML extractor finds no main text
+        "listing.html": "not-an-article",     # the HTML extractor's listing-page signal
+    }
+    return released, {"later/copy of a.txt"}, {f"bad/{name}": reason for name, reason in rejected.items()}
+
+
+def _fingerprint(root) -> dict[str, str]:
+    """Content hash of every regular file under ``root`` (links and FIFOs not followed)."""
+    out = {}
+    for folder, _, files in os.walk(root):
+        for name in files:
+            path = os.path.join(folder, name)
+            if os.path.isfile(path) and not os.path.islink(path):
+                with open(path, "rb") as handle:
+                    out[path] = hashlib.sha256(handle.read()).hexdigest()
+    return out
+
+
+@pytest.fixture(scope="module")
+def hostile_run(tmp_path_factory, articles):
+    base = tmp_path_factory.mktemp("hostile")
+    raw, curated = base / "raw", base / "curated"
+    expected = build_raw(raw, articles)
+    before = _fingerprint(raw)
+    entry = pipeline.run(raw, curated, shard_size=8)
+    return raw, curated, entry, expected, before
+
+
+def test_every_good_file_is_released(hostile_run):
+    _, curated, entry, (released, duplicates, _), _ = hostile_run
+    assert entry["release"]["published"]
+    articles = release.read_release_table(curated)
+    assert set(articles.filter(pl.col("duplicate_of").is_null())["source_path"]) == set(released)
+    assert set(articles.filter(pl.col("duplicate_of").is_not_null())["source_path"]) == duplicates
+    assert entry["released"] == len(released) and entry["duplicates"] == len(duplicates)
+
+
+def test_every_bad_file_is_rejected_with_its_reason_and_a_detail(hostile_run):
+    _, curated, entry, (_, _, rejected), _ = hostile_run
+    rejects = pl.read_parquet(curated / "runs" / entry["run_id"] / "rejects.parquet")
+    assert dict(zip(rejects["source_path"], rejects["reason"], strict=True)) == rejected
+    assert rejects["stage"].is_in(["ingest", "clean"]).all()
+    assert (rejects["detail"].str.len_chars() > 0).all()
+
+
+def test_repairs_are_recorded_with_their_reason(hostile_run):
+    _, curated, entry, (released, _, _), _ = hostile_run
+    repairs = pl.read_parquet(curated / "runs" / entry["run_id"] / "repairs.parquet")
+    assert dict(zip(repairs["source_path"], repairs["reason"], strict=True)) == {p: r for p, r in released.items() if r}
+    assert entry["repaired"] == sum(1 for r in released.values() if r)
+    body = release.read_release_table(curated).filter(pl.col("source_path") == "repaired/mojibake.txt")["body"][0]
+    assert "Ã" not in body
+
+
+def test_the_ledger_balances_file_by_file(hostile_run):
+    raw, curated, entry, (released, duplicates, rejected), _ = hostile_run
+    assert entry["seen"] == len(released) + len(duplicates) + len(rejected)
+    assert entry["seen"] == entry["released"] + entry["rejected"] + entry["duplicates"]
+    assert entry["balanced"] and entry["unaccounted"] == entry["counted_twice_or_unknown"] == []
+    assert json.loads((curated / "runs" / entry["run_id"] / "ledger.json").read_text())["balanced"]
+
+
+def test_the_raw_folder_is_left_untouched(hostile_run):
+    raw, _, _, _, before = hostile_run
+    assert _fingerprint(raw) == before
+
+
+def test_a_file_that_disappears_unaccounted_stops_the_run(tmp_path, articles):
+    raw, curated = tmp_path / "raw", tmp_path / "curated"
+    raw.mkdir()
+    (raw / "a.txt").write_text(text_page(*_half(articles[0], False)))
+    with pipeline.run_lock(curated):
+        plan = pipeline.plan_run(raw, curated)
+        pipeline.ingest_step(plan.raw_root, plan.run_dir, 0, plan.shards[0])
+        pipeline.clean_step(plan.run_dir, 0, plan.fingerprint)
+        pipeline.curate_step(plan.run_dir)
+        lost = dataclasses.replace(plan, shards=[plan.shards[0] + [RawFile("lost.txt", "text", False)]])
+        with pytest.raises(RuntimeError, match="ledger does not balance"):
+            pipeline.ledger(lost, pipeline.merge_rejects(plan.run_dir), {"published": False})
+    saved = json.loads((plan.run_dir / "ledger.json").read_text())
+    assert saved["unaccounted"] == ["lost.txt"] and not saved["balanced"]
+
+
+def test_a_file_counted_twice_stops_the_run_even_when_the_sums_agree(tmp_path, articles):
+    raw, curated = tmp_path / "raw", tmp_path / "curated"
+    raw.mkdir()
+    (raw / "a.txt").write_text(text_page(*_half(articles[0], False)))
+    with pipeline.run_lock(curated):
+        plan = pipeline.plan_run(raw, curated)
+        pipeline.ingest_step(plan.raw_root, plan.run_dir, 0, plan.shards[0])
+        pipeline.clean_step(plan.run_dir, 0, plan.fingerprint)
+        pipeline.curate_step(plan.run_dir)
+        # b.txt was seen but has no outcome, while a.txt is both released and rejected: 2 = 1 + 1 + 0
+        seen_two = dataclasses.replace(plan, shards=[plan.shards[0] + [RawFile("b.txt", "text", False)]])
+        rejects = pl.DataFrame({"source_path": ["a.txt"], "stage": ["release"], "reason": ["x"], "detail": ["y"]})
+        with pytest.raises(RuntimeError, match="ledger does not balance"):
+            pipeline.ledger(seen_two, rejects, {"published": False})
+    saved = json.loads((plan.run_dir / "ledger.json").read_text())
+    assert saved["unaccounted"] == ["b.txt"] and saved["counted_twice_or_unknown"] == ["a.txt"]

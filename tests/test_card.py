@@ -1,0 +1,110 @@
+"""The release describes itself: data card, report page (rendered in Chromium), Data Package."""
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import subprocess
+
+import numpy as np
+import polars as pl
+import pyarrow.parquet as pq
+import pytest
+import yaml
+from builders import article_frames
+from matplotlib import image
+
+from commentary import card, release, stages, tables
+from schemas import models
+
+QUALITY = {"critical_failed": [], "stages": {"articles": {"success": False, "rows": 3, "expectations": [
+    {"expectation": "expect_column_values_to_not_be_null", "column": "title", "success": False, "critical": False,
+     "unexpected_count": 1, "observed_value": None}]}}}
+REJECTS = stages.frame([stages.reject("x.txt.gz", "ingest", "corrupt-gzip", "truncated")] * 2
+                       + [stages.reject("nav.txt", "clean", "no-article-body", "none")], tables.REJECTS)
+
+
+@pytest.fixture(scope="module")
+def published(tmp_path_factory):
+    root = tmp_path_factory.mktemp("curated")
+    frames = article_frames({"a.txt": "the original piece of text", "b.txt": "the original piece of text",
+                             "c.txt": "the original piece of text with a credit line", "d.txt": "something else entirely"},
+                            duplicate_of={"b.txt": "a.txt", "c.txt": "a.txt"})
+    frames["articles"] = frames["articles"].with_columns(
+        outlet=pl.Series(["Example Review", "Example Review", "Reprints Daily", None]),
+        published_date=pl.Series([dt.date(2020, 5, 1), dt.date(2021, 1, 1), dt.date(2021, 2, 1), None]))
+    report = card.RunReport(seen=7, quality=QUALITY, rejects=REJECTS)
+    manifest = release.publish(root, "r1", frames, {"raw_fingerprint": "f" * 64}, report)
+    return root, manifest, release.release_path(root)
+
+
+def test_statistics_count_what_the_card_shows(published):
+    root, _, _ = published
+    articles = release.scan_table(root, "articles").collect()
+    stats = card.statistics(articles, release.scan_table(root, "furniture").collect(), card.RunReport(rejects=REJECTS))
+    assert (stats["canonical"], stats["exact_duplicates"], stats["near_duplicates"]) == (2, 1, 1)
+    assert stats["by_outlet"] == [("(unknown)", 1), ("Example Review", 1)]
+    assert stats["by_year"] == [("(unknown)", 1), ("2020", 1)]
+    assert stats["body_words"]["min"] == 3 and stats["body_words"]["max"] == 5
+    assert stats["rejects_by_reason"] == [("ingest", "corrupt-gzip", 2), ("clean", "no-article-body", 1)]
+
+
+def test_card_has_a_dataset_card_header_that_matches_the_files(published):
+    _, manifest, folder = published
+    text = (folder / "README.md").read_text()
+    header = yaml.safe_load(text.split("---\n")[1])
+    assert header["language"] == ["en"]
+    for config in header["configs"]:
+        (files,) = config["data_files"]
+        assert sorted(folder.glob(files["path"])), files
+    info = {entry["config_name"]: entry for entry in header["dataset_info"]}
+    assert info["articles"]["splits"][0]["num_examples"] == manifest["counts"]["articles"] == 4
+    assert [f["name"] for f in info["articles"]["features"]] == tables.ARTICLES.names
+    assert {"name": "authors", "sequence": "string"} in info["articles"]["features"]
+    body = text.split("---\n", 2)[2]
+    assert "from 7 raw files: 2 canonical articles and 2 duplicates (1 exact, 1 near)" in body
+    assert "| ingest | corrupt-gzip | 2 |" in body and "| articles | expect_column_values_to_not_be_null | title | False | False | 1 |" in body
+    assert all((folder / "charts" / f"{name}.png").is_file() for name in ("outlets", "years", "body_words", "furniture"))
+
+
+def test_datapackage_lists_each_file_and_the_models_schema(published):
+    _, _, folder = published
+    package = release.json.loads((folder / "datapackage.json").read_text())
+    resources = {r["name"]: r for r in package["resources"]}
+    assert set(resources) == set(tables.RELEASE_TABLES)
+    for name, resource in resources.items():
+        for entry in resource["files"]:
+            path = folder / entry["path"]
+            assert entry["bytes"] == path.stat().st_size and entry["hash"] == "sha256:" + release.sha256_file(path)
+            assert [f["name"] for f in resource["schema"]["fields"]] == pq.read_schema(path).names
+    fields = {f["name"]: f for f in resources["articles"]["schema"]["fields"]}
+    assert fields["doc_id"]["constraints"] == {"required": True, "unique": True, "pattern": models.HEX16}
+    assert fields["authors"]["type"] == "array" and fields["published_date"]["type"] == "date"
+    assert fields["word_count"]["constraints"]["minimum"] == 1 and not fields["outlet"]["constraints"]["required"]
+    assert resources["changes"]["schema"]["fields"][1]["constraints"]["enum"] == list(models.CHANGE_KINDS)
+
+
+def _chromium() -> str:
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not found:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is not installed: .ci/run installs it before the tests")
+        pytest.skip("chromium is not installed (apt-get install -y chromium); CI installs it")
+    return found
+
+
+def test_report_page_renders_in_chromium(published, tmp_path):
+    _, _, folder = published
+    shot = tmp_path / "report.png"
+    subprocess.run([
+        _chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1000,1800", "--hide-scrollbars",
+        f"--screenshot={shot}", (folder / "report.html").as_uri(),
+    ], check=True, capture_output=True, timeout=120)
+    pixels = (image.imread(shot)[..., :3] * 255).round().astype(int)
+    colours, counts = np.unique(pixels.reshape(-1, 3), axis=0, return_counts=True)
+    background = colours[counts.argmax()]
+    assert (pixels != background).any(axis=-1).mean() > 0.02, "the page is blank"
+    bars = (np.abs(pixels - [0x3B, 0x6E, 0xA5]).max(axis=-1) < 8).sum()
+    assert bars > 2000, "the charts did not load"

@@ -1,0 +1,107 @@
+"""Duplicates: exact by normalised body hash, near by MinHash LSH, one canonical copy per group."""
+from __future__ import annotations
+
+import datetime as dt
+import random
+
+import polars as pl
+import pytest
+
+from commentary import pipeline, stages, tables
+from commentary.ingest import doc_id_for
+from commentary.settings import NEAR_DUPLICATE_THRESHOLD
+from schemas import models
+from builders import clean_run
+
+_VOCABULARY = [f"{a}{b}{c}" for a in ("ka", "lo", "mi", "ne", "su", "ta") for b in ("r", "s", "v", "d", "n")
+               for c in ("ath", "elt", "ion", "ump", "ore", "ish", "and", "ect")]
+
+
+def _text(seed: int, words: int = 400) -> list[str]:
+    rng = random.Random(seed)
+    return [rng.choice(_VOCABULARY) for _ in range(words)]
+
+
+def _row(doc: str, words: list[str], **fields) -> dict:
+    body = " ".join(words)
+    return {name: None for name in tables.ARTICLES.names} | {
+        "doc_id": doc * 16, "source_path": f"{doc}.txt", "source_sha256": "0" * 64, "format": "text",
+        "authors": [], "tags": [], "summary": [], "body": body, "word_count": len(words),
+        "body_sha256": stages.body_fingerprint(body), "field_sources": dict.fromkeys(models.SOURCED_FIELDS),
+    } | fields
+
+
+def _marked(rows: list[dict]) -> dict[str, str | None]:
+    keys = stages.dedup_keys(stages.frame(rows, tables.ARTICLES))
+    return {doc[:1]: dup and dup[:1] for doc, dup in stages.canonical_copies(keys).iter_rows()}
+
+
+def test_syndicated_copies_point_to_the_original_outlet():
+    original = _text(1)
+    credit = "this piece originally appeared in the original review".split()
+    rows = [
+        # The copies are dated earlier and carry more metadata: the original outlet still wins.
+        _row("a", credit + original[:-30], outlet="Aggregator", syndicated_from="The Original Review",
+             published_date=dt.date(2021, 1, 1), title="Copy", authors=["Ann"]),
+        _row("b", original, outlet="The Original Review", published_date=dt.date(2021, 3, 1)),
+        _row("c", original[:200] + ["changed"] + original[201:] + credit, outlet="Reprints Daily",
+             syndicated_from="The Original Review", published_date=dt.date(2021, 2, 1), tags=["x"]),
+        _row("d", _text(2)),
+    ]
+    assert _marked(rows) == {"a": "b", "b": None, "c": "b", "d": None}
+
+
+def test_the_same_topic_in_different_words_is_not_a_duplicate():
+    shared = _text(3)
+    rows = [_row("a", shared), _row("b", shared[:150] + _text(4, 250))]
+    assert _marked(rows) == {"a": None, "b": None}
+
+
+@pytest.mark.parametrize("kept, grouped", [(0.95, True), (0.9, True), (0.75, False), (0.5, False)])
+def test_threshold_separates_copies_from_overlapping_pieces(kept, grouped):
+    """A copy keeps a share of the original and replaces the rest: Jaccard about kept / (2 - kept),
+    so 0.90 and 0.82 for the copies, 0.60 and 0.33 for the overlapping pieces."""
+    original = _text(5, 1000)
+    cut = int(len(original) * kept)
+    copy = original[:cut] + _text(6, len(original) - cut)
+    assert NEAR_DUPLICATE_THRESHOLD == 0.7
+    assert (_marked([_row("a", original), _row("b", copy)])["b"] == "a") is grouped
+
+
+def test_without_an_original_outlet_the_earliest_then_the_richest_copy_wins():
+    words = _text(7)
+    rows = [
+        _row("a", words, published_date=dt.date(2021, 7, 1)),
+        _row("b", words, published_date=dt.date(2021, 6, 25)),
+        _row("c", words, published_date=dt.date(2021, 6, 25), title="Titled", authors=["Ann"]),
+        _row("d", words),
+        _row("e", _text(8)),
+    ]
+    assert _marked(rows) == {"a": "c", "b": "c", "c": None, "d": "c", "e": None}
+
+
+def test_exact_duplicates_differ_only_in_case_and_spacing():
+    words = _text(9, 20)
+    rows = [_row("a", words), _row("b", [w.upper() for w in words])]
+    assert rows[0]["body_sha256"] == rows[1]["body_sha256"]
+    assert _marked(rows) == {"a": None, "b": "a"}
+
+
+def test_a_run_without_articles_has_no_duplicates():
+    keys = stages.dedup_keys(stages.frame([], tables.ARTICLES))
+    assert stages.canonical_copies(keys).height == 0 and keys.schema["minhash"] == pl.Array(pl.UInt32, 128)
+
+
+def test_curate_step_marks_a_syndicated_copy_across_shards(raw_copy, tmp_path):
+    original = "001_9b0d62718ef8cca1.txt"
+    (raw_copy / "syndicated").mkdir()
+    text = (raw_copy / original).read_text()
+    (raw_copy / "syndicated" / "copy.txt").write_text(text + "\nThis piece originally appeared in Example Review.\n")
+    (raw_copy / "syndicated" / "copy.txt.meta.json").write_text('{"published_date": "2020-01-02"}')
+    (raw_copy / f"{original}.meta.json").write_text('{"published_date": "2020-01-01"}')
+    plan = clean_run(raw_copy, tmp_path, shard_size=2)
+    articles = tables.read_parquet(pipeline.curate_step(plan.run_dir), tables.ARTICLES)
+    marked = dict(articles.select("source_path", "duplicate_of").iter_rows())
+    assert len(plan.shards) == 3 and len(marked) == 6
+    assert marked.pop("syndicated/copy.txt") == doc_id_for(original)
+    assert set(marked.values()) == {None}

@@ -1,0 +1,268 @@
+"""Faults: a run killed at any step, two runs at once, a full disk, a stage failing on one document.
+
+The killed runs are real processes ended by SIGKILL at a chosen point (a driver patches one
+function to kill its own process there); the next run happens in this process.
+"""
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+import time
+
+import polars as pl
+import pytest
+from conftest import REPO, text_page
+
+from commentary import cli, pipeline, release, stages, tables
+from commentary.ingest import discover
+
+#: Runs ``pipeline.run`` with shards of two files, killing itself (SIGKILL) at the named point.
+DRIVER = textwrap.dedent("""
+    import os, signal, sys, time
+    from pathlib import Path
+    from commentary import pipeline, release, tables
+
+    raw, curated, point = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
+    write_parquet, rename = tables.write_parquet, os.rename
+
+    def kill():
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    def write_then_maybe_die(table, path, schema, **options):
+        written = write_parquet(table, path, schema, **options)
+        if point == "ingest" and path.parent.name == "ingest" and path.name == "shard-00001.parquet":
+            kill()                                     # one ingest shard written, the next not yet
+        if point == "clean" and path.parent.name == "clean":
+            kill()                                     # ingest done, cleaning under way
+        if point == "release" and ".staging-" in str(path):
+            kill()                                     # first part file of the release written
+        if point == "hold" and path.parent.name == "clean":
+            (curated.parent / "started").touch()       # hold the lock until told to go on
+            while not (curated.parent / "go").exists():
+                time.sleep(0.05)
+        return written
+
+    def rename_then_die(source, target):
+        rename(source, target)
+        if ".staging-" in str(source):
+            kill()                                     # release in place, LATEST not yet updated
+
+    tables.write_parquet = write_then_maybe_die
+    release.os.rename = rename_then_die if point == "latest" else rename
+    print(pipeline.run(raw, curated, shard_size=2)["release"])
+""")
+
+
+def _start(raw, curated, point) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", DRIVER, str(raw), str(curated), point], cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _assert_releases_intact(curated, latest, versions):
+    """LATEST names ``latest``; exactly ``versions`` are published, each complete and matching its manifest."""
+    assert release.latest_version(curated) == latest
+    assert sorted(p.name for p in release.releases_dir(curated).iterdir() if not p.name.startswith(".")) == versions
+    for version in versions:
+        folder = release.release_path(curated, version)
+        for name, entry in release.read_manifest(curated, version)["files"].items():
+            assert release.sha256_file(folder / name) == entry["sha256"]
+
+
+def _leftovers(curated) -> list[str]:
+    return sorted(p.name for p in release.releases_dir(curated).glob(".staging-*")) + \
+        sorted(p.name for p in release.releases_dir(curated).glob(".pending"))
+
+
+@pytest.fixture(scope="module")
+def baseline(tmp_path_factory, articles):
+    """A raw folder of four articles and a curated folder holding their release 1.0.0."""
+    base = tmp_path_factory.mktemp("baseline")
+    raw, curated = base / "raw", base / "curated"
+    raw.mkdir()
+    for n, article in enumerate(articles[:4]):
+        (raw / f"{n}.txt").write_text(text_page(*article))
+    assert pipeline.run(raw, curated, shard_size=2)["release"]["version"] == "1.0.0"
+    return raw, curated
+
+
+@pytest.fixture
+def grown(baseline, tmp_path, articles):
+    """A private copy of the baseline with a fifth article added: the next run should publish 1.1.0."""
+    raw, curated = tmp_path / "raw", tmp_path / "curated"
+    shutil.copytree(baseline[0], raw)
+    shutil.copytree(baseline[1], curated)
+    (raw / "4.txt").write_text(text_page(*articles[4]))
+    return raw, curated
+
+
+@pytest.mark.parametrize("point", ["ingest", "clean", "release", "latest"])
+def test_a_run_killed_at_any_point_leaves_the_last_release_and_the_next_run_completes(grown, point):
+    raw, curated = grown
+    killed = _start(raw, curated, point)
+    _, err = killed.communicate(timeout=300)
+    assert killed.returncode == -9, err[-3000:]
+    published_before_latest = ["1.0.0", "1.1.0"] if point == "latest" else ["1.0.0"]
+    _assert_releases_intact(curated, "1.0.0", published_before_latest)
+
+    entry = pipeline.run(raw, curated, shard_size=2)
+    _assert_releases_intact(curated, "1.1.0", ["1.0.0", "1.1.0"])
+    assert _leftovers(curated) == []
+    assert entry["balanced"] and entry["released"] == 5
+    assert release.read_manifest(curated)["counts"]["articles"] == 5
+    assert entry["release"]["published"]  # killed after the rename: the pending release is removed and published again
+
+
+def test_a_second_run_on_the_same_folder_exits_with_a_clear_message(grown, capsys):
+    raw, curated = grown
+    first = _start(raw, curated, "hold")
+    try:
+        deadline = time.monotonic() + 120
+        while not (curated.parent / "started").exists():
+            assert first.poll() is None and time.monotonic() < deadline, first.communicate()
+            time.sleep(0.05)
+        with pytest.raises(pipeline.RunLocked, match=f"another run is using .*pid {first.pid}"):
+            pipeline.run(raw, curated)
+        assert cli.main(["run", "--inline", "--raw", str(raw), "--curated", str(curated)]) == cli.EXIT_LOCKED
+        assert "another run is using" in capsys.readouterr().err
+    finally:
+        (curated.parent / "go").touch()
+        out, err = first.communicate(timeout=300)
+    assert first.returncode == 0, err
+    _assert_releases_intact(curated, "1.1.0", ["1.0.0", "1.1.0"])
+    assert len(list((curated / "runs").iterdir())) == 2  # the refused runs created no run folder
+
+
+def test_the_prefect_flow_takes_the_same_lock(grown):
+    from flows.pipeline import run_pipeline
+
+    raw, curated = grown
+    with pipeline.run_lock(curated), pytest.raises(pipeline.RunLocked):
+        run_pipeline.fn(raw=str(raw), curated=str(curated))
+
+
+def _no_space(monkeypatch, where: str):
+    """Make Parquet writes to paths containing ``where`` fail as on a full disk."""
+    write_table = tables.pq.write_table
+
+    def write_or_fail(table, path, **kwargs):
+        if where in str(path):
+            with open(path, "wb") as handle:
+                handle.write(b"PAR1 half a file")
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return write_table(table, path, **kwargs)
+
+    monkeypatch.setattr(tables.pq, "write_table", write_or_fail)
+
+
+def test_a_full_disk_while_writing_the_release_publishes_nothing(grown, monkeypatch):
+    raw, curated = grown
+    _no_space(monkeypatch, ".staging-")
+    with pytest.raises(tables.DiskFull, match="nothing was published, LATEST is still 1.0.0"):
+        pipeline.run(raw, curated)
+    _assert_releases_intact(curated, "1.0.0", ["1.0.0"])
+    assert _leftovers(curated) == []
+    monkeypatch.undo()
+    assert pipeline.run(raw, curated)["release"]["version"] == "1.1.0"
+
+
+def test_a_full_disk_during_a_stage_is_a_clean_failure_of_the_command(grown, monkeypatch, capsys):
+    raw, curated = grown
+    earlier_runs = set((curated / "runs").iterdir())
+    _no_space(monkeypatch, "stages/clean/")
+    assert cli.main(["run", "--inline", "--raw", str(raw), "--curated", str(curated)]) == cli.EXIT_DISK_FULL
+    message = capsys.readouterr().err
+    assert "no space left on the device" in message and "nothing was published" in message
+    _assert_releases_intact(curated, "1.0.0", ["1.0.0"])
+    (failed_run,) = set((curated / "runs").iterdir()) - earlier_runs
+    assert not list(failed_run.glob("stages/clean/*.parquet"))  # the half-written file was removed
+
+
+def _mount_tmpfs(path, size: str) -> bool:
+    path.mkdir()
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        return False
+    return subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True).returncode == 0
+
+
+def test_a_really_full_disk_publishes_nothing(grown, tmp_path):
+    """The same on a small tmpfs that really fills up (needs root and permission to mount)."""
+    raw, baseline_curated = grown
+    disk = tmp_path / "disk"
+    if not _mount_tmpfs(disk, "8m"):
+        pytest.skip("cannot mount a tmpfs here; the injected disk-full tests cover this")
+    try:
+        curated = disk / "curated"
+        shutil.copytree(baseline_curated, curated)
+        free = shutil.disk_usage(disk).free
+        with open(disk / "filler", "wb") as handle:  # leave 64 KiB: less than one run needs
+            handle.write(bytes(free - 64 * 1024))
+        with pytest.raises(tables.DiskFull, match="nothing was published"):
+            pipeline.run(raw, curated, shard_size=2)
+        _assert_releases_intact(curated, "1.0.0", ["1.0.0"])
+        assert _leftovers(curated) == []
+        (disk / "filler").unlink()
+        shutil.rmtree(curated / "runs")
+        assert pipeline.run(raw, curated, shard_size=2)["release"]["version"] == "1.1.0"
+    finally:
+        subprocess.run(["umount", str(disk)], check=True)
+
+
+def test_stale_staging_and_a_pending_release_are_removed_when_the_next_run_starts(grown):
+    raw, curated = grown
+    releases = release.releases_dir(curated)
+    (releases / ".staging-20200101T000000000000Z" / "articles").mkdir(parents=True)
+    shutil.copytree(releases / "1.0.0", releases / "1.1.0")  # renamed into place, never made LATEST
+    (releases / ".pending").write_text("1.1.0\n")
+    with pipeline.run_lock(curated) as recovered:
+        assert recovered == [".staging-20200101T000000000000Z", "1.1.0"]
+    assert _leftovers(curated) == []
+    _assert_releases_intact(curated, "1.0.0", ["1.0.0"])
+
+
+def test_an_existing_release_is_never_overwritten(grown):
+    raw, curated = grown
+    (release.releases_dir(curated) / "1.1.0").mkdir()  # not a release (no manifest), but in the way
+    with pytest.raises(FileExistsError, match="never overwritten"):
+        pipeline.run(raw, curated)
+    assert release.latest_version(curated) == "1.0.0" and _leftovers(curated) == []
+
+
+def test_an_extractor_or_cleaner_error_rejects_only_that_document(tmp_path, articles, monkeypatch):
+    (tmp_path / "good.txt").write_text(text_page(*articles[0]))
+    (tmp_path / "bad-text.txt").write_text(text_page(*articles[1]) + "TRIGGER\n")
+    (tmp_path / "bad.html").write_text("<html><body><p>TRIGGER</p></body></html>")
+    clean_shard, extract_html = stages.clean_shard, stages.extract_html
+
+    def fragile_clean(texts, **options):
+        if any("TRIGGER" in t for t in texts):
+            raise ValueError("cleaner bug\nsecond line")
+        return clean_shard(texts, **options)
+
+    def fragile_extract(html, url=None):
+        raise RecursionError("maximum recursion depth exceeded") if "TRIGGER" in html else extract_html(html, url)
+
+    monkeypatch.setattr(stages, "clean_shard", fragile_clean)
+    monkeypatch.setattr(stages, "extract_html", fragile_extract)
+    ingested, _, _ = stages.ingest(tmp_path, discover(tmp_path))
+    articles_out, _, rejects, _ = stages.clean(ingested)
+    assert articles_out["source_path"].to_list() == ["good.txt"]
+    assert {(r["source_path"], r["reason"], r["detail"]) for r in rejects} == {
+        ("bad-text.txt", "cleaning-failed", "ValueError: cleaner bug"),
+        ("bad.html", "extraction-failed", "RecursionError: maximum recursion depth exceeded"),
+    }
+
+
+def test_an_unexpected_error_on_one_file_rejects_only_that_file(tmp_path, articles, monkeypatch):
+    (tmp_path / "good.txt").write_text(text_page(*articles[0]))
+    (tmp_path / "odd.txt").write_text(text_page(*articles[1]))
+    read_raw = stages.read_raw
+    monkeypatch.setattr(stages, "read_raw", lambda root, raw: (_ for _ in ()).throw(KeyError("odd"))
+                        if raw.rel_path == "odd.txt" else read_raw(root, raw))
+    ingested, rejects, _ = stages.ingest(tmp_path, discover(tmp_path))
+    assert ingested["source_path"].to_list() == ["good.txt"]
+    assert [(r["source_path"], r["reason"]) for r in rejects] == [("odd.txt", "ingest-failed")]
+    assert pl.DataFrame(rejects)["detail"].to_list() == ["KeyError: 'odd'"]

@@ -1,0 +1,212 @@
+"""Hostile raw files, one at a time: each is rejected with a reason, or decoded and its repair recorded."""
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import random
+
+import pytest
+
+from commentary import ingest
+from commentary.ingest import RejectedFile, discover, read_raw
+from commentary.settings import (
+    MAX_CONTROL_SHARE, MAX_DECOMPRESSED_BYTES, MAX_LINE_CHARS, MAX_RAW_BYTES, MAX_SIDECAR_BYTES,
+)
+
+TEXT = "Zürich – “quoted” naïve café, déjà vu. Straße."
+
+
+def _entry(root, name):
+    (raw,) = [f for f in discover(root) if f.rel_path == name]
+    return raw
+
+
+def _read(root, name):
+    """(text, repair reasons) of one file."""
+    record, repairs = read_raw(root, _entry(root, name))
+    return record["text"], [reason for reason, _ in repairs]
+
+
+def _reject(root, name) -> RejectedFile:
+    with pytest.raises(RejectedFile) as error:
+        read_raw(root, _entry(root, name))
+    assert error.value.detail
+    return error.value
+
+
+def _noise(size: int) -> bytes:
+    """Random bytes without NUL and without a known magic number."""
+    return bytes(b or 1 for b in random.Random(7).randbytes(size))
+
+
+@pytest.mark.parametrize("name, content, reason", [
+    ("zero.html", b"", "empty"),
+    ("blank.txt", b" \n\r\n\t \xc2\xa0\n", "empty"),
+    ("photo.html", b"\xff\xd8\xff\xe0\x00\x10JFIF" + bytes(100), "binary-content"),
+    ("noise.txt", _noise(4096), "binary-content"),
+    ("packed.txt.gz", gzip.compress(b"\x89PNG\r\n\x1a\n" + bytes(200)), "binary-content"),
+    ("trailing.txt.gz", gzip.compress(b"hello") + b"not a second member", "corrupt-gzip"),
+    ("bomb.txt.gz", gzip.compress(b"a" * (MAX_DECOMPRESSED_BYTES + 1), compresslevel=1), "gzip-too-large"),
+])
+def test_bad_bytes_are_rejected_with_a_reason(tmp_path, name, content, reason):
+    (tmp_path / name).write_bytes(content)
+    assert _reject(tmp_path, name).reason == reason
+
+
+def test_multi_member_gzip_is_read_whole(tmp_path):
+    (tmp_path / "two.txt.gz").write_bytes(gzip.compress(b"first part\n") + gzip.compress(b"second part\n"))
+    assert _read(tmp_path, "two.txt.gz") == ("first part\nsecond part\n", [])
+
+
+def test_a_file_over_the_size_cap_is_rejected_unread(tmp_path):
+    with (tmp_path / "huge.txt").open("wb") as handle:
+        handle.truncate(MAX_RAW_BYTES + 1)  # sparse: nothing is written to disk
+    error = _reject(tmp_path, "huge.txt")
+    assert error.reason == "too-large" and str(MAX_RAW_BYTES) in error.detail
+
+
+def test_an_enormous_line_is_cut_and_the_cut_recorded(tmp_path):
+    long_line = "word " * (MAX_LINE_CHARS // 2)
+    (tmp_path / "long.txt").write_text(f"Title\n\n{long_line}\nLast line.\n")
+    text, repairs = _read(tmp_path, "long.txt")
+    lines = text.split("\n")
+    assert len(lines[2]) == MAX_LINE_CHARS and long_line.startswith(lines[2])
+    assert lines[:2] == ["Title", ""] and lines[3] == "Last line."
+    assert repairs == ["long-lines-cut"]
+
+
+@pytest.mark.parametrize("content, encoding, repairs", [
+    (TEXT, "utf-8", []),
+    (TEXT, "cp1252", ["encoding-guessed"]),
+    ("Año, señor, Größe: ½ ± ¼", "latin-1", ["encoding-guessed"]),
+    (TEXT, "utf-16", []),                      # with byte order mark
+    (TEXT, "utf-16-be", ["encoding-guessed"]),  # no byte order mark
+    (TEXT, "utf-16-le", ["encoding-guessed"]),
+    (TEXT, "utf-8-sig", []),
+])
+def test_text_in_other_encodings_is_decoded(tmp_path, content, encoding, repairs):
+    (tmp_path / "page.txt").write_bytes(content.encode(encoding))
+    assert _read(tmp_path, "page.txt") == (content, repairs)
+
+
+@pytest.mark.parametrize("misread_as", ["cp1252", "latin-1"])
+def test_mojibake_is_repaired_and_recorded(tmp_path, misread_as):
+    content = "Zürich – naïve café, déjà vu. Straße. Ärger über Größe."
+    (tmp_path / "page.txt").write_text(content.encode("utf-8").decode(misread_as), encoding="utf-8")
+    assert _read(tmp_path, "page.txt") == (content, ["mojibake-fixed"])
+
+
+def test_bytes_no_encoding_explains_are_replaced_and_recorded(tmp_path):
+    (tmp_path / "page.txt").write_bytes(TEXT.encode("cp1252") + b" \x81 end")
+    text, repairs = _read(tmp_path, "page.txt")
+    assert text == TEXT + " \ufffd end"
+    assert repairs == ["encoding-guessed", "invalid-bytes-replaced"]
+
+
+@pytest.mark.parametrize("declared, encoding, repairs", [
+    ("windows-1251", "windows-1251", []),                       # declared and true
+    ("iso-8859-1", "utf-8", ["charset-mismatch"]),              # declared wrongly, bytes are UTF-8
+    ("utf-8", "cp1252", ["encoding-guessed"]),                  # declared UTF-8, bytes are not
+    ("x-no-such-charset", "cp1252", ["encoding-guessed"]),
+])
+def test_a_declared_charset_is_used_only_when_the_bytes_agree(tmp_path, declared, encoding, repairs):
+    words = "Привет" if encoding == "windows-1251" else "Größe – “quoted”"
+    page = f'<html><head><meta http-equiv="Content-Type" content="text/html; charset={declared}"></head><body><p>{words}</p></body></html>'
+    (tmp_path / "page.html").write_bytes(page.encode(encoding))
+    assert _read(tmp_path, "page.html") == (page, repairs)
+
+
+@pytest.mark.parametrize("sidecar, detail", [
+    ("{not json", "not readable JSON"),
+    ('["a", "list"]', "expected a JSON object"),
+    ('{"published_date": "2021-02-30"}', "published_date"),
+    ('{"published_date": 20210225}', "published_date must be a string"),
+    ('{"url": "not a url"}', "is not an http(s) URL"),
+    ('{"url": "file:///etc/passwd"}', "is not an http(s) URL"),
+    ('{"language": "English (US)"}', "not a language tag"),
+    ('{"outlet": ' + "9" * 5000 + "}", "not readable JSON"),
+    ("[" * 50_000, "not readable JSON"),
+    ('{"outlet": "' + "x" * 70_000 + '"}', "too-large"),
+])
+def test_a_bad_sidecar_rejects_its_document(tmp_path, sidecar, detail):
+    (tmp_path / "a.txt").write_text("Some text.")
+    (tmp_path / "a.txt.meta.json").write_text(sidecar)
+    error = _reject(tmp_path, "a.txt")
+    assert error.reason == "invalid-sidecar" and detail in error.detail
+
+
+def test_a_sidecar_that_is_not_utf8_rejects_its_document(tmp_path):
+    (tmp_path / "a.txt").write_text("Some text.")
+    (tmp_path / "a.txt.meta.json").write_bytes('{"outlet": "Größe"}'.encode("latin-1"))
+    assert _reject(tmp_path, "a.txt").reason == "invalid-sidecar"
+
+
+def test_a_sidecar_without_its_document_is_rejected(tmp_path):
+    (tmp_path / "gone.txt.meta.json").write_text("{}")
+    assert _reject(tmp_path, "gone.txt.meta.json").reason == "orphan-sidecar"
+
+
+def test_a_sidecar_linked_from_outside_is_not_followed(tmp_path):
+    (tmp_path / "secret.json").write_text('{"outlet": "Secret"}')
+    root = tmp_path / "raw"
+    root.mkdir()
+    (root / "a.txt").write_text("Some text.")
+    (root / "a.txt.meta.json").symlink_to(tmp_path / "secret.json")
+    error = _reject(root, "a.txt")
+    assert error.reason == "invalid-sidecar" and "symlink-outside-raw" in error.detail
+
+
+def test_a_link_to_a_folder_is_listed_and_not_followed(tmp_path):
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "inside.txt").write_text("Not ours.")
+    root = tmp_path / "raw"
+    root.mkdir()
+    (root / "linked").symlink_to(outside, target_is_directory=True)
+    assert [f.rel_path for f in discover(root)] == ["linked"]
+    assert _reject(root, "linked").reason == "symlinked-folder"
+
+
+def test_a_dangling_link_is_unreadable(tmp_path):
+    (tmp_path / "dangling.txt").symlink_to(tmp_path / "missing.txt")
+    assert _reject(tmp_path, "dangling.txt").reason == "unreadable"
+
+
+def test_a_file_without_read_permission_is_unreadable(tmp_path, monkeypatch):
+    path = tmp_path / "locked.txt"
+    path.write_text("Some text.")
+    path.chmod(0)
+    if os.geteuid() == 0:  # root reads anything: make opening this file fail as it would for a user
+        real_open = type(path).open
+        monkeypatch.setattr(type(path), "open", lambda self, *a, **k: (_ for _ in ()).throw(
+            PermissionError(13, "Permission denied")) if self == path else real_open(self, *a, **k))
+    error = _reject(tmp_path, "locked.txt")
+    assert error.reason == "unreadable" and "Permission denied" in error.detail
+
+
+def test_a_fifo_is_not_opened(tmp_path):
+    os.mkfifo(tmp_path / "pipe.txt")  # opening it would block the run forever
+    assert _reject(tmp_path, "pipe.txt").reason == "not-a-regular-file"
+
+
+def test_a_name_that_is_not_utf8_is_rejected_and_shown_escaped(tmp_path):
+    (tmp_path / os.fsdecode(b"caf\xe9.txt")).write_text("Some text.")
+    (raw,) = discover(tmp_path)
+    assert raw.rel_path == "caf\\xe9.txt"
+    assert _reject(tmp_path, raw.rel_path).reason == "file-name-not-utf8"
+
+
+@pytest.mark.parametrize("name", ["with spaces.txt", "Ünïcødé – 北京.txt", "new\nline.txt", "-leading dash.txt"])
+def test_unusual_file_names_are_read(tmp_path, name):
+    (tmp_path / name).write_text("Some text.")
+    assert _read(tmp_path, name) == ("Some text.", [])
+
+
+def test_the_caps_are_the_documented_ones():
+    limits = (ingest.Path(__file__).parents[1] / "README.md").read_text().split("## Limits")[1]
+    for value in (MAX_RAW_BYTES, MAX_DECOMPRESSED_BYTES):
+        assert f"| {value // 2**20} MiB |" in limits
+    assert f"| {MAX_LINE_CHARS:,} characters |" in limits
+    assert f"| {MAX_SIDECAR_BYTES // 2**10} KiB |" in limits
+    assert f"| {MAX_CONTROL_SHARE:.0%} of characters |" in limits

@@ -1,0 +1,58 @@
+"""Loading a release: the three engines, duplicates left out by default, DuckDB views."""
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+import polars as pl
+import pyarrow as pa
+import pytest
+from builders import article_frames
+
+from commentary import duckdb_views, load, release
+
+BODIES = {"a.txt": "the original piece", "b.txt": "the original piece", "c.txt": "another piece"}
+
+
+@pytest.fixture
+def curated(tmp_path):
+    release.publish(tmp_path, "r1", article_frames(BODIES, duplicate_of={"b.txt": "a.txt"}), {})
+    return tmp_path
+
+
+@pytest.mark.parametrize("engine, kind", [("pandas", pd.DataFrame), ("polars", pl.DataFrame), ("arrow", pa.Table)])
+def test_every_engine_loads_the_canonical_articles(curated, engine, kind):
+    articles = load(curated=curated, engine=engine)
+    assert isinstance(articles, kind)
+    frame = pl.from_pandas(articles) if engine == "pandas" else pl.from_arrow(articles) if engine == "arrow" else articles
+    assert sorted(frame["source_path"]) == ["a.txt", "c.txt"]
+    assert frame.filter(pl.col("source_path") == "a.txt")["published_date"].to_list() in ([dt.date(2021, 1, 1)], [dt.datetime(2021, 1, 1)])
+    everything = load(curated=str(curated), engine=engine, include_duplicates=True, version="1.0.0")
+    assert len(everything) == 3
+
+
+def test_furniture_and_changes_follow_the_same_rules(curated):
+    assert load(table="furniture", engine="polars", curated=curated).height == 2
+    assert load(table="furniture", engine="polars", curated=curated, include_duplicates=True).height == 3
+    changes = load(table="changes", engine="polars", curated=curated)
+    assert changes["change"].to_list() == ["added"] * 3
+
+
+def test_duckdb_views_cover_every_table(curated):
+    con = duckdb_views(curated=curated)
+    counts = {view: con.execute(f"select count(*) from {view}").fetchone()[0]
+              for view in ("articles", "articles_all", "furniture", "changes")}
+    assert counts == {"articles": 2, "articles_all": 3, "furniture": 3, "changes": 3}
+    authors, date = con.execute("select authors, published_date from articles limit 1").fetchone()
+    assert authors == [] and date == dt.date(2021, 1, 1)
+
+
+def test_wrong_arguments_are_clear_errors(curated, tmp_path):
+    with pytest.raises(ValueError, match="unknown engine"):
+        load(curated=curated, engine="spark")
+    with pytest.raises(ValueError, match="unknown table"):
+        load(curated=curated, table="authors")
+    with pytest.raises(FileNotFoundError, match="no release 9.9.9"):
+        load(curated=curated, version="9.9.9")
+    with pytest.raises(FileNotFoundError, match="no release"):
+        load(curated=tmp_path / "empty")
