@@ -55,9 +55,9 @@ COMMENT_MIN_BODY_SHARE = 0.2
 #: them (so a "Related" box mid-article does not cut it).
 LIST_MARKERS = ("related.list-heading",)
 TAIL_MIN_BODY_SHARE = 0.7
-#: A line found in this many documents of a shard is site furniture, named after
-#: its zone like the model's decisions (C4 and Gopher drop lines repeated across documents the
-#: same way; a shard of one site repeats its menus and footers in every page).
+#: A line found in this many documents of a shard is site furniture, named after its zone like
+#: the model's decisions: a site repeats its menus and footers in every page, and the shard's
+#: pages are cleaned together. The benchmark's pages (one per site) share no such line.
 SHARD_REPEAT_MIN_DOCS = 3
 SHARD_REPEAT_SUFFIX = ".shard-repeat"
 #: Only short lines of some words that start with a letter count: single words and fragments
