@@ -2,6 +2,7 @@
 with its reason, repairs recorded, the ledger balanced file by file, the raw folder untouched."""
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import gzip
 import hashlib
@@ -154,15 +155,22 @@ def test_the_raw_folder_is_left_untouched(hostile_run):
     assert _fingerprint(raw) == before
 
 
-def test_a_file_that_disappears_unaccounted_stops_the_run(tmp_path, articles):
+@contextlib.contextmanager
+def _curated_one_file(tmp_path, article):
+    """Hold the run lock over a run of one good file taken up to the curate step; yields its plan."""
     raw, curated = tmp_path / "raw", tmp_path / "curated"
     raw.mkdir()
-    (raw / "a.txt").write_text(text_page(*_half(articles[0], False)))
+    (raw / "a.txt").write_text(text_page(*_half(article, False)))
     with pipeline.run_lock(curated):
         plan = pipeline.plan_run(raw, curated)
         pipeline.ingest_step(plan.raw_root, plan.run_dir, 0, plan.shards[0])
         pipeline.clean_step(plan.run_dir, 0, plan.fingerprint)
         pipeline.curate_step(plan.run_dir)
+        yield plan
+
+
+def test_a_file_that_disappears_unaccounted_stops_the_run(tmp_path, articles):
+    with _curated_one_file(tmp_path, articles[0]) as plan:
         lost = dataclasses.replace(plan, shards=[plan.shards[0] + [RawFile("lost.txt", "text", False)]])
         with pytest.raises(RuntimeError, match="ledger does not balance"):
             pipeline.ledger(lost, pipeline.merge_rejects(plan.run_dir), {"published": False})
@@ -171,14 +179,7 @@ def test_a_file_that_disappears_unaccounted_stops_the_run(tmp_path, articles):
 
 
 def test_a_file_counted_twice_stops_the_run_even_when_the_sums_agree(tmp_path, articles):
-    raw, curated = tmp_path / "raw", tmp_path / "curated"
-    raw.mkdir()
-    (raw / "a.txt").write_text(text_page(*_half(articles[0], False)))
-    with pipeline.run_lock(curated):
-        plan = pipeline.plan_run(raw, curated)
-        pipeline.ingest_step(plan.raw_root, plan.run_dir, 0, plan.shards[0])
-        pipeline.clean_step(plan.run_dir, 0, plan.fingerprint)
-        pipeline.curate_step(plan.run_dir)
+    with _curated_one_file(tmp_path, articles[0]) as plan:
         # b.txt was seen but has no outcome, while a.txt is both released and rejected: 2 = 1 + 1 + 0
         seen_two = dataclasses.replace(plan, shards=[plan.shards[0] + [RawFile("b.txt", "text", False)]])
         rejects = pl.DataFrame({"source_path": ["a.txt"], "stage": ["release"], "reason": ["x"], "detail": ["y"]})
