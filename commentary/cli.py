@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
 import sys
 from pathlib import Path
 
@@ -40,6 +42,18 @@ def main(argv: list[str] | None = None) -> int:
     evaluate.add_argument("--seeds", default="raw", help="raw folder holding the seed pages (default: raw)")
     evaluate.add_argument("--work", default=".cache/eval", help="scratch folder for the runs (default: .cache/eval)")
     args = parser.parse_args(argv)
+    try:
+        status = _dispatch(args)
+        sys.stdout.flush()
+        return status
+    except BrokenPipeError:
+        # The reader left early (``commentary show ID | head``): stop quietly, with the status a
+        # shell gives a program killed by SIGPIPE.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
+
+
+def _dispatch(args) -> int:
     if args.command == "eval":
         from commentary.evaluation import evaluate
 

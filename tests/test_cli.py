@@ -1,6 +1,9 @@
 """The release commands: releases, diff, show (verify is tested with the releases)."""
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import polars as pl
 from builders import build_release
 
@@ -41,3 +44,13 @@ def test_releases_diff_and_show_after_one_raw_file_changed(raw_copy, tmp_path, c
 
     assert main(["show", "ffffffffffffffff", "--curated", curated]) == 2
     assert "no article ffffffffffffffff in release 1.0.1" in capsys.readouterr().err
+
+
+def test_show_into_a_closed_pipe_stops_quietly(raw_copy, tmp_path):
+    """``commentary show ID | head`` must not print a traceback when the reader leaves early."""
+    build_release(raw_copy, tmp_path / "curated")
+    process = subprocess.Popen([sys.executable, "-m", "commentary.cli", "show", doc_id_for(CHANGED),
+                                "--curated", str(tmp_path / "curated")], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process.stdout.close()
+    errors = process.stderr.read()
+    assert process.wait(timeout=120) == 141 and errors == b""
