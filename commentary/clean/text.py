@@ -15,6 +15,7 @@ zone decisions, made for whole flattened pages, would cut article text there.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import repeat
 
 import numpy as np
 import polars as pl
@@ -203,10 +204,13 @@ def classify_shard(texts: Sequence[str], model: LineModel | None = None,
 
 def body_probability(lines: pl.DataFrame, model: LineModel) -> np.ndarray:
     """Stage-2 body probability of every line (``lines`` with ``rule_category``)."""
-    features = feature_frame(lines, CATEGORY_PRIORITY).select(model.features).to_numpy().astype(np.float64)
-    first = model.stage1.predict(features)
-    context = context_frame(lines, first).select(model.context_features).to_numpy().astype(np.float64)
-    return model.stage2.predict(np.hstack([features, context]))
+    # One column-major matrix holds the stage-1 features, then the context: no copy to join them.
+    n_features = len(model.features)
+    inputs = np.empty((lines.height, n_features + len(model.context_features)), order="F")
+    inputs[:, :n_features] = feature_frame(lines, CATEGORY_PRIORITY).select(model.features).to_numpy()
+    first = model.stage1.predict(inputs[:, :n_features])
+    inputs[:, n_features:] = context_frame(lines, first).select(model.context_features).to_numpy()
+    return model.stage2.predict(inputs)
 
 
 def clean_shard(texts: Sequence[str], model: LineModel | None = None,
@@ -220,7 +224,9 @@ def clean_shard(texts: Sequence[str], model: LineModel | None = None,
     columns = decided.select("doc", "line_no", "text", "category", "rule_id", is_body.alias("body"))
     doc_ids = columns["doc"].to_numpy()
     bounds = np.searchsorted(doc_ids, np.arange(len(texts) + 1))
-    decisions = list(map(LineDecision, *(columns[c].to_list() for c in ("line_no", "text", "category", "rule_id"))))
+    # tuple.__new__ builds the named tuples in C, without LineDecision's Python-level __new__.
+    decisions = list(map(tuple.__new__, repeat(LineDecision),
+                         zip(*(columns[c].to_list() for c in LineDecision._fields))))
     furniture = np.flatnonzero(~columns["body"].to_numpy())
     furniture_bounds = np.searchsorted(doc_ids[furniture], np.arange(len(texts) + 1))
     pages = []
