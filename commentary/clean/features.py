@@ -29,7 +29,8 @@ WIDE_WINDOW = 15
 def line_table(texts: Sequence[str]) -> pl.DataFrame:
     """One row per non-blank line: ``doc``, ``line_no`` (1-based), stripped ``text``, ``block``.
 
-    A block is a run of lines between blank lines (one text node per line in flat-naive pages).
+    A block is a run of lines between blank lines (one text node per line in flat-naive pages);
+    ``block`` numbers the blocks across the whole shard, so it alone identifies one.
     """
     try:
         docs = pl.DataFrame({"raw": list(texts)}, schema={"raw": pl.String})
@@ -42,7 +43,7 @@ def line_table(texts: Sequence[str]) -> pl.DataFrame:
         .with_columns(pl.int_ranges(1, pl.col("text").list.len() + 1, dtype=pl.Int32).alias("line_no"))
         .explode("text", "line_no")
         .with_columns(pl.col("text").fill_null("").str.strip_chars(WHITESPACE))
-        .with_columns((pl.col("text") == "").cum_sum().over("doc").alias("block"))
+        .with_columns(((pl.col("text") == "") | (pl.col("line_no") == 1)).cum_sum().alias("block"))
         .filter(pl.col("text") != "")
         .with_columns(pl.col("text").str.count_matches(r"\S+").alias("n_words"))
     )
@@ -92,7 +93,7 @@ def feature_frame(lines: pl.DataFrame, categories: Sequence[str]) -> pl.DataFram
     index = pl.int_range(pl.len()).over("doc")
     n_lines = pl.len().over("doc")
     doc_chars = n_chars.sum().over("doc")
-    block_chars = n_chars.sum().over("doc", "block")
+    block_chars = n_chars.sum().over("block")
     dense = _window_mean(log_chars, NEAR_WINDOW)
     base = lines.with_columns(
         log_chars.alias("log_chars"),
@@ -119,10 +120,10 @@ def feature_frame(lines: pl.DataFrame, categories: Sequence[str]) -> pl.DataFram
         _ratio(n_chars.cum_sum().over("doc") - n_chars, doc_chars).alias("chars_before"),
         _log(n_lines).alias("log_doc_lines"),
         _ratio(n_chars, n_chars.max().over("doc")).alias("length_vs_longest"),
-        _log(pl.len().over("doc", "block")).alias("log_block_lines"),
+        _log(pl.len().over("block")).alias("log_block_lines"),
         _log(block_chars).alias("log_block_chars"),
         _ratio(n_chars, block_chars).alias("block_share"),
-        terminal.max().over("doc", "block").alias("block_terminal"),
+        terminal.max().over("block").alias("block_terminal"),
         _neighbour(log_chars, 1).alias("prev_log_chars"),
         _neighbour(log_chars, -1).alias("next_log_chars"),
         _neighbour(terminal, 1).alias("prev_terminal"),

@@ -78,15 +78,16 @@ def _structural_rules(lines: pl.DataFrame) -> pl.DataFrame:
     rule_id = pl.col("rule_id")
     unclaimed = rule_id.is_null()
     prev_rule = rule_id.shift(1).over("doc")
-    # Segments start at every rule-matched line; lines after a heading belong to its segment.
+    # Segments start at every rule-matched line and at every document's first line; lines after a
+    # heading belong to its segment. Segment numbers run across the shard: one alone names a segment.
     lines = lines.with_columns(
-        rule_id.is_not_null().cum_sum().over("doc").alias("segment"),
+        (rule_id.is_not_null() | (pl.col("doc") != pl.col("doc").shift(1)).fill_null(True)).cum_sum().alias("segment"),
         pl.int_range(pl.len()).over("doc").alias("index"),
         pl.col("model_body").cast(pl.Int32).reverse().cum_sum().reverse().over("doc").alias("body_from_here"),
     )
     segment_rule = rule_id.forward_fill().over("doc")
-    offset = pl.int_range(pl.len()).over("doc", "segment")
-    short_item = (pl.col("n_words") <= SUMMARY_ITEM_MAX_WORDS).cast(pl.Int8).cum_min().over("doc", "segment") == 1
+    offset = pl.int_range(pl.len()).over("segment")
+    short_item = (pl.col("n_words") <= SUMMARY_ITEM_MAX_WORDS).cast(pl.Int8).cum_min().over("segment") == 1
     body_after = pl.col("body_from_here") - pl.col("model_body").cast(pl.Int32)
     lines = lines.with_columns(
         pl.when(unclaimed & (segment_rule == "summary.heading") & (offset <= SUMMARY_MAX_ITEMS) & short_item)
