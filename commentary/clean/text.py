@@ -14,6 +14,8 @@ zone decisions, made for whole flattened pages, would cut article text there.
 """
 from __future__ import annotations
 
+import gc
+import threading
 from collections.abc import Sequence
 from itertools import repeat
 
@@ -22,7 +24,7 @@ import polars as pl
 
 from commentary.clean import CleanedPage, LineDecision
 from commentary.clean.features import PROSE_MIN_WORDS, add_rule_matches, context_frame, feature_frame, line_table
-from commentary.clean.fields import extract_fields
+from commentary.clean.fields import FIELD_CATEGORIES, extract_fields
 from commentary.clean.model import MODEL_ID, LineModel, default_model
 from commentary.clean.rules import CATEGORY_PRIORITY, load_rules
 
@@ -214,6 +216,36 @@ def body_probability(lines: pl.DataFrame, model: LineModel) -> np.ndarray:
     return model.stage2.predict(inputs)
 
 
+class _CollectorPause:
+    """Pauses Python's cyclic garbage collector while a shard's line decisions are built.
+
+    Named tuples stay tracked by the collector, and the full collections that a hundred thousand
+    new ones trigger would scan every object of the process several times per shard. Nestable
+    and thread-safe: the collector resumes when the last pause ends, if it was running before.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._depth = 0
+        self._resume = False
+
+    def __enter__(self) -> None:
+        with self._lock:
+            if self._depth == 0:
+                self._resume = gc.isenabled()
+                gc.disable()
+            self._depth += 1
+
+    def __exit__(self, *exc_info) -> None:
+        with self._lock:
+            self._depth -= 1
+            if self._depth == 0 and self._resume:
+                gc.enable()
+
+
+_COLLECTOR_PAUSE = _CollectorPause()
+
+
 def clean_shard(texts: Sequence[str], model: LineModel | None = None,
                 extracted: Sequence[bool] | None = None) -> list[CleanedPage]:
     """Clean many documents at once; see the module docstring for how lines are decided."""
@@ -222,20 +254,23 @@ def clean_shard(texts: Sequence[str], model: LineModel | None = None,
     bodies = (decided.lazy().filter(is_body).group_by("doc").agg(pl.col("text").str.join("\n\n"))
               .collect().rows())
     body_of = dict(bodies)
-    columns = decided.select("doc", "line_no", "text", "category", "rule_id", is_body.alias("body"))
+    columns = decided.select("doc", "line_no", "text", "category", "rule_id",
+                             pl.col("category").is_in(FIELD_CATEGORIES).alias("field_source"))
     doc_ids = columns["doc"].to_numpy()
     bounds = np.searchsorted(doc_ids, np.arange(len(texts) + 1))
-    # tuple.__new__ builds the named tuples in C, without LineDecision's Python-level __new__.
-    decisions = list(map(tuple.__new__, repeat(LineDecision),
-                         zip(*(columns[c].to_list() for c in LineDecision._fields))))
-    furniture = np.flatnonzero(~columns["body"].to_numpy())
-    furniture_bounds = np.searchsorted(doc_ids[furniture], np.arange(len(texts) + 1))
+    with _COLLECTOR_PAUSE:
+        # tuple.__new__ builds the named tuples in C, without LineDecision's Python-level __new__.
+        decisions = list(map(tuple.__new__, repeat(LineDecision),
+                             zip(*(columns[c].to_list() for c in LineDecision._fields))))
+    sources = np.flatnonzero(columns["field_source"].to_numpy())
+    source_bounds = np.searchsorted(doc_ids[sources], np.arange(len(texts) + 1)).tolist()
+    sources = sources.tolist()
     pages = []
     for doc in range(len(texts)):
-        # Fields only come from furniture lines: read them without walking the body.
-        own_furniture = [decisions[i] for i in furniture[furniture_bounds[doc]:furniture_bounds[doc + 1]]]
+        # Fields only come from a few furniture categories: read them without walking the rest.
+        own_sources = [decisions[i] for i in sources[source_bounds[doc]:source_bounds[doc + 1]]]
         pages.append(CleanedPage(body=body_of.get(doc, ""), lines=decisions[bounds[doc]:bounds[doc + 1]],
-                                 **extract_fields(own_furniture)))
+                                 **extract_fields(own_sources)))
     return pages
 
 
