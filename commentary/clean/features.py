@@ -82,20 +82,23 @@ def add_rule_matches(lines: pl.DataFrame, rules: tuple[Rule, ...]) -> pl.DataFra
 def feature_frame(lines: pl.DataFrame, categories: Sequence[str]) -> pl.DataFrame:
     """Numeric features of every line; ``lines`` needs ``rule_category`` (null when no rule)."""
     text = pl.col("text")
-    n_chars = text.str.len_chars()
     n_words = pl.col("n_words")
-    # Counting the few non-letters is much faster than counting the many letters.
-    non_letters = text.str.count_matches(r"\P{L}")
-    letters = n_chars - non_letters
-    terminal = text.str.contains(TERMINAL).cast(pl.Float32)
+    # Sub-expressions that several features use are computed once, as columns dropped at the end.
+    shared = {
+        "_n_chars": text.str.len_chars(),
+        # Counting the few non-letters is much faster than counting the many letters.
+        "_letters": text.str.len_chars() - text.str.count_matches(r"\P{L}"),
+        "_terminal": text.str.contains(TERMINAL).cast(pl.Float32),
+        "_index": pl.int_range(pl.len()).over("doc"),
+        "_n_lines": pl.len().over("doc"),
+        "_block_chars": text.str.len_chars().sum().over("block"),
+        "_dense": _window_mean(_log(text.str.len_chars()), NEAR_WINDOW),
+    }
+    n_chars, letters, terminal, index, n_lines, block_chars, dense = map(pl.col, shared)
     prose = (n_words >= PROSE_MIN_WORDS).cast(pl.Float32)
     log_chars = _log(n_chars)
-    index = pl.int_range(pl.len()).over("doc")
-    n_lines = pl.len().over("doc")
     doc_chars = n_chars.sum().over("doc")
-    block_chars = n_chars.sum().over("block")
-    dense = _window_mean(log_chars, NEAR_WINDOW)
-    base = lines.with_columns(
+    return lines.with_columns(**shared).with_columns(
         log_chars.alias("log_chars"),
         _log(n_words).alias("log_words"),
         _ratio(letters, n_chars).alias("letter_share"),
@@ -135,8 +138,7 @@ def feature_frame(lines: pl.DataFrame, categories: Sequence[str]) -> pl.DataFram
         _ratio(dense, dense.max().over("doc")).alias("density_vs_peak"),
         *[(pl.col("rule_category") == c).fill_null(False).cast(pl.Float32).alias(f"rule_{c}")
           for c in categories],
-    )
-    return base
+    ).drop(*shared)
 
 
 def feature_names(categories: Sequence[str]) -> list[str]:
