@@ -229,7 +229,7 @@ def body_probability(lines: pl.DataFrame, model: LineModel) -> np.ndarray:
 
 
 class _CollectorPause:
-    """Pauses Python's cyclic garbage collector while a shard's line decisions are built.
+    """Pauses Python's cyclic garbage collector while a shard's pages are assembled.
 
     Named tuples stay tracked by the collector, and the full collections that a hundred thousand
     new ones trigger would scan every object of the process several times per shard. Nestable
@@ -270,19 +270,19 @@ def clean_shard(texts: Sequence[str], model: LineModel | None = None,
                              pl.col("category").is_in(FIELD_CATEGORIES).alias("field_source"))
     doc_ids = columns["doc"].to_numpy()
     bounds = np.searchsorted(doc_ids, np.arange(len(texts) + 1))
-    with _COLLECTOR_PAUSE:
-        # tuple.__new__ builds the named tuples in C, without LineDecision's Python-level __new__.
-        decisions = list(map(tuple.__new__, repeat(LineDecision),
-                             zip(*(columns[c].to_list() for c in LineDecision._fields))))
     sources = np.flatnonzero(columns["field_source"].to_numpy())
     source_bounds = np.searchsorted(doc_ids[sources], np.arange(len(texts) + 1)).tolist()
     sources = sources.tolist()
     pages = []
-    for doc in range(len(texts)):
-        # Fields only come from a few furniture categories: read them without walking the rest.
-        own_sources = [decisions[i] for i in sources[source_bounds[doc]:source_bounds[doc + 1]]]
-        pages.append(CleanedPage(body=body_of.get(doc, ""), lines=decisions[bounds[doc]:bounds[doc + 1]],
-                                 **extract_fields(own_sources)))
+    with _COLLECTOR_PAUSE:
+        # tuple.__new__ builds the named tuples in C, without LineDecision's Python-level __new__.
+        decisions = list(map(tuple.__new__, repeat(LineDecision),
+                             zip(*(columns[c].to_list() for c in LineDecision._fields))))
+        for doc in range(len(texts)):
+            # Fields only come from a few furniture categories: read them without walking the rest.
+            own_sources = [decisions[i] for i in sources[source_bounds[doc]:source_bounds[doc + 1]]]
+            pages.append(CleanedPage(body=body_of.get(doc, ""), lines=decisions[bounds[doc]:bounds[doc + 1]],
+                                     **extract_fields(own_sources)))
     return pages
 
 
