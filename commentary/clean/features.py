@@ -80,7 +80,7 @@ def add_rule_matches(lines: pl.DataFrame, rules: tuple[Rule, ...]) -> pl.DataFra
 
 
 def feature_frame(lines: pl.DataFrame, categories: Sequence[str]) -> pl.DataFrame:
-    """Numeric features of every line; ``lines`` needs ``rule_category`` (null when no rule)."""
+    """Numeric features of every line of a :func:`line_table` with ``rule_category`` (null when no rule)."""
     text = pl.col("text")
     n_words = pl.col("n_words")
     # Sub-expressions that several features use are computed once, as columns dropped at the end.
