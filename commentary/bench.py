@@ -121,11 +121,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-furniture", dest="furniture", action="store_false",
                         help="pages without furniture (releases pass the quality gate whatever the cleaner)")
     args = parser.parse_args(argv)
-    args.work.mkdir(parents=True, exist_ok=True)
     results = {"machine": _machine(), "date": time.strftime("%Y-%m-%d"), "cleaning": cleaning_speed(args.shared)}
     print("\n".join(results["cleaning"]), flush=True)
     if args.cleaning_only:
         return
+    args.work.mkdir(parents=True, exist_ok=True)
     results.update(furniture=args.furniture, seeds=seeds_run(args.work), sizes=[])
     print(f"seeds end to end: {results['seeds']['seconds']} s, peak {results['seeds']['peak_rss_mib']} MiB", flush=True)
     with local_server(_free_port(), log=args.work / "server.log") as url:
