@@ -28,5 +28,5 @@ eval: .venv/.synced  ## cleaning accuracy on the seeds and the benchmark split, 
 serve: .venv/.synced  ## start a local Prefect server on 127.0.0.1 and serve the scheduled deployment ($(CRON))
 	.venv/bin/python -m flows.serve --raw "$(RAW)" --curated "$(CURATED)" --cron "$(CRON)"
 
-bench: .venv/.synced  ## benchmark on synthetic corpora of $(SIZES) pages; figures go to docs/PERFORMANCE.md by hand
-	.venv/bin/python -m commentary.bench --sizes "$(SIZES)" $(BENCH_FLAGS)
+bench: .venv/.synced  ## cleaning speed, then synthetic corpora of $(SIZES) pages (BENCH_FLAGS=--cleaning-only: speed only); figures go to docs/PERFORMANCE.md by hand
+	.venv/bin/python -m commentary.bench --sizes "$(SIZES)" --shared "$(SHARED)" $(BENCH_FLAGS)

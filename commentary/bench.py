@@ -1,6 +1,9 @@
-"""Benchmark: full, unchanged and 1%-changed runs on synthetic corpora, local and Dask runners.
+"""Benchmark: cleaning speed, then full, unchanged and 1%-changed runs on synthetic corpora.
 
-    python -m commentary.bench [--sizes 1000,10000,100000] [--work .cache/bench]
+    python -m commentary.bench [--sizes 1000,10000,100000] [--work .cache/bench] [--shared ../shared] [--cleaning-only]
+
+Cleaning speed comes first (``commentary.clean.speed`` on the shared benchmark pages, one Polars
+thread, a minute or less); ``--cleaning-only`` stops there.
 
 Every run is a ``commentary run`` subprocess against one local Prefect server (started here),
 measured from outside: wall time and peak resident memory of the largest process. Per-stage
@@ -95,6 +98,14 @@ def seeds_run(work: Path) -> dict:
     return {"seconds": result["wall_seconds"], "peak_rss_mib": result["peak_rss_mib"]}
 
 
+def cleaning_speed(shared: Path | None) -> list[str]:
+    """The text and HTML path figures of ``commentary.clean.speed``, measured on one core, as printed."""
+    env = {**os.environ, "POLARS_MAX_THREADS": "1"}
+    command = [sys.executable, "-m", "commentary.clean.speed", *(["--shared", str(shared)] if shared else [])]
+    process = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
+    return process.stdout.splitlines()
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -105,11 +116,17 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m commentary.bench", description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="1000,10000,100000", help="corpus sizes, comma-separated")
     parser.add_argument("--work", type=Path, default=REPO / ".cache" / "bench", help="corpora and outputs")
+    parser.add_argument("--shared", type=Path, help="folder with benchmark/ (default: commentary.clean.speed's)")
+    parser.add_argument("--cleaning-only", action="store_true", help="print the cleaning speed figures and stop")
     parser.add_argument("--no-furniture", dest="furniture", action="store_false",
                         help="pages without furniture (releases pass the quality gate whatever the cleaner)")
     args = parser.parse_args(argv)
+    results = {"machine": _machine(), "date": time.strftime("%Y-%m-%d"), "cleaning": cleaning_speed(args.shared)}
+    print("\n".join(results["cleaning"]), flush=True)
+    if args.cleaning_only:
+        return
     args.work.mkdir(parents=True, exist_ok=True)
-    results = {"machine": _machine(), "date": time.strftime("%Y-%m-%d"), "furniture": args.furniture, "seeds": seeds_run(args.work), "sizes": []}
+    results.update(furniture=args.furniture, seeds=seeds_run(args.work), sizes=[])
     print(f"seeds end to end: {results['seeds']['seconds']} s, peak {results['seeds']['peak_rss_mib']} MiB", flush=True)
     with local_server(_free_port(), log=args.work / "server.log") as url:
         env = {**os.environ, "PREFECT_API_URL": url}

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import json
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import polars as pl
@@ -11,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from commentary.clean import CATEGORIES
-from commentary.clean.fields import parse_date, person_names, split_tags
+from commentary.clean.fields import extract_fields, parse_date, person_names, split_tags
 from commentary.clean.rules import load_rules, rule_match_expr
 from commentary.clean.text import clean_shard, clean_text
 
@@ -184,3 +186,26 @@ def test_prose_shared_by_syndicated_copies_is_kept():
                  "schools, and members said the plan would be reviewed again next year.")
     pages = clean_shard([f"Copy {n} of the story\n\n{paragraph}" for n in range(3)])
     assert all(paragraph in page.body for page in pages)
+
+
+def test_fields_read_from_field_categories_equal_fields_read_from_all_lines():
+    flat = sorted((SHARED / "benchmark" / "flat-blocks").glob("*.txt"))[:20]
+    pages = SEED_PAGES + clean_shard([p.read_text(encoding="utf-8") for p in flat])
+    assert any(page.authors for page in pages) and any(page.title for page in pages)
+    for page in pages:
+        fields = extract_fields(page.lines)
+        assert {name: getattr(page, name) for name in fields} == fields
+
+
+def test_clean_shard_leaves_the_garbage_collector_as_it_found_it():
+    texts = [(SHARED / "seeds" / d["file"]).read_text(encoding="utf-8") for d in SEED_DOCS]
+    assert gc.isenabled()
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        assert all(len(pages) == len(texts) for pages in pool.map(clean_shard, [texts] * 6))
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        clean_shard(texts)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

@@ -29,7 +29,8 @@ WIDE_WINDOW = 15
 def line_table(texts: Sequence[str]) -> pl.DataFrame:
     """One row per non-blank line: ``doc``, ``line_no`` (1-based), stripped ``text``, ``block``.
 
-    A block is a run of lines between blank lines (one text node per line in flat-naive pages).
+    A block is a run of lines between blank lines (one text node per line in flat-naive pages);
+    ``block`` numbers the blocks across the whole shard, so it alone identifies one.
     """
     try:
         docs = pl.DataFrame({"raw": list(texts)}, schema={"raw": pl.String})
@@ -42,7 +43,7 @@ def line_table(texts: Sequence[str]) -> pl.DataFrame:
         .with_columns(pl.int_ranges(1, pl.col("text").list.len() + 1, dtype=pl.Int32).alias("line_no"))
         .explode("text", "line_no")
         .with_columns(pl.col("text").fill_null("").str.strip_chars(WHITESPACE))
-        .with_columns((pl.col("text") == "").cum_sum().over("doc").alias("block"))
+        .with_columns(((pl.col("text") == "") | (pl.col("line_no") == 1)).cum_sum().alias("block"))
         .filter(pl.col("text") != "")
         .with_columns(pl.col("text").str.count_matches(r"\S+").alias("n_words"))
     )
@@ -79,22 +80,25 @@ def add_rule_matches(lines: pl.DataFrame, rules: tuple[Rule, ...]) -> pl.DataFra
 
 
 def feature_frame(lines: pl.DataFrame, categories: Sequence[str]) -> pl.DataFrame:
-    """Numeric features of every line; ``lines`` needs ``rule_category`` (null when no rule)."""
+    """Numeric features of every line of a :func:`line_table` with ``rule_category`` (null when no rule)."""
     text = pl.col("text")
-    n_chars = text.str.len_chars()
     n_words = pl.col("n_words")
-    # Counting the few non-letters is much faster than counting the many letters.
-    non_letters = text.str.count_matches(r"\P{L}")
-    letters = n_chars - non_letters
-    terminal = text.str.contains(TERMINAL).cast(pl.Float32)
+    # Sub-expressions that several features use are computed once, as columns dropped at the end.
+    shared = {
+        "_n_chars": text.str.len_chars(),
+        # Counting the few non-letters is much faster than counting the many letters.
+        "_letters": text.str.len_chars() - text.str.count_matches(r"\P{L}"),
+        "_terminal": text.str.contains(TERMINAL).cast(pl.Float32),
+        "_index": pl.int_range(pl.len()).over("doc"),
+        "_n_lines": pl.len().over("doc"),
+        "_block_chars": text.str.len_chars().sum().over("block"),
+        "_dense": _window_mean(_log(text.str.len_chars()), NEAR_WINDOW),
+    }
+    n_chars, letters, terminal, index, n_lines, block_chars, dense = map(pl.col, shared)
     prose = (n_words >= PROSE_MIN_WORDS).cast(pl.Float32)
     log_chars = _log(n_chars)
-    index = pl.int_range(pl.len()).over("doc")
-    n_lines = pl.len().over("doc")
     doc_chars = n_chars.sum().over("doc")
-    block_chars = n_chars.sum().over("doc", "block")
-    dense = _window_mean(log_chars, NEAR_WINDOW)
-    base = lines.with_columns(
+    return lines.with_columns(**shared).with_columns(
         log_chars.alias("log_chars"),
         _log(n_words).alias("log_words"),
         _ratio(letters, n_chars).alias("letter_share"),
@@ -119,10 +123,10 @@ def feature_frame(lines: pl.DataFrame, categories: Sequence[str]) -> pl.DataFram
         _ratio(n_chars.cum_sum().over("doc") - n_chars, doc_chars).alias("chars_before"),
         _log(n_lines).alias("log_doc_lines"),
         _ratio(n_chars, n_chars.max().over("doc")).alias("length_vs_longest"),
-        _log(pl.len().over("doc", "block")).alias("log_block_lines"),
+        _log(pl.len().over("block")).alias("log_block_lines"),
         _log(block_chars).alias("log_block_chars"),
         _ratio(n_chars, block_chars).alias("block_share"),
-        terminal.max().over("doc", "block").alias("block_terminal"),
+        terminal.max().over("block").alias("block_terminal"),
         _neighbour(log_chars, 1).alias("prev_log_chars"),
         _neighbour(log_chars, -1).alias("next_log_chars"),
         _neighbour(terminal, 1).alias("prev_terminal"),
@@ -134,8 +138,7 @@ def feature_frame(lines: pl.DataFrame, categories: Sequence[str]) -> pl.DataFram
         _ratio(dense, dense.max().over("doc")).alias("density_vs_peak"),
         *[(pl.col("rule_category") == c).fill_null(False).cast(pl.Float32).alias(f"rule_{c}")
           for c in categories],
-    )
-    return base
+    ).drop(*shared)
 
 
 def feature_names(categories: Sequence[str]) -> list[str]:

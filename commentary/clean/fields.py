@@ -40,6 +40,8 @@ SYNDICATION = re.compile(r"\b(?:appeared|published|ran|reprinted|republished|rep
 TAG_LABEL = re.compile(r"^\W*[^\W\d_][\w -]*?[:\s]\s*", re.UNICODE)
 TAG_SEPARATORS = re.compile(r"\s*[,|;•·#]\s*")
 SECTION_LABEL = re.compile(r"^(?P<section>[A-Z][A-Z ]+?)(?:\s+(?P<topic>[A-Z][a-z].*))?$")
+#: The categories whose lines :func:`extract_fields` reads; it ignores the others.
+FIELD_CATEGORIES = ("title", "byline", "bio", "disclaimer", "syndication", "section", "tags", "summary")
 #: Bylines hold at most a few authors; more names means the line is something else.
 MAX_AUTHORS = 4
 

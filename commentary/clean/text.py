@@ -14,14 +14,17 @@ zone decisions, made for whole flattened pages, would cut article text there.
 """
 from __future__ import annotations
 
+import gc
+import threading
 from collections.abc import Sequence
+from itertools import repeat
 
 import numpy as np
 import polars as pl
 
 from commentary.clean import CleanedPage, LineDecision
 from commentary.clean.features import PROSE_MIN_WORDS, add_rule_matches, context_frame, feature_frame, line_table
-from commentary.clean.fields import extract_fields
+from commentary.clean.fields import FIELD_CATEGORIES, extract_fields
 from commentary.clean.model import MODEL_ID, LineModel, default_model
 from commentary.clean.rules import CATEGORY_PRIORITY, load_rules
 
@@ -77,15 +80,16 @@ def _structural_rules(lines: pl.DataFrame) -> pl.DataFrame:
     rule_id = pl.col("rule_id")
     unclaimed = rule_id.is_null()
     prev_rule = rule_id.shift(1).over("doc")
-    # Segments start at every rule-matched line; lines after a heading belong to its segment.
+    # Segments start at every rule-matched line and at every document's first line; lines after a
+    # heading belong to its segment. Segment numbers run across the shard: one alone names a segment.
     lines = lines.with_columns(
-        rule_id.is_not_null().cum_sum().over("doc").alias("segment"),
+        (rule_id.is_not_null() | (pl.col("doc") != pl.col("doc").shift(1)).fill_null(True)).cum_sum().alias("segment"),
         pl.int_range(pl.len()).over("doc").alias("index"),
         pl.col("model_body").cast(pl.Int32).reverse().cum_sum().reverse().over("doc").alias("body_from_here"),
-    )
-    segment_rule = rule_id.forward_fill().over("doc")
-    offset = pl.int_range(pl.len()).over("doc", "segment")
-    short_item = (pl.col("n_words") <= SUMMARY_ITEM_MAX_WORDS).cast(pl.Int8).cum_min().over("doc", "segment") == 1
+        rule_id.forward_fill().over("doc").alias("segment_rule"),
+    ).with_columns(pl.int_range(pl.len()).over("segment").alias("segment_offset"))
+    segment_rule, offset = pl.col("segment_rule"), pl.col("segment_offset")
+    short_item = (pl.col("n_words") <= SUMMARY_ITEM_MAX_WORDS).cast(pl.Int8).cum_min().over("segment") == 1
     body_after = pl.col("body_from_here") - pl.col("model_body").cast(pl.Int32)
     lines = lines.with_columns(
         pl.when(unclaimed & (segment_rule == "summary.heading") & (offset <= SUMMARY_MAX_ITEMS) & short_item)
@@ -102,8 +106,9 @@ def _structural_rules(lines: pl.DataFrame) -> pl.DataFrame:
     )
     # A role line ("Senior Fellow, Asia") follows a byline name; a bio may open with that name.
     byline_name = pl.col("structural_id").shift(1).over("doc") == "byline.after-label"
-    author = (pl.when(pl.col("structural_id") == "byline.after-label").then(pl.col("text"))
-              .forward_fill().over("doc"))
+    lines = lines.with_columns(pl.when(pl.col("structural_id") == "byline.after-label").then(pl.col("text"))
+                               .forward_fill().over("doc").alias("author"))
+    author = pl.col("author")
     lines = lines.with_columns(
         pl.when(pl.col("structural_id").is_not_null()).then(pl.col("structural_id"))
         .when(unclaimed & byline_name & (pl.col("n_words") <= BYLINE_ROLE_MAX_WORDS)
@@ -121,9 +126,14 @@ def _structural_rules(lines: pl.DataFrame) -> pl.DataFrame:
 def _tail_zone(lines: pl.DataFrame) -> pl.DataFrame:
     """Lines after a tail marker (comments, related lists) take the marker's category."""
     body_chars = pl.when(pl.col("model_body")).then(pl.col("text").str.len_chars()).otherwise(0)
-    body_share_before = body_chars.cum_sum().over("doc") / pl.max_horizontal(body_chars.sum().over("doc"), 1)
-    marker = ((pl.col("rule_id").is_in(COMMENT_MARKERS) & (body_share_before >= COMMENT_MIN_BODY_SHARE))
-              | (pl.col("rule_id").is_in(LIST_MARKERS) & (body_share_before >= TAIL_MIN_BODY_SHARE))).fill_null(False)
+    lines = lines.with_columns(
+        (body_chars.cum_sum().over("doc") / pl.max_horizontal(body_chars.sum().over("doc"), 1)).alias("body_share_before"))
+    body_share_before = pl.col("body_share_before")
+    lines = lines.with_columns(
+        ((pl.col("rule_id").is_in(COMMENT_MARKERS) & (body_share_before >= COMMENT_MIN_BODY_SHARE))
+         | (pl.col("rule_id").is_in(LIST_MARKERS) & (body_share_before >= TAIL_MIN_BODY_SHARE))).fill_null(False)
+        .alias("tail_marker"))
+    marker = pl.col("tail_marker")
     after_marker = marker.cast(pl.Int32).cum_max().shift(1).over("doc").fill_null(0) == 1
     marker_category = pl.when(marker).then(pl.col("rule_category")).forward_fill().over("doc")
     return lines.with_columns(
@@ -136,17 +146,19 @@ def _tail_zone(lines: pl.DataFrame) -> pl.DataFrame:
 def _title_rules(lines: pl.DataFrame) -> pl.DataFrame:
     """Mark the title (first short unclaimed line up to the body) and its repeats."""
     free = pl.col("rule_id").is_null() & pl.col("structural_id").is_null()
-    first_body = pl.when(pl.col("model_body")).then(pl.col("index")).min().over("doc")
-    candidate = free & pl.col("n_words").is_between(TITLE_MIN_WORDS, TITLE_MAX_WORDS) & (pl.col("index") <= first_body.fill_null(1 << 30))
-    title = pl.col("text").filter(candidate).first().over("doc")
+    lines = lines.with_columns(
+        pl.when(pl.col("model_body")).then(pl.col("index")).min().over("doc").fill_null(1 << 30).alias("first_body"))
+    candidate = free & pl.col("n_words").is_between(TITLE_MIN_WORDS, TITLE_MAX_WORDS) & (pl.col("index") <= pl.col("first_body"))
+    lines = lines.with_columns(pl.col("text").filter(candidate).first().over("doc").alias("title"),
+                               pl.col("index").filter(candidate).first().over("doc").alias("first_title_index"))
+    title = pl.col("title")
     is_repeat = free & (
         (pl.col("text") == title)
         | (title.str.starts_with(pl.col("text")) & (pl.col("n_words") >= TITLE_REPEAT_MIN_WORDS))
     )
-    first_title_index = pl.col("index").filter(candidate).first().over("doc")
     return lines.with_columns(
-        pl.when(free & (pl.col("index") == first_title_index)).then(pl.lit("title.first-line"))
-        .when(is_repeat & (pl.col("index") <= first_body.fill_null(1 << 30) + 1)).then(pl.lit("title.repeat"))
+        pl.when(free & (pl.col("index") == pl.col("first_title_index"))).then(pl.lit("title.first-line"))
+        .when(is_repeat & (pl.col("index") <= pl.col("first_body") + 1)).then(pl.lit("title.repeat"))
         .otherwise(pl.col("structural_id"))
         .alias("structural_id")
     )
@@ -155,10 +167,13 @@ def _title_rules(lines: pl.DataFrame) -> pl.DataFrame:
 def rule_lines(texts: Sequence[str]) -> pl.DataFrame:
     """The line table with ``rule_id`` and ``rule_category`` of the first matching rule (or null)."""
     rules = load_rules()
-    rule_ids = pl.Series([r.id for r in rules], dtype=pl.String)
+    rule = pl.col("rule")
+    indices = list(range(len(rules)))
     return add_rule_matches(line_table(texts), rules).with_columns(
-        pl.col("rule").replace_strict(list(range(len(rules))), rule_ids, default=None).alias("rule_id")
-    ).with_columns(pl.col("rule_id").str.extract(r"^([a-z]+)\.").alias("rule_category"))
+        rule.replace_strict(indices, [r.id for r in rules], default=None, return_dtype=pl.String).alias("rule_id"),
+        rule.replace_strict(indices, [r.category for r in rules], default=None, return_dtype=pl.String)
+        .alias("rule_category"),
+    )
 
 
 def classify_shard(texts: Sequence[str], model: LineModel | None = None,
@@ -184,16 +199,17 @@ def classify_shard(texts: Sequence[str], model: LineModel | None = None,
     lines = _structural_rules(lines).with_columns(
         pl.when(pl.col("extracted") & pl.col("structural_id").is_in(NOT_FOR_EXTRACTED)).then(None)
         .otherwise(pl.col("structural_id")).alias("structural_id"))
-    decided_id = pl.coalesce("rule_id", "structural_id")
+    structural_id = pl.col("structural_id")
+    decided_category = pl.coalesce("rule_category", structural_id.str.extract(r"^zone\.tail-([a-z]+)$"),
+                                   structural_id.str.extract(r"^([a-z]+)\."))
     seen_body = pl.col("model_body").cast(pl.Int32).cum_sum().over("doc") > 0
-    return lines.select(
+    return lines.with_columns(pl.coalesce("rule_id", structural_id).alias("rule_id")).select(
         "doc", "line_no", "text",
-        pl.when(decided_id.is_not_null()).then(
-            pl.coalesce(decided_id.str.extract(r"^zone\.tail-([a-z]+)$"), decided_id.str.extract(r"^([a-z]+)\.")))
+        pl.when(pl.col("rule_id").is_not_null()).then(decided_category)
         .when(pl.col("model_body")).then(pl.lit("body"))
         .when(seen_body).then(pl.lit(MODEL_LATER_CATEGORY))
         .otherwise(pl.lit(MODEL_HEAD_CATEGORY)).alias("category"),
-        decided_id.alias("rule_id"), "extracted", "shard_repeat",
+        "rule_id", "extracted", "shard_repeat",
     ).select(
         "doc", "line_no", "text", "category",
         pl.coalesce("rule_id", pl.when(pl.col("extracted")).then(pl.lit(EXTRACTOR_ID)),
@@ -203,10 +219,43 @@ def classify_shard(texts: Sequence[str], model: LineModel | None = None,
 
 def body_probability(lines: pl.DataFrame, model: LineModel) -> np.ndarray:
     """Stage-2 body probability of every line (``lines`` with ``rule_category``)."""
-    features = feature_frame(lines, CATEGORY_PRIORITY).select(model.features).to_numpy().astype(np.float64)
-    first = model.stage1.predict(features)
-    context = context_frame(lines, first).select(model.context_features).to_numpy().astype(np.float64)
-    return model.stage2.predict(np.hstack([features, context]))
+    # One column-major matrix holds the stage-1 features, then the context: no copy to join them.
+    n_features = len(model.features)
+    inputs = np.empty((lines.height, n_features + len(model.context_features)), order="F")
+    inputs[:, :n_features] = feature_frame(lines, CATEGORY_PRIORITY).select(model.features).to_numpy()
+    first = model.stage1.predict(inputs[:, :n_features])
+    inputs[:, n_features:] = context_frame(lines, first).select(model.context_features).to_numpy()
+    return model.stage2.predict(inputs)
+
+
+class _CollectorPause:
+    """Pauses Python's cyclic garbage collector while a shard's pages are assembled.
+
+    Named tuples stay tracked by the collector, and the full collections that a hundred thousand
+    new ones trigger would scan every object of the process several times per shard. Nestable
+    and thread-safe: the collector resumes when the last pause ends, if it was running before.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._depth = 0
+        self._resume = False
+
+    def __enter__(self) -> None:
+        with self._lock:
+            if self._depth == 0:
+                self._resume = gc.isenabled()
+                gc.disable()
+            self._depth += 1
+
+    def __exit__(self, *exc_info) -> None:
+        with self._lock:
+            self._depth -= 1
+            if self._depth == 0 and self._resume:
+                gc.enable()
+
+
+_COLLECTOR_PAUSE = _CollectorPause()
 
 
 def clean_shard(texts: Sequence[str], model: LineModel | None = None,
@@ -217,18 +266,23 @@ def clean_shard(texts: Sequence[str], model: LineModel | None = None,
     bodies = (decided.lazy().filter(is_body).group_by("doc").agg(pl.col("text").str.join("\n\n"))
               .collect().rows())
     body_of = dict(bodies)
-    columns = decided.select("doc", "line_no", "text", "category", "rule_id", is_body.alias("body"))
+    columns = decided.select("doc", "line_no", "text", "category", "rule_id",
+                             pl.col("category").is_in(FIELD_CATEGORIES).alias("field_source"))
     doc_ids = columns["doc"].to_numpy()
     bounds = np.searchsorted(doc_ids, np.arange(len(texts) + 1))
-    decisions = list(map(LineDecision, *(columns[c].to_list() for c in ("line_no", "text", "category", "rule_id"))))
-    furniture = np.flatnonzero(~columns["body"].to_numpy())
-    furniture_bounds = np.searchsorted(doc_ids[furniture], np.arange(len(texts) + 1))
+    sources = np.flatnonzero(columns["field_source"].to_numpy())
+    source_bounds = np.searchsorted(doc_ids[sources], np.arange(len(texts) + 1)).tolist()
+    sources = sources.tolist()
     pages = []
-    for doc in range(len(texts)):
-        # Fields only come from furniture lines: read them without walking the body.
-        own_furniture = [decisions[i] for i in furniture[furniture_bounds[doc]:furniture_bounds[doc + 1]]]
-        pages.append(CleanedPage(body=body_of.get(doc, ""), lines=decisions[bounds[doc]:bounds[doc + 1]],
-                                 **extract_fields(own_furniture)))
+    with _COLLECTOR_PAUSE:
+        # tuple.__new__ builds the named tuples in C, without LineDecision's Python-level __new__.
+        decisions = list(map(tuple.__new__, repeat(LineDecision),
+                             zip(*(columns[c].to_list() for c in LineDecision._fields))))
+        for doc in range(len(texts)):
+            # Fields only come from a few furniture categories: read them without walking the rest.
+            own_sources = [decisions[i] for i in sources[source_bounds[doc]:source_bounds[doc + 1]]]
+            pages.append(CleanedPage(body=body_of.get(doc, ""), lines=decisions[bounds[doc]:bounds[doc + 1]],
+                                     **extract_fields(own_sources)))
     return pages
 
 
