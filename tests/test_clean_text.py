@@ -12,8 +12,10 @@ from hypothesis import strategies as st
 
 from commentary.clean import CATEGORIES
 from commentary.clean.fields import parse_date, person_names, split_tags
+from commentary.clean.model import MODEL_PATH
 from commentary.clean.rules import load_rules, rule_match_expr
 from commentary.clean.text import clean_shard, clean_text
+from commentary.clean.train import load_pages, train
 
 SHARED = Path(__file__).parents[2] / "shared"
 GOLD = json.loads((SHARED / "gold" / "seeds.json").read_text(encoding="utf-8"))
@@ -184,3 +186,9 @@ def test_prose_shared_by_syndicated_copies_is_kept():
                  "schools, and members said the plan would be reviewed again next year.")
     pages = clean_shard([f"Copy {n} of the story\n\n{paragraph}" for n in range(3)])
     assert all(paragraph in page.body for page in pages)
+
+
+def test_training_reproduces_the_shipped_model(tmp_path):
+    pages = load_pages(SHARED)
+    train(pages).save(tmp_path / "line_model.json")
+    assert (tmp_path / "line_model.json").read_bytes() == MODEL_PATH.read_bytes()

@@ -4,8 +4,8 @@ Order of decisions for each non-blank line (the first that applies wins):
 1. a furniture rule from ``commentary/rules/*.toml`` (rule id ``<category>.<name>``);
 2. a structural rule that combines position with the lines around it (ids below);
 3. a line repeated in several documents of the shard (``<zone>.shard-repeat``);
-4. the line model (``model.line-v1``): body, or furniture named after its zone
-   (``nav`` before the first body line, ``related`` after it).
+4. the line model (``model.line-v1``) and its body-run decode (``segments.py``): body, or
+   furniture named after its zone (``nav`` before the first body line, ``related`` after it).
 
 Text that an extractor already reduced to the main content (``extracted``) gets only the
 precision tier: the furniture rules and the structural rules that follow a rule-matched line
@@ -24,6 +24,7 @@ from commentary.clean.features import PROSE_MIN_WORDS, add_rule_matches, context
 from commentary.clean.fields import extract_fields
 from commentary.clean.model import MODEL_ID, LineModel, default_model
 from commentary.clean.rules import CATEGORY_PRIORITY, load_rules
+from commentary.clean.segments import body_segments, line_evidence
 
 #: A title is a short line of several words (the benchmark's <title> and <h1> lines have 2-25).
 TITLE_MIN_WORDS = 2
@@ -180,7 +181,7 @@ def classify_shard(texts: Sequence[str], model: LineModel | None = None,
                     & (pl.col("doc").n_unique().over("text") >= SHARD_REPEAT_MIN_DOCS))
     lines = lines.with_columns(shard_repeat.alias("shard_repeat")).with_columns(
         pl.when(pl.col("extracted")).then(pl.col("rule_id").is_null())
-        .otherwise(pl.Series(probability >= model.threshold) & ~pl.col("shard_repeat")).alias("model_body"))
+        .otherwise(pl.Series(body_runs(lines, probability, model)) & ~pl.col("shard_repeat")).alias("model_body"))
     lines = _structural_rules(lines).with_columns(
         pl.when(pl.col("extracted") & pl.col("structural_id").is_in(NOT_FOR_EXTRACTED)).then(None)
         .otherwise(pl.col("structural_id")).alias("structural_id"))
@@ -207,6 +208,13 @@ def body_probability(lines: pl.DataFrame, model: LineModel) -> np.ndarray:
     first = model.stage1.predict(features)
     context = context_frame(lines, first).select(model.context_features).to_numpy().astype(np.float64)
     return model.stage2.predict(np.hstack([features, context]))
+
+
+def body_runs(lines: pl.DataFrame, probability: np.ndarray, model: LineModel) -> np.ndarray:
+    """Body flag of every line: the model's probabilities decoded into body runs per page."""
+    has_letters = lines.select(pl.col("text").str.contains(r"\p{L}")).to_series().to_numpy()
+    evidence = line_evidence(probability, model.threshold, lines["n_words"].to_numpy(), has_letters)
+    return body_segments(lines["doc"].to_numpy(), evidence, model.run_cost)
 
 
 def clean_shard(texts: Sequence[str], model: LineModel | None = None,
