@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from commentary.clean.model import default_model
 from commentary.clean.segments import body_segments, line_evidence
+from commentary.clean.text import body_runs, rule_lines
 
 
 def _objective(evidence: np.ndarray, body: np.ndarray, run_cost: float) -> float:
@@ -53,8 +56,18 @@ def test_empty_shard():
     assert body_segments(np.zeros(0, dtype=np.int64), np.zeros(0), 8.0).shape == (0,)
 
 
-def test_evidence_weighs_words_and_ignores_lines_without_letters():
-    evidence = line_evidence(np.array([0.35, 0.9, 0.9, 0.9, 0.1]), 0.35, np.array([10, 1, 16, 3, 4]),
+def test_evidence_weighs_length_and_ignores_lines_without_letters():
+    evidence = line_evidence(np.array([0.35, 0.9, 0.9, 0.9, 0.1]), 0.35, np.array([60, 6, 96, 3, 24]),
                              np.array([True, True, True, False, True]))
     assert evidence[0] == 0.0 and evidence[3] == 0.0
     assert evidence[2] == 4 * evidence[1] > 0 > evidence[4]
+
+
+def test_a_paragraph_written_without_spaces_weighs_by_its_length():
+    paragraph = ("市政府周一批准了新的年度预算，在经过长时间的辩论之后，议员们同意优先修缮学校校舍，并为公共交通增加两条新的公交线路。"
+                 "据财政部门介绍，新预算将在明年年初开始执行，所有项目的进展情况都会在年中向市民公开报告，以便接受社会各界的监督。")
+    menu = ["首页", "新闻", "国内", "国际", "财经"]
+    lines = rule_lines(["\n\n".join([*menu, paragraph, "关于我们", "版权所有"])])
+    probability = np.where(lines["text"] == paragraph, 0.8, 0.1)
+    model = replace(default_model(), threshold=0.35, run_cost=8.0)
+    assert body_runs(lines, probability, model).tolist() == [False] * 5 + [True] + [False] * 2

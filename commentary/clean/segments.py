@@ -2,7 +2,7 @@
 
 An article's text is mostly one contiguous region: a short list item or table row inside it is
 body even when the line model doubts it, and a lone confident line among menus is not. Each
-line brings evidence for body (its model log-odds against the cut-off, weighted by its words);
+line brings evidence for body (its model log-odds against the cut-off, weighted by its length);
 each body run costs a fixed price. The decode keeps the runs with the highest total: the
 two-state Viterbi path, read from max-marginals (best score through each state of each line),
 which come from max-plus products of 2x2 step matrices over the whole shard at once. The scan
@@ -15,20 +15,23 @@ import numpy as np
 
 #: Evidence is counted in these units before the integer scan (1/1024 of a log-odds unit).
 SCALE = 1024
+#: Line length is measured in characters, in units of an English word and its space, so that
+#: scripts written without spaces (Chinese, Japanese, Thai) weigh as much as spaced ones.
+CHARS_PER_WORD = 6
 
 Matrices = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 
-def line_evidence(probability: np.ndarray, threshold: float, n_words: np.ndarray,
+def line_evidence(probability: np.ndarray, threshold: float, n_chars: np.ndarray,
                   has_letters: np.ndarray) -> np.ndarray:
-    """Log-odds of body against ``threshold``, times the square root of the line's word count.
+    """Log-odds of body against ``threshold``, times the square root of the line's length.
 
     The metric counts words, and a long line is surer evidence than a short one. A line without
     letters (a rank, a count, a row of dashes) brings none: it follows the run around it.
     """
     p = np.clip(probability, 1e-9, 1 - 1e-9)
     log_odds = np.log(p / (1 - p)) - np.log(threshold / (1 - threshold))
-    return log_odds * np.sqrt(n_words) * has_letters
+    return log_odds * np.sqrt(n_chars / CHARS_PER_WORD) * has_letters
 
 
 def _compose(later: Matrices, earlier: Matrices) -> Matrices:

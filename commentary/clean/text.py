@@ -212,8 +212,9 @@ def body_probability(lines: pl.DataFrame, model: LineModel) -> np.ndarray:
 
 def body_runs(lines: pl.DataFrame, probability: np.ndarray, model: LineModel) -> np.ndarray:
     """Body flag of every line: the model's probabilities decoded into body runs per page."""
-    has_letters = lines.select(pl.col("text").str.contains(r"\p{L}")).to_series().to_numpy()
-    evidence = line_evidence(probability, model.threshold, lines["n_words"].to_numpy(), has_letters)
+    n_chars, has_letters = lines.select(pl.col("text").str.len_chars().alias("n_chars"),
+                                        pl.col("text").str.contains(r"\p{L}").alias("has_letters"))
+    evidence = line_evidence(probability, model.threshold, n_chars.to_numpy(), has_letters.to_numpy())
     return body_segments(lines["doc"].to_numpy(), evidence, model.run_cost)
 
 

@@ -33,7 +33,7 @@ L2_PENALTY = 1.0
 FOLDS = 5
 NEWTON_STEPS = 25
 BODY_THRESHOLD = 0.35
-#: Price of a body run in the decode, in (word-weighted) log-odds units.
+#: Price of a body run in the decode, in length-weighted log-odds units (segments.line_evidence).
 RUN_COST = 8.0
 CONTEXT_FEATURES = ("p_self", "p_prev", "p_next", "p_window_3", "p_window_near", "p_window_wide",
                     "p_doc_max", "p_doc_mean", "p_below_running_max", "p_max_after", "p_max_before")
