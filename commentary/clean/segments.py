@@ -74,10 +74,10 @@ def body_segments(doc: np.ndarray, evidence: np.ndarray, run_cost: float) -> np.
     # line ignores the state before it, so pages decode independently in one scan of the shard.
     forward = _prefix_products((zero, zero, enter, np.where(starts, enter, score)))
     # Best score of what follows line i given its state: the transposed steps of the next lines,
-    # multiplied from the end of the shard backwards (the last line has nothing after it).
-    nxt = slice(1, None)
-    enter_next, score_next, starts_next = (np.r_[a[nxt], 0] for a in (enter, score, starts))
-    score_next = np.where(starts_next, enter_next, score_next)
+    # multiplied from the end of the shard backwards. A page's last line sees the next page's
+    # first step, which does not depend on its state; the shard's last line sees all zeros.
+    enter_next, score_next = np.r_[enter[1:], 0], np.r_[score[1:], 0]
+    score_next = np.where(np.r_[starts[1:], False], enter_next, score_next)
     backward = _prefix_products(tuple(m[::-1] for m in (zero, enter_next, zero, score_next)))
     after_furniture, after_body = backward[0][::-1], backward[2][::-1]
     return forward[2] + after_body > forward[0] + after_furniture
