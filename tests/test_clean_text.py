@@ -14,8 +14,10 @@ from hypothesis import strategies as st
 
 from commentary.clean import CATEGORIES
 from commentary.clean.fields import extract_fields, parse_date, person_names, split_tags
+from commentary.clean.model import MODEL_PATH
 from commentary.clean.rules import load_rules, rule_match_expr
 from commentary.clean.text import clean_shard, clean_text
+from commentary.clean.train import load_pages, train
 
 SHARED = Path(__file__).parents[2] / "shared"
 GOLD = json.loads((SHARED / "gold" / "seeds.json").read_text(encoding="utf-8"))
@@ -209,3 +211,9 @@ def test_clean_shard_leaves_the_garbage_collector_as_it_found_it():
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_training_reproduces_the_shipped_model(tmp_path):
+    pages = load_pages(SHARED)
+    train(pages).save(tmp_path / "line_model.json")
+    assert (tmp_path / "line_model.json").read_bytes() == MODEL_PATH.read_bytes()

@@ -2,7 +2,9 @@
 
 Stage 1 scores each line from its own features; stage 2 adds the stage-1 scores of its
 neighbourhood (a stacked model), which lets a short line inside the article stay body.
-The weights live in ``line_model.json``, written by ``python -m commentary.clean.train``.
+The stage-2 scores then go to the body-run decode (``segments.py``) with the cut-off and the
+price of a body run. The weights live in ``line_model.json``, written by
+``python -m commentary.clean.train``.
 """
 from __future__ import annotations
 
@@ -45,18 +47,20 @@ class LogisticStage:
 
 @dataclass(frozen=True)
 class LineModel:
-    """Stage-1 and stage-2 classifiers with the feature names they expect and the cut-off."""
+    """Stage-1 and stage-2 classifiers with the feature names they expect, the cut-off and the
+    price of a body run in the decode."""
 
     features: tuple[str, ...]
     context_features: tuple[str, ...]
     stage1: LogisticStage
     stage2: LogisticStage
     threshold: float
+    run_cost: float
 
     def save(self, path: Path = MODEL_PATH) -> None:
         data = {"id": MODEL_ID, "features": list(self.features),
                 "context_features": list(self.context_features), "threshold": self.threshold,
-                "stage1": self.stage1.to_json(), "stage2": self.stage2.to_json()}
+                "run_cost": self.run_cost, "stage1": self.stage1.to_json(), "stage2": self.stage2.to_json()}
         path.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
 
     @classmethod
@@ -64,7 +68,7 @@ class LineModel:
         data = json.loads(path.read_text(encoding="utf-8"))
         return cls(tuple(data["features"]), tuple(data["context_features"]),
                    LogisticStage.from_json(data["stage1"]), LogisticStage.from_json(data["stage2"]),
-                   float(data["threshold"]))
+                   float(data["threshold"]), float(data["run_cost"]))
 
 
 @cache

@@ -4,8 +4,8 @@ Order of decisions for each non-blank line (the first that applies wins):
 1. a furniture rule from ``commentary/rules/*.toml`` (rule id ``<category>.<name>``);
 2. a structural rule that combines position with the lines around it (ids below);
 3. a line repeated in several documents of the shard (``<zone>.shard-repeat``);
-4. the line model (``model.line-v1``): body, or furniture named after its zone
-   (``nav`` before the first body line, ``related`` after it).
+4. the line model (``model.line-v1``) and its body-run decode (``segments.py``): body, or
+   furniture named after its zone (``nav`` before the first body line, ``related`` after it).
 
 Text that an extractor already reduced to the main content (``extracted``) gets only the
 precision tier: the furniture rules and the structural rules that follow a rule-matched line
@@ -27,6 +27,7 @@ from commentary.clean.features import PROSE_MIN_WORDS, add_rule_matches, context
 from commentary.clean.fields import FIELD_CATEGORIES, extract_fields
 from commentary.clean.model import MODEL_ID, LineModel, default_model
 from commentary.clean.rules import CATEGORY_PRIORITY, load_rules
+from commentary.clean.segments import body_segments, line_evidence
 
 #: A title is a short line of several words (the benchmark's <title> and <h1> lines have 2-25).
 TITLE_MIN_WORDS = 2
@@ -195,7 +196,7 @@ def classify_shard(texts: Sequence[str], model: LineModel | None = None,
                     & (pl.col("doc").n_unique().over("text") >= SHARD_REPEAT_MIN_DOCS))
     lines = lines.with_columns(shard_repeat.alias("shard_repeat")).with_columns(
         pl.when(pl.col("extracted")).then(pl.col("rule_id").is_null())
-        .otherwise(pl.Series(probability >= model.threshold) & ~pl.col("shard_repeat")).alias("model_body"))
+        .otherwise(pl.Series(body_runs(lines, probability, model)) & ~pl.col("shard_repeat")).alias("model_body"))
     lines = _structural_rules(lines).with_columns(
         pl.when(pl.col("extracted") & pl.col("structural_id").is_in(NOT_FOR_EXTRACTED)).then(None)
         .otherwise(pl.col("structural_id")).alias("structural_id"))
@@ -256,6 +257,14 @@ class _CollectorPause:
 
 
 _COLLECTOR_PAUSE = _CollectorPause()
+
+
+def body_runs(lines: pl.DataFrame, probability: np.ndarray, model: LineModel) -> np.ndarray:
+    """Body flag of every line: the model's probabilities decoded into body runs per page."""
+    n_chars, has_letters = lines.select(pl.col("text").str.len_chars().alias("n_chars"),
+                                        pl.col("text").str.contains(r"\p{L}").alias("has_letters"))
+    evidence = line_evidence(probability, model.threshold, n_chars.to_numpy(), has_letters.to_numpy())
+    return body_segments(lines["doc"].to_numpy(), evidence, model.run_cost)
 
 
 def clean_shard(texts: Sequence[str], model: LineModel | None = None,

@@ -32,7 +32,9 @@ SHINGLE = 4
 L2_PENALTY = 1.0
 FOLDS = 5
 NEWTON_STEPS = 25
-BODY_THRESHOLD = 0.5
+BODY_THRESHOLD = 0.35
+#: Price of a body run in the decode, in length-weighted log-odds units (segments.line_evidence).
+RUN_COST = 8.0
 CONTEXT_FEATURES = ("p_self", "p_prev", "p_next", "p_window_3", "p_window_near", "p_window_wide",
                     "p_doc_max", "p_doc_mean", "p_below_running_max", "p_max_after", "p_max_before")
 
@@ -134,7 +136,7 @@ def train(pages: list[Page]) -> LineModel:
     context = context_frame(lines, out_of_fold).select(CONTEXT_FEATURES).to_numpy().astype(np.float64)
     stage1 = fit_logistic(x, y, weight)
     stage2 = fit_logistic(np.hstack([x, context]), y, weight)
-    return LineModel(tuple(names), CONTEXT_FEATURES, stage1, stage2, BODY_THRESHOLD)
+    return LineModel(tuple(names), CONTEXT_FEATURES, stage1, stage2, BODY_THRESHOLD, RUN_COST)
 
 
 def _scorer(shared: Path):

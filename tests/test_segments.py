@@ -1,0 +1,73 @@
+"""Tests of the body-run decode: against an exhaustive search, and on the patterns it is for."""
+from __future__ import annotations
+
+import itertools
+from dataclasses import replace
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from commentary.clean.model import default_model
+from commentary.clean.segments import body_segments, line_evidence
+from commentary.clean.text import body_runs, rule_lines
+
+
+def _objective(evidence: np.ndarray, body: np.ndarray, run_cost: float) -> float:
+    runs = int(np.sum(body & ~np.r_[False, body[:-1]]))
+    return float(evidence[body].sum()) - run_cost * runs
+
+
+def _best_objective(evidence: np.ndarray, run_cost: float) -> float:
+    return max(_objective(evidence, np.array(choice, dtype=bool), run_cost)
+               for choice in itertools.product((False, True), repeat=len(evidence)))
+
+
+def _one_page(evidence: list[float], run_cost: float) -> list[bool]:
+    return body_segments(np.zeros(len(evidence), dtype=np.int64), np.array(evidence), run_cost).tolist()
+
+
+def test_doubtful_short_lines_inside_a_body_run_stay_body():
+    evidence = [6.0, 6.0, -1.5, -1.0, 6.0, 6.0]
+    assert _one_page(evidence, run_cost=8.0) == [True] * 6
+    assert _one_page(evidence, run_cost=0.0) == [True, True, False, False, True, True]
+
+
+def test_a_lone_confident_line_among_furniture_is_dropped():
+    evidence = [-4.0, -4.0, 3.0, -4.0, 6.0, 6.0, 6.0]
+    assert _one_page(evidence, run_cost=4.0) == [False] * 4 + [True] * 3
+
+
+pages = st.lists(st.lists(st.integers(-12, 12).map(lambda v: v / 4), min_size=1, max_size=8), min_size=1, max_size=4)
+
+
+@settings(max_examples=80, deadline=None)
+@given(pages, st.sampled_from([0.0, 1.5, 4.0, 8.0]))
+def test_decode_is_optimal_and_pages_are_independent(page_evidence, run_cost):
+    doc = np.repeat(np.arange(len(page_evidence)), [len(p) for p in page_evidence])
+    shard = body_segments(doc, np.concatenate([np.array(p) for p in page_evidence]), run_cost)
+    for number, evidence in enumerate(page_evidence):
+        body = shard[doc == number]
+        assert body.tolist() == _one_page(evidence, run_cost)
+        assert abs(_objective(np.array(evidence), body, run_cost) - _best_objective(np.array(evidence), run_cost)) < 1e-2
+
+
+def test_empty_shard():
+    assert body_segments(np.zeros(0, dtype=np.int64), np.zeros(0), 8.0).shape == (0,)
+
+
+def test_evidence_weighs_length_and_ignores_lines_without_letters():
+    evidence = line_evidence(np.array([0.35, 0.9, 0.9, 0.9, 0.1]), 0.35, np.array([60, 6, 96, 3, 24]),
+                             np.array([True, True, True, False, True]))
+    assert evidence[0] == 0.0 and evidence[3] == 0.0
+    assert evidence[2] == 4 * evidence[1] > 0 > evidence[4]
+
+
+def test_a_paragraph_written_without_spaces_weighs_by_its_length():
+    paragraph = ("市政府周一批准了新的年度预算，在经过长时间的辩论之后，议员们同意优先修缮学校校舍，并为公共交通增加两条新的公交线路。"
+                 "据财政部门介绍，新预算将在明年年初开始执行，所有项目的进展情况都会在年中向市民公开报告，以便接受社会各界的监督。")
+    menu = ["首页", "新闻", "国内", "国际", "财经"]
+    lines = rule_lines(["\n\n".join([*menu, paragraph, "关于我们", "版权所有"])])
+    probability = np.where(lines["text"] == paragraph, 0.8, 0.1)
+    model = replace(default_model(), threshold=0.35, run_cost=8.0)
+    assert body_runs(lines, probability, model).tolist() == [False] * 5 + [True] + [False] * 2
