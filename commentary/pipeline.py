@@ -116,7 +116,7 @@ def stage_paths(run_dir: Path, stage: str) -> list[Path]:
 #: The stage tables each shard step writes (the first is what its cache look-up compares), and their schemas.
 STEP_TABLES = {"ingest": ("stamps", "ingest"), "clean": ("keys", "clean", "furniture", "dedup")}
 SCHEMAS = {"stamps": cache.STAMPS, "ingest": tables.INGESTED, "keys": cache.KEYS, "clean": tables.ARTICLES,
-           "furniture": tables.FURNITURE, "dedup": tables.DEDUP_KEYS, "curate": tables.ARTICLES}
+           "furniture": tables.FURNITURE, "dedup": tables.DEDUP_KEYS}
 
 
 def ingest_step(raw_root: Path, run_dir: Path, shard_no: int, files: list[RawFile], fingerprint: str) -> Path:
