@@ -237,7 +237,8 @@ def unchanged_since(plan: RunPlan) -> Path | None:
     """The cached run, when this run's ingest and clean outputs equal its own and its release is still LATEST.
 
     Then curating, checking and publishing again would give the same tables and no new release
-    (``carry_forward`` takes that run's results instead). Call it before ``remember_clean_shards``.
+    (``carry_forward`` takes that run's results into ``plan.run_dir`` instead). Call it before
+    ``remember_clean_shards``.
     """
     previous = cache.load(plan.curated_root, plan.fingerprint)
     if previous is None or not (previous.run_dir / "ledger.json").is_file():
@@ -258,7 +259,7 @@ def _same_file(ours: Path, theirs: Path) -> bool:
     return ours.is_file() and theirs.is_file() and (os.path.samefile(ours, theirs) or filecmp.cmp(ours, theirs, shallow=False))
 
 
-def carry_forward(plan: RunPlan, previous_run: Path) -> dict:
+def carry_forward(run_dir: Path, previous_run: Path) -> dict:
     """Take the curated shards, curate rejects and quality results of ``previous_run``; returns the release outcome.
 
     Only for a run whose inputs equal that run's (``unchanged_since``): no release is made.
@@ -266,7 +267,7 @@ def carry_forward(plan: RunPlan, previous_run: Path) -> dict:
     for path in stage_paths(previous_run, "curate") + sorted((previous_run / "rejects").glob("curate-*.parquet")) + \
             [previous_run / "quality.json"]:
         if path.is_file():
-            tables.link_file(path, plan.run_dir / path.relative_to(previous_run))
+            tables.link_file(path, run_dir / path.relative_to(previous_run))
     version = json.loads((previous_run / "ledger.json").read_text())["release"]["version"]
     return {"published": False, "reason": NOTHING_CHANGED, "version": version, "same_inputs_as_run": previous_run.name}
 
@@ -432,7 +433,7 @@ def run(raw_root: Path, curated_root: Path, shard_size: int = SHARD_SIZE) -> dic
         previous = unchanged_since(plan)
         remember_clean_shards(plan.run_dir, plan.fingerprint)
         if previous:
-            outcome = carry_forward(plan, previous)
+            outcome = carry_forward(plan.run_dir, previous)
         else:
             curate_step(plan.run_dir)
             outcome = release_step(plan, quality_step(plan.run_dir))

@@ -46,8 +46,8 @@ def remember_clean_shards(run_dir: Path, fingerprint: str) -> Path:
 
 
 @task(**IO_TASK)
-def carry_forward(plan: pipeline.RunPlan, previous_run: Path) -> dict:
-    return pipeline.carry_forward(plan, previous_run)
+def carry_forward(run_dir: Path, previous_run: Path) -> dict:
+    return pipeline.carry_forward(run_dir, previous_run)
 
 
 @task(cache_policy=NO_CACHE)
@@ -105,7 +105,7 @@ def run_pipeline(raw: str = "raw", curated: str = "curated", shard_size: int = S
         remember_clean_shards(plan.run_dir, plan.fingerprint)
         if previous:
             progress.note(f"inputs and code as in run {previous.name}, whose release is still the latest: nothing to curate or publish")
-            outcome = progress.timed("release", carry_forward, plan, previous)
+            outcome = progress.timed("release", carry_forward, plan.run_dir, previous)
         else:
             progress.timed("curate", curate, plan.run_dir)
             quality = progress.timed("quality", check_quality, plan.run_dir)
