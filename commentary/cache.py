@@ -38,7 +38,8 @@ REPO = Path(__file__).resolve().parents[1]
 #: Everything that decides what ingest and clean make of a raw file (folders are read whole).
 PROCESSING_SOURCES = (
     "commentary/ingest.py", "commentary/stages.py", "commentary/pipeline.py", "commentary/cache.py",
-    "commentary/tables.py", "commentary/settings.py", "commentary/clean", "commentary/rules", "schemas/models.py", "schemas/validation.py", "uv.lock",
+    "commentary/tables.py", "commentary/settings.py", "commentary/clean", "commentary/rules",
+    "schemas/models.py", "schemas/validation.py", "uv.lock",
 )
 #: Ingest columns that, with ``source_sha256``, decide a document's clean outputs.
 KEY_COLUMNS = ("source_path", "source_sha256", "format", "url", "outlet", "published_date", "language")
