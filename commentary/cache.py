@@ -1,37 +1,53 @@
-"""Incremental processing: reuse the clean outputs of documents that did not change.
+"""Incremental processing: reuse the ingest and clean outputs of raw files that did not change.
 
-A document's clean outputs (its article or its reject, and its furniture lines) depend only on
-its ingest record and on the processing code. So a run reuses them from the previous run when
-the document's key (``source_sha256``, path and sidecar fields) and the pipeline fingerprint
-(the processing code, rules and lock file) are unchanged; everything else is cleaned afresh.
+A document's clean outputs (its article or its reject, its furniture lines and its dedup keys)
+depend only on its ingest record and on the processing code. So a run reuses them from the
+previous run when the document's key (``source_sha256``, path and sidecar fields) and the pipeline
+fingerprint (the processing code, rules and lock file) are unchanged; everything else is cleaned
+afresh.
 
-The cache is the previous run's clean shards, named in ``<curated>/cache/clean.json`` once all
-of that run's shards were cleaned. Shards cover contiguous ``doc_id`` ranges, so one shard's
-look-up reads only the one or two previous shards that overlap it: memory stays bounded by the
-shard size. Run folders other than the one named there can be deleted without losing the cache.
+Finding ``source_sha256`` means reading the file. A file whose stamp (size, mtime and ctime of it
+and of its sidecar, as rsync, make and git compare them) equals the one recorded by the previous
+run is not read again: its ingest outcome is reused. The trade-off is git's: a change that keeps
+size, mtime and ctime goes unseen; ctime cannot be set back by tools that preserve mtime, and a
+file changed within ``STAMP_SETTLE_SECONDS`` of being stamped gets no stamp, so it is read again
+next time (a change inside one timestamp tick would otherwise look unchanged).
+
+The cache is the previous run's shards, named in ``<curated>/cache/clean.json`` once all of that
+run's shards were cleaned. Shards cover contiguous ``doc_id`` ranges, so one shard's look-up
+reads only the one or two previous shards that overlap it: memory stays bounded by the shard
+size. Run folders other than the one named there can be deleted without losing the cache.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+import stat
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
 import pyarrow as pa
 
+from commentary.ingest import SIDECAR_SUFFIX, RawFile, doc_id_for
+from commentary.settings import STAMP_SETTLE_SECONDS
+
 REPO = Path(__file__).resolve().parents[1]
 #: Everything that decides what ingest and clean make of a raw file (folders are read whole).
 PROCESSING_SOURCES = (
-    "commentary/ingest.py", "commentary/stages.py", "commentary/tables.py", "commentary/settings.py",
-    "commentary/clean", "commentary/rules", "schemas/models.py", "schemas/validation.py", "uv.lock",
+    "commentary/ingest.py", "commentary/stages.py", "commentary/pipeline.py", "commentary/cache.py",
+    "commentary/tables.py", "commentary/settings.py", "commentary/clean", "commentary/rules",
+    "schemas/models.py", "schemas/validation.py", "uv.lock",
 )
 #: Ingest columns that, with ``source_sha256``, decide a document's clean outputs.
 KEY_COLUMNS = ("source_path", "source_sha256", "format", "url", "outlet", "published_date", "language")
 INDEX_NAME = "clean.json"
 #: Per shard of a run: the key of every document that entered the clean stage.
 KEYS = pa.schema([("doc_id", pa.string()), ("source_path", pa.string()), ("cache_key", pa.string())])
+#: Per shard of a run: the stamp of every raw file (null: read it again next time).
+STAMPS = pa.schema([("doc_id", pa.string()), ("source_path", pa.string()), ("stamp", pa.string())])
 
 
 def pipeline_fingerprint(root: Path = REPO) -> str:
@@ -53,9 +69,39 @@ def document_keys(ingested: pl.DataFrame) -> pl.DataFrame:
     return ingested.select("doc_id", "source_path").with_columns(pl.Series("cache_key", keys, dtype=pl.String))
 
 
+def file_stamps(raw_root: Path, files: list[RawFile]) -> pl.DataFrame:
+    """``doc_id``, ``source_path`` and ``stamp`` of each raw file, taken before the file is read."""
+    now = time.time_ns()
+    rows = [(doc_id_for(raw.rel_path), raw.rel_path, _stamp(raw_root / raw.rel_path, now)) for raw in files]
+    return pl.DataFrame(rows, schema={"doc_id": pl.String, "source_path": pl.String, "stamp": pl.String}, orient="row")
+
+
+def _stamp(path: Path, now: int) -> str | None:
+    """Size, mtime and ctime of a regular file and of its sidecar (``-`` when it has none).
+
+    None when either is not a regular file (a symbolic link's target can change unseen) or was
+    changed less than ``STAMP_SETTLE_SECONDS`` ago.
+    """
+    parts = []
+    for candidate, optional in ((path, False), (path.with_name(path.name + SIDECAR_SUFFIX), True)):
+        try:
+            info = candidate.lstat()
+        except FileNotFoundError:
+            if optional:
+                parts.append("-")
+                continue
+            return None
+        except OSError:
+            return None
+        if not stat.S_ISREG(info.st_mode) or max(info.st_mtime_ns, info.st_ctime_ns) > now - STAMP_SETTLE_SECONDS * 10**9:
+            return None
+        parts.append(f"{info.st_size}:{info.st_mtime_ns}:{info.st_ctime_ns}")
+    return "/".join(parts)
+
+
 @dataclass(frozen=True)
 class CleanCache:
-    """The previous run's clean shards, with the ``doc_id`` range of each."""
+    """The previous run's shards, with the ``doc_id`` range of the raw files of each."""
 
     run_dir: Path
     ranges: list[tuple[int, str, str]]
@@ -81,7 +127,7 @@ def load(curated_root: Path, fingerprint: str) -> CleanCache | None:
 
 
 def remember(curated_root: Path, run_dir: Path, fingerprint: str, ranges: list[tuple[int, str, str]]) -> Path:
-    """Name ``run_dir``'s clean shards as the cache for later runs (written atomically)."""
+    """Name ``run_dir``'s shards as the cache for later runs (written atomically)."""
     path = index_path(curated_root)
     path.parent.mkdir(parents=True, exist_ok=True)
     aside = path.with_name(f".{path.name}.tmp")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import fcntl
+import filecmp
 import hashlib
 import json
 import os
@@ -26,6 +27,9 @@ from commentary.ingest import RawFile, discover, doc_id_for
 from commentary.settings import SHARD_SIZE
 from schemas import models
 from schemas.validation import DETAIL, REASON, split_valid
+
+#: The release outcome of a run that found its tables equal to the latest release's.
+NOTHING_CHANGED = "nothing changed since the latest release"
 
 
 @dataclass(frozen=True)
@@ -109,25 +113,48 @@ def stage_paths(run_dir: Path, stage: str) -> list[Path]:
     return sorted((run_dir / "stages" / stage).glob("shard-*.parquet"))
 
 
-def ingest_step(raw_root: Path, run_dir: Path, shard_no: int, files: list[RawFile]) -> Path:
-    """Read one shard of raw files; invalid records and unreadable files become rejects."""
-    ingested, rejects, repairs = stages.ingest(raw_root, files)
+#: The stage tables each shard step writes (the first is what its cache look-up compares), and their schemas.
+STEP_TABLES = {"ingest": ("stamps", "ingest"), "clean": ("keys", "clean", "furniture", "dedup")}
+SCHEMAS = {"stamps": cache.STAMPS, "ingest": tables.INGESTED, "keys": cache.KEYS, "clean": tables.ARTICLES,
+           "furniture": tables.FURNITURE, "dedup": tables.DEDUP_KEYS}
+
+
+def ingest_step(raw_root: Path, run_dir: Path, shard_no: int, files: list[RawFile], fingerprint: str) -> Path:
+    """Read one shard of raw files; invalid records and unreadable files become rejects.
+
+    A file whose stamp matches the cached run is not read: its record, rejects and repairs are
+    copied from that run, and a shard whose files all match one cached shard is linked whole.
+    """
+    stamps = cache.file_stamps(raw_root, files)
+    previous = cache.load(run_dir.parents[1], fingerprint)
+    if stamps["stamp"].null_count() == 0 and (twin := _cached_twin(previous, "stamps", stamps)) is not None:
+        return _link_step(previous.run_dir, twin, run_dir, shard_no, "ingest")
+    reused = _cached_outputs(previous, "ingest", stamps, ["doc_id", "source_path", "stamp"])
+    known = set(reused["hits"]["source_path"].to_list())
+    ingested, rejects, repairs = stages.ingest(raw_root, [raw for raw in files if raw.rel_path not in known])
     valid, failed = split_valid(ingested, models.IngestedRecord)
-    _write_rejects(run_dir, "ingest", shard_no, rejects, failed)
-    _write_repairs(run_dir, "ingest", shard_no, repairs)
-    return tables.write_parquet(valid.to_arrow(), shard_path(run_dir, "ingest", shard_no), tables.INGESTED)
+    _write_rejects(run_dir, "ingest", shard_no, rejects + reused["rejects"].to_dicts(), failed)
+    _write_repairs(run_dir, "ingest", shard_no, repairs + reused["repairs"].to_dicts())
+    tables.write_parquet(stamps.to_arrow(), shard_path(run_dir, "stamps", shard_no), cache.STAMPS)
+    return tables.write_parquet(pl.concat([valid, reused["ingest"]]).sort("doc_id").to_arrow(),
+                                shard_path(run_dir, "ingest", shard_no), tables.INGESTED)
 
 
 def clean_step(run_dir: Path, shard_no: int, fingerprint: str) -> Path:
-    """Clean one ingested shard into articles and the furniture audit.
+    """Clean one ingested shard into articles, the furniture audit and the articles' dedup keys.
 
     Documents whose key and pipeline fingerprint match the cached run are copied from it, not
-    cleaned again; the shard's files are the same either way.
+    cleaned again (a shard whose keys all match one cached shard is linked whole); the shard's
+    files are the same either way.
     """
-    ingested = tables.read_parquet(shard_path(run_dir, "ingest", shard_no), tables.INGESTED)
-    keys = cache.document_keys(ingested)
-    reused = _cached_outputs(run_dir.parents[1], fingerprint, keys)
-    articles, furniture, rejects, repairs = stages.clean(ingested.join(reused["keys"], on="doc_id", how="anti"))
+    ingest_file = shard_path(run_dir, "ingest", shard_no)
+    keys = cache.document_keys(pl.read_parquet(ingest_file, columns=["doc_id", *cache.KEY_COLUMNS]))
+    previous = cache.load(run_dir.parents[1], fingerprint)
+    if (twin := _cached_twin(previous, "keys", keys)) is not None:
+        return _link_step(previous.run_dir, twin, run_dir, shard_no, "clean")
+    reused = _cached_outputs(previous, "clean", keys, ["doc_id", "cache_key"])
+    ingested = tables.read_parquet(ingest_file, tables.INGESTED).join(reused["hits"], on="doc_id", how="anti")
+    articles, furniture, rejects, repairs = stages.clean(ingested)
     valid, failed = split_valid(articles, models.Article)
     audit_ok, audit_failed = split_valid(furniture, models.FurnitureLine)
     bad_audit_docs = audit_failed.select("doc_id", REASON, DETAIL).unique("doc_id", keep="first")
@@ -139,53 +166,115 @@ def clean_step(run_dir: Path, shard_no: int, fingerprint: str) -> Path:
     audit = audit_ok.filter(pl.col("doc_id").is_in(valid["doc_id"].implode()))
     tables.write_parquet(pl.concat([audit, reused["furniture"]]).sort("doc_id", "line_no").to_arrow(),
                          shard_path(run_dir, "furniture", shard_no), tables.FURNITURE)
+    tables.write_parquet(pl.concat([stages.dedup_keys(valid), reused["dedup"]]).sort("doc_id").to_arrow(),
+                         shard_path(run_dir, "dedup", shard_no), tables.DEDUP_KEYS)
     tables.write_parquet(keys.to_arrow(), shard_path(run_dir, "keys", shard_no), cache.KEYS)
-    return tables.write_parquet(pl.concat([valid, reused["articles"]]).sort("doc_id").to_arrow(),
+    return tables.write_parquet(pl.concat([valid, reused["clean"]]).sort("doc_id").to_arrow(),
                                 shard_path(run_dir, "clean", shard_no), tables.ARTICLES)
 
 
-def _cached_outputs(curated_root: Path, fingerprint: str, keys: pl.DataFrame) -> dict[str, pl.DataFrame]:
-    """From the cached run: ``keys``, ``articles``, ``furniture``, clean ``rejects`` and ``repairs`` of the unchanged documents in ``keys``."""
-    found = {"keys": keys.head(0), "articles": stages.frame([], tables.ARTICLES),
-             "furniture": stages.frame([], tables.FURNITURE), "rejects": stages.frame([], tables.REJECTS),
-             "repairs": stages.frame([], tables.REPAIRS)}
-    previous = cache.load(curated_root, fingerprint) if keys.height else None
-    if previous is None:
+def _cached_twin(previous: cache.CleanCache | None, table: str, frame: pl.DataFrame) -> int | None:
+    """The cached shard whose ``table`` equals ``frame`` row for row: its step's outputs can be linked."""
+    if previous is None or not frame.height:
+        return None
+    overlapping = previous.shards_overlapping(frame["doc_id"].min(), frame["doc_id"].max())
+    if len(overlapping) != 1:
+        return None
+    cached = shard_path(previous.run_dir, table, overlapping[0])
+    return overlapping[0] if cached.is_file() and tables.read_parquet(cached, SCHEMAS[table]).equals(frame) else None
+
+
+def _step_files(run_dir: Path, step: str, shard_no: int) -> list[Path]:
+    """Every file a shard step writes: its stage tables, rejects and repairs."""
+    return [shard_path(run_dir, table, shard_no) for table in STEP_TABLES[step]] + \
+        [run_dir / kind / f"{step}-{shard_no:05d}.parquet" for kind in ("rejects", "repairs")]
+
+
+def _link_step(cached_run: Path, cached_shard: int, run_dir: Path, shard_no: int, step: str) -> Path:
+    """Link a cached shard's outputs of ``step`` into this run; returns the step's main table."""
+    for source, target in zip(_step_files(cached_run, step, cached_shard), _step_files(run_dir, step, shard_no), strict=True):
+        tables.link_file(source, target)
+    return shard_path(run_dir, step, shard_no)
+
+
+def _cached_outputs(previous: cache.CleanCache | None, step: str, frame: pl.DataFrame, on: list[str]) -> dict[str, pl.DataFrame]:
+    """From the cached run: the rows of ``frame`` equal on ``on`` to its first step table (``hits``), and their outputs of ``step``.
+
+    Outputs are the step's other tables (by ``doc_id``) and its ``rejects`` and ``repairs`` (by ``source_path``).
+    """
+    match, *outputs = STEP_TABLES[step]
+    found = {"hits": frame.head(0), "rejects": stages.frame([], tables.REJECTS), "repairs": stages.frame([], tables.REPAIRS)} | \
+        {table: stages.frame([], SCHEMAS[table]) for table in outputs}
+    if previous is None or not frame.height:
         return found
-    for n in previous.shards_overlapping(keys["doc_id"].min(), keys["doc_id"].max()):
-        cached = tables.read_parquet(shard_path(previous.run_dir, "keys", n), cache.KEYS).select("doc_id", "cache_key")
-        hits = keys.join(cached, on=["doc_id", "cache_key"])
+    for n in previous.shards_overlapping(frame["doc_id"].min(), frame["doc_id"].max()):
+        hits = frame.join(tables.read_parquet(shard_path(previous.run_dir, match, n), SCHEMAS[match]).select(on), on=on)
         if not hits.height:
             continue
         ids, paths = hits["doc_id"].implode(), hits["source_path"].implode()
-        outputs = {
-            "keys": hits,
-            "articles": tables.read_parquet(shard_path(previous.run_dir, "clean", n), tables.ARTICLES).filter(pl.col("doc_id").is_in(ids)),
-            "furniture": tables.read_parquet(shard_path(previous.run_dir, "furniture", n), tables.FURNITURE).filter(pl.col("doc_id").is_in(ids)),
-            "rejects": tables.read_parquet(previous.run_dir / "rejects" / f"clean-{n:05d}.parquet", tables.REJECTS)
-            .filter(pl.col("source_path").is_in(paths)),
-            "repairs": tables.read_parquet(previous.run_dir / "repairs" / f"clean-{n:05d}.parquet", tables.REPAIRS)
-            .filter(pl.col("source_path").is_in(paths)),
+        rows = {"hits": hits} | {
+            table: tables.read_parquet(shard_path(previous.run_dir, table, n), SCHEMAS[table]).filter(pl.col("doc_id").is_in(ids))
+            for table in outputs
+        } | {
+            kind: tables.read_parquet(previous.run_dir / kind / f"{step}-{n:05d}.parquet", schema).filter(pl.col("source_path").is_in(paths))
+            for kind, schema in (("rejects", tables.REJECTS), ("repairs", tables.REPAIRS))
         }
-        found = {name: pl.concat([found[name], frame]) for name, frame in outputs.items()}
+        found = {name: pl.concat([found[name], part]) for name, part in rows.items()}
     return found
 
 
 def remember_clean_shards(run_dir: Path, fingerprint: str) -> Path:
-    """Once every shard is cleaned, make this run's clean shards the cache of later runs."""
+    """Once every shard is cleaned, make this run's shards the cache of later runs."""
     ranges = []
-    for path in stage_paths(run_dir, "keys"):
+    for path in stage_paths(run_dir, "stamps"):
         ids = pl.read_parquet(path, columns=["doc_id"])["doc_id"]
         if ids.len():
             ranges.append((int(path.stem.split("-")[1]), ids.min(), ids.max()))
     return cache.remember(run_dir.parents[1], run_dir, fingerprint, ranges)
 
 
+def unchanged_since(plan: RunPlan) -> Path | None:
+    """The cached run, when this run's ingest and clean outputs equal its own and its release is still LATEST.
+
+    Then curating, checking and publishing again would give the same tables and no new release
+    (``carry_forward`` takes that run's results into ``plan.run_dir`` instead). Call it before
+    ``remember_clean_shards``.
+    """
+    previous = cache.load(plan.curated_root, plan.fingerprint)
+    if previous is None or not (previous.run_dir / "ledger.json").is_file():
+        return None
+    entry = json.loads((previous.run_dir / "ledger.json").read_text())
+    outcome = entry["release"]
+    current = outcome.get("published") or outcome.get("reason") == NOTHING_CHANGED
+    if not entry["balanced"] or not current or outcome.get("version") != release.latest_version(plan.curated_root):
+        return None
+    if len(stage_paths(previous.run_dir, "stamps")) != len(plan.shards):
+        return None
+    same = all(_same_file(ours, theirs) for n in range(len(plan.shards)) for step in STEP_TABLES
+               for ours, theirs in zip(_step_files(plan.run_dir, step, n), _step_files(previous.run_dir, step, n), strict=True))
+    return previous.run_dir if same else None
+
+
+def _same_file(ours: Path, theirs: Path) -> bool:
+    return ours.is_file() and theirs.is_file() and (os.path.samefile(ours, theirs) or filecmp.cmp(ours, theirs, shallow=False))
+
+
+def carry_forward(run_dir: Path, previous_run: Path) -> dict:
+    """Take the curated shards, curate rejects and quality results of ``previous_run``; returns the release outcome.
+
+    Only for a run whose inputs equal that run's (``unchanged_since``): no release is made.
+    """
+    for path in stage_paths(previous_run, "curate") + sorted((previous_run / "rejects").glob("curate-*.parquet")) + \
+            [previous_run / "quality.json"]:
+        if path.is_file():
+            tables.link_file(path, run_dir / path.relative_to(previous_run))
+    version = json.loads((previous_run / "ledger.json").read_text())["release"]["version"]
+    return {"published": False, "reason": NOTHING_CHANGED, "version": version, "same_inputs_as_run": previous_run.name}
+
+
 def curate_step(run_dir: Path) -> list[Path]:
     """Mark exact and near duplicates across all shards and write the final article shards."""
-    keys = pl.concat([stages.dedup_keys(tables.read_parquet(p, tables.ARTICLES)) for p in stage_paths(run_dir, "clean")]
-                     or [stages.dedup_keys(tables.read_parquet([], tables.ARTICLES))])
-    canonical = stages.canonical_copies(keys)
+    canonical = stages.canonical_copies(tables.read_parquet(stage_paths(run_dir, "dedup"), tables.DEDUP_KEYS))
     out = []
     for path in stage_paths(run_dir, "clean"):
         shard_no = int(path.stem.split("-")[1])
@@ -308,7 +397,7 @@ def release_step(plan: RunPlan, quality: dict) -> dict | None:
     report = card.RunReport(seen=plan.seen, quality=quality, rejects=rejects)
     manifest = release.publish(plan.curated_root, plan.run_dir.name, frames, provenance(plan), report)
     if manifest is None:
-        return {"published": False, "reason": "nothing changed since the latest release", "version": release.latest_version(plan.curated_root)}
+        return {"published": False, "reason": NOTHING_CHANGED, "version": release.latest_version(plan.curated_root)}
     return {"published": True, "version": manifest["version"], "counts": manifest["counts"]}
 
 
@@ -339,9 +428,13 @@ def run(raw_root: Path, curated_root: Path, shard_size: int = SHARD_SIZE) -> dic
     with run_lock(curated_root):
         plan = plan_run(raw_root, curated_root, shard_size)
         for shard_no, files in enumerate(plan.shards):
-            ingest_step(plan.raw_root, plan.run_dir, shard_no, files)
+            ingest_step(plan.raw_root, plan.run_dir, shard_no, files, plan.fingerprint)
             clean_step(plan.run_dir, shard_no, plan.fingerprint)
+        previous = unchanged_since(plan)
         remember_clean_shards(plan.run_dir, plan.fingerprint)
-        curate_step(plan.run_dir)
-        outcome = release_step(plan, quality_step(plan.run_dir))
+        if previous:
+            outcome = carry_forward(plan.run_dir, previous)
+        else:
+            curate_step(plan.run_dir)
+            outcome = release_step(plan, quality_step(plan.run_dir))
         return ledger(plan, merge_rejects(plan.run_dir), outcome)

@@ -9,6 +9,9 @@ from pathlib import Path
 
 #: Documents per shard: one Prefect task per stage per shard (TOOLCHAIN.md: 5-50 ms per task).
 SHARD_SIZE = 500
+#: A raw file changed less than this long before a run stamped it is read again by the next run:
+#: longer than a timestamp tick (2 s on FAT and some network file systems, far less on ext4 or XFS).
+STAMP_SETTLE_SECONDS = 2
 #: Raw files larger than this are rejected unread (bytes on disk).
 MAX_RAW_BYTES = 32 * 1024 * 1024
 #: Decompressed gzip content is capped here (guards against gzip bombs).

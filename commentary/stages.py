@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pyarrow as pa
-from datasketch import LeanMinHash, MinHash, MinHashLSH
 
 from commentary import tables
 from commentary.clean import CleanedPage
@@ -169,6 +168,8 @@ def dedup_keys(articles: pl.DataFrame) -> pl.DataFrame:
 
 def minhash_signatures(bodies: list[str]) -> np.ndarray:
     """One MinHash signature (uint32 per permutation) per body, over its lower-cased word 5-grams."""
+    from datasketch import MinHash  # imports scipy (about 1 s); a run with nothing to clean or curate never needs it
+
     shingle_sets = []
     for body in bodies:
         words = _WORD.findall(body.casefold())
@@ -180,6 +181,8 @@ def minhash_signatures(bodies: list[str]) -> np.ndarray:
 
 def near_duplicate_pairs(signatures: np.ndarray, threshold: float = NEAR_DUPLICATE_THRESHOLD) -> list[tuple[int, int]]:
     """Index pairs whose estimated Jaccard similarity reaches ``threshold`` (LSH candidates, then checked)."""
+    from datasketch import LeanMinHash, MinHashLSH  # see minhash_signatures
+
     lsh = MinHashLSH(threshold=threshold, num_perm=MINHASH_PERMUTATIONS)
     sketches = [LeanMinHash(seed=_MINHASH_SEED, hashvalues=row, scheme="affine32") for row in signatures]
     with lsh.insertion_session() as session:

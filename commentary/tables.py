@@ -6,6 +6,8 @@ metadata, so the same rows always give byte-identical files.
 from __future__ import annotations
 
 import errno
+import os
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -15,7 +17,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from commentary.settings import ROW_GROUP_ROWS
+from commentary.settings import MINHASH_PERMUTATIONS, ROW_GROUP_ROWS
 from schemas import models
 
 _ARROW_TYPES = {pl.String: pa.string(), pl.Int64: pa.int64(), pl.Date: pa.date32()}
@@ -40,6 +42,12 @@ FURNITURE = arrow_schema(models.FurnitureLine)
 REJECTS = arrow_schema(models.Reject)
 REPAIRS = arrow_schema(models.Repair)
 CHANGES = arrow_schema(models.ArticleChange)
+#: What choosing canonical copies needs of each article (``stages.dedup_keys``); kept in the run, never released.
+DEDUP_KEYS = pa.schema([
+    ("doc_id", pa.string()), ("source_path", pa.string()), ("published_date", pa.date32()), ("outlet", pa.string()),
+    ("syndicated_from", pa.string()), ("body_sha256", pa.string()), ("metadata_fields", pa.uint32()),
+    ("minhash", pa.list_(pa.uint32(), MINHASH_PERMUTATIONS)),
+])
 
 
 @dataclass(frozen=True)
@@ -88,14 +96,35 @@ def to_arrow(frame: pl.DataFrame, schema: pa.Schema) -> pa.Table:
 
 
 def write_parquet(table: pa.Table, path: Path, schema: pa.Schema, row_group_rows: int = ROW_GROUP_ROWS) -> Path:
-    """Write one Parquet file deterministically (zstd, statistics, fixed row groups)."""
+    """Write one Parquet file deterministically (zstd, statistics, fixed row groups).
+
+    An existing file is unlinked first: it may be a hard link to an earlier run's file (``link_file``).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)
     table = table.select(schema.names).cast(schema).replace_schema_metadata(None)
     with no_space_is_disk_full(path):
         pq.write_table(
             table, path, compression="zstd", row_group_size=row_group_rows, write_statistics=True,
         )
     return path
+
+
+def link_file(source: Path, target: Path) -> Path:
+    """Make ``target`` a hard link to ``source`` (a copy where the file system has no hard links).
+
+    Safe because no file of a run is changed once written: writers replace files, never write into them.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.unlink(missing_ok=True)
+    with no_space_is_disk_full(target):
+        try:
+            os.link(source, target)
+        except OSError as error:
+            if error.errno in NO_SPACE:
+                raise
+            shutil.copyfile(source, target)
+    return target
 
 
 def read_parquet(paths: list[Path] | Path, schema: pa.Schema) -> pl.DataFrame:

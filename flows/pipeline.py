@@ -27,9 +27,9 @@ SHARD_STAGES = ("ingest", "clean")
 
 
 @task(**IO_TASK)
-def ingest(raw_root: Path, run_dir: Path, shard_no: int, files: list[RawFile]) -> float:
+def ingest(raw_root: Path, run_dir: Path, shard_no: int, files: list[RawFile], fingerprint: str) -> float:
     started = time.perf_counter()
-    pipeline.ingest_step(raw_root, run_dir, shard_no, files)
+    pipeline.ingest_step(raw_root, run_dir, shard_no, files, fingerprint)
     return time.perf_counter() - started
 
 
@@ -43,6 +43,11 @@ def clean(run_dir: Path, shard_no: int, fingerprint: str) -> float:
 @task(**IO_TASK)
 def remember_clean_shards(run_dir: Path, fingerprint: str) -> Path:
     return pipeline.remember_clean_shards(run_dir, fingerprint)
+
+
+@task(**IO_TASK)
+def carry_forward(run_dir: Path, previous_run: Path) -> dict:
+    return pipeline.carry_forward(run_dir, previous_run)
 
 
 @task(cache_policy=NO_CACHE)
@@ -91,15 +96,20 @@ def run_pipeline(raw: str = "raw", curated: str = "curated", shard_size: int = S
         if removed:
             progress.note(f"removed what an interrupted run left: {', '.join(removed)}")
         progress.note(f"run {plan.run_dir.name}: {plan.seen} raw files in {len(plan.shards)} shards")
-        ingested = [ingest.submit(plan.raw_root, plan.run_dir, n, files) for n, files in enumerate(plan.shards)]
+        ingested = [ingest.submit(plan.raw_root, plan.run_dir, n, files, plan.fingerprint) for n, files in enumerate(plan.shards)]
         cleaned = [clean.submit(plan.run_dir, n, plan.fingerprint, wait_for=[i]) for n, i in enumerate(ingested)]
         stage_of = {f.task_run_id: "ingest" for f in ingested} | {f.task_run_id: "clean" for f in cleaned}
         for future in as_completed(ingested + cleaned):
             progress.shard_done(stage_of[future.task_run_id], future.result())
+        previous = pipeline.unchanged_since(plan)
         remember_clean_shards(plan.run_dir, plan.fingerprint)
-        progress.timed("curate", curate, plan.run_dir)
-        quality = progress.timed("quality", check_quality, plan.run_dir)
-        outcome = progress.timed("release", publish, plan, quality)
+        if previous:
+            progress.note(f"inputs and code as in run {previous.name}, whose release is still the latest: nothing to curate or publish")
+            outcome = progress.timed("release", carry_forward, plan.run_dir, previous)
+        else:
+            progress.timed("curate", curate, plan.run_dir)
+            quality = progress.timed("quality", check_quality, plan.run_dir)
+            outcome = progress.timed("release", publish, plan, quality)
         entry = account(plan, outcome, progress.timings())
     progress.note(f"seen {entry['seen']}: released {entry['released']}, rejected {entry['rejected']}, "
                   f"duplicates {entry['duplicates']}, repaired {entry['repaired']}; release: {outcome}")

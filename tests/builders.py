@@ -33,7 +33,7 @@ def clean_run(raw: Path, curated: Path, shard_size: int = SHARD_SIZE) -> pipelin
     """Plan a run, ingest and clean every shard, and remember the run as the clean cache."""
     plan = pipeline.plan_run(raw, curated, shard_size)
     for shard_no, files in enumerate(plan.shards):
-        pipeline.ingest_step(plan.raw_root, plan.run_dir, shard_no, files)
+        pipeline.ingest_step(plan.raw_root, plan.run_dir, shard_no, files, plan.fingerprint)
         pipeline.clean_step(plan.run_dir, shard_no, plan.fingerprint)
     pipeline.remember_clean_shards(plan.run_dir, plan.fingerprint)
     return plan

@@ -163,7 +163,7 @@ def _curated_one_file(tmp_path, article):
     (raw / "a.txt").write_text(text_page(*_half(article, False)))
     with pipeline.run_lock(curated):
         plan = pipeline.plan_run(raw, curated)
-        pipeline.ingest_step(plan.raw_root, plan.run_dir, 0, plan.shards[0])
+        pipeline.ingest_step(plan.raw_root, plan.run_dir, 0, plan.shards[0], plan.fingerprint)
         pipeline.clean_step(plan.run_dir, 0, plan.fingerprint)
         pipeline.curate_step(plan.run_dir)
         yield plan

@@ -12,7 +12,8 @@ from commentary import release
 
 
 @pytest.fixture(scope="module")
-def curated(tmp_path_factory, gold):
+def runs(tmp_path_factory, gold):
+    """The curated folder, the ledger entry of a first run and that of a second run on the same files."""
     from flows.pipeline import run_pipeline
 
     root = tmp_path_factory.mktemp("curated")
@@ -22,7 +23,13 @@ def curated(tmp_path_factory, gold):
     (raw / "broken.txt.gz").write_bytes(b"\x1f\x8b\x08\x00garbage")
     with prefect_test_harness(server_startup_timeout=120):
         entry = run_pipeline(raw=str(raw), curated=str(root))
-    return root, entry
+        again = run_pipeline(raw=str(raw), curated=str(root))
+    return root, entry, again
+
+
+@pytest.fixture(scope="module")
+def curated(runs):
+    return runs[:2]
 
 
 def test_ledger_accounts_for_every_file(curated):
@@ -72,3 +79,13 @@ def test_manifest_and_latest_describe_the_release(curated):
             "datapackage.json", "report.html", "CHANGELOG.md"} <= set(manifest["files"])
     assert manifest["raw_fingerprint"] and manifest["lock_sha256"] and manifest["code_version"]
     assert (root / "runs" / entry["run_id"] / "quality" / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html").is_file()
+
+
+def test_a_second_run_on_the_same_files_carries_the_first_forward(runs):
+    root, first, again = runs
+    assert again["release"] == {"published": False, "reason": "nothing changed since the latest release",
+                                "version": first["release"]["version"], "same_inputs_as_run": first["run_id"]}
+    counts = ("seen", "released", "rejected", "rejected_by_reason", "duplicates")
+    assert again["balanced"] and {k: again[k] for k in counts} == {k: first[k] for k in counts}
+    assert set(again["timings"]["stages"]) == {"ingest", "clean", "release"}
+    assert sorted(p.name for p in release.releases_dir(root).iterdir() if not p.name.startswith(".")) == [first["release"]["version"]]

@@ -1,14 +1,34 @@
-"""Incremental runs: only new or changed documents are cleaned, and the outputs equal a full run's."""
+"""Incremental runs: only new or changed files are read and cleaned, and the outputs equal a full run's."""
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
 import polars as pl
 import pytest
 
-from commentary import cache, pipeline, stages, synthetic, tables
-from builders import clean_run
+from commentary import cache, ingest, load, pipeline, release, stages, synthetic, tables
+from builders import build_release, clean_run
+
+
+@pytest.fixture(autouse=True)
+def settled(monkeypatch):
+    """Stamp files however recently they were written (the settle rule has its own test)."""
+    monkeypatch.setattr(cache, "STAMP_SETTLE_SECONDS", 0)
+
+
+@pytest.fixture
+def reads(monkeypatch) -> list[str]:
+    """Names of the raw files and sidecars whose bytes were read, one entry per read."""
+    calls, real_read = [], ingest._read_capped
+
+    def counting_read(raw_root, path, limit):
+        calls.append(path.name)
+        return real_read(raw_root, path, limit)
+
+    monkeypatch.setattr(ingest, "_read_capped", counting_read)
+    return calls
 
 
 @pytest.fixture
@@ -47,27 +67,70 @@ def corpus(tmp_path) -> Path:
     return raw
 
 
-def test_an_unchanged_rerun_cleans_nothing_and_gives_the_same_outputs(tmp_path, corpus, cleaned_docs):
+def test_an_unchanged_rerun_reads_and_cleans_nothing_and_gives_the_same_outputs(tmp_path, corpus, cleaned_docs, reads):
     first = _clean_run(corpus, tmp_path / "curated")
-    assert sum(cleaned_docs) == 11
+    assert sum(cleaned_docs) == 11 and len(reads) == 11
     assert _outputs(first)["rejects"] and _outputs(first)["articles"]
     cleaned_docs.clear()
+    reads.clear()
     second = _clean_run(corpus, tmp_path / "curated")
-    assert sum(cleaned_docs) == 0
+    assert sum(cleaned_docs) == 0 and reads == []
     assert _outputs(second) == _outputs(first)
+    assert all(os.path.samefile(ours, theirs) for table in ("ingest", "clean", "furniture", "dedup")
+               for ours, theirs in zip(pipeline.stage_paths(second, table), pipeline.stage_paths(first, table), strict=True))
 
 
-def test_only_new_and_changed_files_are_cleaned_and_removed_files_leave(tmp_path, corpus, cleaned_docs):
+def test_a_touched_file_is_read_again_and_still_hits_the_clean_cache(tmp_path, corpus, cleaned_docs, reads):
+    _clean_run(corpus, tmp_path / "curated")
+    touched = sorted(corpus.rglob("page-*.txt"))[2]
+    os.utime(touched, ns=(touched.stat().st_atime_ns, touched.stat().st_mtime_ns + 10**9))
+    cleaned_docs.clear()
+    reads.clear()
+    _clean_run(corpus, tmp_path / "curated")
+    assert reads == [touched.name]
+    assert sum(cleaned_docs) == 0
+
+
+def test_a_rewrite_that_keeps_size_and_mtime_is_still_read_and_cleaned(tmp_path, corpus, cleaned_docs, reads):
+    first = _clean_run(corpus, tmp_path / "curated")
+    changed = sorted(corpus.rglob("page-*.txt"))[4]
+    before = changed.stat()
+    text = changed.read_text()
+    changed.write_text(text.replace("e", "E", 1))
+    os.utime(changed, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert changed.stat().st_size == before.st_size and changed.stat().st_mtime_ns == before.st_mtime_ns
+    cleaned_docs.clear()
+    reads.clear()
+    second = _clean_run(corpus, tmp_path / "curated")
+    assert reads == [changed.name] and sum(cleaned_docs) == 1
+    digest = {run: tables.read_parquet(pipeline.stage_paths(run, "ingest"), tables.INGESTED)
+              .filter(pl.col("source_path") == changed.relative_to(corpus).as_posix())["source_sha256"].item() for run in (first, second)}
+    assert digest[first] != digest[second]
+
+
+def test_a_file_changed_just_before_it_was_stamped_is_read_again_next_time(tmp_path, corpus, reads, monkeypatch):
+    monkeypatch.setattr(cache, "STAMP_SETTLE_SECONDS", 3600)
+    _clean_run(corpus, tmp_path / "curated")
+    reads.clear()
+    _clean_run(corpus, tmp_path / "curated")
+    assert len(reads) == 11
+
+
+def test_only_new_and_changed_files_are_read_and_cleaned_and_removed_files_leave(tmp_path, corpus, cleaned_docs, reads):
     _clean_run(corpus, tmp_path / "curated")
     synthetic.generate(corpus, 2, start=100, furniture=False)
     changed = sorted(corpus.rglob("page-*.txt"))[3]
     changed.write_text(synthetic.page(200, furniture=False))
     removed = sorted(corpus.rglob("page-*.txt"))[5]
     removed.unlink()
-    (corpus / "0000" / f"{sorted(corpus.rglob('page-*.txt'))[0].name}.meta.json").write_text('{"outlet": "New Outlet"}')
+    described = sorted(corpus.rglob("page-*.txt"))[0]
+    (corpus / "0000" / f"{described.name}.meta.json").write_text('{"outlet": "New Outlet"}')
     cleaned_docs.clear()
+    reads.clear()
     incremental = _clean_run(corpus, tmp_path / "curated")
     assert sum(cleaned_docs) == 4  # two new, one changed, one with a new sidecar
+    new = [p.name for p in sorted(corpus.rglob("page-*.txt"))[-2:]]
+    assert sorted(reads) == sorted([*new, changed.name, described.name, f"{described.name}.meta.json"])
     full = _clean_run(corpus, tmp_path / "fresh")
     assert _outputs(incremental) == _outputs(full)
     paths = {row[1] for row in _outputs(incremental)["articles"]}
@@ -106,3 +169,66 @@ def test_shards_cover_contiguous_doc_id_ranges(tmp_path, corpus):
     ranges = [pl.read_parquet(p)["doc_id"] for p in pipeline.stage_paths(run_dir, "keys")]
     assert all(a.max() < b.min() for a, b in zip(ranges, ranges[1:]))
     assert all(r.is_sorted() for r in ranges)
+
+
+def test_an_incremental_release_is_byte_identical_to_a_cold_one(tmp_path, corpus):
+    build_release(corpus, tmp_path / "curated")
+    synthetic.generate(corpus, 3, start=100, furniture=False)
+    sorted(corpus.rglob("page-*.txt"))[6].unlink()
+    sorted(corpus.rglob("page-*.txt"))[1].write_text(synthetic.page(300, furniture=False))
+    assert build_release(corpus, tmp_path / "curated")["version"] == "1.1.0"
+    assert build_release(corpus, tmp_path / "cold")["version"] == "1.0.0"
+    incremental, cold = (release.release_path(tmp_path / name, release.latest_version(tmp_path / name)) for name in ("curated", "cold"))
+    files = sorted(p.relative_to(cold) for table in ("articles", "furniture") for p in (cold / table).glob("*.parquet"))
+    assert files and all((incremental / f).read_bytes() == (cold / f).read_bytes() for f in files)
+
+
+def test_a_run_with_nothing_changed_skips_curation_and_publishing_and_accounts_for_every_file(tmp_path, corpus, monkeypatch):
+    curated = tmp_path / "curated"
+    first = pipeline.run(corpus, curated, shard_size=4)
+    assert first["release"]["version"] == "1.0.0" and first["rejected"] == 1
+
+    def must_not_run(*args):
+        raise AssertionError("a run with nothing changed curated, checked or published again")
+
+    for step in ("curate_step", "quality_step", "release_step"):
+        monkeypatch.setattr(pipeline, step, must_not_run)
+    second = pipeline.run(corpus, curated, shard_size=4)
+    assert second["release"] == {"published": False, "reason": pipeline.NOTHING_CHANGED, "version": "1.0.0",
+                                 "same_inputs_as_run": first["run_id"]}
+    counts = ("seen", "released", "duplicates", "rejected", "rejected_by_reason", "repaired")
+    assert second["balanced"] and {k: second[k] for k in counts} == {k: first[k] for k in counts}
+    rejects = pl.read_parquet(curated / "runs" / second["run_id"] / "rejects.parquet")
+    assert rejects.select("source_path", "reason").rows() == [("title-only.txt", "no-article-body")]
+    assert pipeline.run(corpus, curated, shard_size=4)["release"]["same_inputs_as_run"] == second["run_id"]
+
+
+def test_a_run_after_one_whose_ledger_is_missing_curates_again(tmp_path, corpus, monkeypatch):
+    curated = tmp_path / "curated"
+    first = pipeline.run(corpus, curated, shard_size=4)
+    (curated / "runs" / first["run_id"] / "ledger.json").unlink()  # as if the run was killed before its end
+    curated_runs, real_curate = [], pipeline.curate_step
+    monkeypatch.setattr(pipeline, "curate_step", lambda run_dir: curated_runs.append(run_dir) or real_curate(run_dir))
+    second = pipeline.run(corpus, curated, shard_size=4)
+    assert len(curated_runs) == 1
+    assert second["release"] == {"published": False, "reason": pipeline.NOTHING_CHANGED, "version": "1.0.0"}
+
+
+def test_a_removed_file_leaves_the_next_release(tmp_path, corpus):
+    curated = tmp_path / "curated"
+    pipeline.run(corpus, curated, shard_size=4)
+    removed = sorted(corpus.rglob("page-*.txt"))[7]
+    removed.unlink()
+    entry = pipeline.run(corpus, curated, shard_size=4)
+    assert entry["release"]["version"] == "1.1.0" and entry["seen"] == 10 and entry["balanced"]
+    released = load(curated=curated, engine="polars", include_duplicates=True)["source_path"].to_list()
+    assert len(released) == 9 and removed.relative_to(corpus).as_posix() not in released
+
+
+def test_writing_over_a_linked_shard_leaves_the_cached_run_untouched(tmp_path):
+    rows = stages.frame([{"source_path": "a.txt", "stage": "ingest", "reason": "empty", "detail": "file holds no text"}], tables.REJECTS)
+    cached = tables.write_parquet(rows.to_arrow(), tmp_path / "cached.parquet", tables.REJECTS)
+    before = cached.read_bytes()
+    linked = tables.link_file(cached, tmp_path / "run" / "linked.parquet")
+    tables.write_parquet(rows.head(0).to_arrow(), linked, tables.REJECTS)
+    assert cached.read_bytes() == before and tables.read_parquet(linked, tables.REJECTS).height == 0
