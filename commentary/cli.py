@@ -95,14 +95,14 @@ def _releases(curated: Path, args) -> int:
 
 def _diff(curated: Path, args) -> int:
     from commentary import changelog, release
+    from commentary.tables import RELEASE_TABLES
 
-    old_version = release.release_path(curated, args.old).name
-    new_version = release.release_path(curated, args.new).name
-    old = {t: release.scan_table(curated, t, old_version) for t in changelog.COMPARED_TABLES}
-    new = {t: release.scan_table(curated, t, new_version) for t in changelog.COMPARED_TABLES}
+    old_folder, new_folder = release.release_path(curated, args.old), release.release_path(curated, args.new)
+    old = {t: RELEASE_TABLES[t].in_release(old_folder) for t in changelog.COMPARED_TABLES}
+    new = {t: RELEASE_TABLES[t].in_release(new_folder) for t in changelog.COMPARED_TABLES}
     result = changelog.diff(old, new)
-    print(f"{old_version} -> {new_version}: {result.bump or 'no'} change")
-    print(changelog.describe(result, new["articles"], old["articles"], limit=args.limit), end="")
+    print(f"{old_folder.name} -> {new_folder.name}: {result.bump or 'no'} change")
+    print(changelog.describe(result, new["articles"].scan(), old["articles"].scan(), limit=args.limit), end="")
     return 0
 
 

@@ -282,11 +282,12 @@ def quality_step(run_dir: Path) -> dict:
                           for p in stage_paths(run_dir, "ingest")])
     articles = pl.concat([body_measures(pl.read_parquet(p, columns=["doc_id", "title", "body", "word_count", "published_date"]))
                           for p in stage_paths(run_dir, "curate")])
-    furniture = tables.read_parquet(stage_paths(run_dir, "furniture"), tables.FURNITURE)
+    furniture = pl.concat([pl.read_parquet(p, columns=["category", "line_no", "rule_id"]) for p in stage_paths(run_dir, "furniture")]
+                          or [pl.from_arrow(tables.FURNITURE.empty_table()).select("category", "line_no", "rule_id")])
     frames = {
         "ingested": ingested.to_pandas(),
         "articles": articles.to_pandas(),
-        "furniture": furniture.select("category", "line_no", "rule_id").to_pandas(),
+        "furniture": furniture.to_pandas(),
     }
     report = run_suites(run_dir / "quality", frames)
     (run_dir / "quality.json").write_text(json.dumps(report, indent=2) + "\n")
@@ -300,13 +301,11 @@ def release_step(plan: RunPlan, quality: dict) -> dict | None:
         detail = "; ".join(quality["critical_failed"])
         _write_rejects(plan.run_dir, "release", 0, [stages.reject(path, "release", "quality-gate", detail) for path in held["source_path"]])
         return {"published": False, "reason": "critical expectations failed", "failed": quality["critical_failed"]}
-    frames = {
-        "articles": tables.read_parquet(stage_paths(plan.run_dir, "curate"), tables.ARTICLES),
-        "furniture": tables.read_parquet(stage_paths(plan.run_dir, "furniture"), tables.FURNITURE),
-    }
-    rejects = tables.read_parquet(sorted((plan.run_dir / "rejects").glob("*.parquet")), tables.REJECTS)
+    shards = {"articles": stage_paths(plan.run_dir, "curate"), "furniture": stage_paths(plan.run_dir, "furniture")}
+    rejects = pl.concat([pl.read_parquet(p, columns=["stage", "reason"]) for p in sorted((plan.run_dir / "rejects").glob("*.parquet"))]
+                        or [card.RunReport().rejects])
     report = card.RunReport(seen=plan.seen, quality=quality, rejects=rejects)
-    manifest = release.publish(plan.curated_root, plan.run_dir.name, frames, provenance(plan), report)
+    manifest = release.publish(plan.curated_root, plan.run_dir.name, shards, provenance(plan), report)
     if manifest is None:
         return {"published": False, "reason": "nothing changed since the latest release", "version": release.latest_version(plan.curated_root)}
     return {"published": True, "version": manifest["version"], "counts": manifest["counts"]}

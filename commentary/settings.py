@@ -26,9 +26,11 @@ LOCAL_THREADS = 4
 DASK_WORKERS = os.cpu_count() or 1
 #: Rows per Parquet row group in the run's stage shards (a shard is one row group).
 ROW_GROUP_ROWS = 10_000
-#: Release files are sized in uncompressed Arrow bytes (README "Release files"): a 64 MiB row group
-#: is about 12,000 articles of 5.5 KB, the unit a reader decodes and DuckDB parallelises over; a part
-#: file of 512 MiB is about 200 MiB with zstd, so it downloads and opens in one piece.
+#: Release files are sized in uncompressed Arrow bytes (README "Release files"): a row group takes
+#: blocks of ROW_STEP rows while it stays within 64 MiB (about 12,000 articles of 5.5 KB), the unit a
+#: reader decodes and DuckDB parallelises over; a part file of 512 MiB (8 groups) is about 200 MiB
+#: with zstd, so it downloads and opens in one piece.
+ROW_STEP = 1000
 ROW_GROUP_BYTES = 64 * 1024 * 1024
 PART_FILE_BYTES = 512 * 1024 * 1024
 #: Near duplicates: word 5-gram shingles, 128 MinHash permutations (about 2 ms per document), and an

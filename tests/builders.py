@@ -6,7 +6,7 @@ from pathlib import Path
 
 import polars as pl
 
-from commentary import pipeline, stages, tables
+from commentary import pipeline, release, stages, tables
 from commentary.settings import SHARD_SIZE
 from commentary.ingest import doc_id_for
 from schemas import models
@@ -27,6 +27,18 @@ def article_frames(bodies: dict[str, str], duplicate_of: dict[str, str] | None =
     } | fields for path, body in bodies.items()]
     furniture = [{"doc_id": r["doc_id"], "line_no": 1, "category": "nav", "rule_id": "nav.test", "text": "Home"} for r in rows]
     return {"articles": stages.frame(rows, tables.ARTICLES), "furniture": stages.frame(furniture, tables.FURNITURE)}
+
+
+def write_shards(frames: dict[str, pl.DataFrame], folder: Path) -> dict[str, list[Path]]:
+    """Write each frame, sorted by its release key, as one shard file under ``folder``: the input of ``release.publish``."""
+    return {name: [tables.write_parquet(tables.to_arrow(frame.sort(tables.RELEASE_TABLES[name].key), tables.RELEASE_TABLES[name].schema),
+                                        folder / f"{name}.parquet", tables.RELEASE_TABLES[name].schema)]
+            for name, frame in frames.items()}
+
+
+def publish_frames(curated: Path, run_id: str, frames: dict[str, pl.DataFrame], provenance: dict, report=None) -> dict | None:
+    """Publish ``frames`` through shard files written into the run's folder, as a run would."""
+    return release.publish(curated, run_id, write_shards(frames, curated / "runs" / run_id), provenance, report)
 
 
 def clean_run(raw: Path, curated: Path, shard_size: int = SHARD_SIZE) -> pipeline.RunPlan:
