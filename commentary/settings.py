@@ -39,6 +39,9 @@ PART_FILE_BYTES = 512 * 1024 * 1024
 SHINGLE_WORDS = 5
 MINHASH_PERMUTATIONS = 128
 NEAR_DUPLICATE_THRESHOLD = 0.7
+#: LSH banding for that threshold: 14 bands of 9 values, the optimum datasketch's MinHashLSH computes
+#: for 0.7 and 128 permutations (equal weights on false positives and false negatives).
+LSH_BANDS, LSH_ROWS = 14, 9
 
 
 def apply_environment_defaults(home: Path | None = None) -> None:

@@ -6,20 +6,21 @@ Rejects are plain dicts with ``source_path``, ``stage``, ``reason`` and ``detail
 from __future__ import annotations
 
 import hashlib
+import itertools
 import re
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 import pyarrow as pa
-from datasketch import LeanMinHash, MinHash, MinHashLSH
+from datasketch import MinHash
 
 from commentary import tables
 from commentary.clean import CleanedPage
 from commentary.clean.html import extract_html
 from commentary.clean.text import clean_shard
 from commentary.ingest import RawFile, RejectedFile, cap_long_lines, read_raw
-from commentary.settings import MINHASH_PERMUTATIONS, NEAR_DUPLICATE_THRESHOLD, SHINGLE_WORDS
+from commentary.settings import LSH_BANDS, LSH_ROWS, MINHASH_PERMUTATIONS, NEAR_DUPLICATE_THRESHOLD, SHINGLE_WORDS
 from schemas import models
 
 _WORD = re.compile(r"\w+")
@@ -178,24 +179,35 @@ def minhash_signatures(bodies: list[str]) -> np.ndarray:
     return np.array([sketch.hashvalues for sketch in sketches], dtype=np.uint32).reshape(len(bodies), MINHASH_PERMUTATIONS)
 
 
-def near_duplicate_pairs(signatures: np.ndarray, threshold: float = NEAR_DUPLICATE_THRESHOLD) -> list[tuple[int, int]]:
-    """Index pairs whose estimated Jaccard similarity reaches ``threshold`` (LSH candidates, then checked)."""
-    lsh = MinHashLSH(threshold=threshold, num_perm=MINHASH_PERMUTATIONS)
-    sketches = [LeanMinHash(seed=_MINHASH_SEED, hashvalues=row, scheme="affine32") for row in signatures]
-    with lsh.insertion_session() as session:
-        for i, sketch in enumerate(sketches):
-            session.insert(i, sketch)
-    return sorted(
-        (i, j) for i, sketch in enumerate(sketches) for j in lsh.query(sketch)
-        if j > i and np.mean(signatures[i] == signatures[j]) >= threshold
-    )
+def near_duplicate_pairs(signatures: np.ndarray) -> list[tuple[int, int]]:
+    """Index pairs whose estimated Jaccard similarity reaches NEAR_DUPLICATE_THRESHOLD.
+
+    Candidates are the pairs whose signatures agree on a whole LSH band (LSH_BANDS bands of LSH_ROWS
+    values, the banding datasketch's MinHashLSH picks for this threshold); each is then checked on the
+    whole signature. Bands are grouped in NumPy, so memory is a few bytes per document and band.
+    """
+    candidates: set[tuple[int, int]] = set()
+    for band in range(LSH_BANDS):
+        values = np.ascontiguousarray(signatures[:, band * LSH_ROWS:(band + 1) * LSH_ROWS])
+        keys = values.view(np.dtype((np.void, values.dtype.itemsize * LSH_ROWS))).ravel()
+        _, bucket = np.unique(keys, return_inverse=True)
+        order = np.argsort(bucket, kind="stable")
+        edges = np.flatnonzero(np.diff(bucket[order])) + 1
+        for members in np.split(order, edges):
+            if len(members) > 1:
+                candidates.update(itertools.combinations(sorted(members.tolist()), 2))
+    if not candidates:
+        return []
+    pairs = np.array(sorted(candidates))
+    similar = (signatures[pairs[:, 0]] == signatures[pairs[:, 1]]).mean(axis=1) >= NEAR_DUPLICATE_THRESHOLD
+    return [(int(i), int(j)) for i, j in pairs[similar]]
 
 
-def canonical_copies(keys: pl.DataFrame, threshold: float = NEAR_DUPLICATE_THRESHOLD) -> pl.DataFrame:
+def canonical_copies(keys: pl.DataFrame) -> pl.DataFrame:
     """``doc_id`` -> ``duplicate_of`` over a whole run's ``dedup_keys``.
 
     A group joins exact duplicates (equal ``body_sha256``) and near duplicates (MinHash, estimated
-    Jaccard >= ``threshold``), transitively. Its canonical copy, which keeps ``duplicate_of`` null, is
+    Jaccard >= NEAR_DUPLICATE_THRESHOLD), transitively. Its canonical copy, which keeps ``duplicate_of`` null, is
     chosen by: the original outlet (an outlet that another copy names as ``syndicated_from``, then a
     copy that names no other outlet), then the earliest ``published_date``, then the most metadata
     fields filled, then the first ``source_path``.
@@ -210,7 +222,7 @@ def canonical_copies(keys: pl.DataFrame, threshold: float = NEAR_DUPLICATE_THRES
 
     first_with_hash: dict[str, int] = {}
     pairs = [(first_with_hash.setdefault(digest, i), i) for i, digest in enumerate(keys["body_sha256"])]
-    pairs += near_duplicate_pairs(keys["minhash"].to_numpy(), threshold) if keys.height > 1 else []
+    pairs += near_duplicate_pairs(keys["minhash"].to_numpy()) if keys.height > 1 else []
     for i, j in pairs:
         parent[root(j)] = root(i)
     grouped = keys.with_columns(group=pl.Series([root(i) for i in range(keys.height)], dtype=pl.Int64),
