@@ -21,22 +21,24 @@ from pathlib import Path
 
 import polars as pl
 
-from commentary import cache, card, release, stages, tables
+from commentary import cache, card, release, stages, storage, tables
 from commentary.ingest import RawFile, discover, doc_id_for
 from commentary.settings import SHARD_SIZE
+from commentary.storage import RemoteFolder
 from schemas import models
 from schemas.validation import DETAIL, REASON, split_valid
 
 
 @dataclass(frozen=True)
 class RunPlan:
-    """What a run will do: its folder, the raw files of each shard and the pipeline fingerprint."""
+    """What a run will do: its folder, the raw files of each shard, the pipeline fingerprint and where releases are mirrored."""
 
-    raw_root: Path
+    raw_root: Path | RemoteFolder
     curated_root: Path
     run_dir: Path
     shards: list[list[RawFile]]
     fingerprint: str
+    mirror: str | None = None
 
     @property
     def seen(self) -> int:
@@ -85,11 +87,12 @@ def run_lock(curated_root: Path) -> Iterator[list[str]]:
         handle.close()
 
 
-def plan_run(raw_root: Path, curated_root: Path, shard_size: int = SHARD_SIZE) -> RunPlan:
+def plan_run(raw_root: Path | RemoteFolder, curated_root: Path, shard_size: int = SHARD_SIZE, mirror: str | None = None) -> RunPlan:
     """Discover raw files, cut them into shards and create the run folder.
 
     Files are ordered by ``doc_id``, so each shard covers a contiguous ``doc_id`` range (what the
-    clean cache looks up by).
+    clean cache looks up by and the release streams in). ``mirror``: an fsspec URL each published
+    release is copied to.
     """
     if not raw_root.is_dir():
         raise FileNotFoundError(f"raw folder {raw_root} does not exist")
@@ -98,7 +101,7 @@ def plan_run(raw_root: Path, curated_root: Path, shard_size: int = SHARD_SIZE) -
     run_dir = curated_root / "runs" / run_id
     run_dir.mkdir(parents=True)
     shards = [files[i:i + shard_size] for i in range(0, len(files), shard_size)]
-    return RunPlan(raw_root, curated_root, run_dir, shards, cache.pipeline_fingerprint())
+    return RunPlan(raw_root, curated_root, run_dir, shards, cache.pipeline_fingerprint(), mirror)
 
 
 def shard_path(run_dir: Path, stage: str, shard_no: int) -> Path:
@@ -109,7 +112,7 @@ def stage_paths(run_dir: Path, stage: str) -> list[Path]:
     return sorted((run_dir / "stages" / stage).glob("shard-*.parquet"))
 
 
-def ingest_step(raw_root: Path, run_dir: Path, shard_no: int, files: list[RawFile]) -> Path:
+def ingest_step(raw_root: Path | RemoteFolder, run_dir: Path, shard_no: int, files: list[RawFile]) -> Path:
     """Read one shard of raw files; invalid records and unreadable files become rejects."""
     ingested, rejects, repairs = stages.ingest(raw_root, files)
     valid, failed = split_valid(ingested, models.IngestedRecord)
@@ -295,7 +298,7 @@ def quality_step(run_dir: Path) -> dict:
 
 
 def release_step(plan: RunPlan, quality: dict) -> dict | None:
-    """Publish the run's curated tables unless a critical expectation failed."""
+    """Publish the run's curated shards unless a critical expectation failed; then mirror the release if asked."""
     if quality["critical_failed"]:
         held = pl.concat([pl.read_parquet(p, columns=["source_path"]) for p in stage_paths(plan.run_dir, "curate")])
         detail = "; ".join(quality["critical_failed"])
@@ -308,7 +311,11 @@ def release_step(plan: RunPlan, quality: dict) -> dict | None:
     manifest = release.publish(plan.curated_root, plan.run_dir.name, shards, provenance(plan), report)
     if manifest is None:
         return {"published": False, "reason": "nothing changed since the latest release", "version": release.latest_version(plan.curated_root)}
-    return {"published": True, "version": manifest["version"], "counts": manifest["counts"]}
+    outcome = {"published": True, "version": manifest["version"], "counts": manifest["counts"]}
+    if plan.mirror:
+        storage.mirror(release.release_path(plan.curated_root, manifest["version"]), plan.curated_root / "CHANGELOG.md", plan.mirror)
+        outcome["mirrored_to"] = plan.mirror
+    return outcome
 
 
 def provenance(plan: RunPlan) -> dict:
@@ -329,14 +336,14 @@ def provenance(plan: RunPlan) -> dict:
     }
 
 
-def run(raw_root: Path, curated_root: Path, shard_size: int = SHARD_SIZE) -> dict:
+def run(raw_root: Path | RemoteFolder, curated_root: Path, shard_size: int = SHARD_SIZE, mirror: str | None = None) -> dict:
     """Every step in order, in this process and without Prefect; returns the ledger entry.
 
     The Prefect flow (``flows.pipeline``) runs the same steps as tasks; this entry point serves
     small folders, debugging and the fault tests (no local API server to start).
     """
     with run_lock(curated_root):
-        plan = plan_run(raw_root, curated_root, shard_size)
+        plan = plan_run(raw_root, curated_root, shard_size, mirror)
         for shard_no, files in enumerate(plan.shards):
             ingest_step(plan.raw_root, plan.run_dir, shard_no, files)
             clean_step(plan.run_dir, shard_no, plan.fingerprint)

@@ -24,6 +24,9 @@ MAX_CONTROL_SHARE = 0.05
 LOCAL_THREADS = 4
 #: Worker processes (one thread each) of the Dask LocalCluster started by ``--runner dask``.
 DASK_WORKERS = os.cpu_count() or 1
+#: Polars threads in each of those workers: its share of the cores (Polars otherwise starts one thread
+#: per core in every worker process, and the workers compete for the same cores).
+DASK_WORKER_POLARS_THREADS = max(1, (os.cpu_count() or 1) // DASK_WORKERS)
 #: Rows per Parquet row group in the run's stage shards (a shard is one row group).
 ROW_GROUP_ROWS = 10_000
 #: Release files are sized in uncompressed Arrow bytes (README "Release files"): a row group takes
