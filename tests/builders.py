@@ -41,9 +41,9 @@ def publish_frames(curated: Path, run_id: str, frames: dict[str, pl.DataFrame], 
     return release.publish(curated, run_id, write_shards(frames, curated / "runs" / run_id), provenance, report)
 
 
-def clean_run(raw: Path, curated: Path, shard_size: int = SHARD_SIZE) -> pipeline.RunPlan:
+def clean_run(raw, curated: Path, shard_size: int = SHARD_SIZE, mirror: str | None = None) -> pipeline.RunPlan:
     """Plan a run, ingest and clean every shard, and remember the run as the clean cache."""
-    plan = pipeline.plan_run(raw, curated, shard_size)
+    plan = pipeline.plan_run(raw, curated, shard_size, mirror)
     for shard_no, files in enumerate(plan.shards):
         pipeline.ingest_step(plan.raw_root, plan.run_dir, shard_no, files)
         pipeline.clean_step(plan.run_dir, shard_no, plan.fingerprint)
@@ -51,8 +51,8 @@ def clean_run(raw: Path, curated: Path, shard_size: int = SHARD_SIZE) -> pipelin
     return plan
 
 
-def build_release(raw: Path, curated: Path) -> dict:
+def build_release(raw, curated: Path, mirror: str | None = None) -> dict:
     """Run every step but the quality suites on ``raw`` and publish into ``curated``; returns the release outcome."""
-    plan = clean_run(raw, curated)
+    plan = clean_run(raw, curated, mirror=mirror)
     pipeline.curate_step(plan.run_dir)
     return pipeline.release_step(plan, PASSED)

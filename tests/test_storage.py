@@ -1,6 +1,7 @@
 """Raw folders behind fsspec URLs and release mirrors (``memory://`` stands for an object store)."""
 from __future__ import annotations
 
+import socket
 import uuid
 from pathlib import Path
 
@@ -8,7 +9,7 @@ import fsspec
 import pytest
 from builders import PASSED, build_release
 
-from commentary import ingest, pipeline, release, storage
+from commentary import ingest, release, storage
 
 
 @pytest.fixture
@@ -64,12 +65,7 @@ def test_remote_files_over_the_cap_are_rejected(memory_raw, monkeypatch):
 def test_a_mirror_gets_the_release_files_and_latest_last(tmp_path, raw_copy):
     url = f"memory://mirror-{uuid.uuid4().hex}"
     curated = tmp_path / "curated"
-    plan = pipeline.plan_run(raw_copy, curated, mirror=url)
-    for shard_no, files in enumerate(plan.shards):
-        pipeline.ingest_step(plan.raw_root, plan.run_dir, shard_no, files)
-        pipeline.clean_step(plan.run_dir, shard_no, plan.fingerprint)
-    pipeline.curate_step(plan.run_dir)
-    outcome = pipeline.release_step(plan, PASSED)
+    outcome = build_release(raw_copy, curated, mirror=url)
     assert outcome["mirrored_to"] == url
     fs, root = fsspec.core.url_to_fs(url)
     folder = release.release_path(curated)
@@ -78,3 +74,39 @@ def test_a_mirror_gets_the_release_files_and_latest_last(tmp_path, raw_copy):
     assert fs.cat_file(f"{root}/LATEST") == b"1.0.0\n"
     written = storage.mirror(folder, curated / "CHANGELOG.md", url)
     assert written[-1].endswith("/LATEST") and written[-3].endswith("/manifest.json")
+
+
+@pytest.fixture(scope="module")
+def s3_bucket():
+    """A local S3-compatible server (moto) on 127.0.0.1, reached through s3fs as a user would reach S3."""
+    pytest.importorskip("s3fs")
+    from moto.server import ThreadedMotoServer
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    with pytest.MonkeyPatch.context() as env:
+        for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
+                            "AWS_ENDPOINT_URL": endpoint}.items():
+            env.setenv(name, value)
+        fsspec.filesystem("s3", skip_instance_cache=True).mkdir("commentary-test")
+        yield "commentary-test"
+    server.stop()
+
+
+def test_raw_on_s3_and_a_mirror_on_s3(s3_bucket, raw_copy, tmp_path):
+    fs = fsspec.filesystem("s3")
+    for path in sorted(raw_copy.glob("*")):
+        fs.pipe_file(f"{s3_bucket}/raw/{path.name}", path.read_bytes())
+    curated = tmp_path / "curated"
+    outcome = build_release(storage.raw_folder(f"s3://{s3_bucket}/raw"), curated, mirror=f"s3://{s3_bucket}/curated")
+    assert outcome["published"] and outcome["counts"] == build_release(raw_copy, tmp_path / "local")["counts"]
+    manifest = release.read_manifest(curated)
+    assert manifest["content_fingerprint"] == release.read_manifest(tmp_path / "local")["content_fingerprint"]
+    fs.invalidate_cache()
+    assert fs.cat_file(f"{s3_bucket}/curated/LATEST") == b"1.0.0\n"
+    mirrored = {path.split("/releases/1.0.0/", 1)[1] for path in fs.find(f"{s3_bucket}/curated/releases/1.0.0")}
+    assert mirrored == {*manifest["files"], "manifest.json"}
