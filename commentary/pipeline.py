@@ -243,7 +243,8 @@ def ledger(plan: RunPlan, rejects: pl.DataFrame, outcome: dict, timings: dict | 
     Repairs (files changed to become usable) are counted beside the balance. ``timings``
     (seconds per stage) are recorded as given.
     """
-    articles = tables.read_parquet(stage_paths(plan.run_dir, "curate"), tables.ARTICLES).select("source_path", "duplicate_of")
+    articles = pl.concat([pl.read_parquet(p, columns=["source_path", "duplicate_of"]) for p in stage_paths(plan.run_dir, "curate")]
+                         or [pl.from_arrow(tables.ARTICLES.empty_table()).select("source_path", "duplicate_of")])
     if outcome.get("reason") == "critical expectations failed":
         articles = articles.head(0)
     repairs = merge_repairs(plan.run_dir)

@@ -6,7 +6,6 @@ Rejects are plain dicts with ``source_path``, ``stage``, ``reason`` and ``detail
 from __future__ import annotations
 
 import hashlib
-import itertools
 import re
 from pathlib import Path
 
@@ -29,6 +28,8 @@ _SPACE = re.compile(r"\s+")
 _LIST_FIELDS = {"authors", "tags", "summary"}
 #: Fixed so that signatures, and so duplicate groups, are the same in every run.
 _MINHASH_SEED = 1
+#: Candidate pairs whose signatures are compared at once (bounds the memory of the check).
+_CHECKED_PAIRS = 65_536
 #: Fields taken from HTML metadata; a page description is a teaser, not the key-takeaway summary.
 _HTML_FIELDS = set(models.SOURCED_FIELDS) - {"summary"}
 
@@ -180,27 +181,35 @@ def minhash_signatures(bodies: list[str]) -> np.ndarray:
 
 
 def near_duplicate_pairs(signatures: np.ndarray) -> list[tuple[int, int]]:
-    """Index pairs whose estimated Jaccard similarity reaches NEAR_DUPLICATE_THRESHOLD.
+    """Index pairs whose estimated Jaccard similarity reaches NEAR_DUPLICATE_THRESHOLD, enough to connect their groups.
 
-    Candidates are the pairs whose signatures agree on a whole LSH band (LSH_BANDS bands of LSH_ROWS
+    Rows with identical signatures are paired with the first of them only. Among the distinct
+    signatures, candidates are the pairs that agree on a whole LSH band (LSH_BANDS bands of LSH_ROWS
     values, the banding datasketch's MinHashLSH picks for this threshold); each is then checked on the
-    whole signature. Bands are grouped in NumPy, so memory is a few bytes per document and band.
+    whole signature, a chunk of pairs at a time. Everything is NumPy arrays of a few bytes per
+    document, band or candidate pair.
     """
-    candidates: set[tuple[int, int]] = set()
+    rows = np.ascontiguousarray(signatures)
+    _, first, same = np.unique(rows.view(np.dtype((np.void, rows.dtype.itemsize * rows.shape[1]))).ravel(),
+                               return_index=True, return_inverse=True)
+    copies = [(int(first[c]), i) for i, c in enumerate(same.ravel()) if first[c] != i]
+    distinct = rows[first]
+    candidates = []
     for band in range(LSH_BANDS):
-        values = np.ascontiguousarray(signatures[:, band * LSH_ROWS:(band + 1) * LSH_ROWS])
-        keys = values.view(np.dtype((np.void, values.dtype.itemsize * LSH_ROWS))).ravel()
-        _, bucket = np.unique(keys, return_inverse=True)
-        order = np.argsort(bucket, kind="stable")
-        edges = np.flatnonzero(np.diff(bucket[order])) + 1
-        for members in np.split(order, edges):
+        values = np.ascontiguousarray(distinct[:, band * LSH_ROWS:(band + 1) * LSH_ROWS])
+        _, bucket = np.unique(values.view(np.dtype((np.void, values.dtype.itemsize * LSH_ROWS))).ravel(), return_inverse=True)
+        order = np.argsort(bucket.ravel(), kind="stable")
+        for members in np.split(order, np.flatnonzero(np.diff(bucket.ravel()[order])) + 1):
             if len(members) > 1:
-                candidates.update(itertools.combinations(sorted(members.tolist()), 2))
-    if not candidates:
-        return []
-    pairs = np.array(sorted(candidates))
-    similar = (signatures[pairs[:, 0]] == signatures[pairs[:, 1]]).mean(axis=1) >= NEAR_DUPLICATE_THRESHOLD
-    return [(int(i), int(j)) for i, j in pairs[similar]]
+                left, right = np.triu_indices(len(members), 1)
+                candidates.append(np.minimum(members[left], members[right]) * len(distinct) + np.maximum(members[left], members[right]))
+    codes = np.unique(np.concatenate(candidates)) if candidates else np.empty(0, dtype=np.int64)
+    similar = []
+    for start in range(0, len(codes), _CHECKED_PAIRS):
+        left, right = np.divmod(codes[start:start + _CHECKED_PAIRS], len(distinct))
+        keep = (distinct[left] == distinct[right]).mean(axis=1) >= NEAR_DUPLICATE_THRESHOLD
+        similar += zip(first[left[keep]].tolist(), first[right[keep]].tolist(), strict=True)
+    return sorted({(min(i, j), max(i, j)) for i, j in [*copies, *similar]})
 
 
 def canonical_copies(keys: pl.DataFrame) -> pl.DataFrame:
