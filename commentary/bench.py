@@ -3,7 +3,8 @@
     python -m commentary.bench [--sizes 1000,10000,100000] [--work .cache/bench]
 
 Every run is a ``commentary run`` subprocess against one local Prefect server (started here),
-measured from outside: wall time and peak resident memory of the largest process. Per-stage
+measured from outside: wall time, CPU time (the run's process and the processes it waited for,
+Dask workers included) and peak resident memory of the largest process. Per-stage
 pages per second come from the run's ledger (pages / busy seconds of the stage). The seeds run
 is a plain ``commentary run`` with its temporary Prefect server, as a user would start it.
 """
@@ -27,7 +28,7 @@ COMMAND = [str(Path(sys.executable).with_name("commentary")), "run"]
 
 
 def measure(args: list[str], env: dict | None = None) -> dict:
-    """Run ``commentary run ARGS``; wall seconds, peak RSS (MiB) and the ledger entry it printed."""
+    """Run ``commentary run ARGS``; wall and CPU seconds, peak RSS (MiB) and the ledger entry it printed."""
     started = time.perf_counter()
     process = subprocess.Popen(COMMAND + args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
     output = process.stdout.read()
@@ -36,7 +37,8 @@ def measure(args: list[str], env: dict | None = None) -> dict:
     if os.waitstatus_to_exitcode(status) not in (0, 1):
         raise RuntimeError(f"commentary run {' '.join(args)} failed with status {status}")
     entry = json.loads(output)
-    return {"wall_seconds": round(wall, 2), "peak_rss_mib": round(usage.ru_maxrss / 1024), "entry": entry}
+    return {"wall_seconds": round(wall, 2), "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 1),
+            "peak_rss_mib": round(usage.ru_maxrss / 1024), "entry": entry}
 
 
 def corpus(work: Path, pages: int, furniture: bool) -> Path:
@@ -72,12 +74,12 @@ def bench_size(work: Path, pages: int, env: dict, furniture: bool = True) -> dic
     stages = full["entry"]["timings"]["stages"]
     return {
         "pages": pages,
-        "full_seconds": full["wall_seconds"], "full_peak_rss_mib": full["peak_rss_mib"],
+        "full_seconds": full["wall_seconds"], "full_cpu_seconds": full["cpu_seconds"], "full_peak_rss_mib": full["peak_rss_mib"],
         "pages_per_second": {name: s["pages_per_second"] for name, s in stages.items()},
         "output_bytes": output_bytes, "released": full["entry"]["released"], "release": full["entry"]["release"].get("version"),
         "unchanged_seconds": unchanged["wall_seconds"], "unchanged_share": round(unchanged["wall_seconds"] / full["wall_seconds"], 3),
         "changed_1pct_seconds": changed["wall_seconds"], "changed_1pct_share": round(changed["wall_seconds"] / full["wall_seconds"], 3),
-        "dask_seconds": dask["wall_seconds"], "dask_peak_rss_mib": dask["peak_rss_mib"],
+        "dask_seconds": dask["wall_seconds"], "dask_cpu_seconds": dask["cpu_seconds"], "dask_peak_rss_mib": dask["peak_rss_mib"],
         "dask_same_release": full_fingerprint is not None and _fingerprint(dask_curated) == full_fingerprint,
     }
 
@@ -129,15 +131,15 @@ def _machine() -> str:
 
 
 def _table(results: dict) -> str:
-    head = ("| pages | full s | peak MiB | output MiB | ingest p/s | clean p/s | curate p/s | quality p/s | release p/s "
-            "| unchanged s (share) | +1% s (share) | dask s | dask = local |")
+    head = ("| pages | full s (CPU s) | peak MiB | output MiB | ingest p/s | clean p/s | curate p/s | quality p/s | release p/s "
+            "| unchanged s (share) | +1% s (share) | dask s (CPU s) | dask peak MiB | dask = local |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in results["sizes"]:
         rate = r["pages_per_second"]
-        lines.append(f"| {r['pages']:,} | {r['full_seconds']} | {r['full_peak_rss_mib']} | {(r['output_bytes'] or 0) / 2**20:.1f} | "
+        lines.append(f"| {r['pages']:,} | {r['full_seconds']} ({r['full_cpu_seconds']}) | {r['full_peak_rss_mib']} | {(r['output_bytes'] or 0) / 2**20:.1f} | "
                      + " | ".join(f"{rate[s]:,.0f}" if rate.get(s) else "-" for s in ("ingest", "clean", "curate", "quality", "release"))
                      + f" | {r['unchanged_seconds']} ({r['unchanged_share']:.0%}) | {r['changed_1pct_seconds']} ({r['changed_1pct_share']:.0%})"
-                     f" | {r['dask_seconds']} | {r['dask_same_release']} |")
+                     f" | {r['dask_seconds']} ({r['dask_cpu_seconds']}) | {r['dask_peak_rss_mib']} | {r['dask_same_release']} |")
     return "\n".join(lines)
 
 
