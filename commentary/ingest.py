@@ -80,9 +80,11 @@ def discover(raw_root: Path | RemoteFolder) -> list[RawFile]:
     Symbolic links to folders are listed (to be rejected), never followed.
     """
     if isinstance(raw_root, RemoteFolder):
-        paths = raw_root.files()
-        present = set(paths)
-        return [entry for rel in paths if (entry := _entry(rel, rel.rsplit("/", 1)[-1], present, rel.rpartition("/")[0])) is not None]
+        split = [(rel, *rel.rpartition("/")[::2]) for rel in raw_root.files()]
+        names: dict[str, set[str]] = {}
+        for _, folder, name in split:
+            names.setdefault(folder, set()).add(name)
+        return [entry for rel, folder, name in split if (entry := _entry(rel, name, names[folder])) is not None]
     found = []
     for folder, dirs, files in os.walk(raw_root, followlinks=False):
         dirs.sort()
@@ -98,17 +100,13 @@ def discover(raw_root: Path | RemoteFolder) -> list[RawFile]:
     return found
 
 
-def _entry(rel: str, name: str, names: set[str], folder: str | None = None) -> RawFile | None:
-    """What discovery lists for the file ``name`` at ``rel``; None for a sidecar whose document is in ``names``.
-
-    ``names`` holds the names in the file's folder, or (with ``folder`` given) every relative path.
-    """
+def _entry(rel: str, name: str, names: set[str]) -> RawFile | None:
+    """What discovery lists for the file ``name`` at ``rel``; None for a sidecar whose document is among ``names`` (its folder's)."""
     if not _is_utf8(rel):
         shown = rel.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
         return RawFile(shown, None, False, ("file-name-not-utf8", "the file name is not valid UTF-8; not read"))
     if name.endswith(SIDECAR_SUFFIX):
-        document = rel[: -len(SIDECAR_SUFFIX)] if folder is not None else name[: -len(SIDECAR_SUFFIX)]
-        return None if document in names else RawFile(rel, None, False, ("orphan-sidecar", "sidecar without the document it describes"))
+        return None if name[: -len(SIDECAR_SUFFIX)] in names else RawFile(rel, None, False, ("orphan-sidecar", "sidecar without the document it describes"))
     compressed = name.endswith(".gz")
     suffix = Path(name[:-3] if compressed else name).suffix.lower()
     return RawFile(rel, FORMAT_BY_SUFFIX.get(suffix), compressed)
