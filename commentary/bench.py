@@ -6,7 +6,8 @@ Cleaning speed comes first (``commentary.clean.speed`` on the shared benchmark p
 thread, a minute or less); ``--cleaning-only`` stops there.
 
 Every run is a ``commentary run`` subprocess against one local Prefect server (started here),
-measured from outside: wall time and peak resident memory of the largest process. Per-stage
+measured from outside: wall time, CPU time (the run's process and the processes it waited for,
+Dask workers included) and peak resident memory of the largest process. Per-stage
 pages per second come from the run's ledger (pages / busy seconds of the stage). The seeds run
 is a plain ``commentary run`` with its temporary Prefect server, as a user would start it.
 """
@@ -87,7 +88,7 @@ def bench_size(work: Path, pages: int, env: dict, furniture: bool = True) -> dic
         "unchanged_cpu_seconds": unchanged["cpu_seconds"], "unchanged_cpu_share": round(unchanged["cpu_seconds"] / full["cpu_seconds"], 3),
         "changed_1pct_seconds": changed["wall_seconds"], "changed_1pct_share": round(changed["wall_seconds"] / full["wall_seconds"], 3),
         "changed_1pct_cpu_seconds": changed["cpu_seconds"], "changed_1pct_cpu_share": round(changed["cpu_seconds"] / full["cpu_seconds"], 3),
-        "dask_seconds": dask["wall_seconds"], "dask_peak_rss_mib": dask["peak_rss_mib"],
+        "dask_seconds": dask["wall_seconds"], "dask_cpu_seconds": dask["cpu_seconds"], "dask_peak_rss_mib": dask["peak_rss_mib"],
         "dask_same_release": full_fingerprint is not None and _fingerprint(dask_curated) == full_fingerprint,
     }
 
@@ -153,16 +154,16 @@ def _machine() -> str:
 
 
 def _table(results: dict) -> str:
-    head = ("| pages | full s | full CPU s | peak MiB | output MiB | ingest p/s | clean p/s | curate p/s | quality p/s | release p/s "
-            "| unchanged s (share) | unchanged CPU s (share) | +1% s (share) | +1% CPU s (share) | dask s | dask = local |")
+    head = ("| pages | full s (CPU s) | peak MiB | output MiB | ingest p/s | clean p/s | curate p/s | quality p/s | release p/s "
+            "| unchanged s (share) | unchanged CPU s (share) | +1% s (share) | +1% CPU s (share) | dask s (CPU s) | dask peak MiB | dask = local |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in results["sizes"]:
         rate = r["pages_per_second"]
-        lines.append(f"| {r['pages']:,} | {r['full_seconds']} | {r['full_cpu_seconds']} | {r['full_peak_rss_mib']} | {(r['output_bytes'] or 0) / 2**20:.1f} | "
+        lines.append(f"| {r['pages']:,} | {r['full_seconds']} ({r['full_cpu_seconds']}) | {r['full_peak_rss_mib']} | {(r['output_bytes'] or 0) / 2**20:.1f} | "
                      + " | ".join(f"{rate[s]:,.0f}" if rate.get(s) else "-" for s in ("ingest", "clean", "curate", "quality", "release"))
                      + f" | {r['unchanged_seconds']} ({r['unchanged_share']:.0%}) | {r['unchanged_cpu_seconds']} ({r['unchanged_cpu_share']:.0%})"
                      f" | {r['changed_1pct_seconds']} ({r['changed_1pct_share']:.0%}) | {r['changed_1pct_cpu_seconds']} ({r['changed_1pct_cpu_share']:.0%})"
-                     f" | {r['dask_seconds']} | {r['dask_same_release']} |")
+                     f" | {r['dask_seconds']} ({r['dask_cpu_seconds']}) | {r['dask_peak_rss_mib']} | {r['dask_same_release']} |")
     return "\n".join(lines)
 
 

@@ -33,6 +33,7 @@ import pyarrow as pa
 
 from commentary.ingest import SIDECAR_SUFFIX, RawFile, doc_id_for
 from commentary.settings import STAMP_SETTLE_SECONDS
+from commentary.storage import RemoteFolder
 
 REPO = Path(__file__).resolve().parents[1]
 #: Everything that decides what ingest and clean make of a raw file (folders are read whole).
@@ -69,10 +70,15 @@ def document_keys(ingested: pl.DataFrame) -> pl.DataFrame:
     return ingested.select("doc_id", "source_path").with_columns(pl.Series("cache_key", keys, dtype=pl.String))
 
 
-def file_stamps(raw_root: Path, files: list[RawFile]) -> pl.DataFrame:
-    """``doc_id``, ``source_path`` and ``stamp`` of each raw file, taken before the file is read."""
+def file_stamps(raw_root: Path | RemoteFolder, files: list[RawFile]) -> pl.DataFrame:
+    """``doc_id``, ``source_path`` and ``stamp`` of each raw file, taken before the file is read.
+
+    Files behind a URL get no stamp: they are read on every run (their source hash still keys the
+    clean cache), since object stores offer no change time to trust.
+    """
     now = time.time_ns()
-    rows = [(doc_id_for(raw.rel_path), raw.rel_path, _stamp(raw_root / raw.rel_path, now)) for raw in files]
+    local = isinstance(raw_root, Path)
+    rows = [(doc_id_for(raw.rel_path), raw.rel_path, _stamp(raw_root / raw.rel_path, now) if local else None) for raw in files]
     return pl.DataFrame(rows, schema={"doc_id": pl.String, "source_path": pl.String, "stamp": pl.String}, orient="row")
 
 

@@ -18,6 +18,8 @@ import yaml
 
 from commentary.tables import RELEASE_TABLES
 
+#: Fields whose share of canonical articles without a value the card shows.
+MISSING_FIELDS = ("title", "authors", "published_date", "outlet", "language")
 #: Rows shown in the card's count tables and bars drawn per chart; the rest are summed as "(other)".
 TOP_ROWS = 15
 CHARTS_DIR = "charts"
@@ -53,34 +55,44 @@ class Image:
     alt: str
 
 
-def statistics(articles: pl.DataFrame, furniture: pl.DataFrame, report: RunReport) -> dict:
-    """The numbers the card shows, over the canonical articles unless named otherwise."""
+#: The columns of ``articles`` the card's statistics read (never the bodies).
+STATISTICS_COLUMNS = ("doc_id", "duplicate_of", "body_sha256", "word_count", *MISSING_FIELDS)
+
+
+def statistics(articles: pl.LazyFrame, furniture: pl.LazyFrame, report: RunReport) -> dict:
+    """The numbers the card shows, over the canonical articles unless named otherwise.
+
+    Only narrow columns are loaded (``STATISTICS_COLUMNS``; furniture is counted by category).
+    """
+    articles = articles.select(STATISTICS_COLUMNS).collect()
     canonical = articles.filter(pl.col("duplicate_of").is_null())
     copies = articles.filter(pl.col("duplicate_of").is_not_null()).join(
         articles.select(pl.col("doc_id").alias("duplicate_of"), pl.col("body_sha256").alias("canonical_sha256")), on="duplicate_of")
     words = canonical["word_count"]
+    by_category = _counts(furniture, pl.col("category"), top=None)
     return {
         "seen": report.seen,
         "articles": articles.height,
         "canonical": canonical.height,
         "exact_duplicates": copies.filter(pl.col("body_sha256") == pl.col("canonical_sha256")).height,
         "near_duplicates": copies.filter(pl.col("body_sha256") != pl.col("canonical_sha256")).height,
-        "by_outlet": _counts(canonical, pl.col("outlet").fill_null("(unknown)")),
-        "by_year": sorted(_counts(canonical, pl.col("published_date").dt.year().cast(pl.String).fill_null("(unknown)"), top=None)),
-        "by_language": _counts(canonical, pl.col("language").fill_null("(unknown)")),
+        "by_outlet": _counts(canonical.lazy(), pl.col("outlet").fill_null("(unknown)")),
+        "by_year": sorted(_counts(canonical.lazy(), pl.col("published_date").dt.year().cast(pl.String).fill_null("(unknown)"), top=None)),
+        "by_language": _counts(canonical.lazy(), pl.col("language").fill_null("(unknown)")),
         "body_words": {name: int(getattr(words, name)() or 0) if canonical.height else 0 for name in ("min", "median", "mean", "max")}
         | {f"p{q}": int(words.quantile(q / 100, "nearest") or 0) if canonical.height else 0 for q in (10, 90)},
         "word_counts": words.to_list(),
-        "missing": {name: round(_missing_share(canonical, name), 3) for name in ("title", "authors", "published_date", "outlet", "language")},
-        "furniture_by_category": _counts(furniture, pl.col("category"), top=None),
+        "missing": {name: round(_missing_share(canonical, name), 3) for name in MISSING_FIELDS},
+        "furniture_lines": sum(n for _, n in by_category),
+        "furniture_by_category": by_category,
         "rejects_by_reason": sorted(report.rejects.group_by("stage", "reason").len().iter_rows(), key=lambda r: (-r[2], r[0], r[1])),
         "quality": [{"stage": stage, **outcome} for stage, result in (report.quality or {}).get("stages", {}).items()
                     for outcome in result["expectations"]],
     }
 
 
-def _counts(frame: pl.DataFrame, key: pl.Expr, top: int | None = TOP_ROWS) -> list[tuple[str, int]]:
-    counted = frame.group_by(key.alias("key")).len().sort(["len", "key"], descending=[True, False]).rows()
+def _counts(frame: pl.LazyFrame, key: pl.Expr, top: int | None = TOP_ROWS) -> list[tuple[str, int]]:
+    counted = frame.group_by(key.alias("key")).len().sort(["len", "key"], descending=[True, False]).collect(engine="streaming").rows()
     if top is None or len(counted) <= top:
         return counted
     return counted[:top] + [("(other)", sum(n for _, n in counted[top:]))]
@@ -130,7 +142,7 @@ def _sections(manifest: dict, stats: dict, charts: list[Path]) -> list[tuple[str
         ]),
         ("Tables", [Table(("config", "rows", "description"), [
             ("articles", stats["articles"], "one row per article, duplicates included with `duplicate_of` set"),
-            ("furniture", sum(n for _, n in stats["furniture_by_category"]), "every removed line: doc_id, line_no, category, rule_id, text"),
+            ("furniture", stats["furniture_lines"], "every removed line: doc_id, line_no, category, rule_id, text"),
             ("changes", sum(counts.values()), "articles added, removed or modified since the previous release"),
         ])]),
         ("Articles by outlet", [Table(("outlet", "articles"), stats["by_outlet"]), chart["outlets"]]),
@@ -243,7 +255,7 @@ def _charts(folder: Path, stats: dict) -> list[Path]:
 def _card_header(folder: Path, manifest: dict, stats: dict) -> dict:
     """The dataset card's YAML header: configs (data files) and features per table."""
     languages = sorted({lang.split("-")[0].lower() for lang, _ in stats["by_language"] if lang not in ("(unknown)", "(other)")})
-    rows = {"articles": stats["articles"], "furniture": sum(n for _, n in stats["furniture_by_category"]),
+    rows = {"articles": stats["articles"], "furniture": stats["furniture_lines"],
             "changes": sum(manifest["changes"]["articles"].values())}
     header = {"pretty_name": f"commentary {manifest['version']}", "license": "other", "tags": ["commentary", "opinion", "news"]}
     if languages:

@@ -2,7 +2,8 @@
 
 Articles are matched by ``doc_id``. An article is ``modified`` when any column it has in both
 releases, or its furniture audit, differs; ``changed_fields`` names them (``furniture`` for the
-audit). Columns are compared one at a time, so two releases never have to fit in memory together.
+audit). Values are compared through 64-bit hashes computed one row group at a time, so neither
+release has to fit in memory.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pathlib import Path
 import polars as pl
 
 from commentary import tables
+from commentary.tables import TableFiles
 from schemas.models import CHANGE_KINDS
 
 #: Tables whose content and columns decide the version; ``changes`` itself is not compared.
@@ -19,6 +21,8 @@ COMPARED_TABLES = ("articles", "furniture")
 FURNITURE_FIELD = "furniture"
 #: Changed articles listed by name in a changelog; the full list is in ``changes.parquet``.
 LISTED_CHANGES = 50
+#: Fixed, so that the two releases' hashes are comparable (both are computed in the same process).
+_HASH_SEED = 0
 
 
 @dataclass(frozen=True)
@@ -52,24 +56,33 @@ class Diff:
                 "columns": {t: c for t, c in self.columns.items() if any(c.values())}}
 
 
-def diff(old: dict[str, pl.LazyFrame] | None, new: dict[str, pl.LazyFrame]) -> Diff:
-    """Compare two releases' tables (``old`` None: everything is added)."""
+def diff(old: dict[str, TableFiles] | None, new: dict[str, TableFiles]) -> Diff:
+    """Compare two releases' tables (``old`` None: everything is added).
+
+    Only narrow columns are held: each article's ``doc_id`` with a 64-bit hash per column, and a hash
+    of each article's removed lines, read one row group at a time.
+    """
     if old is None:
-        ids = new["articles"].select("doc_id").collect()
+        ids = pl.concat([*new["articles"].frames(["doc_id"]), pl.DataFrame(schema={"doc_id": pl.String})])
         added = ids.with_columns(change=pl.lit("added"), changed_fields=pl.lit([], dtype=pl.List(pl.String)))
         return Diff(_as_changes(added), {t: {"removed": [], "added": [], "retyped": []} for t in COMPARED_TABLES})
-    schemas = {t: (old[t].collect_schema(), new[t].collect_schema()) for t in COMPARED_TABLES}
+    schemas = {t: (pl.from_arrow(old[t].schema.empty_table()).schema, pl.from_arrow(new[t].schema.empty_table()).schema)
+               for t in COMPARED_TABLES}
     columns = {t: {"removed": [c for c in before if c not in after], "added": [c for c in after if c not in before],
                    "retyped": [c for c in before if c in after and before[c] != after[c]]}
                for t, (before, after) in schemas.items()}
-    old_ids, new_ids = old["articles"].select("doc_id").collect(), new["articles"].select("doc_id").collect()
-    kept = old_ids.join(new_ids, on="doc_id", how="semi")
-    differing = [_differing(old["articles"], new["articles"], column)
-                 for column, kind in schemas["articles"][1].items() if column != "doc_id" and schemas["articles"][0].get(column) == kind]
-    differing.append(_differing_furniture(old["furniture"], new["furniture"], schemas["furniture"], kept))
-    modified = (pl.concat(differing).group_by("doc_id", maintain_order=True).agg(pl.col("field").alias("changed_fields"))
-                .with_columns(change=pl.lit("modified")))
+    compared = {t: [c for c, kind in after.items() if c != "doc_id" and before.get(c) == kind] for t, (before, after) in schemas.items()}
+    old_rows, new_rows = (_column_hashes(side["articles"], compared["articles"]) for side in (old, new))
+    old_lines, new_lines = (_furniture_hashes(side["furniture"], compared["furniture"]) for side in (old, new))
+    lines = old_lines.join(new_lines, on="doc_id", how="full", coalesce=True, suffix="__new")
+    lines_differ = lines.filter(pl.col("lines").ne_missing(pl.col("lines__new")))["doc_id"].implode()
+    flags = [pl.when(pl.col(c).ne_missing(pl.col(f"{c}__new"))).then(pl.lit(c)) for c in compared["articles"]]
+    flags.append(pl.when(pl.col("doc_id").is_in(lines_differ)).then(pl.lit(FURNITURE_FIELD)))
+    modified = (old_rows.join(new_rows, on="doc_id", suffix="__new")
+                .select("doc_id", changed_fields=pl.concat_list(flags).list.drop_nulls())
+                .filter(pl.col("changed_fields").list.len() > 0).with_columns(change=pl.lit("modified")))
     no_fields = pl.lit([], dtype=pl.List(pl.String))
+    old_ids, new_ids = old_rows.select("doc_id"), new_rows.select("doc_id")
     added = new_ids.join(old_ids, on="doc_id", how="anti").with_columns(change=pl.lit("added"), changed_fields=no_fields)
     removed = old_ids.join(new_ids, on="doc_id", how="anti").with_columns(change=pl.lit("removed"), changed_fields=no_fields)
     return Diff(_as_changes(pl.concat([added, removed, modified], how="diagonal")), columns)
@@ -79,24 +92,29 @@ def _as_changes(frame: pl.DataFrame) -> pl.DataFrame:
     return pl.from_arrow(tables.to_arrow(frame.sort("doc_id"), tables.CHANGES))
 
 
-def _differing(old: pl.LazyFrame, new: pl.LazyFrame, column: str) -> pl.DataFrame:
-    """``doc_id``, ``field`` of the articles in both releases whose ``column`` differs."""
-    joined = old.select("doc_id", column).join(new.select("doc_id", column), on="doc_id", suffix="__new")
-    return joined.filter(pl.col(column).ne_missing(pl.col(f"{column}__new"))).select("doc_id", field=pl.lit(column)).collect()
+def _column_hashes(articles: TableFiles, columns: list[str]) -> pl.DataFrame:
+    """``doc_id`` and, per column in ``columns``, a hash of the article's value."""
+    frames = [frame.select("doc_id", *(pl.col(c).hash(_HASH_SEED) for c in columns)) for frame in articles.frames(["doc_id", *columns])]
+    return pl.concat(frames) if frames else pl.DataFrame(schema={"doc_id": pl.String} | dict.fromkeys(columns, pl.UInt64))
 
 
-def _differing_furniture(old: pl.LazyFrame, new: pl.LazyFrame, schemas: tuple, kept: pl.DataFrame) -> pl.DataFrame:
-    """Articles in both releases whose removed lines differ (compared on the columns both audits share)."""
-    before, after = schemas
-    shared = [c for c in after if c != "doc_id" and before.get(c) == after[c]]
+def _furniture_hashes(furniture: TableFiles, columns: list[str]) -> pl.DataFrame:
+    """``doc_id`` and ``lines``: a hash of the article's removed lines (their ``columns``, in any order).
 
-    def per_doc(lines: pl.LazyFrame) -> pl.LazyFrame:
-        return (lines.select("doc_id", *shared).sort("doc_id", *shared)
-                .group_by("doc_id", maintain_order=True).agg(pl.struct(shared).alias("lines")))
+    An article's lines may span two row groups: the last article of each group waits for the next.
+    """
+    def per_article(lines: pl.DataFrame) -> pl.DataFrame:
+        return lines.group_by("doc_id").agg(pl.col("line").sort()).select("doc_id", lines=pl.col("line").hash(_HASH_SEED))
 
-    joined = per_doc(old).join(per_doc(new), on="doc_id", how="full", coalesce=True, suffix="__new")
-    differing = joined.filter(pl.col("lines").ne_missing(pl.col("lines__new"))).select("doc_id").collect()
-    return differing.join(kept, on="doc_id", how="semi").with_columns(field=pl.lit(FURNITURE_FIELD))
+    found, waiting = [], pl.DataFrame(schema={"doc_id": pl.String, "line": pl.UInt64})
+    for frame in furniture.frames(["doc_id", *columns]):
+        if not frame.height:
+            continue
+        lines = pl.concat([waiting, frame.select("doc_id", line=pl.struct(columns).hash(_HASH_SEED))])
+        last = pl.col("doc_id") == lines["doc_id"][-1]
+        found.append(per_article(lines.filter(~last)))
+        waiting = lines.filter(last)
+    return pl.concat([*found, per_article(waiting)])
 
 
 def next_version(previous: str | None, bump: str) -> str:
@@ -126,9 +144,11 @@ def describe(result: Diff, new_articles: pl.LazyFrame, old_articles: pl.LazyFram
     if fields := result.field_counts():
         lines.append("Fields changed: " + ", ".join(f"`{name}` ({n})" for name, n in fields.items()) + ".")
     if result.changes.height:
-        names = pl.concat([frame.select("doc_id", "source_path", "title").collect()
+        shown = result.changes.head(limit)
+        ids = shown["doc_id"].implode()
+        names = pl.concat([frame.filter(pl.col("doc_id").is_in(ids)).select("doc_id", "source_path", "title").collect()
                            for frame in (new_articles, old_articles) if frame is not None]).unique("doc_id", keep="first")
-        shown = result.changes.head(limit).join(names, on="doc_id", how="left", maintain_order="left")
+        shown = shown.join(names, on="doc_id", how="left", maintain_order="left")
         lines += ["", "| change | doc_id | source_path | title | fields |", "|---|---|---|---|---|"]
         lines += [f"| {r['change']} | {r['doc_id']} | {_cell(r['source_path'])} | {_cell(r['title'])} | {', '.join(r['changed_fields'])} |"
                   for r in shown.iter_rows(named=True)]

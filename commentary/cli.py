@@ -18,7 +18,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="commentary", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="run the pipeline on a raw folder and publish a release")
-    run.add_argument("--raw", default="raw", help="raw landing folder (default: raw)")
+    run.add_argument("--raw", default="raw", help="raw landing folder: a path or an fsspec URL such as s3://bucket/raw (default: raw)")
+    run.add_argument("--mirror", help="fsspec URL to copy each published release to (e.g. s3://bucket/curated), LATEST last")
     run.add_argument("--shard-size", type=int, default=SHARD_SIZE, help=f"documents per shard (default: {SHARD_SIZE})")
     run.add_argument("--inline", action="store_true", help="run every step in this process, without Prefect (small folders, debugging)")
     run.add_argument("--runner", choices=("local", "dask"), default="local",
@@ -71,18 +72,20 @@ def _run(args) -> int:
     from contextlib import ExitStack
 
     from commentary.pipeline import RunLocked, run as run_inline
+    from commentary.storage import raw_folder
     from commentary.tables import DiskFull
 
     try:
         if args.inline:
-            entry = run_inline(Path(args.raw), Path(args.curated), args.shard_size)
+            entry = run_inline(raw_folder(args.raw), Path(args.curated), args.shard_size, args.mirror)
         else:
             from flows.pipeline import shared_api_server, with_runner
 
             with ExitStack() as stack:
                 if args.runner == "dask":
                     shared_api_server(stack)
-                entry = with_runner(args.runner, args.scheduler)(raw=args.raw, curated=args.curated, shard_size=args.shard_size)
+                entry = with_runner(args.runner, args.scheduler)(raw=args.raw, curated=args.curated, shard_size=args.shard_size,
+                                                                 mirror=args.mirror)
     except (RunLocked, DiskFull) as error:
         print(f"commentary run: {error}", file=sys.stderr)
         return EXIT_LOCKED if isinstance(error, RunLocked) else EXIT_DISK_FULL
@@ -109,14 +112,14 @@ def _releases(curated: Path, args) -> int:
 
 def _diff(curated: Path, args) -> int:
     from commentary import changelog, release
+    from commentary.tables import RELEASE_TABLES
 
-    old_version = release.release_path(curated, args.old).name
-    new_version = release.release_path(curated, args.new).name
-    old = {t: release.scan_table(curated, t, old_version) for t in changelog.COMPARED_TABLES}
-    new = {t: release.scan_table(curated, t, new_version) for t in changelog.COMPARED_TABLES}
+    old_folder, new_folder = release.release_path(curated, args.old), release.release_path(curated, args.new)
+    old = {t: RELEASE_TABLES[t].in_release(old_folder) for t in changelog.COMPARED_TABLES}
+    new = {t: RELEASE_TABLES[t].in_release(new_folder) for t in changelog.COMPARED_TABLES}
     result = changelog.diff(old, new)
-    print(f"{old_version} -> {new_version}: {result.bump or 'no'} change")
-    print(changelog.describe(result, new["articles"], old["articles"], limit=args.limit), end="")
+    print(f"{old_folder.name} -> {new_folder.name}: {result.bump or 'no'} change")
+    print(changelog.describe(result, new["articles"].scan(), old["articles"].scan(), limit=args.limit), end="")
     return 0
 
 

@@ -24,6 +24,7 @@ import ftfy
 from commentary.settings import (
     MAX_CONTROL_SHARE, MAX_DECOMPRESSED_BYTES, MAX_LINE_CHARS, MAX_RAW_BYTES, MAX_SIDECAR_BYTES,
 )
+from commentary.storage import RemoteFolder
 
 SIDECAR_SUFFIX = ".meta.json"
 FORMAT_BY_SUFFIX = {".txt": "text", ".html": "html", ".htm": "html"}
@@ -73,11 +74,17 @@ def doc_id_for(source_path: str) -> str:
     return hashlib.sha256(source_path.encode("utf-8")).hexdigest()[:16]
 
 
-def discover(raw_root: Path) -> list[RawFile]:
+def discover(raw_root: Path | RemoteFolder) -> list[RawFile]:
     """List every entry below ``raw_root`` that is not a sidecar of a document, in a stable order.
 
     Symbolic links to folders are listed (to be rejected), never followed.
     """
+    if isinstance(raw_root, RemoteFolder):
+        split = [(rel, *rel.rpartition("/")[::2]) for rel in raw_root.files()]
+        names: dict[str, set[str]] = {}
+        for _, folder, name in split:
+            names.setdefault(folder, set()).add(name)
+        return [entry for rel, folder, name in split if (entry := _entry(rel, name, names[folder])) is not None]
     found = []
     for folder, dirs, files in os.walk(raw_root, followlinks=False):
         dirs.sort()
@@ -86,19 +93,23 @@ def discover(raw_root: Path) -> list[RawFile]:
         names = set(files)
         for name in sorted(files + linked):
             rel = Path(folder, name).relative_to(raw_root).as_posix()
-            if not _is_utf8(rel):
-                shown = rel.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-                found.append(RawFile(shown, None, False, ("file-name-not-utf8", "the file name is not valid UTF-8; not read")))
-            elif name in linked:
+            if name in linked and _is_utf8(rel):
                 found.append(RawFile(rel, None, False, ("symlinked-folder", "symbolic link to a folder; not followed")))
-            elif name.endswith(SIDECAR_SUFFIX):
-                if name[: -len(SIDECAR_SUFFIX)] not in names:
-                    found.append(RawFile(rel, None, False, ("orphan-sidecar", "sidecar without the document it describes")))
-            else:
-                compressed = name.endswith(".gz")
-                suffix = Path(name[:-3] if compressed else name).suffix.lower()
-                found.append(RawFile(rel, FORMAT_BY_SUFFIX.get(suffix), compressed))
+            elif (entry := _entry(rel, name, names)) is not None:
+                found.append(entry)
     return found
+
+
+def _entry(rel: str, name: str, names: set[str]) -> RawFile | None:
+    """What discovery lists for the file ``name`` at ``rel``; None for a sidecar whose document is among ``names`` (its folder's)."""
+    if not _is_utf8(rel):
+        shown = rel.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        return RawFile(shown, None, False, ("file-name-not-utf8", "the file name is not valid UTF-8; not read"))
+    if name.endswith(SIDECAR_SUFFIX):
+        return None if name[: -len(SIDECAR_SUFFIX)] in names else RawFile(rel, None, False, ("orphan-sidecar", "sidecar without the document it describes"))
+    compressed = name.endswith(".gz")
+    suffix = Path(name[:-3] if compressed else name).suffix.lower()
+    return RawFile(rel, FORMAT_BY_SUFFIX.get(suffix), compressed)
 
 
 def _is_utf8(name: str) -> bool:
@@ -109,7 +120,7 @@ def _is_utf8(name: str) -> bool:
     return True
 
 
-def read_raw(raw_root: Path, raw: RawFile) -> tuple[dict, list[tuple[str, str]]]:
+def read_raw(raw_root: Path | RemoteFolder, raw: RawFile) -> tuple[dict, list[tuple[str, str]]]:
     """Read, check and decode one raw file into an ingest record and its repairs ``(reason, detail)``.
 
     Raises RejectedFile when the file cannot become a record.
@@ -118,8 +129,7 @@ def read_raw(raw_root: Path, raw: RawFile) -> tuple[dict, list[tuple[str, str]]]
         raise RejectedFile(*raw.refusal)
     if raw.format is None:
         raise RejectedFile("unsupported-format", f"extension of {raw.rel_path!r} is not .txt, .html or .htm")
-    path = raw_root / raw.rel_path
-    data = _read_capped(raw_root, path, MAX_RAW_BYTES)
+    data = _read_bytes(raw_root, raw.rel_path, MAX_RAW_BYTES)
     content = _gunzip(data) if raw.compressed else data
     text, repairs = _decode(content, raw.format)
     if not text.strip():
@@ -127,7 +137,7 @@ def read_raw(raw_root: Path, raw: RawFile) -> tuple[dict, list[tuple[str, str]]]
     if raw.format == "text":
         text, cut = cap_long_lines(text)
         repairs += cut
-    sidecar = _read_sidecar(raw_root, path.with_name(path.name + SIDECAR_SUFFIX))
+    sidecar = _read_sidecar(raw_root, raw.rel_path + SIDECAR_SUFFIX)
     record = {
         "doc_id": doc_id_for(raw.rel_path),
         "source_path": raw.rel_path,
@@ -138,6 +148,23 @@ def read_raw(raw_root: Path, raw: RawFile) -> tuple[dict, list[tuple[str, str]]]
         **sidecar,
     }
     return record, repairs
+
+
+def _read_bytes(raw_root: Path | RemoteFolder, rel_path: str, limit: int) -> bytes:
+    """The bytes of the file ``rel_path`` below ``raw_root``, at most ``limit`` of them."""
+    if not isinstance(raw_root, RemoteFolder):
+        return _read_capped(raw_root, raw_root / rel_path, limit)
+    try:
+        with raw_root.fs.open(raw_root.path(rel_path), "rb") as handle:
+            size = handle.size
+            if size is not None and size > limit:
+                raise RejectedFile("too-large", f"{size} bytes > limit {limit}")
+            data = handle.read(limit + 1)
+    except (OSError, ValueError) as error:
+        raise RejectedFile("unreadable", f"{type(error).__name__}: {error}") from error
+    if len(data) > limit:
+        raise RejectedFile("too-large", f"grew beyond the limit of {limit} bytes while being read")
+    return data
 
 
 def _read_capped(raw_root: Path, path: Path, limit: int) -> bytes:
@@ -257,13 +284,17 @@ def cap_long_lines(text: str) -> tuple[str, list[tuple[str, str]]]:
     return cut, [("long-lines-cut", f"{long_lines} lines longer than {MAX_LINE_CHARS} characters cut to that length")]
 
 
-def _read_sidecar(raw_root: Path, path: Path) -> dict:
-    """Parse the optional sidecar; wrong JSON or wrong types reject the document."""
+def _read_sidecar(raw_root: Path | RemoteFolder, rel_path: str) -> dict:
+    """Parse the optional sidecar at ``rel_path``; wrong JSON or wrong types reject the document."""
     fields = dict.fromkeys(SIDECAR_KEYS)
-    if not path.is_file() and not path.is_symlink():
+    path = Path(rel_path)
+    if isinstance(raw_root, RemoteFolder):
+        if not raw_root.fs.isfile(raw_root.path(rel_path)):
+            return fields
+    elif not (raw_root / path).is_file() and not (raw_root / path).is_symlink():
         return fields
     try:
-        meta = json.loads(_read_capped(raw_root, path, MAX_SIDECAR_BYTES).decode("utf-8"))
+        meta = json.loads(_read_bytes(raw_root, rel_path, MAX_SIDECAR_BYTES).decode("utf-8"))
     except RejectedFile as error:
         raise RejectedFile("invalid-sidecar", f"{path.name}: {error.reason}: {error.detail}") from error
     except (ValueError, RecursionError) as error:  # bad UTF-8, bad JSON, absurd numbers or nesting

@@ -22,9 +22,10 @@ from pathlib import Path
 
 import polars as pl
 
-from commentary import cache, card, release, stages, tables
+from commentary import cache, card, release, stages, storage, tables
 from commentary.ingest import RawFile, discover, doc_id_for
 from commentary.settings import SHARD_SIZE
+from commentary.storage import RemoteFolder
 from schemas import models
 from schemas.validation import DETAIL, REASON, split_valid
 
@@ -34,13 +35,14 @@ NOTHING_CHANGED = "nothing changed since the latest release"
 
 @dataclass(frozen=True)
 class RunPlan:
-    """What a run will do: its folder, the raw files of each shard and the pipeline fingerprint."""
+    """What a run will do: its folder, the raw files of each shard, the pipeline fingerprint and where releases are mirrored."""
 
-    raw_root: Path
+    raw_root: Path | RemoteFolder
     curated_root: Path
     run_dir: Path
     shards: list[list[RawFile]]
     fingerprint: str
+    mirror: str | None = None
 
     @property
     def seen(self) -> int:
@@ -89,11 +91,12 @@ def run_lock(curated_root: Path) -> Iterator[list[str]]:
         handle.close()
 
 
-def plan_run(raw_root: Path, curated_root: Path, shard_size: int = SHARD_SIZE) -> RunPlan:
+def plan_run(raw_root: Path | RemoteFolder, curated_root: Path, shard_size: int = SHARD_SIZE, mirror: str | None = None) -> RunPlan:
     """Discover raw files, cut them into shards and create the run folder.
 
     Files are ordered by ``doc_id``, so each shard covers a contiguous ``doc_id`` range (what the
-    clean cache looks up by).
+    clean cache looks up by and the release streams in). ``mirror``: an fsspec URL each published
+    release is copied to.
     """
     if not raw_root.is_dir():
         raise FileNotFoundError(f"raw folder {raw_root} does not exist")
@@ -102,7 +105,7 @@ def plan_run(raw_root: Path, curated_root: Path, shard_size: int = SHARD_SIZE) -
     run_dir = curated_root / "runs" / run_id
     run_dir.mkdir(parents=True)
     shards = [files[i:i + shard_size] for i in range(0, len(files), shard_size)]
-    return RunPlan(raw_root, curated_root, run_dir, shards, cache.pipeline_fingerprint())
+    return RunPlan(raw_root, curated_root, run_dir, shards, cache.pipeline_fingerprint(), mirror)
 
 
 def shard_path(run_dir: Path, stage: str, shard_no: int) -> Path:
@@ -119,7 +122,7 @@ SCHEMAS = {"stamps": cache.STAMPS, "ingest": tables.INGESTED, "keys": cache.KEYS
            "furniture": tables.FURNITURE, "dedup": tables.DEDUP_KEYS}
 
 
-def ingest_step(raw_root: Path, run_dir: Path, shard_no: int, files: list[RawFile], fingerprint: str) -> Path:
+def ingest_step(raw_root: Path | RemoteFolder, run_dir: Path, shard_no: int, files: list[RawFile], fingerprint: str) -> Path:
     """Read one shard of raw files; invalid records and unreadable files become rejects.
 
     A file whose stamp matches the cached run is not read: its record, rejects and repairs are
@@ -329,7 +332,8 @@ def ledger(plan: RunPlan, rejects: pl.DataFrame, outcome: dict, timings: dict | 
     Repairs (files changed to become usable) are counted beside the balance. ``timings``
     (seconds per stage) are recorded as given.
     """
-    articles = tables.read_parquet(stage_paths(plan.run_dir, "curate"), tables.ARTICLES).select("source_path", "duplicate_of")
+    articles = pl.concat([pl.read_parquet(p, columns=["source_path", "duplicate_of"]) for p in stage_paths(plan.run_dir, "curate")]
+                         or [pl.from_arrow(tables.ARTICLES.empty_table()).select("source_path", "duplicate_of")])
     if outcome.get("reason") == "critical expectations failed":
         articles = articles.head(0)
     repairs = merge_repairs(plan.run_dir)
@@ -371,11 +375,12 @@ def quality_step(run_dir: Path) -> dict:
                           for p in stage_paths(run_dir, "ingest")])
     articles = pl.concat([body_measures(pl.read_parquet(p, columns=["doc_id", "title", "body", "word_count", "published_date"]))
                           for p in stage_paths(run_dir, "curate")])
-    furniture = tables.read_parquet(stage_paths(run_dir, "furniture"), tables.FURNITURE)
+    furniture = pl.concat([pl.read_parquet(p, columns=["category", "line_no", "rule_id"]) for p in stage_paths(run_dir, "furniture")]
+                          or [pl.from_arrow(tables.FURNITURE.empty_table()).select("category", "line_no", "rule_id")])
     frames = {
         "ingested": ingested.to_pandas(),
         "articles": articles.to_pandas(),
-        "furniture": furniture.select("category", "line_no", "rule_id").to_pandas(),
+        "furniture": furniture.to_pandas(),
     }
     report = run_suites(run_dir / "quality", frames)
     (run_dir / "quality.json").write_text(json.dumps(report, indent=2) + "\n")
@@ -383,22 +388,24 @@ def quality_step(run_dir: Path) -> dict:
 
 
 def release_step(plan: RunPlan, quality: dict) -> dict | None:
-    """Publish the run's curated tables unless a critical expectation failed."""
+    """Publish the run's curated shards unless a critical expectation failed; then mirror the release if asked."""
     if quality["critical_failed"]:
         held = pl.concat([pl.read_parquet(p, columns=["source_path"]) for p in stage_paths(plan.run_dir, "curate")])
         detail = "; ".join(quality["critical_failed"])
         _write_rejects(plan.run_dir, "release", 0, [stages.reject(path, "release", "quality-gate", detail) for path in held["source_path"]])
         return {"published": False, "reason": "critical expectations failed", "failed": quality["critical_failed"]}
-    frames = {
-        "articles": tables.read_parquet(stage_paths(plan.run_dir, "curate"), tables.ARTICLES),
-        "furniture": tables.read_parquet(stage_paths(plan.run_dir, "furniture"), tables.FURNITURE),
-    }
-    rejects = tables.read_parquet(sorted((plan.run_dir / "rejects").glob("*.parquet")), tables.REJECTS)
+    shards = {"articles": stage_paths(plan.run_dir, "curate"), "furniture": stage_paths(plan.run_dir, "furniture")}
+    rejects = pl.concat([pl.read_parquet(p, columns=["stage", "reason"]) for p in sorted((plan.run_dir / "rejects").glob("*.parquet"))]
+                        or [card.RunReport().rejects])
     report = card.RunReport(seen=plan.seen, quality=quality, rejects=rejects)
-    manifest = release.publish(plan.curated_root, plan.run_dir.name, frames, provenance(plan), report)
+    manifest = release.publish(plan.curated_root, plan.run_dir.name, shards, provenance(plan), report)
     if manifest is None:
         return {"published": False, "reason": NOTHING_CHANGED, "version": release.latest_version(plan.curated_root)}
-    return {"published": True, "version": manifest["version"], "counts": manifest["counts"]}
+    outcome = {"published": True, "version": manifest["version"], "counts": manifest["counts"]}
+    if plan.mirror:
+        storage.mirror(release.release_path(plan.curated_root, manifest["version"]), plan.curated_root / "CHANGELOG.md", plan.mirror)
+        outcome["mirrored_to"] = plan.mirror
+    return outcome
 
 
 def provenance(plan: RunPlan) -> dict:
@@ -419,14 +426,14 @@ def provenance(plan: RunPlan) -> dict:
     }
 
 
-def run(raw_root: Path, curated_root: Path, shard_size: int = SHARD_SIZE) -> dict:
+def run(raw_root: Path | RemoteFolder, curated_root: Path, shard_size: int = SHARD_SIZE, mirror: str | None = None) -> dict:
     """Every step in order, in this process and without Prefect; returns the ledger entry.
 
     The Prefect flow (``flows.pipeline``) runs the same steps as tasks; this entry point serves
     small folders, debugging and the fault tests (no local API server to start).
     """
     with run_lock(curated_root):
-        plan = plan_run(raw_root, curated_root, shard_size)
+        plan = plan_run(raw_root, curated_root, shard_size, mirror)
         for shard_no, files in enumerate(plan.shards):
             ingest_step(plan.raw_root, plan.run_dir, shard_no, files, plan.fingerprint)
             clean_step(plan.run_dir, shard_no, plan.fingerprint)

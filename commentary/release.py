@@ -4,14 +4,15 @@ Publishing holds a lock on ``<curated>/.publish.lock`` and goes:
 
 1. remove what an interrupted publish left: ``releases/.staging-*`` folders, and the release named
    in ``releases/.pending`` when it was renamed into place but never became ``LATEST``;
-2. compare with the ``LATEST`` release (``commentary.changelog``): nothing changed, no release;
-3. write every file into ``releases/.staging-<run_id>/`` and fsync it;
+2. compare with the ``LATEST`` release (``commentary.changelog``, on per-column hashes): nothing
+   changed, no release;
+3. stream the shards into ``releases/.staging-<run_id>/``, add the card and manifest, fsync it;
 4. record the version in ``releases/.pending``, rename the staging folder to ``releases/<version>``;
 5. rewrite ``<curated>/CHANGELOG.md``, then replace ``LATEST`` atomically, then drop ``.pending``.
 
 A crash at any point leaves the earlier releases and ``LATEST`` as they were. Parquet output is
 deterministic: rows sorted by the table's key, row groups and part files sized from the data
-(``ROW_GROUP_BYTES``, ``PART_FILE_BYTES``), zstd with statistics, no schema metadata.
+(``ROW_STEP``, ``ROW_GROUP_BYTES``, ``PART_FILE_BYTES``), zstd with statistics, no schema metadata.
 """
 from __future__ import annotations
 
@@ -24,7 +25,8 @@ import logging
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
+import sys
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import polars as pl
@@ -35,8 +37,6 @@ from commentary.settings import PART_FILE_BYTES, ROW_GROUP_BYTES
 from commentary.tables import RELEASE_TABLES
 
 log = logging.getLogger(__name__)
-#: Row group and part file sizes are rounded to whole thousands of rows (at least 1,000 per group).
-_ROW_STEP = 1000
 
 
 def releases_dir(curated_root: Path) -> Path:
@@ -105,30 +105,33 @@ def read_release_table(curated_root: Path, table: str = "articles", version: str
     return scan_table(curated_root, table, version).collect()
 
 
-def publish(curated_root: Path, run_id: str, frames: dict[str, pl.DataFrame], provenance: dict,
+def publish(curated_root: Path, run_id: str, shards: dict[str, list[Path]], provenance: dict,
             report: card.RunReport | None = None) -> dict | None:
-    """Publish ``frames`` (articles, furniture) as the next release; None when nothing changed.
+    """Publish the ``articles`` and ``furniture`` shards as the next release; None when nothing changed.
 
-    If writing fails (a full disk included), the staging folder is removed at once.
+    Each table's shards are Parquet files whose rows, read in order, are sorted by the table's key
+    (a run's shards cover ascending ``doc_id`` ranges). They are streamed into the release one row
+    group at a time, so memory is bounded by a row group, not by the corpus. If writing fails (a
+    full disk included), the staging folder is removed at once.
     """
     try:
-        return _publish(curated_root, run_id, frames, provenance, report)
+        return _publish(curated_root, run_id, shards, provenance, report)
     except BaseException:
         shutil.rmtree(releases_dir(curated_root) / f".staging-{run_id}", ignore_errors=True)
         raise
 
 
-def _publish(curated_root: Path, run_id: str, frames: dict[str, pl.DataFrame], provenance: dict,
+def _publish(curated_root: Path, run_id: str, shards: dict[str, list[Path]], provenance: dict,
              report: card.RunReport | None) -> dict | None:
     releases = releases_dir(curated_root)
     releases.mkdir(parents=True, exist_ok=True)
     with _publish_lock(curated_root):
         clean_unfinished(curated_root)
         previous = latest_version(curated_root)
-        data = {name: pl.from_arrow(tables.to_arrow(frames[name], RELEASE_TABLES[name].schema)).sort(RELEASE_TABLES[name].key)
-                for name in changelog.COMPARED_TABLES}
-        old = {name: scan_table(curated_root, name, previous) for name in changelog.COMPARED_TABLES} if previous else None
-        result = changelog.diff(old, {name: frame.lazy() for name, frame in data.items()})
+        new = {name: tables.TableFiles(shards[name], RELEASE_TABLES[name].schema) for name in changelog.COMPARED_TABLES}
+        old = {name: RELEASE_TABLES[name].in_release(release_path(curated_root, previous))
+               for name in changelog.COMPARED_TABLES} if previous else None
+        result = changelog.diff(old, new)
         if result.bump is None:
             return None
         version = changelog.next_version(previous, result.bump)
@@ -137,8 +140,11 @@ def _publish(curated_root: Path, run_id: str, frames: dict[str, pl.DataFrame], p
             raise FileExistsError(f"release {version} already exists in {releases}; a release is never overwritten")
         staging = releases / f".staging-{run_id}"
         staging.mkdir()
-        for name, frame in {**data, "changes": result.changes}.items():
-            _write_table(tables.to_arrow(frame, RELEASE_TABLES[name].schema), staging, name)
+        for name, files in new.items():
+            _write_table(_in_key_order(files, RELEASE_TABLES[name].key), staging, name)
+        _write_table([tables.to_arrow(result.changes, tables.CHANGES)], staging, "changes")
+        released = {name: RELEASE_TABLES[name].in_release(staging) for name in changelog.COMPARED_TABLES}
+        stats = card.statistics(released["articles"].scan(), released["furniture"].scan(), report or card.RunReport())
         content = {rel: entry for rel, entry in _checksums(staging).items() if rel.split("/")[0] in changelog.COMPARED_TABLES}
         manifest = {
             "version": version,
@@ -149,18 +155,18 @@ def _publish(curated_root: Path, run_id: str, frames: dict[str, pl.DataFrame], p
             **provenance,
             "content_fingerprint": hashlib.sha256(json.dumps({k: v["sha256"] for k, v in content.items()}, sort_keys=True).encode()).hexdigest(),
             "counts": {
-                "articles": data["articles"].height,
-                "canonical_articles": data["articles"]["duplicate_of"].is_null().sum(),
-                "duplicates": data["articles"]["duplicate_of"].is_not_null().sum(),
-                "furniture_lines": data["furniture"].height,
+                "articles": stats["articles"],
+                "canonical_articles": stats["canonical"],
+                "duplicates": stats["articles"] - stats["canonical"],
+                "furniture_lines": stats["furniture_lines"],
             },
             "changes": result.summary(),
             "schema": {name: {field.name: str(field.type) for field in table.schema} for name, table in RELEASE_TABLES.items()},
         }
-        notes = changelog.describe(result, data["articles"].lazy(), old["articles"] if old else None)
+        notes = changelog.describe(result, released["articles"].scan(), old["articles"].scan() if old else None)
         (staging / "CHANGELOG.md").write_text(changelog.release_notes(version, previous, manifest["created_at"][:10], notes))
         card.write_datapackage(staging, manifest, _checksums(staging))
-        card.write(staging, manifest, card.statistics(data["articles"], data["furniture"], report or card.RunReport()))
+        card.write(staging, manifest, stats)
         manifest["files"] = _checksums(staging)
         (staging / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
         _fsync_tree(staging)
@@ -200,22 +206,27 @@ def clean_unfinished(curated_root: Path) -> list[str]:
     return removed
 
 
-def _write_table(table: pa.Table, staging: Path, name: str) -> None:
-    """Write a release table: one file (``changes``) or ``<name>/part-NNNNN.parquet`` files sized from the data."""
-    schema = RELEASE_TABLES[name].schema
-    if not RELEASE_TABLES[name].files.endswith("*.parquet"):
-        tables.write_parquet(table, staging / RELEASE_TABLES[name].files, schema, row_group_rows=_group_rows(table))
-        return
-    group_rows = _group_rows(table)
-    part_rows = group_rows * max(1, PART_FILE_BYTES // ROW_GROUP_BYTES)
-    for n, start in enumerate(range(0, max(table.num_rows, 1), part_rows)):
-        tables.write_parquet(table.slice(start, part_rows), staging / name / f"part-{n:05d}.parquet", schema, row_group_rows=group_rows)
+def _write_table(chunks: Iterable[pa.Table], staging: Path, name: str) -> list[Path]:
+    """Write a release table: one file (``changes``) or ``<name>/part-NNNNN.parquet`` files of PART_FILE_BYTES."""
+    table = RELEASE_TABLES[name]
+    if table.files.endswith("*.parquet"):
+        return tables.write_row_groups(chunks, lambda n: staging / name / f"part-{n:05d}.parquet", table.schema,
+                                       ROW_GROUP_BYTES, max(1, PART_FILE_BYTES // ROW_GROUP_BYTES))
+    return tables.write_row_groups(chunks, lambda n: staging / table.files, table.schema, ROW_GROUP_BYTES, sys.maxsize)
 
 
-def _group_rows(table: pa.Table) -> int:
-    """Rows per row group so that a group holds about ROW_GROUP_BYTES of uncompressed data."""
-    row_bytes = max(1, -(-table.nbytes // max(table.num_rows, 1)))
-    return max(_ROW_STEP, ROW_GROUP_BYTES // row_bytes // _ROW_STEP * _ROW_STEP)
+def _in_key_order(files: tables.TableFiles, key: tuple[str, ...]) -> Iterator[pa.Table]:
+    """Each row group of ``files`` sorted by ``key``; ValueError when one starts before the previous one ended."""
+    last = None
+    for chunk in files.chunks():
+        if not chunk.num_rows:
+            continue
+        chunk = chunk.sort_by([(column, "ascending") for column in key])
+        first = tuple(chunk.column(column)[0].as_py() for column in key)
+        if last is not None and first <= last:
+            raise ValueError(f"rows with key {first} follow {last}: the shards of a release must cover ascending, disjoint key ranges")
+        last = tuple(chunk.column(column)[-1].as_py() for column in key)
+        yield chunk
 
 
 def _checksums(folder: Path) -> dict[str, dict]:

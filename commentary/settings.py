@@ -27,11 +27,16 @@ MAX_CONTROL_SHARE = 0.05
 LOCAL_THREADS = 4
 #: Worker processes (one thread each) of the Dask LocalCluster started by ``--runner dask``.
 DASK_WORKERS = os.cpu_count() or 1
+#: Polars threads in each of those workers: its share of the cores (Polars otherwise starts one thread
+#: per core in every worker process, and the workers compete for the same cores).
+DASK_WORKER_POLARS_THREADS = max(1, (os.cpu_count() or 1) // DASK_WORKERS)
 #: Rows per Parquet row group in the run's stage shards (a shard is one row group).
 ROW_GROUP_ROWS = 10_000
-#: Release files are sized in uncompressed Arrow bytes (README "Release files"): a 64 MiB row group
-#: is about 12,000 articles of 5.5 KB, the unit a reader decodes and DuckDB parallelises over; a part
-#: file of 512 MiB is about 200 MiB with zstd, so it downloads and opens in one piece.
+#: Release files are sized in uncompressed Arrow bytes (README "Release files"): a row group takes
+#: blocks of ROW_STEP rows while it stays within 64 MiB (about 12,000 articles of 5.5 KB), the unit a
+#: reader decodes and DuckDB parallelises over; a part file of 512 MiB (8 groups) is about 200 MiB
+#: with zstd, so it downloads and opens in one piece.
+ROW_STEP = 1000
 ROW_GROUP_BYTES = 64 * 1024 * 1024
 PART_FILE_BYTES = 512 * 1024 * 1024
 #: Near duplicates: word 5-gram shingles, 128 MinHash permutations (about 2 ms per document), and an
@@ -40,6 +45,9 @@ PART_FILE_BYTES = 512 * 1024 * 1024
 SHINGLE_WORDS = 5
 MINHASH_PERMUTATIONS = 128
 NEAR_DUPLICATE_THRESHOLD = 0.7
+#: LSH banding for that threshold: 14 bands of 9 values, the optimum datasketch's MinHashLSH computes
+#: for 0.7 and 128 permutations (equal weights on false positives and false negatives).
+LSH_BANDS, LSH_ROWS = 14, 9
 
 
 def apply_environment_defaults(home: Path | None = None) -> None:

@@ -18,7 +18,7 @@ from commentary.clean import CleanedPage
 from commentary.clean.html import extract_html
 from commentary.clean.text import clean_shard
 from commentary.ingest import RawFile, RejectedFile, cap_long_lines, read_raw
-from commentary.settings import MINHASH_PERMUTATIONS, NEAR_DUPLICATE_THRESHOLD, SHINGLE_WORDS
+from commentary.settings import LSH_BANDS, LSH_ROWS, MINHASH_PERMUTATIONS, NEAR_DUPLICATE_THRESHOLD, SHINGLE_WORDS
 from schemas import models
 
 _WORD = re.compile(r"\w+")
@@ -27,6 +27,8 @@ _SPACE = re.compile(r"\s+")
 _LIST_FIELDS = {"authors", "tags", "summary"}
 #: Fixed so that signatures, and so duplicate groups, are the same in every run.
 _MINHASH_SEED = 1
+#: Candidate pairs whose signatures are compared at once (bounds the memory of the check).
+_CHECKED_PAIRS = 65_536
 #: Fields taken from HTML metadata; a page description is a teaser, not the key-takeaway summary.
 _HTML_FIELDS = set(models.SOURCED_FIELDS) - {"summary"}
 
@@ -179,26 +181,43 @@ def minhash_signatures(bodies: list[str]) -> np.ndarray:
     return np.array([sketch.hashvalues for sketch in sketches], dtype=np.uint32).reshape(len(bodies), MINHASH_PERMUTATIONS)
 
 
-def near_duplicate_pairs(signatures: np.ndarray, threshold: float = NEAR_DUPLICATE_THRESHOLD) -> list[tuple[int, int]]:
-    """Index pairs whose estimated Jaccard similarity reaches ``threshold`` (LSH candidates, then checked)."""
-    from datasketch import LeanMinHash, MinHashLSH  # see minhash_signatures
+def near_duplicate_pairs(signatures: np.ndarray) -> list[tuple[int, int]]:
+    """Index pairs whose estimated Jaccard similarity reaches NEAR_DUPLICATE_THRESHOLD, enough to connect their groups.
 
-    lsh = MinHashLSH(threshold=threshold, num_perm=MINHASH_PERMUTATIONS)
-    sketches = [LeanMinHash(seed=_MINHASH_SEED, hashvalues=row, scheme="affine32") for row in signatures]
-    with lsh.insertion_session() as session:
-        for i, sketch in enumerate(sketches):
-            session.insert(i, sketch)
-    return sorted(
-        (i, j) for i, sketch in enumerate(sketches) for j in lsh.query(sketch)
-        if j > i and np.mean(signatures[i] == signatures[j]) >= threshold
-    )
+    Rows with identical signatures are paired with the first of them only. Among the distinct
+    signatures, candidates are the pairs that agree on a whole LSH band (LSH_BANDS bands of LSH_ROWS
+    values, the banding datasketch's MinHashLSH picks for this threshold); each is then checked on the
+    whole signature, a chunk of pairs at a time. Everything is NumPy arrays of a few bytes per
+    document, band or candidate pair.
+    """
+    rows = np.ascontiguousarray(signatures)
+    _, first, same = np.unique(rows.view(np.dtype((np.void, rows.dtype.itemsize * rows.shape[1]))).ravel(),
+                               return_index=True, return_inverse=True)
+    copies = [(int(first[c]), i) for i, c in enumerate(same.ravel()) if first[c] != i]
+    distinct = rows[first]
+    candidates = []
+    for band in range(LSH_BANDS):
+        values = np.ascontiguousarray(distinct[:, band * LSH_ROWS:(band + 1) * LSH_ROWS])
+        _, bucket = np.unique(values.view(np.dtype((np.void, values.dtype.itemsize * LSH_ROWS))).ravel(), return_inverse=True)
+        order = np.argsort(bucket.ravel(), kind="stable")
+        for members in np.split(order, np.flatnonzero(np.diff(bucket.ravel()[order])) + 1):
+            if len(members) > 1:
+                left, right = np.triu_indices(len(members), 1)
+                candidates.append(np.minimum(members[left], members[right]) * len(distinct) + np.maximum(members[left], members[right]))
+    codes = np.unique(np.concatenate(candidates)) if candidates else np.empty(0, dtype=np.int64)
+    similar = []
+    for start in range(0, len(codes), _CHECKED_PAIRS):
+        left, right = np.divmod(codes[start:start + _CHECKED_PAIRS], len(distinct))
+        keep = (distinct[left] == distinct[right]).mean(axis=1) >= NEAR_DUPLICATE_THRESHOLD
+        similar += zip(first[left[keep]].tolist(), first[right[keep]].tolist(), strict=True)
+    return sorted({(min(i, j), max(i, j)) for i, j in [*copies, *similar]})
 
 
-def canonical_copies(keys: pl.DataFrame, threshold: float = NEAR_DUPLICATE_THRESHOLD) -> pl.DataFrame:
+def canonical_copies(keys: pl.DataFrame) -> pl.DataFrame:
     """``doc_id`` -> ``duplicate_of`` over a whole run's ``dedup_keys``.
 
     A group joins exact duplicates (equal ``body_sha256``) and near duplicates (MinHash, estimated
-    Jaccard >= ``threshold``), transitively. Its canonical copy, which keeps ``duplicate_of`` null, is
+    Jaccard >= NEAR_DUPLICATE_THRESHOLD), transitively. Its canonical copy, which keeps ``duplicate_of`` null, is
     chosen by: the original outlet (an outlet that another copy names as ``syndicated_from``, then a
     copy that names no other outlet), then the earliest ``published_date``, then the most metadata
     fields filled, then the first ``source_path``.
@@ -213,7 +232,7 @@ def canonical_copies(keys: pl.DataFrame, threshold: float = NEAR_DUPLICATE_THRES
 
     first_with_hash: dict[str, int] = {}
     pairs = [(first_with_hash.setdefault(digest, i), i) for i, digest in enumerate(keys["body_sha256"])]
-    pairs += near_duplicate_pairs(keys["minhash"].to_numpy(), threshold) if keys.height > 1 else []
+    pairs += near_duplicate_pairs(keys["minhash"].to_numpy()) if keys.height > 1 else []
     for i, j in pairs:
         parent[root(j)] = root(i)
     grouped = keys.with_columns(group=pl.Series([root(i) for i in range(keys.height)], dtype=pl.Int64),

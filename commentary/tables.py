@@ -8,7 +8,7 @@ from __future__ import annotations
 import errno
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +17,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from commentary.settings import MINHASH_PERMUTATIONS, ROW_GROUP_ROWS
+from commentary.settings import MINHASH_PERMUTATIONS, ROW_GROUP_ROWS, ROW_STEP
 from schemas import models
 
 _ARROW_TYPES = {pl.String: pa.string(), pl.Int64: pa.int64(), pl.Date: pa.date32()}
@@ -61,6 +61,37 @@ class ReleaseTable:
 
     def paths(self, release_folder: Path) -> list[Path]:
         return sorted(release_folder.glob(self.files))
+
+    def in_release(self, release_folder: Path) -> TableFiles:
+        """This table's files in a release folder, with the schema they were written with."""
+        paths = self.paths(release_folder)
+        return TableFiles(paths, pq.read_schema(paths[0]).remove_metadata() if paths else self.schema)
+
+
+@dataclass(frozen=True)
+class TableFiles:
+    """Parquet files whose rows, read file after file, are in key order (a run's shards, a release's parts).
+
+    Rows are read one row group at a time, so memory is bounded by a row group, not by the table.
+    """
+
+    paths: list[Path]
+    schema: pa.Schema
+
+    def chunks(self, columns: list[str] | None = None) -> Iterator[pa.Table]:
+        """Each row group of each file, as ``schema`` (or its ``columns``)."""
+        schema = pa.schema([self.schema.field(name) for name in columns]) if columns else self.schema
+        for path in self.paths:
+            parquet = pq.ParquetFile(path)
+            for group in range(parquet.num_row_groups):
+                yield parquet.read_row_group(group, columns=schema.names).cast(schema)
+
+    def frames(self, columns: list[str] | None = None) -> Iterator[pl.DataFrame]:
+        return (pl.from_arrow(chunk) for chunk in self.chunks(columns))
+
+    def scan(self) -> pl.LazyFrame:
+        """All rows lazily (an empty frame of the schema when there are no files)."""
+        return pl.scan_parquet(self.paths) if self.paths else pl.from_arrow(self.schema.empty_table()).lazy()
 
 
 RELEASE_TABLES = {
@@ -125,6 +156,63 @@ def link_file(source: Path, target: Path) -> Path:
                 raise
             shutil.copyfile(source, target)
     return target
+
+
+def write_row_groups(chunks: Iterable[pa.Table], path_of_part, schema: pa.Schema, group_bytes: int, part_groups: int) -> list[Path]:
+    """Stream ``chunks`` into Parquet part files; returns the files written (at least one).
+
+    Rows are cut into blocks of ROW_STEP rows; a row group takes blocks while it stays within
+    ``group_bytes`` of uncompressed Arrow data (at least one block), a part file ``path_of_part(n)``
+    holds ``part_groups`` row groups. Groups are laid out contiguously before they are written, so
+    the files depend only on the rows, not on how the chunks were cut: byte-identical for the same rows.
+    """
+    written: list[Path] = []
+    writer: pq.ParquetWriter | None = None
+    groups_in_part = 0
+
+    def write_group(blocks: list[pa.Table]) -> None:
+        nonlocal writer, groups_in_part
+        if writer is None or groups_in_part == part_groups:
+            if writer is not None:
+                writer.close()
+            written.append(path_of_part(len(written)))
+            written[-1].parent.mkdir(parents=True, exist_ok=True)
+            writer = pq.ParquetWriter(written[-1], schema, compression="zstd", write_statistics=True)
+            groups_in_part = 0
+        group = pa.concat_tables(blocks).combine_chunks()
+        writer.write_table(group, row_group_size=max(1, group.num_rows))
+        groups_in_part += 1
+
+    schema = schema.remove_metadata()
+    group: list[pa.Table] = []
+    group_size = 0
+    for block in _blocks((chunk.select(schema.names).cast(schema) for chunk in chunks), ROW_STEP):
+        if group and group_size + block.nbytes > group_bytes:
+            write_group(group)
+            group, group_size = [], 0
+        group.append(block)
+        group_size += block.nbytes
+    if group or not written:
+        write_group(group or [schema.empty_table()])
+    writer.close()
+    return written
+
+
+def _blocks(chunks: Iterable[pa.Table], rows: int) -> Iterator[pa.Table]:
+    """Re-cut a stream of tables into contiguous tables of ``rows`` rows (the last may be shorter)."""
+    pending: list[pa.Table] = []
+    held = 0
+    for chunk in chunks:
+        while chunk.num_rows:
+            take = min(rows - held, chunk.num_rows)
+            pending.append(chunk.slice(0, take))
+            held += take
+            chunk = chunk.slice(take)
+            if held == rows:
+                yield pa.concat_tables(pending).combine_chunks()
+                pending, held = [], 0
+    if held:
+        yield pa.concat_tables(pending).combine_chunks()
 
 
 def read_parquet(paths: list[Path] | Path, schema: pa.Schema) -> pl.DataFrame:

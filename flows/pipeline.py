@@ -18,8 +18,9 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from commentary import pipeline
 from commentary.ingest import RawFile
+from commentary.storage import RemoteFolder, raw_folder
 from commentary.progress import Progress
-from commentary.settings import DASK_WORKERS, LOCAL_THREADS, SHARD_SIZE
+from commentary.settings import DASK_WORKER_POLARS_THREADS, DASK_WORKERS, LOCAL_THREADS, SHARD_SIZE
 
 #: Tasks that read or write files retry twice; our own cache replaces Prefect's input hashing.
 IO_TASK = {"retries": 2, "retry_delay_seconds": [1, 10], "cache_policy": NO_CACHE}
@@ -27,7 +28,7 @@ SHARD_STAGES = ("ingest", "clean")
 
 
 @task(**IO_TASK)
-def ingest(raw_root: Path, run_dir: Path, shard_no: int, files: list[RawFile], fingerprint: str) -> float:
+def ingest(raw_root: Path | RemoteFolder, run_dir: Path, shard_no: int, files: list[RawFile], fingerprint: str) -> float:
     started = time.perf_counter()
     pipeline.ingest_step(raw_root, run_dir, shard_no, files, fingerprint)
     return time.perf_counter() - started
@@ -85,13 +86,14 @@ def account(plan: pipeline.RunPlan, outcome: dict, timings: dict) -> dict:
 
 
 @flow(name="commentary-pipeline", task_runner=ThreadPoolTaskRunner(max_workers=LOCAL_THREADS))
-def run_pipeline(raw: str = "raw", curated: str = "curated", shard_size: int = SHARD_SIZE) -> dict:
+def run_pipeline(raw: str = "raw", curated: str = "curated", shard_size: int = SHARD_SIZE, mirror: str | None = None) -> dict:
     """Ingest, clean, curate, check and release every raw file under ``raw`` into ``curated``.
 
-    The run holds the curated folder's lock throughout; a second run fails at once (RunLocked).
+    ``raw`` is a local folder or an fsspec URL; ``mirror``, an fsspec URL each published release is
+    copied to. The run holds the curated folder's lock throughout; a second run fails at once (RunLocked).
     """
     with pipeline.run_lock(Path(curated)) as removed:
-        plan = pipeline.plan_run(Path(raw), Path(curated), shard_size)
+        plan = pipeline.plan_run(raw_folder(raw), Path(curated), shard_size, mirror)
         progress = Progress(SHARD_STAGES, len(plan.shards), plan.seen)
         if removed:
             progress.note(f"removed what an interrupted run left: {', '.join(removed)}")
@@ -125,7 +127,8 @@ def with_runner(runner: str = "local", scheduler: str | None = None):
     from prefect_dask import DaskTaskRunner
 
     dask = DaskTaskRunner(address=scheduler) if scheduler else DaskTaskRunner(cluster_kwargs={
-        "n_workers": DASK_WORKERS, "threads_per_worker": 1, "dashboard_address": "127.0.0.1:0"})
+        "n_workers": DASK_WORKERS, "threads_per_worker": 1, "dashboard_address": "127.0.0.1:0",
+        "env": {"POLARS_MAX_THREADS": str(DASK_WORKER_POLARS_THREADS)}})
     return run_pipeline.with_options(task_runner=dask)
 
 

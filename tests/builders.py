@@ -6,7 +6,7 @@ from pathlib import Path
 
 import polars as pl
 
-from commentary import pipeline, stages, tables
+from commentary import pipeline, release, stages, tables
 from commentary.settings import SHARD_SIZE
 from commentary.ingest import doc_id_for
 from schemas import models
@@ -29,9 +29,21 @@ def article_frames(bodies: dict[str, str], duplicate_of: dict[str, str] | None =
     return {"articles": stages.frame(rows, tables.ARTICLES), "furniture": stages.frame(furniture, tables.FURNITURE)}
 
 
-def clean_run(raw: Path, curated: Path, shard_size: int = SHARD_SIZE) -> pipeline.RunPlan:
+def write_shards(frames: dict[str, pl.DataFrame], folder: Path) -> dict[str, list[Path]]:
+    """Write each frame, sorted by its release key, as one shard file under ``folder``: the input of ``release.publish``."""
+    return {name: [tables.write_parquet(tables.to_arrow(frame.sort(tables.RELEASE_TABLES[name].key), tables.RELEASE_TABLES[name].schema),
+                                        folder / f"{name}.parquet", tables.RELEASE_TABLES[name].schema)]
+            for name, frame in frames.items()}
+
+
+def publish_frames(curated: Path, run_id: str, frames: dict[str, pl.DataFrame], provenance: dict, report=None) -> dict | None:
+    """Publish ``frames`` through shard files written into the run's folder, as a run would."""
+    return release.publish(curated, run_id, write_shards(frames, curated / "runs" / run_id), provenance, report)
+
+
+def clean_run(raw, curated: Path, shard_size: int = SHARD_SIZE, mirror: str | None = None) -> pipeline.RunPlan:
     """Plan a run, ingest and clean every shard, and remember the run as the clean cache."""
-    plan = pipeline.plan_run(raw, curated, shard_size)
+    plan = pipeline.plan_run(raw, curated, shard_size, mirror)
     for shard_no, files in enumerate(plan.shards):
         pipeline.ingest_step(plan.raw_root, plan.run_dir, shard_no, files, plan.fingerprint)
         pipeline.clean_step(plan.run_dir, shard_no, plan.fingerprint)
@@ -39,8 +51,8 @@ def clean_run(raw: Path, curated: Path, shard_size: int = SHARD_SIZE) -> pipelin
     return plan
 
 
-def build_release(raw: Path, curated: Path) -> dict:
+def build_release(raw, curated: Path, mirror: str | None = None) -> dict:
     """Run every step but the quality suites on ``raw`` and publish into ``curated``; returns the release outcome."""
-    plan = clean_run(raw, curated)
+    plan = clean_run(raw, curated, mirror=mirror)
     pipeline.curate_step(plan.run_dir)
     return pipeline.release_step(plan, PASSED)

@@ -11,7 +11,7 @@ import polars as pl
 import pyarrow.parquet as pq
 import pytest
 import yaml
-from builders import article_frames
+from builders import article_frames, publish_frames
 from matplotlib import image
 
 from commentary import card, release, stages, tables
@@ -34,14 +34,14 @@ def published(tmp_path_factory):
         outlet=pl.Series(["Example Review", "Example Review", "Reprints Daily", None]),
         published_date=pl.Series([dt.date(2020, 5, 1), dt.date(2021, 1, 1), dt.date(2021, 2, 1), None]))
     report = card.RunReport(seen=7, quality=QUALITY, rejects=REJECTS)
-    manifest = release.publish(root, "r1", frames, {"raw_fingerprint": "f" * 64}, report)
+    manifest = publish_frames(root, "r1", frames, {"raw_fingerprint": "f" * 64}, report)
     return root, manifest, release.release_path(root)
 
 
 def test_statistics_count_what_the_card_shows(published):
     root, _, _ = published
-    articles = release.scan_table(root, "articles").collect()
-    stats = card.statistics(articles, release.scan_table(root, "furniture").collect(), card.RunReport(rejects=REJECTS))
+    articles = release.scan_table(root, "articles")
+    stats = card.statistics(articles, release.scan_table(root, "furniture"), card.RunReport(rejects=REJECTS))
     assert (stats["canonical"], stats["exact_duplicates"], stats["near_duplicates"]) == (2, 1, 1)
     assert stats["by_outlet"] == [("(unknown)", 1), ("Example Review", 1)]
     assert stats["by_year"] == [("(unknown)", 1), ("2020", 1)]

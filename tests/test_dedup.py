@@ -105,3 +105,36 @@ def test_curate_step_marks_a_syndicated_copy_across_shards(raw_copy, tmp_path):
     assert len(plan.shards) == 3 and len(marked) == 6
     assert marked.pop("syndicated/copy.txt") == doc_id_for(original)
     assert set(marked.values()) == {None}
+
+
+def test_near_duplicate_pairs_connect_what_datasketch_lsh_connects():
+    """The NumPy banding joins the same documents as the pairs a datasketch MinHashLSH at the same threshold finds."""
+    from datasketch import LeanMinHash, MinHashLSH
+
+    rng = random.Random(7)
+    bodies = []
+    for seed in range(60):
+        words = _text(seed, 200)
+        bodies += [" ".join(words)] * (1 + seed % 3)  # exact copies too
+        for keep in (0.95, 0.85, 0.75, 0.6):  # copies with the tail replaced: some above the threshold, some below
+            cut = int(len(words) * keep)
+            bodies.append(" ".join(words[:cut] + [rng.choice(_VOCABULARY) for _ in range(len(words) - cut)]))
+    signatures = stages.minhash_signatures(bodies)
+    lsh = MinHashLSH(threshold=NEAR_DUPLICATE_THRESHOLD, num_perm=signatures.shape[1])
+    sketches = [LeanMinHash(seed=1, hashvalues=row, scheme="affine32") for row in signatures]
+    for i, sketch in enumerate(sketches):
+        lsh.insert(i, sketch)
+    expected = [(i, j) for i, sketch in enumerate(sketches) for j in lsh.query(sketch)
+                if j > i and (signatures[i] == signatures[j]).mean() >= NEAR_DUPLICATE_THRESHOLD]
+    found = stages.near_duplicate_pairs(signatures)
+    assert set(found) <= set(expected) and 60 < len(found) < len(expected)
+    assert _groups(found, len(bodies)) == _groups(expected, len(bodies))
+
+
+def _groups(pairs: list[tuple[int, int]], size: int) -> list[int]:
+    """The smallest member of each index's connected group."""
+    group = list(range(size))
+    for i, j in sorted(pairs):
+        low, high = min(group[i], group[j]), max(group[i], group[j])
+        group = [low if g == high else g for g in group]
+    return group

@@ -27,7 +27,7 @@ DRIVER = textwrap.dedent("""
     from commentary import pipeline, release, tables
 
     raw, curated, point = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
-    write_parquet, rename = tables.write_parquet, os.rename
+    write_parquet, write_row_groups, rename = tables.write_parquet, tables.write_row_groups, os.rename
 
     def kill():
         os.kill(os.getpid(), signal.SIGKILL)
@@ -38,12 +38,16 @@ DRIVER = textwrap.dedent("""
             kill()                                     # one ingest shard written, the next not yet
         if point == "clean" and path.parent.name == "clean":
             kill()                                     # ingest done, cleaning under way
-        if point == "release" and ".staging-" in str(path):
-            kill()                                     # first part file of the release written
         if point == "hold" and path.parent.name == "clean":
             (curated.parent / "started").touch()       # hold the lock until told to go on
             while not (curated.parent / "go").exists():
                 time.sleep(0.05)
+        return written
+
+    def write_row_groups_then_maybe_die(*args):
+        written = write_row_groups(*args)
+        if point == "release":
+            kill()                                     # first table of the release written
         return written
 
     def rename_then_die(source, target):
@@ -52,6 +56,7 @@ DRIVER = textwrap.dedent("""
             kill()                                     # release in place, LATEST not yet updated
 
     tables.write_parquet = write_then_maybe_die
+    tables.write_row_groups = write_row_groups_then_maybe_die
     release.os.rename = rename_then_die if point == "latest" else rename
     print(pipeline.run(raw, curated, shard_size=2)["release"])
 """)
@@ -145,17 +150,25 @@ def test_the_prefect_flow_takes_the_same_lock(grown):
 
 
 def _no_space(monkeypatch, where: str):
-    """Make Parquet writes to paths containing ``where`` fail as on a full disk."""
+    """Make Parquet writes to paths containing ``where`` fail as on a full disk (whole files and streamed ones)."""
     write_table = tables.pq.write_table
 
+    def half_a_file(path):
+        with open(path, "wb") as handle:
+            handle.write(b"PAR1 half a file")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
     def write_or_fail(table, path, **kwargs):
-        if where in str(path):
-            with open(path, "wb") as handle:
-                handle.write(b"PAR1 half a file")
-            raise OSError(errno.ENOSPC, "No space left on device")
-        return write_table(table, path, **kwargs)
+        return half_a_file(path) if where in str(path) else write_table(table, path, **kwargs)
+
+    class WriterOrFail(tables.pq.ParquetWriter):
+        def __init__(self, path, *args, **kwargs):
+            if where in str(path):
+                half_a_file(path)
+            super().__init__(path, *args, **kwargs)
 
     monkeypatch.setattr(tables.pq, "write_table", write_or_fail)
+    monkeypatch.setattr(tables.pq, "ParquetWriter", WriterOrFail)
 
 
 def test_a_full_disk_while_writing_the_release_publishes_nothing(grown, monkeypatch):

@@ -7,7 +7,7 @@ import pandas as pd
 import polars as pl
 import pyarrow as pa
 import pytest
-from builders import article_frames
+from builders import article_frames, publish_frames
 
 from commentary import duckdb_views, load, release
 
@@ -16,7 +16,7 @@ BODIES = {"a.txt": "the original piece", "b.txt": "the original piece", "c.txt":
 
 @pytest.fixture
 def curated(tmp_path):
-    release.publish(tmp_path, "r1", article_frames(BODIES, duplicate_of={"b.txt": "a.txt"}), {})
+    publish_frames(tmp_path, "r1", article_frames(BODIES, duplicate_of={"b.txt": "a.txt"}), {})
     return tmp_path
 
 

@@ -13,16 +13,16 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from builders import article_frames, build_release
+from builders import article_frames, build_release, publish_frames
 
-from commentary import release, tables
+from commentary import changelog, release, tables
 from commentary.cli import main
 
 BASE = {"a.txt": "one fine day", "b.txt": "two fine days"}
 
 
 def _publish(root, run, bodies, **fields):
-    return release.publish(root, run, article_frames(bodies, **fields), {"raw_fingerprint": run})
+    return publish_frames(root, run, article_frames(bodies, **fields), {"raw_fingerprint": run})
 
 
 def _changes(root, version):
@@ -47,7 +47,7 @@ def test_only_the_removed_lines_changing_is_a_patch(tmp_path):
     _publish(tmp_path, "r1", BASE)
     frames = article_frames(BASE)
     frames["furniture"] = frames["furniture"].with_columns(rule_id=pl.lit("nav.breadcrumb"))
-    manifest = release.publish(tmp_path, "r2", frames, {})
+    manifest = publish_frames(tmp_path, "r2", frames, {})
     assert manifest["version"] == "1.0.1" and manifest["changes"]["fields"] == {"furniture": 2}
 
 
@@ -68,7 +68,7 @@ def test_column_changes_are_major_unless_a_column_is_only_added(tmp_path, monkey
     frames = article_frames(BASE)
     frames["articles"], schema = change(frames["articles"])
     monkeypatch.setitem(tables.RELEASE_TABLES, "articles", dataclasses.replace(tables.RELEASE_TABLES["articles"], schema=schema))
-    manifest = release.publish(tmp_path, "r2", frames, {})
+    manifest = publish_frames(tmp_path, "r2", frames, {})
     assert manifest["version"] == bump
     assert manifest["changes"]["articles"] == {"added": 0, "removed": 0, "modified": 0}
     assert "Columns" in (release.release_path(tmp_path) / "CHANGELOG.md").read_text()
@@ -103,7 +103,7 @@ def test_same_raw_input_and_code_give_byte_identical_releases(tmp_path, raw_copy
 _CRASH = """
 import os, sys
 from pathlib import Path
-from builders import article_frames
+from builders import article_frames, publish_frames
 from commentary import release
 
 point, root = sys.argv[1], Path(sys.argv[2])
@@ -112,7 +112,7 @@ if point == "before-rename":
 else:
     write = release._replace_text
     release._replace_text = lambda path, text: os._exit(3) if path.name == "LATEST" else write(path, text)
-release.publish(root, "crashed", article_frames({"a.txt": "one fine day", "b.txt": "two fine days", "c.txt": "three"}), {})
+publish_frames(root, "crashed", article_frames({"a.txt": "one fine day", "b.txt": "two fine days", "c.txt": "three"}), {})
 """
 
 
@@ -169,3 +169,56 @@ def test_unknown_release_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="no release"):
         release.release_path(tmp_path)
     assert json.loads(json.dumps(release.list_releases(tmp_path))) == []
+
+
+def _shard_files(folder, frame, name, cuts):
+    """``frame`` sorted by the table's key, cut at the row numbers ``cuts`` into one shard file each."""
+    table = tables.RELEASE_TABLES[name]
+    rows = tables.to_arrow(frame.sort(table.key), table.schema)
+    edges = [0, *cuts, rows.num_rows]
+    return tables.TableFiles([tables.write_parquet(rows.slice(a, b - a), folder / f"shard-{n:05d}.parquet", table.schema)
+                              for n, (a, b) in enumerate(zip(edges, edges[1:], strict=False))], table.schema)
+
+
+def test_streamed_release_files_depend_on_the_rows_not_on_the_shards(tmp_path, monkeypatch):
+    articles = article_frames({f"{n:04d}.txt": f"body number {n} " * (1 + n % 7) for n in range(2600)})["articles"]
+    monkeypatch.setattr(release, "ROW_GROUP_BYTES", 400_000)
+    written = {}
+    for cuts in ([], [7, 1500], [999, 1000, 1001, 2599]):
+        files = _shard_files(tmp_path / f"in-{len(cuts)}", articles, "articles", cuts)
+        out = tmp_path / f"out-{len(cuts)}"
+        paths = release._write_table(release._in_key_order(files, ("doc_id",)), out, "articles")
+        written[len(cuts)] = [path.read_bytes() for path in paths]
+    assert written[0] == written[2] == written[4]
+    metadata = pq.ParquetFile(out / "articles" / "part-00000.parquet").metadata
+    groups = [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)]
+    assert sum(groups) == 2600 and all(rows % 1000 == 0 for rows in groups[:-1]) and len(groups) > 1
+    nbytes = pq.read_table(out / "articles").nbytes
+    assert max(groups) * nbytes / 2600 <= 400_000 * 1.1  # each group within the byte budget
+
+
+def test_shards_that_overlap_are_refused(tmp_path):
+    articles = article_frames({"a.txt": "one", "b.txt": "two", "c.txt": "three"})["articles"].sort("doc_id")
+    table = tables.RELEASE_TABLES["articles"]
+    first = tables.write_parquet(tables.to_arrow(articles.slice(1), table.schema), tmp_path / "shard-00000.parquet", table.schema)
+    second = tables.write_parquet(tables.to_arrow(articles.slice(0, 2), table.schema), tmp_path / "shard-00001.parquet", table.schema)
+    with pytest.raises(ValueError, match="ascending, disjoint key ranges"):
+        list(release._in_key_order(tables.TableFiles([first, second], table.schema), table.key))
+
+
+def test_the_diff_sees_a_changed_line_of_an_article_whose_lines_span_row_groups(tmp_path):
+    frames = article_frames({"a.txt": "one", "b.txt": "two", "c.txt": "three"})
+    lines = pl.concat([frames["furniture"].with_columns(line_no=pl.lit(n, pl.Int64)) for n in range(1, 6)])
+    edited = lines.with_columns(text=pl.when((pl.col("line_no") == 5) & (pl.col("doc_id") == lines["doc_id"].min()))
+                                .then(pl.lit("Menu")).otherwise(pl.col("text")))
+    sides = {}
+    for side, furniture in {"old": lines, "new": edited}.items():
+        schema = tables.FURNITURE
+        path = tables.write_parquet(tables.to_arrow(furniture.sort("doc_id", "line_no"), schema), tmp_path / f"{side}.parquet",
+                                    schema, row_group_rows=3)  # five lines per article: every article spans two groups
+        sides[side] = {"articles": _shard_files(tmp_path / side, frames["articles"], "articles", []),
+                       "furniture": tables.TableFiles([path], schema)}
+    assert pq.ParquetFile(tmp_path / "old.parquet").metadata.num_row_groups == 5
+    result = changelog.diff(sides["old"], sides["new"])
+    assert result.changes.select("doc_id", "change", "changed_fields").rows() == [(lines["doc_id"].min(), "modified", ["furniture"])]
+    assert changelog.diff(sides["old"], sides["old"]).bump is None

@@ -1,0 +1,73 @@
+"""Raw folders and release mirrors beyond the local disk, through fsspec URLs.
+
+``raw`` is a local folder (a path or a ``file://`` URL, read with the operating system so that
+symbolic links and special files are checked) or any other fsspec URL (``memory://``, ``s3://``
+with s3fs installed, ``gs://`` with gcsfs, ``az://`` with adlfs), listed and read through its
+filesystem. ``curated`` stays a local folder (the run lock, atomic renames and the cache need a
+POSIX file system); a published release can be mirrored to any fsspec URL (``mirror``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import fsspec
+
+
+@dataclass(frozen=True)
+class RemoteFolder:
+    """A raw folder behind an fsspec URL; only the URL is kept, so it pickles to other processes."""
+
+    url: str
+
+    @property
+    def fs(self) -> fsspec.AbstractFileSystem:
+        return fsspec.core.url_to_fs(self.url)[0]
+
+    def path(self, rel_path: str = "") -> str:
+        """The filesystem path of ``rel_path`` (forward slashes) below the folder."""
+        root = fsspec.core.url_to_fs(self.url)[1].rstrip("/")
+        return f"{root}/{rel_path}" if rel_path else root
+
+    def is_dir(self) -> bool:
+        return self.fs.isdir(self.path())
+
+    def files(self) -> list[str]:
+        """Relative paths of every file below the folder, sorted."""
+        root = self.path()
+        return sorted(path[len(root) + 1:] for path in self.fs.find(root) if path.startswith(root + "/"))
+
+    def __str__(self) -> str:
+        return self.url
+
+
+def raw_folder(location: str | Path) -> Path | RemoteFolder:
+    """A raw folder: a local path (also from a ``file://`` URL) or a RemoteFolder for any other URL."""
+    text = str(location)
+    if "://" not in text:
+        return Path(text)
+    if text.startswith("file://"):
+        return Path(fsspec.core.url_to_fs(text)[1])
+    return RemoteFolder(text.rstrip("/"))
+
+
+def mirror(release_folder: Path, changelog: Path, url: str) -> list[str]:
+    """Copy a published release folder to ``<url>/releases/<version>/``, then the changelog, then ``LATEST``.
+
+    Its ``manifest.json`` is copied after every other file of the release and ``LATEST`` last, so a
+    reader of the mirror that follows ``LATEST`` or a manifest finds every file it names. Returns the
+    paths written, in order.
+    """
+    fs, root = fsspec.core.url_to_fs(url)
+    root = root.rstrip("/")
+    version = release_folder.name
+    files = sorted((p for p in release_folder.rglob("*") if p.is_file()), key=lambda p: (p.name == "manifest.json", p.as_posix()))
+    written = []
+    for path in files:
+        target = f"{root}/releases/{version}/{path.relative_to(release_folder).as_posix()}"
+        fs.makedirs(target.rsplit("/", 1)[0], exist_ok=True)
+        fs.put_file(str(path), target)
+        written.append(target)
+    fs.put_file(str(changelog), f"{root}/CHANGELOG.md")
+    fs.pipe_file(f"{root}/LATEST", f"{version}\n".encode())
+    return [*written, f"{root}/CHANGELOG.md", f"{root}/LATEST"]

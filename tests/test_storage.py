@@ -1,0 +1,112 @@
+"""Raw folders behind fsspec URLs and release mirrors (``memory://`` stands for an object store)."""
+from __future__ import annotations
+
+import socket
+import uuid
+from pathlib import Path
+
+import fsspec
+import pytest
+from builders import PASSED, build_release
+
+from commentary import ingest, release, storage
+
+
+@pytest.fixture
+def memory_raw(raw_copy):
+    """The sample raw folder copied into a fresh ``memory://`` folder, with a sidecar, an orphan sidecar and an unknown format."""
+    url = f"memory://raw-{uuid.uuid4().hex}"
+    fs, root = fsspec.core.url_to_fs(url)
+    (raw_copy / "nested").mkdir()
+    (raw_copy / "nested" / "notes.pdf").write_bytes(b"%PDF-1.4")
+    (raw_copy / "nested" / "lost.txt.meta.json").write_text("{}")
+    first = sorted(raw_copy.glob("*.txt"))[0]
+    (raw_copy / f"{first.name}.meta.json").write_text('{"outlet": "Example Review", "published_date": "2021-06-25"}')
+    for path in sorted(p for p in raw_copy.rglob("*") if p.is_file()):
+        fs.pipe_file(f"{root}/{path.relative_to(raw_copy).as_posix()}", path.read_bytes())
+    yield url, raw_copy
+    fs.rm(root, recursive=True)
+
+
+def test_a_url_and_a_local_path_name_the_right_kind_of_folder(tmp_path):
+    assert storage.raw_folder("raw") == Path("raw")
+    assert storage.raw_folder(f"file://{tmp_path}") == tmp_path
+    assert storage.raw_folder("s3://bucket/raw/") == storage.RemoteFolder("s3://bucket/raw")
+
+
+def test_discovery_through_fsspec_finds_what_local_discovery_finds(memory_raw):
+    url, local = memory_raw
+    assert ingest.discover(storage.raw_folder(url)) == ingest.discover(local)
+    refusals = {raw.rel_path: raw.refusal for raw in ingest.discover(storage.raw_folder(url)) if raw.refusal}
+    assert refusals == {"nested/lost.txt.meta.json": ("orphan-sidecar", "sidecar without the document it describes")}
+
+
+def test_a_raw_folder_behind_a_url_gives_the_same_release_as_the_local_folder(memory_raw, tmp_path):
+    url, local = memory_raw
+    remote = build_release(storage.raw_folder(url), tmp_path / "remote")
+    nearby = build_release(local, tmp_path / "local")
+    assert remote["published"] and remote["counts"] == nearby["counts"]
+    manifests = [release.read_manifest(tmp_path / name) for name in ("remote", "local")]
+    assert manifests[0]["content_fingerprint"] == manifests[1]["content_fingerprint"]
+    assert manifests[0]["raw_fingerprint"] == manifests[1]["raw_fingerprint"]
+    articles = release.scan_table(tmp_path / "remote", "articles").collect()
+    assert articles.filter(articles["outlet"] == "Example Review").height == 1
+
+
+def test_remote_files_over_the_cap_are_rejected(memory_raw, monkeypatch):
+    url, _ = memory_raw
+    folder = storage.raw_folder(url)
+    (big,) = [raw for raw in ingest.discover(folder) if raw.format == "text"][:1]
+    monkeypatch.setattr(ingest, "MAX_RAW_BYTES", 10)
+    with pytest.raises(ingest.RejectedFile, match="too-large"):
+        ingest.read_raw(folder, big)
+
+
+def test_a_mirror_gets_the_release_files_and_latest_last(tmp_path, raw_copy):
+    url = f"memory://mirror-{uuid.uuid4().hex}"
+    curated = tmp_path / "curated"
+    outcome = build_release(raw_copy, curated, mirror=url)
+    assert outcome["mirrored_to"] == url
+    fs, root = fsspec.core.url_to_fs(url)
+    folder = release.release_path(curated)
+    for name, entry in release.read_manifest(curated)["files"].items():
+        assert fs.cat_file(f"{root}/releases/{folder.name}/{name}") == (folder / name).read_bytes(), name
+    assert fs.cat_file(f"{root}/LATEST") == b"1.0.0\n"
+    written = storage.mirror(folder, curated / "CHANGELOG.md", url)
+    assert written[-1].endswith("/LATEST") and written[-3].endswith("/manifest.json")
+
+
+@pytest.fixture(scope="module")
+def s3_bucket():
+    """A local S3-compatible server (moto) on 127.0.0.1, reached through s3fs as a user would reach S3."""
+    pytest.importorskip("s3fs")
+    from moto.server import ThreadedMotoServer
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    with pytest.MonkeyPatch.context() as env:
+        for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
+                            "AWS_ENDPOINT_URL": endpoint}.items():
+            env.setenv(name, value)
+        fsspec.filesystem("s3", skip_instance_cache=True).mkdir("commentary-test")
+        yield "commentary-test"
+    server.stop()
+
+
+def test_raw_on_s3_and_a_mirror_on_s3(s3_bucket, raw_copy, tmp_path):
+    fs = fsspec.filesystem("s3")
+    for path in sorted(raw_copy.glob("*")):
+        fs.pipe_file(f"{s3_bucket}/raw/{path.name}", path.read_bytes())
+    curated = tmp_path / "curated"
+    outcome = build_release(storage.raw_folder(f"s3://{s3_bucket}/raw"), curated, mirror=f"s3://{s3_bucket}/curated")
+    assert outcome["published"] and outcome["counts"] == build_release(raw_copy, tmp_path / "local")["counts"]
+    manifest = release.read_manifest(curated)
+    assert manifest["content_fingerprint"] == release.read_manifest(tmp_path / "local")["content_fingerprint"]
+    fs.invalidate_cache()
+    assert fs.cat_file(f"{s3_bucket}/curated/LATEST") == b"1.0.0\n"
+    mirrored = {path.split("/releases/1.0.0/", 1)[1] for path in fs.find(f"{s3_bucket}/curated/releases/1.0.0")}
+    assert mirrored == {*manifest["files"], "manifest.json"}
