@@ -237,7 +237,8 @@ def remember_clean_shards(run_dir: Path, fingerprint: str) -> Path:
 
 
 def unchanged_since(plan: RunPlan) -> Path | None:
-    """The cached run, when this run's ingest and clean outputs equal its own and its release is still LATEST.
+    """The cached run, when this run's ingest and clean outputs equal its own, its release is still LATEST
+    and the mirror, if any, holds that release.
 
     Then curating, checking and publishing again would give the same tables and no new release
     (``carry_forward`` takes that run's results into ``plan.run_dir`` instead). Call it before
@@ -249,7 +250,10 @@ def unchanged_since(plan: RunPlan) -> Path | None:
     entry = json.loads((previous.run_dir / "ledger.json").read_text())
     outcome = entry["release"]
     current = outcome.get("published") or outcome.get("reason") == NOTHING_CHANGED
-    if not entry["balanced"] or not current or outcome.get("version") != release.latest_version(plan.curated_root):
+    latest = release.latest_version(plan.curated_root)
+    if not entry["balanced"] or not current or outcome.get("version") != latest:
+        return None
+    if plan.mirror and storage.mirrored_version(plan.mirror) != latest:
         return None
     if len(stage_paths(previous.run_dir, "stamps")) != len(plan.shards):
         return None
@@ -399,11 +403,11 @@ def release_step(plan: RunPlan, quality: dict) -> dict | None:
                         or [card.RunReport().rejects])
     report = card.RunReport(seen=plan.seen, quality=quality, rejects=rejects)
     manifest = release.publish(plan.curated_root, plan.run_dir.name, shards, provenance(plan), report)
-    if manifest is None:
-        return {"published": False, "reason": NOTHING_CHANGED, "version": release.latest_version(plan.curated_root)}
-    outcome = {"published": True, "version": manifest["version"], "counts": manifest["counts"]}
-    if plan.mirror:
-        storage.mirror(release.release_path(plan.curated_root, manifest["version"]), plan.curated_root / "CHANGELOG.md", plan.mirror)
+    outcome = {"published": True, "version": manifest["version"], "counts": manifest["counts"]} if manifest else \
+        {"published": False, "reason": NOTHING_CHANGED, "version": release.latest_version(plan.curated_root)}
+    # A mirror behind the latest release (its copy failed, or it was added since) catches up here.
+    if plan.mirror and storage.mirrored_version(plan.mirror) != outcome["version"]:
+        storage.mirror(release.release_path(plan.curated_root, outcome["version"]), plan.curated_root / "CHANGELOG.md", plan.mirror)
         outcome["mirrored_to"] = plan.mirror
     return outcome
 

@@ -51,6 +51,13 @@ def raw_folder(location: str | Path) -> Path | RemoteFolder:
     return RemoteFolder(text.rstrip("/"))
 
 
+def mirrored_version(url: str) -> str | None:
+    """The version the mirror at ``url`` names in its ``LATEST``, or None when it has none yet."""
+    fs, root = fsspec.core.url_to_fs(url)
+    latest = f"{root.rstrip('/')}/LATEST"
+    return fs.cat_file(latest).decode().strip() if fs.exists(latest) else None
+
+
 def mirror(release_folder: Path, changelog: Path, url: str) -> list[str]:
     """Copy a published release folder to ``<url>/releases/<version>/``, then the changelog, then ``LATEST``.
 

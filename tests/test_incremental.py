@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import os
 import shutil
+import uuid
 from pathlib import Path
 
 import polars as pl
 import pytest
 
-from commentary import cache, ingest, load, pipeline, release, stages, synthetic, tables
+from commentary import cache, ingest, load, pipeline, release, stages, storage, synthetic, tables
 from builders import build_release, clean_run
 
 
@@ -212,6 +213,15 @@ def test_a_run_after_one_whose_ledger_is_missing_curates_again(tmp_path, corpus,
     second = pipeline.run(corpus, curated, shard_size=4)
     assert len(curated_runs) == 1
     assert second["release"] == {"published": False, "reason": pipeline.NOTHING_CHANGED, "version": "1.0.0"}
+
+
+def test_a_run_with_nothing_changed_still_brings_a_new_mirror_up_to_the_latest_release(tmp_path, corpus):
+    curated, url = tmp_path / "curated", f"memory://mirror-{uuid.uuid4().hex}"
+    pipeline.run(corpus, curated, shard_size=4)
+    second = pipeline.run(corpus, curated, shard_size=4, mirror=url)
+    assert second["release"]["mirrored_to"] == url and "same_inputs_as_run" not in second["release"]
+    assert storage.mirrored_version(url) == "1.0.0"
+    assert "same_inputs_as_run" in pipeline.run(corpus, curated, shard_size=4, mirror=url)["release"]
 
 
 def test_a_removed_file_leaves_the_next_release(tmp_path, corpus):

@@ -76,6 +76,28 @@ def test_a_mirror_gets_the_release_files_and_latest_last(tmp_path, raw_copy):
     assert written[-1].endswith("/LATEST") and written[-3].endswith("/manifest.json")
 
 
+def test_a_mirror_whose_copy_failed_catches_up_on_the_next_run(tmp_path, raw_copy, monkeypatch):
+    url = f"memory://mirror-{uuid.uuid4().hex}"
+    curated = tmp_path / "curated"
+    copy = storage.mirror
+
+    def fail_after_the_first_file(release_folder, changelog, target):
+        fs, root = fsspec.core.url_to_fs(target)
+        fs.pipe_file(f"{root}/releases/{release_folder.name}/partial", b"")
+        raise OSError("connection reset")
+
+    monkeypatch.setattr(storage, "mirror", fail_after_the_first_file)
+    with pytest.raises(OSError, match="connection reset"):
+        build_release(raw_copy, curated, mirror=url)
+    assert release.latest_version(curated) == "1.0.0" and storage.mirrored_version(url) is None
+
+    monkeypatch.setattr(storage, "mirror", copy)
+    caught_up = build_release(raw_copy, curated, mirror=url)
+    assert not caught_up["published"] and caught_up["mirrored_to"] == url
+    assert storage.mirrored_version(url) == "1.0.0"
+    assert "mirrored_to" not in build_release(raw_copy, curated, mirror=url)
+
+
 @pytest.fixture(scope="module")
 def s3_bucket():
     """A local S3-compatible server (moto) on 127.0.0.1, reached through s3fs as a user would reach S3."""
