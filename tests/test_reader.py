@@ -9,7 +9,7 @@ import pyarrow as pa
 import pytest
 from builders import article_frames, publish_frames
 
-from commentary import duckdb_views, load, release
+from commentary import duckdb_views, load
 
 BODIES = {"a.txt": "the original piece", "b.txt": "the original piece", "c.txt": "another piece"}
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import fsspec
 import pytest
-from builders import PASSED, build_release
+from builders import build_release
 
 from commentary import ingest, release, storage
 
