@@ -336,8 +336,7 @@ def ledger(plan: RunPlan, rejects: pl.DataFrame, outcome: dict, timings: dict | 
     Repairs (files changed to become usable) are counted beside the balance. ``timings``
     (seconds per stage) are recorded as given.
     """
-    articles = pl.concat([pl.read_parquet(p, columns=["source_path", "duplicate_of"]) for p in stage_paths(plan.run_dir, "curate")]
-                         or [pl.from_arrow(tables.ARTICLES.empty_table()).select("source_path", "duplicate_of")])
+    articles = tables.read_parquet(stage_paths(plan.run_dir, "curate"), tables.ARTICLES, ["source_path", "duplicate_of"])
     if outcome.get("reason") == "critical expectations failed":
         articles = articles.head(0)
     repairs = merge_repairs(plan.run_dir)
@@ -379,8 +378,7 @@ def quality_step(run_dir: Path) -> dict:
                           for p in stage_paths(run_dir, "ingest")])
     articles = pl.concat([body_measures(pl.read_parquet(p, columns=["doc_id", "title", "body", "word_count", "published_date"]))
                           for p in stage_paths(run_dir, "curate")])
-    furniture = pl.concat([pl.read_parquet(p, columns=["category", "line_no", "rule_id"]) for p in stage_paths(run_dir, "furniture")]
-                          or [pl.from_arrow(tables.FURNITURE.empty_table()).select("category", "line_no", "rule_id")])
+    furniture = tables.read_parquet(stage_paths(run_dir, "furniture"), tables.FURNITURE, ["category", "line_no", "rule_id"])
     frames = {
         "ingested": ingested.to_pandas(),
         "articles": articles.to_pandas(),
@@ -394,13 +392,12 @@ def quality_step(run_dir: Path) -> dict:
 def release_step(plan: RunPlan, quality: dict) -> dict | None:
     """Publish the run's curated shards unless a critical expectation failed; then mirror the release if asked."""
     if quality["critical_failed"]:
-        held = pl.concat([pl.read_parquet(p, columns=["source_path"]) for p in stage_paths(plan.run_dir, "curate")])
+        held = tables.read_parquet(stage_paths(plan.run_dir, "curate"), tables.ARTICLES, ["source_path"])
         detail = "; ".join(quality["critical_failed"])
         _write_rejects(plan.run_dir, "release", 0, [stages.reject(path, "release", "quality-gate", detail) for path in held["source_path"]])
         return {"published": False, "reason": "critical expectations failed", "failed": quality["critical_failed"]}
     shards = {"articles": stage_paths(plan.run_dir, "curate"), "furniture": stage_paths(plan.run_dir, "furniture")}
-    rejects = pl.concat([pl.read_parquet(p, columns=["stage", "reason"]) for p in sorted((plan.run_dir / "rejects").glob("*.parquet"))]
-                        or [card.RunReport().rejects])
+    rejects = tables.read_parquet(sorted((plan.run_dir / "rejects").glob("*.parquet")), tables.REJECTS, ["stage", "reason"])
     report = card.RunReport(seen=plan.seen, quality=quality, rejects=rejects)
     manifest = release.publish(plan.curated_root, plan.run_dir.name, shards, provenance(plan), report)
     outcome = {"published": True, "version": manifest["version"], "counts": manifest["counts"]} if manifest else \
@@ -414,7 +411,7 @@ def release_step(plan: RunPlan, quality: dict) -> dict | None:
 
 def provenance(plan: RunPlan) -> dict:
     """Fingerprints of what produced a release: raw input, rules and model files, the lock file."""
-    sources = pl.concat([pl.read_parquet(p, columns=["source_path", "source_sha256"]) for p in stage_paths(plan.run_dir, "ingest")])
+    sources = tables.read_parquet(stage_paths(plan.run_dir, "ingest"), tables.INGESTED, ["source_path", "source_sha256"])
     raw = hashlib.sha256()
     for path, digest in sources.sort("source_path").iter_rows():
         raw.update(f"{path}\0{digest}\n".encode())

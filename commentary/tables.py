@@ -215,9 +215,14 @@ def _blocks(chunks: Iterable[pa.Table], rows: int) -> Iterator[pa.Table]:
         yield pa.concat_tables(pending).combine_chunks()
 
 
-def read_parquet(paths: list[Path] | Path, schema: pa.Schema) -> pl.DataFrame:
-    """Read one or more Parquet files of a stage into a single frame (empty frame if none)."""
+def read_parquet(paths: list[Path] | Path, schema: pa.Schema, columns: list[str] | None = None) -> pl.DataFrame:
+    """Read one or more Parquet files of a stage into a single frame (empty frame if none).
+
+    ``columns``: read only these (the rest of each file is never decoded).
+    """
     paths = [paths] if isinstance(paths, Path) else list(paths)
+    if columns is not None:
+        schema = pa.schema([schema.field(name) for name in columns])
     if not paths:
         return pl.from_arrow(schema.empty_table())
-    return pl.from_arrow(pa.concat_tables([pq.read_table(p, schema=schema) for p in paths]))
+    return pl.from_arrow(pa.concat_tables([pq.read_table(p, columns=schema.names, schema=schema) for p in paths]))
