@@ -14,9 +14,14 @@ file changed within ``STAMP_SETTLE_SECONDS`` of being stamped gets no stamp, so 
 next time (a change inside one timestamp tick would otherwise look unchanged).
 
 The cache is the previous run's shards, named in ``<curated>/cache/clean.json`` once all of that
-run's shards were cleaned. Shards cover contiguous ``doc_id`` ranges, so one shard's look-up
-reads only the one or two previous shards that overlap it: memory stays bounded by the shard
+run's shards were cleaned. A run keeps that run's shards (``lay_out``): a shard whose files are all
+unchanged is linked whole, and new files go into new shards instead of into every shard, so a run
+that adds 1% of files rebuilds about 1% of the shards. Each shard knows which cached shards hold
+earlier outputs of its files, so its look-up reads only those: memory stays bounded by the shard
 size. Run folders other than the one named there can be deleted without losing the cache.
+
+The price is that a document's shard-mates depend on when it arrived, and the repeated-line rule
+of the cleaner looks at shard-mates: a cold run of the same files can decide such lines otherwise.
 """
 from __future__ import annotations
 
@@ -32,7 +37,7 @@ import polars as pl
 import pyarrow as pa
 
 from commentary.ingest import SIDECAR_SUFFIX, RawFile, doc_id_for
-from commentary.settings import STAMP_SETTLE_SECONDS
+from commentary.settings import MAX_OVERLAPPING_SHARDS, STAMP_SETTLE_SECONDS
 from commentary.storage import RemoteFolder
 
 REPO = Path(__file__).resolve().parents[1]
@@ -106,38 +111,86 @@ def _stamp(path: Path, now: int) -> str | None:
 
 
 @dataclass(frozen=True)
-class CleanCache:
-    """The previous run's shards, with the ``doc_id`` range of the raw files of each."""
+class Reuse:
+    """Where a shard's earlier outputs are: the cached run and those of its shards that held the shard's files."""
 
     run_dir: Path
-    ranges: list[tuple[int, str, str]]
+    shards: tuple[int, ...]
 
-    def shards_overlapping(self, first: str, last: str) -> list[int]:
-        return [n for n, low, high in self.ranges if low <= last and high >= first]
+    @property
+    def twin(self) -> int | None:
+        """The one cached shard that held all of them, if any: its outputs may be linked whole."""
+        return self.shards[0] if len(self.shards) == 1 else None
+
+
+@dataclass(frozen=True)
+class Shard:
+    """The raw files of one shard of a run (in ``doc_id`` order), and where their earlier outputs are."""
+
+    files: list[RawFile]
+    reuse: Reuse | None
+
+
+def lay_out(files: list[RawFile], cached_run: Path | None, cached_members: list[list[str]], shard_size: int) -> list[Shard]:
+    """Cut ``files`` into shards, keeping the cached run's shards (``cached_members``: the paths of each).
+
+    A cached shard is kept, with the files it still has, while it holds at least half of
+    ``shard_size`` files and no more than ``shard_size``. The other files (new ones and those of
+    shards not kept) are ordered by ``doc_id`` and cut into new shards after the kept ones. New
+    shards span the whole ``doc_id`` range; when more than MAX_OVERLAPPING_SHARDS shards would
+    overlap at some ``doc_id``, or there is no cache, all files are laid out afresh in ``doc_id`` order.
+    """
+    ids = {raw.rel_path: doc_id_for(raw.rel_path) for raw in files}
+    home = {path: n for n, members in enumerate(cached_members) for path in members}
+    present = {raw.rel_path: raw for raw in files}
+    kept = []
+    for n, members in enumerate(cached_members):
+        still = [present[path] for path in members if path in present]
+        if len(members) <= shard_size and 2 * len(still) >= shard_size:
+            kept.append(sorted(still, key=lambda raw: ids[raw.rel_path]))
+    placed = {raw.rel_path for shard in kept for raw in shard}
+    rest = sorted((raw for raw in files if raw.rel_path not in placed), key=lambda raw: ids[raw.rel_path])
+    layout = kept + [rest[i:i + shard_size] for i in range(0, len(rest), shard_size)]
+    if _most_overlapping([(ids[s[0].rel_path], ids[s[-1].rel_path]) for s in layout]) > MAX_OVERLAPPING_SHARDS:
+        everything = sorted(files, key=lambda raw: ids[raw.rel_path])
+        layout = [everything[i:i + shard_size] for i in range(0, len(everything), shard_size)]
+
+    def reuse(shard: list[RawFile]) -> Reuse | None:
+        held = sorted({home[raw.rel_path] for raw in shard if raw.rel_path in home})
+        return Reuse(cached_run, tuple(held)) if cached_run is not None and held else None
+
+    return [Shard(shard, reuse(shard)) for shard in layout]
+
+
+def _most_overlapping(ranges: list[tuple[str, str]]) -> int:
+    """The largest number of the closed ranges ``(low, high)`` that share one point."""
+    edges = sorted([(low, 0) for low, _ in ranges] + [(high, 1) for _, high in ranges])
+    most = open_now = 0
+    for _, is_end in edges:
+        open_now += -1 if is_end else 1
+        most = max(most, open_now)
+    return most
 
 
 def index_path(curated_root: Path) -> Path:
     return curated_root / "cache" / INDEX_NAME
 
 
-def load(curated_root: Path, fingerprint: str) -> CleanCache | None:
-    """The cache valid for ``fingerprint``, or None (no previous run, other code, folder gone)."""
+def load(curated_root: Path, fingerprint: str) -> Path | None:
+    """The cached run folder valid for ``fingerprint``, or None (no previous run, other code, folder gone)."""
     path = index_path(curated_root)
     if not path.is_file():
         return None
     index = json.loads(path.read_text())
     run_dir = curated_root / index["run_dir"]
-    if index["fingerprint"] != fingerprint or not run_dir.is_dir():
-        return None
-    return CleanCache(run_dir, [tuple(r) for r in index["ranges"]])
+    return run_dir if index["fingerprint"] == fingerprint and run_dir.is_dir() else None
 
 
-def remember(curated_root: Path, run_dir: Path, fingerprint: str, ranges: list[tuple[int, str, str]]) -> Path:
+def remember(curated_root: Path, run_dir: Path, fingerprint: str) -> Path:
     """Name ``run_dir``'s shards as the cache for later runs (written atomically)."""
     path = index_path(curated_root)
     path.parent.mkdir(parents=True, exist_ok=True)
     aside = path.with_name(f".{path.name}.tmp")
-    aside.write_text(json.dumps({"fingerprint": fingerprint, "run_dir": run_dir.relative_to(curated_root).as_posix(),
-                                 "ranges": ranges}, indent=1) + "\n")
+    aside.write_text(json.dumps({"fingerprint": fingerprint, "run_dir": run_dir.relative_to(curated_root).as_posix()}, indent=1) + "\n")
     os.replace(aside, path)
     return path

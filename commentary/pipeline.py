@@ -23,7 +23,7 @@ from pathlib import Path
 import polars as pl
 
 from commentary import cache, card, release, stages, storage, tables
-from commentary.ingest import RawFile, discover, doc_id_for
+from commentary.ingest import RawFile, discover
 from commentary.settings import SHARD_SIZE
 from commentary.storage import RemoteFolder
 from schemas import models
@@ -35,18 +35,24 @@ NOTHING_CHANGED = "nothing changed since the latest release"
 
 @dataclass(frozen=True)
 class RunPlan:
-    """What a run will do: its folder, the raw files of each shard, the pipeline fingerprint and where releases are mirrored."""
+    """What a run will do: its folder, its shards, the pipeline fingerprint, the cached run and where releases are mirrored."""
 
     raw_root: Path | RemoteFolder
     curated_root: Path
     run_dir: Path
-    shards: list[list[RawFile]]
+    layout: list[cache.Shard]
     fingerprint: str
+    cached_run: Path | None = None
     mirror: str | None = None
 
     @property
+    def shards(self) -> list[list[RawFile]]:
+        """The raw files of each shard."""
+        return [shard.files for shard in self.layout]
+
+    @property
     def seen(self) -> int:
-        return sum(len(shard) for shard in self.shards)
+        return sum(len(shard.files) for shard in self.layout)
 
 
 class RunLocked(RuntimeError):
@@ -94,18 +100,20 @@ def run_lock(curated_root: Path) -> Iterator[list[str]]:
 def plan_run(raw_root: Path | RemoteFolder, curated_root: Path, shard_size: int = SHARD_SIZE, mirror: str | None = None) -> RunPlan:
     """Discover raw files, cut them into shards and create the run folder.
 
-    Files are ordered by ``doc_id``, so each shard covers a contiguous ``doc_id`` range (what the
-    clean cache looks up by and the release streams in). ``mirror``: an fsspec URL each published
-    release is copied to.
+    The cached run's shards are kept where they can be, new files go into new shards
+    (``cache.lay_out``). ``mirror``: an fsspec URL each published release is copied to.
     """
     if not raw_root.is_dir():
         raise FileNotFoundError(f"raw folder {raw_root} does not exist")
-    files = sorted(discover(raw_root), key=lambda raw: doc_id_for(raw.rel_path))
+    fingerprint = cache.pipeline_fingerprint()
+    cached_run = cache.load(curated_root, fingerprint)
+    members = [tables.read_parquet(path, cache.STAMPS, ["source_path"])["source_path"].to_list()
+               for path in stage_paths(cached_run, "stamps")] if cached_run else []
+    layout = cache.lay_out(discover(raw_root), cached_run, members, shard_size)
     run_id = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
     run_dir = curated_root / "runs" / run_id
     run_dir.mkdir(parents=True)
-    shards = [files[i:i + shard_size] for i in range(0, len(files), shard_size)]
-    return RunPlan(raw_root, curated_root, run_dir, shards, cache.pipeline_fingerprint(), mirror)
+    return RunPlan(raw_root, curated_root, run_dir, layout, fingerprint, cached_run, mirror)
 
 
 def shard_path(run_dir: Path, stage: str, shard_no: int) -> Path:
@@ -122,17 +130,16 @@ SCHEMAS = {"stamps": cache.STAMPS, "ingest": tables.INGESTED, "keys": cache.KEYS
            "furniture": tables.FURNITURE, "dedup": tables.DEDUP_KEYS}
 
 
-def ingest_step(raw_root: Path | RemoteFolder, run_dir: Path, shard_no: int, files: list[RawFile], fingerprint: str) -> Path:
+def ingest_step(raw_root: Path | RemoteFolder, run_dir: Path, shard_no: int, files: list[RawFile], reuse: cache.Reuse | None) -> Path:
     """Read one shard of raw files; invalid records and unreadable files become rejects.
 
-    A file whose stamp matches the cached run is not read: its record, rejects and repairs are
-    copied from that run, and a shard whose files all match one cached shard is linked whole.
+    A file whose stamp matches the cached run (``reuse``) is not read: its record, rejects and
+    repairs are copied from that run, and a shard whose files all match one cached shard is linked whole.
     """
     stamps = cache.file_stamps(raw_root, files)
-    previous = cache.load(run_dir.parents[1], fingerprint)
-    if stamps["stamp"].null_count() == 0 and (twin := _cached_twin(previous, "stamps", stamps)) is not None:
-        return _link_step(previous.run_dir, twin, run_dir, shard_no, "ingest")
-    reused = _cached_outputs(previous, "ingest", stamps, ["doc_id", "source_path", "stamp"])
+    if stamps["stamp"].null_count() == 0 and _is_twin(reuse, "stamps", stamps):
+        return _link_step(reuse.run_dir, reuse.twin, run_dir, shard_no, "ingest")
+    reused = _cached_outputs(reuse, "ingest", stamps, ["doc_id", "source_path", "stamp"])
     known = set(reused["hits"]["source_path"].to_list())
     ingested, rejects, repairs = stages.ingest(raw_root, [raw for raw in files if raw.rel_path not in known])
     valid, failed = split_valid(ingested, models.IngestedRecord)
@@ -143,19 +150,17 @@ def ingest_step(raw_root: Path | RemoteFolder, run_dir: Path, shard_no: int, fil
                                 shard_path(run_dir, "ingest", shard_no), tables.INGESTED)
 
 
-def clean_step(run_dir: Path, shard_no: int, fingerprint: str) -> Path:
+def clean_step(run_dir: Path, shard_no: int, reuse: cache.Reuse | None) -> Path:
     """Clean one ingested shard into articles, the furniture audit and the articles' dedup keys.
 
-    Documents whose key and pipeline fingerprint match the cached run are copied from it, not
-    cleaned again (a shard whose keys all match one cached shard is linked whole); the shard's
-    files are the same either way.
+    Documents whose key matches the cached run (``reuse``, same pipeline fingerprint) are copied
+    from it, not cleaned again (a shard whose keys all match one cached shard is linked whole).
     """
     ingest_file = shard_path(run_dir, "ingest", shard_no)
     keys = cache.document_keys(pl.read_parquet(ingest_file, columns=["doc_id", *cache.KEY_COLUMNS]))
-    previous = cache.load(run_dir.parents[1], fingerprint)
-    if (twin := _cached_twin(previous, "keys", keys)) is not None:
-        return _link_step(previous.run_dir, twin, run_dir, shard_no, "clean")
-    reused = _cached_outputs(previous, "clean", keys, ["doc_id", "cache_key"])
+    if _is_twin(reuse, "keys", keys):
+        return _link_step(reuse.run_dir, reuse.twin, run_dir, shard_no, "clean")
+    reused = _cached_outputs(reuse, "clean", keys, ["doc_id", "cache_key"])
     ingested = tables.read_parquet(ingest_file, tables.INGESTED).join(reused["hits"], on="doc_id", how="anti")
     articles, furniture, rejects, repairs = stages.clean(ingested)
     valid, failed = split_valid(articles, models.Article)
@@ -176,15 +181,12 @@ def clean_step(run_dir: Path, shard_no: int, fingerprint: str) -> Path:
                                 shard_path(run_dir, "clean", shard_no), tables.ARTICLES)
 
 
-def _cached_twin(previous: cache.CleanCache | None, table: str, frame: pl.DataFrame) -> int | None:
-    """The cached shard whose ``table`` equals ``frame`` row for row: its step's outputs can be linked."""
-    if previous is None or not frame.height:
-        return None
-    overlapping = previous.shards_overlapping(frame["doc_id"].min(), frame["doc_id"].max())
-    if len(overlapping) != 1:
-        return None
-    cached = shard_path(previous.run_dir, table, overlapping[0])
-    return overlapping[0] if cached.is_file() and tables.read_parquet(cached, SCHEMAS[table]).equals(frame) else None
+def _is_twin(reuse: cache.Reuse | None, table: str, frame: pl.DataFrame) -> bool:
+    """Whether the cached shard of ``reuse`` has ``table`` equal to ``frame`` row for row: its step's outputs can be linked."""
+    if reuse is None or reuse.twin is None or not frame.height:
+        return False
+    cached = shard_path(reuse.run_dir, table, reuse.twin)
+    return cached.is_file() and tables.read_parquet(cached, SCHEMAS[table]).equals(frame)
 
 
 def _step_files(run_dir: Path, step: str, shard_no: int) -> list[Path]:
@@ -200,26 +202,26 @@ def _link_step(cached_run: Path, cached_shard: int, run_dir: Path, shard_no: int
     return shard_path(run_dir, step, shard_no)
 
 
-def _cached_outputs(previous: cache.CleanCache | None, step: str, frame: pl.DataFrame, on: list[str]) -> dict[str, pl.DataFrame]:
-    """From the cached run: the rows of ``frame`` equal on ``on`` to its first step table (``hits``), and their outputs of ``step``.
+def _cached_outputs(reuse: cache.Reuse | None, step: str, frame: pl.DataFrame, on: list[str]) -> dict[str, pl.DataFrame]:
+    """From the cached shards of ``reuse``: the rows of ``frame`` equal on ``on`` to its first step table (``hits``), and their outputs of ``step``.
 
     Outputs are the step's other tables (by ``doc_id``) and its ``rejects`` and ``repairs`` (by ``source_path``).
     """
     match, *outputs = STEP_TABLES[step]
     found = {"hits": frame.head(0), "rejects": stages.frame([], tables.REJECTS), "repairs": stages.frame([], tables.REPAIRS)} | \
         {table: stages.frame([], SCHEMAS[table]) for table in outputs}
-    if previous is None or not frame.height:
+    if reuse is None or not frame.height:
         return found
-    for n in previous.shards_overlapping(frame["doc_id"].min(), frame["doc_id"].max()):
-        hits = frame.join(tables.read_parquet(shard_path(previous.run_dir, match, n), SCHEMAS[match]).select(on), on=on)
+    for n in reuse.shards:
+        hits = frame.join(tables.read_parquet(shard_path(reuse.run_dir, match, n), SCHEMAS[match]).select(on), on=on)
         if not hits.height:
             continue
         ids, paths = hits["doc_id"].implode(), hits["source_path"].implode()
         rows = {"hits": hits} | {
-            table: tables.read_parquet(shard_path(previous.run_dir, table, n), SCHEMAS[table]).filter(pl.col("doc_id").is_in(ids))
+            table: tables.read_parquet(shard_path(reuse.run_dir, table, n), SCHEMAS[table]).filter(pl.col("doc_id").is_in(ids))
             for table in outputs
         } | {
-            kind: tables.read_parquet(previous.run_dir / kind / f"{step}-{n:05d}.parquet", schema).filter(pl.col("source_path").is_in(paths))
+            kind: tables.read_parquet(reuse.run_dir / kind / f"{step}-{n:05d}.parquet", schema).filter(pl.col("source_path").is_in(paths))
             for kind, schema in (("rejects", tables.REJECTS), ("repairs", tables.REPAIRS))
         }
         found = {name: pl.concat([found[name], part]) for name, part in rows.items()}
@@ -228,12 +230,7 @@ def _cached_outputs(previous: cache.CleanCache | None, step: str, frame: pl.Data
 
 def remember_clean_shards(run_dir: Path, fingerprint: str) -> Path:
     """Once every shard is cleaned, make this run's shards the cache of later runs."""
-    ranges = []
-    for path in stage_paths(run_dir, "stamps"):
-        ids = pl.read_parquet(path, columns=["doc_id"])["doc_id"]
-        if ids.len():
-            ranges.append((int(path.stem.split("-")[1]), ids.min(), ids.max()))
-    return cache.remember(run_dir.parents[1], run_dir, fingerprint, ranges)
+    return cache.remember(run_dir.parents[1], run_dir, fingerprint)
 
 
 def unchanged_since(plan: RunPlan) -> Path | None:
@@ -244,10 +241,10 @@ def unchanged_since(plan: RunPlan) -> Path | None:
     (``carry_forward`` takes that run's results into ``plan.run_dir`` instead). Call it before
     ``remember_clean_shards``.
     """
-    previous = cache.load(plan.curated_root, plan.fingerprint)
-    if previous is None or not (previous.run_dir / "ledger.json").is_file():
+    previous = plan.cached_run
+    if previous is None or not (previous / "ledger.json").is_file():
         return None
-    entry = json.loads((previous.run_dir / "ledger.json").read_text())
+    entry = json.loads((previous / "ledger.json").read_text())
     outcome = entry["release"]
     current = outcome.get("published") or outcome.get("reason") == NOTHING_CHANGED
     latest = release.latest_version(plan.curated_root)
@@ -255,11 +252,11 @@ def unchanged_since(plan: RunPlan) -> Path | None:
         return None
     if plan.mirror and storage.mirrored_version(plan.mirror) != latest:
         return None
-    if len(stage_paths(previous.run_dir, "stamps")) != len(plan.shards):
+    if len(stage_paths(previous, "stamps")) != len(plan.layout):
         return None
-    same = all(_same_file(ours, theirs) for n in range(len(plan.shards)) for step in STEP_TABLES
-               for ours, theirs in zip(_step_files(plan.run_dir, step, n), _step_files(previous.run_dir, step, n), strict=True))
-    return previous.run_dir if same else None
+    same = all(_same_file(ours, theirs) for n in range(len(plan.layout)) for step in STEP_TABLES
+               for ours, theirs in zip(_step_files(plan.run_dir, step, n), _step_files(previous, step, n), strict=True))
+    return previous if same else None
 
 
 def _same_file(ours: Path, theirs: Path) -> bool:
@@ -279,18 +276,43 @@ def carry_forward(run_dir: Path, previous_run: Path) -> dict:
     return {"published": False, "reason": NOTHING_CHANGED, "version": version, "same_inputs_as_run": previous_run.name}
 
 
-def curate_step(run_dir: Path) -> list[Path]:
-    """Mark exact and near duplicates across all shards and write the final article shards."""
+def curate_step(plan: RunPlan) -> list[Path]:
+    """Mark exact and near duplicates across all shards and write the final article shards.
+
+    A shard whose articles and duplicate marks equal those of its cached twin is linked from it.
+    """
+    run_dir = plan.run_dir
     canonical = stages.canonical_copies(tables.read_parquet(stage_paths(run_dir, "dedup"), tables.DEDUP_KEYS))
     out = []
     for path in stage_paths(run_dir, "clean"):
         shard_no = int(path.stem.split("-")[1])
+        marks = tables.read_parquet(path, tables.ARTICLES, ["doc_id"]).join(canonical, on="doc_id", how="left")
+        reuse = plan.layout[shard_no].reuse
+        if _curated_twin(reuse, path, marks):
+            for source, target in zip(_curate_files(reuse.run_dir, reuse.twin), _curate_files(run_dir, shard_no), strict=True):
+                tables.link_file(source, target)
+            out.append(shard_path(run_dir, "curate", shard_no))
+            continue
         articles = tables.read_parquet(path, tables.ARTICLES)
         articles = articles.drop("duplicate_of").join(canonical, on="doc_id", how="left").select(tables.ARTICLES.names)
         valid, failed = split_valid(articles, models.Article)
         _write_rejects(run_dir, "curate", shard_no, [], failed)
         out.append(tables.write_parquet(valid.to_arrow(), shard_path(run_dir, "curate", shard_no), tables.ARTICLES))
     return out
+
+
+def _curate_files(run_dir: Path, shard_no: int) -> list[Path]:
+    """What curating a shard writes: its curated articles and its rejects."""
+    return [shard_path(run_dir, "curate", shard_no), run_dir / "rejects" / f"curate-{shard_no:05d}.parquet"]
+
+
+def _curated_twin(reuse: cache.Reuse | None, clean_file: Path, marks: pl.DataFrame) -> bool:
+    """Whether the cached twin of ``reuse`` was curated from ``clean_file`` with the duplicate marks ``marks``."""
+    if reuse is None or reuse.twin is None or not all(path.is_file() for path in _curate_files(reuse.run_dir, reuse.twin)):
+        return False
+    curated, _ = _curate_files(reuse.run_dir, reuse.twin)
+    return _same_file(clean_file, shard_path(reuse.run_dir, "clean", reuse.twin)) and \
+        tables.read_parquet(curated, tables.ARTICLES, ["doc_id", "duplicate_of"]).equals(marks)
 
 
 def _write_rejects(run_dir: Path, stage: str, shard_no: int, rejects: list[dict], failed: pl.DataFrame | None = None) -> None:
@@ -435,14 +457,14 @@ def run(raw_root: Path | RemoteFolder, curated_root: Path, shard_size: int = SHA
     """
     with run_lock(curated_root):
         plan = plan_run(raw_root, curated_root, shard_size, mirror)
-        for shard_no, files in enumerate(plan.shards):
-            ingest_step(plan.raw_root, plan.run_dir, shard_no, files, plan.fingerprint)
-            clean_step(plan.run_dir, shard_no, plan.fingerprint)
+        for shard_no, shard in enumerate(plan.layout):
+            ingest_step(plan.raw_root, plan.run_dir, shard_no, shard.files, shard.reuse)
+            clean_step(plan.run_dir, shard_no, shard.reuse)
         previous = unchanged_since(plan)
         remember_clean_shards(plan.run_dir, plan.fingerprint)
         if previous:
             outcome = carry_forward(plan.run_dir, previous)
         else:
-            curate_step(plan.run_dir)
+            curate_step(plan)
             outcome = release_step(plan, quality_step(plan.run_dir))
         return ledger(plan, merge_rejects(plan.run_dir), outcome)

@@ -31,6 +31,8 @@ from pathlib import Path
 
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from commentary import card, changelog, tables
 from commentary.settings import PART_FILE_BYTES, ROW_GROUP_BYTES
@@ -109,10 +111,10 @@ def publish(curated_root: Path, run_id: str, shards: dict[str, list[Path]], prov
             report: card.RunReport | None = None) -> dict | None:
     """Publish the ``articles`` and ``furniture`` shards as the next release; None when nothing changed.
 
-    Each table's shards are Parquet files whose rows, read in order, are sorted by the table's key
-    (a run's shards cover ascending ``doc_id`` ranges). They are streamed into the release one row
-    group at a time, so memory is bounded by a row group, not by the corpus. If writing fails (a
-    full disk included), the staging folder is removed at once.
+    Each table's shards are Parquet files of whole documents. They are merged into the release in
+    key order (``_in_key_order``), so memory is bounded by the shards that overlap, not by the
+    corpus, and the release is the same however the documents were cut into shards. If writing
+    fails (a full disk included), the staging folder is removed at once.
     """
     try:
         return _publish(curated_root, run_id, shards, provenance, report)
@@ -216,17 +218,43 @@ def _write_table(chunks: Iterable[pa.Table], staging: Path, name: str) -> list[P
 
 
 def _in_key_order(files: tables.TableFiles, key: tuple[str, ...]) -> Iterator[pa.Table]:
-    """Each row group of ``files`` sorted by ``key``; ValueError when one starts before the previous one ended."""
+    """The rows of ``files`` merged in ``key`` order; ValueError when a key occurs twice.
+
+    Each file holds whole documents; the ``doc_id`` ranges of files may overlap (shards of new files
+    span them all). A file is read when the merge reaches its first ``doc_id`` and held until the
+    merge passes its last, so memory is bounded by the files that overlap at one ``doc_id``
+    (``cache.lay_out`` keeps them to MAX_OVERLAPPING_SHARDS).
+    """
+    starts = {path: _first_doc_id(path) for path in files.paths}
+    order = sorted((start, path) for path, start in starts.items() if start is not None)
+    held: list[pa.Table] = []
     last = None
-    for chunk in files.chunks():
-        if not chunk.num_rows:
-            continue
-        chunk = chunk.sort_by([(column, "ascending") for column in key])
-        first = tuple(chunk.column(column)[0].as_py() for column in key)
-        if last is not None and first <= last:
-            raise ValueError(f"rows with key {first} follow {last}: the shards of a release must cover ascending, disjoint key ranges")
-        last = tuple(chunk.column(column)[-1].as_py() for column in key)
-        yield chunk
+    for opening in [*order, None]:
+        ready, kept = [], []
+        for table in held:
+            passed = table.num_rows if opening is None else pc.sum(pc.less(table["doc_id"], opening[0])).as_py() or 0
+            ready.append(table.slice(0, passed))
+            if passed < table.num_rows:
+                kept.append(table.slice(passed))
+        held = kept
+        chunk = pa.concat_tables(ready).sort_by([(column, "ascending") for column in key]) if ready else None
+        if chunk is not None and chunk.num_rows:
+            keys = pl.from_arrow(chunk.select(list(key)))
+            first = tuple(keys.row(0))
+            if (last is not None and first <= last) or keys.is_duplicated().any():
+                raise ValueError(f"rows with the same key {key} in two places near {first}: a document must be in one shard only")
+            last = tuple(keys.row(-1))
+            yield chunk
+        if opening is not None:
+            held.append(pq.read_table(opening[1], schema=files.schema).sort_by([(column, "ascending") for column in key]))
+
+
+def _first_doc_id(path: Path) -> str | None:
+    """The least ``doc_id`` of a Parquet file, from its statistics (None when it has no rows)."""
+    metadata = pq.ParquetFile(path).metadata
+    column = metadata.schema.names.index("doc_id")
+    stats = [metadata.row_group(g).column(column).statistics for g in range(metadata.num_row_groups)]
+    return min((s.min for s in stats if s is not None and s.has_min_max), default=None)
 
 
 def _checksums(folder: Path) -> dict[str, dict]:

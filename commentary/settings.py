@@ -9,6 +9,9 @@ from pathlib import Path
 
 #: Documents per shard: one Prefect task per stage per shard (TOOLCHAIN.md: 5-50 ms per task).
 SHARD_SIZE = 500
+#: Shards whose ``doc_id`` ranges may overlap at any one point before a run lays every shard out
+#: afresh (``cache.lay_out``); the release merges that many shards at once (memory: this times a shard).
+MAX_OVERLAPPING_SHARDS = 16
 #: A raw file changed less than this long before a run stamped it is read again by the next run:
 #: longer than a timestamp tick (2 s on FAT and some network file systems, far less on ext4 or XFS).
 STAMP_SETTLE_SECONDS = 2

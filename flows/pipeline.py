@@ -17,6 +17,7 @@ from prefect.settings import PREFECT_API_URL, temporary_settings
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from commentary import pipeline
+from commentary.cache import Reuse
 from commentary.ingest import RawFile
 from commentary.storage import RemoteFolder, raw_folder
 from commentary.progress import Progress
@@ -28,16 +29,16 @@ SHARD_STAGES = ("ingest", "clean")
 
 
 @task(**IO_TASK)
-def ingest(raw_root: Path | RemoteFolder, run_dir: Path, shard_no: int, files: list[RawFile], fingerprint: str) -> float:
+def ingest(raw_root: Path | RemoteFolder, run_dir: Path, shard_no: int, files: list[RawFile], reuse: Reuse | None) -> float:
     started = time.perf_counter()
-    pipeline.ingest_step(raw_root, run_dir, shard_no, files, fingerprint)
+    pipeline.ingest_step(raw_root, run_dir, shard_no, files, reuse)
     return time.perf_counter() - started
 
 
 @task(cache_policy=NO_CACHE)
-def clean(run_dir: Path, shard_no: int, fingerprint: str) -> float:
+def clean(run_dir: Path, shard_no: int, reuse: Reuse | None) -> float:
     started = time.perf_counter()
-    pipeline.clean_step(run_dir, shard_no, fingerprint)
+    pipeline.clean_step(run_dir, shard_no, reuse)
     return time.perf_counter() - started
 
 
@@ -52,8 +53,8 @@ def carry_forward(run_dir: Path, previous_run: Path) -> dict:
 
 
 @task(cache_policy=NO_CACHE)
-def curate(run_dir: Path) -> list[Path]:
-    return pipeline.curate_step(run_dir)
+def curate(plan: pipeline.RunPlan) -> list[Path]:
+    return pipeline.curate_step(plan)
 
 
 @task(cache_policy=NO_CACHE)
@@ -98,8 +99,8 @@ def run_pipeline(raw: str = "raw", curated: str = "curated", shard_size: int = S
         if removed:
             progress.note(f"removed what an interrupted run left: {', '.join(removed)}")
         progress.note(f"run {plan.run_dir.name}: {plan.seen} raw files in {len(plan.shards)} shards")
-        ingested = [ingest.submit(plan.raw_root, plan.run_dir, n, files, plan.fingerprint) for n, files in enumerate(plan.shards)]
-        cleaned = [clean.submit(plan.run_dir, n, plan.fingerprint, wait_for=[i]) for n, i in enumerate(ingested)]
+        ingested = [ingest.submit(plan.raw_root, plan.run_dir, n, shard.files, shard.reuse) for n, shard in enumerate(plan.layout)]
+        cleaned = [clean.submit(plan.run_dir, n, shard.reuse, wait_for=[i]) for n, (shard, i) in enumerate(zip(plan.layout, ingested, strict=True))]
         stage_of = {f.task_run_id: "ingest" for f in ingested} | {f.task_run_id: "clean" for f in cleaned}
         for future in as_completed(ingested + cleaned):
             progress.shard_done(stage_of[future.task_run_id], future.result())
@@ -109,7 +110,7 @@ def run_pipeline(raw: str = "raw", curated: str = "curated", shard_size: int = S
             progress.note(f"inputs and code as in run {previous.name}, whose release is still the latest: nothing to curate or publish")
             outcome = progress.timed("release", carry_forward, plan.run_dir, previous)
         else:
-            progress.timed("curate", curate, plan.run_dir)
+            progress.timed("curate", curate, plan)
             quality = progress.timed("quality", check_quality, plan.run_dir)
             outcome = progress.timed("release", publish, plan, quality)
         entry = account(plan, outcome, progress.timings())

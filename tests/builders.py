@@ -44,15 +44,15 @@ def publish_frames(curated: Path, run_id: str, frames: dict[str, pl.DataFrame], 
 def clean_run(raw, curated: Path, shard_size: int = SHARD_SIZE, mirror: str | None = None) -> pipeline.RunPlan:
     """Plan a run, ingest and clean every shard, and remember the run as the clean cache."""
     plan = pipeline.plan_run(raw, curated, shard_size, mirror)
-    for shard_no, files in enumerate(plan.shards):
-        pipeline.ingest_step(plan.raw_root, plan.run_dir, shard_no, files, plan.fingerprint)
-        pipeline.clean_step(plan.run_dir, shard_no, plan.fingerprint)
+    for shard_no, shard in enumerate(plan.layout):
+        pipeline.ingest_step(plan.raw_root, plan.run_dir, shard_no, shard.files, shard.reuse)
+        pipeline.clean_step(plan.run_dir, shard_no, shard.reuse)
     pipeline.remember_clean_shards(plan.run_dir, plan.fingerprint)
     return plan
 
 
-def build_release(raw, curated: Path, mirror: str | None = None) -> dict:
+def build_release(raw, curated: Path, mirror: str | None = None, shard_size: int = SHARD_SIZE) -> dict:
     """Run every step but the quality suites on ``raw`` and publish into ``curated``; returns the release outcome."""
-    plan = clean_run(raw, curated, mirror=mirror)
-    pipeline.curate_step(plan.run_dir)
+    plan = clean_run(raw, curated, shard_size, mirror)
+    pipeline.curate_step(plan)
     return pipeline.release_step(plan, PASSED)

@@ -13,7 +13,7 @@ import polars as pl
 import pytest
 from conftest import html_page, text_page
 
-from commentary import pipeline, release
+from commentary import cache, pipeline, release
 from commentary.ingest import RawFile
 from commentary.settings import MAX_DECOMPRESSED_BYTES, MAX_RAW_BYTES
 
@@ -163,15 +163,15 @@ def _curated_one_file(tmp_path, article):
     (raw / "a.txt").write_text(text_page(*_half(article, False)))
     with pipeline.run_lock(curated):
         plan = pipeline.plan_run(raw, curated)
-        pipeline.ingest_step(plan.raw_root, plan.run_dir, 0, plan.shards[0], plan.fingerprint)
-        pipeline.clean_step(plan.run_dir, 0, plan.fingerprint)
-        pipeline.curate_step(plan.run_dir)
+        pipeline.ingest_step(plan.raw_root, plan.run_dir, 0, plan.shards[0], None)
+        pipeline.clean_step(plan.run_dir, 0, None)
+        pipeline.curate_step(plan)
         yield plan
 
 
 def test_a_file_that_disappears_unaccounted_stops_the_run(tmp_path, articles):
     with _curated_one_file(tmp_path, articles[0]) as plan:
-        lost = dataclasses.replace(plan, shards=[plan.shards[0] + [RawFile("lost.txt", "text", False)]])
+        lost = dataclasses.replace(plan, layout=[cache.Shard(plan.shards[0] + [RawFile("lost.txt", "text", False)], None)])
         with pytest.raises(RuntimeError, match="ledger does not balance"):
             pipeline.ledger(lost, pipeline.merge_rejects(plan.run_dir), {"published": False})
     saved = json.loads((plan.run_dir / "ledger.json").read_text())
@@ -181,7 +181,7 @@ def test_a_file_that_disappears_unaccounted_stops_the_run(tmp_path, articles):
 def test_a_file_counted_twice_stops_the_run_even_when_the_sums_agree(tmp_path, articles):
     with _curated_one_file(tmp_path, articles[0]) as plan:
         # b.txt was seen but has no outcome, while a.txt is both released and rejected: 2 = 1 + 1 + 0
-        seen_two = dataclasses.replace(plan, shards=[plan.shards[0] + [RawFile("b.txt", "text", False)]])
+        seen_two = dataclasses.replace(plan, layout=[cache.Shard(plan.shards[0] + [RawFile("b.txt", "text", False)], None)])
         rejects = pl.DataFrame({"source_path": ["a.txt"], "stage": ["release"], "reason": ["x"], "detail": ["y"]})
         with pytest.raises(RuntimeError, match="ledger does not balance"):
             pipeline.ledger(seen_two, rejects, {"published": False})

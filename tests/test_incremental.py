@@ -172,6 +172,58 @@ def test_shards_cover_contiguous_doc_id_ranges(tmp_path, corpus):
     assert all(r.is_sorted() for r in ranges)
 
 
+def _files(*names: str) -> list[ingest.RawFile]:
+    return [ingest.RawFile(name, "text", False) for name in names]
+
+
+def _paths(shards: list[cache.Shard]) -> list[list[str]]:
+    return [[raw.rel_path for raw in shard.files] for shard in shards]
+
+
+def test_without_a_cache_shards_cover_ascending_doc_id_ranges():
+    files = _files(*(f"{n}.txt" for n in range(7)))
+    shards = cache.lay_out(files, None, [], 3)
+    ids = [[ingest.doc_id_for(path) for path in paths] for paths in _paths(shards)]
+    assert [len(s) for s in ids] == [3, 3, 1] and sum(ids, []) == sorted(ingest.doc_id_for(f.rel_path) for f in files)
+    assert all(shard.reuse is None for shard in shards)
+
+
+def test_cached_shards_are_kept_and_new_files_go_into_new_shards(tmp_path):
+    cached = [["a.txt", "b.txt", "c.txt", "d.txt"], ["e.txt", "f.txt", "g.txt", "h.txt"], ["i.txt"]]
+    files = _files("a.txt", "b.txt", "c.txt", "d.txt", "e.txt", "f.txt", "g.txt", "i.txt", "new1.txt", "new2.txt")
+    shards = cache.lay_out(files, tmp_path, cached, 4)
+    assert _paths(shards)[:2] == [sorted(c, key=ingest.doc_id_for) for c in (cached[0], ["e.txt", "f.txt", "g.txt"])]
+    assert sorted(sum(_paths(shards)[2:], [])) == ["i.txt", "new1.txt", "new2.txt"]  # the shard under half full joins the new files
+    assert [shard.reuse for shard in shards[:2]] == [cache.Reuse(tmp_path, (0,)), cache.Reuse(tmp_path, (1,))]
+    assert shards[0].reuse.twin == 0 and shards[2].reuse == cache.Reuse(tmp_path, (2,))
+
+
+def test_too_many_overlapping_shards_mean_a_fresh_layout(tmp_path, monkeypatch):
+    cached = [[f"{n}.txt" for n in range(k, k + 2)] for k in range(0, 12, 2)]
+    files = _files(*sum(cached, []))
+    assert _paths(cache.lay_out(files, tmp_path, cached, 2)) == [sorted(c, key=ingest.doc_id_for) for c in cached]
+    monkeypatch.setattr(cache, "MAX_OVERLAPPING_SHARDS", 2)
+    fresh = cache.lay_out(files, tmp_path, cached, 2)
+    assert _paths(fresh) == _paths(cache.lay_out(files, None, [], 2))
+    assert all(len(shard.reuse.shards) >= 1 for shard in fresh)
+
+
+def test_adding_files_rebuilds_only_new_shards_and_releases_what_a_cold_run_releases(tmp_path, corpus, cleaned_docs):
+    build_release(corpus, tmp_path / "curated", shard_size=4)
+    before = max((tmp_path / "curated" / "runs").iterdir())
+    synthetic.generate(corpus, 3, start=100, furniture=False)
+    cleaned_docs.clear()
+    assert build_release(corpus, tmp_path / "curated", shard_size=4)["version"] == "1.1.0"
+    after = max((tmp_path / "curated" / "runs").iterdir())
+    assert sum(cleaned_docs) == 3 and len(pipeline.stage_paths(after, "curate")) == 4
+    assert all(os.path.samefile(pipeline.shard_path(after, stage, n), pipeline.shard_path(before, stage, n))
+               for stage in ("ingest", "clean", "curate") for n in range(3))
+    build_release(corpus, tmp_path / "cold", shard_size=4)
+    incremental, cold = (release.release_path(tmp_path / name) for name in ("curated", "cold"))
+    files = sorted(p.relative_to(cold) for table in ("articles", "furniture") for p in (cold / table).glob("*.parquet"))
+    assert files and all((incremental / f).read_bytes() == (cold / f).read_bytes() for f in files)
+
+
 def test_an_incremental_release_is_byte_identical_to_a_cold_one(tmp_path, corpus):
     build_release(corpus, tmp_path / "curated")
     synthetic.generate(corpus, 3, start=100, furniture=False)
@@ -209,7 +261,7 @@ def test_a_run_after_one_whose_ledger_is_missing_curates_again(tmp_path, corpus,
     first = pipeline.run(corpus, curated, shard_size=4)
     (curated / "runs" / first["run_id"] / "ledger.json").unlink()  # as if the run was killed before its end
     curated_runs, real_curate = [], pipeline.curate_step
-    monkeypatch.setattr(pipeline, "curate_step", lambda run_dir: curated_runs.append(run_dir) or real_curate(run_dir))
+    monkeypatch.setattr(pipeline, "curate_step", lambda plan: curated_runs.append(plan) or real_curate(plan))
     second = pipeline.run(corpus, curated, shard_size=4)
     assert len(curated_runs) == 1
     assert second["release"] == {"published": False, "reason": pipeline.NOTHING_CHANGED, "version": "1.0.0"}

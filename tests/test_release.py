@@ -197,13 +197,30 @@ def test_streamed_release_files_depend_on_the_rows_not_on_the_shards(tmp_path, m
     assert max(groups) * nbytes / 2600 <= 400_000 * 1.1  # each group within the byte budget
 
 
-def test_shards_that_overlap_are_refused(tmp_path):
-    articles = article_frames({"a.txt": "one", "b.txt": "two", "c.txt": "three"})["articles"].sort("doc_id")
-    table = tables.RELEASE_TABLES["articles"]
-    first = tables.write_parquet(tables.to_arrow(articles.slice(1), table.schema), tmp_path / "shard-00000.parquet", table.schema)
-    second = tables.write_parquet(tables.to_arrow(articles.slice(0, 2), table.schema), tmp_path / "shard-00001.parquet", table.schema)
-    with pytest.raises(ValueError, match="ascending, disjoint key ranges"):
-        list(release._in_key_order(tables.TableFiles([first, second], table.schema), table.key))
+def _shards(tmp_path: Path, table: str, frame: pl.DataFrame, cuts: list[list[int]]) -> tables.TableFiles:
+    """Shard files holding the rows at each list of positions of ``frame`` (sorted by the table's key)."""
+    spec = tables.RELEASE_TABLES[table]
+    frame = frame.sort(spec.key)
+    paths = [tables.write_parquet(tables.to_arrow(frame[rows] if rows else frame.head(0), spec.schema), tmp_path / f"{table}-{n:05d}.parquet", spec.schema)
+             for n, rows in enumerate(cuts)]
+    return tables.TableFiles(paths, spec.schema)
+
+
+def test_shards_whose_doc_id_ranges_overlap_are_merged_in_key_order(tmp_path):
+    frames = article_frames({f"{n}.txt": f"body {n}" for n in range(7)})
+    merged = {}
+    for name in ("articles", "furniture"):
+        spread = _shards(tmp_path, name, frames[name], [[0, 1, 5], [2, 3], [], [4, 6]])
+        merged[name] = pa.concat_tables(release._in_key_order(spread, tables.RELEASE_TABLES[name].key))
+    assert merged["articles"]["doc_id"].to_pylist() == sorted(frames["articles"]["doc_id"].to_list())
+    assert merged["furniture"].equals(tables.to_arrow(frames["furniture"].sort("doc_id", "line_no"), tables.FURNITURE))
+
+
+def test_a_document_in_two_shards_is_refused(tmp_path):
+    articles = article_frames({"a.txt": "one", "b.txt": "two", "c.txt": "three"})["articles"]
+    twice = _shards(tmp_path, "articles", articles, [[1, 2], [0, 1]])
+    with pytest.raises(ValueError, match="a document must be in one shard only"):
+        list(release._in_key_order(twice, tables.RELEASE_TABLES["articles"].key))
 
 
 def test_the_diff_sees_a_changed_line_of_an_article_whose_lines_span_row_groups(tmp_path):
