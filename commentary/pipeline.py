@@ -282,7 +282,10 @@ def curate_step(plan: RunPlan) -> list[Path]:
     A shard whose articles and duplicate marks equal those of its cached twin is linked from it.
     """
     run_dir = plan.run_dir
-    canonical = stages.canonical_copies(tables.read_parquet(stage_paths(run_dir, "dedup"), tables.DEDUP_KEYS))
+    dedup = stage_paths(run_dir, "dedup")
+    signatures = tables.read_matrix(dedup, "minhash", tables.DEDUP_KEYS)
+    keys = tables.read_parquet(dedup, tables.DEDUP_KEYS, [name for name in tables.DEDUP_KEYS.names if name != "minhash"])
+    canonical = stages.canonical_copies(keys, signatures)
     out = []
     for path in stage_paths(run_dir, "clean"):
         shard_no = int(path.stem.split("-")[1])

@@ -27,8 +27,8 @@ _SPACE = re.compile(r"\s+")
 _LIST_FIELDS = {"authors", "tags", "summary"}
 #: Fixed so that signatures, and so duplicate groups, are the same in every run.
 _MINHASH_SEED = 1
-#: Candidate pairs whose signatures are compared at once (bounds the memory of the check).
-_CHECKED_PAIRS = 65_536
+#: Signature pairs compared at once (bounds the memory of the check: about 1 KiB per pair).
+_CHECKED_PAIRS = 8192
 #: Fields taken from HTML metadata; a page description is a teaser, not the key-takeaway summary.
 _HTML_FIELDS = set(models.SOURCED_FIELDS) - {"summary"}
 
@@ -181,40 +181,61 @@ def minhash_signatures(bodies: list[str]) -> np.ndarray:
     return np.array([sketch.hashvalues for sketch in sketches], dtype=np.uint32).reshape(len(bodies), MINHASH_PERMUTATIONS)
 
 
-def near_duplicate_pairs(signatures: np.ndarray) -> list[tuple[int, int]]:
-    """Index pairs whose estimated Jaccard similarity reaches NEAR_DUPLICATE_THRESHOLD, enough to connect their groups.
+def near_duplicate_pairs(signatures: np.ndarray) -> np.ndarray:
+    """Index pairs ``(i, j)``, ``i < j``, whose estimated Jaccard similarity reaches NEAR_DUPLICATE_THRESHOLD, enough to connect their groups.
 
-    Rows with identical signatures are paired with the first of them only. Among the distinct
-    signatures, candidates are the pairs that agree on a whole LSH band (LSH_BANDS bands of LSH_ROWS
-    values, the banding datasketch's MinHashLSH picks for this threshold); each is then checked on the
-    whole signature, a chunk of pairs at a time. Everything is NumPy arrays of a few bytes per
-    document, band or candidate pair.
+    Rows with identical signatures are paired with the first of them only (found through a 64-bit
+    hash of each row, then checked on the whole row). Among the other rows, candidates are the
+    pairs whose hashes of a whole LSH band agree (LSH_BANDS bands of LSH_ROWS values, the banding
+    datasketch's MinHashLSH picks for this threshold); each is then checked on the whole signature,
+    so a hash collision costs a check, never a wrong pair.
+    Besides the signatures, only a few bytes per document, band or candidate pair are held.
     """
-    rows = np.ascontiguousarray(signatures)
-    _, first, same = np.unique(rows.view(np.dtype((np.void, rows.dtype.itemsize * rows.shape[1]))).ravel(),
-                               return_index=True, return_inverse=True)
-    copies = [(int(first[c]), i) for i, c in enumerate(same.ravel()) if first[c] != i]
-    distinct = rows[first]
-    candidates = []
-    for band in range(LSH_BANDS):
-        values = np.ascontiguousarray(distinct[:, band * LSH_ROWS:(band + 1) * LSH_ROWS])
-        _, bucket = np.unique(values.view(np.dtype((np.void, values.dtype.itemsize * LSH_ROWS))).ravel(), return_inverse=True)
-        order = np.argsort(bucket.ravel(), kind="stable")
-        for members in np.split(order, np.flatnonzero(np.diff(bucket.ravel()[order])) + 1):
-            if len(members) > 1:
-                left, right = np.triu_indices(len(members), 1)
-                candidates.append(np.minimum(members[left], members[right]) * len(distinct) + np.maximum(members[left], members[right]))
-    codes = np.unique(np.concatenate(candidates)) if candidates else np.empty(0, dtype=np.int64)
-    similar = []
-    for start in range(0, len(codes), _CHECKED_PAIRS):
-        left, right = np.divmod(codes[start:start + _CHECKED_PAIRS], len(distinct))
-        keep = (distinct[left] == distinct[right]).mean(axis=1) >= NEAR_DUPLICATE_THRESHOLD
-        similar += zip(first[left[keep]].tolist(), first[right[keep]].tolist(), strict=True)
-    return sorted({(min(i, j), max(i, j)) for i, j in [*copies, *similar]})
+    everyone = np.arange(len(signatures))
+    _, first_index, which = np.unique(_row_hashes(signatures), return_index=True, return_inverse=True)
+    first = first_index[which.ravel()]
+    copy = first != everyone
+    copy[copy] = _agreement(signatures, first[copy], everyone[copy]) == 1.0
+    distinct = everyone[~copy]
+    candidates = [_pairs_within_buckets(_row_hashes(signatures[distinct, band * LSH_ROWS:(band + 1) * LSH_ROWS]))
+                  for band in range(LSH_BANDS)]
+    codes = np.unique(np.concatenate([np.minimum(a, b) * len(distinct) + np.maximum(a, b) for a, b in candidates]))
+    left, right = (distinct[side] for side in np.divmod(codes, max(1, len(distinct))))
+    similar = _agreement(signatures, left, right) >= NEAR_DUPLICATE_THRESHOLD
+    pairs = np.concatenate([np.stack([first[copy], everyone[copy]], axis=1), np.stack([left[similar], right[similar]], axis=1)])
+    return np.unique(np.sort(pairs, axis=1), axis=0) if len(pairs) else pairs.reshape(0, 2)
 
 
-def canonical_copies(keys: pl.DataFrame) -> pl.DataFrame:
-    """``doc_id`` -> ``duplicate_of`` over a whole run's ``dedup_keys``.
+def _pairs_within_buckets(bucket: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every pair of positions ``(a, b)`` whose ``bucket`` values are equal, as two index arrays."""
+    order = np.argsort(bucket, kind="stable")
+    ranked = bucket[order]
+    starts = np.flatnonzero(np.r_[True, ranked[1:] != ranked[:-1]])
+    ends = np.repeat(np.r_[starts[1:], len(ranked)], np.diff(np.r_[starts, len(ranked)]))
+    partners = ends - np.arange(len(ranked)) - 1
+    left = np.repeat(np.arange(len(ranked)), partners)
+    right = left + 1 + np.arange(len(left)) - np.repeat(np.cumsum(partners) - partners, partners)
+    return order[left], order[right]
+
+
+def _row_hashes(rows: np.ndarray) -> np.ndarray:
+    """A 64-bit hash of each row of an unsigned integer matrix, one column at a time (no copy of the matrix)."""
+    hashes = np.zeros(len(rows), dtype=np.uint64)
+    for column in rows.T:
+        hashes = hashes * np.uint64(0x100000001B3) + column.astype(np.uint64)
+    return hashes
+
+
+def _agreement(signatures: np.ndarray, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """The share of equal values of the signatures ``left[k]`` and ``right[k]``, _CHECKED_PAIRS pairs at a time."""
+    shares = np.empty(len(left))
+    for k in range(0, len(left), _CHECKED_PAIRS):
+        shares[k:k + _CHECKED_PAIRS] = (signatures[left[k:k + _CHECKED_PAIRS]] == signatures[right[k:k + _CHECKED_PAIRS]]).mean(axis=1)
+    return shares
+
+
+def canonical_copies(keys: pl.DataFrame, signatures: np.ndarray) -> pl.DataFrame:
+    """``doc_id`` -> ``duplicate_of`` over a whole run's ``dedup_keys`` (``signatures``: their ``minhash`` rows, in order).
 
     A group joins exact duplicates (equal ``body_sha256``) and near duplicates (MinHash, estimated
     Jaccard >= NEAR_DUPLICATE_THRESHOLD), transitively. Its canonical copy, which keeps ``duplicate_of`` null, is
@@ -222,21 +243,16 @@ def canonical_copies(keys: pl.DataFrame) -> pl.DataFrame:
     copy that names no other outlet), then the earliest ``published_date``, then the most metadata
     fields filled, then the first ``source_path``.
     """
-    parent = list(range(keys.height))
+    from scipy.sparse import coo_array
+    from scipy.sparse.csgraph import connected_components
 
-    def root(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    first_with_hash: dict[str, int] = {}
-    pairs = [(first_with_hash.setdefault(digest, i), i) for i, digest in enumerate(keys["body_sha256"])]
-    pairs += near_duplicate_pairs(keys["minhash"].to_numpy()) if keys.height > 1 else []
-    for i, j in pairs:
-        parent[root(j)] = root(i)
-    grouped = keys.with_columns(group=pl.Series([root(i) for i in range(keys.height)], dtype=pl.Int64),
-                                outlet_key=pl.col("outlet").str.to_lowercase())
+    if not keys.height:
+        return keys.select("doc_id", duplicate_of=pl.col("doc_id").head(0))
+    first_same_body = keys.with_row_index().select(pl.col("index").first().over("body_sha256")).to_series().to_numpy()
+    pairs = np.concatenate([np.stack([first_same_body, np.arange(keys.height)], axis=1), near_duplicate_pairs(signatures)])
+    links = coo_array((np.ones(len(pairs), dtype=np.int8), (pairs[:, 0], pairs[:, 1])), shape=(keys.height, keys.height))
+    _, group = connected_components(links, directed=False)
+    grouped = keys.with_columns(group=pl.Series(group, dtype=pl.Int64), outlet_key=pl.col("outlet").str.to_lowercase())
     named_as_source = (grouped.select("group", outlet_key=pl.col("syndicated_from").str.to_lowercase())
                        .drop_nulls().unique().with_columns(named=pl.lit(True)))
     ranked = grouped.join(named_as_source, on=["group", "outlet_key"], how="left").with_columns(

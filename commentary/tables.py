@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -226,3 +227,16 @@ def read_parquet(paths: list[Path] | Path, schema: pa.Schema, columns: list[str]
     if not paths:
         return pl.from_arrow(schema.empty_table())
     return pl.from_arrow(pa.concat_tables([pq.read_table(p, columns=schema.names, schema=schema) for p in paths]))
+
+
+def read_matrix(paths: list[Path], column: str, schema: pa.Schema) -> np.ndarray:
+    """A fixed-size list column of Parquet files as one 2-D NumPy array, filled file by file (never held twice)."""
+    kind = schema.field(column).type
+    counts = [pq.ParquetFile(path).metadata.num_rows for path in paths]
+    matrix = np.empty((sum(counts), kind.list_size), dtype=kind.value_type.to_pandas_dtype())
+    start = 0
+    for path, count in zip(paths, counts, strict=True):
+        values = pq.read_table(path, columns=[column], schema=pa.schema([schema.field(column)])).column(column).combine_chunks()
+        matrix[start:start + count] = values.flatten().to_numpy().reshape(count, kind.list_size)
+        start += count
+    return matrix

@@ -33,7 +33,7 @@ def _row(doc: str, words: list[str], **fields) -> dict:
 
 def _marked(rows: list[dict]) -> dict[str, str | None]:
     keys = stages.dedup_keys(stages.frame(rows, tables.ARTICLES))
-    return {doc[:1]: dup and dup[:1] for doc, dup in stages.canonical_copies(keys).iter_rows()}
+    return {doc[:1]: dup and dup[:1] for doc, dup in stages.canonical_copies(keys, keys["minhash"].to_numpy()).iter_rows()}
 
 
 def test_syndicated_copies_point_to_the_original_outlet():
@@ -89,7 +89,7 @@ def test_exact_duplicates_differ_only_in_case_and_spacing():
 
 def test_a_run_without_articles_has_no_duplicates():
     keys = stages.dedup_keys(stages.frame([], tables.ARTICLES))
-    assert stages.canonical_copies(keys).height == 0 and keys.schema["minhash"] == pl.Array(pl.UInt32, 128)
+    assert stages.canonical_copies(keys, keys["minhash"].to_numpy()).height == 0 and keys.schema["minhash"] == pl.Array(pl.UInt32, 128)
 
 
 def test_curate_step_marks_a_syndicated_copy_across_shards(raw_copy, tmp_path):
@@ -126,7 +126,7 @@ def test_near_duplicate_pairs_connect_what_datasketch_lsh_connects():
         lsh.insert(i, sketch)
     expected = [(i, j) for i, sketch in enumerate(sketches) for j in lsh.query(sketch)
                 if j > i and (signatures[i] == signatures[j]).mean() >= NEAR_DUPLICATE_THRESHOLD]
-    found = stages.near_duplicate_pairs(signatures)
+    found = [tuple(pair) for pair in stages.near_duplicate_pairs(signatures).tolist()]
     assert set(found) <= set(expected) and 60 < len(found) < len(expected)
     assert _groups(found, len(bodies)) == _groups(expected, len(bodies))
 
