@@ -1,7 +1,8 @@
 """The pipeline's steps over a run folder: each reads and writes shard files, validates, rejects.
 
-A run folder (``<curated>/runs/<run_id>/``) holds ``stages/<stage>/shard-NNNNN.parquet``,
-``rejects/<stage>-NNNNN.parquet``, ``repairs/<stage>-NNNNN.parquet`` and, once merged,
+A run folder (``<curated>/runs/<run_id>/``) holds ``stages/<stage>/shard-NNNNN.parquet`` (the
+curate stage: ``stages/curate/marks.parquet``), ``rejects/<stage>-NNNNN.parquet``,
+``repairs/<stage>-NNNNN.parquet`` and, once merged,
 ``rejects.parquet``, ``repairs.parquet``, ``quality.json`` and ``ledger.json``. Steps pass
 paths, never tables, so that any executor can run them. A run holds the lock of its curated
 folder from start to end (``run_lock``); ``run`` executes every step in this process.
@@ -264,58 +265,40 @@ def _same_file(ours: Path, theirs: Path) -> bool:
 
 
 def carry_forward(run_dir: Path, previous_run: Path) -> dict:
-    """Take the curated shards, curate rejects and quality results of ``previous_run``; returns the release outcome.
+    """Take the duplicate marks, curate rejects and quality results of ``previous_run``; returns the release outcome.
 
     Only for a run whose inputs equal that run's (``unchanged_since``): no release is made.
     """
-    for path in stage_paths(previous_run, "curate") + sorted((previous_run / "rejects").glob("curate-*.parquet")) + \
-            [previous_run / "quality.json"]:
+    for path in [marks_path(previous_run), *sorted((previous_run / "rejects").glob("curate-*.parquet")), previous_run / "quality.json"]:
         if path.is_file():
             tables.link_file(path, run_dir / path.relative_to(previous_run))
     version = json.loads((previous_run / "ledger.json").read_text())["release"]["version"]
     return {"published": False, "reason": NOTHING_CHANGED, "version": version, "same_inputs_as_run": previous_run.name}
 
 
-def curate_step(plan: RunPlan) -> list[Path]:
-    """Mark exact and near duplicates across all shards and write the final article shards.
+def marks_path(run_dir: Path) -> Path:
+    """The curate stage's table: every article of the run and the canonical copy it duplicates."""
+    return run_dir / "stages" / "curate" / "marks.parquet"
 
-    A shard whose articles and duplicate marks equal those of its cached twin is linked from it.
+
+def curate_step(run_dir: Path) -> Path:
+    """Mark exact and near duplicates across all shards; writes and returns ``marks_path``.
+
+    The cleaned shards are not rewritten: a run's articles are its cleaned articles with these
+    marks (``articles``), which is what the release streams.
     """
-    run_dir = plan.run_dir
     dedup = stage_paths(run_dir, "dedup")
     signatures = tables.read_matrix(dedup, "minhash", tables.DEDUP_KEYS)
     keys = tables.read_parquet(dedup, tables.DEDUP_KEYS, [name for name in tables.DEDUP_KEYS.names if name != "minhash"])
-    canonical = stages.canonical_copies(keys, signatures)
-    out = []
-    for path in stage_paths(run_dir, "clean"):
-        shard_no = int(path.stem.split("-")[1])
-        marks = tables.read_parquet(path, tables.ARTICLES, ["doc_id"]).join(canonical, on="doc_id", how="left")
-        reuse = plan.layout[shard_no].reuse
-        if _curated_twin(reuse, path, marks):
-            for source, target in zip(_curate_files(reuse.run_dir, reuse.twin), _curate_files(run_dir, shard_no), strict=True):
-                tables.link_file(source, target)
-            out.append(shard_path(run_dir, "curate", shard_no))
-            continue
-        articles = tables.read_parquet(path, tables.ARTICLES)
-        articles = articles.drop("duplicate_of").join(canonical, on="doc_id", how="left").select(tables.ARTICLES.names)
-        valid, failed = split_valid(articles, models.Article)
-        _write_rejects(run_dir, "curate", shard_no, [], failed)
-        out.append(tables.write_parquet(valid.to_arrow(), shard_path(run_dir, "curate", shard_no), tables.ARTICLES))
-    return out
+    marks = keys.select("doc_id", "source_path").join(stages.canonical_copies(keys, signatures), on="doc_id", how="left").sort("doc_id")
+    valid, failed = split_valid(marks.drop("source_path"), models.DuplicateMark)
+    _write_rejects(run_dir, "curate", 0, [], failed.join(marks.select("doc_id", "source_path"), on="doc_id"))
+    return tables.write_parquet(valid.to_arrow(), marks_path(run_dir), tables.MARKS)
 
 
-def _curate_files(run_dir: Path, shard_no: int) -> list[Path]:
-    """What curating a shard writes: its curated articles and its rejects."""
-    return [shard_path(run_dir, "curate", shard_no), run_dir / "rejects" / f"curate-{shard_no:05d}.parquet"]
-
-
-def _curated_twin(reuse: cache.Reuse | None, clean_file: Path, marks: pl.DataFrame) -> bool:
-    """Whether the cached twin of ``reuse`` was curated from ``clean_file`` with the duplicate marks ``marks``."""
-    if reuse is None or reuse.twin is None or not all(path.is_file() for path in _curate_files(reuse.run_dir, reuse.twin)):
-        return False
-    curated, _ = _curate_files(reuse.run_dir, reuse.twin)
-    return _same_file(clean_file, shard_path(reuse.run_dir, "clean", reuse.twin)) and \
-        tables.read_parquet(curated, tables.ARTICLES, ["doc_id", "duplicate_of"]).equals(marks)
+def articles(run_dir: Path) -> tables.TableFiles:
+    """The run's articles: its cleaned shards with the duplicate marks of the curate stage (rows without a mark are left out)."""
+    return tables.TableFiles(stage_paths(run_dir, "clean"), tables.ARTICLES, overrides=marks_path(run_dir))
 
 
 def _write_rejects(run_dir: Path, stage: str, shard_no: int, rejects: list[dict], failed: pl.DataFrame | None = None) -> None:
@@ -361,17 +344,17 @@ def ledger(plan: RunPlan, rejects: pl.DataFrame, outcome: dict, timings: dict | 
     Repairs (files changed to become usable) are counted beside the balance. ``timings``
     (seconds per stage) are recorded as given.
     """
-    articles = tables.read_parquet(stage_paths(plan.run_dir, "curate"), tables.ARTICLES, ["source_path", "duplicate_of"])
+    released = articles(plan.run_dir).frame(["source_path", "duplicate_of"])
     if outcome.get("reason") == "critical expectations failed":
-        articles = articles.head(0)
+        released = released.head(0)
     repairs = merge_repairs(plan.run_dir)
-    duplicates = articles["duplicate_of"].is_not_null().sum()
+    duplicates = released["duplicate_of"].is_not_null().sum()
     seen = Counter(raw.rel_path for shard in plan.shards for raw in shard)
-    accounted = Counter(articles["source_path"].to_list() + rejects["source_path"].to_list())
+    accounted = Counter(released["source_path"].to_list() + rejects["source_path"].to_list())
     entry = {
         "run_id": plan.run_dir.name,
         "seen": plan.seen,
-        "released": articles.height - duplicates,
+        "released": released.height - duplicates,
         "duplicates": duplicates,
         "rejected": rejects.height,
         "rejected_by_reason": dict(sorted(rejects.group_by("reason").len().iter_rows())),
@@ -401,12 +384,11 @@ def quality_step(run_dir: Path) -> dict:
     ingested = pl.concat([pl.read_parquet(p, columns=["doc_id", "format", "bytes", "text"])
                           .with_columns(text_chars=pl.col("text").str.len_chars()).drop("text")
                           for p in stage_paths(run_dir, "ingest")])
-    articles = pl.concat([body_measures(pl.read_parquet(p, columns=["doc_id", "title", "body", "word_count", "published_date"]))
-                          for p in stage_paths(run_dir, "curate")])
+    measured = pl.concat([body_measures(frame) for frame in articles(run_dir).frames(["doc_id", "title", "body", "word_count", "published_date"])])
     furniture = tables.read_parquet(stage_paths(run_dir, "furniture"), tables.FURNITURE, ["category", "line_no", "rule_id"])
     frames = {
         "ingested": ingested.to_pandas(),
-        "articles": articles.to_pandas(),
+        "articles": measured.to_pandas(),
         "furniture": furniture.to_pandas(),
     }
     report = run_suites(run_dir / "quality", frames)
@@ -415,13 +397,13 @@ def quality_step(run_dir: Path) -> dict:
 
 
 def release_step(plan: RunPlan, quality: dict) -> dict | None:
-    """Publish the run's curated shards unless a critical expectation failed; then mirror the release if asked."""
+    """Publish the run's articles and furniture unless a critical expectation failed; then mirror the release if asked."""
     if quality["critical_failed"]:
-        held = tables.read_parquet(stage_paths(plan.run_dir, "curate"), tables.ARTICLES, ["source_path"])
+        held = articles(plan.run_dir).frame(["source_path"])
         detail = "; ".join(quality["critical_failed"])
         _write_rejects(plan.run_dir, "release", 0, [stages.reject(path, "release", "quality-gate", detail) for path in held["source_path"]])
         return {"published": False, "reason": "critical expectations failed", "failed": quality["critical_failed"]}
-    shards = {"articles": stage_paths(plan.run_dir, "curate"), "furniture": stage_paths(plan.run_dir, "furniture")}
+    shards = {"articles": articles(plan.run_dir), "furniture": tables.TableFiles(stage_paths(plan.run_dir, "furniture"), tables.FURNITURE)}
     rejects = tables.read_parquet(sorted((plan.run_dir / "rejects").glob("*.parquet")), tables.REJECTS, ["stage", "reason"])
     report = card.RunReport(seen=plan.seen, quality=quality, rejects=rejects)
     manifest = release.publish(plan.curated_root, plan.run_dir.name, shards, provenance(plan), report)
@@ -468,6 +450,6 @@ def run(raw_root: Path | RemoteFolder, curated_root: Path, shard_size: int = SHA
         if previous:
             outcome = carry_forward(plan.run_dir, previous)
         else:
-            curate_step(plan)
+            curate_step(plan.run_dir)
             outcome = release_step(plan, quality_step(plan.run_dir))
         return ledger(plan, merge_rejects(plan.run_dir), outcome)

@@ -107,7 +107,7 @@ def read_release_table(curated_root: Path, table: str = "articles", version: str
     return scan_table(curated_root, table, version).collect()
 
 
-def publish(curated_root: Path, run_id: str, shards: dict[str, list[Path]], provenance: dict,
+def publish(curated_root: Path, run_id: str, shards: dict[str, tables.TableFiles], provenance: dict,
             report: card.RunReport | None = None) -> dict | None:
     """Publish the ``articles`` and ``furniture`` shards as the next release; None when nothing changed.
 
@@ -123,14 +123,14 @@ def publish(curated_root: Path, run_id: str, shards: dict[str, list[Path]], prov
         raise
 
 
-def _publish(curated_root: Path, run_id: str, shards: dict[str, list[Path]], provenance: dict,
+def _publish(curated_root: Path, run_id: str, shards: dict[str, tables.TableFiles], provenance: dict,
              report: card.RunReport | None) -> dict | None:
     releases = releases_dir(curated_root)
     releases.mkdir(parents=True, exist_ok=True)
     with _publish_lock(curated_root):
         clean_unfinished(curated_root)
         previous = latest_version(curated_root)
-        new = {name: tables.TableFiles(shards[name], RELEASE_TABLES[name].schema) for name in changelog.COMPARED_TABLES}
+        new = {name: shards[name] for name in changelog.COMPARED_TABLES}
         old = {name: RELEASE_TABLES[name].in_release(release_path(curated_root, previous))
                for name in changelog.COMPARED_TABLES} if previous else None
         result = changelog.diff(old, new)
@@ -246,7 +246,7 @@ def _in_key_order(files: tables.TableFiles, key: tuple[str, ...]) -> Iterator[pa
             last = tuple(keys.row(-1))
             yield chunk
         if opening is not None:
-            held.append(pq.read_table(opening[1], schema=files.schema).sort_by([(column, "ascending") for column in key]))
+            held.append(files.read(opening[1]).sort_by([(column, "ascending") for column in key]))
 
 
 def _first_doc_id(path: Path) -> str | None:

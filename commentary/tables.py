@@ -11,6 +11,7 @@ import shutil
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +44,7 @@ FURNITURE = arrow_schema(models.FurnitureLine)
 REJECTS = arrow_schema(models.Reject)
 REPAIRS = arrow_schema(models.Repair)
 CHANGES = arrow_schema(models.ArticleChange)
+MARKS = arrow_schema(models.DuplicateMark)
 #: What choosing canonical copies needs of each article (``stages.dedup_keys``); kept in the run, never released.
 DEDUP_KEYS = pa.schema([
     ("doc_id", pa.string()), ("source_path", pa.string()), ("published_date", pa.date32()), ("outlet", pa.string()),
@@ -71,13 +73,16 @@ class ReleaseTable:
 
 @dataclass(frozen=True)
 class TableFiles:
-    """Parquet files whose rows, read file after file, are in key order (a run's shards, a release's parts).
+    """The Parquet files of one table: a run's shards or a release's parts.
 
-    Rows are read one row group at a time, so memory is bounded by a row group, not by the table.
+    ``overrides``: a Parquet file keyed by ``doc_id`` whose other columns replace the files' own;
+    rows whose ``doc_id`` it lacks are left out (a run's cleaned articles with the curate stage's
+    duplicate marks). Rows are read one row group or one file at a time, never the whole table.
     """
 
     paths: list[Path]
     schema: pa.Schema
+    overrides: Path | None = None
 
     def chunks(self, columns: list[str] | None = None) -> Iterator[pa.Table]:
         """Each row group of each file, as ``schema`` (or its ``columns``)."""
@@ -85,10 +90,31 @@ class TableFiles:
         for path in self.paths:
             parquet = pq.ParquetFile(path)
             for group in range(parquet.num_row_groups):
-                yield parquet.read_row_group(group, columns=schema.names).cast(schema)
+                yield self._as(parquet.read_row_group(group, columns=self._source_columns(schema)), schema)
+
+    def read(self, path: Path) -> pa.Table:
+        """One of the files, whole, as ``schema``."""
+        return self._as(pq.read_table(path, columns=self._source_columns(self.schema)), self.schema)
+
+    def _source_columns(self, schema: pa.Schema) -> list[str]:
+        return schema.names if self.overrides is None or "doc_id" in schema.names else ["doc_id", *schema.names]
+
+    def _as(self, table: pa.Table, schema: pa.Schema) -> pa.Table:
+        if self.overrides is not None:
+            table = pl.from_arrow(table).drop(self._override_table.columns[1:], strict=False) \
+                .join(self._override_table, on="doc_id", how="inner", maintain_order="left").to_arrow()
+        return table.select(schema.names).cast(schema)
+
+    @cached_property
+    def _override_table(self) -> pl.DataFrame:
+        return pl.read_parquet(self.overrides)
 
     def frames(self, columns: list[str] | None = None) -> Iterator[pl.DataFrame]:
         return (pl.from_arrow(chunk) for chunk in self.chunks(columns))
+
+    def frame(self, columns: list[str]) -> pl.DataFrame:
+        """Every row of a few narrow ``columns`` as one frame (an empty one when there are no rows)."""
+        return pl.concat([pl.from_arrow(pa.schema([self.schema.field(name) for name in columns]).empty_table()), *self.frames(columns)])
 
     def scan(self) -> pl.LazyFrame:
         """All rows lazily (an empty frame of the schema when there are no files)."""

@@ -53,8 +53,8 @@ def carry_forward(run_dir: Path, previous_run: Path) -> dict:
 
 
 @task(cache_policy=NO_CACHE)
-def curate(plan: pipeline.RunPlan) -> list[Path]:
-    return pipeline.curate_step(plan)
+def curate(run_dir: Path) -> Path:
+    return pipeline.curate_step(run_dir)
 
 
 @task(cache_policy=NO_CACHE)
@@ -110,7 +110,7 @@ def run_pipeline(raw: str = "raw", curated: str = "curated", shard_size: int = S
             progress.note(f"inputs and code as in run {previous.name}, whose release is still the latest: nothing to curate or publish")
             outcome = progress.timed("release", carry_forward, plan.run_dir, previous)
         else:
-            progress.timed("curate", curate, plan)
+            progress.timed("curate", curate, plan.run_dir)
             quality = progress.timed("quality", check_quality, plan.run_dir)
             outcome = progress.timed("release", publish, plan, quality)
         entry = account(plan, outcome, progress.timings())

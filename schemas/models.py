@@ -91,6 +91,17 @@ class FurnitureLine(_Strict):
     text: str
 
 
+class DuplicateMark(_Strict):
+    """One article of a run and the canonical copy it duplicates: the curate stage's table."""
+
+    doc_id: str = pa.Field(unique=True, str_matches=HEX16)
+    duplicate_of: str = pa.Field(nullable=True, str_matches=HEX16, description="doc_id of the canonical copy, null for canonical articles")
+
+    @pa.dataframe_check
+    def not_a_copy_of_itself(cls, data) -> pl.LazyFrame:
+        return data.lazyframe.select(pl.col("duplicate_of").ne_missing(pl.col("doc_id")))
+
+
 class ArticleChange(_Strict):
     """One article that differs from the previous release (a release's ``changes.parquet``)."""
 

@@ -29,11 +29,14 @@ def article_frames(bodies: dict[str, str], duplicate_of: dict[str, str] | None =
     return {"articles": stages.frame(rows, tables.ARTICLES), "furniture": stages.frame(furniture, tables.FURNITURE)}
 
 
-def write_shards(frames: dict[str, pl.DataFrame], folder: Path) -> dict[str, list[Path]]:
+def write_shards(frames: dict[str, pl.DataFrame], folder: Path) -> dict[str, tables.TableFiles]:
     """Write each frame, sorted by its release key, as one shard file under ``folder``: the input of ``release.publish``."""
-    return {name: [tables.write_parquet(tables.to_arrow(frame.sort(tables.RELEASE_TABLES[name].key), tables.RELEASE_TABLES[name].schema),
-                                        folder / f"{name}.parquet", tables.RELEASE_TABLES[name].schema)]
-            for name, frame in frames.items()}
+    shards = {}
+    for name, frame in frames.items():
+        spec = tables.RELEASE_TABLES[name]
+        path = tables.write_parquet(tables.to_arrow(frame.sort(spec.key), spec.schema), folder / f"{name}.parquet", spec.schema)
+        shards[name] = tables.TableFiles([path], spec.schema)
+    return shards
 
 
 def publish_frames(curated: Path, run_id: str, frames: dict[str, pl.DataFrame], provenance: dict, report=None) -> dict | None:
@@ -54,5 +57,5 @@ def clean_run(raw, curated: Path, shard_size: int = SHARD_SIZE, mirror: str | No
 def build_release(raw, curated: Path, mirror: str | None = None, shard_size: int = SHARD_SIZE) -> dict:
     """Run every step but the quality suites on ``raw`` and publish into ``curated``; returns the release outcome."""
     plan = clean_run(raw, curated, shard_size, mirror)
-    pipeline.curate_step(plan)
+    pipeline.curate_step(plan.run_dir)
     return pipeline.release_step(plan, PASSED)

@@ -165,7 +165,7 @@ def _curated_one_file(tmp_path, article):
         plan = pipeline.plan_run(raw, curated)
         pipeline.ingest_step(plan.raw_root, plan.run_dir, 0, plan.shards[0], None)
         pipeline.clean_step(plan.run_dir, 0, None)
-        pipeline.curate_step(plan)
+        pipeline.curate_step(plan.run_dir)
         yield plan
 
 

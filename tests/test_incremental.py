@@ -215,9 +215,9 @@ def test_adding_files_rebuilds_only_new_shards_and_releases_what_a_cold_run_rele
     cleaned_docs.clear()
     assert build_release(corpus, tmp_path / "curated", shard_size=4)["version"] == "1.1.0"
     after = max((tmp_path / "curated" / "runs").iterdir())
-    assert sum(cleaned_docs) == 3 and len(pipeline.stage_paths(after, "curate")) == 4
+    assert sum(cleaned_docs) == 3 and len(pipeline.stage_paths(after, "clean")) == 4
     assert all(os.path.samefile(pipeline.shard_path(after, stage, n), pipeline.shard_path(before, stage, n))
-               for stage in ("ingest", "clean", "curate") for n in range(3))
+               for stage in ("ingest", "clean", "furniture", "dedup") for n in range(3))
     build_release(corpus, tmp_path / "cold", shard_size=4)
     incremental, cold = (release.release_path(tmp_path / name) for name in ("curated", "cold"))
     files = sorted(p.relative_to(cold) for table in ("articles", "furniture") for p in (cold / table).glob("*.parquet"))
@@ -261,7 +261,7 @@ def test_a_run_after_one_whose_ledger_is_missing_curates_again(tmp_path, corpus,
     first = pipeline.run(corpus, curated, shard_size=4)
     (curated / "runs" / first["run_id"] / "ledger.json").unlink()  # as if the run was killed before its end
     curated_runs, real_curate = [], pipeline.curate_step
-    monkeypatch.setattr(pipeline, "curate_step", lambda plan: curated_runs.append(plan) or real_curate(plan))
+    monkeypatch.setattr(pipeline, "curate_step", lambda run_dir: curated_runs.append(run_dir) or real_curate(run_dir))
     second = pipeline.run(corpus, curated, shard_size=4)
     assert len(curated_runs) == 1
     assert second["release"] == {"published": False, "reason": pipeline.NOTHING_CHANGED, "version": "1.0.0"}
