@@ -2,7 +2,7 @@
 
 Articles are matched by ``doc_id``. An article is ``modified`` when any column it has in both
 releases, or its furniture audit, differs; ``changed_fields`` names them (``furniture`` for the
-audit). Values are compared through 64-bit hashes computed one row group at a time, so neither
+audit). Values are compared through 64-bit hashes computed a thousand rows at a time, so neither
 release has to fit in memory.
 """
 from __future__ import annotations
@@ -60,7 +60,7 @@ def diff(old: dict[str, TableFiles] | None, new: dict[str, TableFiles]) -> Diff:
     """Compare two releases' tables (``old`` None: everything is added).
 
     Only narrow columns are held: each article's ``doc_id`` with a 64-bit hash per column, and a hash
-    of each article's removed lines, read one row group at a time.
+    of each article's removed lines, read a thousand rows at a time (``TableFiles.chunks``).
     """
     if old is None:
         ids = pl.concat([*new["articles"].frames(["doc_id"]), pl.DataFrame(schema={"doc_id": pl.String})])
@@ -101,7 +101,7 @@ def _column_hashes(articles: TableFiles, columns: list[str]) -> pl.DataFrame:
 def _furniture_hashes(furniture: TableFiles, columns: list[str]) -> pl.DataFrame:
     """``doc_id`` and ``lines``: a hash of the article's removed lines (their ``columns``, in any order).
 
-    An article's lines may span two row groups: the last article of each group waits for the next.
+    An article's lines may span two chunks: the last article of each chunk waits for the next.
     """
     def per_article(lines: pl.DataFrame) -> pl.DataFrame:
         return lines.group_by("doc_id").agg(pl.col("line").sort()).select("doc_id", lines=pl.col("line").hash(_HASH_SEED))

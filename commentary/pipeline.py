@@ -376,15 +376,17 @@ def ledger(plan: RunPlan, rejects: pl.DataFrame, outcome: dict, timings: dict | 
 def quality_step(run_dir: Path) -> dict:
     """Run the Great Expectations suites on each stage's whole table; write ``quality.json``.
 
-    Text columns are not loaded whole: bodies are measured shard by shard (length, known
-    furniture) and the suites check the measures, so memory stays bounded by the shard size.
+    Text columns are not loaded whole: Polars' streaming engine measures them (length, known
+    furniture) a batch at a time and the suites check the measures, so memory is bounded by the
+    batch size plus a few narrow columns per document.
     """
     from schemas.expectations import body_measures, run_suites  # heavy import, only where suites run
 
-    ingested = pl.concat([pl.read_parquet(p, columns=["doc_id", "format", "bytes", "text"])
-                          .with_columns(text_chars=pl.col("text").str.len_chars()).drop("text")
-                          for p in stage_paths(run_dir, "ingest")])
-    measured = pl.concat([body_measures(frame) for frame in articles(run_dir).frames(["doc_id", "title", "body", "word_count", "published_date"])])
+    ingested = pl.scan_parquet(stage_paths(run_dir, "ingest")).select(
+        "doc_id", "format", "bytes", text_chars=pl.col("text").str.len_chars()).collect(engine="streaming")
+    cleaned = pl.scan_parquet(stage_paths(run_dir, "clean")).select("doc_id", "title", "body", "word_count", "published_date")
+    marked = pl.scan_parquet(marks_path(run_dir)).select("doc_id")
+    measured = body_measures(cleaned).join(marked, on="doc_id", how="semi").collect(engine="streaming")
     furniture = tables.read_parquet(stage_paths(run_dir, "furniture"), tables.FURNITURE, ["category", "line_no", "rule_id"])
     frames = {
         "ingested": ingested.to_pandas(),

@@ -77,7 +77,7 @@ class TableFiles:
 
     ``overrides``: a Parquet file keyed by ``doc_id`` whose other columns replace the files' own;
     rows whose ``doc_id`` it lacks are left out (a run's cleaned articles with the curate stage's
-    duplicate marks). Rows are read one row group or one file at a time, never the whole table.
+    duplicate marks). Rows are read ROW_STEP rows or one file at a time, never the whole table.
     """
 
     paths: list[Path]
@@ -85,12 +85,11 @@ class TableFiles:
     overrides: Path | None = None
 
     def chunks(self, columns: list[str] | None = None) -> Iterator[pa.Table]:
-        """Each row group of each file, as ``schema`` (or its ``columns``)."""
+        """The rows of each file, ROW_STEP at a time, as ``schema`` (or its ``columns``)."""
         schema = pa.schema([self.schema.field(name) for name in columns]) if columns else self.schema
         for path in self.paths:
-            parquet = pq.ParquetFile(path)
-            for group in range(parquet.num_row_groups):
-                yield self._as(parquet.read_row_group(group, columns=self._source_columns(schema)), schema)
+            for batch in pq.ParquetFile(path).iter_batches(ROW_STEP, columns=self._source_columns(schema)):
+                yield self._as(pa.Table.from_batches([batch]), schema)
 
     def read(self, path: Path) -> pa.Table:
         """One of the files, whole, as ``schema``."""

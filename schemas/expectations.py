@@ -33,7 +33,7 @@ MIN_BODY_CHARS = 200
 EARLIEST_DATE = dt.date(1990, 1, 1)
 
 
-def body_measures(articles: pl.DataFrame) -> pl.DataFrame:
+def body_measures(articles: pl.LazyFrame) -> pl.LazyFrame:
     """Replace ``body`` by what the suite checks of it: ``body_chars`` and the first ``known_furniture`` pattern it matches."""
     matched = pl.lit(None, dtype=pl.String)
     for pattern in reversed(KNOWN_FURNITURE):

@@ -216,6 +216,18 @@ def test_shards_whose_doc_id_ranges_overlap_are_merged_in_key_order(tmp_path):
     assert merged["furniture"].equals(tables.to_arrow(frames["furniture"].sort("doc_id", "line_no"), tables.FURNITURE))
 
 
+def test_overrides_replace_columns_and_leave_out_unmarked_rows(tmp_path):
+    frames = article_frames({f"{n}.txt": f"body {n}" for n in range(4)})
+    shards = _shards(tmp_path, "articles", frames["articles"], [[0, 1], [2, 3]])
+    ids = sorted(frames["articles"]["doc_id"].to_list())
+    marks = tables.write_parquet(pa.table({"doc_id": ids[:3], "duplicate_of": [None, ids[0], None]}), tmp_path / "marks.parquet", tables.MARKS)
+    marked = tables.TableFiles(shards.paths, shards.schema, overrides=marks)
+    assert marked.frame(["doc_id", "duplicate_of"]).rows() == [(ids[0], None), (ids[1], ids[0]), (ids[2], None)]
+    merged = pa.concat_tables(release._in_key_order(marked, ("doc_id",)))
+    assert merged.schema == tables.ARTICLES and merged["duplicate_of"].to_pylist() == [None, ids[0], None]
+    assert marked.frame(["source_path"]).height == 3  # doc_id is read to apply the marks, then left out
+
+
 def test_a_document_in_two_shards_is_refused(tmp_path):
     articles = article_frames({"a.txt": "one", "b.txt": "two", "c.txt": "three"})["articles"]
     twice = _shards(tmp_path, "articles", articles, [[1, 2], [0, 1]])
