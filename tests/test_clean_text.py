@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from commentary.clean import CATEGORIES
 from commentary.clean.fields import extract_fields, parse_date, person_names, split_tags
 from commentary.clean.model import MODEL_PATH
-from commentary.clean.rules import load_rules, rule_match_expr
+from commentary.clean.rules import first_matching_rule, load_rules, rule_groups, rule_match_expr
 from commentary.clean.text import clean_shard, clean_text
 from commentary.clean.train import load_pages, train
 
@@ -74,6 +74,15 @@ def test_rule_examples(rule):
     assert all(_matches(rule, list(rule.examples))), "an example does not match"
     if rule.counter_examples:
         assert not any(_matches(rule, list(rule.counter_examples))), "a counter-example matches"
+
+
+def test_rule_groups_choose_the_first_matching_rule():
+    texts = [t for rule in RULES for t in (*rule.examples, *rule.counter_examples)]
+    texts += [f"{a} {b}" for a, b in zip(texts, texts[1:])]
+    frame = pl.DataFrame({"text": texts}).with_columns(pl.col("text").str.count_matches(r"\S+").alias("n_words"))
+    one_by_one = [next((i for i, rule in enumerate(RULES) if _matches(rule, [t])[0]), None) for t in texts]
+    assert first_matching_rule(frame, RULES).to_list() == one_by_one
+    assert len(rule_groups(RULES)) < len(RULES)
 
 
 def test_rule_ids_unique():

@@ -71,10 +71,8 @@ def add_rule_matches(lines: pl.DataFrame, rules: tuple[Rule, ...]) -> pl.DataFra
     Only lines of at most RULE_MAX_WORDS words are tried: furniture is short.
     """
     rows = pl.int_range(pl.len(), dtype=pl.UInt32)
-    matched = (lines.select(rows.alias("row"), "text", "n_words")
-               .filter(pl.col("n_words") <= RULE_MAX_WORDS)
-               .select("row", first_matching_rule(pl.col("text"), pl.col("n_words"), rules).alias("rule"))
-               .drop_nulls())
+    tried = lines.select(rows.alias("row"), "text", "n_words").filter(pl.col("n_words") <= RULE_MAX_WORDS)
+    matched = tried.select("row", first_matching_rule(tried, rules)).drop_nulls()
     return (lines.with_columns(rows.alias("row")).join(matched, on="row", how="left", maintain_order="left")
             .drop("row"))
 
