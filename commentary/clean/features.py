@@ -74,52 +74,84 @@ def char_profile(text: pl.Series) -> pl.DataFrame:
     """What the features read from each line's characters (``text``: non-empty lines).
 
     Counts (``n_*``) and flags, each the same as the regex it replaces, named in its comment.
+    Classes counted in every line take a pass over the shard's characters; rarer patterns (capitals,
+    sentence marks, slashes, separators) are checked only where such a character stands.
     """
     n_chars = text.str.len_chars().to_numpy().astype(np.int64)
     if len(n_chars) == 0:
         return char_profile(pl.Series(["x"])).clear()
     flags = _CHAR_FLAGS(_code_points(text))
-    is_ = {name: (flags & (1 << bit)) != 0 for bit, name in enumerate(CHAR_CLASSES)}
+    bit = {name: np.uint16(1 << index) for index, name in enumerate(CHAR_CLASSES)}
     starts = np.r_[0, np.cumsum(n_chars)[:-1]]
     ends = starts + n_chars - 1
-    at_start = np.zeros(len(flags) + 1, dtype=bool)
-    at_start[starts] = True
-    at_start[-1] = True
-    space = np.r_[is_["space"], True]
-    # After a space or at the start of the line; the next line's start stands for the line's end.
-    boundary = at_start[:-1] | np.r_[False, space[:-2]]
-    # Where the run of closing quotes and brackets after each position ends: at the line's end
-    # (the next line's start) or at another character.
-    positions = np.arange(len(flags) + 1)
-    stops = np.where(~np.r_[is_["closing"], False] | at_start, positions, len(flags))
-    after_closing = np.minimum.accumulate(stops[::-1])[::-1][1:]
-    line_ends_after = at_start[after_closing]
-    opened_upper = is_["upper"] & np.r_[False, is_["opening"][:-1] & boundary[:-1]] & ~at_start[:-1]
 
-    def count(mask: np.ndarray) -> np.ndarray:
-        return np.add.reduceat(mask, starts, dtype=np.uint32)
+    def count(bits: np.uint16) -> np.ndarray:
+        """Characters of each line in any of ``bits``."""
+        return np.add.reduceat((flags & bits) != 0, starts, dtype=np.uint32)
 
-    second_upper = np.r_[is_["upper"][1:], False][starts] & (n_chars > 1)
-    inner = ~at_start[:-1] & ~at_start[1:]
-    spaced_slash = is_["slash"] & inner & np.r_[False, space[:-2]] & space[1:]
+    def positions(bits: np.uint16) -> tuple[np.ndarray, np.ndarray]:
+        """Positions of the characters in any of ``bits``, and their lines."""
+        found = np.flatnonzero((flags & bits) != 0)
+        return found, np.searchsorted(starts, found, "right") - 1
+
+    def per_line(lines: np.ndarray) -> np.ndarray:
+        return np.bincount(lines, minlength=len(starts)).astype(np.uint32)
+
+    def at(where: np.ndarray, bits: np.uint16) -> np.ndarray:
+        return (flags[where] & bits) != 0
+
+    space = (flags & bit["space"]) != 0
+    word_start = ~space
+    word_start[1:] &= space[:-1]
+    word_start[starts] = ~space[starts]
+
+    # A capital opens a match after the line start or a space, maybe behind an opening quote.
+    upper, upper_line = positions(bit["upper"])
+    first = upper == starts[upper_line]
+    behind = np.maximum(upper - 1, 0)
+    quoted = ~first & at(behind, bit["opening"])
+    capitalised = first | ~first & at(behind, bit["space"]) | quoted & (
+        (behind == starts[upper_line]) | at(np.maximum(upper - 2, 0), bit["space"]))
+
+    # A sentence mark ends a sentence when the closing quotes and brackets after it run to the
+    # line's end or to a space; it ends the line when they run to the line's end.
+    marks, mark_line = positions(bit["terminal"] | bit["sentence_end"])
+    after = marks + 1
+    closing = np.flatnonzero((flags & bit["closing"]) != 0)
+    if len(closing):
+        run_last = closing[np.r_[np.flatnonzero(np.diff(closing) != 1), len(closing) - 1]]
+        run_of = np.cumsum(np.r_[True, np.diff(closing) != 1]) - 1
+        next_closing = np.minimum(np.searchsorted(closing, after), len(closing) - 1)
+        in_run = closing[next_closing] == after
+        after = np.where(in_run, run_last[run_of[next_closing]] + 1, after)
+    line_end = after > ends[mark_line]
+    sentence_end = at(marks, bit["sentence_end"]) & (line_end | at(np.minimum(after, len(flags) - 1), bit["space"]))
+    terminal = at(marks, bit["terminal"]) & line_end
+
+    slashes, slash_line = positions(bit["slash"])
+    inner = (slashes > starts[slash_line]) & (slashes < ends[slash_line])
+    spaced = inner & at(np.maximum(slashes - 1, 0), bit["space"]) & at(np.minimum(slashes + 1, len(flags) - 1), bit["space"])
+    separator_line = positions(bit["separator"])[1]
+
     return pl.DataFrame({
         "n_chars": n_chars.astype(np.uint32),
-        "n_words": count(~is_["space"] & boundary),  # \S+
-        "n_letters": count(is_["letter"]),  # \p{L}
-        "n_upper": count(is_["upper"]),  # \p{Lu}
-        "n_numbers": count(is_["number"]),  # \p{N}
-        "n_punct_symbols": count(is_["punct_symbol"]),  # [\p{P}\p{S}]
-        "n_commas": count(is_["comma"]),
-        "n_capitalised": count(is_["upper"] & boundary | opened_upper),  # (^|\s)["“‘'(]?\p{Lu}
-        "n_sentence_ends": count(is_["sentence_end"] & (line_ends_after | space[after_closing])),  # SENTENCE_BREAK
-        "ends_terminal": count(is_["terminal"] & line_ends_after) > 0,  # [.!?…。！？؟।]["'”’»)\]]*$
-        "ends_stop": is_["stop"][ends],  # [.!?]$
-        "opens_upper": is_["upper"][starts] | is_["opening"][starts] & second_upper,  # ^["“‘'(]?\p{Lu}
-        "opens_lower": is_["lower"][starts],  # ^\p{Ll}
-        "opens_letter": is_["letter"][starts],  # ^\p{L}
-        "opens_punct": is_["leading_punct"][starts],  # ^[,.;:)\]]
-        "has_separator_char": count(is_["separator"] | spaced_slash) > 0,  # [|»›•·]|\s/\s
-        "letterless": count(~(is_["number"] | is_["punct_symbol"] | is_["space"])) == 0,  # ^[\p{N}\p{P}\p{S}\s]+$
+        "n_words": np.add.reduceat(word_start, starts, dtype=np.uint32),  # \S+
+        "n_letters": count(bit["letter"]),  # \p{L}
+        "n_upper": per_line(upper_line),  # \p{Lu}
+        "n_numbers": count(bit["number"]),  # \p{N}
+        "n_punct_symbols": count(bit["punct_symbol"]),  # [\p{P}\p{S}]
+        "n_commas": count(bit["comma"]),
+        "n_capitalised": per_line(upper_line[capitalised]),  # (^|\s)["“‘'(]?\p{Lu}
+        "n_sentence_ends": per_line(mark_line[sentence_end]),  # SENTENCE_BREAK
+        "ends_terminal": per_line(mark_line[terminal]) > 0,  # [.!?…。！？؟।]["'”’»)\]]*$
+        "ends_stop": at(ends, bit["stop"]),  # [.!?]$
+        "opens_upper": at(starts, bit["upper"]) | at(starts, bit["opening"]) & (n_chars > 1)
+        & at(np.minimum(starts + 1, len(flags) - 1), bit["upper"]),  # ^["“‘'(]?\p{Lu}
+        "opens_lower": at(starts, bit["lower"]),  # ^\p{Ll}
+        "opens_letter": at(starts, bit["letter"]),  # ^\p{L}
+        "opens_punct": at(starts, bit["leading_punct"]),  # ^[,.;:)\]]
+        "has_separator_char": per_line(np.r_[separator_line, slash_line[spaced]]) > 0,  # [|»›•·]|\s/\s
+        "letterless": count(bit["number"] | bit["punct_symbol"] | bit["space"]) == n_chars,  # ^[\p{N}\p{P}\p{S}\s]+$
     })
 
 
