@@ -13,9 +13,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from commentary.clean import CATEGORIES
+from commentary.clean.features import char_profile
 from commentary.clean.fields import extract_fields, parse_date, person_names, split_tags
 from commentary.clean.model import MODEL_PATH
-from commentary.clean.rules import load_rules, rule_match_expr
+from commentary.clean.rules import first_matching_rule, load_rules, rule_groups, rule_match_expr
 from commentary.clean.text import clean_shard, clean_text
 from commentary.clean.train import load_pages, train
 
@@ -76,9 +77,44 @@ def test_rule_examples(rule):
         assert not any(_matches(rule, list(rule.counter_examples))), "a counter-example matches"
 
 
+def test_rule_groups_choose_the_first_matching_rule():
+    texts = [t for rule in RULES for t in (*rule.examples, *rule.counter_examples)]
+    texts += [f"{a} {b}" for a, b in zip(texts, texts[1:])]
+    frame = pl.DataFrame({"text": texts}).with_columns(pl.col("text").str.count_matches(r"\S+").alias("n_words"))
+    one_by_one = [next((i for i, rule in enumerate(RULES) if _matches(rule, [t])[0]), None) for t in texts]
+    assert first_matching_rule(frame, RULES).to_list() == one_by_one
+    assert len(rule_groups(RULES)) < len(RULES)
+
+
 def test_rule_ids_unique():
     ids = [r.id for r in RULES]
     assert len(ids) == len(set(ids))
+
+
+#: What each column of the character profile counts or flags, as a regex over the line.
+PROFILE_REGEXES = {
+    "n_words": (r"\S+", True), "n_upper": (r"\p{Lu}", True), "n_numbers": (r"\p{N}", True),
+    "n_punct_symbols": (r"[\p{P}\p{S}]", True), "n_commas": (",", True),
+    "n_capitalised": (r"(^|\s)[\"“‘'(]?\p{Lu}", True),
+    "n_sentence_ends": (r"""[.!?。！？؟।]["'”’»)\]]*(\s|$)""", True),
+    "ends_terminal": (r"""[.!?…。！？؟।]["'”’»)\]]*$""", False), "ends_stop": (r"[.!?]$", False),
+    "opens_upper": (r"^[\"“‘'(]?\p{Lu}", False), "opens_lower": (r"^\p{Ll}", False),
+    "opens_letter": (r"^\p{L}", False), "opens_punct": (r"^[,.;:)\]]", False),
+    "has_separator_char": (r"[|»›•·]|\s/\s", False), "letterless": (r"^[\p{N}\p{P}\p{S}\s]+$", False),
+}
+PROFILE_ALPHABET = st.sampled_from(list(" \t\u00a0\u3000.,!?…。！？؟।\"'”’»)]“‘(|›•·/;:-aZéДд中1٣\x1c\U0001F600")) | st.characters(codec="utf-8")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.text(PROFILE_ALPHABET, min_size=1, max_size=12), min_size=1, max_size=20))
+def test_char_profile_equals_its_regexes(texts):
+    text = pl.Series(texts, dtype=pl.String)
+    profile = char_profile(text)
+    assert profile["n_chars"].to_list() == text.str.len_chars().to_list()
+    assert profile["n_letters"].to_list() == (text.str.len_chars() - text.str.count_matches(r"\P{L}")).to_list()
+    for column, (regex, counted) in PROFILE_REGEXES.items():
+        want = text.str.count_matches(regex) if counted else text.str.contains(regex)
+        assert profile[column].to_list() == want.to_list(), column
 
 
 def test_empty_and_blank_documents():

@@ -1,22 +1,32 @@
 """Bulk line table and line features for a whole shard (Polars expressions, no per-line loops).
 
 Every feature is language-neutral: it looks at lengths, punctuation, letter case, position in
-the page and the neighbouring lines, never at the words of one language.
+the page and the neighbouring lines, never at the words of one language. What a feature reads
+from a line's characters (classes counted, first and last characters) comes from one pass over
+the shard's code points in NumPy (:func:`char_profile`), not from a regex per feature.
 """
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 
 import numpy as np
 import polars as pl
+import pyarrow as pa
 
 from commentary.clean.rules import Rule, first_matching_rule
 
 #: Characters Python's ``str.strip()`` removes, so that "blank line" means what it means in Python.
 WHITESPACE = "".join(c for c in map(chr, range(0x3001)) if c.isspace())
-#: End of a sentence in the scripts seen in the benchmark (Latin, Cyrillic, CJK, Arabic, Devanagari).
-TERMINAL = r"""[.!?…。！？؟।]["'”’»)\]]*$"""
-SENTENCE_BREAK = r"""[.!?。！？؟।]["'”’»)\]]*(\s|$)"""
+#: Character classes of the profile, in the regex dialect of Polars (which decides membership).
+#: Sentence ends in the scripts seen in the benchmark (Latin, Cyrillic, CJK, Arabic, Devanagari),
+#: the quotes and brackets that may close a sentence, and those that may open a capitalised word.
+CHAR_CLASSES = {
+    "space": r"\s", "letter": r"\p{L}", "upper": r"\p{Lu}", "lower": r"\p{Ll}", "number": r"\p{N}",
+    "punct_symbol": r"[\p{P}\p{S}]", "comma": ",", "slash": "/", "stop": r"[.!?]",
+    "terminal": r"[.!?…。！？؟।]", "sentence_end": r"[.!?。！？؟।]", "closing": r"""["'”’»)\]]""",
+    "opening": r"""["“‘'(]""", "leading_punct": r"[,.;:)\]]", "separator": r"[|»›•·]",
+}
 #: A line of this many words or more reads as prose, not as a menu entry (C4 uses 5 for sentences).
 PROSE_MIN_WORDS = 8
 #: Longest line a furniture rule is tried on (the longest rule example, a caption, has 31 words).
@@ -26,8 +36,128 @@ NEAR_WINDOW = 5
 WIDE_WINDOW = 15
 
 
+class _CharFlags:
+    """Bit flags of the CHAR_CLASSES each code point belongs to, filled in as code points appear."""
+
+    KNOWN = 1 << len(CHAR_CLASSES)
+
+    def __init__(self) -> None:
+        self._table = np.zeros(0x110000, dtype=np.uint16)
+        self._lock = threading.Lock()
+
+    def __call__(self, code_points: np.ndarray) -> np.ndarray:
+        flags = self._table.take(code_points)
+        if not (flags & self.KNOWN).all():
+            with self._lock:
+                new = np.unique(code_points[(flags & self.KNOWN) == 0])
+                chars = pl.Series([chr(c) for c in new], dtype=pl.String)
+                bits = np.full(len(new), self.KNOWN, dtype=np.uint16)
+                for bit, pattern in enumerate(CHAR_CLASSES.values()):
+                    bits |= chars.str.contains(pattern).to_numpy().astype(np.uint16) << bit
+                self._table[new] = bits
+            flags = self._table.take(code_points)
+        return flags
+
+
+_CHAR_FLAGS = _CharFlags()
+
+
+def _code_points(text: pl.Series) -> np.ndarray:
+    """Code points of all the strings of ``text`` (no nulls), one after another."""
+    array = text.rechunk().to_arrow().cast(pa.large_string())
+    offsets = np.frombuffer(array.buffers()[1], dtype=np.int64)[array.offset:array.offset + len(array) + 1]
+    utf8 = str(memoryview(array.buffers()[2])[offsets[0]:offsets[-1]], "utf-8")
+    return np.frombuffer(utf8.encode("utf-32-le"), dtype=np.uint32)
+
+
+def char_profile(text: pl.Series) -> pl.DataFrame:
+    """What the features read from each line's characters (``text``: non-empty lines).
+
+    Counts (``n_*``) and flags, each the same as the regex it replaces, named in its comment.
+    Classes counted in every line take a pass over the shard's characters; rarer patterns (capitals,
+    sentence marks, slashes, separators) are checked only where such a character stands.
+    """
+    n_chars = text.str.len_chars().to_numpy().astype(np.int64)
+    if len(n_chars) == 0:
+        return char_profile(pl.Series(["x"])).clear()
+    flags = _CHAR_FLAGS(_code_points(text))
+    bit = {name: np.uint16(1 << index) for index, name in enumerate(CHAR_CLASSES)}
+    starts = np.r_[0, np.cumsum(n_chars)[:-1]]
+    ends = starts + n_chars - 1
+
+    def count(bits: np.uint16) -> np.ndarray:
+        """Characters of each line in any of ``bits``."""
+        return np.add.reduceat((flags & bits) != 0, starts, dtype=np.uint32)
+
+    def positions(bits: np.uint16) -> tuple[np.ndarray, np.ndarray]:
+        """Positions of the characters in any of ``bits``, and their lines."""
+        found = np.flatnonzero((flags & bits) != 0)
+        return found, np.searchsorted(starts, found, "right") - 1
+
+    def per_line(lines: np.ndarray) -> np.ndarray:
+        return np.bincount(lines, minlength=len(starts)).astype(np.uint32)
+
+    def at(where: np.ndarray, bits: np.uint16) -> np.ndarray:
+        return (flags[where] & bits) != 0
+
+    space = (flags & bit["space"]) != 0
+    word_start = ~space
+    word_start[1:] &= space[:-1]
+    word_start[starts] = ~space[starts]
+
+    # A capital opens a match after the line start or a space, maybe behind an opening quote.
+    upper, upper_line = positions(bit["upper"])
+    first = upper == starts[upper_line]
+    behind = np.maximum(upper - 1, 0)
+    quoted = ~first & at(behind, bit["opening"])
+    capitalised = first | ~first & at(behind, bit["space"]) | quoted & (
+        (behind == starts[upper_line]) | at(np.maximum(upper - 2, 0), bit["space"]))
+
+    # A sentence mark ends a sentence when the closing quotes and brackets after it run to the
+    # line's end or to a space; it ends the line when they run to the line's end.
+    marks, mark_line = positions(bit["terminal"] | bit["sentence_end"])
+    after = marks + 1
+    closing = np.flatnonzero((flags & bit["closing"]) != 0)
+    if len(closing):
+        run_last = closing[np.r_[np.flatnonzero(np.diff(closing) != 1), len(closing) - 1]]
+        run_of = np.cumsum(np.r_[True, np.diff(closing) != 1]) - 1
+        next_closing = np.minimum(np.searchsorted(closing, after), len(closing) - 1)
+        in_run = closing[next_closing] == after
+        after = np.where(in_run, run_last[run_of[next_closing]] + 1, after)
+    line_end = after > ends[mark_line]
+    sentence_end = at(marks, bit["sentence_end"]) & (line_end | at(np.minimum(after, len(flags) - 1), bit["space"]))
+    terminal = at(marks, bit["terminal"]) & line_end
+
+    slashes, slash_line = positions(bit["slash"])
+    inner = (slashes > starts[slash_line]) & (slashes < ends[slash_line])
+    spaced = inner & at(np.maximum(slashes - 1, 0), bit["space"]) & at(np.minimum(slashes + 1, len(flags) - 1), bit["space"])
+    separator_line = positions(bit["separator"])[1]
+
+    return pl.DataFrame({
+        "n_chars": n_chars.astype(np.uint32),
+        "n_words": np.add.reduceat(word_start, starts, dtype=np.uint32),  # \S+
+        "n_letters": count(bit["letter"]),  # \p{L}
+        "n_upper": per_line(upper_line),  # \p{Lu}
+        "n_numbers": count(bit["number"]),  # \p{N}
+        "n_punct_symbols": count(bit["punct_symbol"]),  # [\p{P}\p{S}]
+        "n_commas": count(bit["comma"]),
+        "n_capitalised": per_line(upper_line[capitalised]),  # (^|\s)["“‘'(]?\p{Lu}
+        "n_sentence_ends": per_line(mark_line[sentence_end]),  # SENTENCE_BREAK
+        "ends_terminal": per_line(mark_line[terminal]) > 0,  # [.!?…。！？؟।]["'”’»)\]]*$
+        "ends_stop": at(ends, bit["stop"]),  # [.!?]$
+        "opens_upper": at(starts, bit["upper"]) | at(starts, bit["opening"]) & (n_chars > 1)
+        & at(np.minimum(starts + 1, len(flags) - 1), bit["upper"]),  # ^["“‘'(]?\p{Lu}
+        "opens_lower": at(starts, bit["lower"]),  # ^\p{Ll}
+        "opens_letter": at(starts, bit["letter"]),  # ^\p{L}
+        "opens_punct": at(starts, bit["leading_punct"]),  # ^[,.;:)\]]
+        "has_separator_char": per_line(np.r_[separator_line, slash_line[spaced]]) > 0,  # [|»›•·]|\s/\s
+        "letterless": count(bit["number"] | bit["punct_symbol"] | bit["space"]) == n_chars,  # ^[\p{N}\p{P}\p{S}\s]+$
+    })
+
+
 def line_table(texts: Sequence[str]) -> pl.DataFrame:
-    """One row per non-blank line: ``doc``, ``line_no`` (1-based), stripped ``text``, ``block``.
+    """One row per non-blank line: ``doc``, ``line_no`` (1-based), stripped ``text``, ``block``,
+    and the line's :func:`char_profile` (``n_chars``, ``n_words``, ...).
 
     A block is a run of lines between blank lines (one text node per line in flat-naive pages);
     ``block`` numbers the blocks across the whole shard, so it alone identifies one.
@@ -37,7 +167,7 @@ def line_table(texts: Sequence[str]) -> pl.DataFrame:
     except (UnicodeEncodeError, pl.exceptions.ComputeError):
         docs = pl.DataFrame({"raw": [t.encode("utf-8", "replace").decode("utf-8") for t in texts]},
                             schema={"raw": pl.String})
-    return (
+    lines = (
         docs.with_row_index("doc")
         .select("doc", pl.col("raw").fill_null("").str.split("\n").alias("text"))
         .with_columns(pl.int_ranges(1, pl.col("text").list.len() + 1, dtype=pl.Int32).alias("line_no"))
@@ -45,8 +175,10 @@ def line_table(texts: Sequence[str]) -> pl.DataFrame:
         .with_columns(pl.col("text").fill_null("").str.strip_chars(WHITESPACE))
         .with_columns(((pl.col("text") == "") | (pl.col("line_no") == 1)).cum_sum().alias("block"))
         .filter(pl.col("text") != "")
-        .with_columns(pl.col("text").str.count_matches(r"\S+").alias("n_words"))
+        # Both keys of the window expressions are sorted: Polars then slices groups instead of hashing.
+        .with_columns(pl.col("doc").set_sorted(), pl.col("block").set_sorted())
     )
+    return pl.concat([lines, char_profile(lines["text"])], how="horizontal")
 
 
 def _ratio(numerator: pl.Expr, denominator: pl.Expr) -> pl.Expr:
@@ -71,10 +203,8 @@ def add_rule_matches(lines: pl.DataFrame, rules: tuple[Rule, ...]) -> pl.DataFra
     Only lines of at most RULE_MAX_WORDS words are tried: furniture is short.
     """
     rows = pl.int_range(pl.len(), dtype=pl.UInt32)
-    matched = (lines.select(rows.alias("row"), "text", "n_words")
-               .filter(pl.col("n_words") <= RULE_MAX_WORDS)
-               .select("row", first_matching_rule(pl.col("text"), pl.col("n_words"), rules).alias("rule"))
-               .drop_nulls())
+    tried = lines.select(rows.alias("row"), "text", "n_words").filter(pl.col("n_words") <= RULE_MAX_WORDS)
+    matched = tried.select("row", first_matching_rule(tried, rules)).drop_nulls()
     return (lines.with_columns(rows.alias("row")).join(matched, on="row", how="left", maintain_order="left")
             .drop("row"))
 
@@ -85,16 +215,14 @@ def feature_frame(lines: pl.DataFrame, categories: Sequence[str]) -> pl.DataFram
     n_words = pl.col("n_words")
     # Sub-expressions that several features use are computed once, as columns dropped at the end.
     shared = {
-        "_n_chars": text.str.len_chars(),
-        # Counting the few non-letters is much faster than counting the many letters.
-        "_letters": text.str.len_chars() - text.str.count_matches(r"\P{L}"),
-        "_terminal": text.str.contains(TERMINAL).cast(pl.Float32),
+        "_terminal": pl.col("ends_terminal").cast(pl.Float32),
         "_index": pl.int_range(pl.len()).over("doc"),
         "_n_lines": pl.len().over("doc"),
-        "_block_chars": text.str.len_chars().sum().over("block"),
-        "_dense": _window_mean(_log(text.str.len_chars()), NEAR_WINDOW),
+        "_block_chars": pl.col("n_chars").sum().over("block"),
+        "_dense": _window_mean(_log(pl.col("n_chars")), NEAR_WINDOW),
     }
-    n_chars, letters, terminal, index, n_lines, block_chars, dense = map(pl.col, shared)
+    terminal, index, n_lines, block_chars, dense = map(pl.col, shared)
+    n_chars, letters = pl.col("n_chars"), pl.col("n_letters")
     prose = (n_words >= PROSE_MIN_WORDS).cast(pl.Float32)
     log_chars = _log(n_chars)
     doc_chars = n_chars.sum().over("doc")
@@ -102,20 +230,20 @@ def feature_frame(lines: pl.DataFrame, categories: Sequence[str]) -> pl.DataFram
         log_chars.alias("log_chars"),
         _log(n_words).alias("log_words"),
         _ratio(letters, n_chars).alias("letter_share"),
-        _ratio(text.str.count_matches(r"\p{Lu}"), letters).alias("upper_share"),
-        _ratio(text.str.count_matches(r"\p{N}"), n_chars).alias("digit_share"),
-        _ratio(text.str.count_matches(r"[\p{P}\p{S}]"), n_chars).alias("punct_share"),
-        _ratio(text.str.count_matches(r"(^|\s)[\"“‘'(]?\p{Lu}"), n_words).alias("capitalised_share"),
-        _ratio(text.str.count_matches(","), n_words).alias("comma_rate"),
-        _log(text.str.count_matches(SENTENCE_BREAK)).alias("log_sentences"),
+        _ratio(pl.col("n_upper"), letters).alias("upper_share"),
+        _ratio(pl.col("n_numbers"), n_chars).alias("digit_share"),
+        _ratio(pl.col("n_punct_symbols"), n_chars).alias("punct_share"),
+        _ratio(pl.col("n_capitalised"), n_words).alias("capitalised_share"),
+        _ratio(pl.col("n_commas"), n_words).alias("comma_rate"),
+        _log(pl.col("n_sentence_ends")).alias("log_sentences"),
         terminal.alias("terminal"),
         prose.alias("prose"),
-        text.str.contains(r"^[\"“‘'(]?\p{Lu}").cast(pl.Float32).alias("starts_upper"),
-        text.str.contains(r"^\p{Ll}").cast(pl.Float32).alias("starts_lower"),
-        text.str.contains(r"^[,.;:)\]]").cast(pl.Float32).alias("starts_punct"),
-        text.str.contains(r"[|»›•·]|\s/\s").cast(pl.Float32).alias("has_separator"),
+        pl.col("opens_upper").cast(pl.Float32).alias("starts_upper"),
+        pl.col("opens_lower").cast(pl.Float32).alias("starts_lower"),
+        pl.col("opens_punct").cast(pl.Float32).alias("starts_punct"),
+        pl.col("has_separator_char").cast(pl.Float32).alias("has_separator"),
         text.str.contains(r"https?://|www\.|@\w|\.(com|org|net)(?-u:\b)").cast(pl.Float32).alias("has_address"),
-        text.str.contains(r"^[\p{N}\p{P}\p{S}\s]+$").cast(pl.Float32).alias("no_letters"),
+        pl.col("letterless").cast(pl.Float32).alias("no_letters"),
         (pl.len().over("doc", "text") > 1).cast(pl.Float32).alias("repeated"),
         _ratio(index, n_lines - 1).alias("position"),
         _log(index).alias("log_from_start"),
@@ -143,8 +271,7 @@ def feature_frame(lines: pl.DataFrame, categories: Sequence[str]) -> pl.DataFram
 
 def feature_names(categories: Sequence[str]) -> list[str]:
     """Names of the columns of :func:`feature_frame` used as model inputs, in order."""
-    probe = pl.DataFrame({"doc": [0], "text": ["x"], "block": [0], "n_words": [1], "rule_category": [None]},
-                         schema_overrides={"rule_category": pl.String})
+    probe = line_table(["x"]).with_columns(rule_category=pl.lit(None, dtype=pl.String))
     return [c for c in feature_frame(probe, categories).columns if c not in probe.columns]
 
 

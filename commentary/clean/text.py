@@ -82,15 +82,21 @@ def _structural_rules(lines: pl.DataFrame) -> pl.DataFrame:
     unclaimed = rule_id.is_null()
     prev_rule = rule_id.shift(1).over("doc")
     # Segments start at every rule-matched line and at every document's first line; lines after a
-    # heading belong to its segment. Segment numbers run across the shard: one alone names a segment.
+    # heading belong to its segment. A segment is a run of rows: what it holds up to a line is a
+    # running total over the shard minus that total before the segment's first line.
+    segment_start = rule_id.is_not_null() | (pl.col("doc") != pl.col("doc").shift(1)).fill_null(True)
+    row = pl.int_range(pl.len())
+    long_line = (pl.col("n_words") > SUMMARY_ITEM_MAX_WORDS).cast(pl.Int32)
+    long_lines = long_line.cum_sum()
     lines = lines.with_columns(
-        (rule_id.is_not_null() | (pl.col("doc") != pl.col("doc").shift(1)).fill_null(True)).cum_sum().alias("segment"),
+        (row - pl.when(segment_start).then(row).forward_fill()).alias("segment_offset"),
+        (long_lines - pl.when(segment_start).then(long_lines - long_line).forward_fill()).alias("segment_long_lines"),
         pl.int_range(pl.len()).over("doc").alias("index"),
         pl.col("model_body").cast(pl.Int32).reverse().cum_sum().reverse().over("doc").alias("body_from_here"),
         rule_id.forward_fill().over("doc").alias("segment_rule"),
-    ).with_columns(pl.int_range(pl.len()).over("segment").alias("segment_offset"))
+    )
     segment_rule, offset = pl.col("segment_rule"), pl.col("segment_offset")
-    short_item = (pl.col("n_words") <= SUMMARY_ITEM_MAX_WORDS).cast(pl.Int8).cum_min().over("segment") == 1
+    short_item = pl.col("segment_long_lines") == 0
     body_after = pl.col("body_from_here") - pl.col("model_body").cast(pl.Int32)
     lines = lines.with_columns(
         pl.when(unclaimed & (segment_rule == "summary.heading") & (offset <= SUMMARY_MAX_ITEMS) & short_item)
@@ -113,7 +119,7 @@ def _structural_rules(lines: pl.DataFrame) -> pl.DataFrame:
     lines = lines.with_columns(
         pl.when(pl.col("structural_id").is_not_null()).then(pl.col("structural_id"))
         .when(unclaimed & byline_name & (pl.col("n_words") <= BYLINE_ROLE_MAX_WORDS)
-              & ~pl.col("text").str.contains(r"[.!?]$"))
+              & ~pl.col("ends_stop"))
         .then(pl.lit("byline.role"))
         .when(unclaimed & author.is_not_null() & pl.col("text").str.starts_with(author.fill_null("\x00"))
               & pl.col("text").str.contains(NAME_THEN_VERB) & (pl.col("n_words") <= BIO_MAX_WORDS))
@@ -126,7 +132,7 @@ def _structural_rules(lines: pl.DataFrame) -> pl.DataFrame:
 
 def _tail_zone(lines: pl.DataFrame) -> pl.DataFrame:
     """Lines after a tail marker (comments, related lists) take the marker's category."""
-    body_chars = pl.when(pl.col("model_body")).then(pl.col("text").str.len_chars()).otherwise(0)
+    body_chars = pl.when(pl.col("model_body")).then(pl.col("n_chars")).otherwise(0)
     lines = lines.with_columns(
         (body_chars.cum_sum().over("doc") / pl.max_horizontal(body_chars.sum().over("doc"), 1)).alias("body_share_before"))
     body_share_before = pl.col("body_share_before")
@@ -192,7 +198,7 @@ def classify_shard(texts: Sequence[str], model: LineModel | None = None,
     lines = lines.with_columns(is_extracted)
     probability = body_probability(lines, model)
     shard_repeat = (~pl.col("extracted") & pl.col("n_words").is_between(SHARD_REPEAT_MIN_WORDS, PROSE_MIN_WORDS - 1)
-                    & pl.col("text").str.contains(r"^\p{L}")
+                    & pl.col("opens_letter")
                     & (pl.col("doc").n_unique().over("text") >= SHARD_REPEAT_MIN_DOCS))
     lines = lines.with_columns(shard_repeat.alias("shard_repeat")).with_columns(
         pl.when(pl.col("extracted")).then(pl.col("rule_id").is_null())
@@ -261,9 +267,7 @@ _COLLECTOR_PAUSE = _CollectorPause()
 
 def body_runs(lines: pl.DataFrame, probability: np.ndarray, model: LineModel) -> np.ndarray:
     """Body flag of every line: the model's probabilities decoded into body runs per page."""
-    n_chars, has_letters = lines.select(pl.col("text").str.len_chars().alias("n_chars"),
-                                        pl.col("text").str.contains(r"\p{L}").alias("has_letters"))
-    evidence = line_evidence(probability, model.threshold, n_chars.to_numpy(), has_letters.to_numpy())
+    evidence = line_evidence(probability, model.threshold, lines["n_chars"].to_numpy(), lines["n_letters"].to_numpy() > 0)
     return body_segments(lines["doc"].to_numpy(), evidence, model.run_cost)
 
 
