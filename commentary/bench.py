@@ -51,7 +51,7 @@ def measure(args: list[str], env: dict | None = None) -> dict:
 def corpus(work: Path, pages: int, furniture: bool) -> Path:
     """The synthetic text corpus of ``pages`` pages, generated once."""
     raw = work / f"raw-{pages}{'' if furniture else '-plain'}"
-    done = raw / ".complete"
+    done = raw.with_name(raw.name + ".complete")  # beside the corpus: a file inside it would be a raw file too
     if not done.is_file():
         shutil.rmtree(raw, ignore_errors=True)
         synthetic.generate(raw, pages, furniture=furniture)

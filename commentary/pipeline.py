@@ -131,15 +131,32 @@ SCHEMAS = {"stamps": cache.STAMPS, "ingest": tables.INGESTED, "keys": cache.KEYS
            "furniture": tables.FURNITURE, "dedup": tables.DEDUP_KEYS}
 
 
+def link_unchanged_shards(plan: RunPlan) -> list[int]:
+    """Link every shard whose raw files all kept their stamps from its twin in the cached run; returns their numbers.
+
+    Such a shard's ingest outputs are its twin's, and so are its clean outputs, which depend only
+    on the ingest outputs and the pipeline fingerprint. One pass over the run, so that an unchanged
+    shard costs no task of its own; the other shards go through ``ingest_step`` and ``clean_step``.
+    """
+    linked = []
+    for shard_no, shard in enumerate(plan.layout):
+        if shard.reuse is None or shard.reuse.twin is None:
+            continue
+        stamps = cache.file_stamps(plan.raw_root, shard.files)
+        if stamps["stamp"].null_count() == 0 and _is_twin(shard.reuse, "stamps", stamps):
+            for step in STEP_TABLES:
+                _link_step(shard.reuse.run_dir, shard.reuse.twin, plan.run_dir, shard_no, step)
+            linked.append(shard_no)
+    return linked
+
+
 def ingest_step(raw_root: Path | RemoteFolder, run_dir: Path, shard_no: int, files: list[RawFile], reuse: cache.Reuse | None) -> Path:
     """Read one shard of raw files; invalid records and unreadable files become rejects.
 
     A file whose stamp matches the cached run (``reuse``) is not read: its record, rejects and
-    repairs are copied from that run, and a shard whose files all match one cached shard is linked whole.
+    repairs are copied from that run.
     """
     stamps = cache.file_stamps(raw_root, files)
-    if stamps["stamp"].null_count() == 0 and _is_twin(reuse, "stamps", stamps):
-        return _link_step(reuse.run_dir, reuse.twin, run_dir, shard_no, "ingest")
     reused = _cached_outputs(reuse, "ingest", stamps, ["doc_id", "source_path", "stamp"])
     known = set(reused["hits"]["source_path"].to_list())
     ingested, rejects, repairs = stages.ingest(raw_root, [raw for raw in files if raw.rel_path not in known])
@@ -444,9 +461,11 @@ def run(raw_root: Path | RemoteFolder, curated_root: Path, shard_size: int = SHA
     """
     with run_lock(curated_root):
         plan = plan_run(raw_root, curated_root, shard_size, mirror)
+        linked = set(link_unchanged_shards(plan))
         for shard_no, shard in enumerate(plan.layout):
-            ingest_step(plan.raw_root, plan.run_dir, shard_no, shard.files, shard.reuse)
-            clean_step(plan.run_dir, shard_no, shard.reuse)
+            if shard_no not in linked:
+                ingest_step(plan.raw_root, plan.run_dir, shard_no, shard.files, shard.reuse)
+                clean_step(plan.run_dir, shard_no, shard.reuse)
         previous = unchanged_since(plan)
         remember_clean_shards(plan.run_dir, plan.fingerprint)
         if previous:

@@ -33,6 +33,12 @@ class Progress:
         elif now - self._last_line >= self.interval:
             self._line(" | ".join(f"{name} {count}/{self.shards} shards" for name, count in self.done.items()))
 
+    def shards_linked(self, count: int) -> None:
+        """``count`` shards were linked unchanged from the cached run: done for every shard stage, without work."""
+        for stage in self.done:
+            self.done[stage] += count
+        self._line(f"{count} of {self.shards} shards unchanged since the cached run: linked")
+
     def stage_done(self, stage: str, seconds: float) -> None:
         """A one-shot stage finished after ``seconds``."""
         self.busy[stage] = seconds

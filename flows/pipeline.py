@@ -43,6 +43,11 @@ def clean(run_dir: Path, shard_no: int, reuse: Reuse | None) -> float:
 
 
 @task(**IO_TASK)
+def link_unchanged_shards(plan: pipeline.RunPlan) -> list[int]:
+    return pipeline.link_unchanged_shards(plan)
+
+
+@task(**IO_TASK)
 def remember_clean_shards(run_dir: Path, fingerprint: str) -> Path:
     return pipeline.remember_clean_shards(run_dir, fingerprint)
 
@@ -99,8 +104,12 @@ def run_pipeline(raw: str = "raw", curated: str = "curated", shard_size: int = S
         if removed:
             progress.note(f"removed what an interrupted run left: {', '.join(removed)}")
         progress.note(f"run {plan.run_dir.name}: {plan.seen} raw files in {len(plan.shards)} shards")
-        ingested = [ingest.submit(plan.raw_root, plan.run_dir, n, shard.files, shard.reuse) for n, shard in enumerate(plan.layout)]
-        cleaned = [clean.submit(plan.run_dir, n, shard.reuse, wait_for=[i]) for n, (shard, i) in enumerate(zip(plan.layout, ingested, strict=True))]
+        linked = set(link_unchanged_shards(plan))
+        if linked:
+            progress.shards_linked(len(linked))
+        todo = [(n, shard) for n, shard in enumerate(plan.layout) if n not in linked]
+        ingested = [ingest.submit(plan.raw_root, plan.run_dir, n, shard.files, shard.reuse) for n, shard in todo]
+        cleaned = [clean.submit(plan.run_dir, n, shard.reuse, wait_for=[i]) for (n, shard), i in zip(todo, ingested, strict=True)]
         stage_of = {f.task_run_id: "ingest" for f in ingested} | {f.task_run_id: "clean" for f in cleaned}
         for future in as_completed(ingested + cleaned):
             progress.shard_done(stage_of[future.task_run_id], future.result())

@@ -47,9 +47,11 @@ def publish_frames(curated: Path, run_id: str, frames: dict[str, pl.DataFrame], 
 def clean_run(raw, curated: Path, shard_size: int = SHARD_SIZE, mirror: str | None = None) -> pipeline.RunPlan:
     """Plan a run, ingest and clean every shard, and remember the run as the clean cache."""
     plan = pipeline.plan_run(raw, curated, shard_size, mirror)
+    linked = set(pipeline.link_unchanged_shards(plan))
     for shard_no, shard in enumerate(plan.layout):
-        pipeline.ingest_step(plan.raw_root, plan.run_dir, shard_no, shard.files, shard.reuse)
-        pipeline.clean_step(plan.run_dir, shard_no, shard.reuse)
+        if shard_no not in linked:
+            pipeline.ingest_step(plan.raw_root, plan.run_dir, shard_no, shard.files, shard.reuse)
+            pipeline.clean_step(plan.run_dir, shard_no, shard.reuse)
     pipeline.remember_clean_shards(plan.run_dir, plan.fingerprint)
     return plan
 

@@ -242,9 +242,9 @@ def test_a_run_with_nothing_changed_skips_curation_and_publishing_and_accounts_f
     assert first["release"]["version"] == "1.0.0" and first["rejected"] == 1
 
     def must_not_run(*args):
-        raise AssertionError("a run with nothing changed curated, checked or published again")
+        raise AssertionError("a run with nothing changed ingested, cleaned, curated, checked or published again")
 
-    for step in ("curate_step", "quality_step", "release_step"):
+    for step in ("ingest_step", "clean_step", "curate_step", "quality_step", "release_step"):
         monkeypatch.setattr(pipeline, step, must_not_run)
     second = pipeline.run(corpus, curated, shard_size=4)
     assert second["release"] == {"published": False, "reason": pipeline.NOTHING_CHANGED, "version": "1.0.0",
