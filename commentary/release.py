@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import fcntl
+import functools
 import hashlib
 import json
 import logging
@@ -239,14 +240,21 @@ def _in_key_order(files: tables.TableFiles, key: tuple[str, ...]) -> Iterator[pa
         held = kept
         chunk = pa.concat_tables(ready).sort_by([(column, "ascending") for column in key]) if ready else None
         if chunk is not None and chunk.num_rows:
-            keys = pl.from_arrow(chunk.select(list(key)))
-            first = tuple(keys.row(0))
-            if (last is not None and first <= last) or keys.is_duplicated().any():
+            first = tuple(chunk[column][0].as_py() for column in key)
+            if (last is not None and first <= last) or _has_repeated_keys(chunk, key):
                 raise ValueError(f"rows with the same key {key} in two places near {first}: a document must be in one shard only")
-            last = tuple(keys.row(-1))
+            last = tuple(chunk[column][-1].as_py() for column in key)
             yield chunk
         if opening is not None:
             held.append(files.read(opening[1]).sort_by([(column, "ascending") for column in key]))
+
+
+def _has_repeated_keys(chunk: pa.Table, key: tuple[str, ...]) -> bool:
+    """Whether two neighbouring rows of ``chunk`` (sorted by ``key``) have the same key."""
+    if chunk.num_rows < 2:
+        return False
+    same = [pc.equal(chunk[column].slice(1), chunk[column].slice(0, chunk.num_rows - 1)) for column in key]
+    return pc.any(functools.reduce(pc.and_, same)).as_py()
 
 
 def _first_doc_id(path: Path) -> str | None:

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from commentary.settings import MINHASH_PERMUTATIONS, ROW_GROUP_ROWS, ROW_STEP
@@ -99,14 +100,28 @@ class TableFiles:
         return schema.names if self.overrides is None or "doc_id" in schema.names else ["doc_id", *schema.names]
 
     def _as(self, table: pa.Table, schema: pa.Schema) -> pa.Table:
-        if self.overrides is not None:
-            table = pl.from_arrow(table).drop(self._override_table.columns[1:], strict=False) \
-                .join(self._override_table, on="doc_id", how="inner", maintain_order="left").to_arrow()
+        if self.overrides is not None and table.num_rows:
+            bounds = pc.min_max(table["doc_id"])
+            start = np.searchsorted(self._override_ids, bounds["min"].as_py())
+            end = np.searchsorted(self._override_ids, bounds["max"].as_py(), "right")
+            overrides = self._override_table.slice(start, end - start)
+            rows = pc.index_in(table["doc_id"], value_set=overrides["doc_id"])
+            found = pc.is_valid(rows)
+            table, rows = table.filter(found), rows.filter(found)
+            for name in overrides.column_names[1:]:
+                values = overrides[name].take(rows)
+                table = table.set_column(table.schema.get_field_index(name), name, values) if name in table.column_names \
+                    else table.append_column(name, values)
         return table.select(schema.names).cast(schema)
 
     @cached_property
-    def _override_table(self) -> pl.DataFrame:
-        return pl.read_parquet(self.overrides)
+    def _override_table(self) -> pa.Table:
+        return pq.read_table(self.overrides).sort_by("doc_id")
+
+    @cached_property
+    def _override_ids(self) -> np.ndarray:
+        """The overrides' ``doc_id`` values in order, to find a chunk's range by binary search."""
+        return self._override_table["doc_id"].to_numpy(zero_copy_only=False)
 
     def frames(self, columns: list[str] | None = None) -> Iterator[pl.DataFrame]:
         return (pl.from_arrow(chunk) for chunk in self.chunks(columns))
