@@ -237,11 +237,16 @@ def classify_shard(texts: Sequence[str], model: LineModel | None = None,
 def body_probability(lines: pl.DataFrame, model: LineModel) -> np.ndarray:
     """Stage-2 body probability of every line (``lines`` with ``rule_category``)."""
     # One column-major matrix holds the stage-1 features, then the context: no copy to join them.
+    # Each column is copied from its Series: a frame's to_numpy would build another matrix first.
     n_features = len(model.features)
     inputs = np.empty((lines.height, n_features + len(model.context_features)), order="F")
-    inputs[:, :n_features] = feature_frame(lines, CATEGORY_PRIORITY).select(model.features).to_numpy()
+    features = feature_frame(lines, CATEGORY_PRIORITY)
+    for column, name in zip(inputs.T, model.features):
+        column[:] = features[name].to_numpy()
     first = model.stage1.predict(inputs[:, :n_features])
-    inputs[:, n_features:] = context_frame(lines, first).select(model.context_features).to_numpy()
+    context = context_frame(lines, first)
+    for column, name in zip(inputs.T[n_features:], model.context_features):
+        column[:] = context[name].to_numpy()
     return model.stage2.predict(inputs)
 
 
