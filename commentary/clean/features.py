@@ -74,8 +74,9 @@ def char_profile(text: pl.Series) -> pl.DataFrame:
     """What the features read from each line's characters (``text``: non-empty lines).
 
     Counts (``n_*``) and flags, each the same as the regex it replaces, named in its comment.
-    Classes counted in every line take a pass over the shard's characters; rarer patterns (capitals,
-    sentence marks, slashes, separators) are checked only where such a character stands.
+    Letters and words take a pass over the shard's characters. The other classes are rare
+    (capitals, digits, punctuation and symbols, characters of no class): one pass finds them, and
+    their counts and patterns read only those positions.
     """
     n_chars = text.str.len_chars().to_numpy().astype(np.int64)
     if len(n_chars) == 0:
@@ -85,17 +86,22 @@ def char_profile(text: pl.Series) -> pl.DataFrame:
     starts = np.r_[0, np.cumsum(n_chars)[:-1]]
     ends = starts + n_chars - 1
 
-    def count(bits: np.uint16) -> np.ndarray:
-        """Characters of each line in any of ``bits``."""
-        return np.add.reduceat((flags & bits) != 0, starts, dtype=np.uint32)
+    # Capitals and the characters that are neither letters nor spaces: a few percent of a page.
+    rare = np.flatnonzero(((flags & (bit["letter"] | bit["space"])) == 0) | ((flags & bit["upper"]) != 0))
+    rare_flags = flags[rare]
+    rare_lines = np.repeat(np.arange(len(starts)), np.diff(np.r_[np.searchsorted(rare, starts), len(rare)]))
 
     def positions(bits: np.uint16) -> tuple[np.ndarray, np.ndarray]:
-        """Positions of the characters in any of ``bits``, and their lines."""
-        found = np.flatnonzero((flags & bits) != 0)
-        return found, np.searchsorted(starts, found, "right") - 1
+        """Positions of the characters in any of ``bits`` (rare classes only), and their lines."""
+        found = (rare_flags & bits) != 0
+        return rare[found], rare_lines[found]
 
     def per_line(lines: np.ndarray) -> np.ndarray:
         return np.bincount(lines, minlength=len(starts)).astype(np.uint32)
+
+    def count(bits: np.uint16) -> np.ndarray:
+        """Characters of each line in any of ``bits`` (rare classes only)."""
+        return per_line(positions(bits)[1])
 
     def at(where: np.ndarray, bits: np.uint16) -> np.ndarray:
         return (flags[where] & bits) != 0
@@ -104,6 +110,9 @@ def char_profile(text: pl.Series) -> pl.DataFrame:
     word_start = ~space
     word_start[1:] &= space[:-1]
     word_start[starts] = ~space[starts]
+    n_letters = np.add.reduceat((flags & bit["letter"]) != 0, starts, dtype=np.uint32)
+    # Letters, digits, punctuation and symbols, and spaces are disjoint classes in Unicode.
+    unclassed_line = rare_lines[(rare_flags & (bit["letter"] | bit["number"] | bit["punct_symbol"] | bit["space"])) == 0]
 
     # A capital opens a match after the line start or a space, maybe behind an opening quote.
     upper, upper_line = positions(bit["upper"])
@@ -117,7 +126,7 @@ def char_profile(text: pl.Series) -> pl.DataFrame:
     # line's end or to a space; it ends the line when they run to the line's end.
     marks, mark_line = positions(bit["terminal"] | bit["sentence_end"])
     after = marks + 1
-    closing = np.flatnonzero((flags & bit["closing"]) != 0)
+    closing = positions(bit["closing"])[0]
     if len(closing):
         run_last = closing[np.r_[np.flatnonzero(np.diff(closing) != 1), len(closing) - 1]]
         run_of = np.cumsum(np.r_[True, np.diff(closing) != 1]) - 1
@@ -136,7 +145,7 @@ def char_profile(text: pl.Series) -> pl.DataFrame:
     return pl.DataFrame({
         "n_chars": n_chars.astype(np.uint32),
         "n_words": np.add.reduceat(word_start, starts, dtype=np.uint32),  # \S+
-        "n_letters": count(bit["letter"]),  # \p{L}
+        "n_letters": n_letters,  # \p{L}
         "n_upper": per_line(upper_line),  # \p{Lu}
         "n_numbers": count(bit["number"]),  # \p{N}
         "n_punct_symbols": count(bit["punct_symbol"]),  # [\p{P}\p{S}]
@@ -151,7 +160,7 @@ def char_profile(text: pl.Series) -> pl.DataFrame:
         "opens_letter": at(starts, bit["letter"]),  # ^\p{L}
         "opens_punct": at(starts, bit["leading_punct"]),  # ^[,.;:)\]]
         "has_separator_char": per_line(np.r_[separator_line, slash_line[spaced]]) > 0,  # [|»›•·]|\s/\s
-        "letterless": count(bit["number"] | bit["punct_symbol"] | bit["space"]) == n_chars,  # ^[\p{N}\p{P}\p{S}\s]+$
+        "letterless": (n_letters == 0) & (per_line(unclassed_line) == 0),  # ^[\p{N}\p{P}\p{S}\s]+$
     })
 
 

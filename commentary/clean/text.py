@@ -76,6 +76,15 @@ MODEL_HEAD_CATEGORY = "nav"
 MODEL_LATER_CATEGORY = "related"
 
 
+def _matches_where(lines: pl.DataFrame, pattern: str, where: pl.Expr) -> pl.Series:
+    """Whether ``text`` matches ``pattern`` and ``where`` holds (a null ``where`` counts as false).
+
+    The regex only runs on the rows where ``where`` holds: Polars runs it on every row it is given.
+    """
+    rows = lines.select(pl.arg_where(where.fill_null(False))).to_series()
+    return pl.zeros(lines.height, pl.Boolean, eager=True).scatter(rows, lines["text"].gather(rows).str.contains(pattern))
+
+
 def _structural_rules(lines: pl.DataFrame) -> pl.DataFrame:
     """Add ``structural_id``: decisions that need a line's neighbours or zone (null when none)."""
     rule_id = pl.col("rule_id")
@@ -98,17 +107,17 @@ def _structural_rules(lines: pl.DataFrame) -> pl.DataFrame:
     segment_rule, offset = pl.col("segment_rule"), pl.col("segment_offset")
     short_item = pl.col("segment_long_lines") == 0
     body_after = pl.col("body_from_here") - pl.col("model_body").cast(pl.Int32)
+    name_line = _matches_where(lines, NAME_LINE, unclaimed & (prev_rule == "byline.by-label")
+                               & (pl.col("n_words") <= BYLINE_NAME_MAX_WORDS))
+    bio_sentence = _matches_where(lines, BIO_SENTENCE, unclaimed & (pl.col("n_words") <= BIO_MAX_WORDS) & (body_after == 0)
+                                  & (pl.col("body_from_here") < pl.col("body_from_here").max().over("doc")))
     lines = lines.with_columns(
         pl.when(unclaimed & (segment_rule == "summary.heading") & (offset <= SUMMARY_MAX_ITEMS) & short_item)
         .then(pl.lit("summary.item"))
         .when(unclaimed & (segment_rule == "bio.heading") & (offset <= BIO_MAX_LINES))
         .then(pl.lit("bio.after-heading"))
-        .when(unclaimed & (prev_rule == "byline.by-label") & pl.col("text").str.contains(NAME_LINE)
-              & (pl.col("n_words") <= BYLINE_NAME_MAX_WORDS))
-        .then(pl.lit("byline.after-label"))
-        .when(unclaimed & pl.col("text").str.contains(BIO_SENTENCE) & (pl.col("n_words") <= BIO_MAX_WORDS)
-              & (body_after == 0) & (pl.col("body_from_here") < pl.col("body_from_here").max().over("doc")))
-        .then(pl.lit("bio.name-after-body"))
+        .when(name_line).then(pl.lit("byline.after-label"))
+        .when(bio_sentence).then(pl.lit("bio.name-after-body"))
         .alias("structural_id")
     )
     # A role line ("Senior Fellow, Asia") follows a byline name; a bio may open with that name.
@@ -116,14 +125,15 @@ def _structural_rules(lines: pl.DataFrame) -> pl.DataFrame:
     lines = lines.with_columns(pl.when(pl.col("structural_id") == "byline.after-label").then(pl.col("text"))
                                .forward_fill().over("doc").alias("author"))
     author = pl.col("author")
+    name_then_verb = _matches_where(lines, NAME_THEN_VERB, unclaimed & author.is_not_null()
+                                    & pl.col("text").str.starts_with(author.fill_null("\x00"))
+                                    & (pl.col("n_words") <= BIO_MAX_WORDS))
     lines = lines.with_columns(
         pl.when(pl.col("structural_id").is_not_null()).then(pl.col("structural_id"))
         .when(unclaimed & byline_name & (pl.col("n_words") <= BYLINE_ROLE_MAX_WORDS)
               & ~pl.col("ends_stop"))
         .then(pl.lit("byline.role"))
-        .when(unclaimed & author.is_not_null() & pl.col("text").str.starts_with(author.fill_null("\x00"))
-              & pl.col("text").str.contains(NAME_THEN_VERB) & (pl.col("n_words") <= BIO_MAX_WORDS))
-        .then(pl.lit("bio.author-name"))
+        .when(name_then_verb).then(pl.lit("bio.author-name"))
         .otherwise(pl.col("structural_id"))
         .alias("structural_id")
     )
@@ -227,11 +237,16 @@ def classify_shard(texts: Sequence[str], model: LineModel | None = None,
 def body_probability(lines: pl.DataFrame, model: LineModel) -> np.ndarray:
     """Stage-2 body probability of every line (``lines`` with ``rule_category``)."""
     # One column-major matrix holds the stage-1 features, then the context: no copy to join them.
+    # Each column is copied from its Series: a frame's to_numpy would build another matrix first.
     n_features = len(model.features)
     inputs = np.empty((lines.height, n_features + len(model.context_features)), order="F")
-    inputs[:, :n_features] = feature_frame(lines, CATEGORY_PRIORITY).select(model.features).to_numpy()
+    features = feature_frame(lines, CATEGORY_PRIORITY)
+    for column, name in zip(inputs.T, model.features):
+        column[:] = features[name].to_numpy()
     first = model.stage1.predict(inputs[:, :n_features])
-    inputs[:, n_features:] = context_frame(lines, first).select(model.context_features).to_numpy()
+    context = context_frame(lines, first)
+    for column, name in zip(inputs.T[n_features:], model.context_features):
+        column[:] = context[name].to_numpy()
     return model.stage2.predict(inputs)
 
 
