@@ -307,9 +307,8 @@ def curate_step(run_dir: Path) -> Path:
     dedup = stage_paths(run_dir, "dedup")
     signatures = tables.read_matrix(dedup, "minhash", tables.DEDUP_KEYS)
     keys = tables.read_parquet(dedup, tables.DEDUP_KEYS, [name for name in tables.DEDUP_KEYS.names if name != "minhash"])
-    marks = keys.select("doc_id", "source_path").join(stages.canonical_copies(keys, signatures), on="doc_id", how="left").sort("doc_id")
-    valid, failed = split_valid(marks.drop("source_path"), models.DuplicateMark)
-    _write_rejects(run_dir, "curate", 0, [], failed.join(marks.select("doc_id", "source_path"), on="doc_id"))
+    valid, failed = split_valid(stages.canonical_copies(keys, signatures).sort("doc_id"), models.DuplicateMark)
+    _write_rejects(run_dir, "curate", 0, [], failed.join(keys.select("doc_id", "source_path"), on="doc_id"))
     return tables.write_parquet(valid.to_arrow(), marks_path(run_dir), tables.MARKS)
 
 

@@ -108,10 +108,8 @@ class TableFiles:
             rows = pc.index_in(table["doc_id"], value_set=overrides["doc_id"])
             found = pc.is_valid(rows)
             table, rows = table.filter(found), rows.filter(found)
-            for name in overrides.column_names[1:]:
-                values = overrides[name].take(rows)
-                table = table.set_column(table.schema.get_field_index(name), name, values) if name in table.column_names \
-                    else table.append_column(name, values)
+            for name in [name for name in overrides.column_names[1:] if name in table.column_names]:
+                table = table.set_column(table.schema.get_field_index(name), name, overrides[name].take(rows))
         return table.select(schema.names).cast(schema)
 
     @cached_property
