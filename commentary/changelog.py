@@ -2,15 +2,18 @@
 
 Articles are matched by ``doc_id``. An article is ``modified`` when any column it has in both
 releases, or its furniture audit, differs; ``changed_fields`` names them (``furniture`` for the
-audit). Values are compared through 64-bit hashes computed a thousand rows at a time, so neither
-release has to fit in memory.
+audit). Values are compared through 64-bit hashes per document and column (``TableHashes``): the
+new release's are taken while it is written, the latest release's were kept in ``<curated>/cache/``
+by its own publish, so a publish reads neither release twice and neither has to fit in memory.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
+import pyarrow as pa
 
 from commentary import tables
 from commentary.tables import TableFiles
@@ -21,7 +24,8 @@ COMPARED_TABLES = ("articles", "furniture")
 FURNITURE_FIELD = "furniture"
 #: Changed articles listed by name in a changelog; the full list is in ``changes.parquet``.
 LISTED_CHANGES = 50
-#: Fixed, so that the two releases' hashes are comparable (both are computed in the same process).
+#: Fixed, so that two releases' hashes are comparable; Polars' hashes may change between its versions, so
+#: kept hashes carry the Polars version they were computed with (``release._hashes_stamp``).
 _HASH_SEED = 0
 
 
@@ -56,15 +60,66 @@ class Diff:
                 "columns": {t: c for t, c in self.columns.items() if any(c.values())}}
 
 
-def diff(old: dict[str, TableFiles] | None, new: dict[str, TableFiles]) -> Diff:
-    """Compare two releases' tables (``old`` None: everything is added).
+@dataclass(frozen=True)
+class TableHashes:
+    """A release table as hashes: per document (``doc_id``), a 64-bit hash of each column's values in key
+    order, and the table's schema. Two releases differ in a document's column exactly when these do."""
 
-    Only narrow columns are held: each article's ``doc_id`` with a 64-bit hash per column, and a hash
-    of each article's removed lines, read a thousand rows at a time (``TableFiles.chunks``).
+    schema: pa.Schema
+    hashes: pl.DataFrame
+
+
+class Hasher:
+    """Hashes a table's rows as they stream past (``tee``), so that writing a release reads it once.
+
+    Rows come in key order, so a document's rows are contiguous: each chunk is reduced to one row
+    per document at once, but for its last document, whose rows may go on in the next chunk.
     """
+
+    def __init__(self, schema: pa.Schema):
+        self.schema = schema
+        self._columns = [name for name in schema.names if name != "doc_id"]
+        self._documents: list[pl.DataFrame] = []
+        self._waiting = pl.DataFrame(schema={"doc_id": pl.String} | dict.fromkeys(self._columns, pl.UInt64))
+
+    def tee(self, chunks: Iterable[pa.Table]) -> Iterator[pa.Table]:
+        """Pass ``chunks`` through, hashing each row's values."""
+        for chunk in chunks:
+            rows = pl.from_arrow(chunk.select(["doc_id", *self._columns])).select("doc_id", pl.col(self._columns).hash(_HASH_SEED))
+            rows = pl.concat([self._waiting, rows])
+            if rows.height:
+                last = pl.col("doc_id") == rows["doc_id"][-1]
+                self._documents.append(self._per_document(rows.filter(~last)))
+                self._waiting = rows.filter(last)
+            yield chunk
+
+    def result(self) -> TableHashes:
+        return TableHashes(self.schema, pl.concat([*self._documents, self._per_document(self._waiting)]))
+
+    @staticmethod
+    def _per_document(rows: pl.DataFrame) -> pl.DataFrame:
+        """One row per document: each column's hash over the document's rows in order."""
+        return rows.group_by("doc_id", maintain_order=True).agg(pl.exclude("doc_id")).with_columns(pl.exclude("doc_id").hash(_HASH_SEED))
+
+
+def hash_table(files: TableFiles) -> TableHashes:
+    """Hash a table's files (their rows in key order) a thousand rows at a time."""
+    hasher = Hasher(files.schema)
+    for _ in hasher.tee(files.chunks()):
+        pass
+    return hasher.result()
+
+
+def diff(old: dict[str, TableHashes] | None, new: dict[str, TableHashes]) -> Diff:
+    """Compare two releases' tables, given as hashes (``old`` None: everything is added).
+
+    An article is modified when a column it has in both releases with the same type differs, or
+    when its furniture lines do (a compared furniture column of any of its lines).
+    """
+    new_ids = new["articles"].hashes.select("doc_id")
+    no_fields = pl.lit([], dtype=pl.List(pl.String))
     if old is None:
-        ids = pl.concat([*new["articles"].frames(["doc_id"]), pl.DataFrame(schema={"doc_id": pl.String})])
-        added = ids.with_columns(change=pl.lit("added"), changed_fields=pl.lit([], dtype=pl.List(pl.String)))
+        added = new_ids.with_columns(change=pl.lit("added"), changed_fields=no_fields)
         return Diff(_as_changes(added), {t: {"removed": [], "added": [], "retyped": []} for t in COMPARED_TABLES})
     schemas = {t: (pl.from_arrow(old[t].schema.empty_table()).schema, pl.from_arrow(new[t].schema.empty_table()).schema)
                for t in COMPARED_TABLES}
@@ -72,17 +127,15 @@ def diff(old: dict[str, TableFiles] | None, new: dict[str, TableFiles]) -> Diff:
                    "retyped": [c for c in before if c in after and before[c] != after[c]]}
                for t, (before, after) in schemas.items()}
     compared = {t: [c for c, kind in after.items() if c != "doc_id" and before.get(c) == kind] for t, (before, after) in schemas.items()}
-    old_rows, new_rows = (_column_hashes(side["articles"], compared["articles"]) for side in (old, new))
-    old_lines, new_lines = (_furniture_hashes(side["furniture"], compared["furniture"]) for side in (old, new))
-    lines = old_lines.join(new_lines, on="doc_id", how="full", coalesce=True, suffix="__new")
-    lines_differ = lines.filter(pl.col("lines").ne_missing(pl.col("lines__new")))["doc_id"].implode()
+    lines = old["furniture"].hashes.join(new["furniture"].hashes, on="doc_id", how="full", coalesce=True, suffix="__new")
+    lines_differ = lines.filter(pl.any_horizontal(False, *(pl.col(c).ne_missing(pl.col(f"{c}__new")) for c in compared["furniture"])))
     flags = [pl.when(pl.col(c).ne_missing(pl.col(f"{c}__new"))).then(pl.lit(c)) for c in compared["articles"]]
-    flags.append(pl.when(pl.col("doc_id").is_in(lines_differ)).then(pl.lit(FURNITURE_FIELD)))
+    flags.append(pl.when(pl.col("doc_id").is_in(lines_differ["doc_id"].implode())).then(pl.lit(FURNITURE_FIELD)))
+    old_rows, new_rows = old["articles"].hashes, new["articles"].hashes
     modified = (old_rows.join(new_rows, on="doc_id", suffix="__new")
                 .select("doc_id", changed_fields=pl.concat_list(flags).list.drop_nulls())
                 .filter(pl.col("changed_fields").list.len() > 0).with_columns(change=pl.lit("modified")))
-    no_fields = pl.lit([], dtype=pl.List(pl.String))
-    old_ids, new_ids = old_rows.select("doc_id"), new_rows.select("doc_id")
+    old_ids = old_rows.select("doc_id")
     added = new_ids.join(old_ids, on="doc_id", how="anti").with_columns(change=pl.lit("added"), changed_fields=no_fields)
     removed = old_ids.join(new_ids, on="doc_id", how="anti").with_columns(change=pl.lit("removed"), changed_fields=no_fields)
     return Diff(_as_changes(pl.concat([added, removed, modified], how="diagonal")), columns)
@@ -90,31 +143,6 @@ def diff(old: dict[str, TableFiles] | None, new: dict[str, TableFiles]) -> Diff:
 
 def _as_changes(frame: pl.DataFrame) -> pl.DataFrame:
     return pl.from_arrow(tables.to_arrow(frame.sort("doc_id"), tables.CHANGES))
-
-
-def _column_hashes(articles: TableFiles, columns: list[str]) -> pl.DataFrame:
-    """``doc_id`` and, per column in ``columns``, a hash of the article's value."""
-    frames = [frame.select("doc_id", *(pl.col(c).hash(_HASH_SEED) for c in columns)) for frame in articles.frames(["doc_id", *columns])]
-    return pl.concat(frames) if frames else pl.DataFrame(schema={"doc_id": pl.String} | dict.fromkeys(columns, pl.UInt64))
-
-
-def _furniture_hashes(furniture: TableFiles, columns: list[str]) -> pl.DataFrame:
-    """``doc_id`` and ``lines``: a hash of the article's removed lines (their ``columns``, in any order).
-
-    An article's lines may span two chunks: the last article of each chunk waits for the next.
-    """
-    def per_article(lines: pl.DataFrame) -> pl.DataFrame:
-        return lines.group_by("doc_id").agg(pl.col("line").sort()).select("doc_id", lines=pl.col("line").hash(_HASH_SEED))
-
-    found, waiting = [], pl.DataFrame(schema={"doc_id": pl.String, "line": pl.UInt64})
-    for frame in furniture.frames(["doc_id", *columns]):
-        if not frame.height:
-            continue
-        lines = pl.concat([waiting, frame.select("doc_id", line=pl.struct(columns).hash(_HASH_SEED))])
-        last = pl.col("doc_id") == lines["doc_id"][-1]
-        found.append(per_article(lines.filter(~last)))
-        waiting = lines.filter(last)
-    return pl.concat([*found, per_article(waiting)])
 
 
 def next_version(previous: str | None, bump: str) -> str:

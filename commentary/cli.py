@@ -8,7 +8,7 @@ import signal
 import sys
 from pathlib import Path
 
-from commentary.settings import SHARD_SIZE
+from commentary.settings import SHARD_SIZE, apply_environment_defaults
 
 #: Exit codes from sysexits.h: try again later (another run holds the folder), I/O error (disk full).
 EXIT_LOCKED, EXIT_DISK_FULL = 75, 74
@@ -69,6 +69,7 @@ def _dispatch(args) -> int:
 
 
 def _run(args) -> int:
+    apply_environment_defaults()  # before Arrow allocates: it picks its memory pool once
     from contextlib import ExitStack
 
     from commentary.pipeline import RunLocked, run as run_inline
@@ -115,9 +116,8 @@ def _diff(curated: Path, args) -> int:
     from commentary.tables import RELEASE_TABLES
 
     old_folder, new_folder = release.release_path(curated, args.old), release.release_path(curated, args.new)
-    old = {t: RELEASE_TABLES[t].in_release(old_folder) for t in changelog.COMPARED_TABLES}
-    new = {t: RELEASE_TABLES[t].in_release(new_folder) for t in changelog.COMPARED_TABLES}
-    result = changelog.diff(old, new)
+    old, new = ({t: RELEASE_TABLES[t].in_release(folder) for t in changelog.COMPARED_TABLES} for folder in (old_folder, new_folder))
+    result = changelog.diff(*({t: changelog.hash_table(files) for t, files in side.items()} for side in (old, new)))
     print(f"{old_folder.name} -> {new_folder.name}: {result.bump or 'no'} change")
     print(changelog.describe(result, new["articles"].scan(), old["articles"].scan(), limit=args.limit), end="")
     return 0

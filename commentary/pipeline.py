@@ -403,7 +403,8 @@ def quality_step(run_dir: Path) -> dict:
     cleaned = pl.scan_parquet(stage_paths(run_dir, "clean")).select("doc_id", "title", "body", "word_count", "published_date")
     marked = pl.scan_parquet(marks_path(run_dir)).select("doc_id")
     measured = body_measures(cleaned).join(marked, on="doc_id", how="semi").collect(engine="streaming")
-    furniture = tables.read_parquet(stage_paths(run_dir, "furniture"), tables.FURNITURE, ["category", "line_no", "rule_id"])
+    furniture = pl.scan_parquet(stage_paths(run_dir, "furniture")).select(
+        pl.col("category", "rule_id").cast(pl.Categorical), "line_no").collect(engine="streaming")
     frames = {
         "ingested": ingested.to_pandas(),
         "articles": measured.to_pandas(),

@@ -40,6 +40,8 @@ from commentary.settings import PART_FILE_BYTES, ROW_GROUP_BYTES
 from commentary.tables import RELEASE_TABLES
 
 log = logging.getLogger(__name__)
+#: Schema metadata key of the kept hashes of the latest release (``_remember_hashes``).
+HASHES_STAMP = b"commentary.release_hashes"
 
 
 def releases_dir(curated_root: Path) -> Path:
@@ -131,20 +133,20 @@ def _publish(curated_root: Path, run_id: str, shards: dict[str, tables.TableFile
     with _publish_lock(curated_root):
         clean_unfinished(curated_root)
         previous = latest_version(curated_root)
-        new = {name: shards[name] for name in changelog.COMPARED_TABLES}
-        old = {name: RELEASE_TABLES[name].in_release(release_path(curated_root, previous))
-               for name in changelog.COMPARED_TABLES} if previous else None
-        result = changelog.diff(old, new)
+        staging = releases / f".staging-{run_id}"
+        staging.mkdir()
+        hashers = {name: changelog.Hasher(RELEASE_TABLES[name].schema) for name in changelog.COMPARED_TABLES}
+        for name, hasher in hashers.items():
+            _write_table(hasher.tee(_in_key_order(shards[name], RELEASE_TABLES[name].key)), staging, name)
+        hashes = {name: hasher.result() for name, hasher in hashers.items()}
+        result = changelog.diff(_release_hashes(curated_root, previous) if previous else None, hashes)
         if result.bump is None:
+            shutil.rmtree(staging)
             return None
         version = changelog.next_version(previous, result.bump)
         target = releases / version
         if target.exists():
             raise FileExistsError(f"release {version} already exists in {releases}; a release is never overwritten")
-        staging = releases / f".staging-{run_id}"
-        staging.mkdir()
-        for name, files in new.items():
-            _write_table(_in_key_order(files, RELEASE_TABLES[name].key), staging, name)
         _write_table([tables.to_arrow(result.changes, tables.CHANGES)], staging, "changes")
         released = {name: RELEASE_TABLES[name].in_release(staging) for name in changelog.COMPARED_TABLES}
         stats = card.statistics(released["articles"].scan(), released["furniture"].scan(), report or card.RunReport())
@@ -166,7 +168,7 @@ def _publish(curated_root: Path, run_id: str, shards: dict[str, tables.TableFile
             "changes": result.summary(),
             "schema": {name: {field.name: str(field.type) for field in table.schema} for name, table in RELEASE_TABLES.items()},
         }
-        notes = changelog.describe(result, released["articles"].scan(), old["articles"].scan() if old else None)
+        notes = changelog.describe(result, released["articles"].scan(), scan_table(curated_root, "articles", previous) if previous else None)
         (staging / "CHANGELOG.md").write_text(changelog.release_notes(version, previous, manifest["created_at"][:10], notes))
         card.write_datapackage(staging, manifest, _checksums(staging))
         card.write(staging, manifest, stats)
@@ -179,7 +181,44 @@ def _publish(curated_root: Path, run_id: str, shards: dict[str, tables.TableFile
         _replace_text(curated_root / "CHANGELOG.md", changelog.history([releases / m["version"] for m in list_releases(curated_root)]))
         _replace_text(curated_root / "LATEST", version + "\n")
         (releases / ".pending").unlink()
+        _remember_hashes(curated_root, manifest, hashes)
         return manifest
+
+
+def _hashes_path(curated_root: Path, table: str) -> Path:
+    """The latest release's ``table`` as hashes (``changelog.TableHashes``), kept so that the next publish need not read it."""
+    return curated_root / "cache" / "release-hashes" / f"{table}.parquet"
+
+
+def _hashes_stamp(manifest: dict) -> bytes:
+    """What kept hashes must have been computed from: the release's content, hashed by this Polars version (its hashes are not stable across versions)."""
+    return f"{manifest['content_fingerprint']} polars {pl.__version__}".encode()
+
+
+def _remember_hashes(curated_root: Path, manifest: dict, hashes: dict[str, changelog.TableHashes]) -> None:
+    for name, table in hashes.items():
+        path = _hashes_path(curated_root, name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        aside = path.with_name(f".{path.name}.tmp")
+        frame = table.hashes.to_arrow()
+        pq.write_table(frame.replace_schema_metadata({HASHES_STAMP: _hashes_stamp(manifest)}), aside, compression="zstd")
+        os.replace(aside, path)
+
+
+def _release_hashes(curated_root: Path, version: str) -> dict[str, changelog.TableHashes]:
+    """A release's tables as hashes: those kept by its publish when they are of its content, else computed from its files."""
+    folder = release_path(curated_root, version)
+    stamp = _hashes_stamp(json.loads((folder / "manifest.json").read_text()))
+    found = {}
+    for name in changelog.COMPARED_TABLES:
+        files = RELEASE_TABLES[name].in_release(folder)
+        path = _hashes_path(curated_root, name)
+        kept = pq.read_table(path) if path.is_file() else None
+        if kept is not None and (kept.schema.metadata or {}).get(HASHES_STAMP) == stamp:
+            found[name] = changelog.TableHashes(files.schema, pl.from_arrow(kept.replace_schema_metadata(None)))
+        else:
+            found[name] = changelog.hash_table(files)
+    return found
 
 
 @contextlib.contextmanager

@@ -202,8 +202,9 @@ def write_row_groups(chunks: Iterable[pa.Table], path_of_part, schema: pa.Schema
 
     Rows are cut into blocks of ROW_STEP rows; a row group takes blocks while it stays within
     ``group_bytes`` of uncompressed Arrow data (at least one block), a part file ``path_of_part(n)``
-    holds ``part_groups`` row groups. Groups are laid out contiguously before they are written, so
-    the files depend only on the rows, not on how the chunks were cut: byte-identical for the same rows.
+    holds ``part_groups`` row groups. Blocks are contiguous and cut from the rows alone, and a group is
+    written from its blocks without another copy, so the files depend only on the rows, not on how the
+    chunks were cut: byte-identical for the same rows.
     """
     written: list[Path] = []
     writer: pq.ParquetWriter | None = None
@@ -218,7 +219,7 @@ def write_row_groups(chunks: Iterable[pa.Table], path_of_part, schema: pa.Schema
             written[-1].parent.mkdir(parents=True, exist_ok=True)
             writer = pq.ParquetWriter(written[-1], schema, compression="zstd", write_statistics=True)
             groups_in_part = 0
-        group = pa.concat_tables(blocks).combine_chunks()
+        group = pa.concat_tables(blocks)
         writer.write_table(group, row_group_size=max(1, group.num_rows))
         groups_in_part += 1
 

@@ -1,6 +1,8 @@
 """The pipeline as a Prefect flow: one task per stage per shard, paths between tasks.
 
-The flow runs its shard tasks on threads by default, or on a Dask cluster (``with_runner``).
+The flow runs its shard tasks on threads by default, or on a Dask cluster (``with_runner``). The
+run plan goes to tasks ``quote``d: Prefect would otherwise walk its raw file entries (about a second
+per task at 100k files) looking for futures.
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.futures import as_completed
 from prefect.settings import PREFECT_API_URL, temporary_settings
 from prefect.task_runners import ThreadPoolTaskRunner
+from prefect.utilities.annotations import quote
 
 from commentary import pipeline
 from commentary.cache import Reuse
@@ -104,7 +107,7 @@ def run_pipeline(raw: str = "raw", curated: str = "curated", shard_size: int = S
         if removed:
             progress.note(f"removed what an interrupted run left: {', '.join(removed)}")
         progress.note(f"run {plan.run_dir.name}: {plan.seen} raw files in {len(plan.shards)} shards")
-        linked = set(link_unchanged_shards(plan))
+        linked = set(link_unchanged_shards(quote(plan)))
         if linked:
             progress.shards_linked(len(linked))
         todo = [(n, shard) for n, shard in enumerate(plan.layout) if n not in linked]
@@ -121,8 +124,8 @@ def run_pipeline(raw: str = "raw", curated: str = "curated", shard_size: int = S
         else:
             progress.timed("curate", curate, plan.run_dir)
             quality = progress.timed("quality", check_quality, plan.run_dir)
-            outcome = progress.timed("release", publish, plan, quality)
-        entry = account(plan, outcome, progress.timings())
+            outcome = progress.timed("release", publish, quote(plan), quality)
+        entry = account(quote(plan), outcome, progress.timings())
     progress.note(f"seen {entry['seen']}: released {entry['released']}, rejected {entry['rejected']}, "
                   f"duplicates {entry['duplicates']}, repaired {entry['repaired']}; release: {outcome}")
     return entry

@@ -250,6 +250,14 @@ def test_clean_shard_leaves_the_garbage_collector_as_it_found_it():
 
 
 def test_training_reproduces_the_shipped_model(tmp_path):
-    pages = load_pages(SHARED)
-    train(pages).save(tmp_path / "line_model.json")
-    assert (tmp_path / "line_model.json").read_bytes() == MODEL_PATH.read_bytes()
+    """The same model to the last few bits: BLAS kernels differ between CPUs, and so does their rounding."""
+    train(load_pages(SHARED)).save(tmp_path / "line_model.json")
+    trained, shipped = (json.loads(path.read_text()) for path in (tmp_path / "line_model.json", MODEL_PATH))
+    assert trained.keys() == shipped.keys()
+    for key, value in shipped.items():
+        if key.startswith("stage"):
+            assert value.keys() == trained[key].keys()
+            for part, numbers in value.items():
+                assert trained[key][part] == pytest.approx(numbers, rel=1e-9, abs=1e-12), f"{key}.{part}"
+        else:
+            assert trained[key] == value, key

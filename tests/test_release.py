@@ -248,6 +248,33 @@ def test_the_diff_sees_a_changed_line_of_an_article_whose_lines_span_row_groups(
         sides[side] = {"articles": _shard_files(tmp_path / side, frames["articles"], "articles", []),
                        "furniture": tables.TableFiles([path], schema)}
     assert pq.ParquetFile(tmp_path / "old.parquet").metadata.num_row_groups == 5
-    result = changelog.diff(sides["old"], sides["new"])
+    hashes = {side: {t: changelog.hash_table(files) for t, files in tables_of.items()} for side, tables_of in sides.items()}
+    result = changelog.diff(hashes["old"], hashes["new"])
     assert result.changes.select("doc_id", "change", "changed_fields").rows() == [(lines["doc_id"].min(), "modified", ["furniture"])]
-    assert changelog.diff(sides["old"], sides["old"]).bump is None
+    assert changelog.diff(hashes["old"], hashes["old"]).bump is None
+
+
+def test_the_diff_sees_two_removed_lines_trading_places(tmp_path):
+    frames = article_frames(BASE)
+    first = frames["furniture"]["doc_id"].min()
+    lines = pl.concat([frames["furniture"].with_columns(line_no=pl.lit(n, pl.Int64), text=pl.lit(f"line {n}")) for n in (1, 2)])
+    swapped = lines.with_columns(text=pl.when(pl.col("doc_id") == first).then(pl.format("line {}", 3 - pl.col("line_no")))
+                                 .otherwise(pl.col("text")))
+    sides = {side: {"articles": changelog.hash_table(_shard_files(tmp_path / side, frames["articles"], "articles", [])),
+                    "furniture": changelog.hash_table(_shards(tmp_path / side, "furniture", furniture, [[0, 1, 2, 3]]))}
+             for side, furniture in (("old", lines), ("new", swapped))}
+    result = changelog.diff(sides["old"], sides["new"])
+    assert result.changes.select("doc_id", "change", "changed_fields").rows() == [(first, "modified", ["furniture"])]
+
+
+def test_a_publish_compares_with_the_kept_hashes_of_the_latest_release(tmp_path, monkeypatch):
+    _publish(tmp_path, "r1", BASE)
+    hash_table = changelog.hash_table
+    monkeypatch.setattr(changelog, "hash_table", lambda files: pytest.fail("the latest release was read again"))
+    assert _publish(tmp_path, "r2", {**BASE, "a.txt": "one better day"})["version"] == "1.0.1"
+    # Polars' hashes differ between its versions: hashes kept under another version are computed afresh.
+    computed = []
+    monkeypatch.setattr(changelog, "hash_table", lambda files: computed.append(files) or hash_table(files))
+    monkeypatch.setattr(pl, "__version__", "0.0.0")
+    assert _publish(tmp_path, "r3", {**BASE, "a.txt": "one better day", "b.txt": "two better days"})["version"] == "1.0.2"
+    assert len(computed) == 2 and _changes(tmp_path, "1.0.2") == [("modified", "body,body_sha256")]
