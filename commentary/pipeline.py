@@ -298,6 +298,13 @@ def marks_path(run_dir: Path) -> Path:
     return run_dir / "stages" / "curate" / "marks.parquet"
 
 
+def import_corpus_steps() -> None:
+    """Import what the whole-corpus steps import when first called (Great Expectations and matplotlib take seconds)."""
+    import matplotlib.pyplot  # noqa: F401
+
+    from schemas import expectations  # noqa: F401
+
+
 def curate_step(run_dir: Path) -> Path:
     """Mark exact and near duplicates across all shards; writes and returns ``marks_path``.
 

@@ -200,8 +200,7 @@ def _remember_hashes(curated_root: Path, manifest: dict, hashes: dict[str, chang
         path = _hashes_path(curated_root, name)
         path.parent.mkdir(parents=True, exist_ok=True)
         aside = path.with_name(f".{path.name}.tmp")
-        frame = table.hashes.to_arrow()
-        pq.write_table(frame.replace_schema_metadata({HASHES_STAMP: _hashes_stamp(manifest)}), aside, compression="zstd")
+        pq.write_table(table.hashes.to_arrow().replace_schema_metadata({HASHES_STAMP: _hashes_stamp(manifest)}), aside, compression="zstd")
         os.replace(aside, path)
 
 
@@ -212,13 +211,19 @@ def _release_hashes(curated_root: Path, version: str) -> dict[str, changelog.Tab
     found = {}
     for name in changelog.COMPARED_TABLES:
         files = RELEASE_TABLES[name].in_release(folder)
-        path = _hashes_path(curated_root, name)
-        kept = pq.read_table(path) if path.is_file() else None
-        if kept is not None and (kept.schema.metadata or {}).get(HASHES_STAMP) == stamp:
-            found[name] = changelog.TableHashes(files.schema, pl.from_arrow(kept.replace_schema_metadata(None)))
-        else:
-            found[name] = changelog.hash_table(files)
+        kept = _kept_hashes(_hashes_path(curated_root, name), stamp)
+        found[name] = changelog.hash_table(files) if kept is None else changelog.TableHashes(files.schema, kept)
     return found
+
+
+def _kept_hashes(path: Path, stamp: bytes) -> pl.DataFrame | None:
+    """The hashes kept at ``path`` if they carry ``stamp``; None when they are missing, stale or unreadable."""
+    try:
+        if (pq.read_schema(path).metadata or {}).get(HASHES_STAMP) == stamp:
+            return pl.read_parquet(path)
+    except (OSError, pa.ArrowException, pl.exceptions.PolarsError):
+        pass
+    return None
 
 
 @contextlib.contextmanager

@@ -1,14 +1,19 @@
 """The pipeline as a Prefect flow: one task per stage per shard, paths between tasks.
 
 The flow runs its shard tasks on threads by default, or on a Dask cluster (``with_runner``). The
-run plan goes to tasks ``quote``d: Prefect would otherwise walk its raw file entries (about a second
-per task at 100k files) looking for futures.
+steps over the whole corpus (curate, quality, release) run in one new process (``corpus_process``),
+so that their memory comes and goes with them instead of stacking on what the shard stages left in
+the flow's process. The run plan goes to tasks ``quote``d: Prefect would otherwise walk its raw file
+entries (about a second per task at 100k files) looking for futures.
 """
 from __future__ import annotations
 
+import multiprocessing
 import os
 import time
-from contextlib import ExitStack
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from prefect import flow, task
@@ -61,13 +66,13 @@ def carry_forward(run_dir: Path, previous_run: Path) -> dict:
 
 
 @task(cache_policy=NO_CACHE)
-def curate(run_dir: Path) -> Path:
-    return pipeline.curate_step(run_dir)
+def curate(run_dir: Path, apart: ProcessPoolExecutor) -> Path:
+    return apart.submit(pipeline.curate_step, run_dir).result()
 
 
 @task(cache_policy=NO_CACHE)
-def check_quality(run_dir: Path) -> dict:
-    report = pipeline.quality_step(run_dir)
+def check_quality(run_dir: Path, apart: ProcessPoolExecutor) -> dict:
+    report = apart.submit(pipeline.quality_step, run_dir).result()
     create_table_artifact(
         key="quality", description="Great Expectations results per stage",
         table=[{"stage": stage, **outcome} for stage, result in report["stages"].items() for outcome in result["expectations"]],
@@ -76,8 +81,8 @@ def check_quality(run_dir: Path) -> dict:
 
 
 @task(**IO_TASK)
-def publish(plan: pipeline.RunPlan, quality: dict) -> dict:
-    return pipeline.release_step(plan, quality)
+def publish(plan: pipeline.RunPlan, quality: dict, apart: ProcessPoolExecutor) -> dict:
+    return apart.submit(pipeline.release_step, plan, quality).result()
 
 
 @task(cache_policy=NO_CACHE)
@@ -101,7 +106,7 @@ def run_pipeline(raw: str = "raw", curated: str = "curated", shard_size: int = S
     ``raw`` is a local folder or an fsspec URL; ``mirror``, an fsspec URL each published release is
     copied to. The run holds the curated folder's lock throughout; a second run fails at once (RunLocked).
     """
-    with pipeline.run_lock(Path(curated)) as removed:
+    with pipeline.run_lock(Path(curated)) as removed, ExitStack() as stack:
         plan = pipeline.plan_run(raw_folder(raw), Path(curated), shard_size, mirror)
         progress = Progress(SHARD_STAGES, len(plan.shards), plan.seen)
         if removed:
@@ -111,6 +116,8 @@ def run_pipeline(raw: str = "raw", curated: str = "curated", shard_size: int = S
         if linked:
             progress.shards_linked(len(linked))
         todo = [(n, shard) for n, shard in enumerate(plan.layout) if n not in linked]
+        # With shards to clean, something will be published: start the process now, so that its imports overlap them.
+        apart = stack.enter_context(corpus_process()) if todo else None
         ingested = [ingest.submit(plan.raw_root, plan.run_dir, n, shard.files, shard.reuse) for n, shard in todo]
         cleaned = [clean.submit(plan.run_dir, n, shard.reuse, wait_for=[i]) for (n, shard), i in zip(todo, ingested, strict=True)]
         stage_of = {f.task_run_id: "ingest" for f in ingested} | {f.task_run_id: "clean" for f in cleaned}
@@ -122,13 +129,23 @@ def run_pipeline(raw: str = "raw", curated: str = "curated", shard_size: int = S
             progress.note(f"inputs and code as in run {previous.name}, whose release is still the latest: nothing to curate or publish")
             outcome = progress.timed("release", carry_forward, plan.run_dir, previous)
         else:
-            progress.timed("curate", curate, plan.run_dir)
-            quality = progress.timed("quality", check_quality, plan.run_dir)
-            outcome = progress.timed("release", publish, quote(plan), quality)
+            apart = quote(apart or stack.enter_context(corpus_process()))
+            progress.timed("curate", curate, plan.run_dir, apart)
+            quality = progress.timed("quality", check_quality, plan.run_dir, apart)
+            outcome = progress.timed("release", publish, quote(plan), quality, apart)
         entry = account(quote(plan), outcome, progress.timings())
     progress.note(f"seen {entry['seen']}: released {entry['released']}, rejected {entry['rejected']}, "
                   f"duplicates {entry['duplicates']}, repaired {entry['repaired']}; release: {outcome}")
     return entry
+
+
+@contextmanager
+def corpus_process() -> Iterator[ProcessPoolExecutor]:
+    """One new process for the whole-corpus steps, started at once and importing what they need."""
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=pipeline.import_corpus_steps) as apart:
+        apart.submit(int)  # the process starts with its first job
+        yield apart
 
 
 def with_runner(runner: str = "local", scheduler: str | None = None):

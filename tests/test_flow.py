@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import json
+import os
 
 import duckdb
 import polars as pl
 import pytest
 from prefect.testing.utilities import prefect_test_harness
 
-from commentary import release
+from commentary import pipeline, release
 
 
 @pytest.fixture(scope="module")
@@ -89,3 +90,12 @@ def test_a_second_run_on_the_same_files_carries_the_first_forward(runs):
     assert again["balanced"] and {k: again[k] for k in counts} == {k: first[k] for k in counts}
     assert set(again["timings"]["stages"]) == {"ingest", "clean", "release"}
     assert sorted(p.name for p in release.releases_dir(root).iterdir() if not p.name.startswith(".")) == [first["release"]["version"]]
+
+
+def test_the_whole_corpus_steps_run_in_a_process_of_their_own_whose_errors_come_back(tmp_path):
+    from flows.pipeline import corpus_process
+
+    with corpus_process() as apart:
+        assert apart.submit(os.getpid).result() != os.getpid()
+        with pytest.raises(FileNotFoundError, match="ledger.json"):
+            apart.submit(pipeline.carry_forward, tmp_path, tmp_path / "no-such-run").result()

@@ -278,3 +278,9 @@ def test_a_publish_compares_with_the_kept_hashes_of_the_latest_release(tmp_path,
     monkeypatch.setattr(pl, "__version__", "0.0.0")
     assert _publish(tmp_path, "r3", {**BASE, "a.txt": "one better day", "b.txt": "two better days"})["version"] == "1.0.2"
     assert len(computed) == 2 and _changes(tmp_path, "1.0.2") == [("modified", "body,body_sha256")]
+    # Unreadable kept hashes are computed afresh too.
+    monkeypatch.undo()
+    assert _publish(tmp_path, "r4", {**BASE, "a.txt": "one better day"})["version"] == "1.0.3"
+    (tmp_path / "cache" / "release-hashes" / "articles.parquet").write_bytes(b"PAR1 not parquet")
+    assert _publish(tmp_path, "r5", BASE)["version"] == "1.0.4"
+    assert _changes(tmp_path, "1.0.4") == [("modified", "body,body_sha256")]
