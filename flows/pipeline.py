@@ -112,12 +112,15 @@ def run_pipeline(raw: str = "raw", curated: str = "curated", shard_size: int = S
         if removed:
             progress.note(f"removed what an interrupted run left: {', '.join(removed)}")
         progress.note(f"run {plan.run_dir.name}: {plan.seen} raw files in {len(plan.shards)} shards")
+        # A shard to clean means something to publish: the process for that starts as soon as one is known,
+        # so that its imports overlap the shard stages. A shard without a twin in the cached run is never linked.
+        apart = stack.enter_context(corpus_process()) if any(s.reuse is None or s.reuse.twin is None for s in plan.layout) else None
         linked = set(link_unchanged_shards(quote(plan)))
         if linked:
             progress.shards_linked(len(linked))
         todo = [(n, shard) for n, shard in enumerate(plan.layout) if n not in linked]
-        # With shards to clean, something will be published: start the process now, so that its imports overlap them.
-        apart = stack.enter_context(corpus_process()) if todo else None
+        if todo and apart is None:
+            apart = stack.enter_context(corpus_process())
         ingested = [ingest.submit(plan.raw_root, plan.run_dir, n, shard.files, shard.reuse) for n, shard in todo]
         cleaned = [clean.submit(plan.run_dir, n, shard.reuse, wait_for=[i]) for (n, shard), i in zip(todo, ingested, strict=True)]
         stage_of = {f.task_run_id: "ingest" for f in ingested} | {f.task_run_id: "clean" for f in cleaned}
