@@ -112,9 +112,12 @@ def run_pipeline(raw: str = "raw", curated: str = "curated", shard_size: int = S
         if removed:
             progress.note(f"removed what an interrupted run left: {', '.join(removed)}")
         progress.note(f"run {plan.run_dir.name}: {plan.seen} raw files in {len(plan.shards)} shards")
-        # A shard to clean means something to publish: the process for that starts as soon as one is known,
-        # so that its imports overlap the shard stages. A shard without a twin in the cached run is never linked.
-        apart = stack.enter_context(corpus_process()) if any(s.reuse is None or s.reuse.twin is None for s in plan.layout) else None
+        # The process of the whole-corpus steps starts as soon as a shard is known to need cleaning (then
+        # something will be published), so that its imports overlap the shard stages. A shard without a twin
+        # in the cached run is never linked.
+        apart = None
+        if any(shard.reuse is None or shard.reuse.twin is None for shard in plan.layout):
+            apart = stack.enter_context(corpus_process())
         linked = set(link_unchanged_shards(quote(plan)))
         if linked:
             progress.shards_linked(len(linked))
@@ -132,10 +135,11 @@ def run_pipeline(raw: str = "raw", curated: str = "curated", shard_size: int = S
             progress.note(f"inputs and code as in run {previous.name}, whose release is still the latest: nothing to curate or publish")
             outcome = progress.timed("release", carry_forward, plan.run_dir, previous)
         else:
-            apart = quote(apart or stack.enter_context(corpus_process()))
-            progress.timed("curate", curate, plan.run_dir, apart)
-            quality = progress.timed("quality", check_quality, plan.run_dir, apart)
-            outcome = progress.timed("release", publish, quote(plan), quality, apart)
+            corpus = quote(apart or stack.enter_context(corpus_process()))
+            progress.timed("curate", curate, plan.run_dir, corpus)
+            quality = progress.timed("quality", check_quality, plan.run_dir, corpus)
+            outcome = progress.timed("release", publish, quote(plan), quality, corpus)
+        stack.close()  # the whole-corpus process exits (about a second) while the ledger is written
         entry = account(quote(plan), outcome, progress.timings())
     progress.note(f"seen {entry['seen']}: released {entry['released']}, rejected {entry['rejected']}, "
                   f"duplicates {entry['duplicates']}, repaired {entry['repaired']}; release: {outcome}")
@@ -144,11 +148,14 @@ def run_pipeline(raw: str = "raw", curated: str = "curated", shard_size: int = S
 
 @contextmanager
 def corpus_process() -> Iterator[ProcessPoolExecutor]:
-    """One new process for the whole-corpus steps, started at once and importing what they need."""
-    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
-                             initializer=pipeline.import_corpus_steps) as apart:
+    """One new process for the whole-corpus steps, started at once and importing what they need; on exit
+    it is told to stop and left to finish exiting on its own."""
+    apart = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"), initializer=pipeline.import_corpus_steps)
+    try:
         apart.submit(int)  # the process starts with its first job
         yield apart
+    finally:
+        apart.shutdown(wait=False, cancel_futures=True)
 
 
 def with_runner(runner: str = "local", scheduler: str | None = None):
