@@ -28,6 +28,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import polars as pl
@@ -135,10 +136,9 @@ def _publish(curated_root: Path, run_id: str, shards: dict[str, tables.TableFile
         previous = latest_version(curated_root)
         staging = releases / f".staging-{run_id}"
         staging.mkdir()
-        hashers = {name: changelog.Hasher(RELEASE_TABLES[name].schema) for name in changelog.COMPARED_TABLES}
-        for name, hasher in hashers.items():
-            _write_table(hasher.tee(_in_key_order(shards[name], RELEASE_TABLES[name].key)), staging, name)
-        hashes = {name: hasher.result() for name, hasher in hashers.items()}
+        with ThreadPoolExecutor(len(changelog.COMPARED_TABLES)) as pool:  # side by side: reading, hashing and zstd free the GIL
+            written = {name: pool.submit(_write_hashed, shards[name], staging, name) for name in changelog.COMPARED_TABLES}
+        hashes = {name: future.result() for name, future in written.items()}
         result = changelog.diff(_release_hashes(curated_root, previous) if previous else None, hashes)
         if result.bump is None:
             shutil.rmtree(staging)
@@ -251,6 +251,13 @@ def clean_unfinished(curated_root: Path) -> list[str]:
     if removed:
         log.warning("removed what an interrupted publish left in %s: %s", releases, ", ".join(removed))
     return removed
+
+
+def _write_hashed(files: tables.TableFiles, staging: Path, name: str) -> changelog.TableHashes:
+    """Write a compared table into the release in key order; returns its hashes, taken from the rows as they are written."""
+    hasher = changelog.Hasher(RELEASE_TABLES[name].schema)
+    _write_table(hasher.tee(_in_key_order(files, RELEASE_TABLES[name].key)), staging, name)
+    return hasher.result()
 
 
 def _write_table(chunks: Iterable[pa.Table], staging: Path, name: str) -> list[Path]:
