@@ -4,11 +4,14 @@ Publishing holds a lock on ``<curated>/.publish.lock`` and goes:
 
 1. remove what an interrupted publish left: ``releases/.staging-*`` folders, and the release named
    in ``releases/.pending`` when it was renamed into place but never became ``LATEST``;
-2. compare with the ``LATEST`` release (``commentary.changelog``, on per-column hashes): nothing
-   changed, no release;
-3. stream the shards into ``releases/.staging-<run_id>/``, add the card and manifest, fsync it;
+2. stream the shards into ``releases/.staging-<run_id>/``, the two tables side by side, hashing the
+   rows as they are written;
+3. compare those hashes with the ``LATEST`` release's (``commentary.changelog``; kept in
+   ``<curated>/cache/release-hashes/`` by its publish): nothing changed, no release and the staging
+   folder is removed; else add the changes, card and manifest, fsync it;
 4. record the version in ``releases/.pending``, rename the staging folder to ``releases/<version>``;
-5. rewrite ``<curated>/CHANGELOG.md``, then replace ``LATEST`` atomically, then drop ``.pending``.
+5. rewrite ``<curated>/CHANGELOG.md``, then replace ``LATEST`` atomically, then drop ``.pending``,
+   then keep the new release's hashes for the next publish.
 
 A crash at any point leaves the earlier releases and ``LATEST`` as they were. Parquet output is
 deterministic: rows sorted by the table's key, row groups and part files sized from the data
