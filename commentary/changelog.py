@@ -25,7 +25,7 @@ FURNITURE_FIELD = "furniture"
 #: Changed articles listed by name in a changelog; the full list is in ``changes.parquet``.
 LISTED_CHANGES = 50
 #: Fixed, so that two releases' hashes are comparable; Polars' hashes may change between its versions, so
-#: kept hashes carry the Polars version they were computed with (``release._hashes_stamp``).
+#: kept hashes carry the Polars version and this module they were computed with (``release._hashes_stamp``).
 _HASH_SEED = 0
 
 

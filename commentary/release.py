@@ -194,11 +194,14 @@ def _hashes_path(curated_root: Path, table: str) -> Path:
 
 
 def _hashes_stamp(manifest: dict) -> bytes:
-    """What kept hashes must have been computed from: the release's content, hashed by this Polars version (its hashes are not stable across versions)."""
-    return f"{manifest['content_fingerprint']} polars {pl.__version__}".encode()
+    """What kept hashes must have been computed from: the release's content, by this Polars version (its
+    hashes are not stable across versions) and this hashing code (``commentary/changelog.py``)."""
+    code = hashlib.sha256(Path(changelog.__file__).read_bytes()).hexdigest()[:16]
+    return f"{manifest['content_fingerprint']} polars {pl.__version__} changelog {code}".encode()
 
 
 def _remember_hashes(curated_root: Path, manifest: dict, hashes: dict[str, changelog.TableHashes]) -> None:
+    """Keep a new release's hashes, stamped, for the next publish (written aside, then renamed)."""
     for name, table in hashes.items():
         path = _hashes_path(curated_root, name)
         path.parent.mkdir(parents=True, exist_ok=True)
