@@ -91,8 +91,9 @@ def discover(raw_root: Path | RemoteFolder) -> list[RawFile]:
         linked = [name for name in dirs if os.path.islink(os.path.join(folder, name))]
         dirs[:] = [name for name in dirs if name not in linked]
         names = set(files)
+        prefix = os.path.relpath(folder, raw_root).replace(os.sep, "/")  # strings: pathlib costs more than the walk
         for name in sorted(files + linked):
-            rel = Path(folder, name).relative_to(raw_root).as_posix()
+            rel = name if prefix == "." else f"{prefix}/{name}"
             if name in linked and _is_utf8(rel):
                 found.append(RawFile(rel, None, False, ("symlinked-folder", "symbolic link to a folder; not followed")))
             elif (entry := _entry(rel, name, names)) is not None:
