@@ -112,9 +112,9 @@ def run_pipeline(raw: str = "raw", curated: str = "curated", shard_size: int = S
         if removed:
             progress.note(f"removed what an interrupted run left: {', '.join(removed)}")
         progress.note(f"run {plan.run_dir.name}: {plan.seen} raw files in {len(plan.shards)} shards")
-        # The process of the whole-corpus steps starts as soon as a shard is known to need cleaning (then
-        # something will be published), so that its imports overlap the shard stages. A shard without a twin
-        # in the cached run is never linked.
+        # The process of the whole-corpus steps starts as soon as a shard is known to need cleaning (the run
+        # will then most likely curate and publish), so that its imports overlap the shard stages. A shard
+        # without a twin in the cached run is never linked.
         apart = None
         if any(shard.reuse is None or shard.reuse.twin is None for shard in plan.layout):
             apart = stack.enter_context(corpus_process())
