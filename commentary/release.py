@@ -196,24 +196,25 @@ def _hashes_path(curated_root: Path, table: str) -> Path:
 def _hashes_stamp(manifest: dict) -> bytes:
     """What kept hashes must have been computed from: the release's content, by this Polars version (its
     hashes are not stable across versions) and this hashing code (``commentary/changelog.py``)."""
-    code = hashlib.sha256(Path(changelog.__file__).read_bytes()).hexdigest()[:16]
+    code = sha256_file(Path(changelog.__file__))[:16]
     return f"{manifest['content_fingerprint']} polars {pl.__version__} changelog {code}".encode()
 
 
 def _remember_hashes(curated_root: Path, manifest: dict, hashes: dict[str, changelog.TableHashes]) -> None:
     """Keep a new release's hashes, stamped, for the next publish (written aside, then renamed)."""
+    stamp = _hashes_stamp(manifest)
     for name, table in hashes.items():
         path = _hashes_path(curated_root, name)
         path.parent.mkdir(parents=True, exist_ok=True)
         aside = path.with_name(f".{path.name}.tmp")
-        pq.write_table(table.hashes.to_arrow().replace_schema_metadata({HASHES_STAMP: _hashes_stamp(manifest)}), aside, compression="zstd")
+        pq.write_table(table.hashes.to_arrow().replace_schema_metadata({HASHES_STAMP: stamp}), aside, compression="zstd")
         os.replace(aside, path)
 
 
 def _release_hashes(curated_root: Path, version: str) -> dict[str, changelog.TableHashes]:
     """A release's tables as hashes: those kept by its publish when they are of its content, else computed from its files."""
     folder = release_path(curated_root, version)
-    stamp = _hashes_stamp(json.loads((folder / "manifest.json").read_text()))
+    stamp = _hashes_stamp(read_manifest(curated_root, version))
     found = {}
     for name in changelog.COMPARED_TABLES:
         files = RELEASE_TABLES[name].in_release(folder)

@@ -66,7 +66,7 @@ def apply_environment_defaults(home: Path | None = None) -> None:
         "GX_ANALYTICS_ENABLED": "false",
         "DASK_TEMPORARY_DIRECTORY": str(home / ".cache" / "dask"),
         # Arrow's jemalloc gives freed memory back within a second; its default, mimalloc, keeps it:
-        # writing a release peaked about 80 MiB higher with it (docs/PERFORMANCE.md, "Memory").
+        # writing a release peaked about 80 MiB higher with it (docs/PERFORMANCE.md, "What changed on 2026-11-27").
         "ARROW_DEFAULT_MEMORY_POOL": "jemalloc",
     }
     for name, value in defaults.items():
