@@ -1,4 +1,4 @@
-"""Shared fixtures: paths to the sample data and the gold labels."""
+"""Shared fixtures: paths to the sample data and the gold labels (all inside the repository)."""
 from __future__ import annotations
 
 import json
@@ -11,7 +11,7 @@ import pytest
 from commentary.settings import apply_environment_defaults
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
+TEST_DATA = REPO / "tests" / "data"
 SEEDS = REPO / "raw"
 
 apply_environment_defaults(REPO)
@@ -20,7 +20,7 @@ apply_environment_defaults(REPO)
 @pytest.fixture(scope="session")
 def gold() -> dict:
     """The seeds' gold labels, keyed by file name."""
-    return {doc["file"]: doc for doc in json.loads((SHARED / "gold" / "seeds.json").read_text())["documents"]}
+    return {doc["file"]: doc for doc in json.loads((TEST_DATA / "gold" / "seeds.json").read_text())["documents"]}
 
 
 @pytest.fixture

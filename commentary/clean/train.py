@@ -71,8 +71,8 @@ def shingle_labels(text: str, body: str) -> dict[int, bool]:
     return {n: hit[n] / total[n] >= COVERAGE_THRESHOLD for n in total}
 
 
-def load_pages(shared: Path) -> list[Page]:
-    """Benchmark pages in both flattenings, then the seeds with their gold labels."""
+def load_pages(shared: Path, seeds: Path | None = None) -> list[Page]:
+    """Benchmark pages in both flattenings, then the seeds (``seeds``, default ``shared/seeds``) with their gold labels."""
     benchmark = shared / "benchmark"
     truth = json.loads((benchmark / "ground-truth.json").read_text(encoding="utf-8"))
     pages = []
@@ -83,7 +83,7 @@ def load_pages(shared: Path) -> list[Page]:
             pages.append(Page(page_id, text, shingle_labels(text, body), body, flattening))
     gold = json.loads((shared / "gold" / "seeds.json").read_text(encoding="utf-8"))
     for doc in gold["documents"]:
-        text = (shared / "seeds" / doc["file"]).read_text(encoding="utf-8")
+        text = ((seeds or shared / "seeds") / doc["file"]).read_text(encoding="utf-8")
         pages.append(Page(doc["file"], text, {int(n): c == "body" for n, c in doc["lines"].items()}))
     return pages
 
