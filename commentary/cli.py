@@ -10,12 +10,32 @@ from pathlib import Path
 
 from commentary.settings import SHARD_SIZE, apply_environment_defaults
 
-#: Exit codes from sysexits.h: try again later (another run holds the folder), I/O error (disk full).
-EXIT_LOCKED, EXIT_DISK_FULL = 75, 74
+#: Exit codes (README "Exit codes"); sysexits.h values where one fits.
+EXIT_OK = 0
+#: The command did its work and found a problem in the data: a run ended without a release, ``verify`` found a mismatch.
+EXIT_FAILED = 1
+#: Wrong arguments: an unknown option, a raw folder that is missing or empty, a curated path that is a file.
+EXIT_USAGE = 2
+#: An error of the program itself (a bug): ``--debug`` shows its traceback.
+EXIT_SOFTWARE = 70
+#: The curated folder cannot be written (read-only, permission denied).
+EXIT_CANNOT_WRITE = 73
+EXIT_DISK_FULL = 74
+#: Another run holds the curated folder: try again later.
+EXIT_LOCKED = 75
+
+
+class UserError(Exception):
+    """A problem the user can fix, told in one line; ``code`` is the exit status."""
+
+    def __init__(self, message: str, code: int = EXIT_USAGE):
+        super().__init__(message)
+        self.code = code
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="commentary", description=__doc__)
+    parser = argparse.ArgumentParser(prog="commentary", description=__doc__, epilog=EXIT_CODES_HELP,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="run the pipeline on a raw folder and publish a release")
     run.add_argument("--raw", default="raw", help="raw landing folder: a path or an fsspec URL such as s3://bucket/raw (default: raw)")
@@ -26,7 +46,11 @@ def main(argv: list[str] | None = None) -> int:
                      help="run shards on local threads or on a Dask cluster (default: local)")
     run.add_argument("--scheduler", help="with --runner dask: address of an existing Dask scheduler "
                                          "(default: start a LocalCluster)")
+    run.add_argument("--json", action="store_true", help="print the run's ledger as JSON on stdout instead of the summary")
     commands.add_parser("releases", help="list the releases with their counts")
+    listing = commands.add_parser("list", help="the articles of a release: id, date, outlet, title")
+    listing.add_argument("--version", default="latest", help="release to read (default: latest)")
+    listing.add_argument("--duplicates", action="store_true", help="list duplicate copies too")
     diff = commands.add_parser("diff", help="what changed between two releases")
     diff.add_argument("old", help="the earlier version")
     diff.add_argument("new", nargs="?", default="latest", help="the later version (default: latest)")
@@ -34,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     verify = commands.add_parser("verify", help="check release files against their manifest checksums")
     verify.add_argument("version", nargs="?", help="one version (default: every release)")
     show = commands.add_parser("show", help="one article of a release: fields, furniture, copies, history")
-    show.add_argument("doc_id")
+    show.add_argument("doc_id", help="a doc_id, a unique prefix of one, or a source_path")
     show.add_argument("--version", default="latest", help="release to read (default: latest)")
     for command in commands.choices.values():
         command.add_argument("--curated", default="curated", help="curated output folder (default: curated)")
@@ -42,6 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     evaluate.add_argument("--shared", default="../shared", help="folder with gold/, benchmark/ and tools/ (default: ../shared)")
     evaluate.add_argument("--seeds", default="raw", help="raw folder holding the seed pages (default: raw)")
     evaluate.add_argument("--work", default=".cache/eval", help="scratch folder for the runs (default: .cache/eval)")
+    for command in commands.choices.values():
+        command.add_argument("--debug", action="store_true", help="show the traceback of an error (and Prefect's log on the terminal)")
     args = parser.parse_args(argv)
     try:
         status = _dispatch(args)
@@ -54,44 +80,131 @@ def main(argv: list[str] | None = None) -> int:
         return 128 + signal.SIGPIPE
 
 
-def _dispatch(args) -> int:
-    if args.command == "eval":
-        from commentary.evaluation import evaluate
+EXIT_CODES_HELP = f"""exit codes:
+  {EXIT_OK}   done
+  {EXIT_FAILED}   done, and a problem found in the data: a run published nothing (see its summary), verify found a mismatch
+  {EXIT_USAGE}   wrong arguments (missing or empty raw folder, curated path that is a file, unknown release or article)
+  {EXIT_SOFTWARE}  an error of the program: rerun with --debug and report the traceback
+  {EXIT_CANNOT_WRITE}  the curated folder cannot be written (read-only, permission denied)
+  {EXIT_DISK_FULL}  the disk filled up during the run; nothing was published
+  {EXIT_LOCKED}  another run is using the curated folder; try again when it has finished"""
 
-        return evaluate(Path(args.shared), Path(args.seeds), Path(args.work))
+
+def _dispatch(args) -> int:
+    """Run the command; a user's error becomes one line on stderr and its exit code, a traceback only with ``--debug``."""
     try:
+        if args.command == "eval":
+            from commentary.evaluation import evaluate
+
+            return evaluate(Path(args.shared), Path(args.seeds), Path(args.work))
         if args.command == "run":
             return _run(args)
-        return {"releases": _releases, "diff": _diff, "verify": _verify, "show": _show}[args.command](Path(args.curated), args)
-    except (FileNotFoundError, ValueError) as error:
-        print(f"commentary {args.command}: {error}", file=sys.stderr)
-        return 2
+        return {"releases": _releases, "list": _list, "diff": _diff, "verify": _verify, "show": _show}[args.command](Path(args.curated), args)
+    except BrokenPipeError:
+        raise
+    except Exception as error:  # noqa: BLE001 - every error ends as one line unless --debug asks for the traceback
+        if args.debug:
+            raise
+        code, message = _explain(error)
+        print(f"commentary {args.command}: {message}", file=sys.stderr)
+        return code
+
+
+def _explain(error: Exception) -> tuple[int, str]:
+    """The exit code and the one-line message of an error."""
+    from commentary.pipeline import RunLocked
+    from commentary.tables import DiskFull
+
+    if isinstance(error, UserError):
+        return error.code, str(error)
+    if isinstance(error, RunLocked):
+        return EXIT_LOCKED, str(error)
+    if isinstance(error, DiskFull):
+        return EXIT_DISK_FULL, f"{error}; free some space and run again"
+    if isinstance(error, PermissionError):
+        return EXIT_CANNOT_WRITE, f"permission denied: {error.filename or error}; check who owns the folder"
+    if isinstance(error, (FileNotFoundError, ValueError)):
+        return EXIT_USAGE, str(error)
+    first_line = (str(error).strip().splitlines() or [""])[0]
+    return EXIT_SOFTWARE, f"internal error ({type(error).__name__}: {first_line}); rerun with --debug to see the traceback"
+
+
+def check_run_arguments(raw: str, curated: str, shard_size: int) -> None:
+    """Raise UserError for arguments a run cannot start with; creates nothing.
+
+    ``raw`` must be a folder holding at least one file (a URL must name a folder); ``curated``
+    must be a folder, or a path one can be created at, that this process can write, and must not
+    lie inside ``raw`` (the next run would read the releases as raw pages).
+    """
+    from commentary.storage import raw_folder
+
+    if shard_size < 1:
+        raise UserError(f"--shard-size must be at least 1, not {shard_size}")
+    root = raw_folder(raw)
+    if not isinstance(root, Path):
+        if not root.is_dir():
+            raise UserError(f"raw folder {raw} does not exist or is not a folder: check the URL and the credentials")
+    elif not root.exists():
+        raise UserError(f"raw folder {raw} does not exist: create it and put the pages in it, or pass --raw DIR")
+    elif not root.is_dir():
+        raise UserError(f"--raw {raw} is a file: pass the folder that holds the pages")
+    elif not os.access(root, os.R_OK | os.X_OK):
+        raise UserError(f"raw folder {raw} cannot be read (permission denied)", EXIT_CANNOT_WRITE)
+    elif not any(files for _, _, files in os.walk(root)):
+        raise UserError(f"raw folder {raw} holds no files: put .txt or .html pages (optionally .gz) in it")
+    target = Path(curated)
+    if target.exists() and not target.is_dir():
+        raise UserError(f"--curated {curated} is a file: pass a folder (it is created if missing)")
+    if isinstance(root, Path) and target.resolve().is_relative_to(root.resolve()):
+        raise UserError(f"--curated {curated} lies inside the raw folder {raw}: the next run would read the releases as raw pages; "
+                        "choose a folder outside it")
+    existing = next(folder for folder in (target, *target.absolute().parents) if folder.exists())
+    if not existing.is_dir():
+        raise UserError(f"--curated {curated} cannot be created: {existing} is a file")
+    if not _writable(existing):
+        where = "" if existing == target else f" ({existing} is where it would be created)"
+        raise UserError(f"curated folder {curated} cannot be written{where}: choose another with --curated DIR or fix its permissions",
+                        EXIT_CANNOT_WRITE)
+
+
+def _writable(folder: Path) -> bool:
+    """Whether a file can be created in ``folder`` (read-only file systems and permissions, as the kernel sees them)."""
+    import tempfile
+
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            return True
+    except OSError:
+        return False
 
 
 def _run(args) -> int:
+    check_run_arguments(args.raw, args.curated, args.shard_size)
+    if not args.debug:  # errors are told in one line below; Prefect's log stays in its UI
+        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
     apply_environment_defaults()  # before Arrow allocates: it picks its memory pool once
     from contextlib import ExitStack
 
-    from commentary.pipeline import RunLocked, run as run_inline
+    from commentary.pipeline import check_unlocked, run as run_inline
+    from commentary.progress import summary
     from commentary.storage import raw_folder
-    from commentary.tables import DiskFull
 
-    try:
-        if args.inline:
-            entry = run_inline(raw_folder(args.raw), Path(args.curated), args.shard_size, args.mirror)
-        else:
-            from flows.pipeline import shared_api_server, with_runner
+    check_unlocked(Path(args.curated))  # a held lock is told in one line before Prefect starts
+    if args.inline:
+        entry = run_inline(raw_folder(args.raw), Path(args.curated), args.shard_size, args.mirror)
+    else:
+        from flows.pipeline import shared_api_server, with_runner
 
-            with ExitStack() as stack:
-                if args.runner == "dask":
-                    shared_api_server(stack)
-                entry = with_runner(args.runner, args.scheduler)(raw=args.raw, curated=args.curated, shard_size=args.shard_size,
-                                                                 mirror=args.mirror)
-    except (RunLocked, DiskFull) as error:
-        print(f"commentary run: {error}", file=sys.stderr)
-        return EXIT_LOCKED if isinstance(error, RunLocked) else EXIT_DISK_FULL
-    print(json.dumps(entry, indent=2, default=str))
-    return 0 if entry["release"].get("published") or "nothing changed" in entry["release"].get("reason", "") else 1
+        with ExitStack() as stack:
+            if args.runner == "dask":
+                shared_api_server(stack)
+            entry = with_runner(args.runner, args.scheduler)(raw=args.raw, curated=args.curated, shard_size=args.shard_size,
+                                                             mirror=args.mirror)
+    if args.json:
+        print(json.dumps(entry, indent=2, default=str))
+    else:
+        print(summary(entry, Path(args.curated)))
+    return EXIT_OK if entry["release"].get("published") or "nothing changed" in entry["release"].get("reason", "") else EXIT_FAILED
 
 
 def _releases(curated: Path, args) -> int:
@@ -138,6 +251,37 @@ def _verify(curated: Path, args) -> int:
     return 1 if failed else 0
 
 
+def _find_article(articles, wanted: str, version: str) -> dict:
+    """The article whose ``doc_id`` or ``source_path`` is ``wanted``, or whose ``doc_id`` starts with it (one only)."""
+    import polars as pl
+
+    found = articles.filter((pl.col("doc_id") == wanted) | (pl.col("source_path") == wanted)).collect()
+    if not found.height:
+        found = articles.filter(pl.col("doc_id").str.starts_with(wanted)).collect()
+    if found.height > 1:
+        ids = ", ".join(sorted(found["doc_id"])[:5])
+        raise UserError(f"{wanted} is the start of {found.height} doc_ids in release {version} ({ids}, ...): give more of it")
+    if not found.height:
+        raise UserError(f"no article {wanted} in release {version} (neither a doc_id, a start of one, nor a source_path); "
+                        "`commentary list` shows them")
+    return found.row(0, named=True)
+
+
+def _list(curated: Path, args) -> int:
+    import polars as pl
+
+    from commentary import release
+
+    version = release.release_path(curated, args.version).name
+    articles = release.scan_table(curated, "articles", version)
+    if not args.duplicates:
+        articles = articles.filter(pl.col("duplicate_of").is_null())
+    rows = articles.select("doc_id", "published_date", "outlet", "title").sort("published_date", "doc_id", nulls_last=True).collect()
+    print(_table([("doc_id", "date", "outlet", "title")] +
+                 [(doc_id, date or "-", outlet or "-", (title or "-")[:80]) for doc_id, date, outlet, title in rows.iter_rows()]))
+    return EXIT_OK
+
+
 def _show(curated: Path, args) -> int:
     import polars as pl
 
@@ -145,24 +289,22 @@ def _show(curated: Path, args) -> int:
 
     version = release.release_path(curated, args.version).name
     articles = release.scan_table(curated, "articles", version)
-    found = articles.filter(pl.col("doc_id") == args.doc_id).collect()
-    if not found.height:
-        raise ValueError(f"no article {args.doc_id} in release {version}")
-    row = found.row(0, named=True)
-    print(f"{args.doc_id} in release {version}")
+    row = _find_article(articles, args.doc_id, version)
+    doc_id = row["doc_id"]
+    print(f"{doc_id} in release {version}")
     for name, value in row.items():
         if name != "body":
             print(f"  {name:16} {value}")
-    copies = articles.filter(pl.col("duplicate_of") == args.doc_id).select("doc_id", "source_path").collect()
+    copies = articles.filter(pl.col("duplicate_of") == doc_id).select("doc_id", "source_path").collect()
     for doc_id, source_path in copies.iter_rows():
         print(f"  copy             {doc_id} {source_path}")
-    furniture = release.scan_table(curated, "furniture", version).filter(pl.col("doc_id") == args.doc_id).sort("line_no").collect()
+    furniture = release.scan_table(curated, "furniture", version).filter(pl.col("doc_id") == doc_id).sort("line_no").collect()
     print(f"\nfurniture removed ({furniture.height} lines):")
     for line_no, category, rule_id, text in furniture.select("line_no", "category", "rule_id", "text").iter_rows():
         print(f"  {line_no:5} {category:12} {rule_id:28} {text[:80]}")
     print("\nhistory:")
     for manifest in release.list_releases(curated):
-        change = release.scan_table(curated, "changes", manifest["version"]).filter(pl.col("doc_id") == args.doc_id).collect()
+        change = release.scan_table(curated, "changes", manifest["version"]).filter(pl.col("doc_id") == doc_id).collect()
         if change.height:
             fields = ", ".join(change["changed_fields"][0])
             print(f"  {manifest['version']:8} {change['change'][0]}" + (f" ({fields})" if fields else ""))

@@ -98,6 +98,19 @@ def run_lock(curated_root: Path) -> Iterator[list[str]]:
         handle.close()
 
 
+def check_unlocked(curated_root: Path) -> None:
+    """Raise RunLocked when another run holds ``curated_root``; creates nothing (a run takes the lock with ``run_lock``)."""
+    path = curated_root / ".run.lock"
+    if not path.is_file():
+        return
+    with path.open() as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = handle.read().strip() or "unknown process"
+            raise RunLocked(f"another run is using {curated_root} ({holder}); start this one when it has finished") from None
+
+
 def plan_run(raw_root: Path | RemoteFolder, curated_root: Path, shard_size: int = SHARD_SIZE, mirror: str | None = None) -> RunPlan:
     """Discover raw files, cut them into shards and create the run folder.
 

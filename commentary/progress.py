@@ -5,9 +5,11 @@ at most one every ``interval`` seconds while shards run, and one when a stage fi
 """
 from __future__ import annotations
 
+import json
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import TextIO, TypeVar
 
 T = TypeVar("T")
@@ -67,3 +69,60 @@ class Progress:
     def _line(self, text: str) -> None:
         self._last_line = time.perf_counter()
         print(f"[{self._last_line - self.started:8.1f}s] {text}", file=self.stream, flush=True)
+
+
+def summary(entry: dict, curated: Path) -> str:
+    """A run's ledger ``entry`` told to a person: what was seen and what became of it, the release, where to look."""
+    run_dir = curated / "runs" / entry["run_id"]
+    outcome = entry["release"]
+    lines = [f"Run {entry['run_id']}: {_count(entry['seen'], 'raw file')} seen"]
+    lines.append(f"  {_count(entry['released'], 'article')}, {_count(entry['duplicates'], 'duplicate')}, "
+                 f"{entry['rejected']} rejected{_top(entry['rejected_by_reason'])}, "
+                 f"{entry['repaired']} repaired{_top(entry['repaired_by_reason'])}")
+    quality = _quality_line(run_dir / "quality.json")
+    if quality:
+        lines.append(f"  quality: {quality}")
+    version = outcome.get("version")
+    if outcome.get("published"):
+        lines.append(f"Published release {version}.")
+    elif version and outcome.get("reason") == "nothing changed since the latest release":
+        lines.append(f"No new release: nothing changed since release {version}, still the latest.")
+    else:
+        failed = "; ".join(outcome.get("failed") or [])
+        lines.append(f"No release published: {outcome.get('reason', 'unknown reason')}" + (f" ({failed})" if failed else "") + ".")
+    where = [("release", curated / "releases" / version), ("report", curated / "releases" / version / "report.html")] if version else []
+    where += [("rejects", run_dir / "rejects.parquet")] if entry["rejected"] else []
+    where += [("ledger", run_dir / "ledger.json")]
+    lines += [f"  {name:8} {path}" for name, path in where]
+    return "\n".join(lines)
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" + ("" if number == 1 else "s")
+
+
+def _top(by_reason: dict[str, int], shown: int = 3) -> str:
+    """The most frequent reasons, e.g. `` (corrupt-gzip 2, too-large 1, 1 more)``."""
+    if not by_reason:
+        return ""
+    ranked = sorted(by_reason.items(), key=lambda item: (-item[1], item[0]))
+    more = f", {len(ranked) - shown} more" if len(ranked) > shown else ""
+    return " (" + ", ".join(f"{reason} {count}" for reason, count in ranked[:shown]) + more + ")"
+
+
+def _quality_line(path: Path) -> str | None:
+    """Expectations met, failed and erred, from a run's ``quality.json``; None when the run has none."""
+    if not path.is_file():
+        return None
+    report = json.loads(path.read_text())
+    outcomes = [(stage, item) for stage, result in report["stages"].items() for item in result["expectations"]]
+    erred = [f"{stage}: {item['expectation']}" for stage, item in outcomes if item.get("error")]
+    failed = [f"{stage}: {item['expectation']}({item.get('column') or ''})" for stage, item in outcomes
+              if not item["success"] and not item.get("error")]
+    met = len(outcomes) - len(failed) - len(erred)
+    text = f"{met} of {len(outcomes)} expectations met"
+    if failed:
+        text += "; not met: " + ", ".join(failed)
+    if erred:
+        text += "; ERRORS (the check itself failed): " + ", ".join(erred)
+    return text

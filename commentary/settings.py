@@ -61,7 +61,9 @@ def apply_environment_defaults(home: Path | None = None) -> None:
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_SERVER_API_HOST": "127.0.0.1",
         "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90",
-        "PREFECT_LOGGING_LEVEL": "WARNING",
+        # The flow's progress and summary reach the run's log in the UI; the terminal shows warnings only.
+        "PREFECT_LOGGING_LEVEL": "INFO",
+        "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL": "WARNING",
         "DO_NOT_TRACK": "1",
         "GX_ANALYTICS_ENABLED": "false",
         "DASK_TEMPORARY_DIRECTORY": str(home / ".cache" / "dask"),

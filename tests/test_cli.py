@@ -1,15 +1,22 @@
-"""The release commands: releases, diff, show (verify is tested with the releases)."""
+"""The command line: errors a person can act on, the run's summary, and the release commands releases, list, diff,
+show (verify is tested with the releases)."""
 from __future__ import annotations
 
+import json
+import os
+import re
+import shutil
 import subprocess
 import sys
 
 import polars as pl
+import pytest
 from builders import build_release
 
-from commentary import load
+from commentary import cli, load, pipeline
 from commentary.cli import main
 from commentary.ingest import doc_id_for
+from conftest import REPO, SEEDS
 
 CHANGED = "000_019dbd7b0e031552.txt"
 
@@ -54,3 +61,125 @@ def test_show_into_a_closed_pipe_stops_quietly(raw_copy, tmp_path):
     process.stdout.close()
     errors = process.stderr.read()
     assert process.wait(timeout=120) == 141 and errors == b""
+
+
+def _one_line_error(capsys) -> str:
+    """What the command wrote on stderr, checked to be one line and no traceback; nothing on stdout."""
+    out, err = capsys.readouterr()
+    assert out == "" and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    return err
+
+
+@pytest.fixture
+def paths(tmp_path):
+    """Places for the wrong arguments: a file, an empty folder, a raw folder with one page."""
+    (tmp_path / "a-file").write_text("not a folder")
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "raw").mkdir()
+    (tmp_path / "raw" / "page.txt").write_text("Title\n\nBody.\n")
+    return tmp_path
+
+
+WRONG_ARGUMENTS = [  # (arguments under tmp_path, exit code, what the message must say)
+    (["--raw", "missing"], cli.EXIT_USAGE, "raw folder {t}/missing does not exist: create it"),
+    (["--raw", "a-file"], cli.EXIT_USAGE, "--raw {t}/a-file is a file: pass the folder"),
+    (["--raw", "empty"], cli.EXIT_USAGE, "raw folder {t}/empty holds no files"),
+    (["--curated", "a-file"], cli.EXIT_USAGE, "--curated {t}/a-file is a file"),
+    (["--curated", "a-file/curated"], cli.EXIT_USAGE, "cannot be created: {t}/a-file is a file"),
+    (["--curated", "raw/curated"], cli.EXIT_USAGE, "lies inside the raw folder"),
+    (["--shard-size", "0"], cli.EXIT_USAGE, "--shard-size must be at least 1"),
+]
+
+
+@pytest.mark.parametrize("mode", [["--inline"], []], ids=["inline", "prefect"])
+@pytest.mark.parametrize("wrong, code, message", WRONG_ARGUMENTS, ids=[" ".join(w) for w, _, _ in WRONG_ARGUMENTS])
+def test_wrong_arguments_stop_the_run_with_one_line_before_anything_starts(paths, capsys, mode, wrong, code, message):
+    given = dict(zip(wrong[::2], wrong[1::2], strict=True))
+    arguments = {"--raw": str(paths / "raw"), "--curated": str(paths / "curated"), "--shard-size": "500"}
+    arguments |= {name: value if name == "--shard-size" else str(paths / value) for name, value in given.items()}
+    assert main(["run", *mode, *(item for pair in arguments.items() for item in pair)]) == code
+    assert message.format(t=paths) in _one_line_error(capsys)
+    assert not (paths / "curated").exists()  # nothing created: no curated folder, no .run.lock
+
+
+def test_a_curated_folder_on_a_read_only_disk_is_refused_in_one_line(paths, capsys):
+    disk = paths / "disk"
+    disk.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(disk)],
+                                           capture_output=True).returncode:
+        pytest.skip("cannot mount a read-only tmpfs here")
+    try:
+        for curated in (disk, disk / "curated"):
+            assert main(["run", "--inline", "--raw", str(paths / "raw"), "--curated", str(curated)]) == cli.EXIT_CANNOT_WRITE
+            assert f"curated folder {curated} cannot be written" in _one_line_error(capsys)
+    finally:
+        subprocess.run(["umount", str(disk)], check=True)
+
+
+def test_a_held_lock_is_told_in_one_line_before_prefect_starts_and_the_lock_file_is_left_as_it_was(paths, capsys):
+    curated = paths / "curated"
+    with pipeline.run_lock(curated):
+        before = (curated / ".run.lock").read_text()
+        for mode in (["--inline"], []):
+            assert main(["run", *mode, "--raw", str(paths / "raw"), "--curated", str(curated)]) == cli.EXIT_LOCKED
+            assert f"another run is using {curated} (pid {os.getpid()}" in _one_line_error(capsys)
+        assert (curated / ".run.lock").read_text() == before
+    assert not (curated / "runs").exists()
+
+
+def test_an_error_of_the_program_is_one_line_and_debug_shows_its_traceback(paths, capsys, monkeypatch):
+    def broken(*args):
+        raise KeyError("field")
+
+    monkeypatch.setattr(pipeline, "plan_run", broken)
+    arguments = ["run", "--inline", "--raw", str(paths / "raw"), "--curated", str(paths / "curated")]
+    assert main(arguments) == cli.EXIT_SOFTWARE
+    assert "internal error (KeyError: 'field'); rerun with --debug" in _one_line_error(capsys)
+    with pytest.raises(KeyError):
+        main([*arguments, "--debug"])
+
+
+def test_unknown_releases_and_articles_are_usage_errors(tmp_path, capsys):
+    for command in (["show", "0123"], ["list"], ["releases"], ["diff", "1.0.0"]):
+        assert main([*command, "--curated", str(tmp_path)]) == cli.EXIT_USAGE
+        assert re.search(f"no release (1.0.0 )?in {tmp_path}", _one_line_error(capsys))
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory):
+    """The summaries (stdout, stderr) of a first run on the seeds and a broken page, and of a second run on the same files."""
+    root = tmp_path_factory.mktemp("runs")
+    shutil.copytree(SEEDS, root / "raw")
+    (root / "raw" / "broken.txt.gz").write_bytes(b"\x1f\x8b\x08\x00garbage")
+    arguments = ["run", "--inline", "--raw", str(root / "raw"), "--curated", str(root / "curated")]
+    outputs = []
+    for extra in ([], ["--json"]):
+        process = subprocess.run([sys.executable, "-m", "commentary.cli", *arguments, *extra], capture_output=True, text=True,
+                                 cwd=REPO, timeout=600)
+        assert process.returncode == 0, process.stderr
+        outputs.append(process.stdout)
+    return root / "curated", *outputs
+
+
+def test_a_run_ends_with_a_summary_that_says_what_became_of_the_files_and_where_to_look(two_runs):
+    curated, first, _ = two_runs
+    (run_id,) = [p.name for p in sorted((curated / "runs").iterdir())][:1]
+    lines = first.splitlines()
+    assert lines[0] == f"Run {run_id}: 6 raw files seen"
+    assert lines[1] == "  5 articles, 0 duplicates, 1 rejected (corrupt-gzip 1), 0 repaired"
+    assert "Published release 1.0.0." in lines
+    assert f"  release  {curated}/releases/1.0.0" in lines and f"  report   {curated}/releases/1.0.0/report.html" in lines
+    assert f"  rejects  {curated}/runs/{run_id}/rejects.parquet" in lines
+    assert "{" not in first  # no dict, no JSON
+
+
+def test_a_run_with_nothing_new_says_so_and_json_gives_the_ledger(two_runs):
+    curated, _, second = two_runs
+    entry = json.loads(second)
+    assert entry["release"]["reason"] == "nothing changed since the latest release" and entry["release"]["version"] == "1.0.0"
+    assert entry == json.loads((curated / "runs" / entry["run_id"] / "ledger.json").read_text())
+    from commentary.progress import summary
+
+    text = summary(entry, curated)
+    assert "No new release: nothing changed since release 1.0.0, still the latest." in text
+    assert "Published" not in text and "released" not in text
