@@ -1,7 +1,9 @@
-"""Progress of a run in the terminal, and the time each stage took.
+"""Progress of a run for a person, the time each stage took, and the run's summary.
 
-Shard stages report each finished shard; the one-shot stages report once. Lines go to stderr,
-at most one every ``interval`` seconds while shards run, and one when a stage finishes.
+Shard stages report each finished shard; the one-shot stages report once. On a terminal a bar with
+pages per second and the time left is redrawn in place; elsewhere (a log file, a pipe) a plain line
+goes out at most every ``interval`` seconds, and one when a stage finishes. Lines go to stderr and,
+when given, to ``log`` (the Prefect run logger).
 """
 from __future__ import annotations
 
@@ -13,33 +15,52 @@ from pathlib import Path
 from typing import TextIO, TypeVar
 
 T = TypeVar("T")
+BAR_WIDTH = 24
 
 
 class Progress:
-    """Finished shards and busy seconds per stage, for ``pages`` raw files."""
+    """Finished shards, pages and busy seconds per stage, for ``pages`` raw files in ``shards`` shards."""
 
-    def __init__(self, shard_stages: tuple[str, ...], shards: int, pages: int, stream: TextIO = sys.stderr, interval: float = 5.0):
-        self.shards, self.pages, self.stream, self.interval = shards, pages, stream, interval
+    def __init__(self, shard_stages: tuple[str, ...], shards: int, pages: int, stream: TextIO = sys.stderr, interval: float = 5.0,
+                 log: Callable[[str], object] | None = None):
+        self.shards, self.pages, self.stream, self.interval, self.log = shards, pages, stream, interval, log
         self.done = dict.fromkeys(shard_stages, 0)
+        self.pages_done = dict.fromkeys(shard_stages, 0)
         self.busy = dict.fromkeys(shard_stages, 0.0)
+        self.linked_pages = 0
         self.started = time.perf_counter()
         self._last_line = self.started
+        self._bar = stream.isatty()
+        self._bar_shown = False
 
-    def shard_done(self, stage: str, seconds: float) -> None:
-        """One shard of ``stage`` finished after ``seconds`` of work."""
+    def shard_done(self, stage: str, seconds: float, pages: int) -> None:
+        """One shard of ``stage``, of ``pages`` raw files, finished after ``seconds`` of work."""
         self.done[stage] += 1
+        self.pages_done[stage] += pages
         self.busy[stage] += seconds
-        now = time.perf_counter()
         if self.done[stage] == self.shards:
             self._line(f"{stage} done: {self.shards} shards, {self._rate(stage)}")
-        elif now - self._last_line >= self.interval:
-            self._line(" | ".join(f"{name} {count}/{self.shards} shards" for name, count in self.done.items()))
+        elif self._bar:
+            self._draw(self.status())
+        elif time.perf_counter() - self._last_line >= self.interval:
+            self._line(self.status())
 
-    def shards_linked(self, count: int) -> None:
-        """``count`` shards were linked unchanged from the cached run: done for every shard stage, without work."""
+    def shards_linked(self, count: int, pages: int) -> None:
+        """``count`` shards of ``pages`` raw files were linked unchanged from the cached run: done for every shard stage, without work."""
         for stage in self.done:
             self.done[stage] += count
-        self._line(f"{count} of {self.shards} shards unchanged since the cached run: linked")
+        self.linked_pages = pages
+        self._line(f"{count} of {self.shards} shards ({pages} pages) unchanged since the cached run: linked")
+
+    def status(self) -> str:
+        """Shards done per stage, pages per second through the last shard stage and the time left at that pace."""
+        last = list(self.done)[-1]
+        elapsed = time.perf_counter() - self.started
+        rate = self.pages_done[last] / elapsed if elapsed else 0.0
+        left = self.pages - self.linked_pages - self.pages_done[last]
+        eta = _clock(left / rate) if rate else "unknown"
+        shards = " | ".join(f"{name} {count}/{self.shards}" for name, count in self.done.items())
+        return f"{shards} shards | {rate:,.0f} pages/s | {eta} left"
 
     def stage_done(self, stage: str, seconds: float) -> None:
         """A one-shot stage finished after ``seconds``."""
@@ -66,9 +87,29 @@ class Progress:
         seconds = self.busy[stage]
         return f"{self.pages} pages in {seconds:.1f} s busy ({self.pages / seconds:,.0f} pages/s)" if seconds else f"{self.pages} pages"
 
+    def _draw(self, status: str) -> None:
+        """Redraw the bar in place (a terminal only): the share of shards through the last shard stage."""
+        share = list(self.done.values())[-1] / self.shards if self.shards else 1.0
+        filled = round(share * BAR_WIDTH)
+        self.stream.write(f"\r\x1b[K[{'#' * filled}{'.' * (BAR_WIDTH - filled)}] {share:4.0%} {status}")
+        self.stream.flush()
+        self._bar_shown = True
+
     def _line(self, text: str) -> None:
         self._last_line = time.perf_counter()
+        if self._bar_shown:
+            self.stream.write("\r\x1b[K")
+            self._bar_shown = False
         print(f"[{self._last_line - self.started:8.1f}s] {text}", file=self.stream, flush=True)
+        if self.log:
+            self.log(text)
+
+
+def _clock(seconds: float) -> str:
+    """``1:02:03`` or ``2:03``: a duration for a person."""
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 def summary(entry: dict, curated: Path) -> str:

@@ -16,9 +16,10 @@ from concurrent.futures import ProcessPoolExecutor
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
-from prefect import flow, task
+from prefect import flow, get_client, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.context import FlowRunContext
 from prefect.futures import as_completed
 from prefect.settings import PREFECT_API_URL, temporary_settings
 from prefect.task_runners import ThreadPoolTaskRunner
@@ -28,7 +29,7 @@ from commentary import pipeline
 from commentary.cache import Reuse
 from commentary.ingest import RawFile
 from commentary.storage import RemoteFolder, raw_folder
-from commentary.progress import Progress
+from commentary.progress import Progress, summary
 from commentary.settings import DASK_WORKER_POLARS_THREADS, DASK_WORKERS, LOCAL_THREADS, SHARD_SIZE
 
 #: Tasks that read or write files retry twice; our own cache replaces Prefect's input hashing.
@@ -89,14 +90,31 @@ def publish(plan: pipeline.RunPlan, quality: dict, apart: ProcessPoolExecutor) -
 def account(plan: pipeline.RunPlan, outcome: dict, timings: dict) -> dict:
     rejects = pipeline.merge_rejects(plan.run_dir)
     entry = pipeline.ledger(plan, rejects, outcome, timings)
-    reasons = "\n".join(f"| {reason} | {count} |" for reason, count in entry["rejected_by_reason"].items()) or "| none | 0 |"
-    create_markdown_artifact(
-        key="ledger",
-        markdown=(f"# Run {entry['run_id']}\n\nseen {entry['seen']} = released {entry['released']} + rejected "
-                  f"{entry['rejected']} + duplicates {entry['duplicates']}\n\nRelease: {outcome}\n\n"
-                  f"| reject reason | files |\n|---|---|\n{reasons}\n"),
-    )
+    create_markdown_artifact(key="ledger", markdown=ledger_markdown(entry, plan.curated_root),
+                             description=f"What run {entry['run_id']} did with each raw file")
     return entry
+
+
+def ledger_markdown(entry: dict, curated: Path) -> str:
+    """A run's ledger for the Prefect UI: the summary, then counts and reasons as Markdown tables."""
+    counts = [("seen", entry["seen"]), ("released", entry["released"]), ("duplicates", entry["duplicates"]),
+              ("rejected", entry["rejected"]), ("repaired", entry["repaired"])]
+    reasons = [(f"rejected: {reason}", count) for reason, count in entry["rejected_by_reason"].items()] + \
+        [(f"repaired: {reason}", count) for reason, count in entry["repaired_by_reason"].items()]
+    release = [(name, ", ".join(value) if isinstance(value, list) else value) for name, value in entry["release"].items()
+               if not isinstance(value, dict)]
+    table = "\n".join(f"| {name} | {value} |" for name, value in counts + reasons)
+    outcome = "\n".join(f"| {name} | {value} |" for name, value in release)
+    return (f"# Run {entry['run_id']}\n\n```\n{summary(entry, curated)}\n```\n\n| files | count |\n|---|---:|\n{table}\n\n"
+            f"| release | |\n|---|---|\n{outcome}\n")
+
+
+def _name_flow_run(run_id: str) -> None:
+    """Name the current flow run after the pipeline's run, so that the UI and ``<curated>/runs/`` match."""
+    context = FlowRunContext.get()
+    if context and context.flow_run:
+        with get_client(sync_client=True) as client:
+            client.update_flow_run(context.flow_run.id, name=run_id)
 
 
 @flow(name="commentary-pipeline", task_runner=ThreadPoolTaskRunner(max_workers=LOCAL_THREADS))
@@ -108,7 +126,9 @@ def run_pipeline(raw: str = "raw", curated: str = "curated", shard_size: int = S
     """
     with pipeline.run_lock(Path(curated)) as removed, ExitStack() as stack:
         plan = pipeline.plan_run(raw_folder(raw), Path(curated), shard_size, mirror)
-        progress = Progress(SHARD_STAGES, len(plan.shards), plan.seen)
+        _name_flow_run(plan.run_dir.name)
+        logger = get_run_logger()
+        progress = Progress(SHARD_STAGES, len(plan.shards), plan.seen, log=logger.info)
         if removed:
             progress.note(f"removed what an interrupted run left: {', '.join(removed)}")
         progress.note(f"run {plan.run_dir.name}: {plan.seen} raw files in {len(plan.shards)} shards")
@@ -120,15 +140,17 @@ def run_pipeline(raw: str = "raw", curated: str = "curated", shard_size: int = S
             apart = stack.enter_context(corpus_process())
         linked = set(link_unchanged_shards(quote(plan)))
         if linked:
-            progress.shards_linked(len(linked))
+            progress.shards_linked(len(linked), sum(len(plan.layout[n].files) for n in linked))
         todo = [(n, shard) for n, shard in enumerate(plan.layout) if n not in linked]
         if todo and apart is None:
             apart = stack.enter_context(corpus_process())
         ingested = [ingest.submit(plan.raw_root, plan.run_dir, n, shard.files, shard.reuse) for n, shard in todo]
         cleaned = [clean.submit(plan.run_dir, n, shard.reuse, wait_for=[i]) for (n, shard), i in zip(todo, ingested, strict=True)]
-        stage_of = {f.task_run_id: "ingest" for f in ingested} | {f.task_run_id: "clean" for f in cleaned}
+        stage_of = {f.task_run_id: ("ingest", len(shard.files)) for f, (_, shard) in zip(ingested, todo, strict=True)} | \
+            {f.task_run_id: ("clean", len(shard.files)) for f, (_, shard) in zip(cleaned, todo, strict=True)}
         for future in as_completed(ingested + cleaned):
-            progress.shard_done(stage_of[future.task_run_id], future.result())
+            stage, pages = stage_of[future.task_run_id]
+            progress.shard_done(stage, future.result(), pages)
         previous = pipeline.unchanged_since(plan)
         remember_clean_shards(plan.run_dir, plan.fingerprint)
         if previous:
@@ -141,8 +163,7 @@ def run_pipeline(raw: str = "raw", curated: str = "curated", shard_size: int = S
             outcome = progress.timed("release", publish, quote(plan), quality, corpus)
         stack.close()  # the whole-corpus process exits (about a second) while the ledger is written
         entry = account(quote(plan), outcome, progress.timings())
-    progress.note(f"seen {entry['seen']}: released {entry['released']}, rejected {entry['rejected']}, "
-                  f"duplicates {entry['duplicates']}, repaired {entry['repaired']}; release: {outcome}")
+    logger.info(summary(entry, Path(curated)))
     return entry
 
 

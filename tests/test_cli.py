@@ -2,6 +2,7 @@
 show (verify is tested with the releases)."""
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -183,3 +184,32 @@ def test_a_run_with_nothing_new_says_so_and_json_gives_the_ledger(two_runs):
     text = summary(entry, curated)
     assert "No new release: nothing changed since release 1.0.0, still the latest." in text
     assert "Published" not in text and "released" not in text
+
+
+class _Stream(io.StringIO):
+    def __init__(self, terminal: bool):
+        super().__init__()
+        self.terminal = terminal
+
+    def isatty(self) -> bool:
+        return self.terminal
+
+
+@pytest.mark.parametrize("terminal", [False, True], ids=["log", "terminal"])
+def test_progress_shows_pages_per_second_and_the_time_left_as_lines_in_a_log_and_a_bar_on_a_terminal(terminal):
+    from commentary.progress import Progress
+
+    stream, logged = _Stream(terminal), []
+    progress = Progress(("ingest", "clean"), shards=4, pages=400, stream=stream, interval=0.0, log=logged.append)
+    progress.started -= 10.0  # ten seconds in
+    progress.shard_done("ingest", 1.0, 100)
+    progress.shard_done("clean", 1.0, 100)  # 100 pages through the last stage in 10 s: 300 left at 10 pages/s
+    out = stream.getvalue()
+    assert "ingest 1/4 | clean 1/4 shards | 10 pages/s | 0:30 left" in out
+    bar = "\r\x1b[K[" + "#" * 6 + "." * 18 + "]  25% ingest 1/4"  # a quarter of the shards through the last stage
+    assert (out.count("\r\x1b[K[") == 2 and bar in out and "\n" not in out) if terminal else (out.count("\n") == 2 and "\r" not in out)
+    assert logged == ([] if terminal else [out.splitlines()[0].split("] ", 1)[1], out.splitlines()[1].split("] ", 1)[1]])
+    progress.note("a line")
+    assert stream.getvalue().endswith("] a line\n") and logged[-1] == "a line"
+    if terminal:
+        assert "\r\x1b[K[" in stream.getvalue().rsplit("\n", 2)[-2]  # the bar is cleared before a line is written

@@ -25,7 +25,26 @@ def runs(tmp_path_factory, gold):
     with prefect_test_harness(server_startup_timeout=120):
         entry = run_pipeline(raw=str(raw), curated=str(root))
         again = run_pipeline(raw=str(raw), curated=str(root))
+        seen_by_prefect.update(_what_prefect_recorded())
     return root, entry, again
+
+
+#: What the Prefect API holds once the runs are done: flow run names, each run's log lines, the ledger artifacts.
+seen_by_prefect: dict = {}
+
+
+def _what_prefect_recorded() -> dict:
+    from prefect import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey, LogFilter, LogFilterFlowRunId
+    from prefect.logging.handlers import APILogHandler
+
+    APILogHandler().flush()
+    with get_client(sync_client=True) as client:
+        flow_runs = {run.name: run.id for run in client.read_flow_runs()}
+        logs = {name: [log.message for log in client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run_id])))]
+                for name, run_id in flow_runs.items()}
+        artifacts = [a.data for a in client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["ledger"])))]
+    return {"logs": logs, "ledger_artifacts": artifacts}
 
 
 @pytest.fixture(scope="module")
@@ -99,3 +118,16 @@ def test_the_whole_corpus_steps_run_in_a_process_of_their_own_whose_errors_come_
         assert apart.submit(os.getpid).result() != os.getpid()
         with pytest.raises(FileNotFoundError, match="ledger.json"):
             apart.submit(pipeline.carry_forward, tmp_path, tmp_path / "no-such-run").result()
+
+
+def test_prefect_shows_each_run_under_its_run_id_with_its_progress_summary_and_ledger_table(runs):
+    root, first, again = runs
+    logs = seen_by_prefect["logs"]
+    assert {first["run_id"], again["run_id"]} <= set(logs)  # flow runs named after the pipeline's runs
+    assert any(line.startswith("clean done: 1 shards, 6 pages") for line in logs[first["run_id"]])
+    assert any(line.startswith(f"Run {first['run_id']}: 6 raw files seen") and "Published release 1.0.0." in line
+               for line in logs[first["run_id"]])
+    assert any("No new release: nothing changed since release 1.0.0" in line for line in logs[again["run_id"]])
+    (table,) = [a for a in seen_by_prefect["ledger_artifacts"] if f"# Run {first['run_id']}" in a]
+    assert "| seen | 6 |" in table and "| released | 5 |" in table and "| rejected: corrupt-gzip | 1 |" in table
+    assert "| version | 1.0.0 |" in table and "{" not in table
