@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,12 +19,27 @@ import yaml
 
 from commentary.tables import RELEASE_TABLES
 
+#: Dataset-card config of each table. ``articles`` and ``furniture`` hold duplicate copies too (``duplicate_of`` set),
+#: while ``load()`` returns canonical articles: the names say so.
+CONFIG_NAMES = {"articles": "articles_with_duplicates", "furniture": "furniture_with_duplicates", "changes": "changes"}
+TASK_CATEGORIES = ("text-generation", "text-classification")
+LICENSE_NAME = "publishers-terms"
+LICENSE_FILE = "LICENSE.md"
+LICENSE_TEXT = """# Licence
+
+The articles in this release are the work of their authors and publishers and remain under each
+publisher's own terms (the `url` and `outlet` fields name the source of each). The release gives
+their text, cleaned of page furniture, for research and analysis; check a publisher's terms before
+republishing an article. The derived data (fields, the furniture audit, duplicate marks, changes)
+carries no further restriction.
+"""
 #: Fields whose share of canonical articles without a value the card shows.
 MISSING_FIELDS = ("title", "authors", "published_date", "outlet", "language")
 #: Rows shown in the card's count tables and bars drawn per chart; the rest are summed as "(other)".
 TOP_ROWS = 15
 CHARTS_DIR = "charts"
 _CODE = re.compile(r"`([^`]+)`")
+_LINK = re.compile(r"\[([^\]]+)\]\(([^)\s]+)\)")
 KNOWN_LIMITS = (
     "Furniture is removed by rules; a line the rules do not know stays in `body`. The `furniture` "
     "table lists every removed line with the rule that removed it, so a removal can be checked or undone.",
@@ -88,6 +104,7 @@ def statistics(articles: pl.LazyFrame, furniture: pl.LazyFrame, report: RunRepor
         "rejects_by_reason": sorted(report.rejects.group_by("stage", "reason").len().iter_rows(), key=lambda r: (-r[2], r[0], r[1])),
         "quality": [{"stage": stage, **outcome} for stage, result in (report.quality or {}).get("stages", {}).items()
                     for outcome in result["expectations"]],
+        "data_docs": (report.quality or {}).get("data_docs"),
     }
 
 
@@ -109,16 +126,57 @@ def _missing_share(frame: pl.DataFrame, name: str) -> float:
 def write(folder: Path, manifest: dict, stats: dict) -> list[Path]:
     """Write ``README.md``, ``report.html`` and the charts into a release folder; returns the files."""
     charts = _charts(folder / CHARTS_DIR, stats)
-    sections = _sections(manifest, stats, charts)
+    sections = _sections(manifest, stats, charts, folder)
     readme = folder / "README.md"
     readme.write_text("---\n" + yaml.safe_dump(_card_header(folder, manifest, stats), sort_keys=False, allow_unicode=True)
                       + "---\n\n" + f"# commentary {manifest['version']}\n\n" + _markdown(sections))
     report = folder / "report.html"
     report.write_text(_html(f"commentary {manifest['version']}", sections))
-    return [readme, report, *charts]
+    licence = folder / LICENSE_FILE
+    licence.write_text(LICENSE_TEXT)
+    return [readme, report, licence, *charts]
 
 
-def _sections(manifest: dict, stats: dict, charts: list[Path]) -> list[tuple[str, list]]:
+def data_fields() -> dict[str, list[tuple[str, str, str]]]:
+    """Each release table's fields: name, type and description (from the Pandera models)."""
+    return {name: [(field.name, _dtype(field.type) if not pa.types.is_list(field.type) else f"list of {_dtype(field.type.value_type)}",
+                    " ".join((table.model.to_schema().columns[field.name].description or "").split()))
+                   for field in table.schema]
+            for name, table in RELEASE_TABLES.items()}
+
+
+def _quality_sentence(quality: list[dict]) -> str:
+    """How many expectations were met, and which were not or could not be checked."""
+    if not quality:
+        return "No quality report was given for this release."
+    erred = [q for q in quality if q.get("error")]
+    failed = [q for q in quality if not q["success"] and not q.get("error")]
+    text = f"{len(quality) - len(failed) - len(erred)} of {len(quality)} expectations met; a failed critical expectation stops a release."
+    if failed:
+        text += " Not met: " + "; ".join(f"`{q['stage']}: {q['expectation']}({q['column'] or ''})` ({_why(q)})" for q in failed) + "."
+    if erred:
+        text += " Could not be checked (the check raised an error): " + "; ".join(
+            f"`{q['stage']}: {q['expectation']}({q['column'] or ''})`" for q in erred) + "."
+    return text
+
+
+def _why(outcome: dict) -> str:
+    """Why an expectation was not met: its error, the rows that broke it, or the value observed."""
+    if outcome.get("error"):
+        return f"error: {outcome['error']}"
+    if outcome["success"]:
+        return ""
+    if outcome.get("unexpected_count"):
+        return f"{outcome['unexpected_count']} unexpected rows"
+    return f"observed {outcome['observed_value']}" if outcome.get("observed_value") is not None else "not met"
+
+
+def _docs_link(data_docs: str, folder: Path) -> str:
+    """The Data Docs index relative to the release folder (a staging folder has the same depth as the release)."""
+    return Path(os.path.relpath(data_docs, folder)).as_posix()
+
+
+def _sections(manifest: dict, stats: dict, charts: list[Path], folder: Path) -> list[tuple[str, list]]:
     chart = {path.stem: Image(f"{CHARTS_DIR}/{path.name}", path.stem.replace("_", " ")) for path in charts}
     counts = manifest["changes"]["articles"]
     words = stats["body_words"]
@@ -141,9 +199,10 @@ def _sections(manifest: dict, stats: dict, charts: list[Path]) -> list[tuple[str
             "`articles`, `articles_all`, `furniture` and `changes`. Any Parquet reader works on `articles/*.parquet`.",
         ]),
         ("Tables", [Table(("config", "rows", "description"), [
-            ("articles", stats["articles"], "one row per article, duplicates included with `duplicate_of` set"),
-            ("furniture", stats["furniture_lines"], "every removed line: doc_id, line_no, category, rule_id, text"),
-            ("changes", sum(counts.values()), "articles added, removed or modified since the previous release"),
+            (CONFIG_NAMES["articles"], stats["articles"], "one row per article, duplicates included with `duplicate_of` set; "
+             "canonical articles are those with `duplicate_of` null (what `load()` returns)"),
+            (CONFIG_NAMES["furniture"], stats["furniture_lines"], "every removed line: doc_id, line_no, category, rule_id, text"),
+            (CONFIG_NAMES["changes"], sum(counts.values()), "articles added, removed or modified since the previous release"),
         ])]),
         ("Articles by outlet", [Table(("outlet", "articles"), stats["by_outlet"]), chart["outlets"]]),
         ("Articles by year", [Table(("year", "articles"), stats["by_year"]), chart["years"]]),
@@ -154,16 +213,20 @@ def _sections(manifest: dict, stats: dict, charts: list[Path]) -> list[tuple[str
         ("Missing fields", [Table(("field", "share of articles without it"), list(stats["missing"].items()))]),
         ("Furniture removed by category", [Table(("category", "lines"), stats["furniture_by_category"]), chart["furniture"]]),
         ("Quality", [
-            f"{len(quality) - len(failed)} of {len(quality)} expectations met; a failed critical expectation stops a release."
-            if quality else "No quality report was given for this release.",
-            Table(("stage", "expectation", "column", "critical", "met", "unexpected"),
-                  [(q["stage"], q["expectation"], q["column"] or "", q["critical"], q["success"], q["unexpected_count"] or 0) for q in quality]),
+            _quality_sentence(quality),
+            *([f"Data Docs of the run (Great Expectations, they open offline): [{_docs_link(stats['data_docs'], folder)}]"
+               f"({_docs_link(stats['data_docs'], folder)}), kept while the run folder is."] if stats.get("data_docs") else []),
+            Table(("stage", "expectation", "column", "critical", "met", "why not"),
+                  [(q["stage"], q["expectation"], q["column"] or "", q["critical"], "error" if q.get("error") else q["success"], _why(q))
+                   for q in quality]),
         ]),
         ("Rejects", [
             "Raw files that did not become articles, by stage and reason (the run's `rejects.parquet` lists each file).",
             Table(("stage", "reason", "files"), stats["rejects_by_reason"]),
         ]),
         ("Known limits", list(KNOWN_LIMITS)),
+        ("Data fields", [Table(("table", "field", "type", "description"),
+                               [(table, name, kind, text) for table, fields in data_fields().items() for name, kind, text in fields])]),
         ("Provenance", [Table(("", ""), [
             ("version", manifest["version"]), ("previous version", manifest["previous_version"] or ""),
             ("created", manifest["created_at"]), ("code version", manifest["code_version"]),
@@ -214,8 +277,8 @@ def _html(title: str, sections: list[tuple[str, list]]) -> str:
 
 
 def _inline(text: str) -> str:
-    """Escaped text with `code` spans as <code>."""
-    return _CODE.sub(r"<code>\1</code>", html.escape(text))
+    """Escaped text with `code` spans as <code> and [text](url) as links."""
+    return _LINK.sub(r'<a href="\2">\1</a>', _CODE.sub(r"<code>\1</code>", html.escape(text)))
 
 
 def _charts(folder: Path, stats: dict) -> list[Path]:
@@ -224,6 +287,7 @@ def _charts(folder: Path, stats: dict) -> list[Path]:
 
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     folder.mkdir(parents=True)
     plots = {
@@ -243,6 +307,8 @@ def _charts(folder: Path, stats: dict) -> list[Path]:
             axes.bar([str(k) for k, _ in data], [n for _, n in data], color="#3b6ea5")
         else:
             axes.barh([str(k) for k, _ in reversed(data)], [n for _, n in reversed(data)], color="#3b6ea5")
+        if data:  # counts are whole: no "0.5 articles" ticks
+            (axes.xaxis if kind == "barh" else axes.yaxis).set_major_locator(MaxNLocator(integer=True))
         axes.set_title(title)
         figure.tight_layout()
         path = folder / f"{name}.png"
@@ -252,18 +318,29 @@ def _charts(folder: Path, stats: dict) -> list[Path]:
     return paths
 
 
+def _size_category(rows: int) -> str:
+    """The Hugging Face size category of ``rows`` examples."""
+    for limit, name in ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M")):
+        if rows < limit:
+            return name
+    return "1M<n<10M" if rows < 10_000_000 else "10M<n<100M"
+
+
 def _card_header(folder: Path, manifest: dict, stats: dict) -> dict:
     """The dataset card's YAML header: configs (data files) and features per table."""
     languages = sorted({lang.split("-")[0].lower() for lang, _ in stats["by_language"] if lang not in ("(unknown)", "(other)")})
     rows = {"articles": stats["articles"], "furniture": stats["furniture_lines"],
             "changes": sum(manifest["changes"]["articles"].values())}
-    header = {"pretty_name": f"commentary {manifest['version']}", "license": "other", "tags": ["commentary", "opinion", "news"]}
+    header = {"pretty_name": f"commentary {manifest['version']}", "license": "other", "license_name": LICENSE_NAME,
+              "license_link": LICENSE_FILE}
     if languages:
         header["language"] = languages
-    header["configs"] = [{"config_name": name, **({"default": True} if name == "articles" else {}),
+    header |= {"size_categories": [_size_category(stats["canonical"])], "task_categories": list(TASK_CATEGORIES),
+               "tags": ["commentary", "opinion", "news"]}
+    header["configs"] = [{"config_name": CONFIG_NAMES[name], **({"default": True} if name == "articles" else {}),
                           "data_files": [{"split": "train", "path": table.files}]} for name, table in RELEASE_TABLES.items()]
     header["dataset_info"] = [{
-        "config_name": name,
+        "config_name": CONFIG_NAMES[name],
         "features": [_feature(f.name, f.type) for f in table.schema],
         "splits": [{"name": "train", "num_examples": rows[name],
                     "num_bytes": sum(p.stat().st_size for p in table.paths(folder))}],

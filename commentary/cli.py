@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
 
 EXIT_CODES_HELP = f"""exit codes:
   {EXIT_OK}   done
-  {EXIT_FAILED}   done, and a problem found in the data: a run published nothing (see its summary), verify found a mismatch
+  {EXIT_FAILED}   done, and a problem found: a run published nothing or a quality check raised (see its summary), verify found a mismatch
   {EXIT_USAGE}   wrong arguments (missing or empty raw folder, curated path that is a file, unknown release or article)
   {EXIT_SOFTWARE}  an error of the program: rerun with --debug and report the traceback
   {EXIT_CANNOT_WRITE}  the curated folder cannot be written (read-only, permission denied)
@@ -186,7 +186,7 @@ def _run(args) -> int:
     from contextlib import ExitStack
 
     from commentary.pipeline import check_unlocked, run as run_inline
-    from commentary.progress import summary
+    from commentary.progress import quality_errors, summary
     from commentary.storage import raw_folder
 
     check_unlocked(Path(args.curated))  # a held lock is told in one line before Prefect starts
@@ -204,6 +204,8 @@ def _run(args) -> int:
         print(json.dumps(entry, indent=2, default=str))
     else:
         print(summary(entry, Path(args.curated)))
+    if quality_errors(Path(args.curated) / "runs" / entry["run_id"]):
+        return EXIT_FAILED  # a check that raised is an error of the check: never a quiet success
     return EXIT_OK if entry["release"].get("published") or "nothing changed" in entry["release"].get("reason", "") else EXIT_FAILED
 
 

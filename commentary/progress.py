@@ -151,6 +151,12 @@ def _top(by_reason: dict[str, int], shown: int = 3) -> str:
     return " (" + ", ".join(f"{reason} {count}" for reason, count in ranked[:shown]) + more + ")"
 
 
+def quality_errors(run_dir: Path) -> list[str]:
+    """The expectations of a run that raised instead of giving a result (``quality.json``'s ``errors``)."""
+    path = run_dir / "quality.json"
+    return json.loads(path.read_text()).get("errors", []) if path.is_file() else []
+
+
 def _quality_line(path: Path) -> str | None:
     """Expectations met, failed and erred, from a run's ``quality.json``; None when the run has none."""
     if not path.is_file():

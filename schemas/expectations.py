@@ -15,6 +15,7 @@ import pandas as pd
 import polars as pl
 from great_expectations.data_context.types.base import ProgressBarsConfig
 
+from commentary.data_docs import make_offline
 from schemas.models import CATEGORIES
 
 #: Furniture lines found on many sites (one paragraph each); none may survive in a released body.
@@ -30,7 +31,8 @@ KNOWN_FURNITURE = (
 )
 #: Bodies shorter than this are suspicious (a teaser, a listing); longer ones are bounded by ingest caps.
 MIN_BODY_CHARS = 200
-EARLIEST_DATE = dt.date(1990, 1, 1)
+#: Dates are compared as timestamps: pandas holds a date column as ``datetime64``, which GX cannot compare with ``date``.
+EARLIEST_DATE = dt.datetime(1990, 1, 1)
 
 
 def body_measures(articles: pl.LazyFrame) -> pl.LazyFrame:
@@ -48,7 +50,7 @@ def _critical(expectation: gxe.Expectation) -> gxe.Expectation:
 
 def suites() -> dict[str, list[gxe.Expectation]]:
     """The expectations of each stage, by stage table name."""
-    today = dt.date.today() + dt.timedelta(days=1)
+    tomorrow = dt.datetime.combine(dt.date.today() + dt.timedelta(days=1), dt.time())
     return {
         "ingested": [
             _critical(gxe.ExpectTableRowCountToBeBetween(min_value=1)),
@@ -65,7 +67,7 @@ def suites() -> dict[str, list[gxe.Expectation]]:
             gxe.ExpectColumnValuesToNotBeNull(column="title", mostly=0.95),
             gxe.ExpectColumnValuesToBeBetween(column="body_chars", min_value=MIN_BODY_CHARS, mostly=0.95),
             gxe.ExpectColumnValuesToBeBetween(column="word_count", min_value=1),
-            gxe.ExpectColumnValuesToBeBetween(column="published_date", min_value=EARLIEST_DATE, max_value=today),
+            gxe.ExpectColumnValuesToBeBetween(column="published_date", min_value=EARLIEST_DATE, max_value=tomorrow),
         ],
         "furniture": [
             _critical(gxe.ExpectColumnValuesToBeInSet(column="category", value_set=[c for c in CATEGORIES if c != "body"])),
@@ -78,14 +80,15 @@ def suites() -> dict[str, list[gxe.Expectation]]:
 def run_suites(project_root: Path, frames: dict[str, pd.DataFrame]) -> dict:
     """Run each stage's suite on its whole table, update Data Docs under ``project_root``.
 
-    Returns a JSON-ready report: per stage, each expectation's outcome, and ``critical_failed``.
+    Returns a JSON-ready report: per stage, each expectation's outcome, ``critical_failed``, and ``errors``: the
+    expectations that raised instead of giving a result (an error of the check, never counted as "not met").
     """
     logging.getLogger("great_expectations").setLevel(logging.ERROR)
     context = gx.get_context(mode="file", project_root_dir=str(project_root))
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
     context.variables.save()
     source = context.data_sources.add_or_update_pandas(name="commentary")
-    report = {"stages": {}, "critical_failed": [], "data_docs": str(project_root / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html")}
+    report = {"stages": {}, "critical_failed": [], "errors": [], "data_docs": str(project_root / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html")}
     for stage, expectations in suites().items():
         if stage not in frames:
             continue
@@ -104,16 +107,29 @@ def run_suites(project_root: Path, frames: dict[str, pd.DataFrame]) -> dict:
             for item in validation_result.results:
                 config = item.expectation_config
                 critical = bool((config.meta or {}).get("critical"))
+                error = _raised(item)
                 outcomes.append({
                     "expectation": config.type, "column": config.kwargs.get("column"),
                     "success": bool(item.success), "critical": critical,
                     "unexpected_count": (item.result or {}).get("unexpected_count"),
                     "observed_value": _plain((item.result or {}).get("observed_value")),
+                    "error": error,
                 })
-                if critical and not item.success:
+                if error:
+                    report["errors"].append(f"{stage}: {config.type}({config.kwargs.get('column') or ''}) raised {error}")
+                elif critical and not item.success:
                     report["critical_failed"].append(f"{stage}: {config.type}({config.kwargs.get('column') or ''})")
         report["stages"][stage] = {"success": bool(result.success), "rows": len(frames[stage]), "expectations": outcomes}
+    make_offline(Path(report["data_docs"]).parent)
     return report
+
+
+def _raised(item) -> str | None:
+    """The first line of the exception an expectation raised, or None when it ran."""
+    info = item.exception_info or {}
+    infos = [info] if "raised_exception" in info else list(info.values())
+    messages = [i.get("exception_message") or "an exception" for i in infos if isinstance(i, dict) and i.get("raised_exception")]
+    return messages[0].strip().splitlines()[0] if messages else None
 
 
 def _plain(value):

@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import shutil
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -17,9 +19,13 @@ from matplotlib import image
 from commentary import card, release, stages, tables
 from schemas import models
 
-QUALITY = {"critical_failed": [], "stages": {"articles": {"success": False, "rows": 3, "expectations": [
-    {"expectation": "expect_column_values_to_not_be_null", "column": "title", "success": False, "critical": False,
-     "unexpected_count": 1, "observed_value": None}]}}}
+DATA_DOCS = "runs/r1/quality/gx/uncommitted/data_docs/local_site/index.html"
+QUALITY = {"critical_failed": [],
+           "stages": {"articles": {"success": False, "rows": 3, "expectations": [
+               {"expectation": "expect_column_values_to_not_be_null", "column": "title", "success": False, "critical": False,
+                "unexpected_count": 1, "observed_value": None, "error": None},
+               {"expectation": "expect_column_values_to_be_between", "column": "published_date", "success": False, "critical": False,
+                "unexpected_count": None, "observed_value": None, "error": "Cannot compare Timestamp with datetime.date"}]}}}
 REJECTS = stages.frame([stages.reject("x.txt.gz", "ingest", "corrupt-gzip", "truncated")] * 2
                        + [stages.reject("nav.txt", "clean", "no-article-body", "none")], tables.REJECTS)
 
@@ -33,7 +39,7 @@ def published(tmp_path_factory):
     frames["articles"] = frames["articles"].with_columns(
         outlet=pl.Series(["Example Review", "Example Review", "Reprints Daily", None]),
         published_date=pl.Series([dt.date(2020, 5, 1), dt.date(2021, 1, 1), dt.date(2021, 2, 1), None]))
-    report = card.RunReport(seen=7, quality=QUALITY, rejects=REJECTS)
+    report = card.RunReport(seen=7, quality=QUALITY | {"data_docs": str(root / DATA_DOCS)}, rejects=REJECTS)
     manifest = publish_frames(root, "r1", frames, {"raw_fingerprint": "f" * 64}, report)
     return root, manifest, release.release_path(root)
 
@@ -53,17 +59,26 @@ def test_card_has_a_dataset_card_header_that_matches_the_files(published):
     _, manifest, folder = published
     text = (folder / "README.md").read_text()
     header = yaml.safe_load(text.split("---\n")[1])
-    assert header["language"] == ["en"]
+    assert header["language"] == ["en"] and header["size_categories"] == ["n<1K"] and header["task_categories"]
+    assert header["license"] == "other" and header["license_name"] and (folder / header["license_link"]).is_file()
     for config in header["configs"]:
         (files,) = config["data_files"]
         assert sorted(folder.glob(files["path"])), files
+    assert [c["config_name"] for c in header["configs"] if c.get("default")] == ["articles_with_duplicates"]
     info = {entry["config_name"]: entry for entry in header["dataset_info"]}
-    assert info["articles"]["splits"][0]["num_examples"] == manifest["counts"]["articles"] == 4
-    assert [f["name"] for f in info["articles"]["features"]] == tables.ARTICLES.names
-    assert {"name": "authors", "sequence": "string"} in info["articles"]["features"]
+    assert info["articles_with_duplicates"]["splits"][0]["num_examples"] == manifest["counts"]["articles"] == 4
+    assert [f["name"] for f in info["articles_with_duplicates"]["features"]] == tables.ARTICLES.names
+    assert {"name": "authors", "sequence": "string"} in info["articles_with_duplicates"]["features"]
     body = text.split("---\n", 2)[2]
     assert "from 7 raw files: 2 canonical articles and 2 duplicates (1 exact, 1 near)" in body
-    assert "| ingest | corrupt-gzip | 2 |" in body and "| articles | expect_column_values_to_not_be_null | title | False | False | 1 |" in body
+    assert "| articles | published_date | date32 | " in body and "| changes | changed_fields | list of string | " in body
+    assert "| ingest | corrupt-gzip | 2 |" in body
+    assert "| articles | expect_column_values_to_not_be_null | title | False | False | 1 unexpected rows |" in body
+    assert "0 of 2 expectations met" in body and "Not met: `articles: expect_column_values_to_not_be_null(title)` (1 unexpected rows)" in body
+    assert "Could not be checked (the check raised an error): `articles: expect_column_values_to_be_between(published_date)`" in body
+    assert "| error | error: Cannot compare Timestamp with datetime.date |" in body
+    assert f"[../../{DATA_DOCS}](../../{DATA_DOCS})" in body
+    assert f'<a href="../../{DATA_DOCS}">' in (folder / "report.html").read_text()
     assert all((folder / "charts" / f"{name}.png").is_file() for name in ("outlets", "years", "body_words", "furniture"))
 
 
@@ -108,3 +123,32 @@ def test_report_page_renders_in_chromium(published, tmp_path):
     assert (pixels != background).any(axis=-1).mean() > 0.02, "the page is blank"
     bars = (np.abs(pixels - [0x3B, 0x6E, 0xA5]).max(axis=-1) < 8).sum()
     assert bars > 2000, "the charts did not load"
+
+
+def _screenshot(page, shot, tmp_path, height: int = 1800) -> np.ndarray:
+    subprocess.run([
+        _chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}", f"--window-size=1000,{height}", "--hide-scrollbars",
+        f"--screenshot={shot}", page.as_uri(),
+    ], check=True, capture_output=True, timeout=120)
+    return (image.imread(shot)[..., :3] * 255).round().astype(int)
+
+
+def test_data_docs_render_offline_with_the_results_in_their_index(tmp_path):
+    """GX's index fills its tables from CDN scripts; offline it was blank. The pages need no network now."""
+    from schemas.expectations import run_suites
+
+    articles = pl.DataFrame({"doc_id": ["a", "b"], "title": ["A", None], "body_chars": [900, 50], "word_count": [150, 9],
+                             "published_date": [dt.date(2020, 1, 1), None], "known_furniture": [None, None]},
+                            schema_overrides={"known_furniture": pl.String})
+    report = run_suites(tmp_path / "quality", {"articles": articles.to_pandas()})
+    assert report["errors"] == [] and all(q["error"] is None for q in report["stages"]["articles"]["expectations"])
+    site = Path(report["data_docs"]).parent
+    pages = sorted(site.rglob("*.html"))
+    assert len(pages) >= 3
+    for page in pages:
+        assert not re.search(r"""<(script|link|img)[^>]*(src|href)=["']https?://""", page.read_text()), page
+    pixels = _screenshot(Path(report["data_docs"]), tmp_path / "index.png", tmp_path, height=900)
+    failed_cells = (np.abs(pixels - [0xC6, 0x28, 0x28]).max(axis=-1) < 8).sum()
+    assert failed_cells > 500, "the index shows no validation result"

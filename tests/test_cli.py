@@ -213,3 +213,19 @@ def test_progress_shows_pages_per_second_and_the_time_left_as_lines_in_a_log_and
     assert stream.getvalue().endswith("] a line\n") and logged[-1] == "a line"
     if terminal:
         assert "\r\x1b[K[" in stream.getvalue().rsplit("\n", 2)[-2]  # the bar is cleared before a line is written
+
+
+def test_a_check_that_raised_is_shown_in_the_summary_and_fails_the_command(tmp_path, capsys, monkeypatch):
+    import datetime as dt
+
+    import great_expectations.expectations as gxe
+
+    from schemas import expectations
+
+    shutil.copytree(SEEDS, tmp_path / "raw")
+    raises = gxe.ExpectColumnValuesToBeBetween(column="published_date", min_value=dt.date(1990, 1, 1))  # date against datetime64
+    monkeypatch.setattr(expectations, "suites", lambda: {"articles": [raises]})
+    assert main(["run", "--inline", "--raw", str(tmp_path / "raw"), "--curated", str(tmp_path / "curated")]) == cli.EXIT_FAILED
+    out = capsys.readouterr().out
+    assert "quality: 0 of 1 expectations met; ERRORS (the check itself failed): articles: expect_column_values_to_be_between" in out
+    assert "Published release 1.0.0." in out

@@ -62,6 +62,14 @@ def test_ledger_accounts_for_every_file(curated):
     assert rejects.select("source_path", "stage", "reason").rows() == [("broken.txt.gz", "ingest", "corrupt-gzip")]
 
 
+def test_every_expectation_runs_and_holds_on_the_seeds(curated):
+    root, entry = curated
+    report = json.loads((root / "runs" / entry["run_id"] / "quality.json").read_text())
+    outcomes = [outcome for result in report["stages"].values() for outcome in result["expectations"]]
+    assert report["errors"] == [] and [o for o in outcomes if o["error"]] == []  # none raised (published_date did)
+    assert len(outcomes) == 16 and all(o["success"] for o in outcomes)
+
+
 def test_release_reads_back_in_duckdb(curated, gold):
     root, _ = curated
     folder = release.release_path(root)
