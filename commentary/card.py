@@ -46,7 +46,8 @@ KNOWN_LIMITS = (
     "`outlet`, `authors` and dates are left empty rather than guessed; see the missing-field shares above.",
     "Near duplicates are found by MinHash on word 5-grams (estimated Jaccard >= 0.7): a copy that was "
     "edited heavily is not found, and groups are transitive (A~B and B~C put A, B and C together).",
-    "`language` comes only from sidecars and page metadata; pages without it have none.",
+    "`language` comes from the sidecar or the page's metadata when they give one, else it is detected from the body "
+    "(py3langid; `field_sources.language` is `detected:py3langid`); bodies too short or too mixed to tell have none.",
 )
 
 

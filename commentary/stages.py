@@ -13,7 +13,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from commentary import tables
+from commentary import language, tables
 from commentary.clean import CleanedPage
 from commentary.clean.html import extract_html
 from commentary.clean.text import clean_shard
@@ -23,6 +23,7 @@ from schemas import models
 
 _WORD = re.compile(r"\w+")
 _SPACE = re.compile(r"\s+")
+_LINE_SPACE = re.compile(r"[^\S\n]+")
 #: Fields whose value is a list; the others are scalars.
 _LIST_FIELDS = {"authors", "tags", "summary"}
 #: Fixed so that signatures, and so duplicate groups, are the same in every run.
@@ -144,12 +145,20 @@ def _article(doc: dict, html_meta: dict, page: CleanedPage) -> dict:
         value, source = next(((v, s) for v, s in candidates if v), (None, None))
         row[name] = value if value or name not in _LIST_FIELDS else []
         sources[name] = source
+    body = normalize_body(page.body)
+    if not row["language"] and (detected := language.detect(body)):  # the page's own metadata comes first
+        row["language"], sources["language"] = detected, language.SOURCE
     row["field_sources"] = sources
-    row["body"] = page.body
-    row["word_count"] = len(_WORD.findall(page.body))
-    row["body_sha256"] = body_fingerprint(page.body)
+    row["body"] = body
+    row["word_count"] = len(_WORD.findall(body))
+    row["body_sha256"] = body_fingerprint(body)
     row["duplicate_of"] = None
     return row
+
+
+def normalize_body(body: str) -> str:
+    """Runs of white space within a line (no-break spaces, tabs) as one space, as in the other text fields; line breaks kept."""
+    return "\n".join(_LINE_SPACE.sub(" ", line).strip() for line in body.split("\n"))
 
 
 def body_fingerprint(body: str) -> str:

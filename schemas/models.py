@@ -67,7 +67,7 @@ class Article(SourceRecord):
     syndicated_date: dt.date = pa.Field(nullable=True, description="date of the first appearance")
     body: str = pa.Field(str_length={"min_value": 1}, description="article text, paragraphs joined by one blank line")
     word_count: int = pa.Field(ge=1, description="number of \\w+ tokens in body")
-    language: str = pa.Field(nullable=True, description="language tag when known")
+    language: str = pa.Field(nullable=True, description="language tag: from the sidecar or page metadata, else detected from the body")
     body_sha256: str = pa.Field(str_matches=HEX64, description="sha256 of the case- and space-normalised body")
     duplicate_of: str = pa.Field(nullable=True, str_matches=HEX16, description="doc_id of the canonical copy, null for canonical articles")
     field_sources: pl.Struct = pa.Field(

@@ -70,6 +70,13 @@ def test_every_expectation_runs_and_holds_on_the_seeds(curated):
     assert len(outcomes) == 16 and all(o["success"] for o in outcomes)
 
 
+def test_the_seeds_language_is_detected_from_their_bodies(curated):
+    root, _ = curated
+    articles = pl.read_parquet(release.release_path(root) / "articles" / "*.parquet")
+    assert articles["language"].to_list() == ["en"] * 5
+    assert articles["field_sources"].struct.field("language").to_list() == ["detected:py3langid"] * 5
+
+
 def test_release_reads_back_in_duckdb(curated, gold):
     root, _ = curated
     folder = release.release_path(root)
@@ -80,7 +87,7 @@ def test_release_reads_back_in_duckdb(curated, gold):
     assert [r[0] for r in rows] == sorted(gold)
     for source_path, title, _, body in rows:
         assert title == gold[source_path]["fields"]["title"]
-        assert body == gold[source_path]["body"]
+        assert body == gold[source_path]["body"].replace("\u00a0", " ")  # no-break spaces become spaces
     furniture = con.execute(f"select count(*) from read_parquet('{folder}/furniture/*.parquet')").fetchone()[0]
     assert furniture == sum(1 for doc in gold.values() for label in doc["lines"].values() if label != "body")
 

@@ -1,0 +1,45 @@
+"""Articles' language and body spacing, where articles are assembled: detected from the body unless the page says."""
+from __future__ import annotations
+
+from conftest import SEEDS, html_page
+
+from commentary import stages
+from commentary.ingest import discover
+
+FRENCH = ("Le gouvernement a annoncé mardi que les négociations reprendraient la semaine prochaine, "
+          "après des mois de désaccord sur le budget et sur la réforme des retraites.")
+
+
+def _articles(folder):
+    ingested, _, _ = stages.ingest(folder, discover(folder))
+    articles, _, _, _ = stages.clean(ingested)
+    return {row["source_path"]: row for row in articles.iter_rows(named=True)}
+
+
+def test_every_seed_is_detected_as_english_and_says_where_that_came_from():
+    rows = _articles(SEEDS)
+    assert len(rows) == 5
+    assert {(row["language"], row["field_sources"]["language"]) for row in rows.values()} == {("en", "detected:py3langid")}
+
+
+def test_the_pages_own_language_comes_first_and_other_languages_are_detected(tmp_path, articles):
+    title, body = articles[0]
+    (tmp_path / "declared.html").write_text(html_page(title, body).replace("<html>", '<html lang="en-GB">'))
+    (tmp_path / "sidecar.txt").write_text(f"{title}\n\n{body}\n")
+    (tmp_path / "sidecar.txt.meta.json").write_text('{"language": "en-US"}')
+    (tmp_path / "french.txt").write_text(f"Les négociations reprennent\n\n{FRENCH}\n\n{FRENCH.upper()}\n")
+    rows = _articles(tmp_path)
+    assert rows["declared.html"]["language"] == "en-GB" and rows["declared.html"]["field_sources"]["language"] != "detected:py3langid"
+    assert (rows["sidecar.txt"]["language"], rows["sidecar.txt"]["field_sources"]["language"]) == ("en-US", "sidecar")
+    assert (rows["french.txt"]["language"], rows["french.txt"]["field_sources"]["language"]) == ("fr", "detected:py3langid")
+
+
+def test_bodies_have_no_break_spaces_and_tabs_as_plain_spaces_like_the_other_fields(tmp_path, articles):
+    title, body = articles[0]
+    first, rest = body.split("\n\n", 1)
+    spaced = first.replace(" ", "\u00a0", 3).replace(" ", "\t \t", 1)
+    (tmp_path / "spaced.txt").write_text(f"{title}\n\n{spaced}\n\n{rest}\n")
+    row = _articles(tmp_path)["spaced.txt"]
+    assert "\u00a0" not in row["body"] and "\t" not in row["body"] and "  " not in row["body"]
+    assert row["body"].split("\n\n")[0] == first and row["body"].count("\n\n") == body.count("\n\n")
+    assert row["body_sha256"] == stages.body_fingerprint(body)
