@@ -61,7 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     show.add_argument("doc_id", help="a doc_id, a unique prefix of one, or a source_path")
     show.add_argument("--version", default="latest", help="release to read (default: latest)")
     for command in commands.choices.values():
-        command.add_argument("--curated", default="curated", help="curated output folder (default: curated)")
+        command.add_argument("--curated", default=os.environ.get("COMMENTARY_CURATED") or "curated",
+                             help="curated output folder (default: $COMMENTARY_CURATED, else curated)")
     evaluate = commands.add_parser("eval", help="score cleaning on the seeds' gold and the benchmark split; non-zero below the floors")
     evaluate.add_argument("--shared", default="../shared", help="folder with gold/, benchmark/ and tools/ (default: ../shared)")
     evaluate.add_argument("--seeds", default="raw", help="raw folder holding the seed pages (default: raw)")

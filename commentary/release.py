@@ -183,6 +183,7 @@ def _publish(curated_root: Path, run_id: str, shards: dict[str, tables.TableFile
         _fsync_dir(releases)
         _replace_text(curated_root / "CHANGELOG.md", changelog.history([releases / m["version"] for m in list_releases(curated_root)]))
         _replace_text(curated_root / "LATEST", version + "\n")
+        _replace_link(curated_root / LATEST_LINK, target.relative_to(curated_root))
         (releases / ".pending").unlink()
         _remember_hashes(curated_root, manifest, hashes)
         return manifest
@@ -363,6 +364,18 @@ def verify(curated_root: Path, version: str = "latest") -> list[str]:
             problems.append(f"{folder.name}/{name}: sha256 differs from the manifest")
     problems += [f"{folder.name}/{name}: not in the manifest" for name in sorted(set(_checksums(folder)) - set(listed))]
     return problems
+
+
+#: ``<curated>/latest``: a symbolic link to the newest release folder, for readers that glob paths (DuckDB, Polars).
+LATEST_LINK = "latest"
+
+
+def _replace_link(path: Path, target: Path) -> None:
+    """Point the symbolic link ``path`` at ``target`` atomically (a new link aside, renamed over the old one)."""
+    aside = path.with_name(f".{path.name}.tmp")
+    aside.unlink(missing_ok=True)
+    aside.symlink_to(target, target_is_directory=True)
+    os.replace(aside, path)
 
 
 def _replace_text(path: Path, text: str) -> None:

@@ -2,14 +2,16 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
+import duckdb
 import pandas as pd
 import polars as pl
 import pyarrow as pa
 import pytest
 from builders import article_frames, publish_frames
 
-from commentary import duckdb_views, load
+from commentary import duckdb_views, load, reader
 
 BODIES = {"a.txt": "the original piece", "b.txt": "the original piece", "c.txt": "another piece"}
 
@@ -56,3 +58,31 @@ def test_wrong_arguments_are_clear_errors(curated, tmp_path):
         load(curated=curated, version="9.9.9")
     with pytest.raises(FileNotFoundError, match="no release"):
         load(curated=tmp_path / "empty")
+
+
+def test_pandas_gets_real_dates_and_python_lists(curated):
+    articles = load(curated=curated)
+    assert str(articles["published_date"].dtype).startswith("datetime64") and articles["published_date"].dt.year.tolist() == [2021, 2021]
+    assert isinstance(articles["authors"].dtype, pd.ArrowDtype) and articles["authors"].iloc[0] == []
+    assert articles["tags"].list.len().tolist() == [0, 0]
+    changes = load(table="changes", curated=curated)
+    assert changes["changed_fields"].iloc[0] == []
+
+
+def test_the_default_folder_comes_from_the_environment_whatever_the_current_folder(curated, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path / "..")
+    monkeypatch.setenv("COMMENTARY_CURATED", str(curated))
+    assert len(load()) == 2 and duckdb_views().execute("select count(*) from articles").fetchone() == (2,)
+    monkeypatch.setenv("COMMENTARY_CURATED", str(tmp_path / "nowhere"))
+    with pytest.raises(FileNotFoundError, match=f"no release in {tmp_path / 'nowhere'} \\(from \\$COMMENTARY_CURATED\\)"):
+        load()
+    monkeypatch.delenv("COMMENTARY_CURATED")
+    assert reader.default_curated() == Path(reader.__file__).resolve().parents[1] / "curated"
+
+
+def test_latest_links_the_newest_release_for_plain_globs(curated):
+    publish_frames(curated, "r2", article_frames(BODIES | {"d.txt": "a fourth piece"}, duplicate_of={"b.txt": "a.txt"}), {})
+    assert (curated / "latest").resolve() == (curated / "releases" / "1.1.0").resolve()
+    assert pl.read_parquet(curated / "latest" / "articles" / "*.parquet").height == 4
+    rows = duckdb.connect().execute(f"select count(*) from read_parquet('{curated}/latest/articles/*.parquet')").fetchone()
+    assert rows == (4,) and not list(curated.glob(".latest*"))
