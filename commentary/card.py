@@ -191,7 +191,7 @@ def _sections(manifest: dict, stats: dict, charts: list[Path], folder: Path) -> 
             f"{stats['near_duplicates']} near), page furniture removed and audited line by line.",
             f"Release {manifest['version']} ("
             + (f"{manifest['changes']['bump']} change from {manifest['previous_version']}" if manifest["previous_version"] else "first release")
-            + f"): {counts['added']} articles added, "
+            + f"): {counts['added']} {'article' if counts['added'] == 1 else 'articles'} added, "
             f"{counts['removed']} removed, {counts['modified']} modified; see `CHANGELOG.md` and `changes.parquet`.",
         ]),
         ("Loading", [

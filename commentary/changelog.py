@@ -22,6 +22,9 @@ from schemas.models import CHANGE_KINDS
 #: Tables whose content and columns decide the version; ``changes`` itself is not compared.
 COMPARED_TABLES = ("articles", "furniture")
 FURNITURE_FIELD = "furniture"
+#: Columns that never make an article modified: the key, and the furniture's line numbers, which shift whenever a
+#: line above changes (the body's own change is counted in ``body``); a line that moved is the same removed line.
+UNCOMPARED = ("doc_id", "line_no")
 #: Changed articles listed by name in a changelog; the full list is in ``changes.parquet``.
 LISTED_CHANGES = 50
 #: Fixed, so that two releases' hashes are comparable; Polars' hashes may change between its versions, so
@@ -126,7 +129,7 @@ def diff(old: dict[str, TableHashes] | None, new: dict[str, TableHashes]) -> Dif
     columns = {t: {"removed": [c for c in before if c not in after], "added": [c for c in after if c not in before],
                    "retyped": [c for c in before if c in after and before[c] != after[c]]}
                for t, (before, after) in schemas.items()}
-    compared = {t: [c for c, kind in after.items() if c != "doc_id" and before.get(c) == kind] for t, (before, after) in schemas.items()}
+    compared = {t: [c for c, kind in after.items() if c not in UNCOMPARED and before.get(c) == kind] for t, (before, after) in schemas.items()}
     lines = old["furniture"].hashes.join(new["furniture"].hashes, on="doc_id", how="full", coalesce=True, suffix="__new")
     lines_differ = lines.filter(pl.any_horizontal(False, *(pl.col(c).ne_missing(pl.col(f"{c}__new")) for c in compared["furniture"])))
     flags = [pl.when(pl.col(c).ne_missing(pl.col(f"{c}__new"))).then(pl.lit(c)) for c in compared["articles"]]
@@ -164,7 +167,8 @@ def parse_version(version: str) -> tuple[int, int, int]:
 def describe(result: Diff, new_articles: pl.LazyFrame, old_articles: pl.LazyFrame | None, limit: int = LISTED_CHANGES) -> str:
     """Markdown: counts, column changes, fields changed, and the first ``limit`` changed articles."""
     counts = result.counts()
-    lines = [f"{counts['added']} articles added, {counts['removed']} removed, {counts['modified']} modified."]
+    lines = [f"{counts['added']} {'article' if counts['added'] == 1 else 'articles'} added, {counts['removed']} removed, "
+             f"{counts['modified']} modified."]
     for table, changed in result.columns.items():
         for kind, names in changed.items():
             if names:
@@ -174,15 +178,22 @@ def describe(result: Diff, new_articles: pl.LazyFrame, old_articles: pl.LazyFram
     if result.changes.height:
         shown = result.changes.head(limit)
         ids = shown["doc_id"].implode()
-        names = pl.concat([frame.filter(pl.col("doc_id").is_in(ids)).select("doc_id", "source_path", "title").collect()
+        names = pl.concat([frame.filter(pl.col("doc_id").is_in(ids)).select("doc_id", "source_path", "title", "duplicate_of").collect()
                            for frame in (new_articles, old_articles) if frame is not None]).unique("doc_id", keep="first")
         shown = shown.join(names, on="doc_id", how="left", maintain_order="left")
         lines += ["", "| change | doc_id | source_path | title | fields |", "|---|---|---|---|---|"]
-        lines += [f"| {r['change']} | {r['doc_id']} | {_cell(r['source_path'])} | {_cell(r['title'])} | {', '.join(r['changed_fields'])} |"
+        lines += [f"| {_change(r)} | {r['doc_id']} | {_cell(r['source_path'])} | {_cell(r['title'])} | {', '.join(r['changed_fields'])} |"
                   for r in shown.iter_rows(named=True)]
         if result.changes.height > limit:
             lines.append(f"\n... and {result.changes.height - limit} more (see `changes.parquet`).")
     return "\n".join(lines) + "\n"
+
+
+def _change(row: dict) -> str:
+    """The change, with an added article that is a copy of another marked as such."""
+    if row["change"] == "added" and row["duplicate_of"]:
+        return f"added (duplicate of {row['duplicate_of']})"
+    return row["change"]
 
 
 def _cell(value: str | None) -> str:

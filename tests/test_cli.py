@@ -229,3 +229,21 @@ def test_a_check_that_raised_is_shown_in_the_summary_and_fails_the_command(tmp_p
     out = capsys.readouterr().out
     assert "quality: 0 of 1 expectations met; ERRORS (the check itself failed): articles: expect_column_values_to_be_between" in out
     assert "Published release 1.0.0." in out
+
+
+def test_diff_counts_in_good_grammar_marks_added_copies_and_ignores_furniture_that_only_moved(tmp_path, capsys):
+    from builders import article_frames, publish_frames
+
+    bodies = {"a.txt": "the original piece", "b.txt": "another piece"}
+    first = article_frames(bodies)
+    publish_frames(tmp_path, "r1", first, {})
+    second = article_frames(bodies | {"a.txt": "the original piece, longer", "c.txt": "the original piece"},
+                            duplicate_of={"c.txt": "a.txt"})
+    moved = pl.col("doc_id") == doc_id_for("a.txt")  # a.txt's removed line is the same, one line further down
+    second["furniture"] = second["furniture"].with_columns(line_no=pl.when(moved).then(2).otherwise(pl.col("line_no")))
+    publish_frames(tmp_path, "r2", second, {})
+    assert main(["diff", "1.0.0", "--curated", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "1 article added, 0 removed, 1 modified." in out
+    assert f"| added (duplicate of {doc_id_for('a.txt')}) | {doc_id_for('c.txt')} | c.txt |" in out
+    assert f"| modified | {doc_id_for('a.txt')} | a.txt | Title of a.txt | body, word_count, body_sha256 |" in out

@@ -78,7 +78,7 @@ def test_changelogs_accumulate_newest_first(tmp_path):
     _publish(tmp_path, "r1", BASE)
     _publish(tmp_path, "r2", {**BASE, "c.txt": "three"})
     notes = (release.release_path(tmp_path) / "CHANGELOG.md").read_text()
-    assert notes.startswith("## 1.1.0 (") and "Changes since 1.0.0: 1 articles added, 0 removed, 0 modified." in notes
+    assert notes.startswith("## 1.1.0 (") and "Changes since 1.0.0: 1 article added, 0 removed, 0 modified." in notes
     assert "| added | " in notes and "c.txt" in notes and "a.txt" not in notes
     history = (tmp_path / "CHANGELOG.md").read_text()
     assert history.index("## 1.1.0") < history.index("## 1.0.0")
