@@ -1,27 +1,36 @@
 """Serve the pipeline as a scheduled Prefect deployment.
 
-    python -m flows.serve [--raw DIR] [--curated DIR] [--cron "0 3 * * *"]
+    python -m flows.serve [--raw DIR] [--curated DIR] [--cron "0 3 * * *"] [--port 4200]
 
-Starts a local Prefect server on 127.0.0.1 unless ``PREFECT_API_URL`` names one already, then
-serves the deployment ``commentary-pipeline/scheduled`` until interrupted. Runs never overlap:
-a run due while another is going waits for it (deployment concurrency limit 1, enqueued).
+Starts a local Prefect server on 127.0.0.1:PORT unless ``PREFECT_API_URL`` names one already, then
+serves the deployment ``commentary-pipeline/scheduled`` until interrupted (Ctrl-C or SIGTERM; a
+server started here stops with it). Runs never overlap: a run due while another is going waits for
+it (deployment concurrency limit 1, enqueued). A port already taken, by another program or by a
+Prefect server this command did not start, stops it at once with a message saying what to do.
 """
 from __future__ import annotations
 
 import argparse
 import os
+import signal
+import socket
+import sys
+import urllib.request
+import warnings
 from contextlib import ExitStack
 
 from prefect import serve
 from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
-from flows.pipeline import run_pipeline
+from commentary.cli import EXIT_USAGE
 from commentary.server import local_server
+from flows.pipeline import run_pipeline
 
 DEPLOYMENT = "scheduled"
 #: Daily at 03:00 (server time zone: UTC).
 DEFAULT_CRON = "0 3 * * *"
+DEFAULT_PORT = 4200
 ONE_RUN_AT_A_TIME = ConcurrencyLimitConfig(limit=1, collision_strategy=ConcurrencyLimitStrategy.ENQUEUE)
 
 
@@ -33,21 +42,67 @@ def deployment(raw: str, curated: str, cron: str = DEFAULT_CRON):
     )
 
 
-def main(argv: list[str] | None = None) -> None:
+def port_taken(port: int) -> str | None:
+    """Why a local server cannot be started on ``127.0.0.1:port`` (something listens there), or None when it can."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+            return None
+        except OSError:
+            pass
+    url = f"http://127.0.0.1:{port}/api"
+    try:
+        with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
+            prefect = response.status == 200
+    except OSError:
+        prefect = False
+    if prefect:
+        return (f"a Prefect server that this command did not start is already running on port {port}: serve on it with "
+                f"PREFECT_API_URL={url} make serve, or start a server of your own on another port with make serve PORT={port + 1}")
+    return f"port {port} is taken by another program: choose a free one with make serve PORT={port + 1} (python -m flows.serve --port ...)"
+
+
+def how_to_use(api_url: str, cron: str) -> str:
+    """What to do from another shell: trigger the deployment, watch its runs."""
+    name = f"{run_pipeline.name}/{DEPLOYMENT}"
+    return "\n".join([
+        f"Serving {name} (cron {cron!r}, UTC). Prefect UI: {api_url.removesuffix('/api')}",
+        "From another shell, in this folder:",
+        f"  export PREFECT_API_URL={api_url}",
+        f"  .venv/bin/prefect deployment run {name} --watch   # run it now and follow it",
+        "  .venv/bin/prefect flow-run ls                                        # recent runs (named after their run_id)",
+        "Stop with Ctrl-C or SIGTERM" + (" (the server started here stops too)." if "127.0.0.1" in api_url else "."),
+    ])
+
+
+def _stop(signum, frame) -> None:
+    raise SystemExit(0)
+
+
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m flows.serve", description=__doc__.split("\n")[0])
     parser.add_argument("--raw", default="raw", help="raw landing folder (default: raw)")
     parser.add_argument("--curated", default="curated", help="curated output folder (default: curated)")
     parser.add_argument("--cron", default=DEFAULT_CRON, help=f"cron schedule (default: {DEFAULT_CRON!r}, daily)")
-    parser.add_argument("--port", type=int, default=4200, help="port of the local server, if one is started (default: 4200)")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT,
+                        help=f"port of the local server, if one is started (default: {DEFAULT_PORT})")
     args = parser.parse_args(argv)
+    # SIGTERM unwinds like Ctrl-C, so that a server started here stops too; the runner sets its own handler, which exits alike.
+    signal.signal(signal.SIGTERM, _stop)
+    warnings.filterwarnings("ignore", message="coroutine 'Runner.astop' was never awaited")  # the runner's SIGTERM handler
     with ExitStack() as stack:
         if not PREFECT_API_URL.value():
+            if problem := port_taken(args.port):
+                print(f"make serve: {problem}", file=sys.stderr)
+                return EXIT_USAGE
             url = stack.enter_context(local_server(args.port))
             os.environ["PREFECT_API_URL"] = url  # flow runs are subprocesses: they read the environment
             stack.enter_context(temporary_settings(updates={PREFECT_API_URL: url}))
-            print(f"Prefect server and UI: {url.removesuffix('/api')}", flush=True)
-        serve(deployment(os.path.abspath(args.raw), os.path.abspath(args.curated), args.cron))
+        print(how_to_use(PREFECT_API_URL.value(), args.cron), flush=True)
+        serve(deployment(os.path.abspath(args.raw), os.path.abspath(args.curated), args.cron), print_starting_message=False)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

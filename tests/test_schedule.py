@@ -1,7 +1,9 @@
-"""The scheduled deployment against a real Prefect server: a triggered run publishes a release, runs never overlap."""
+"""The scheduled deployment against a real Prefect server: a triggered run publishes a release, runs never overlap;
+`make serve` refuses a port that is taken, says how to use it from another shell, and stops cleanly on SIGTERM."""
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -75,3 +77,50 @@ def test_triggered_runs_publish_a_release_one_at_a_time(served):
     assert deployment.global_concurrency_limit.limit == 1
     assert deployment.concurrency_options.collision_strategy == "ENQUEUE"
     assert [s.schedule.cron for s in deployment.schedules] == [DEFAULT_CRON]
+
+
+def _serve(port: int, root, **env):
+    environment = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"} | {"PREFECT_HOME": str(root / "prefect")} | env
+    return subprocess.Popen([sys.executable, "-m", "flows.serve", "--port", str(port), "--raw", str(root / "raw"),
+                             "--curated", str(root / "curated")], env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _port_is_free(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
+def test_a_port_taken_by_another_program_stops_serve_with_one_line(tmp_path):
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = other.getsockname()[1]
+        out, err = _serve(port, tmp_path).communicate(timeout=120)
+    assert err == f"make serve: port {port} is taken by another program: choose a free one with make serve PORT={port + 1} " \
+                  "(python -m flows.serve --port ...)\n" and out == ""
+
+
+def test_serve_says_how_to_use_it_refuses_a_second_serve_on_its_port_and_stops_with_its_server_on_sigterm(tmp_path):
+    port = _free_port()
+    first = _serve(port, tmp_path)
+    try:
+        said = [first.stdout.readline() for _ in range(6)]  # printed once the server is healthy
+        assert f"  export PREFECT_API_URL=http://127.0.0.1:{port}/api\n" in said, said + [first.stderr.read()]
+        assert any("prefect deployment run commentary-pipeline/scheduled --watch" in line for line in said)
+        second = _serve(port, tmp_path)
+        out, err = second.communicate(timeout=120)
+        assert second.returncode == 2 and len(err.splitlines()) == 1 and "Traceback" not in err
+        assert f"a Prefect server that this command did not start is already running on port {port}" in err
+    finally:
+        first.send_signal(signal.SIGTERM)
+        code = first.wait(timeout=60)
+    assert code == 0 and "Traceback" not in first.stderr.read()
+    deadline = time.monotonic() + 30
+    while not _port_is_free(port) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert _port_is_free(port), "the server started by serve is still running"
