@@ -88,7 +88,8 @@ EXIT_CODES_HELP = f"""exit codes:
   {EXIT_SOFTWARE}  an error of the program: rerun with --debug and report the traceback
   {EXIT_CANNOT_WRITE}  the curated folder cannot be written (read-only, permission denied)
   {EXIT_DISK_FULL}  the disk filled up during the run; nothing was published
-  {EXIT_LOCKED}  another run is using the curated folder; try again when it has finished"""
+  {EXIT_LOCKED}  another run is using the curated folder; try again when it has finished
+  130 interrupted (Ctrl-C)"""
 
 
 def _dispatch(args) -> int:
@@ -103,6 +104,9 @@ def _dispatch(args) -> int:
         return {"releases": _releases, "list": _list, "diff": _diff, "verify": _verify, "show": _show}[args.command](Path(args.curated), args)
     except BrokenPipeError:
         raise
+    except KeyboardInterrupt:
+        print(f"commentary {args.command}: interrupted", file=sys.stderr)
+        return 128 + signal.SIGINT
     except Exception as error:  # noqa: BLE001 - every error ends as one line unless --debug asks for the traceback
         if args.debug:
             raise
@@ -181,8 +185,8 @@ def _writable(folder: Path) -> bool:
 
 def _run(args) -> int:
     check_run_arguments(args.raw, args.curated, args.shard_size)
-    if not args.debug:  # errors are told in one line below; Prefect's log stays in its UI
-        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
+    # Errors are told in one line by ``_dispatch``; Prefect's log stays in its UI, and comes to the terminal with --debug.
+    os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "INFO" if args.debug else "CRITICAL")
     apply_environment_defaults()  # before Arrow allocates: it picks its memory pool once
     from contextlib import ExitStack
 
