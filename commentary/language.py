@@ -13,6 +13,9 @@ SOURCE = "detected:py3langid"
 MIN_PROBABILITY = 0.9
 #: Bodies shorter than this (in characters) give too little text to tell.
 MIN_CHARS = 40
+#: Only the body's start is read: on the seeds 1,000 characters give the same answers, all certain, in
+#: 0.7 ms of CPU per page instead of 3 ms for whole bodies (the time grows with the length).
+MAX_CHARS = 1000
 
 
 @cache
@@ -26,5 +29,5 @@ def detect(body: str) -> str | None:
     """The ISO 639-1 code of the language ``body`` is written in, or None when the text is too short or the model unsure."""
     if len(body) < MIN_CHARS:
         return None
-    language, probability = _identifier().classify(body)
+    language, probability = _identifier().classify(body[:MAX_CHARS])
     return language if probability >= MIN_PROBABILITY else None

@@ -371,10 +371,15 @@ LATEST_LINK = "latest"
 
 
 def _replace_link(path: Path, target: Path) -> None:
-    """Point the symbolic link ``path`` at ``target`` atomically (a new link aside, renamed over the old one)."""
+    """Point the symbolic link ``path`` at ``target`` atomically (a new link aside, renamed over the old one).
+
+    A real folder at ``path`` (a copy of the curated folder that followed the link) is removed first.
+    """
     aside = path.with_name(f".{path.name}.tmp")
     aside.unlink(missing_ok=True)
     aside.symlink_to(target, target_is_directory=True)
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
     os.replace(aside, path)
 
 

@@ -86,3 +86,13 @@ def test_latest_links_the_newest_release_for_plain_globs(curated):
     assert pl.read_parquet(curated / "latest" / "articles" / "*.parquet").height == 4
     rows = duckdb.connect().execute(f"select count(*) from read_parquet('{curated}/latest/articles/*.parquet')").fetchone()
     assert rows == (4,) and not list(curated.glob(".latest*"))
+
+
+def test_a_copied_curated_folder_gets_its_latest_link_back_at_the_next_publish(curated, tmp_path):
+    import shutil
+
+    copy = tmp_path.with_name(tmp_path.name + "-copy")
+    shutil.copytree(curated, copy)  # follows the link: latest/ is a real folder in the copy
+    assert (copy / "latest").is_dir() and not (copy / "latest").is_symlink()
+    publish_frames(copy, "r2", article_frames(BODIES | {"d.txt": "a fourth piece"}), {})
+    assert (copy / "latest").is_symlink() and (copy / "latest").resolve() == (copy / "releases" / "1.1.0").resolve()
