@@ -139,11 +139,14 @@ def write(folder: Path, manifest: dict, stats: dict) -> list[Path]:
 
 
 def data_fields() -> dict[str, list[tuple[str, str, str]]]:
-    """Each release table's fields: name, type and description (from the Pandera models)."""
-    return {name: [(field.name, _dtype(field.type) if not pa.types.is_list(field.type) else f"list of {_dtype(field.type.value_type)}",
-                    " ".join((table.model.to_schema().columns[field.name].description or "").split()))
-                   for field in table.schema]
-            for name, table in RELEASE_TABLES.items()}
+    """Each release table's fields: name, type and description (from the Pandera models; empty where the model has none)."""
+    found = {}
+    for name, table in RELEASE_TABLES.items():
+        columns = table.model.to_schema().columns
+        found[name] = [(field.name, f"list of {_dtype(field.type.value_type)}" if pa.types.is_list(field.type) else _dtype(field.type),
+                        " ".join((getattr(columns.get(field.name), "description", None) or "").split()))
+                       for field in table.schema]
+    return found
 
 
 def _quality_sentence(quality: list[dict]) -> str:

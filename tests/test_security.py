@@ -20,7 +20,7 @@ SECRET = "SECRET-7f3a9c-not-for-the-dataset"
 #: Every path a run may create under the curated folder (relative, forward slashes).
 OUTPUT_LAYOUT = re.compile(r"""^(?:
     \.run\.lock | \.publish\.lock | LATEST | CHANGELOG\.md | cache/clean\.json | cache/release-hashes/(?:articles|furniture)\.parquet
-  | releases/\d+\.\d+\.\d+/(?:manifest\.json|datapackage\.json|README\.md|CHANGELOG\.md|report\.html|changes\.parquet|charts/[a-z_]+\.png
+  | releases/\d+\.\d+\.\d+/(?:manifest\.json|datapackage\.json|README\.md|LICENSE\.md|CHANGELOG\.md|report\.html|changes\.parquet|charts/[a-z_]+\.png
         | (?:articles|furniture)/part-\d{5}\.parquet)
   | runs/\d{8}T\d{12}Z/(?:ledger\.json|quality\.json|rejects\.parquet|repairs\.parquet
         | (?:rejects|repairs)/(?:ingest|clean|curate|release)-\d{5}\.parquet
