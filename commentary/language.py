@@ -13,9 +13,9 @@ SOURCE = "detected:py3langid"
 MIN_PROBABILITY = 0.9
 #: Bodies shorter than this (in characters) give too little text to tell.
 MIN_CHARS = 40
-#: Only the body's start is read: on the seeds 1,000 characters give the same answers, all certain, in
-#: 0.7 ms of CPU per page instead of 3 ms for whole bodies (the time grows with the length).
-MAX_CHARS = 1000
+#: Only the body's start is read (the time grows with the length): 500 characters give the same answers as whole
+#: bodies on the seeds and on 500 synthetic pages, each with probability >= 0.997, in 0.37 CPU ms per page (1,000: 0.6 ms).
+MAX_CHARS = 500
 
 
 @cache
