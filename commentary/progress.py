@@ -60,7 +60,7 @@ class Progress:
         left = self.pages - self.linked_pages - self.pages_done[last]
         eta = _clock(left / rate) if rate else "unknown"
         shards = " | ".join(f"{name} {count}/{self.shards}" for name, count in self.done.items())
-        return f"{shards} shards | {rate:,.0f} pages/s | {eta} left"
+        return f"{shards} shards | {rate:,.{0 if rate >= 10 else 1}f} pages/s | {eta} left"
 
     def stage_done(self, stage: str, seconds: float) -> None:
         """A one-shot stage finished after ``seconds``."""
