@@ -60,7 +60,7 @@ class Progress:
         left = self.pages - self.linked_pages - self.pages_done[last]
         eta = _clock(left / rate) if rate else "unknown"
         shards = " | ".join(f"{name} {count}/{self.shards}" for name, count in self.done.items())
-        return f"{shards} shards | {rate:,.{0 if rate >= 10 else 1}f} pages/s | {eta} left"
+        return f"{shards} shards | {_number(rate)} pages/s | {eta} left"
 
     def stage_done(self, stage: str, seconds: float) -> None:
         """A one-shot stage finished after ``seconds``."""
@@ -103,6 +103,12 @@ class Progress:
         print(f"[{self._last_line - self.started:8.1f}s] {text}", file=self.stream, flush=True)
         if self.log:
             self.log(text)
+
+
+def _number(rate: float) -> str:
+    """``1,234`` or ``2.5``: a decimal only below 10."""
+    rounded = round(rate, 1)
+    return f"{rounded:,.0f}" if rounded >= 10 else f"{rounded:.1f}"
 
 
 def _clock(seconds: float) -> str:
