@@ -185,7 +185,6 @@ def _sections(manifest: dict, stats: dict, charts: list[Path], folder: Path) -> 
     counts = manifest["changes"]["articles"]
     words = stats["body_words"]
     quality = stats["quality"]
-    failed = [q for q in quality if not q["success"]]
     seen = f" from {stats['seen']} raw files" if stats["seen"] is not None else ""
     return [
         ("Summary", [
