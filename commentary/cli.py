@@ -303,8 +303,8 @@ def _show(curated: Path, args) -> int:
         if name != "body":
             print(f"  {name:16} {value}")
     copies = articles.filter(pl.col("duplicate_of") == doc_id).select("doc_id", "source_path").collect()
-    for doc_id, source_path in copies.iter_rows():
-        print(f"  copy             {doc_id} {source_path}")
+    for copy_id, source_path in copies.iter_rows():
+        print(f"  copy             {copy_id} {source_path}")
     furniture = release.scan_table(curated, "furniture", version).filter(pl.col("doc_id") == doc_id).sort("line_no").collect()
     print(f"\nfurniture removed ({furniture.height} lines):")
     for line_no, category, rule_id, text in furniture.select("line_no", "category", "rule_id", "text").iter_rows():

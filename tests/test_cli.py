@@ -247,3 +247,14 @@ def test_diff_counts_in_good_grammar_marks_added_copies_and_ignores_furniture_th
     assert "1 article added, 0 removed, 1 modified." in out
     assert f"| added (duplicate of {doc_id_for('a.txt')}) | {doc_id_for('c.txt')} | c.txt |" in out
     assert f"| modified | {doc_id_for('a.txt')} | a.txt | Title of a.txt | body, word_count, body_sha256 |" in out
+
+
+def test_show_of_an_article_with_a_copy_lists_the_copy_and_the_articles_own_removed_lines(raw_copy, tmp_path, capsys):
+    (raw_copy / "zz_copy.txt").write_text((raw_copy / CHANGED).read_text() + "\nLeave a Reply\n")  # one removed line more
+    build_release(raw_copy, tmp_path / "curated")
+    capsys.readouterr()
+    assert main(["show", doc_id_for(CHANGED), "--curated", str(tmp_path / "curated")]) == 0
+    out = capsys.readouterr().out
+    assert f"copy             {doc_id_for('zz_copy.txt')} zz_copy.txt" in out
+    removed = load(table="furniture", engine="polars", curated=str(tmp_path / "curated")).filter(pl.col("doc_id") == doc_id_for(CHANGED))
+    assert f"furniture removed ({removed.height} lines):" in out and removed.height
