@@ -25,7 +25,7 @@ import polars as pl
 
 from commentary import cache, card, release, stages, storage, tables
 from commentary.ingest import RawFile, discover
-from commentary.settings import SHARD_SIZE
+from commentary.settings import MAX_QUARANTINED_SHARE, SHARD_SIZE
 from commentary.storage import RemoteFolder
 from schemas import models
 from schemas.validation import DETAIL, REASON, split_valid
@@ -282,11 +282,12 @@ def _same_file(ours: Path, theirs: Path) -> bool:
 
 
 def carry_forward(run_dir: Path, previous_run: Path) -> dict:
-    """Take the duplicate marks, curate rejects and quality results of ``previous_run``; returns the release outcome.
+    """Take the duplicate marks, curate and quality rejects and quality results of ``previous_run``; returns the release outcome.
 
     Only for a run whose inputs equal that run's (``unchanged_since``): no release is made.
     """
-    for path in [marks_path(previous_run), *sorted((previous_run / "rejects").glob("curate-*.parquet")), previous_run / "quality.json"]:
+    for path in [marks_path(previous_run), *sorted((previous_run / "rejects").glob("curate-*.parquet")),
+                 *sorted((previous_run / "rejects").glob("quality-*.parquet")), previous_run / "quality.json"]:
         if path.is_file():
             tables.link_file(path, run_dir / path.relative_to(previous_run))
     version = json.loads((previous_run / "ledger.json").read_text())["release"]["version"]
@@ -390,7 +391,7 @@ def ledger(plan: RunPlan, rejects: pl.DataFrame, outcome: dict, timings: dict | 
     }
     entry["balanced"] = (entry["seen"] == entry["released"] + entry["rejected"] + entry["duplicates"]
                          and not entry["unaccounted"] and not entry["counted_twice_or_unknown"])
-    (plan.run_dir / "ledger.json").write_text(json.dumps(entry, indent=2, default=str) + "\n")
+    tables.write_text(plan.run_dir / "ledger.json", json.dumps(entry, indent=2, default=str) + "\n")
     if not entry["balanced"]:
         raise RuntimeError(f"ledger does not balance: {entry}")
     return entry
@@ -409,7 +410,7 @@ def quality_step(run_dir: Path) -> dict:
         "doc_id", "format", "bytes", text_chars=pl.col("text").str.len_chars()).collect(engine="streaming")
     cleaned = pl.scan_parquet(stage_paths(run_dir, "clean")).select("doc_id", "title", "body", "word_count", "published_date")
     marked = pl.scan_parquet(marks_path(run_dir)).select("doc_id")
-    measured = body_measures(cleaned).join(marked, on="doc_id", how="semi").collect(engine="streaming")
+    measured = body_measures(cleaned.join(marked, on="doc_id", how="semi"))
     furniture = pl.scan_parquet(stage_paths(run_dir, "furniture")).select(
         pl.col("category", "rule_id").cast(pl.Categorical), "line_no").collect(engine="streaming")
     frames = {
@@ -418,8 +419,41 @@ def quality_step(run_dir: Path) -> dict:
         "furniture": furniture.to_pandas(),
     }
     report = run_suites(run_dir / "quality", frames)
-    (run_dir / "quality.json").write_text(json.dumps(report, indent=2) + "\n")
+    quarantine(run_dir, report)
+    tables.write_text(run_dir / "quality.json", json.dumps(report, indent=2) + "\n")
     return report
+
+
+def quarantine(run_dir: Path, report: dict) -> None:
+    """Take the articles that failed a per-row critical expectation (``report["quarantined"]``) out of the run.
+
+    They are rejected at stage ``quality`` with the expectation as reason and left out of the
+    duplicate marks (``marks_path``), so neither they nor their furniture are released; a duplicate
+    of one of them points to the first (by ``doc_id``) of its remaining copies instead. When more
+    than MAX_QUARANTINED_SHARE of the articles fail, the batch as a whole has failed: nothing is
+    taken out and the failure is added to ``report["critical_failed"]``, which holds the release.
+    """
+    marks = tables.read_parquet(marks_path(run_dir), tables.MARKS)
+    failed = pl.DataFrame(report["quarantined"], schema={"doc_id": pl.String, "check": pl.String, "reason": pl.String, "value": pl.String},
+                          strict=False).filter(pl.col("doc_id").is_in(marks["doc_id"].implode()))
+    failed = failed.sort("doc_id", "check").unique("doc_id", keep="first", maintain_order=True)
+    report["quarantined_articles"] = failed.height
+    if not failed.height:
+        return
+    if failed.height > MAX_QUARANTINED_SHARE * marks.height:
+        report["critical_failed"].append(f"articles: {failed.height} of {marks.height} failed a per-row critical expectation "
+                                         f"(more than {MAX_QUARANTINED_SHARE:.0%})")
+        return
+    sources = articles(run_dir).frame(["doc_id", "source_path"]).join(failed, on="doc_id")
+    _write_rejects(run_dir, "quality", 0, [stages.reject(row["source_path"], "quality", row["reason"], f"{row['check']} failed on {row['value']}")
+                                           for row in sources.iter_rows(named=True)])
+    ids = failed["doc_id"].implode()
+    kept = marks.filter(~pl.col("doc_id").is_in(ids))
+    heirs = kept.filter(pl.col("duplicate_of").is_in(ids)).group_by("duplicate_of").agg(heir=pl.col("doc_id").min())
+    kept = kept.join(heirs, on="duplicate_of", how="left").with_columns(
+        duplicate_of=pl.when(pl.col("heir").is_null()).then("duplicate_of")
+        .when(pl.col("heir") != pl.col("doc_id")).then("heir")).drop("heir")
+    tables.write_parquet(kept.sort("doc_id").to_arrow(), marks_path(run_dir), tables.MARKS)
 
 
 def release_step(plan: RunPlan, quality: dict) -> dict | None:
@@ -429,7 +463,8 @@ def release_step(plan: RunPlan, quality: dict) -> dict | None:
         detail = "; ".join(quality["critical_failed"])
         _write_rejects(plan.run_dir, "release", 0, [stages.reject(path, "release", "quality-gate", detail) for path in held["source_path"]])
         return {"published": False, "reason": "critical expectations failed", "failed": quality["critical_failed"]}
-    shards = {"articles": articles(plan.run_dir), "furniture": tables.TableFiles(stage_paths(plan.run_dir, "furniture"), tables.FURNITURE)}
+    shards = {"articles": articles(plan.run_dir),
+              "furniture": tables.TableFiles(stage_paths(plan.run_dir, "furniture"), tables.FURNITURE, overrides=marks_path(plan.run_dir))}
     rejects = tables.read_parquet(sorted((plan.run_dir / "rejects").glob("*.parquet")), tables.REJECTS, ["stage", "reason"])
     report = card.RunReport(seen=plan.seen, quality=quality, rejects=rejects)
     manifest = release.publish(plan.curated_root, plan.run_dir.name, shards, provenance(plan), report)

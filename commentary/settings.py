@@ -26,6 +26,10 @@ MAX_SIDECAR_BYTES = 64 * 1024
 #: Decoded text with a larger share of control characters or U+FFFD is binary, not text
 #: (text has next to none; random bytes decoded as cp1252 give about 13 %).
 MAX_CONTROL_SHARE = 0.05
+#: Articles that fail a per-row critical expectation are quarantined (rejected at stage ``quality``)
+#: and the others released; more than this share of a run's articles failing holds the whole release
+#: (a fault of the batch, such as a broken rule or extractor, not of a few pages).
+MAX_QUARANTINED_SHARE = 0.05
 #: Threads of the local task runner: shard tasks in flight at once (memory is this times a shard).
 LOCAL_THREADS = 4
 #: Worker processes (one thread each) of the Dask LocalCluster started by ``--runner dask``.
