@@ -36,6 +36,7 @@ from pathlib import Path
 import polars as pl
 import pyarrow as pa
 
+from commentary import tables
 from commentary.ingest import SIDECAR_SUFFIX, RawFile, doc_id_for
 from commentary.settings import MAX_OVERLAPPING_SHARDS, STAMP_SETTLE_SECONDS
 from commentary.storage import RemoteFolder
@@ -179,20 +180,15 @@ def index_path(curated_root: Path) -> Path:
 
 
 def load(curated_root: Path, fingerprint: str) -> Path | None:
-    """The cached run folder valid for ``fingerprint``, or None (no previous run, other code, folder gone)."""
-    path = index_path(curated_root)
-    if not path.is_file():
+    """The cached run folder valid for ``fingerprint``, or None (no previous run, other code, folder gone, a damaged index)."""
+    index = tables.read_record(index_path(curated_root))
+    if index is None or not isinstance(index.get("run_dir"), str):
         return None
-    index = json.loads(path.read_text())
     run_dir = curated_root / index["run_dir"]
-    return run_dir if index["fingerprint"] == fingerprint and run_dir.is_dir() else None
+    return run_dir if index.get("fingerprint") == fingerprint and run_dir.is_dir() else None
 
 
 def remember(curated_root: Path, run_dir: Path, fingerprint: str) -> Path:
     """Name ``run_dir``'s shards as the cache for later runs (written atomically)."""
-    path = index_path(curated_root)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    aside = path.with_name(f".{path.name}.tmp")
-    aside.write_text(json.dumps({"fingerprint": fingerprint, "run_dir": run_dir.relative_to(curated_root).as_posix()}, indent=1) + "\n")
-    os.replace(aside, path)
-    return path
+    return tables.write_text(index_path(curated_root),
+                             json.dumps({"fingerprint": fingerprint, "run_dir": run_dir.relative_to(curated_root).as_posix()}, indent=1) + "\n")

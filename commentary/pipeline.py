@@ -260,13 +260,13 @@ def unchanged_since(plan: RunPlan) -> Path | None:
     ``remember_clean_shards``.
     """
     previous = plan.cached_run
-    if previous is None or not (previous / "ledger.json").is_file():
+    entry = tables.read_record(previous / "ledger.json") if previous else None
+    outcome = entry.get("release") if entry else None
+    if not isinstance(outcome, dict):
         return None
-    entry = json.loads((previous / "ledger.json").read_text())
-    outcome = entry["release"]
     current = outcome.get("published") or outcome.get("reason") == NOTHING_CHANGED
     latest = release.latest_version(plan.curated_root)
-    if not entry["balanced"] or not current or outcome.get("version") != latest:
+    if entry.get("balanced") is not True or not current or outcome.get("version") != latest:
         return None
     if plan.mirror and storage.mirrored_version(plan.mirror) != latest:
         return None
@@ -290,7 +290,7 @@ def carry_forward(run_dir: Path, previous_run: Path) -> dict:
                  *sorted((previous_run / "rejects").glob("quality-*.parquet")), previous_run / "quality.json"]:
         if path.is_file():
             tables.link_file(path, run_dir / path.relative_to(previous_run))
-    version = json.loads((previous_run / "ledger.json").read_text())["release"]["version"]
+    version = tables.read_record(previous_run / "ledger.json")["release"]["version"]
     return {"published": False, "reason": NOTHING_CHANGED, "version": version, "same_inputs_as_run": previous_run.name}
 
 
@@ -299,8 +299,11 @@ def marks_path(run_dir: Path) -> Path:
     return run_dir / "stages" / "curate" / "marks.parquet"
 
 
-def import_corpus_steps() -> None:
-    """Import what the whole-corpus steps import when first called (Great Expectations and matplotlib take seconds)."""
+def serve_corpus_steps(run_pid: int) -> None:
+    """Start a process of the whole-corpus steps for the run ``run_pid``: it dies with the run and publishes
+    nothing once the run is gone (``release.serve_run``); then import what the steps import when first
+    called (Great Expectations and matplotlib take seconds)."""
+    release.serve_run(run_pid)
     import matplotlib.pyplot  # noqa: F401
 
     from schemas import expectations  # noqa: F401
@@ -467,8 +470,14 @@ def release_step(plan: RunPlan, quality: dict) -> dict | None:
               "furniture": tables.TableFiles(stage_paths(plan.run_dir, "furniture"), tables.FURNITURE, overrides=marks_path(plan.run_dir))}
     rejects = tables.read_parquet(sorted((plan.run_dir / "rejects").glob("*.parquet")), tables.REJECTS, ["stage", "reason"])
     report = card.RunReport(seen=plan.seen, quality=quality, rejects=rejects)
-    manifest = release.publish(plan.curated_root, plan.run_dir.name, shards, provenance(plan), report)
-    outcome = {"published": True, "version": manifest["version"], "counts": manifest["counts"]} if manifest else \
+
+    def published(manifest: dict) -> dict:
+        return {"published": True, "version": manifest["version"], "counts": manifest["counts"]}
+
+    # The run's ledger is written before LATEST names the release: no release is ever published without it.
+    manifest = release.publish(plan.curated_root, plan.run_dir.name, shards, provenance(plan), report,
+                               before_latest=lambda manifest: ledger(plan, merge_rejects(plan.run_dir), published(manifest)))
+    outcome = published(manifest) if manifest else \
         {"published": False, "reason": NOTHING_CHANGED, "version": release.latest_version(plan.curated_root)}
     # A mirror behind the latest release (its copy failed, or it was added since) catches up here.
     if plan.mirror and storage.mirrored_version(plan.mirror) != outcome["version"]:

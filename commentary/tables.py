@@ -6,6 +6,8 @@ metadata, so the same rows always give byte-identical files.
 from __future__ import annotations
 
 import errno
+import json
+import logging
 import os
 import shutil
 from collections.abc import Iterable, Iterator
@@ -22,6 +24,8 @@ import pyarrow.parquet as pq
 
 from commentary.settings import MINHASH_PERMUTATIONS, ROW_GROUP_ROWS, ROW_STEP
 from schemas import models
+
+log = logging.getLogger(__name__)
 
 _ARROW_TYPES = {pl.String: pa.string(), pl.Int64: pa.int64(), pl.Date: pa.date32()}
 
@@ -192,6 +196,22 @@ def write_text(path: Path, text: str) -> Path:
             os.fsync(handle.fileno())
         os.replace(aside, path)
     return path
+
+
+def read_record(path: Path) -> dict | None:
+    """A JSON object the pipeline wrote (a run's ledger, the cache index); None when it is missing, and
+    when it is damaged (empty, cut short, not an object) after a warning: such a record is never fatal."""
+    try:
+        record = json.loads(path.read_bytes())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as error:
+        log.warning("skipped %s: unreadable (%s)", path, error)
+        return None
+    if not isinstance(record, dict):
+        log.warning("skipped %s: not a JSON object", path)
+        return None
+    return record
 
 
 def link_file(source: Path, target: Path) -> Path:
