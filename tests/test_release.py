@@ -150,6 +150,43 @@ def test_verify_catches_a_flipped_byte(tmp_path, capsys):
     assert release.verify(tmp_path, "1.1.0") == ["1.1.0/extra.txt: not in the manifest"]
 
 
+@pytest.mark.parametrize("damage", ["manifest-missing", "manifest-empty", "manifest-not-json", "latest-names-nothing"])
+def test_verify_fails_on_a_missing_or_unreadable_manifest_and_on_latest_naming_no_intact_release(tmp_path, capsys, damage):
+    _publish(tmp_path, "r1", BASE)
+    _publish(tmp_path, "r2", {**BASE, "c.txt": "three"})
+    manifest = release.releases_dir(tmp_path) / "1.1.0" / "manifest.json"
+    if damage == "manifest-missing":
+        manifest.unlink()
+    elif damage == "manifest-empty":
+        manifest.write_text("")
+    elif damage == "manifest-not-json":
+        manifest.write_text('{"files": [1, 2')
+    else:
+        (tmp_path / "LATEST").write_text("9.9.9\n")
+    capsys.readouterr()
+    assert main(["verify", "--curated", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert "ok   1.0.0" in out
+    if damage == "latest-names-nothing":
+        assert "FAIL LATEST names 9.9.9, which is not a release folder" in out
+    else:
+        assert "FAIL 1.1.0/manifest.json: " + ("missing" if damage == "manifest-missing" else "unreadable") in out
+        assert "FAIL LATEST names 1.1.0, which is incomplete" in out
+        assert main(["verify", "--curated", str(tmp_path), "1.1.0"]) == 1
+
+
+def test_a_publish_on_a_damaged_latest_release_is_refused(tmp_path):
+    _publish(tmp_path, "r1", BASE)
+    part = release.release_path(tmp_path) / "articles" / "part-00000.parquet"
+    data = bytearray(part.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    part.write_bytes(bytes(data))
+    with pytest.raises(release.BaseReleaseDamaged, match="latest release 1.0.0 does not match its manifest.*sha256 differs"):
+        _publish(tmp_path, "r2", {**BASE, "c.txt": "three"})
+    assert release.latest_version(tmp_path) == "1.0.0"
+    assert sorted(p.name for p in release.releases_dir(tmp_path).iterdir()) == ["1.0.0"]
+
+
 def test_release_files_are_split_into_row_groups_and_parts(tmp_path, monkeypatch):
     monkeypatch.setattr(release, "ROW_GROUP_BYTES", 1)  # the minimum: 1,000 rows per group
     monkeypatch.setattr(release, "PART_FILE_BYTES", 2)  # two groups per part file
