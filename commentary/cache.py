@@ -179,6 +179,12 @@ def index_path(curated_root: Path) -> Path:
     return curated_root / "cache" / INDEX_NAME
 
 
+def load_index_run(curated_root: Path) -> str | None:
+    """The run id the cache index names, whatever its fingerprint (None without a readable index)."""
+    index = tables.read_record(index_path(curated_root)) or {}
+    return Path(index["run_dir"]).name if isinstance(index.get("run_dir"), str) else None
+
+
 def load(curated_root: Path, fingerprint: str) -> Path | None:
     """The cached run folder valid for ``fingerprint``, or None (no previous run, other code, folder gone, a damaged index)."""
     index = tables.read_record(index_path(curated_root))

@@ -15,6 +15,7 @@ import filecmp
 import hashlib
 import json
 import os
+import shutil
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,7 +26,7 @@ import polars as pl
 
 from commentary import cache, card, release, stages, storage, tables
 from commentary.ingest import RawFile, discover
-from commentary.settings import MAX_QUARANTINED_SHARE, SHARD_SIZE
+from commentary.settings import KEEP_RUNS, MAX_QUARANTINED_SHARE, SHARD_SIZE
 from commentary.storage import RemoteFolder
 from schemas import models
 from schemas.validation import DETAIL, REASON, split_valid
@@ -66,8 +67,9 @@ def run_lock(curated_root: Path) -> Iterator[list[str]]:
 
     A second run on the same folder fails at once with RunLocked. The lock is an ``flock`` on an
     open file, so the kernel releases it when the holder dies, even by SIGKILL. Yields what an
-    interrupted run left and was removed (``release.clean_unfinished``). "No space left on device" anywhere in the run
-    becomes DiskFull with a message that says nothing was published.
+    interrupted run left and was removed (``release.clean_unfinished``); run folders beyond KEEP_RUNS are
+    removed (``prune_runs``). "No space left on device" anywhere in the run becomes DiskFull with a
+    message that says whether anything was published; when nothing was, the run's folder is removed.
     """
     curated_root.mkdir(parents=True, exist_ok=True)
     handle = (curated_root / ".run.lock").open("a+")
@@ -83,7 +85,9 @@ def run_lock(curated_root: Path) -> Iterator[list[str]]:
         handle.write(f"pid {os.getpid()}, started {dt.datetime.now(dt.UTC).isoformat(timespec='seconds')}\n")
         handle.flush()
         removed = release.clean_unfinished(curated_root)
+        prune_runs(curated_root)
         latest = release.latest_version(curated_root)
+        runs_before = set(_run_folders(curated_root))
         try:
             yield removed
         except (OSError, tables.DiskFull) as error:
@@ -91,11 +95,38 @@ def run_lock(curated_root: Path) -> Iterator[list[str]]:
                 raise
             cause = str(error) if isinstance(error, tables.DiskFull) else f"no space left on the device under {curated_root}"
             now = release.latest_version(curated_root)
-            outcome = f"nothing was published, LATEST is still {latest}" if now == latest else \
+            if now == latest:  # the failed run's folder goes: it would only hold the space the next run needs
+                for run_dir in set(_run_folders(curated_root)) - runs_before:
+                    shutil.rmtree(run_dir, ignore_errors=True)
+            outcome = f"nothing was published, LATEST is still {latest}; the run's folder was removed" if now == latest else \
                 f"release {now} was published, but the run's records are incomplete"
             raise tables.DiskFull(f"{cause}; {outcome}") from error
     finally:
         handle.close()
+
+
+def _run_folders(curated_root: Path) -> list[Path]:
+    """The run folders under ``<curated>/runs``, oldest first (run ids are UTC timestamps)."""
+    runs = curated_root / "runs"
+    return sorted(path for path in runs.iterdir() if path.is_dir()) if runs.is_dir() else []
+
+
+def prune_runs(curated_root: Path, keep: int | None = None) -> list[str]:
+    """Remove all but the newest ``keep`` (KEEP_RUNS) run folders; returns the run ids removed.
+
+    The cached run (whose shards later runs reuse) and the run that made the ``LATEST`` release
+    are always kept. Shards shared by hard links stay with the runs that still hold them.
+    """
+    spared = {cache.load_index_run(curated_root)}
+    latest = release.latest_version(curated_root)
+    if latest:
+        spared.add((tables.read_record(release.releases_dir(curated_root) / latest / "manifest.json") or {}).get("run_id"))
+    folders = _run_folders(curated_root)
+    keep = KEEP_RUNS if keep is None else keep
+    removed = [run_dir.name for run_dir in folders[:max(0, len(folders) - keep)] if run_dir.name not in spared]
+    for name in removed:
+        shutil.rmtree(curated_root / "runs" / name, ignore_errors=True)
+    return removed
 
 
 def plan_run(raw_root: Path | RemoteFolder, curated_root: Path, shard_size: int = SHARD_SIZE, mirror: str | None = None) -> RunPlan:

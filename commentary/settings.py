@@ -30,6 +30,9 @@ MAX_CONTROL_SHARE = 0.05
 #: and the others released; more than this share of a run's articles failing holds the whole release
 #: (a fault of the batch, such as a broken rule or extractor, not of a few pages).
 MAX_QUARANTINED_SHARE = 0.05
+#: Run folders (``<curated>/runs/<run_id>``) kept; older ones are removed when a run starts, except the
+#: cached run and the run of the LATEST release. A run folder is mostly hard links to earlier runs' shards.
+KEEP_RUNS = 20
 #: Threads of the local task runner: shard tasks in flight at once (memory is this times a shard).
 LOCAL_THREADS = 4
 #: Worker processes (one thread each) of the Dask LocalCluster started by ``--runner dask``.

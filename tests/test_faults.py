@@ -290,8 +290,22 @@ def test_a_full_disk_during_a_stage_is_a_clean_failure_of_the_command(grown, mon
     message = capsys.readouterr().err
     assert "no space left on the device" in message and "nothing was published" in message
     _assert_releases_intact(curated, "1.0.0", ["1.0.0"])
-    (failed_run,) = set((curated / "runs").iterdir()) - earlier_runs
-    assert not list(failed_run.glob("stages/clean/*.parquet"))  # the half-written file was removed
+    assert set((curated / "runs").iterdir()) == earlier_runs  # what the failed run wrote was removed
+    assert "the run's folder was removed" in message
+
+
+def test_run_folders_beyond_the_retention_setting_are_removed_but_the_cached_and_released_runs_kept(grown, monkeypatch):
+    raw, curated = grown
+    released_run = release.read_manifest(curated)["run_id"]
+    for n in range(5):
+        (curated / "runs" / f"20000101T00000{n}000000Z").mkdir()
+    monkeypatch.setattr("commentary.pipeline.KEEP_RUNS", 2)
+    entry = pipeline.run(raw, curated, shard_size=2)
+    runs = sorted(p.name for p in (curated / "runs").iterdir())
+    assert runs == ["20000101T000004000000Z", released_run, entry["run_id"]]  # the two newest when it started, and its own
+    assert cache.load_index_run(curated) == entry["run_id"]
+    assert pipeline.prune_runs(curated, 0) == ["20000101T000004000000Z", released_run]  # this run, cached and of LATEST, stays
+    assert [p.name for p in (curated / "runs").iterdir()] == [entry["run_id"]]
 
 
 def _mount_tmpfs(path, size: str) -> bool:
