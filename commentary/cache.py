@@ -25,6 +25,7 @@ of the cleaner looks at shard-mates: a cold run of the same files can decide suc
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -38,7 +39,7 @@ import pyarrow as pa
 
 from commentary import tables
 from commentary.ingest import SIDECAR_SUFFIX, RawFile, doc_id_for
-from commentary.settings import MAX_OVERLAPPING_SHARDS, STAMP_SETTLE_SECONDS
+from commentary.settings import MAX_OVERLAPPING_SHARDS, MIN_FILE_AGE_SECONDS, STAMP_SETTLE_SECONDS
 from commentary.storage import RemoteFolder
 
 REPO = Path(__file__).resolve().parents[1]
@@ -93,21 +94,20 @@ def _stamp(path: str, now: int) -> str | None:
     """Size, mtime and ctime of a regular file and of its sidecar (``-`` when it has none).
 
     None when either is not a regular file (a symbolic link's target can change unseen) or was
-    changed less than ``STAMP_SETTLE_SECONDS`` ago. Paths are strings: at 100,000 files, pathlib's
+    changed less than ``STAMP_SETTLE_SECONDS`` (or MIN_FILE_AGE_SECONDS, when longer) ago. Paths are strings: at 100,000 files, pathlib's
     objects cost more than the system calls.
     """
     parts = []
+    settle = int(max(STAMP_SETTLE_SECONDS, MIN_FILE_AGE_SECONDS) * 10**9)
     for candidate, optional in ((path, False), (path + SIDECAR_SUFFIX, True)):
         try:
             info = os.lstat(candidate)
-        except FileNotFoundError:
-            if optional:
+        except OSError as error:
+            if optional and error.errno in (errno.ENOENT, errno.ENAMETOOLONG):  # no sidecar, or a name too long to have one
                 parts.append("-")
                 continue
             return None
-        except OSError:
-            return None
-        if not stat.S_ISREG(info.st_mode) or max(info.st_mtime_ns, info.st_ctime_ns) > now - STAMP_SETTLE_SECONDS * 10**9:
+        if not stat.S_ISREG(info.st_mode) or max(info.st_mtime_ns, info.st_ctime_ns) > now - settle:
             return None
         parts.append(f"{info.st_size}:{info.st_mtime_ns}:{info.st_ctime_ns}")
     return "/".join(parts)

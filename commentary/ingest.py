@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import codecs
 import datetime as dt
+import errno
 import hashlib
 import json
 import os
 import re
 import stat
+import time
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +24,8 @@ from urllib.parse import urlparse
 import ftfy
 
 from commentary.settings import (
-    MAX_CONTROL_SHARE, MAX_DECOMPRESSED_BYTES, MAX_LINE_CHARS, MAX_RAW_BYTES, MAX_SIDECAR_BYTES,
+    MAX_CONTROL_SHARE, MAX_DECOMPRESSED_BYTES, MAX_HTML_CHARS, MAX_LINE_CHARS, MAX_RAW_BYTES, MAX_SIDECAR_BYTES,
+    MIN_FILE_AGE_SECONDS,
 )
 from commentary.storage import RemoteFolder
 
@@ -74,10 +77,12 @@ def doc_id_for(source_path: str) -> str:
     return hashlib.sha256(source_path.encode("utf-8")).hexdigest()[:16]
 
 
-def discover(raw_root: Path | RemoteFolder) -> list[RawFile]:
+def discover(raw_root: Path | RemoteFolder, skip: Path | None = None) -> list[RawFile]:
     """List every entry below ``raw_root`` that is not a sidecar of a document, in a stable order.
 
-    Symbolic links to folders are listed (to be rejected), never followed.
+    Symbolic links to folders are listed (to be rejected), never followed; so are folders that
+    cannot be listed (no permission, a path too long for the system), with the error. ``skip``: a
+    folder inside ``raw_root`` not to enter (the curated folder, when it lies there).
     """
     if isinstance(raw_root, RemoteFolder):
         split = [(rel, *rel.rpartition("/")[::2]) for rel in raw_root.files()]
@@ -86,10 +91,17 @@ def discover(raw_root: Path | RemoteFolder) -> list[RawFile]:
             names.setdefault(folder, set()).add(name)
         return [entry for rel, folder, name in split if (entry := _entry(rel, name, names[folder])) is not None]
     found = []
-    for folder, dirs, files in os.walk(raw_root, followlinks=False):
+    root, skipped = os.fspath(raw_root), os.fspath(skip) if skip else None
+
+    def unlistable(error: OSError) -> None:
+        rel = os.path.relpath(error.filename, root).replace(os.sep, "/") if error.filename else "."
+        shown = rel.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        found.append(RawFile(shown, None, False, ("unreadable-folder", f"folder not listed: {error.strerror or error}")))
+
+    for folder, dirs, files in os.walk(raw_root, onerror=unlistable, followlinks=False):
         dirs.sort()
         linked = [name for name in dirs if os.path.islink(os.path.join(folder, name))]
-        dirs[:] = [name for name in dirs if name not in linked]
+        dirs[:] = [name for name in dirs if name not in linked and os.path.join(folder, name) != skipped]
         names = set(files)
         prefix = os.path.relpath(folder, raw_root).replace(os.sep, "/")  # strings: pathlib costs more than the walk
         for name in sorted(files + linked):
@@ -107,8 +119,11 @@ def _entry(rel: str, name: str, names: set[str]) -> RawFile | None:
         shown = rel.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
         return RawFile(shown, None, False, ("file-name-not-utf8", "the file name is not valid UTF-8; not read"))
     if name.endswith(SIDECAR_SUFFIX):
-        return None if name[: -len(SIDECAR_SUFFIX)] in names else RawFile(rel, None, False, ("orphan-sidecar", "sidecar without the document it describes"))
-    compressed = name.endswith(".gz")
+        document = name[: -len(SIDECAR_SUFFIX)]
+        if document.endswith(SIDECAR_SUFFIX):
+            return RawFile(rel, None, False, ("orphan-sidecar", "sidecar of a sidecar: a sidecar describes a document"))
+        return None if document in names else RawFile(rel, None, False, ("orphan-sidecar", "sidecar without the document it describes"))
+    compressed = name.lower().endswith(".gz")
     suffix = Path(name[:-3] if compressed else name).suffix.lower()
     return RawFile(rel, FORMAT_BY_SUFFIX.get(suffix), compressed)
 
@@ -135,6 +150,8 @@ def read_raw(raw_root: Path | RemoteFolder, raw: RawFile) -> tuple[dict, list[tu
     text, repairs = _decode(content, raw.format)
     if not text.strip():
         raise RejectedFile("empty", "file holds no text")
+    if raw.format == "html" and len(text) > MAX_HTML_CHARS:
+        raise RejectedFile("too-costly", f"{len(text)} characters of HTML > limit {MAX_HTML_CHARS}; not parsed")
     if raw.format == "text":
         text, cut = cap_long_lines(text)
         repairs += cut
@@ -182,6 +199,9 @@ def _read_capped(raw_root: Path, path: Path, limit: int) -> bytes:
             raise RejectedFile("not-a-regular-file", "a FIFO, socket or device, not a file; not read")
         if info.st_size > limit:
             raise RejectedFile("too-large", f"{info.st_size} bytes > limit {limit}")
+        if (age := time.time() - info.st_mtime) < MIN_FILE_AGE_SECONDS:
+            raise RejectedFile("still-being-written", f"{path.name} was modified {max(age, 0):.1f} s before it was read "
+                               f"(< {MIN_FILE_AGE_SECONDS:g} s); a later run reads it")
         with path.open("rb") as handle:
             data = handle.read(limit + 1)
     except OSError as error:
@@ -292,11 +312,18 @@ def _read_sidecar(raw_root: Path | RemoteFolder, rel_path: str) -> dict:
     if isinstance(raw_root, RemoteFolder):
         if not raw_root.fs.isfile(raw_root.path(rel_path)):
             return fields
-    elif not (raw_root / path).is_file() and not (raw_root / path).is_symlink():
-        return fields
+    else:
+        try:
+            os.lstat(raw_root / path)
+        except OSError as error:  # none there, or a name longer than the system allows (so none can be there)
+            if error.errno in (errno.ENOENT, errno.ENAMETOOLONG, errno.ENOTDIR):
+                return fields
+            raise RejectedFile("invalid-sidecar", f"{path.name}: {error.strerror or error}") from error
     try:
-        meta = json.loads(_read_bytes(raw_root, rel_path, MAX_SIDECAR_BYTES).decode("utf-8"))
+        meta = json.loads(_read_bytes(raw_root, rel_path, MAX_SIDECAR_BYTES).decode("utf-8-sig"))
     except RejectedFile as error:
+        if error.reason == "still-being-written":
+            raise
         raise RejectedFile("invalid-sidecar", f"{path.name}: {error.reason}: {error.detail}") from error
     except (ValueError, RecursionError) as error:  # bad UTF-8, bad JSON, absurd numbers or nesting
         raise RejectedFile("invalid-sidecar", f"{path.name}: not readable JSON ({error})") from error
@@ -307,13 +334,24 @@ def _read_sidecar(raw_root: Path | RemoteFolder, rel_path: str) -> dict:
         if value is not None and not isinstance(value, kind):
             raise RejectedFile("invalid-sidecar", f"{path.name}: {key} must be a string")
         fields[key] = value.strip() if value else None
-    if fields["url"] and urlparse(fields["url"]).scheme not in ("http", "https"):
-        raise RejectedFile("invalid-sidecar", f"{path.name}: url {fields['url']!r} is not an http(s) URL")
+    if fields["url"]:
+        url = urlparse(fields["url"])
+        if url.scheme.lower() not in ("http", "https") or not url.hostname:
+            raise RejectedFile("invalid-sidecar", f"{path.name}: url {fields['url']!r} is not an http(s) URL with a host")
+        fields["url"] = url._replace(scheme=url.scheme.lower()).geturl()
     if fields["language"] and not _LANGUAGE_TAG.match(fields["language"]):
         raise RejectedFile("invalid-sidecar", f"{path.name}: language {fields['language']!r} is not a language tag")
     if fields["published_date"]:
-        try:
-            fields["published_date"] = dt.date.fromisoformat(fields["published_date"][:10])
-        except ValueError as error:
-            raise RejectedFile("invalid-sidecar", f"{path.name}: published_date is not an ISO date") from error
+        fields["published_date"] = _sidecar_date(path.name, fields["published_date"])
     return fields
+
+
+def _sidecar_date(name: str, value: str) -> dt.date:
+    """The date of an ISO date or date-time, all of it valid, from 1900 to tomorrow."""
+    try:
+        date = dt.date.fromisoformat(value) if len(value) == 10 else dt.datetime.fromisoformat(value).date()
+    except ValueError as error:
+        raise RejectedFile("invalid-sidecar", f"{name}: published_date {value!r} is not an ISO date or date-time") from error
+    if not dt.date(1900, 1, 1) <= date <= dt.date.today() + dt.timedelta(days=1):
+        raise RejectedFile("invalid-sidecar", f"{name}: published_date {value!r} is not between 1900 and tomorrow")
+    return date

@@ -14,6 +14,7 @@ import fcntl
 import filecmp
 import hashlib
 import json
+import logging
 import os
 import shutil
 from collections import Counter
@@ -31,6 +32,7 @@ from commentary.storage import RemoteFolder
 from schemas import models
 from schemas.validation import DETAIL, REASON, split_valid
 
+log = logging.getLogger(__name__)
 #: The release outcome of a run that found its tables equal to the latest release's.
 NOTHING_CHANGED = "nothing changed since the latest release"
 
@@ -141,11 +143,24 @@ def plan_run(raw_root: Path | RemoteFolder, curated_root: Path, shard_size: int 
     cached_run = cache.load(curated_root, fingerprint)
     members = [tables.read_parquet(path, cache.STAMPS, ["source_path"])["source_path"].to_list()
                for path in stage_paths(cached_run, "stamps")] if cached_run else []
-    layout = cache.lay_out(discover(raw_root), cached_run, members, shard_size)
+    layout = cache.lay_out(discover(raw_root, skip=_curated_inside(raw_root, curated_root)), cached_run, members, shard_size)
     run_id = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
     run_dir = curated_root / "runs" / run_id
     run_dir.mkdir(parents=True)
     return RunPlan(raw_root, curated_root, run_dir, layout, fingerprint, cached_run, mirror)
+
+
+def _curated_inside(raw_root: Path | RemoteFolder, curated_root: Path) -> Path | None:
+    """The curated folder as a folder of ``raw_root`` when it lies inside it (said in a warning), else None.
+
+    Its releases and reports are not raw input. The raw folder itself cannot be the curated folder.
+    """
+    if isinstance(raw_root, RemoteFolder) or not curated_root.resolve().is_relative_to(raw_root.resolve()):
+        return None
+    if curated_root.resolve() == raw_root.resolve():
+        raise ValueError(f"the curated folder {curated_root} is the raw folder; give each its own folder")
+    log.warning("the curated folder %s lies inside the raw folder %s: it is not read as raw input", curated_root, raw_root)
+    return raw_root / curated_root.resolve().relative_to(raw_root.resolve())
 
 
 def shard_path(run_dir: Path, stage: str, shard_no: int) -> Path:

@@ -15,6 +15,13 @@ MAX_OVERLAPPING_SHARDS = 16
 #: A raw file changed less than this long before a run stamped it is read again by the next run:
 #: longer than a timestamp tick (2 s on FAT and some network file systems, far less on ext4 or XFS).
 STAMP_SETTLE_SECONDS = 2
+#: A raw file (or its sidecar) modified less than this long before it is read may still be being
+#: written: it is rejected ``still-being-written`` and read by a later run. The environment variable
+#: COMMENTARY_MIN_FILE_AGE_SECONDS overrides it (the test suite sets 0: its files are fresh).
+MIN_FILE_AGE_SECONDS = float(os.environ.get("COMMENTARY_MIN_FILE_AGE_SECONDS", "5"))
+#: HTML pages of more decoded characters than this are rejected ``too-costly`` before they are parsed:
+#: parsing costs about 55 bytes of memory per character (a 27 MiB one-line page took 1.5 GB and 42 s).
+MAX_HTML_CHARS = 4 * 1024 * 1024
 #: Raw files larger than this are rejected unread (bytes on disk).
 MAX_RAW_BYTES = 32 * 1024 * 1024
 #: Decompressed gzip content is capped here (guards against gzip bombs).
