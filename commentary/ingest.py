@@ -37,8 +37,24 @@ BINARY_MAGIC = (b"\x89PNG", b"%PDF", b"\xff\xd8\xff", b"GIF8", b"PK\x03\x04", b"
 _HTML_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
 _LANGUAGE_TAG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 _BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
-#: Charsets that declare UTF-8 or a subset of it.
-_UTF8_NAMES = {"utf-8", "utf8", "us-ascii", "ascii"}
+#: The encodings a page may declare: WHATWG's Encoding Standard (what browsers accept), by Python codec
+#: name. A declared label is looked up with ``codecs.lookup``; a codec outside this set (``unicode_escape``,
+#: ``rot13``, ``utf-7``...) is not a text encoding of the web and its declaration is ignored.
+WHATWG_ENCODINGS = frozenset({
+    "utf-8", "ibm866", "iso8859-2", "iso8859-3", "iso8859-4", "iso8859-5", "iso8859-6", "iso8859-7", "iso8859-8",
+    "iso8859-10", "iso8859-13", "iso8859-14", "iso8859-15", "iso8859-16", "koi8-r", "koi8-u", "mac-roman",
+    "mac-cyrillic", "cp874", "cp1250", "cp1251", "cp1252", "cp1253", "cp1254", "cp1255", "cp1256", "cp1257",
+    "cp1258", "gbk", "gb18030", "big5", "euc_jp", "iso2022_jp", "shift_jis", "euc_kr", "utf-16-le", "utf-16-be",
+})
+#: Text that reads with a larger mess ratio (charset-normalizer's measure: odd symbols, accents and
+#: scripts mixed within words) in every encoding is rejected ``undecodable``; text has next to none,
+#: a Russian page read as cp1252 about 1.0.
+MAX_ENCODING_MESS = 0.2
+#: French in cp1252 measures 0.055 and 0.0 read as cp1257 ("déją"); a page in another script read as
+#: cp1252 measures 1.0 and more.
+WESTERN_MESS_MARGIN = 0.1
+#: Labels that browsers read as windows-1252 (its superset): latin-1 and ASCII.
+_READ_AS_CP1252 = frozenset({"latin-1", "iso8859-1", "ascii"})
 #: Control characters that never occur in text (tab, line ends and form feed excluded), and U+FFFD.
 _NOT_TEXT = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f\ufffd]")
 #: A UTF-8 lead byte read as cp1252 followed by a continuation byte read as cp1252: a sign of
@@ -272,25 +288,63 @@ def _utf16_without_bom(content: bytes) -> str | None:
 
 
 def _text_encoding(content: bytes, fmt: str) -> tuple[str, tuple[str, str] | None]:
-    """The encoding of NUL-free bytes, and a note when it is not what the bytes or page declare."""
+    """The encoding of NUL-free bytes, and a note when it is not what the bytes or page declare.
+
+    UTF-8 when the bytes are valid UTF-8; else the page's declared charset when it is a WHATWG
+    encoding that decodes the bytes (iso-8859-1 and ascii read as windows-1252, as browsers do);
+    else what charset-normalizer detects with confidence. Raises RejectedFile (``undecodable``) when
+    nothing explains the bytes with confidence: mojibake is not released.
+    """
     declared_match = _HTML_CHARSET.search(content[:4096]) if fmt == "html" else None
-    declared = declared_match.group(1).decode("ascii").lower() if declared_match else None
+    label = declared_match.group(1).decode("ascii").lower() if declared_match else None
+    declared = _web_encoding(label) if label else None
     try:
         content.decode("utf-8")
     except UnicodeDecodeError:
         pass
     else:
-        if declared and declared not in _UTF8_NAMES and not content.isascii():
-            return "utf-8", ("charset-mismatch", f"page declares {declared} but its bytes are valid UTF-8; decoded as UTF-8")
+        if declared and declared != "utf-8" and not content.isascii():
+            return "utf-8", ("charset-mismatch", f"page declares {label} but its bytes are valid UTF-8; decoded as UTF-8")
         return "utf-8", None
-    if declared:
+    if declared and declared != "utf-8":
         try:
             content.decode(declared)
             return declared, None
-        except (LookupError, UnicodeDecodeError):
+        except UnicodeDecodeError:
             pass
-    reason = f"declared {declared} does not decode the bytes" if declared else "no charset declared"
-    return "cp1252", ("encoding-guessed", f"not valid UTF-8 and {reason}; decoded as cp1252")
+    reason = f"declared {label} {'does not decode the bytes' if declared else 'is not a web text encoding'}" if label else "no charset declared"
+    detected = _detect_encoding(content)
+    if detected is None:
+        raise RejectedFile("undecodable", f"not valid UTF-8, {reason}, and no encoding explains the bytes with confidence")
+    return detected, ("encoding-guessed", f"not valid UTF-8 and {reason}; detected as {detected}")
+
+
+def _web_encoding(label: str) -> str | None:
+    """The Python codec of a declared charset label, when it names a WHATWG encoding; else None."""
+    try:
+        name = codecs.lookup(label).name
+    except LookupError:
+        return None
+    name = "cp1252" if name in _READ_AS_CP1252 else name
+    return name if name in WHATWG_ENCODINGS else None
+
+
+def _detect_encoding(content: bytes) -> str | None:
+    """The WHATWG encoding that reads bytes that are not UTF-8 most cleanly, by charset-normalizer's
+    measure of mess; None when none reads them with confidence (a mess ratio above MAX_ENCODING_MESS).
+
+    windows-1252, the web's default, wins over any encoding that reads the bytes at most
+    WESTERN_MESS_MARGIN more cleanly (it is measured with its few undefined bytes replaced, which
+    are then recorded as a repair).
+    """
+    from charset_normalizer import from_bytes
+    from charset_normalizer.md import mess_ratio
+
+    western = mess_ratio(content.decode("cp1252", errors="replace"), maximum_threshold=1.0)
+    found = next((match for match in from_bytes(content) if codecs.lookup(match.encoding).name in WHATWG_ENCODINGS), None)
+    if western <= MAX_ENCODING_MESS and (found is None or western <= found.chaos + WESTERN_MESS_MARGIN):
+        return "cp1252"
+    return codecs.lookup(found.encoding).name if found is not None and found.chaos <= MAX_ENCODING_MESS else None
 
 
 def cap_long_lines(text: str) -> tuple[str, list[tuple[str, str]]]:

@@ -227,6 +227,7 @@ def clean_step(run_dir: Path, shard_no: int, reuse: cache.Reuse | None) -> Path:
     reused = _cached_outputs(reuse, "clean", keys, ["doc_id", "cache_key"])
     ingested = tables.read_parquet(ingest_file, tables.INGESTED).join(reused["hits"], on="doc_id", how="anti")
     articles, furniture, rejects, repairs = stages.clean(ingested)
+    articles, url_repairs = repair_page_urls(articles)
     valid, failed = split_valid(articles, models.Article)
     audit_ok, audit_failed = split_valid(furniture, models.FurnitureLine)
     bad_audit_docs = audit_failed.select("doc_id", REASON, DETAIL).unique("doc_id", keep="first")
@@ -234,7 +235,7 @@ def clean_step(run_dir: Path, shard_no: int, reuse: cache.Reuse | None) -> Path:
     valid = valid.join(bad_audit_docs, on="doc_id", how="anti")
     _write_rejects(run_dir, "clean", shard_no, rejects + reused["rejects"].to_dicts(),
                    pl.concat([failed, failed_audit], how="diagonal_relaxed"))
-    _write_repairs(run_dir, "clean", shard_no, repairs + reused["repairs"].to_dicts())
+    _write_repairs(run_dir, "clean", shard_no, repairs + url_repairs + reused["repairs"].to_dicts())
     audit = audit_ok.filter(pl.col("doc_id").is_in(valid["doc_id"].implode()))
     tables.write_parquet(pl.concat([audit, reused["furniture"]]).sort("doc_id", "line_no").to_arrow(),
                          shard_path(run_dir, "furniture", shard_no), tables.FURNITURE)
@@ -243,6 +244,34 @@ def clean_step(run_dir: Path, shard_no: int, reuse: cache.Reuse | None) -> Path:
     tables.write_parquet(keys.to_arrow(), shard_path(run_dir, "keys", shard_no), cache.KEYS)
     return tables.write_parquet(pl.concat([valid, reused["clean"]]).sort("doc_id").to_arrow(),
                                 shard_path(run_dir, "clean", shard_no), tables.ARTICLES)
+
+
+def repair_page_urls(articles: pl.DataFrame) -> tuple[pl.DataFrame, list[dict]]:
+    """Make every article's ``url`` an absolute http(s) URL or null; returns the articles and the repairs.
+
+    A URL taken from the page that is not one (a relative canonical link, ``javascript:``, ``file:``)
+    is a bad metadata field, never a reason to reject the article: it is dropped (repair
+    ``metadata-dropped``). A page with a sidecar URL, its own address, has that one (``fields.py``).
+    An upper-case scheme is lower-cased.
+    """
+    from urllib.parse import urlsplit
+
+    fixed, repairs = {}, []
+    for doc_id, source_path, url in articles.filter(pl.col("url").is_not_null()).select("doc_id", "source_path", "url").iter_rows():
+        parts = urlsplit(url)
+        good = parts._replace(scheme=parts.scheme.lower()).geturl() if parts.scheme.lower() in ("http", "https") and parts.hostname else None
+        if good == url:
+            continue
+        fixed[doc_id] = good
+        if good is None:
+            repairs.append(stages.reject(source_path, "clean", "metadata-dropped", f"url {url[:200]!r} from the page is not an absolute http(s) URL"))
+    if not fixed:
+        return articles, repairs
+    ids = list(fixed)
+    url = pl.col("doc_id").replace_strict(ids, list(fixed.values()), default=pl.col("url"), return_dtype=pl.String)
+    sources = pl.col("field_sources").struct.with_fields(
+        url=pl.when(pl.col("doc_id").is_in(ids) & url.is_null()).then(None).otherwise(pl.col("field_sources").struct.field("url")))
+    return articles.with_columns(url=url, field_sources=sources), repairs
 
 
 def _is_twin(reuse: cache.Reuse | None, table: str, frame: pl.DataFrame) -> bool:

@@ -274,3 +274,30 @@ def test_a_file_still_being_written_is_rejected_and_read_by_the_next_run(tmp_pat
     assert second["balanced"] and second["rejected"] == 0 and second["released"] == 2
     body = release.read_release_table(curated).filter(pl.col("source_path") == "b.txt")["body"][0]
     assert body.split()[-1] == _half(articles[1], False)[1].split()[-1]  # the whole page, not the part first seen
+
+
+def _page_with_head(head: str, article: tuple[str, str]) -> str:
+    return html_page(*article).replace("<head>", f"<head>{head}", 1)
+
+
+def test_a_bad_url_from_the_page_is_dropped_and_recorded_never_a_reject(tmp_path, articles):
+    raw, curated = tmp_path / "raw", tmp_path / "curated"
+    raw.mkdir()
+    pages = {
+        "relative.html": '<link rel="canonical" href="/2021/06/relative-story">',
+        "script.html": "<meta property=\"og:url\" content=\"javascript:alert('x')\">",
+        "file.html": '<link rel="canonical" href="file:///etc/passwd">',
+        "sidecar.html": '<link rel="canonical" href="/2021/06/relative-story">',
+        "upper.html": '<link rel="canonical" href="HTTPS://Example.org/2021/06/story">',
+    }
+    for n, (name, head) in enumerate(pages.items()):
+        (raw / name).write_text(_page_with_head(head, _half(articles[n], False)))
+    (raw / "sidecar.html.meta.json").write_text(json.dumps({"url": "https://example.org/section/page"}))
+    entry = pipeline.run(raw, curated)
+    assert entry["balanced"] and entry["rejected"] == 0 and entry["released"] == 5
+    urls = dict(release.read_release_table(curated).select("source_path", "url").iter_rows())
+    assert urls == {"relative.html": None, "script.html": None, "file.html": None,
+                    "sidecar.html": "https://example.org/section/page", "upper.html": "https://Example.org/2021/06/story"}
+    repairs = pl.read_parquet(curated / "runs" / entry["run_id"] / "repairs.parquet")
+    assert dict(zip(repairs["source_path"], repairs["reason"], strict=True)) == dict.fromkeys(
+        ["file.html", "relative.html", "script.html"], "metadata-dropped")
