@@ -253,6 +253,9 @@ def _decode(content: bytes, fmt: str) -> tuple[str, list[tuple[str, str]]]:
         raise RejectedFile("binary-content", "bytes are an image, PDF, archive or executable, not text")
     repairs = []
     encoding = next((name for bom, name in _BOMS if content.startswith(bom)), None)
+    if encoding == "utf-16" and b"\x00" not in content[2:8192] and _decodes(content[2:], "utf-8"):
+        encoding, content = "utf-8", content[2:]  # UTF-8 after two stray bytes that look like a UTF-16 mark
+        repairs.append(("invalid-bytes-replaced", "bytes FF FE or FE FF before UTF-8 text dropped"))
     if encoding is None and (encoding := _utf16_without_bom(content)):
         repairs.append(("encoding-guessed", f"no byte order mark; NUL byte pattern of {encoding}"))
     if encoding is None and b"\x00" in content[:8192]:
@@ -275,16 +278,24 @@ def _decode(content: bytes, fmt: str) -> tuple[str, list[tuple[str, str]]]:
 
 
 def _utf16_without_bom(content: bytes) -> str | None:
-    """``utf-16-le`` or ``-be`` when NUL bytes fill every other byte (Latin-script UTF-16)."""
+    """``utf-16-le`` or ``-be`` when NUL bytes stand at every other byte (at least one in twenty
+    characters: the spaces and digits of text in any script), at the others ten times less often
+    (characters such as U+5100), and the bytes decode as that."""
     head = content[:8192]
-    if len(head) < 4 or len(head) % 2:
+    if len(head) < 4 or len(content) % 2:
         return None
     even, odd = head[0::2].count(0), head[1::2].count(0)
-    if odd >= 0.4 * len(head) / 2 and even == 0:
-        return "utf-16-le"
-    if even >= 0.4 * len(head) / 2 and odd == 0:
-        return "utf-16-be"
-    return None
+    encoding = "utf-16-le" if odd >= 0.05 * len(head) / 2 and even * 10 <= odd else \
+        "utf-16-be" if even >= 0.05 * len(head) / 2 and odd * 10 <= even else None
+    return encoding if encoding and _decodes(content, encoding) else None
+
+
+def _decodes(content: bytes, encoding: str) -> bool:
+    try:
+        content.decode(encoding)
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _text_encoding(content: bytes, fmt: str) -> tuple[str, tuple[str, str] | None]:

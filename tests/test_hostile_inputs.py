@@ -69,6 +69,18 @@ def test_legacy_encodings_without_a_declaration_are_detected(tmp_path, encoding)
     assert text == content and repairs == ["encoding-guessed"]
 
 
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be"])
+def test_utf16_without_a_byte_order_mark_is_detected_in_any_script(tmp_path, encoding):
+    content = f"A title\n\n{LEGACY['cp1251']}\n\n{LEGACY['gb18030']}\n"
+    (tmp_path / "page.txt").write_bytes(content.encode(encoding))
+    assert _read(tmp_path, "page.txt") == (content, ["encoding-guessed"])
+
+
+def test_utf8_after_bytes_that_look_like_a_utf16_mark_is_read_as_utf8(tmp_path):
+    (tmp_path / "page.txt").write_bytes(b"\xff\xfe" + f"A title\n\n{LEGACY['cp1251']}\n".encode())
+    assert _read(tmp_path, "page.txt") == (f"A title\n\n{LEGACY['cp1251']}\n", ["invalid-bytes-replaced"])
+
+
 @pytest.mark.parametrize("declared, written, repairs", [
     ("unicode_escape", "cp1251", ["encoding-guessed"]),   # not a web encoding: ignored, the bytes detected
     ("iso-8859-1", "cp1252", []),                         # read as windows-1252, as browsers do
