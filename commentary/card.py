@@ -154,7 +154,7 @@ def _sections(manifest: dict, stats: dict, charts: list[Path]) -> list[tuple[str
         ("Missing fields", [Table(("field", "share of articles without it"), list(stats["missing"].items()))]),
         ("Furniture removed by category", [Table(("category", "lines"), stats["furniture_by_category"]), chart["furniture"]]),
         ("Quality", [
-            f"{len(quality) - len(failed)} of {len(quality)} expectations met; a failed critical expectation stops a release."
+            f"{len(quality) - len(failed)} of {len(quality)} expectations met; articles failing a critical expectation about rows are left out (rejected at stage quality), a failure of the whole table stops the release."
             if quality else "No quality report was given for this release.",
             Table(("stage", "expectation", "column", "critical", "met", "unexpected"),
                   [(q["stage"], q["expectation"], q["column"] or "", q["critical"], q["success"], q["unexpected_count"] or 0) for q in quality]),

@@ -365,7 +365,10 @@ def carry_forward(run_dir: Path, previous_run: Path) -> dict:
                  *sorted((previous_run / "rejects").glob("quality-*.parquet")), previous_run / "quality.json"]:
         if path.is_file():
             tables.link_file(path, run_dir / path.relative_to(previous_run))
-    version = tables.read_record(previous_run / "ledger.json")["release"]["version"]
+    entry = tables.read_record(previous_run / "ledger.json")
+    if entry is None:
+        raise FileNotFoundError(f"no readable ledger.json in {previous_run}")
+    version = entry["release"]["version"]
     return {"published": False, "reason": NOTHING_CHANGED, "version": version, "same_inputs_as_run": previous_run.name}
 
 

@@ -383,3 +383,24 @@ def test_a_failure_of_more_than_the_set_share_of_articles_holds_the_release(tmp_
     assert not outcome["published"] and "2 of 5 failed a per-row critical expectation" in outcome["failed"][-1]
     assert entry["balanced"] and entry["rejected_by_reason"] == {"quality-gate": 5}
     assert release.latest_version(tmp_path / "curated") is None
+
+
+def test_a_quarantined_canonical_copy_hands_its_duplicates_to_the_first_remaining_copy(tmp_path, monkeypatch):
+    from commentary import pipeline
+
+    monkeypatch.setattr("commentary.pipeline.MAX_QUARANTINED_SHARE", 0.5)
+    paths = ["a.txt", "b.txt", "c.txt", "d.txt"]
+    frames = article_frames(dict.fromkeys(paths, "the same body"), duplicate_of={"b.txt": "a.txt", "c.txt": "a.txt"})
+    articles = frames["articles"].sort("doc_id")
+    tables.write_parquet(articles.to_arrow(), pipeline.shard_path(tmp_path, "clean", 0), tables.ARTICLES)
+    tables.write_parquet(articles.select("doc_id", "duplicate_of").to_arrow(), pipeline.marks_path(tmp_path), tables.MARKS)
+    ids = dict(articles.select("source_path", "doc_id").iter_rows())
+    report = {"critical_failed": [], "quarantined": [{"doc_id": ids["a.txt"], "check": "articles: check(x)", "reason": "quality:check:x", "value": "v"}]}
+    pipeline.quarantine(tmp_path, report)
+    marks = dict(pl.read_parquet(pipeline.marks_path(tmp_path)).iter_rows())
+    heir = min(ids["b.txt"], ids["c.txt"])
+    assert ids["a.txt"] not in marks and marks[heir] is None and marks[ids["d.txt"]] is None
+    assert marks[max(ids["b.txt"], ids["c.txt"])] == heir
+    assert report["quarantined_articles"] == 1 and not report["critical_failed"]
+    rejects = pl.read_parquet(tmp_path / "rejects" / "quality-00000.parquet")
+    assert rejects.rows() == [("a.txt", "quality", "quality:check:x", "articles: check(x) failed on v")]
