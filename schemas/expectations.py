@@ -31,7 +31,8 @@ ARTICLE_MEASURES = ("doc_id", "title", "word_count", "published_date", "body_cha
 
 def body_measures(articles: pl.LazyFrame) -> pl.DataFrame:
     """Replace ``body`` by what the suite checks of it: ``body_chars``, and ``known_furniture``, the id of
-    the furniture rule (``commentary/rules/*.toml``) that the first matching line of the body matches.
+    the furniture rule (``commentary/rules/*.toml``) that the first matching line of the body matches
+    (a body's lines are its paragraphs, joined by a blank line).
 
     The cleaner removes every line a rule matches, so a body line that matches one is furniture that
     slipped through. Bodies are measured with Polars' streaming engine, a batch at a time.
@@ -40,9 +41,9 @@ def body_measures(articles: pl.LazyFrame) -> pl.DataFrame:
     text, n_words = pl.col("text"), pl.col("n_words")
     hit = pl.any_horizontal(
         text.str.contains(group.regex) & (n_words <= (group.max_words or RULE_MAX_WORDS)) for group in rule_groups(rules))
-    lines = (articles.select("doc_id", text=pl.col("body").str.split("\n")).explode("text").with_row_index("line")
+    lines = (articles.select("doc_id", text=pl.col("body").str.split("\n\n")).explode("text").with_row_index("line")
              .with_columns(text=text.str.strip_chars()).with_columns(n_words=text.str.count_matches(r"\S+"))
-             .filter(n_words.is_between(1, RULE_MAX_WORDS) & hit).collect(engine="streaming")
+             .filter(n_words.is_between(1, RULE_MAX_WORDS)).filter(hit).collect(engine="streaming")
              .sort("line").unique("doc_id", keep="first", maintain_order=True))
     matched = lines.select("doc_id", known_furniture=pl.Series([rules[i].id for i in first_matching_rule(lines, rules)], dtype=pl.String))
     measured = articles.with_columns(body_chars=pl.col("body").str.len_chars()).drop("body").collect(engine="streaming")
