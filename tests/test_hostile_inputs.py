@@ -10,7 +10,8 @@ import pytest
 from commentary import ingest
 from commentary.ingest import RejectedFile, discover, read_raw
 from commentary.settings import (
-    MAX_CONTROL_SHARE, MAX_DECOMPRESSED_BYTES, MAX_LINE_CHARS, MAX_RAW_BYTES, MAX_SIDECAR_BYTES,
+    KEEP_RUNS, MAX_CONTROL_SHARE, MAX_DECOMPRESSED_BYTES, MAX_HTML_CHARS, MAX_LINE_CHARS, MAX_QUARANTINED_SHARE, MAX_RAW_BYTES,
+    MAX_SIDECAR_BYTES,
 )
 
 TEXT = "Zürich – “quoted” naïve café, déjà vu. Straße."
@@ -249,3 +250,5 @@ def test_the_caps_are_the_documented_ones():
     assert f"| {MAX_LINE_CHARS:,} characters |" in limits
     assert f"| {MAX_SIDECAR_BYTES // 2**10} KiB |" in limits
     assert f"| {MAX_CONTROL_SHARE:.0%} of characters |" in limits
+    assert f"| {MAX_HTML_CHARS // 2**20} Mi characters (`MAX_HTML_CHARS`) |" in limits
+    assert f"| {KEEP_RUNS} (`KEEP_RUNS`)" in limits and f"| {MAX_QUARANTINED_SHARE:.0%} of a run's articles" in limits
