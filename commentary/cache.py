@@ -25,6 +25,7 @@ of the cleaner looks at shard-mates: a cold run of the same files can decide suc
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -36,8 +37,9 @@ from pathlib import Path
 import polars as pl
 import pyarrow as pa
 
+from commentary import tables
 from commentary.ingest import SIDECAR_SUFFIX, RawFile, doc_id_for
-from commentary.settings import MAX_OVERLAPPING_SHARDS, STAMP_SETTLE_SECONDS
+from commentary.settings import MAX_OVERLAPPING_SHARDS, MIN_FILE_AGE_SECONDS, STAMP_SETTLE_SECONDS
 from commentary.storage import RemoteFolder
 
 REPO = Path(__file__).resolve().parents[1]
@@ -92,21 +94,20 @@ def _stamp(path: str, now: int) -> str | None:
     """Size, mtime and ctime of a regular file and of its sidecar (``-`` when it has none).
 
     None when either is not a regular file (a symbolic link's target can change unseen) or was
-    changed less than ``STAMP_SETTLE_SECONDS`` ago. Paths are strings: at 100,000 files, pathlib's
+    changed less than ``STAMP_SETTLE_SECONDS`` (or MIN_FILE_AGE_SECONDS, when longer) ago. Paths are strings: at 100,000 files, pathlib's
     objects cost more than the system calls.
     """
     parts = []
+    settle = int(max(STAMP_SETTLE_SECONDS, MIN_FILE_AGE_SECONDS) * 10**9)
     for candidate, optional in ((path, False), (path + SIDECAR_SUFFIX, True)):
         try:
             info = os.lstat(candidate)
-        except FileNotFoundError:
-            if optional:
+        except OSError as error:
+            if optional and error.errno in (errno.ENOENT, errno.ENAMETOOLONG):  # no sidecar, or a name too long to have one
                 parts.append("-")
                 continue
             return None
-        except OSError:
-            return None
-        if not stat.S_ISREG(info.st_mode) or max(info.st_mtime_ns, info.st_ctime_ns) > now - STAMP_SETTLE_SECONDS * 10**9:
+        if not stat.S_ISREG(info.st_mode) or max(info.st_mtime_ns, info.st_ctime_ns) > now - settle:
             return None
         parts.append(f"{info.st_size}:{info.st_mtime_ns}:{info.st_ctime_ns}")
     return "/".join(parts)
@@ -178,21 +179,22 @@ def index_path(curated_root: Path) -> Path:
     return curated_root / "cache" / INDEX_NAME
 
 
+def load_index_run(curated_root: Path) -> str | None:
+    """The run id the cache index names, whatever its fingerprint (None without a readable index)."""
+    index = tables.read_record(index_path(curated_root)) or {}
+    return Path(index["run_dir"]).name if isinstance(index.get("run_dir"), str) else None
+
+
 def load(curated_root: Path, fingerprint: str) -> Path | None:
-    """The cached run folder valid for ``fingerprint``, or None (no previous run, other code, folder gone)."""
-    path = index_path(curated_root)
-    if not path.is_file():
+    """The cached run folder valid for ``fingerprint``, or None (no previous run, other code, folder gone, a damaged index)."""
+    index = tables.read_record(index_path(curated_root))
+    if index is None or not isinstance(index.get("run_dir"), str):
         return None
-    index = json.loads(path.read_text())
     run_dir = curated_root / index["run_dir"]
-    return run_dir if index["fingerprint"] == fingerprint and run_dir.is_dir() else None
+    return run_dir if index.get("fingerprint") == fingerprint and run_dir.is_dir() else None
 
 
 def remember(curated_root: Path, run_dir: Path, fingerprint: str) -> Path:
     """Name ``run_dir``'s shards as the cache for later runs (written atomically)."""
-    path = index_path(curated_root)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    aside = path.with_name(f".{path.name}.tmp")
-    aside.write_text(json.dumps({"fingerprint": fingerprint, "run_dir": run_dir.relative_to(curated_root).as_posix()}, indent=1) + "\n")
-    os.replace(aside, path)
-    return path
+    return tables.write_text(index_path(curated_root),
+                             json.dumps({"fingerprint": fingerprint, "run_dir": run_dir.relative_to(curated_root).as_posix()}, indent=1) + "\n")

@@ -155,7 +155,8 @@ def _quality_sentence(quality: list[dict]) -> str:
         return "No quality report was given for this release."
     erred = [q for q in quality if q.get("error")]
     failed = [q for q in quality if not q["success"] and not q.get("error")]
-    text = f"{len(quality) - len(failed) - len(erred)} of {len(quality)} expectations met; a failed critical expectation stops a release."
+    text = (f"{len(quality) - len(failed) - len(erred)} of {len(quality)} expectations met; articles failing a critical expectation "
+            "about rows are left out (rejected at stage quality), a failure of the whole table stops the release.")
     if failed:
         text += " Not met: " + "; ".join(f"`{q['stage']}: {q['expectation']}({q['column'] or ''})` ({_why(q)})" for q in failed) + "."
     if erred:

@@ -246,16 +246,11 @@ def _diff(curated: Path, args) -> int:
 def _verify(curated: Path, args) -> int:
     from commentary import release
 
-    versions = [args.version] if args.version else [m["version"] for m in release.list_releases(curated)]
-    if not versions:
-        raise FileNotFoundError(f"no release in {curated}")
-    failed = False
-    for version in versions:
-        problems = release.verify(curated, version)
-        failed |= bool(problems)
+    found = {args.version: release.verify(curated, args.version)} if args.version else release.verify_all(curated)
+    for name, problems in found.items():
         print("\n".join(f"FAIL {problem}" for problem in problems) if problems
-              else f"ok   {release.release_path(curated, version).name}: every file matches its manifest checksum")
-    return 1 if failed else 0
+              else f"ok   {name}: " + ("names an intact release" if name == "LATEST" else "every file matches its manifest checksum"))
+    return 1 if any(found.values()) else 0
 
 
 def _find_article(articles, wanted: str, version: str) -> dict:

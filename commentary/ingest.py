@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import codecs
 import datetime as dt
+import errno
 import hashlib
 import json
 import os
 import re
 import stat
+import time
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +24,8 @@ from urllib.parse import urlparse
 import ftfy
 
 from commentary.settings import (
-    MAX_CONTROL_SHARE, MAX_DECOMPRESSED_BYTES, MAX_LINE_CHARS, MAX_RAW_BYTES, MAX_SIDECAR_BYTES,
+    MAX_CONTROL_SHARE, MAX_DECOMPRESSED_BYTES, MAX_HTML_CHARS, MAX_LINE_CHARS, MAX_RAW_BYTES, MAX_SIDECAR_BYTES,
+    MIN_FILE_AGE_SECONDS,
 )
 from commentary.storage import RemoteFolder
 
@@ -34,8 +37,24 @@ BINARY_MAGIC = (b"\x89PNG", b"%PDF", b"\xff\xd8\xff", b"GIF8", b"PK\x03\x04", b"
 _HTML_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
 _LANGUAGE_TAG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 _BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
-#: Charsets that declare UTF-8 or a subset of it.
-_UTF8_NAMES = {"utf-8", "utf8", "us-ascii", "ascii"}
+#: The encodings a page may declare: WHATWG's Encoding Standard (what browsers accept), by Python codec
+#: name. A declared label is looked up with ``codecs.lookup``; a codec outside this set (``unicode_escape``,
+#: ``rot13``, ``utf-7``...) is not a text encoding of the web and its declaration is ignored.
+WHATWG_ENCODINGS = frozenset({
+    "utf-8", "ibm866", "iso8859-2", "iso8859-3", "iso8859-4", "iso8859-5", "iso8859-6", "iso8859-7", "iso8859-8",
+    "iso8859-10", "iso8859-13", "iso8859-14", "iso8859-15", "iso8859-16", "koi8-r", "koi8-u", "mac-roman",
+    "mac-cyrillic", "cp874", "cp1250", "cp1251", "cp1252", "cp1253", "cp1254", "cp1255", "cp1256", "cp1257",
+    "cp1258", "gbk", "gb18030", "big5", "euc_jp", "iso2022_jp", "shift_jis", "euc_kr", "utf-16-le", "utf-16-be",
+})
+#: Text that reads with a larger mess ratio (charset-normalizer's measure: odd symbols, accents and
+#: scripts mixed within words) in every encoding is rejected ``undecodable``; text has next to none,
+#: a Russian page read as cp1252 about 1.0.
+MAX_ENCODING_MESS = 0.2
+#: French in cp1252 measures 0.055 and 0.0 read as cp1257 ("déją"); a page in another script read as
+#: cp1252 measures 1.0 and more.
+WESTERN_MESS_MARGIN = 0.1
+#: Labels that browsers read as windows-1252 (its superset): latin-1 and ASCII.
+_READ_AS_CP1252 = frozenset({"latin-1", "iso8859-1", "ascii"})
 #: Control characters that never occur in text (tab, line ends and form feed excluded), and U+FFFD.
 _NOT_TEXT = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f\ufffd]")
 #: A UTF-8 lead byte read as cp1252 followed by a continuation byte read as cp1252: a sign of
@@ -74,10 +93,12 @@ def doc_id_for(source_path: str) -> str:
     return hashlib.sha256(source_path.encode("utf-8")).hexdigest()[:16]
 
 
-def discover(raw_root: Path | RemoteFolder) -> list[RawFile]:
+def discover(raw_root: Path | RemoteFolder, skip: Path | None = None) -> list[RawFile]:
     """List every entry below ``raw_root`` that is not a sidecar of a document, in a stable order.
 
-    Symbolic links to folders are listed (to be rejected), never followed.
+    Symbolic links to folders are listed (to be rejected), never followed; so are folders that
+    cannot be listed (no permission, a path too long for the system), with the error. ``skip``: a
+    folder inside ``raw_root`` not to enter (the curated folder, when it lies there).
     """
     if isinstance(raw_root, RemoteFolder):
         split = [(rel, *rel.rpartition("/")[::2]) for rel in raw_root.files()]
@@ -86,10 +107,17 @@ def discover(raw_root: Path | RemoteFolder) -> list[RawFile]:
             names.setdefault(folder, set()).add(name)
         return [entry for rel, folder, name in split if (entry := _entry(rel, name, names[folder])) is not None]
     found = []
-    for folder, dirs, files in os.walk(raw_root, followlinks=False):
+    root, skipped = os.fspath(raw_root), os.fspath(skip) if skip else None
+
+    def unlistable(error: OSError) -> None:
+        rel = os.path.relpath(error.filename, root).replace(os.sep, "/") if error.filename else "."
+        shown = rel.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        found.append(RawFile(shown, None, False, ("unreadable-folder", f"folder not listed: {error.strerror or error}")))
+
+    for folder, dirs, files in os.walk(raw_root, onerror=unlistable, followlinks=False):
         dirs.sort()
         linked = [name for name in dirs if os.path.islink(os.path.join(folder, name))]
-        dirs[:] = [name for name in dirs if name not in linked]
+        dirs[:] = [name for name in dirs if name not in linked and os.path.join(folder, name) != skipped]
         names = set(files)
         prefix = os.path.relpath(folder, raw_root).replace(os.sep, "/")  # strings: pathlib costs more than the walk
         for name in sorted(files + linked):
@@ -107,8 +135,11 @@ def _entry(rel: str, name: str, names: set[str]) -> RawFile | None:
         shown = rel.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
         return RawFile(shown, None, False, ("file-name-not-utf8", "the file name is not valid UTF-8; not read"))
     if name.endswith(SIDECAR_SUFFIX):
-        return None if name[: -len(SIDECAR_SUFFIX)] in names else RawFile(rel, None, False, ("orphan-sidecar", "sidecar without the document it describes"))
-    compressed = name.endswith(".gz")
+        document = name[: -len(SIDECAR_SUFFIX)]
+        if document.endswith(SIDECAR_SUFFIX):
+            return RawFile(rel, None, False, ("orphan-sidecar", "sidecar of a sidecar: a sidecar describes a document"))
+        return None if document in names else RawFile(rel, None, False, ("orphan-sidecar", "sidecar without the document it describes"))
+    compressed = name.lower().endswith(".gz")
     suffix = Path(name[:-3] if compressed else name).suffix.lower()
     return RawFile(rel, FORMAT_BY_SUFFIX.get(suffix), compressed)
 
@@ -135,6 +166,8 @@ def read_raw(raw_root: Path | RemoteFolder, raw: RawFile) -> tuple[dict, list[tu
     text, repairs = _decode(content, raw.format)
     if not text.strip():
         raise RejectedFile("empty", "file holds no text")
+    if raw.format == "html" and len(text) > MAX_HTML_CHARS:
+        raise RejectedFile("too-costly", f"{len(text)} characters of HTML > limit {MAX_HTML_CHARS}; not parsed")
     if raw.format == "text":
         text, cut = cap_long_lines(text)
         repairs += cut
@@ -182,6 +215,9 @@ def _read_capped(raw_root: Path, path: Path, limit: int) -> bytes:
             raise RejectedFile("not-a-regular-file", "a FIFO, socket or device, not a file; not read")
         if info.st_size > limit:
             raise RejectedFile("too-large", f"{info.st_size} bytes > limit {limit}")
+        if (age := time.time() - info.st_mtime) < MIN_FILE_AGE_SECONDS:
+            raise RejectedFile("still-being-written", f"{path.name} was modified {max(age, 0):.1f} s before it was read "
+                               f"(< {MIN_FILE_AGE_SECONDS:g} s); a later run reads it")
         with path.open("rb") as handle:
             data = handle.read(limit + 1)
     except OSError as error:
@@ -217,6 +253,9 @@ def _decode(content: bytes, fmt: str) -> tuple[str, list[tuple[str, str]]]:
         raise RejectedFile("binary-content", "bytes are an image, PDF, archive or executable, not text")
     repairs = []
     encoding = next((name for bom, name in _BOMS if content.startswith(bom)), None)
+    if encoding == "utf-16" and b"\x00" not in content[2:8192] and _decodes(content[2:], "utf-8"):
+        encoding, content = "utf-8", content[2:]  # UTF-8 after two stray bytes that look like a UTF-16 mark
+        repairs.append(("invalid-bytes-replaced", "bytes FF FE or FE FF before UTF-8 text dropped"))
     if encoding is None and (encoding := _utf16_without_bom(content)):
         repairs.append(("encoding-guessed", f"no byte order mark; NUL byte pattern of {encoding}"))
     if encoding is None and b"\x00" in content[:8192]:
@@ -239,38 +278,84 @@ def _decode(content: bytes, fmt: str) -> tuple[str, list[tuple[str, str]]]:
 
 
 def _utf16_without_bom(content: bytes) -> str | None:
-    """``utf-16-le`` or ``-be`` when NUL bytes fill every other byte (Latin-script UTF-16)."""
+    """``utf-16-le`` or ``-be`` when NUL bytes stand at every other byte (at least one in twenty
+    characters: the spaces and digits of text in any script), at the others ten times less often
+    (characters such as U+5100), and the bytes decode as that."""
     head = content[:8192]
-    if len(head) < 4 or len(head) % 2:
+    if len(head) < 4 or len(content) % 2:
         return None
     even, odd = head[0::2].count(0), head[1::2].count(0)
-    if odd >= 0.4 * len(head) / 2 and even == 0:
-        return "utf-16-le"
-    if even >= 0.4 * len(head) / 2 and odd == 0:
-        return "utf-16-be"
-    return None
+    encoding = "utf-16-le" if odd >= 0.05 * len(head) / 2 and even * 10 <= odd else \
+        "utf-16-be" if even >= 0.05 * len(head) / 2 and odd * 10 <= even else None
+    return encoding if encoding and _decodes(content, encoding) else None
+
+
+def _decodes(content: bytes, encoding: str) -> bool:
+    try:
+        content.decode(encoding)
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _text_encoding(content: bytes, fmt: str) -> tuple[str, tuple[str, str] | None]:
-    """The encoding of NUL-free bytes, and a note when it is not what the bytes or page declare."""
+    """The encoding of NUL-free bytes, and a note when it is not what the bytes or page declare.
+
+    UTF-8 when the bytes are valid UTF-8; else the page's declared charset when it is a WHATWG
+    encoding that decodes the bytes (iso-8859-1 and ascii read as windows-1252, as browsers do);
+    else what charset-normalizer detects with confidence. Raises RejectedFile (``undecodable``) when
+    nothing explains the bytes with confidence: mojibake is not released.
+    """
     declared_match = _HTML_CHARSET.search(content[:4096]) if fmt == "html" else None
-    declared = declared_match.group(1).decode("ascii").lower() if declared_match else None
+    label = declared_match.group(1).decode("ascii").lower() if declared_match else None
+    declared = _web_encoding(label) if label else None
     try:
         content.decode("utf-8")
     except UnicodeDecodeError:
         pass
     else:
-        if declared and declared not in _UTF8_NAMES and not content.isascii():
-            return "utf-8", ("charset-mismatch", f"page declares {declared} but its bytes are valid UTF-8; decoded as UTF-8")
+        if declared and declared != "utf-8" and not content.isascii():
+            return "utf-8", ("charset-mismatch", f"page declares {label} but its bytes are valid UTF-8; decoded as UTF-8")
         return "utf-8", None
-    if declared:
+    if declared and declared != "utf-8":
         try:
             content.decode(declared)
             return declared, None
-        except (LookupError, UnicodeDecodeError):
+        except UnicodeDecodeError:
             pass
-    reason = f"declared {declared} does not decode the bytes" if declared else "no charset declared"
-    return "cp1252", ("encoding-guessed", f"not valid UTF-8 and {reason}; decoded as cp1252")
+    reason = f"declared {label} {'does not decode the bytes' if declared else 'is not a web text encoding'}" if label else "no charset declared"
+    detected = _detect_encoding(content)
+    if detected is None:
+        raise RejectedFile("undecodable", f"not valid UTF-8, {reason}, and no encoding explains the bytes with confidence")
+    return detected, ("encoding-guessed", f"not valid UTF-8 and {reason}; detected as {detected}")
+
+
+def _web_encoding(label: str) -> str | None:
+    """The Python codec of a declared charset label, when it names a WHATWG encoding; else None."""
+    try:
+        name = codecs.lookup(label).name
+    except LookupError:
+        return None
+    name = "cp1252" if name in _READ_AS_CP1252 else name
+    return name if name in WHATWG_ENCODINGS else None
+
+
+def _detect_encoding(content: bytes) -> str | None:
+    """The WHATWG encoding that reads bytes that are not UTF-8 most cleanly, by charset-normalizer's
+    measure of mess; None when none reads them with confidence (a mess ratio above MAX_ENCODING_MESS).
+
+    windows-1252, the web's default, wins over any encoding that reads the bytes at most
+    WESTERN_MESS_MARGIN more cleanly (it is measured with its few undefined bytes replaced, which
+    are then recorded as a repair).
+    """
+    from charset_normalizer import from_bytes
+    from charset_normalizer.md import mess_ratio
+
+    western = mess_ratio(content.decode("cp1252", errors="replace"), maximum_threshold=1.0)
+    found = next((match for match in from_bytes(content) if codecs.lookup(match.encoding).name in WHATWG_ENCODINGS), None)
+    if western <= MAX_ENCODING_MESS and (found is None or western <= found.chaos + WESTERN_MESS_MARGIN):
+        return "cp1252"
+    return codecs.lookup(found.encoding).name if found is not None and found.chaos <= MAX_ENCODING_MESS else None
 
 
 def cap_long_lines(text: str) -> tuple[str, list[tuple[str, str]]]:
@@ -292,11 +377,18 @@ def _read_sidecar(raw_root: Path | RemoteFolder, rel_path: str) -> dict:
     if isinstance(raw_root, RemoteFolder):
         if not raw_root.fs.isfile(raw_root.path(rel_path)):
             return fields
-    elif not (raw_root / path).is_file() and not (raw_root / path).is_symlink():
-        return fields
+    else:
+        try:
+            os.lstat(raw_root / path)
+        except OSError as error:  # none there, or a name longer than the system allows (so none can be there)
+            if error.errno in (errno.ENOENT, errno.ENAMETOOLONG, errno.ENOTDIR):
+                return fields
+            raise RejectedFile("invalid-sidecar", f"{path.name}: {error.strerror or error}") from error
     try:
-        meta = json.loads(_read_bytes(raw_root, rel_path, MAX_SIDECAR_BYTES).decode("utf-8"))
+        meta = json.loads(_read_bytes(raw_root, rel_path, MAX_SIDECAR_BYTES).decode("utf-8-sig"))
     except RejectedFile as error:
+        if error.reason == "still-being-written":
+            raise
         raise RejectedFile("invalid-sidecar", f"{path.name}: {error.reason}: {error.detail}") from error
     except (ValueError, RecursionError) as error:  # bad UTF-8, bad JSON, absurd numbers or nesting
         raise RejectedFile("invalid-sidecar", f"{path.name}: not readable JSON ({error})") from error
@@ -307,13 +399,24 @@ def _read_sidecar(raw_root: Path | RemoteFolder, rel_path: str) -> dict:
         if value is not None and not isinstance(value, kind):
             raise RejectedFile("invalid-sidecar", f"{path.name}: {key} must be a string")
         fields[key] = value.strip() if value else None
-    if fields["url"] and urlparse(fields["url"]).scheme not in ("http", "https"):
-        raise RejectedFile("invalid-sidecar", f"{path.name}: url {fields['url']!r} is not an http(s) URL")
+    if fields["url"]:
+        url = urlparse(fields["url"])
+        if url.scheme.lower() not in ("http", "https") or not url.hostname:
+            raise RejectedFile("invalid-sidecar", f"{path.name}: url {fields['url']!r} is not an http(s) URL with a host")
+        fields["url"] = url._replace(scheme=url.scheme.lower()).geturl()
     if fields["language"] and not _LANGUAGE_TAG.match(fields["language"]):
         raise RejectedFile("invalid-sidecar", f"{path.name}: language {fields['language']!r} is not a language tag")
     if fields["published_date"]:
-        try:
-            fields["published_date"] = dt.date.fromisoformat(fields["published_date"][:10])
-        except ValueError as error:
-            raise RejectedFile("invalid-sidecar", f"{path.name}: published_date is not an ISO date") from error
+        fields["published_date"] = _sidecar_date(path.name, fields["published_date"])
     return fields
+
+
+def _sidecar_date(name: str, value: str) -> dt.date:
+    """The date of an ISO date or date-time, all of it valid, from 1900 to tomorrow."""
+    try:
+        date = dt.date.fromisoformat(value) if len(value) == 10 else dt.datetime.fromisoformat(value).date()
+    except ValueError as error:
+        raise RejectedFile("invalid-sidecar", f"{name}: published_date {value!r} is not an ISO date or date-time") from error
+    if not dt.date(1900, 1, 1) <= date <= dt.date.today() + dt.timedelta(days=1):
+        raise RejectedFile("invalid-sidecar", f"{name}: published_date {value!r} is not between 1900 and tomorrow")
+    return date

@@ -14,7 +14,9 @@ import fcntl
 import filecmp
 import hashlib
 import json
+import logging
 import os
+import shutil
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,11 +27,12 @@ import polars as pl
 
 from commentary import cache, card, release, stages, storage, tables
 from commentary.ingest import RawFile, discover
-from commentary.settings import SHARD_SIZE
+from commentary.settings import KEEP_RUNS, MAX_QUARANTINED_SHARE, SHARD_SIZE
 from commentary.storage import RemoteFolder
 from schemas import models
 from schemas.validation import DETAIL, REASON, split_valid
 
+log = logging.getLogger(__name__)
 #: The release outcome of a run that found its tables equal to the latest release's.
 NOTHING_CHANGED = "nothing changed since the latest release"
 
@@ -66,8 +69,9 @@ def run_lock(curated_root: Path) -> Iterator[list[str]]:
 
     A second run on the same folder fails at once with RunLocked. The lock is an ``flock`` on an
     open file, so the kernel releases it when the holder dies, even by SIGKILL. Yields what an
-    interrupted run left and was removed (``release.clean_unfinished``). "No space left on device" anywhere in the run
-    becomes DiskFull with a message that says nothing was published.
+    interrupted run left and was removed (``release.clean_unfinished``); run folders beyond KEEP_RUNS are
+    removed (``prune_runs``). "No space left on device" anywhere in the run becomes DiskFull with a
+    message that says whether anything was published; when nothing was, the run's folder is removed.
     """
     curated_root.mkdir(parents=True, exist_ok=True)
     handle = (curated_root / ".run.lock").open("a+")
@@ -83,7 +87,9 @@ def run_lock(curated_root: Path) -> Iterator[list[str]]:
         handle.write(f"pid {os.getpid()}, started {dt.datetime.now(dt.UTC).isoformat(timespec='seconds')}\n")
         handle.flush()
         removed = release.clean_unfinished(curated_root)
+        prune_runs(curated_root)
         latest = release.latest_version(curated_root)
+        runs_before = set(_run_folders(curated_root))
         try:
             yield removed
         except (OSError, tables.DiskFull) as error:
@@ -91,7 +97,10 @@ def run_lock(curated_root: Path) -> Iterator[list[str]]:
                 raise
             cause = str(error) if isinstance(error, tables.DiskFull) else f"no space left on the device under {curated_root}"
             now = release.latest_version(curated_root)
-            outcome = f"nothing was published, LATEST is still {latest}" if now == latest else \
+            if now == latest:  # the failed run's folder goes: it would only hold the space the next run needs
+                for run_dir in set(_run_folders(curated_root)) - runs_before:
+                    shutil.rmtree(run_dir, ignore_errors=True)
+            outcome = f"nothing was published, LATEST is still {latest}; the run's folder was removed" if now == latest else \
                 f"release {now} was published, but the run's records are incomplete"
             raise tables.DiskFull(f"{cause}; {outcome}") from error
     finally:
@@ -111,6 +120,30 @@ def check_unlocked(curated_root: Path) -> None:
             raise RunLocked(f"another run is using {curated_root} ({holder}); start this one when it has finished") from None
 
 
+def _run_folders(curated_root: Path) -> list[Path]:
+    """The run folders under ``<curated>/runs``, oldest first (run ids are UTC timestamps)."""
+    runs = curated_root / "runs"
+    return sorted(path for path in runs.iterdir() if path.is_dir()) if runs.is_dir() else []
+
+
+def prune_runs(curated_root: Path, keep: int | None = None) -> list[str]:
+    """Remove all but the newest ``keep`` (KEEP_RUNS) run folders; returns the run ids removed.
+
+    The cached run (whose shards later runs reuse) and the run that made the ``LATEST`` release
+    are always kept. Shards shared by hard links stay with the runs that still hold them.
+    """
+    spared = {cache.load_index_run(curated_root)}
+    latest = release.latest_version(curated_root)
+    if latest:
+        spared.add((tables.read_record(release.releases_dir(curated_root) / latest / "manifest.json") or {}).get("run_id"))
+    folders = _run_folders(curated_root)
+    keep = KEEP_RUNS if keep is None else keep
+    removed = [run_dir.name for run_dir in folders[:max(0, len(folders) - keep)] if run_dir.name not in spared]
+    for name in removed:
+        shutil.rmtree(curated_root / "runs" / name, ignore_errors=True)
+    return removed
+
+
 def plan_run(raw_root: Path | RemoteFolder, curated_root: Path, shard_size: int = SHARD_SIZE, mirror: str | None = None) -> RunPlan:
     """Discover raw files, cut them into shards and create the run folder.
 
@@ -123,11 +156,24 @@ def plan_run(raw_root: Path | RemoteFolder, curated_root: Path, shard_size: int 
     cached_run = cache.load(curated_root, fingerprint)
     members = [tables.read_parquet(path, cache.STAMPS, ["source_path"])["source_path"].to_list()
                for path in stage_paths(cached_run, "stamps")] if cached_run else []
-    layout = cache.lay_out(discover(raw_root), cached_run, members, shard_size)
+    layout = cache.lay_out(discover(raw_root, skip=_curated_inside(raw_root, curated_root)), cached_run, members, shard_size)
     run_id = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
     run_dir = curated_root / "runs" / run_id
     run_dir.mkdir(parents=True)
     return RunPlan(raw_root, curated_root, run_dir, layout, fingerprint, cached_run, mirror)
+
+
+def _curated_inside(raw_root: Path | RemoteFolder, curated_root: Path) -> Path | None:
+    """The curated folder as a folder of ``raw_root`` when it lies inside it (said in a warning), else None.
+
+    Its releases and reports are not raw input. The raw folder itself cannot be the curated folder.
+    """
+    if isinstance(raw_root, RemoteFolder) or not curated_root.resolve().is_relative_to(raw_root.resolve()):
+        return None
+    if curated_root.resolve() == raw_root.resolve():
+        raise ValueError(f"the curated folder {curated_root} is the raw folder; give each its own folder")
+    log.warning("the curated folder %s lies inside the raw folder %s: it is not read as raw input", curated_root, raw_root)
+    return raw_root / curated_root.resolve().relative_to(raw_root.resolve())
 
 
 def shard_path(run_dir: Path, stage: str, shard_no: int) -> Path:
@@ -194,6 +240,7 @@ def clean_step(run_dir: Path, shard_no: int, reuse: cache.Reuse | None) -> Path:
     reused = _cached_outputs(reuse, "clean", keys, ["doc_id", "cache_key"])
     ingested = tables.read_parquet(ingest_file, tables.INGESTED).join(reused["hits"], on="doc_id", how="anti")
     articles, furniture, rejects, repairs = stages.clean(ingested)
+    articles, url_repairs = repair_page_urls(articles)
     valid, failed = split_valid(articles, models.Article)
     audit_ok, audit_failed = split_valid(furniture, models.FurnitureLine)
     bad_audit_docs = audit_failed.select("doc_id", REASON, DETAIL).unique("doc_id", keep="first")
@@ -201,7 +248,7 @@ def clean_step(run_dir: Path, shard_no: int, reuse: cache.Reuse | None) -> Path:
     valid = valid.join(bad_audit_docs, on="doc_id", how="anti")
     _write_rejects(run_dir, "clean", shard_no, rejects + reused["rejects"].to_dicts(),
                    pl.concat([failed, failed_audit], how="diagonal_relaxed"))
-    _write_repairs(run_dir, "clean", shard_no, repairs + reused["repairs"].to_dicts())
+    _write_repairs(run_dir, "clean", shard_no, repairs + url_repairs + reused["repairs"].to_dicts())
     audit = audit_ok.filter(pl.col("doc_id").is_in(valid["doc_id"].implode()))
     tables.write_parquet(pl.concat([audit, reused["furniture"]]).sort("doc_id", "line_no").to_arrow(),
                          shard_path(run_dir, "furniture", shard_no), tables.FURNITURE)
@@ -210,6 +257,34 @@ def clean_step(run_dir: Path, shard_no: int, reuse: cache.Reuse | None) -> Path:
     tables.write_parquet(keys.to_arrow(), shard_path(run_dir, "keys", shard_no), cache.KEYS)
     return tables.write_parquet(pl.concat([valid, reused["clean"]]).sort("doc_id").to_arrow(),
                                 shard_path(run_dir, "clean", shard_no), tables.ARTICLES)
+
+
+def repair_page_urls(articles: pl.DataFrame) -> tuple[pl.DataFrame, list[dict]]:
+    """Make every article's ``url`` an absolute http(s) URL or null; returns the articles and the repairs.
+
+    A URL taken from the page that is not one (a relative canonical link, ``javascript:``, ``file:``)
+    is a bad metadata field, never a reason to reject the article: it is dropped (repair
+    ``metadata-dropped``). A page with a sidecar URL, its own address, has that one (``fields.py``).
+    An upper-case scheme is lower-cased.
+    """
+    from urllib.parse import urlsplit
+
+    fixed, repairs = {}, []
+    for doc_id, source_path, url in articles.filter(pl.col("url").is_not_null()).select("doc_id", "source_path", "url").iter_rows():
+        parts = urlsplit(url)
+        good = parts._replace(scheme=parts.scheme.lower()).geturl() if parts.scheme.lower() in ("http", "https") and parts.hostname else None
+        if good == url:
+            continue
+        fixed[doc_id] = good
+        if good is None:
+            repairs.append(stages.reject(source_path, "clean", "metadata-dropped", f"url {url[:200]!r} from the page is not an absolute http(s) URL"))
+    if not fixed:
+        return articles, repairs
+    ids = list(fixed)
+    url = pl.col("doc_id").replace_strict(ids, list(fixed.values()), default=pl.col("url"), return_dtype=pl.String)
+    sources = pl.col("field_sources").struct.with_fields(
+        url=pl.when(pl.col("doc_id").is_in(ids) & url.is_null()).then(None).otherwise(pl.col("field_sources").struct.field("url")))
+    return articles.with_columns(url=url, field_sources=sources), repairs
 
 
 def _is_twin(reuse: cache.Reuse | None, table: str, frame: pl.DataFrame) -> bool:
@@ -273,13 +348,13 @@ def unchanged_since(plan: RunPlan) -> Path | None:
     ``remember_clean_shards``.
     """
     previous = plan.cached_run
-    if previous is None or not (previous / "ledger.json").is_file():
+    entry = tables.read_record(previous / "ledger.json") if previous else None
+    outcome = entry.get("release") if entry else None
+    if not isinstance(outcome, dict):
         return None
-    entry = json.loads((previous / "ledger.json").read_text())
-    outcome = entry["release"]
     current = outcome.get("published") or outcome.get("reason") == NOTHING_CHANGED
     latest = release.latest_version(plan.curated_root)
-    if not entry["balanced"] or not current or outcome.get("version") != latest:
+    if entry.get("balanced") is not True or not current or outcome.get("version") != latest:
         return None
     if plan.mirror and storage.mirrored_version(plan.mirror) != latest:
         return None
@@ -295,14 +370,18 @@ def _same_file(ours: Path, theirs: Path) -> bool:
 
 
 def carry_forward(run_dir: Path, previous_run: Path) -> dict:
-    """Take the duplicate marks, curate rejects and quality results of ``previous_run``; returns the release outcome.
+    """Take the duplicate marks, curate and quality rejects and quality results of ``previous_run``; returns the release outcome.
 
     Only for a run whose inputs equal that run's (``unchanged_since``): no release is made.
     """
-    for path in [marks_path(previous_run), *sorted((previous_run / "rejects").glob("curate-*.parquet")), previous_run / "quality.json"]:
+    for path in [marks_path(previous_run), *sorted((previous_run / "rejects").glob("curate-*.parquet")),
+                 *sorted((previous_run / "rejects").glob("quality-*.parquet")), previous_run / "quality.json"]:
         if path.is_file():
             tables.link_file(path, run_dir / path.relative_to(previous_run))
-    version = json.loads((previous_run / "ledger.json").read_text())["release"]["version"]
+    entry = tables.read_record(previous_run / "ledger.json")
+    if entry is None:
+        raise FileNotFoundError(f"no readable ledger.json in {previous_run}")
+    version = entry["release"]["version"]
     return {"published": False, "reason": NOTHING_CHANGED, "version": version, "same_inputs_as_run": previous_run.name}
 
 
@@ -311,8 +390,11 @@ def marks_path(run_dir: Path) -> Path:
     return run_dir / "stages" / "curate" / "marks.parquet"
 
 
-def import_corpus_steps() -> None:
-    """Import what the whole-corpus steps import when first called (Great Expectations and matplotlib take seconds)."""
+def serve_corpus_steps(run_pid: int) -> None:
+    """Start a process of the whole-corpus steps for the run ``run_pid``: it dies with the run and publishes
+    nothing once the run is gone (``release.serve_run``); then import what the steps import when first
+    called (Great Expectations and matplotlib take seconds)."""
+    release.serve_run(run_pid)
     import matplotlib.pyplot  # noqa: F401
 
     from schemas import expectations  # noqa: F401
@@ -403,7 +485,7 @@ def ledger(plan: RunPlan, rejects: pl.DataFrame, outcome: dict, timings: dict | 
     }
     entry["balanced"] = (entry["seen"] == entry["released"] + entry["rejected"] + entry["duplicates"]
                          and not entry["unaccounted"] and not entry["counted_twice_or_unknown"])
-    (plan.run_dir / "ledger.json").write_text(json.dumps(entry, indent=2, default=str) + "\n")
+    tables.write_text(plan.run_dir / "ledger.json", json.dumps(entry, indent=2, default=str) + "\n")
     if not entry["balanced"]:
         raise RuntimeError(f"ledger does not balance: {entry}")
     return entry
@@ -422,7 +504,7 @@ def quality_step(run_dir: Path) -> dict:
         "doc_id", "format", "bytes", text_chars=pl.col("text").str.len_chars()).collect(engine="streaming")
     cleaned = pl.scan_parquet(stage_paths(run_dir, "clean")).select("doc_id", "title", "body", "word_count", "published_date")
     marked = pl.scan_parquet(marks_path(run_dir)).select("doc_id")
-    measured = body_measures(cleaned).join(marked, on="doc_id", how="semi").collect(engine="streaming")
+    measured = body_measures(cleaned.join(marked, on="doc_id", how="semi"))
     furniture = pl.scan_parquet(stage_paths(run_dir, "furniture")).select(
         pl.col("category", "rule_id").cast(pl.Categorical), "line_no").collect(engine="streaming")
     frames = {
@@ -431,8 +513,41 @@ def quality_step(run_dir: Path) -> dict:
         "furniture": furniture.to_pandas(),
     }
     report = run_suites(run_dir / "quality", frames)
-    (run_dir / "quality.json").write_text(json.dumps(report, indent=2) + "\n")
+    quarantine(run_dir, report)
+    tables.write_text(run_dir / "quality.json", json.dumps(report, indent=2) + "\n")
     return report
+
+
+def quarantine(run_dir: Path, report: dict) -> None:
+    """Take the articles that failed a per-row critical expectation (``report["quarantined"]``) out of the run.
+
+    They are rejected at stage ``quality`` with the expectation as reason and left out of the
+    duplicate marks (``marks_path``), so neither they nor their furniture are released; a duplicate
+    of one of them points to the first (by ``doc_id``) of its remaining copies instead. When more
+    than MAX_QUARANTINED_SHARE of the articles fail, the batch as a whole has failed: nothing is
+    taken out and the failure is added to ``report["critical_failed"]``, which holds the release.
+    """
+    marks = tables.read_parquet(marks_path(run_dir), tables.MARKS)
+    failed = pl.DataFrame(report["quarantined"], schema={"doc_id": pl.String, "check": pl.String, "reason": pl.String, "value": pl.String},
+                          strict=False).filter(pl.col("doc_id").is_in(marks["doc_id"].implode()))
+    failed = failed.sort("doc_id", "check").unique("doc_id", keep="first", maintain_order=True)
+    report["quarantined_articles"] = failed.height
+    if not failed.height:
+        return
+    if failed.height > MAX_QUARANTINED_SHARE * marks.height:
+        report["critical_failed"].append(f"articles: {failed.height} of {marks.height} failed a per-row critical expectation "
+                                         f"(more than {MAX_QUARANTINED_SHARE:.0%})")
+        return
+    sources = articles(run_dir).frame(["doc_id", "source_path"]).join(failed, on="doc_id")
+    _write_rejects(run_dir, "quality", 0, [stages.reject(row["source_path"], "quality", row["reason"], f"{row['check']} failed on {row['value']}")
+                                           for row in sources.iter_rows(named=True)])
+    ids = failed["doc_id"].implode()
+    kept = marks.filter(~pl.col("doc_id").is_in(ids))
+    heirs = kept.filter(pl.col("duplicate_of").is_in(ids)).group_by("duplicate_of").agg(heir=pl.col("doc_id").min())
+    kept = kept.join(heirs, on="duplicate_of", how="left").with_columns(
+        duplicate_of=pl.when(pl.col("heir").is_null()).then("duplicate_of")
+        .when(pl.col("heir") != pl.col("doc_id")).then("heir")).drop("heir")
+    tables.write_parquet(kept.sort("doc_id").to_arrow(), marks_path(run_dir), tables.MARKS)
 
 
 def release_step(plan: RunPlan, quality: dict) -> dict | None:
@@ -442,11 +557,18 @@ def release_step(plan: RunPlan, quality: dict) -> dict | None:
         detail = "; ".join(quality["critical_failed"])
         _write_rejects(plan.run_dir, "release", 0, [stages.reject(path, "release", "quality-gate", detail) for path in held["source_path"]])
         return {"published": False, "reason": "critical expectations failed", "failed": quality["critical_failed"]}
-    shards = {"articles": articles(plan.run_dir), "furniture": tables.TableFiles(stage_paths(plan.run_dir, "furniture"), tables.FURNITURE)}
+    shards = {"articles": articles(plan.run_dir),
+              "furniture": tables.TableFiles(stage_paths(plan.run_dir, "furniture"), tables.FURNITURE, overrides=marks_path(plan.run_dir))}
     rejects = tables.read_parquet(sorted((plan.run_dir / "rejects").glob("*.parquet")), tables.REJECTS, ["stage", "reason"])
     report = card.RunReport(seen=plan.seen, quality=quality, rejects=rejects)
-    manifest = release.publish(plan.curated_root, plan.run_dir.name, shards, provenance(plan), report)
-    outcome = {"published": True, "version": manifest["version"], "counts": manifest["counts"]} if manifest else \
+
+    def published(manifest: dict) -> dict:
+        return {"published": True, "version": manifest["version"], "counts": manifest["counts"]}
+
+    # The run's ledger is written before LATEST names the release: no release is ever published without it.
+    manifest = release.publish(plan.curated_root, plan.run_dir.name, shards, provenance(plan), report,
+                               before_latest=lambda manifest: ledger(plan, merge_rejects(plan.run_dir), published(manifest)))
+    outcome = published(manifest) if manifest else \
         {"published": False, "reason": NOTHING_CHANGED, "version": release.latest_version(plan.curated_root)}
     # A mirror behind the latest release (its copy failed, or it was added since) catches up here.
     if plan.mirror and storage.mirrored_version(plan.mirror) != outcome["version"]:

@@ -3,13 +3,15 @@
 Publishing holds a lock on ``<curated>/.publish.lock`` and goes:
 
 1. remove what an interrupted publish left: ``releases/.staging-*`` folders, and the release named
-   in ``releases/.pending`` when it was renamed into place but never became ``LATEST``;
+   in ``releases/.pending`` when it was renamed into place but never became ``LATEST``; verify the
+   ``LATEST`` release against its manifest (a damaged one stops the publish);
 2. stream the shards into ``releases/.staging-<run_id>/``, the two tables side by side, hashing the
    rows as they are written;
 3. compare those hashes with the ``LATEST`` release's (``commentary.changelog``; kept in
    ``<curated>/cache/release-hashes/`` by its publish): nothing changed, no release and the staging
    folder is removed; else add the changes, card and manifest, fsync it;
-4. record the version in ``releases/.pending``, rename the staging folder to ``releases/<version>``;
+4. record the version in ``releases/.pending``, rename the staging folder to ``releases/<version>``,
+   let the run write its ledger (``before_latest``) and check that the run is still alive;
 5. rewrite ``<curated>/CHANGELOG.md``, then replace ``LATEST`` atomically, then drop ``.pending``,
    then keep the new release's hashes for the next publish.
 
@@ -114,29 +116,62 @@ def read_release_table(curated_root: Path, table: str = "articles", version: str
     return scan_table(curated_root, table, version).collect()
 
 
+#: Set in a process that publishes on behalf of a run (``serve_run``): the run's process id.
+_RUN_PID: int | None = None
+
+
+def serve_run(run_pid: int) -> None:
+    """Make this process, started by the run ``run_pid``, die with it: the kernel sends it SIGKILL when its
+    parent dies (Linux ``PR_SET_PDEATHSIG``), and ``publish`` refuses to make a release LATEST once the
+    run is gone (where that signal is not available, and for a parent that died before it was set)."""
+    global _RUN_PID
+    _RUN_PID = run_pid
+    with contextlib.suppress(OSError, AttributeError):
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() != run_pid:
+        os._exit(1)
+
+
+class BaseReleaseDamaged(ValueError):
+    """The release a publish would build on (``LATEST``) does not match its manifest."""
+
+
+class RunGone(RuntimeError):
+    """The run this process published for has ended: nothing is published on its behalf."""
+
+
 def publish(curated_root: Path, run_id: str, shards: dict[str, tables.TableFiles], provenance: dict,
-            report: card.RunReport | None = None) -> dict | None:
+            report: card.RunReport | None = None, before_latest=None) -> dict | None:
     """Publish the ``articles`` and ``furniture`` shards as the next release; None when nothing changed.
 
     Each table's shards are Parquet files of whole documents. They are merged into the release in
     key order (``_in_key_order``), so memory is bounded by the shards that overlap, not by the
     corpus, and the release is the same however the documents were cut into shards. If writing
-    fails (a full disk included), the staging folder is removed at once.
+    fails (a full disk included), the staging folder is removed at once. ``before_latest(manifest)``
+    is called once the release is in place and before ``LATEST`` names it (the run writes its ledger
+    there); if it raises, the release is removed and nothing is published.
     """
     try:
-        return _publish(curated_root, run_id, shards, provenance, report)
+        return _publish(curated_root, run_id, shards, provenance, report, before_latest)
     except BaseException:
         shutil.rmtree(releases_dir(curated_root) / f".staging-{run_id}", ignore_errors=True)
         raise
 
 
 def _publish(curated_root: Path, run_id: str, shards: dict[str, tables.TableFiles], provenance: dict,
-             report: card.RunReport | None) -> dict | None:
+             report: card.RunReport | None, before_latest) -> dict | None:
     releases = releases_dir(curated_root)
     releases.mkdir(parents=True, exist_ok=True)
     with _publish_lock(curated_root):
-        clean_unfinished(curated_root)
+        _clean_unfinished(curated_root)
         previous = latest_version(curated_root)
+        damaged = verify(curated_root, previous) if previous else []
+        if damaged:
+            raise BaseReleaseDamaged(f"the latest release {previous} does not match its manifest, nothing was published "
+                                     f"on top of it: {'; '.join(damaged[:3])}")
         staging = releases / f".staging-{run_id}"
         staging.mkdir()
         with ThreadPoolExecutor(len(changelog.COMPARED_TABLES)) as pool:  # side by side: reading, hashing and zstd free the GIL
@@ -181,6 +216,15 @@ def _publish(curated_root: Path, run_id: str, shards: dict[str, tables.TableFile
         _replace_text(releases / ".pending", version + "\n")
         os.rename(staging, target)
         _fsync_dir(releases)
+        try:
+            if before_latest is not None:
+                before_latest(manifest)
+            if _RUN_PID is not None and os.getppid() != _RUN_PID:
+                raise RunGone(f"the run {run_id} ended before release {version} was published; it was removed")
+        except BaseException:
+            shutil.rmtree(target, ignore_errors=True)
+            (releases / ".pending").unlink(missing_ok=True)
+            raise
         _replace_text(curated_root / "CHANGELOG.md", changelog.history([releases / m["version"] for m in list_releases(curated_root)]))
         _replace_text(curated_root / "LATEST", version + "\n")
         _replace_link(curated_root / LATEST_LINK, target.relative_to(curated_root))
@@ -243,7 +287,20 @@ def _publish_lock(curated_root: Path) -> Iterator[None]:
 
 
 def clean_unfinished(curated_root: Path) -> list[str]:
-    """Remove what an interrupted publish left; returns the names removed."""
+    """Remove what an interrupted publish left, holding the publish lock (a publisher that outlived its
+    run cannot race it); returns the names removed."""
+    if not releases_dir(curated_root).is_dir():
+        return []
+    with _publish_lock(curated_root):
+        return _clean_unfinished(curated_root)
+
+
+def _clean_unfinished(curated_root: Path) -> list[str]:
+    """``clean_unfinished`` for a caller that holds the publish lock.
+
+    A pending release removed had its run's ledger written (``before_latest``): the ledger's release
+    outcome is corrected to say that it was not published.
+    """
     releases = releases_dir(curated_root)
     removed = []
     for staging in sorted(releases.glob(".staging-*")):
@@ -253,8 +310,13 @@ def clean_unfinished(curated_root: Path) -> list[str]:
     if pending.is_file():
         version = pending.read_text().strip()
         if version and version != latest_version(curated_root) and (releases / version).is_dir():
+            run_id = (tables.read_record(releases / version / "manifest.json") or {}).get("run_id")
             shutil.rmtree(releases / version)
             removed.append(version)
+            ledger = tables.read_record(curated_root / "runs" / str(run_id) / "ledger.json") if run_id else None
+            if ledger is not None:
+                ledger["release"] = {"published": False, "reason": f"interrupted before LATEST named release {version}; it was removed"}
+                tables.write_text(curated_root / "runs" / run_id / "ledger.json", json.dumps(ledger, indent=2, default=str) + "\n")
         pending.unlink()
     if removed:
         log.warning("removed what an interrupted publish left in %s: %s", releases, ", ".join(removed))
@@ -346,23 +408,50 @@ def _fsync_dir(folder: Path) -> None:
         os.close(descriptor)
 
 
+def verify_all(curated_root: Path) -> dict[str, list[str]]:
+    """Check every release folder (``verify``) and that ``LATEST`` names an intact one; returns the problems
+    found by version, and under ``LATEST`` (empty lists when intact).
+
+    Raises FileNotFoundError when the folder holds no release and no ``LATEST``.
+    """
+    versions = sorted(p.name for p in releases_dir(curated_root).glob("[!.]*") if p.is_dir()) if releases_dir(curated_root).is_dir() else []
+    latest = latest_version(curated_root)
+    if not versions and latest is None:
+        raise FileNotFoundError(f"no release in {curated_root}")
+    problems = {version: verify(curated_root, version) for version in versions}
+    if latest is not None:
+        intact = latest in problems and not problems[latest]
+        problems["LATEST"] = [] if intact else [f"LATEST names {latest}, which is {'incomplete' if latest in problems else 'not a release folder'}"]
+    return problems
+
+
 def verify(curated_root: Path, version: str = "latest") -> list[str]:
-    """Check a release's files against its manifest; returns the problems found (empty when intact)."""
-    folder = release_path(curated_root, version)
+    """Check a release's files against its manifest; returns the problems found (empty when intact).
+
+    A missing or unreadable manifest is a problem; a version with no folder raises FileNotFoundError.
+    """
+    name = latest_version(curated_root) if version == "latest" else version
+    folder = releases_dir(curated_root) / (name or "")
+    if not name or not folder.is_dir():
+        raise FileNotFoundError(f"no release {version} in {curated_root}")
     try:
         listed = json.loads((folder / "manifest.json").read_text())["files"]
-    except (ValueError, KeyError, UnicodeDecodeError) as error:
+        if not isinstance(listed, dict):
+            raise ValueError("files is not an object")
+    except FileNotFoundError:
+        return [f"{folder.name}/manifest.json: missing"]
+    except (OSError, ValueError, KeyError, TypeError, UnicodeDecodeError) as error:
         return [f"{folder.name}/manifest.json: unreadable ({error})"]
     problems = []
-    for name, entry in sorted(listed.items()):
-        path = folder / name
+    for rel, entry in sorted(listed.items()):
+        path = folder / rel
         if not path.is_file():
-            problems.append(f"{folder.name}/{name}: missing")
-        elif path.stat().st_size != entry["bytes"]:
-            problems.append(f"{folder.name}/{name}: {path.stat().st_size} bytes, manifest says {entry['bytes']}")
-        elif sha256_file(path) != entry["sha256"]:
-            problems.append(f"{folder.name}/{name}: sha256 differs from the manifest")
-    problems += [f"{folder.name}/{name}: not in the manifest" for name in sorted(set(_checksums(folder)) - set(listed))]
+            problems.append(f"{folder.name}/{rel}: missing")
+        elif not isinstance(entry, dict) or path.stat().st_size != entry.get("bytes"):
+            problems.append(f"{folder.name}/{rel}: {path.stat().st_size} bytes, manifest says {entry.get('bytes') if isinstance(entry, dict) else entry}")
+        elif sha256_file(path) != entry.get("sha256"):
+            problems.append(f"{folder.name}/{rel}: sha256 differs from the manifest")
+    problems += [f"{folder.name}/{rel}: not in the manifest" for rel in sorted(set(_checksums(folder)) - set(listed))]
     return problems
 
 

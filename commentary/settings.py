@@ -15,6 +15,13 @@ MAX_OVERLAPPING_SHARDS = 16
 #: A raw file changed less than this long before a run stamped it is read again by the next run:
 #: longer than a timestamp tick (2 s on FAT and some network file systems, far less on ext4 or XFS).
 STAMP_SETTLE_SECONDS = 2
+#: A raw file (or its sidecar) modified less than this long before it is read may still be being
+#: written: it is rejected ``still-being-written`` and read by a later run. The environment variable
+#: COMMENTARY_MIN_FILE_AGE_SECONDS overrides it (the test suite sets 0: its files are fresh).
+MIN_FILE_AGE_SECONDS = float(os.environ.get("COMMENTARY_MIN_FILE_AGE_SECONDS", "5"))
+#: HTML pages of more decoded characters than this are rejected ``too-costly`` before they are parsed:
+#: parsing costs about 55 bytes of memory per character (a 27 MiB one-line page took 1.5 GB and 42 s).
+MAX_HTML_CHARS = 4 * 1024 * 1024
 #: Raw files larger than this are rejected unread (bytes on disk).
 MAX_RAW_BYTES = 32 * 1024 * 1024
 #: Decompressed gzip content is capped here (guards against gzip bombs).
@@ -26,6 +33,13 @@ MAX_SIDECAR_BYTES = 64 * 1024
 #: Decoded text with a larger share of control characters or U+FFFD is binary, not text
 #: (text has next to none; random bytes decoded as cp1252 give about 13 %).
 MAX_CONTROL_SHARE = 0.05
+#: Articles that fail a per-row critical expectation are quarantined (rejected at stage ``quality``)
+#: and the others released; more than this share of a run's articles failing holds the whole release
+#: (a fault of the batch, such as a broken rule or extractor, not of a few pages).
+MAX_QUARANTINED_SHARE = 0.05
+#: Run folders (``<curated>/runs/<run_id>``) kept; older ones are removed when a run starts, except the
+#: cached run and the run of the LATEST release. A run folder is mostly hard links to earlier runs' shards.
+KEEP_RUNS = 20
 #: Threads of the local task runner: shard tasks in flight at once (memory is this times a shard).
 LOCAL_THREADS = 4
 #: Worker processes (one thread each) of the Dask LocalCluster started by ``--runner dask``.

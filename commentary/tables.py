@@ -6,6 +6,8 @@ metadata, so the same rows always give byte-identical files.
 from __future__ import annotations
 
 import errno
+import json
+import logging
 import os
 import shutil
 from collections.abc import Iterable, Iterator
@@ -22,6 +24,8 @@ import pyarrow.parquet as pq
 
 from commentary.settings import MINHASH_PERMUTATIONS, ROW_GROUP_ROWS, ROW_STEP
 from schemas import models
+
+log = logging.getLogger(__name__)
 
 _ARROW_TYPES = {pl.String: pa.string(), pl.Int64: pa.int64(), pl.Date: pa.date32()}
 
@@ -166,18 +170,48 @@ def to_arrow(frame: pl.DataFrame, schema: pa.Schema) -> pa.Table:
 
 
 def write_parquet(table: pa.Table, path: Path, schema: pa.Schema, row_group_rows: int = ROW_GROUP_ROWS) -> Path:
-    """Write one Parquet file deterministically (zstd, statistics, fixed row groups).
+    """Write one Parquet file deterministically (zstd, statistics, fixed row groups), aside and then renamed over ``path``.
 
-    An existing file is unlinked first: it may be a hard link to an earlier run's file (``link_file``).
+    The rename replaces an existing file, never writes into it: it may be a hard link to an earlier run's file (``link_file``).
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.unlink(missing_ok=True)
+    aside = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     table = table.select(schema.names).cast(schema).replace_schema_metadata(None)
-    with no_space_is_disk_full(path):
+    with no_space_is_disk_full(aside):
         pq.write_table(
-            table, path, compression="zstd", row_group_size=row_group_rows, write_statistics=True,
+            table, aside, compression="zstd", row_group_size=row_group_rows, write_statistics=True,
         )
+        os.replace(aside, path)
     return path
+
+
+def write_text(path: Path, text: str) -> Path:
+    """Write a text file atomically: written aside, synced, then renamed over ``path`` (never seen half written)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    aside = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with no_space_is_disk_full(aside):
+        with aside.open("w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(aside, path)
+    return path
+
+
+def read_record(path: Path) -> dict | None:
+    """A JSON object the pipeline wrote (a run's ledger, the cache index); None when it is missing, and
+    when it is damaged (empty, cut short, not an object) after a warning: such a record is never fatal."""
+    try:
+        record = json.loads(path.read_bytes())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as error:
+        log.warning("skipped %s: unreadable (%s)", path, error)
+        return None
+    if not isinstance(record, dict):
+        log.warning("skipped %s: not a JSON object", path)
+        return None
+    return record
 
 
 def link_file(source: Path, target: Path) -> Path:

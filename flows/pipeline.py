@@ -169,9 +169,11 @@ def run_pipeline(raw: str = "raw", curated: str = "curated", shard_size: int = S
 
 @contextmanager
 def corpus_process() -> Iterator[ProcessPoolExecutor]:
-    """One new process for the whole-corpus steps, started at once and importing what they need; on exit
-    it is told to stop and left to finish exiting on its own."""
-    apart = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"), initializer=pipeline.import_corpus_steps)
+    """One new process for the whole-corpus steps, started at once and importing what they need; it dies
+    with this process (``pipeline.serve_corpus_steps``). On exit it is told to stop and left to finish
+    exiting on its own."""
+    apart = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+                                initializer=pipeline.serve_corpus_steps, initargs=(os.getpid(),))
     try:
         apart.submit(int)  # the process starts with its first job
         yield apart

@@ -1,7 +1,10 @@
 """Great Expectations suites for every stage table, and the runner that writes Data Docs.
 
-Each expectation carries ``meta.critical``: a failed critical expectation stops the release
-(the run is still recorded); the others are reported as warnings.
+Each expectation carries ``meta.critical``. A critical expectation about single rows
+(``meta.per_row``) that some rows fail quarantines those rows: the runner names them and the
+pipeline rejects them and releases the rest. A failed critical expectation about the whole table
+(row count, columns, unique keys) stops the release (the run is still recorded). The others are
+reported as warnings.
 """
 from __future__ import annotations
 
@@ -15,36 +18,43 @@ import pandas as pd
 import polars as pl
 from great_expectations.data_context.types.base import ProgressBarsConfig
 
+from commentary.clean.features import RULE_MAX_WORDS
+from commentary.clean.rules import first_matching_rule, load_rules, rule_groups
 from commentary.data_docs import make_offline
 from schemas.models import CATEGORIES
 
-#: Furniture lines found on many sites (one paragraph each); none may survive in a released body.
-#: Kept apart from the cleaning rules on purpose: a second opinion that a rule change cannot weaken.
-KNOWN_FURNITURE = (
-    r"(?im)^leave a (?:reply|comment)$",
-    r"(?im)your email address will not be published",
-    r"(?im)^back to top(?: button)?$",
-    r"(?im)^(?:top|bottom) of page$",
-    r"(?im)^latest articles$",
-    r"(?im)^source link$",
-    r"(?im)^(?:share|tweet|email) this(?: article| story)?$",
-)
 #: Bodies shorter than this are suspicious (a teaser, a listing); longer ones are bounded by ingest caps.
 MIN_BODY_CHARS = 200
 #: Dates are compared as timestamps: pandas holds a date column as ``datetime64``, which GX cannot compare with ``date``.
 EARLIEST_DATE = dt.datetime(1990, 1, 1)
+#: The columns of the ``articles`` table the suite checks (``body_measures`` of the cleaned articles).
+ARTICLE_MEASURES = ("doc_id", "title", "word_count", "published_date", "body_chars", "known_furniture")
 
 
-def body_measures(articles: pl.LazyFrame) -> pl.LazyFrame:
-    """Replace ``body`` by what the suite checks of it: ``body_chars`` and the first ``known_furniture`` pattern it matches."""
-    matched = pl.lit(None, dtype=pl.String)
-    for pattern in reversed(KNOWN_FURNITURE):
-        matched = pl.when(pl.col("body").str.contains(pattern)).then(pl.lit(pattern)).otherwise(matched)
-    return articles.with_columns(body_chars=pl.col("body").str.len_chars(), known_furniture=matched).drop("body")
+def body_measures(articles: pl.LazyFrame) -> pl.DataFrame:
+    """Replace ``body`` by what the suite checks of it: ``body_chars``, and ``known_furniture``, the id of
+    the furniture rule (``commentary/rules/*.toml``) that the first matching line of the body matches
+    (a body's lines are its paragraphs, joined by a blank line).
+
+    The cleaner removes every line a rule matches, so a body line that matches one is furniture that
+    slipped through. Bodies are measured with Polars' streaming engine, a batch at a time.
+    """
+    rules = load_rules()
+    text, n_words = pl.col("text"), pl.col("n_words")
+    hit = pl.any_horizontal(
+        text.str.contains(group.regex) & (n_words <= (group.max_words or RULE_MAX_WORDS)) for group in rule_groups(rules))
+    lines = (articles.select("doc_id", text=pl.col("body").str.split("\n\n")).explode("text").with_row_index("line")
+             .with_columns(text=text.str.strip_chars()).with_columns(n_words=text.str.count_matches(r"\S+"))
+             .filter(n_words.is_between(1, RULE_MAX_WORDS)).filter(hit).collect(engine="streaming")
+             .sort("line").unique("doc_id", keep="first", maintain_order=True))
+    matched = lines.select("doc_id", known_furniture=pl.Series([rules[i].id for i in first_matching_rule(lines, rules)], dtype=pl.String))
+    measured = articles.with_columns(body_chars=pl.col("body").str.len_chars()).drop("body").collect(engine="streaming")
+    return measured.join(matched, on="doc_id", how="left", maintain_order="left")
 
 
-def _critical(expectation: gxe.Expectation) -> gxe.Expectation:
-    expectation.meta = {"critical": True}
+def _critical(expectation: gxe.Expectation, per_row: bool = False) -> gxe.Expectation:
+    """Mark ``expectation`` critical; ``per_row``: its failing rows are quarantined instead of the release held."""
+    expectation.meta = {"critical": True, "per_row": per_row}
     return expectation
 
 
@@ -55,15 +65,16 @@ def suites() -> dict[str, list[gxe.Expectation]]:
         "ingested": [
             _critical(gxe.ExpectTableRowCountToBeBetween(min_value=1)),
             _critical(gxe.ExpectColumnValuesToBeUnique(column="doc_id")),
-            _critical(gxe.ExpectColumnValuesToNotBeNull(column="text_chars")),
+            _critical(gxe.ExpectColumnValuesToNotBeNull(column="text_chars"), per_row=True),
             gxe.ExpectColumnValuesToBeInSet(column="format", value_set=["text", "html"]),
             gxe.ExpectColumnValuesToBeBetween(column="bytes", min_value=1),
         ],
         "articles": [
             _critical(gxe.ExpectTableRowCountToBeBetween(min_value=1)),
+            _critical(gxe.ExpectTableColumnsToMatchSet(column_set=list(ARTICLE_MEASURES), exact_match=True)),
             _critical(gxe.ExpectColumnValuesToBeUnique(column="doc_id")),
-            _critical(gxe.ExpectColumnValuesToNotBeNull(column="body_chars")),
-            _critical(gxe.ExpectColumnValuesToBeNull(column="known_furniture")),
+            _critical(gxe.ExpectColumnValuesToNotBeNull(column="body_chars"), per_row=True),
+            _critical(gxe.ExpectColumnValuesToBeNull(column="known_furniture"), per_row=True),
             gxe.ExpectColumnValuesToNotBeNull(column="title", mostly=0.95),
             gxe.ExpectColumnValuesToBeBetween(column="body_chars", min_value=MIN_BODY_CHARS, mostly=0.95),
             gxe.ExpectColumnValuesToBeBetween(column="word_count", min_value=1),
@@ -80,15 +91,19 @@ def suites() -> dict[str, list[gxe.Expectation]]:
 def run_suites(project_root: Path, frames: dict[str, pd.DataFrame]) -> dict:
     """Run each stage's suite on its whole table, update Data Docs under ``project_root``.
 
-    Returns a JSON-ready report: per stage, each expectation's outcome, ``critical_failed``, and ``errors``: the
-    expectations that raised instead of giving a result (an error of the check, never counted as "not met").
+    Returns a JSON-ready report: per stage, each expectation's outcome; ``critical_failed``, the
+    failed critical expectations about whole tables; ``quarantined``, each row that failed a per-row
+    critical expectation: its ``doc_id``, the ``check``, a reason code and the failing ``value``;
+    ``errors``, the expectations that raised instead of giving a result (an error of the check, never
+    counted as "not met").
     """
     logging.getLogger("great_expectations").setLevel(logging.ERROR)
     context = gx.get_context(mode="file", project_root_dir=str(project_root))
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
     context.variables.save()
     source = context.data_sources.add_or_update_pandas(name="commentary")
-    report = {"stages": {}, "critical_failed": [], "errors": [], "data_docs": str(project_root / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html")}
+    report = {"stages": {}, "critical_failed": [], "quarantined": [], "errors": [],
+              "data_docs": str(project_root / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html")}
     for stage, expectations in suites().items():
         if stage not in frames:
             continue
@@ -99,7 +114,8 @@ def run_suites(project_root: Path, frames: dict[str, pd.DataFrame]) -> dict:
         checkpoint = context.checkpoints.add_or_update(gx.Checkpoint(
             name=stage, validation_definitions=[validation],
             actions=[gx.checkpoint.UpdateDataDocsAction(name="data-docs")],
-            result_format={"result_format": "SUMMARY"},
+            result_format=({"result_format": "COMPLETE", "unexpected_index_column_names": ["doc_id"]}
+                           if "doc_id" in frames[stage].columns else {"result_format": "SUMMARY"}),
         ))
         result = checkpoint.run(batch_parameters={"dataframe": frames[stage]})
         outcomes = []
@@ -115,10 +131,16 @@ def run_suites(project_root: Path, frames: dict[str, pd.DataFrame]) -> dict:
                     "observed_value": _plain((item.result or {}).get("observed_value")),
                     "error": error,
                 })
+                name = f"{stage}: {config.type}({config.kwargs.get('column') or ''})"
+                rows = (item.result or {}).get("unexpected_index_list")
                 if error:
-                    report["errors"].append(f"{stage}: {config.type}({config.kwargs.get('column') or ''}) raised {error}")
+                    report["errors"].append(f"{name} raised {error}")
+                elif critical and not item.success and (config.meta or {}).get("per_row") and rows is not None:
+                    reason = f"quality:{config.type}:{config.kwargs['column']}"
+                    report["quarantined"] += [{"doc_id": row["doc_id"], "check": name, "reason": reason,
+                                               "value": _plain(row.get(config.kwargs["column"]))} for row in rows]
                 elif critical and not item.success:
-                    report["critical_failed"].append(f"{stage}: {config.type}({config.kwargs.get('column') or ''})")
+                    report["critical_failed"].append(name)
         report["stages"][stage] = {"success": bool(result.success), "rows": len(frames[stage]), "expectations": outcomes}
     make_offline(Path(report["data_docs"]).parent)
     return report

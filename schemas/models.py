@@ -114,7 +114,7 @@ class Reject(_Strict):
     """A raw file (or record) that did not make it into the release, and why."""
 
     source_path: str
-    stage: str = pa.Field(isin=["ingest", "clean", "curate", "release"])
+    stage: str = pa.Field(isin=["ingest", "clean", "curate", "quality", "release"])
     reason: str = pa.Field(str_matches=r"^[a-z0-9:_.-]+$")
     detail: str = pa.Field(str_length={"min_value": 1})
 

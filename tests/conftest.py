@@ -2,13 +2,17 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from html import escape
 from pathlib import Path
 
 import pytest
 
-from commentary.settings import apply_environment_defaults
+# The tests write raw files and read them at once; the freshness rule is tested on its own (test_ingest.py).
+os.environ["COMMENTARY_MIN_FILE_AGE_SECONDS"] = "0"
+
+from commentary.settings import apply_environment_defaults  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 TEST_DATA = REPO / "tests" / "data"

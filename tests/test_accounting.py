@@ -76,18 +76,34 @@ def build_raw(root, articles) -> tuple[dict[str, str], set[str], dict[str, str]]
     (root / "bad/link-out.txt").symlink_to(outside / "secret.txt")
     (root / "bad/linked-folder").symlink_to(outside, target_is_directory=True)
     os.mkfifo(root / "bad/pipe.txt")
+    (root / "bad/folder-sidecar.txt").write_text(text_page(*_half(articles[3], False)))
+    (root / "bad/folder-sidecar.txt.meta.json").mkdir()
+    (root / "bad/fifo-sidecar.txt").write_text(text_page(*_half(articles[4], False)))
+    os.mkfifo(root / "bad/fifo-sidecar.txt.meta.json")
+    (root / "bad/orphan.txt.meta.json.meta.json").write_text("{}")
+    (root / "names/LOUD.TXT.GZ").write_bytes(gzip.compress(text_page(*_half(articles[3], True)).encode()))
+    (root / "names" / ("n" * 246 + ".txt")).write_text(text_page(*_half(articles[4], True)))  # its sidecar's name would be too long
+    fd, nested = os.open(root / "bad", os.O_RDONLY), []
+    while len(os.fsencode(os.path.join(root, "bad", *nested))) < 4096:  # folders nested until the path is longer than PATH_MAX
+        nested.append("d" * 250)
+        os.mkdir(nested[-1], dir_fd=fd)
+        inner = os.open(nested[-1], os.O_RDONLY, dir_fd=fd)
+        os.close(fd)
+        fd = inner
+    os.close(fd)
 
     released = {
         "good/a.txt": "", "good/b.html": "", "good/c.txt.gz": "", "repaired/cp1252.txt": "encoding-guessed",
         "repaired/utf16.txt": "", "repaired/mojibake.txt": "mojibake-fixed", "repaired/one enormous line.txt": "long-lines-cut",
-        "names/with spaces, ünïcødé – 北京.txt": "", "names/new\nline.txt": "",
+        "names/with spaces, ünïcødé – 北京.txt": "", "names/new\nline.txt": "", "names/LOUD.TXT.GZ": "", "names/" + "n" * 246 + ".txt": "",
     }
     rejected = {
         "empty.txt": "empty", "blank.html": "empty", "image.txt": "binary-content", "report.html": "binary-content",
         "cut.txt.gz": "corrupt-gzip", "bomb.txt.gz": "gzip-too-large", "huge.txt": "too-large", "notes.md": "unsupported-format",
         "bad-date.txt": "invalid-sidecar", "bad-url.txt": "invalid-sidecar", "orphan.txt.meta.json": "orphan-sidecar",
         "link-out.txt": "symlink-outside-raw", "linked-folder": "symlinked-folder", "pipe.txt": "not-a-regular-file",
-        "caf\\xe9.txt": "file-name-not-utf8",
+        "caf\\xe9.txt": "file-name-not-utf8", "folder-sidecar.txt": "invalid-sidecar", "fifo-sidecar.txt": "invalid-sidecar",
+        "orphan.txt.meta.json.meta.json": "orphan-sidecar", "/".join(nested): "unreadable-folder",
         "furniture.html": "no-article-body",  # the HTML extractor finds no main text
         "listing.html": "not-an-article",     # the HTML extractor's listing-page signal
     }
@@ -187,3 +203,101 @@ def test_a_file_counted_twice_stops_the_run_even_when_the_sums_agree(tmp_path, a
             pipeline.ledger(seen_two, rejects, {"published": False})
     saved = json.loads((plan.run_dir / "ledger.json").read_text())
     assert saved["unaccounted"] == ["b.txt"] and saved["counted_twice_or_unknown"] == ["a.txt"]
+
+
+#: Runs ``pipeline.run`` and prints the ledger as JSON; started under ``setpriv`` so that permissions bite root too.
+_RUN = ("import json, sys; from pathlib import Path; from commentary import pipeline; "
+        "print(json.dumps(pipeline.run(Path(sys.argv[1]), Path(sys.argv[2]), shard_size=8), default=str))")
+
+
+def test_folders_that_cannot_be_listed_are_rejected_and_balance_the_ledger(tmp_path, articles):
+    import shutil
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    if os.geteuid() != 0 or not shutil.which("setpriv"):
+        pytest.skip("needs root and setpriv to drop the permission override (CAP_DAC_OVERRIDE) for the run")
+    drop = ["setpriv", "--bounding-set=-dac_override,-dac_read_search", "--inh-caps=-dac_override,-dac_read_search"]
+    if subprocess.run([*drop, "true"], capture_output=True).returncode:
+        pytest.skip("setpriv cannot drop the permission override here")
+    raw, curated = tmp_path / "raw", tmp_path / "curated"
+    for folder, mode in (("closed", 0o000), ("enter-only", 0o111), ("open", 0o755)):
+        (raw / folder).mkdir(parents=True)
+        (raw / folder / "page.txt").write_text(text_page(*articles[len(folder) % 5]))
+        (raw / folder).chmod(mode)
+    try:
+        ran = subprocess.run([*drop, sys.executable, "-c", _RUN, str(raw), str(curated)], cwd=REPO, capture_output=True, text=True, timeout=300)
+    finally:
+        for folder in ("closed", "enter-only"):
+            (raw / folder).chmod(0o755)
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    entry = json.loads(ran.stdout.strip().splitlines()[-1])
+    assert entry["balanced"] and (entry["seen"], entry["released"], entry["rejected"]) == (3, 1, 2)
+    assert entry["rejected_by_reason"] == {"unreadable-folder": 2}
+    rejects = pl.read_parquet(curated / "runs" / entry["run_id"] / "rejects.parquet")
+    assert sorted(rejects["source_path"]) == ["closed", "enter-only"]
+    assert rejects["detail"].str.contains("Permission denied").all()
+
+
+def test_a_curated_folder_inside_the_raw_folder_is_not_read_as_raw_input(tmp_path, articles, caplog):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "a.txt").write_text(text_page(*articles[0]))
+    first = pipeline.run(raw, raw / "curated")
+    second = pipeline.run(raw, raw / "curated")
+    assert (first["seen"], first["released"]) == (1, 1) and second["seen"] == 1
+    assert second["release"]["reason"] == pipeline.NOTHING_CHANGED
+    assert any("lies inside the raw folder" in message for message in caplog.messages)
+    with pytest.raises(ValueError, match="is the raw folder"):
+        pipeline.run(raw, raw)
+
+
+def test_a_file_still_being_written_is_rejected_and_read_by_the_next_run(tmp_path, articles, monkeypatch):
+    raw, curated = tmp_path / "raw", tmp_path / "curated"
+    raw.mkdir()
+    (raw / "a.txt").write_text(text_page(*_half(articles[0], False)))
+    (raw / "b.txt").write_text(text_page(*_half(articles[1], False))[:300])  # a scraper is still writing it
+    old = (raw / "a.txt").stat()
+    os.utime(raw / "a.txt", ns=(old.st_atime_ns, old.st_mtime_ns - 60 * 10**9))
+    monkeypatch.setattr("commentary.ingest.MIN_FILE_AGE_SECONDS", 30)
+    monkeypatch.setattr("commentary.cache.MIN_FILE_AGE_SECONDS", 30)
+    first = pipeline.run(raw, curated)
+    assert first["balanced"] and first["rejected_by_reason"] == {"still-being-written": 1} and first["released"] == 1
+    (raw / "b.txt").write_text(text_page(*_half(articles[1], False)))  # finished; a later run finds it settled
+    for name in ("a.txt", "b.txt"):
+        info = (raw / name).stat()
+        os.utime(raw / name, ns=(info.st_atime_ns, info.st_mtime_ns - 60 * 10**9))
+    monkeypatch.setattr("commentary.cache.time.time_ns", lambda: old.st_mtime_ns + 3600 * 10**9)  # ctime too has settled
+    second = pipeline.run(raw, curated)
+    assert second["balanced"] and second["rejected"] == 0 and second["released"] == 2
+    body = release.read_release_table(curated).filter(pl.col("source_path") == "b.txt")["body"][0]
+    assert body.split()[-1] == _half(articles[1], False)[1].split()[-1]  # the whole page, not the part first seen
+
+
+def _page_with_head(head: str, article: tuple[str, str]) -> str:
+    return html_page(*article).replace("<head>", f"<head>{head}", 1)
+
+
+def test_a_bad_url_from_the_page_is_dropped_and_recorded_never_a_reject(tmp_path, articles):
+    raw, curated = tmp_path / "raw", tmp_path / "curated"
+    raw.mkdir()
+    pages = {
+        "relative.html": '<link rel="canonical" href="/2021/06/relative-story">',
+        "script.html": "<meta property=\"og:url\" content=\"javascript:alert('x')\">",
+        "file.html": '<link rel="canonical" href="file:///etc/passwd">',
+        "sidecar.html": '<link rel="canonical" href="/2021/06/relative-story">',
+        "upper.html": '<link rel="canonical" href="HTTPS://Example.org/2021/06/story">',
+    }
+    for n, (name, head) in enumerate(pages.items()):
+        (raw / name).write_text(_page_with_head(head, _half(articles[n], False)))
+    (raw / "sidecar.html.meta.json").write_text(json.dumps({"url": "https://example.org/section/page"}))
+    entry = pipeline.run(raw, curated)
+    assert entry["balanced"] and entry["rejected"] == 0 and entry["released"] == 5
+    urls = dict(release.read_release_table(curated).select("source_path", "url").iter_rows())
+    assert urls == {"relative.html": None, "script.html": None, "file.html": None,
+                    "sidecar.html": "https://example.org/section/page", "upper.html": "https://Example.org/2021/06/story"}
+    repairs = pl.read_parquet(curated / "runs" / entry["run_id"] / "repairs.parquet")
+    assert dict(zip(repairs["source_path"], repairs["reason"], strict=True)) == dict.fromkeys(
+        ["file.html", "relative.html", "script.html"], "metadata-dropped")

@@ -17,7 +17,7 @@ import polars as pl
 import pytest
 from conftest import REPO, text_page
 
-from commentary import cli, pipeline, release, stages, tables
+from commentary import cache, cli, pipeline, release, stages, tables
 from commentary.ingest import discover
 
 #: Runs ``pipeline.run`` with shards of two files, killing itself (SIGKILL) at the named point.
@@ -60,6 +60,75 @@ DRIVER = textwrap.dedent("""
     release.os.rename = rename_then_die if point == "latest" else rename
     print(pipeline.run(raw, curated, shard_size=2)["release"])
 """)
+
+
+#: Runs a run's steps as the Prefect flow places them (shards in this process, curate and release in its
+#: whole-corpus process, ``flows.pipeline.corpus_process``); the corpus process stops at the named point of
+#: the publish, writes its pid to ``<gate>/worker`` and waits 20 s there, while the test kills this process.
+TREE_DRIVER = textwrap.dedent("""
+    import os, sys, time
+    from pathlib import Path
+    from commentary import pipeline, release, tables
+
+    PASSED = {"critical_failed": [], "stages": {}}
+
+    def hold(gate):
+        (gate / "worker").write_text(str(os.getpid()))
+        time.sleep(20)
+
+    def held_release(plan, gate, point):
+        write_row_groups, rename, ledger = tables.write_row_groups, release.os.rename, pipeline.ledger
+
+        def write_row_groups_then_hold(*args):
+            written = write_row_groups(*args)
+            if point == "staging":
+                hold(gate)
+            return written
+
+        def rename_then_hold(source, target):
+            rename(source, target)
+            if point == "rename" and ".staging-" in str(source):
+                hold(gate)
+
+        def ledger_then_hold(*args, **kwargs):
+            entry = ledger(*args, **kwargs)
+            if point == "ledger":
+                hold(gate)
+            return entry
+
+        tables.write_row_groups, release.os.rename, pipeline.ledger = write_row_groups_then_hold, rename_then_hold, ledger_then_hold
+        return pipeline.release_step(plan, PASSED)
+
+    def held_curate(run_dir, gate):
+        hold(gate)
+        return pipeline.curate_step(run_dir)
+
+    if __name__ == "__main__":
+        from flows.pipeline import corpus_process
+
+        raw, curated, gate, point = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]), sys.argv[4]
+        with pipeline.run_lock(curated):
+            plan = pipeline.plan_run(raw, curated, 2)
+            for shard_no, shard in enumerate(plan.layout):
+                pipeline.ingest_step(plan.raw_root, plan.run_dir, shard_no, shard.files, shard.reuse)
+                pipeline.clean_step(plan.run_dir, shard_no, shard.reuse)
+            pipeline.remember_clean_shards(plan.run_dir, plan.fingerprint)
+            with corpus_process() as apart:
+                if point == "curate":
+                    apart.submit(held_curate, plan.run_dir, gate).result()
+                apart.submit(pipeline.curate_step, plan.run_dir).result()
+                outcome = apart.submit(held_release, plan, gate, point).result()
+            pipeline.ledger(plan, pipeline.merge_rejects(plan.run_dir), outcome)
+""")
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (a zombie, dead but not yet reaped, does not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
 
 
 def _start(raw, curated, point) -> subprocess.Popen:
@@ -119,6 +188,37 @@ def test_a_run_killed_at_any_point_leaves_the_last_release_and_the_next_run_comp
     assert entry["balanced"] and entry["released"] == 5
     assert release.read_manifest(curated)["counts"]["articles"] == 5
     assert entry["release"]["published"]  # killed after the rename: the pending release is removed and published again
+
+
+@pytest.mark.parametrize("point", ["curate", "staging", "rename", "ledger"])
+def test_a_run_killed_while_its_corpus_process_publishes_publishes_nothing(grown, tmp_path, point):
+    raw, curated = grown
+    gate = tmp_path / "gate"
+    gate.mkdir()
+    (tmp_path / "driver.py").write_text(TREE_DRIVER)
+    run = subprocess.Popen([sys.executable, str(tmp_path / "driver.py"), str(raw), str(curated), str(gate), point], cwd=REPO,
+                           env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 240
+    while not (gate / "worker").is_file() or not (gate / "worker").read_text():
+        assert run.poll() is None and time.monotonic() < deadline, run.communicate()
+        time.sleep(0.05)
+    worker = int((gate / "worker").read_text())
+    run.kill()  # the run's own process only, as the kernel's OOM killer or a `kill -9 PID` would
+    run.communicate(timeout=60)
+    deadline = time.monotonic() + 30
+    while _alive(worker) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    died = time.monotonic() - deadline + 30
+    assert not _alive(worker)
+    assert died < 5, f"the corpus process lived on {died:.1f} s after its run"
+    _assert_releases_intact(curated, "1.0.0", ["1.0.0", "1.1.0"] if point in ("rename", "ledger") else ["1.0.0"])
+
+    killed_run = max((curated / "runs").iterdir())
+    entry = pipeline.run(raw, curated, shard_size=2)
+    _assert_releases_intact(curated, "1.1.0", ["1.0.0", "1.1.0"])
+    assert _leftovers(curated) == [] and entry["balanced"] and entry["released"] == 5
+    killed_ledger = tables.read_record(killed_run / "ledger.json")
+    assert killed_ledger is None or not killed_ledger["release"]["published"]
 
 
 def test_a_second_run_on_the_same_folder_exits_with_a_clear_message(grown, capsys):
@@ -190,8 +290,22 @@ def test_a_full_disk_during_a_stage_is_a_clean_failure_of_the_command(grown, mon
     message = capsys.readouterr().err
     assert "no space left on the device" in message and "nothing was published" in message
     _assert_releases_intact(curated, "1.0.0", ["1.0.0"])
-    (failed_run,) = set((curated / "runs").iterdir()) - earlier_runs
-    assert not list(failed_run.glob("stages/clean/*.parquet"))  # the half-written file was removed
+    assert set((curated / "runs").iterdir()) == earlier_runs  # what the failed run wrote was removed
+    assert "the run's folder was removed" in message
+
+
+def test_run_folders_beyond_the_retention_setting_are_removed_but_the_cached_and_released_runs_kept(grown, monkeypatch):
+    raw, curated = grown
+    released_run = release.read_manifest(curated)["run_id"]
+    for n in range(5):
+        (curated / "runs" / f"20000101T00000{n}000000Z").mkdir()
+    monkeypatch.setattr("commentary.pipeline.KEEP_RUNS", 2)
+    entry = pipeline.run(raw, curated, shard_size=2)
+    runs = sorted(p.name for p in (curated / "runs").iterdir())
+    assert runs == ["20000101T000004000000Z", released_run, entry["run_id"]]  # the two newest when it started, and its own
+    assert cache.load_index_run(curated) == entry["run_id"]
+    assert pipeline.prune_runs(curated, 0) == ["20000101T000004000000Z", released_run]  # this run, cached and of LATEST, stays
+    assert [p.name for p in (curated / "runs").iterdir()] == [entry["run_id"]]
 
 
 def _mount_tmpfs(path, size: str) -> bool:
@@ -234,6 +348,31 @@ def test_stale_staging_and_a_pending_release_are_removed_when_the_next_run_start
         assert recovered == [".staging-20200101T000000000000Z", "1.1.0"]
     assert _leftovers(curated) == []
     _assert_releases_intact(curated, "1.0.0", ["1.0.0"])
+
+
+@pytest.mark.parametrize("record", ["ledger.json", "clean.json"])
+@pytest.mark.parametrize("damage", ["", '{"run_dir": ', "[1, 2]"])
+def test_a_damaged_run_record_is_skipped_with_a_warning(grown, caplog, record, damage):
+    raw, curated = grown
+    last_run = max((curated / "runs").iterdir())
+    (last_run / "ledger.json" if record == "ledger.json" else cache.index_path(curated)).write_text(damage)
+    entry = pipeline.run(raw, curated, shard_size=2)
+    assert entry["balanced"] and entry["released"] == 5 and entry["release"]["version"] == "1.1.0"
+    assert any("skipped" in message and record in message for message in caplog.messages)
+    assert pipeline.run(raw, curated, shard_size=2)["release"]["reason"] == pipeline.NOTHING_CHANGED
+
+
+def test_start_up_clean_up_waits_for_a_publisher(grown):
+    _, curated = grown
+    (release.releases_dir(curated) / ".staging-other-run").mkdir()
+    with release._publish_lock(curated):
+        cleaner = subprocess.Popen([sys.executable, "-c", "import sys; from pathlib import Path; from commentary import release; "
+                                    "print(release.clean_unfinished(Path(sys.argv[1])))", str(curated)],
+                                   cwd=REPO, stdout=subprocess.PIPE, text=True)
+        time.sleep(3)
+        assert cleaner.poll() is None  # it waits while a publisher holds the lock
+        assert (release.releases_dir(curated) / ".staging-other-run").is_dir()
+    assert cleaner.communicate(timeout=60)[0].strip() == "['.staging-other-run']"
 
 
 def test_an_existing_release_is_never_overwritten(grown):

@@ -10,7 +10,8 @@ import pytest
 from commentary import ingest
 from commentary.ingest import RejectedFile, discover, read_raw
 from commentary.settings import (
-    MAX_CONTROL_SHARE, MAX_DECOMPRESSED_BYTES, MAX_LINE_CHARS, MAX_RAW_BYTES, MAX_SIDECAR_BYTES,
+    KEEP_RUNS, MAX_CONTROL_SHARE, MAX_DECOMPRESSED_BYTES, MAX_HTML_CHARS, MAX_LINE_CHARS, MAX_QUARANTINED_SHARE, MAX_RAW_BYTES,
+    MAX_SIDECAR_BYTES,
 )
 
 TEXT = "Zürich – “quoted” naïve café, déjà vu. Straße."
@@ -43,7 +44,7 @@ def _noise(size: int) -> bytes:
     ("zero.html", b"", "empty"),
     ("blank.txt", b" \n\r\n\t \xc2\xa0\n", "empty"),
     ("photo.html", b"\xff\xd8\xff\xe0\x00\x10JFIF" + bytes(100), "binary-content"),
-    ("noise.txt", _noise(4096), "binary-content"),
+    ("noise.txt", _noise(4096), "undecodable"),  # no encoding reads random bytes as text
     ("packed.txt.gz", gzip.compress(b"\x89PNG\r\n\x1a\n" + bytes(200)), "binary-content"),
     ("trailing.txt.gz", gzip.compress(b"hello") + b"not a second member", "corrupt-gzip"),
     ("bomb.txt.gz", gzip.compress(b"a" * (MAX_DECOMPRESSED_BYTES + 1), compresslevel=1), "gzip-too-large"),
@@ -51,6 +52,46 @@ def _noise(size: int) -> bytes:
 def test_bad_bytes_are_rejected_with_a_reason(tmp_path, name, content, reason):
     (tmp_path / name).write_bytes(content)
     assert _reject(tmp_path, name).reason == reason
+
+
+LEGACY = {
+    "cp1251": "Переговоры между делегациями завершились вчера вечером без согласия по ключевым вопросам бюджета.",
+    "cp1256": "انتهت المفاوضات بين الوفود مساء أمس دون اتفاق على القضايا الرئيسية في الميزانية. وقال الوزير إن العمل سيستمر.",
+    "gb18030": "代表团之间的谈判昨晚结束，在预算的关键问题上没有达成一致。部长表示，工作将在下周继续进行。",
+    "cp1252": "Les négociations « sur le budget » – déjà l’été – n’ont abouti à rien, a déclaré le ministre.",
+}
+
+
+@pytest.mark.parametrize("encoding", list(LEGACY))
+def test_legacy_encodings_without_a_declaration_are_detected(tmp_path, encoding):
+    content = f"A title\n\n{LEGACY[encoding]}\n"
+    (tmp_path / "page.txt").write_bytes(content.encode(encoding))
+    text, repairs = _read(tmp_path, "page.txt")
+    assert text == content and repairs == ["encoding-guessed"]
+
+
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be"])
+def test_utf16_without_a_byte_order_mark_is_detected_in_any_script(tmp_path, encoding):
+    content = f"A title\n\n{LEGACY['cp1251']}\n\n{LEGACY['gb18030']}\n"
+    (tmp_path / "page.txt").write_bytes(content.encode(encoding))
+    assert _read(tmp_path, "page.txt") == (content, ["encoding-guessed"])
+
+
+def test_utf8_after_bytes_that_look_like_a_utf16_mark_is_read_as_utf8(tmp_path):
+    (tmp_path / "page.txt").write_bytes(b"\xff\xfe" + f"A title\n\n{LEGACY['cp1251']}\n".encode())
+    assert _read(tmp_path, "page.txt") == (f"A title\n\n{LEGACY['cp1251']}\n", ["invalid-bytes-replaced"])
+
+
+@pytest.mark.parametrize("declared, written, repairs", [
+    ("unicode_escape", "cp1251", ["encoding-guessed"]),   # not a web encoding: ignored, the bytes detected
+    ("iso-8859-1", "cp1252", []),                         # read as windows-1252, as browsers do
+    ("utf-8", "gb18030", ["encoding-guessed"]),           # the declaration does not decode the bytes
+])
+def test_a_declared_charset_must_be_a_web_encoding_and_agree_with_the_bytes(tmp_path, declared, written, repairs):
+    words = {"cp1251": LEGACY["cp1251"], "cp1252": "“Curly” quotes – and dashes — in the title", "gb18030": LEGACY["gb18030"]}[written]
+    page = f'<html><head><meta charset="{declared}"><title>{words}</title></head><body><p>{words} \\u0041</p></body></html>'
+    (tmp_path / "page.html").write_bytes(page.encode(written))
+    assert _read(tmp_path, "page.html") == (page, repairs)
 
 
 def test_multi_member_gzip_is_read_whole(tmp_path):
@@ -209,3 +250,5 @@ def test_the_caps_are_the_documented_ones():
     assert f"| {MAX_LINE_CHARS:,} characters |" in limits
     assert f"| {MAX_SIDECAR_BYTES // 2**10} KiB |" in limits
     assert f"| {MAX_CONTROL_SHARE:.0%} of characters |" in limits
+    assert f"| {MAX_HTML_CHARS // 2**20} Mi characters (`MAX_HTML_CHARS`) |" in limits
+    assert f"| {KEEP_RUNS} (`KEEP_RUNS`)" in limits and f"| {MAX_QUARANTINED_SHARE:.0%} of a run's articles" in limits

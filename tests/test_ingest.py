@@ -97,3 +97,113 @@ def test_long_lines_are_cut_in_text_but_not_in_html(tmp_path):
     (tmp_path / "a.html").write_text(f"<p>{line}</p>")
     assert len(_read(tmp_path, "a.txt")["text"]) == MAX_LINE_CHARS
     assert _read(tmp_path, "a.html")["text"].endswith("x</p>")
+
+
+def _outcome(root, name):
+    """``"read"`` or the reject reason of the entry ``name``; raises when discovery did not list it."""
+    (raw,) = [f for f in discover(root) if f.rel_path == name]
+    try:
+        read_raw(root, raw)
+    except RejectedFile as error:
+        return error.reason
+    return "read"
+
+
+def test_a_sidecar_that_is_a_folder_or_fifo_or_describes_a_sidecar_gets_an_outcome(tmp_path):
+    import os
+
+    for name in ("folder.txt", "fifo.txt", "a.txt"):
+        (tmp_path / name).write_text("Some text of a page.")
+    (tmp_path / "folder.txt.meta.json").mkdir()
+    (tmp_path / "folder.txt.meta.json" / "inside.txt").write_text("A file inside a folder named like a sidecar.")
+    os.mkfifo(tmp_path / "fifo.txt.meta.json")
+    (tmp_path / "a.txt.meta.json").write_text("{}")
+    (tmp_path / "a.txt.meta.json.meta.json").write_text("{}")
+    assert _outcome(tmp_path, "folder.txt") == "invalid-sidecar"
+    assert _outcome(tmp_path, "fifo.txt") == "invalid-sidecar"
+    assert _outcome(tmp_path, "folder.txt.meta.json/inside.txt") == "read"
+    assert _outcome(tmp_path, "a.txt.meta.json.meta.json") == "orphan-sidecar"
+    assert _outcome(tmp_path, "a.txt") == "read"
+
+
+def test_a_name_too_long_to_have_a_sidecar_is_read(tmp_path):
+    name = "n" * 246 + ".txt"  # 250 bytes: legal; its sidecar's name (260 bytes) is not
+    (tmp_path / name).write_text("Some text of a page.")
+    assert _outcome(tmp_path, name) == "read"
+
+
+def test_extensions_are_case_insensitive(tmp_path):
+    (tmp_path / "LOUD.TXT.GZ").write_bytes(gzip.compress(b"Some text of a page."))
+    (tmp_path / "Page.HTML").write_text("<p>Some text of a page.</p>")
+    assert _outcome(tmp_path, "LOUD.TXT.GZ") == "read" and _outcome(tmp_path, "Page.HTML") == "read"
+    assert _read(tmp_path, "LOUD.TXT.GZ")["text"] == "Some text of a page."
+
+
+def test_a_file_modified_moments_ago_is_left_for_a_later_run(tmp_path, monkeypatch):
+    (tmp_path / "fresh.txt").write_text("A page a scraper is still writing")
+    monkeypatch.setattr("commentary.ingest.MIN_FILE_AGE_SECONDS", 60)
+    assert _outcome(tmp_path, "fresh.txt") == "still-being-written"
+    (tmp_path / "old.txt").write_text("A page written long ago.")
+    _age(tmp_path / "old.txt", 120)
+    (tmp_path / "old.txt.meta.json").write_text("{}")
+    assert _outcome(tmp_path, "old.txt") == "still-being-written"  # its sidecar is fresh
+    _age(tmp_path / "old.txt.meta.json", 120)
+    assert _outcome(tmp_path, "old.txt") == "read"
+
+
+def _age(path, seconds):
+    """Set the modification time of ``path`` ``seconds`` back."""
+    import os
+
+    info = path.stat()
+    os.utime(path, ns=(info.st_atime_ns, info.st_mtime_ns - seconds * 10**9))
+
+
+@pytest.mark.parametrize("sidecar, accepted", [
+    ({"published_date": "2021-02-28T99:99 garbage"}, False),
+    ({"published_date": "2999-01-01"}, False),
+    ({"published_date": "2021-02-30"}, False),
+    ({"published_date": "2021-02-28T10:15:00+01:00"}, True),
+    ({"url": "http://"}, False),
+    ({"url": "https:///path-without-host"}, False),
+    ({"url": "HTTPS://Example.org/a"}, True),
+])
+def test_sidecar_values_are_checked_strictly(tmp_path, sidecar, accepted):
+    (tmp_path / "a.txt").write_text("Some text of a page.")
+    (tmp_path / "a.txt.meta.json").write_text(json.dumps(sidecar))
+    assert _outcome(tmp_path, "a.txt") == ("read" if accepted else "invalid-sidecar")
+
+
+def test_a_sidecar_with_a_utf8_byte_order_mark_is_read(tmp_path):
+    (tmp_path / "a.txt").write_text("Some text of a page.")
+    (tmp_path / "a.txt.meta.json").write_bytes(b"\xef\xbb\xbf" + json.dumps({"url": "HTTPS://example.org/a"}).encode())
+    assert _read(tmp_path, "a.txt")["url"] == "https://example.org/a"
+
+
+def test_an_html_page_too_costly_to_parse_is_rejected_unparsed(tmp_path, monkeypatch):
+    monkeypatch.setattr("commentary.ingest.MAX_HTML_CHARS", 1000)
+    (tmp_path / "huge.html").write_text("<p>" + "word " * 400 + "</p>")
+    (tmp_path / "huge.txt").write_text("word " * 400)
+    assert _outcome(tmp_path, "huge.html") == "too-costly" and _outcome(tmp_path, "huge.txt") == "read"
+
+
+def test_a_folder_that_cannot_be_listed_or_whose_path_is_too_long_is_rejected(tmp_path):
+    import os
+
+    deep = tmp_path / "deep"
+    deep.mkdir()
+    fd = os.open(deep, os.O_RDONLY)
+    try:  # nest folders by descriptor until the path is longer than PATH_MAX (4096)
+        for _ in range(20):
+            os.mkdir("d" * 250, dir_fd=fd)
+            inner = os.open("d" * 250, os.O_RDONLY, dir_fd=fd)
+            os.close(fd)
+            fd = inner
+        with open(os.open("lost.txt", os.O_WRONLY | os.O_CREAT, dir_fd=fd), "w") as handle:
+            handle.write("A page at the end of a path too long to open.")
+    finally:
+        os.close(fd)
+    found = discover(tmp_path)
+    refused = [f for f in found if f.refusal]
+    assert len(refused) == 1 and refused[0].refusal[0] == "unreadable-folder"
+    assert refused[0].rel_path.startswith("deep/" + "d" * 250) and "too long" in refused[0].refusal[1]

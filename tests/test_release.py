@@ -150,6 +150,43 @@ def test_verify_catches_a_flipped_byte(tmp_path, capsys):
     assert release.verify(tmp_path, "1.1.0") == ["1.1.0/extra.txt: not in the manifest"]
 
 
+@pytest.mark.parametrize("damage", ["manifest-missing", "manifest-empty", "manifest-not-json", "latest-names-nothing"])
+def test_verify_fails_on_a_missing_or_unreadable_manifest_and_on_latest_naming_no_intact_release(tmp_path, capsys, damage):
+    _publish(tmp_path, "r1", BASE)
+    _publish(tmp_path, "r2", {**BASE, "c.txt": "three"})
+    manifest = release.releases_dir(tmp_path) / "1.1.0" / "manifest.json"
+    if damage == "manifest-missing":
+        manifest.unlink()
+    elif damage == "manifest-empty":
+        manifest.write_text("")
+    elif damage == "manifest-not-json":
+        manifest.write_text('{"files": [1, 2')
+    else:
+        (tmp_path / "LATEST").write_text("9.9.9\n")
+    capsys.readouterr()
+    assert main(["verify", "--curated", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert "ok   1.0.0" in out
+    if damage == "latest-names-nothing":
+        assert "FAIL LATEST names 9.9.9, which is not a release folder" in out
+    else:
+        assert "FAIL 1.1.0/manifest.json: " + ("missing" if damage == "manifest-missing" else "unreadable") in out
+        assert "FAIL LATEST names 1.1.0, which is incomplete" in out
+        assert main(["verify", "--curated", str(tmp_path), "1.1.0"]) == 1
+
+
+def test_a_publish_on_a_damaged_latest_release_is_refused(tmp_path):
+    _publish(tmp_path, "r1", BASE)
+    part = release.release_path(tmp_path) / "articles" / "part-00000.parquet"
+    data = bytearray(part.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    part.write_bytes(bytes(data))
+    with pytest.raises(release.BaseReleaseDamaged, match="latest release 1.0.0 does not match its manifest.*sha256 differs"):
+        _publish(tmp_path, "r2", {**BASE, "c.txt": "three"})
+    assert release.latest_version(tmp_path) == "1.0.0"
+    assert sorted(p.name for p in release.releases_dir(tmp_path).iterdir()) == ["1.0.0"]
+
+
 def test_release_files_are_split_into_row_groups_and_parts(tmp_path, monkeypatch):
     monkeypatch.setattr(release, "ROW_GROUP_BYTES", 1)  # the minimum: 1,000 rows per group
     monkeypatch.setattr(release, "PART_FILE_BYTES", 2)  # two groups per part file
@@ -284,3 +321,86 @@ def test_a_publish_compares_with_the_kept_hashes_of_the_latest_release(tmp_path,
     (tmp_path / "cache" / "release-hashes" / "articles.parquet").write_bytes(b"PAR1 not parquet")
     assert _publish(tmp_path, "r5", BASE)["version"] == "1.0.4"
     assert _changes(tmp_path, "1.0.4") == [("modified", "body,body_sha256")]
+
+
+def test_the_quality_suite_knows_every_furniture_rule_and_passes_prose():
+    from commentary.clean.rules import load_rules
+    from schemas.expectations import body_measures
+
+    rules = load_rules()
+    prose = "The committee met on Tuesday and agreed on the budget after a long debate."
+    bodies = {f"{n:016x}": f"{prose}\n\n{example}\n\n{prose}" for n, rule in enumerate(rules) for example in rule.examples[:1]}
+    bodies["f" * 16] = f"{prose}\n\n{prose}"
+    measured = body_measures(pl.LazyFrame({"doc_id": list(bodies), "body": list(bodies.values())}))
+    found = dict(measured.select("doc_id", "known_furniture").iter_rows())
+    assert found.pop("f" * 16) is None
+    assert all(found.values()), [bodies[doc] for doc, rule in found.items() if rule is None]
+    assert measured["body_chars"].to_list() == [len(body) for body in bodies.values()]
+
+
+def _tamper_clean_shard(run_dir, count: int) -> list[str]:
+    """Append a furniture line to the bodies of the first ``count`` cleaned articles, as a cleaner that let it through would."""
+    from commentary import pipeline
+
+    path = pipeline.stage_paths(run_dir, "clean")[0]
+    frame = tables.read_parquet(path, tables.ARTICLES)
+    hit = pl.int_range(pl.len()) < count
+    frame = frame.with_columns(body=pl.when(hit).then(pl.col("body") + "\n\nShare this article").otherwise("body"))
+    tables.write_parquet(frame.to_arrow(), path, tables.ARTICLES)
+    return frame.filter(hit)["source_path"].to_list()
+
+
+def _release_with_suites(raw, curated, tampered: int):
+    from builders import clean_run
+
+    from commentary import pipeline
+
+    plan = clean_run(raw, curated)
+    bad = _tamper_clean_shard(plan.run_dir, tampered)
+    pipeline.curate_step(plan.run_dir)
+    outcome = pipeline.release_step(plan, pipeline.quality_step(plan.run_dir))
+    return plan, bad, outcome, pipeline.ledger(plan, pipeline.merge_rejects(plan.run_dir), outcome)
+
+
+def test_one_bad_article_is_quarantined_and_the_rest_released(tmp_path, raw_copy, monkeypatch):
+    monkeypatch.setattr("commentary.pipeline.MAX_QUARANTINED_SHARE", 0.25)
+    plan, bad, outcome, entry = _release_with_suites(raw_copy, tmp_path / "curated", tampered=1)
+    assert outcome["published"] and entry["balanced"]
+    assert (entry["seen"], entry["released"], entry["rejected"]) == (5, 4, 1)
+    rejects = pl.read_parquet(plan.run_dir / "rejects.parquet")
+    assert rejects.rows() == [(bad[0], "quality", "quality:expect_column_values_to_be_null:known_furniture",
+                               "articles: expect_column_values_to_be_null(known_furniture) failed on engagement.share-prompt")]
+    released = release.scan_table(tmp_path / "curated", "articles").collect()
+    assert bad[0] not in released["source_path"].to_list() and released.height == 4
+    assert "Share this article" not in "".join(released["body"])
+    furniture = release.scan_table(tmp_path / "curated", "furniture").collect()
+    assert set(furniture["doc_id"]) <= set(released["doc_id"])
+
+
+def test_a_failure_of_more_than_the_set_share_of_articles_holds_the_release(tmp_path, raw_copy, monkeypatch):
+    monkeypatch.setattr("commentary.pipeline.MAX_QUARANTINED_SHARE", 0.25)
+    plan, bad, outcome, entry = _release_with_suites(raw_copy, tmp_path / "curated", tampered=2)
+    assert not outcome["published"] and "2 of 5 failed a per-row critical expectation" in outcome["failed"][-1]
+    assert entry["balanced"] and entry["rejected_by_reason"] == {"quality-gate": 5}
+    assert release.latest_version(tmp_path / "curated") is None
+
+
+def test_a_quarantined_canonical_copy_hands_its_duplicates_to_the_first_remaining_copy(tmp_path, monkeypatch):
+    from commentary import pipeline
+
+    monkeypatch.setattr("commentary.pipeline.MAX_QUARANTINED_SHARE", 0.5)
+    paths = ["a.txt", "b.txt", "c.txt", "d.txt"]
+    frames = article_frames(dict.fromkeys(paths, "the same body"), duplicate_of={"b.txt": "a.txt", "c.txt": "a.txt"})
+    articles = frames["articles"].sort("doc_id")
+    tables.write_parquet(articles.to_arrow(), pipeline.shard_path(tmp_path, "clean", 0), tables.ARTICLES)
+    tables.write_parquet(articles.select("doc_id", "duplicate_of").to_arrow(), pipeline.marks_path(tmp_path), tables.MARKS)
+    ids = dict(articles.select("source_path", "doc_id").iter_rows())
+    report = {"critical_failed": [], "quarantined": [{"doc_id": ids["a.txt"], "check": "articles: check(x)", "reason": "quality:check:x", "value": "v"}]}
+    pipeline.quarantine(tmp_path, report)
+    marks = dict(pl.read_parquet(pipeline.marks_path(tmp_path)).iter_rows())
+    heir = min(ids["b.txt"], ids["c.txt"])
+    assert ids["a.txt"] not in marks and marks[heir] is None and marks[ids["d.txt"]] is None
+    assert marks[max(ids["b.txt"], ids["c.txt"])] == heir
+    assert report["quarantined_articles"] == 1 and not report["critical_failed"]
+    rejects = pl.read_parquet(tmp_path / "rejects" / "quality-00000.parquet")
+    assert rejects.rows() == [("a.txt", "quality", "quality:check:x", "articles: check(x) failed on v")]
