@@ -84,7 +84,7 @@ def file_stamps(raw_root: Path | RemoteFolder, files: list[RawFile]) -> pl.DataF
     now = time.time_ns()
     local = isinstance(raw_root, Path)
     root = os.fspath(raw_root) if local else ""
-    rows = [(doc_id_for(raw.rel_path), raw.rel_path, _stamp(os.path.join(root, raw.rel_path), now) if local else None) for raw in files]
+    rows = [(doc_id_for(raw.rel_path), raw.rel_path, _stamp(os.path.join(root, raw.file), now) if local else None) for raw in files]
     return pl.DataFrame(rows, schema={"doc_id": pl.String, "source_path": pl.String, "stamp": pl.String}, orient="row")
 
 

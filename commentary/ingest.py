@@ -27,7 +27,7 @@ from commentary.settings import (
 from commentary.storage import RemoteFolder
 
 SIDECAR_SUFFIX = ".meta.json"
-FORMAT_BY_SUFFIX = {".txt": "text", ".html": "html", ".htm": "html"}
+FORMAT_BY_SUFFIX = {".txt": "text", ".html": "html", ".htm": "html", ".warc": "warc"}  # a WARC file becomes its records (commentary.warc)
 SIDECAR_KEYS = {"url": str, "outlet": str, "published_date": str, "language": str}
 #: Leading bytes of common binary formats that sometimes arrive under a text name.
 BINARY_MAGIC = (b"\x89PNG", b"%PDF", b"\xff\xd8\xff", b"GIF8", b"PK\x03\x04", b"\x7fELF")
@@ -67,6 +67,11 @@ class RawFile:
     format: str | None
     compressed: bool
     refusal: tuple[str, str] | None = None
+
+    @property
+    def file(self) -> str:
+        """The raw file this entry is read from (for a WARC record: its WARC file)."""
+        return self.rel_path
 
 
 def doc_id_for(source_path: str) -> str:

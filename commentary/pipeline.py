@@ -23,7 +23,7 @@ from pathlib import Path
 
 import polars as pl
 
-from commentary import cache, card, release, stages, storage, tables
+from commentary import cache, card, release, stages, storage, tables, warc
 from commentary.ingest import RawFile, discover
 from commentary.settings import SHARD_SIZE
 from commentary.storage import RemoteFolder
@@ -110,7 +110,8 @@ def plan_run(raw_root: Path | RemoteFolder, curated_root: Path, shard_size: int 
     cached_run = cache.load(curated_root, fingerprint)
     members = [tables.read_parquet(path, cache.STAMPS, ["source_path"])["source_path"].to_list()
                for path in stage_paths(cached_run, "stamps")] if cached_run else []
-    layout = cache.lay_out(discover(raw_root), cached_run, members, shard_size)
+    found = warc.expand(raw_root, discover(raw_root), cache.index_path(curated_root).parent / "warc")
+    layout = cache.lay_out(found, cached_run, members, shard_size)
     run_id = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
     run_dir = curated_root / "runs" / run_id
     run_dir.mkdir(parents=True)

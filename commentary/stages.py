@@ -7,18 +7,20 @@ from __future__ import annotations
 
 import hashlib
 import re
+from itertools import chain
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from commentary import tables
+from commentary import tables, warc
 from commentary.clean import CleanedPage
 from commentary.clean.html import extract_html
 from commentary.clean.text import clean_shard
 from commentary.ingest import RawFile, RejectedFile, cap_long_lines, read_raw
 from commentary.settings import LSH_BANDS, LSH_ROWS, MINHASH_PERMUTATIONS, NEAR_DUPLICATE_THRESHOLD, SHINGLE_WORDS
+from commentary.storage import RemoteFolder
 from schemas import models
 
 _WORD = re.compile(r"\w+")
@@ -43,16 +45,20 @@ def frame(records: list[dict], schema: pa.Schema) -> pl.DataFrame:
     return pl.from_arrow(pa.Table.from_pylist(records, schema=schema))
 
 
-def ingest(raw_root: Path, files: list[RawFile]) -> tuple[pl.DataFrame, list[dict], list[dict]]:
-    """Read one shard of raw files into ingest records; returns records, rejects and repairs.
+def ingest(raw_root: Path | RemoteFolder, files: list[RawFile]) -> tuple[pl.DataFrame, list[dict], list[dict]]:
+    """Read one shard of raw files and WARC records into ingest records; returns records, rejects and repairs.
 
     A file that cannot be read is a reject; an unexpected error on one file rejects that file
     (reason ``ingest-failed``) and the others go on.
     """
     records, rejects, repairs = [], [], []
-    for raw in files:
+    plain = [(raw, None) for raw in files if not isinstance(raw, warc.WarcRecordEntry)]
+    outcomes = warc.read_records(raw_root, [raw for raw in files if isinstance(raw, warc.WarcRecordEntry)])
+    for raw, outcome in chain(plain, outcomes):
         try:
-            record, fixes = read_raw(raw_root, raw)
+            if isinstance(outcome, Exception):
+                raise outcome
+            record, fixes = outcome or read_raw(raw_root, raw)
         except RejectedFile as error:
             rejects.append(reject(raw.rel_path, "ingest", error.reason, error.detail))
         except Exception as error:  # noqa: BLE001 - one bad file must not stop the shard
