@@ -1,7 +1,10 @@
 """Stage functions: field precedence, body fingerprints, rejects."""
 from __future__ import annotations
 
+import re
+
 from commentary import stages
+from commentary.clean.text import clean_shard
 from commentary.ingest import discover
 
 
@@ -29,3 +32,14 @@ def test_a_page_without_body_is_rejected(tmp_path):
     assert articles.height == 0
     assert [r["reason"] for r in rejects] == ["no-article-body"]
     assert furniture.height >= 1
+
+
+def test_the_furniture_audit_holds_every_line_not_kept_as_body_and_word_counts_are_counted(raw_copy):
+    files = sorted(discover(raw_copy), key=lambda raw: raw.rel_path)
+    ingested, _, _ = stages.ingest(raw_copy, files)
+    articles, furniture, _, _ = stages.clean(ingested)
+    pages = clean_shard(ingested["text"].to_list(), extracted=[False] * ingested.height)
+    expected = sorted((doc_id, line.line_no, line.category, line.rule_id, line.text)
+                      for doc_id, page in zip(ingested["doc_id"], pages, strict=True) for line in page.lines if line.category != "body")
+    assert expected and sorted(furniture.iter_rows()) == expected
+    assert articles["word_count"].to_list() == [len(re.findall(r"\w+", body)) for body in articles["body"]]
