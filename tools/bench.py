@@ -65,11 +65,11 @@ def corpus(work: Path, shared: Path, pages: int) -> Path:
 
 
 def stage_cpu(raw: Path, curated: Path) -> dict:
-    """``tools.stagecpu`` on ``raw`` in a fresh ``curated`` folder, on one Polars thread."""
+    """``tools.stagecpu`` on ``raw`` in a fresh ``curated`` folder, on one Polars thread: CPU ms per page and peak memory after each stage."""
     shutil.rmtree(curated, ignore_errors=True)
     env = {**os.environ, "POLARS_MAX_THREADS": "1"}
     process = subprocess.run([sys.executable, "-m", "tools.stagecpu", str(raw), str(curated)], env=env, capture_output=True, text=True, check=True)
-    return json.loads(process.stdout)["cpu_ms_per_page"]
+    return json.loads(process.stdout)
 
 
 def bench_size(work: Path, shared: Path, pages: int, env: dict, dask: bool, stage_cpu_max: int) -> dict:
@@ -98,8 +98,10 @@ def bench_size(work: Path, shared: Path, pages: int, env: dict, dask: bool, stag
         "unchanged_seconds": unchanged["wall_seconds"], "unchanged_share": round(unchanged["wall_seconds"] / full["wall_seconds"], 3),
         "unchanged_cpu_seconds": unchanged["cpu_seconds"], "unchanged_cpu_share": round(unchanged["cpu_seconds"] / full["cpu_seconds"], 3),
         "changed_1pct_seconds": changed["wall_seconds"], "changed_1pct_share": round(changed["wall_seconds"] / full["wall_seconds"], 3),
-        "stage_cpu_ms_per_page": stage_cpu(raw, work / f"curated-{pages}-stages") if pages <= stage_cpu_max else None,
     }
+    if pages <= stage_cpu_max:
+        stages = stage_cpu(raw, work / f"curated-{pages}-stages")
+        row |= {"stage_cpu_ms_per_page": stages["cpu_ms_per_page"], "stage_peak_rss_mib": stages["peak_rss_mib"]}
     if dask:
         dask_curated = work / f"curated-{pages}-dask"
         shutil.rmtree(dask_curated, ignore_errors=True)
@@ -225,7 +227,7 @@ def _table(results: dict) -> str:
              "| unchanged s (share; target <= 15% at 20k, <= 10% at 100k) | +1% s (share) |",
              "|---|---|---|---|---|---|---|---|---|"]
     for r in results["sizes"]:
-        stages = r["stage_cpu_ms_per_page"]
+        stages = r.get("stage_cpu_ms_per_page")
         per_stage = ", ".join(f"{stages[s]:.2f}" for s in ("ingest", "clean", "curate", "quality", "release")) if stages else "-"
         lines.append(f"| {r['pages']:,} ({r['bytes_per_page'] / 1024:.1f} KB) | {r['full_seconds']} ({r['full_cpu_seconds']}) | {r['pages_per_second']:,.0f} "
                      f"| {r['cpu_ms_per_page']} | {r['full_peak_rss_mib']} | {(r['output_bytes'] or 0) / 2**20:.1f} | {per_stage} "
