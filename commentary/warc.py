@@ -114,6 +114,12 @@ def _scan(raw_root: Path | RemoteFolder, raw: RawFile) -> dict:
     """``offsets`` of the response records of a WARC file and the ``refusal`` of the file, if any."""
     offsets: list[int] = []
     refusal = None
+    if not isinstance(raw_root, RemoteFolder):
+        path = Path(raw_root, raw.rel_path)
+        if path.is_symlink() and not path.resolve().is_relative_to(Path(raw_root).resolve()):
+            return {"offsets": [], "refusal": ("symlink-outside-raw", "symbolic link leads out of the raw folder; not followed")}
+        if not path.is_file():
+            return {"offsets": [], "refusal": ("not-a-regular-file", "a FIFO, socket or device, not a file; not read")}
     try:
         with _open(raw_root, raw.rel_path) as handle:
             try:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import os
 import zlib
 from pathlib import Path
 
@@ -197,3 +198,14 @@ def test_content_codings_are_undone_and_a_broken_one_is_a_reason():
     with pytest.raises(warc.RejectedFile) as error:
         warc._decode_transfer(page, None, "compress")
     assert error.value.reason == "unsupported-content-encoding"
+
+
+def test_a_fifo_or_a_link_out_of_the_raw_folder_named_warc_is_refused_unread(tmp_path, articles):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    os.mkfifo(raw / "pipe.warc")
+    outside = tmp_path / "outside.warc"
+    write_warc(outside, [_crawl(articles)[2][0]], compressed=False)
+    (raw / "link.warc").symlink_to(outside)
+    found = warc.expand(raw, [RawFile("link.warc", "warc", False), RawFile("pipe.warc", "warc", False)], None)
+    assert [(entry.rel_path, entry.refusal[0]) for entry in found] == [("link.warc", "symlink-outside-raw"), ("pipe.warc", "not-a-regular-file")]
