@@ -4,7 +4,7 @@ RAW ?= raw
 CURATED ?= curated
 CRON ?= 0 3 * * *
 PORT ?= 4200
-SIZES ?= 1000,10000,100000
+SIZES ?= 1000,10000,20000,100000
 SHARED ?= ../shared
 UV := $(or $(shell command -v uv 2>/dev/null),.tools/bin/uv)
 
@@ -29,5 +29,5 @@ eval: .venv/.synced  ## cleaning accuracy on the seeds and the benchmark split, 
 serve: .venv/.synced  ## start a local Prefect server on 127.0.0.1:$(PORT) and serve the scheduled deployment ($(CRON))
 	.venv/bin/python -m flows.serve --raw "$(RAW)" --curated "$(CURATED)" --cron "$(CRON)" --port "$(PORT)"
 
-bench: .venv/.synced  ## cleaning speed, then synthetic corpora of $(SIZES) pages (BENCH_FLAGS=--cleaning-only: speed only); figures go to docs/PERFORMANCE.md by hand
-	.venv/bin/python -m commentary.bench --sizes "$(SIZES)" --shared "$(SHARED)" $(BENCH_FLAGS)
+bench: .venv/.synced  ## cleaning speed, then corpora of $(SIZES) real-sized pages, a WARC run and small pages (BENCH_FLAGS=--cleaning-only: speed only); figures go to docs/PERFORMANCE.md by hand
+	.venv/bin/python -m tools.bench --sizes "$(SIZES)" --shared "$(SHARED)" $(BENCH_FLAGS)

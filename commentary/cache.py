@@ -45,7 +45,8 @@ from commentary.storage import RemoteFolder
 REPO = Path(__file__).resolve().parents[1]
 #: Everything that decides what ingest and clean make of a raw file (folders are read whole).
 PROCESSING_SOURCES = (
-    "commentary/ingest.py", "commentary/stages.py", "commentary/language.py", "commentary/pipeline.py", "commentary/cache.py",
+    "commentary/ingest.py", "commentary/warc.py", "commentary/stages.py", "commentary/language.py", "commentary/pipeline.py",
+    "commentary/cache.py",
     "commentary/tables.py", "commentary/settings.py", "commentary/clean", "commentary/rules",
     "schemas/models.py", "schemas/validation.py", "uv.lock",
 )
@@ -86,7 +87,7 @@ def file_stamps(raw_root: Path | RemoteFolder, files: list[RawFile]) -> pl.DataF
     now = time.time_ns()
     local = isinstance(raw_root, Path)
     root = os.fspath(raw_root) if local else ""
-    rows = [(doc_id_for(raw.rel_path), raw.rel_path, _stamp(os.path.join(root, raw.rel_path), now) if local else None) for raw in files]
+    rows = [(doc_id_for(raw.rel_path), raw.rel_path, _stamp(os.path.join(root, raw.file), now) if local else None) for raw in files]
     return pl.DataFrame(rows, schema={"doc_id": pl.String, "source_path": pl.String, "stamp": pl.String}, orient="row")
 
 

@@ -30,7 +30,7 @@ from commentary.settings import (
 from commentary.storage import RemoteFolder
 
 SIDECAR_SUFFIX = ".meta.json"
-FORMAT_BY_SUFFIX = {".txt": "text", ".html": "html", ".htm": "html"}
+FORMAT_BY_SUFFIX = {".txt": "text", ".html": "html", ".htm": "html", ".warc": "warc"}  # a WARC file becomes its records (commentary.warc)
 SIDECAR_KEYS = {"url": str, "outlet": str, "published_date": str, "language": str}
 #: Leading bytes of common binary formats that sometimes arrive under a text name.
 BINARY_MAGIC = (b"\x89PNG", b"%PDF", b"\xff\xd8\xff", b"GIF8", b"PK\x03\x04", b"\x7fELF")
@@ -86,6 +86,11 @@ class RawFile:
     format: str | None
     compressed: bool
     refusal: tuple[str, str] | None = None
+
+    @property
+    def file(self) -> str:
+        """The raw file this entry is read from (for a WARC record: its WARC file)."""
+        return self.rel_path
 
 
 def doc_id_for(source_path: str) -> str:
@@ -163,7 +168,7 @@ def read_raw(raw_root: Path | RemoteFolder, raw: RawFile) -> tuple[dict, list[tu
         raise RejectedFile("unsupported-format", f"extension of {raw.rel_path!r} is not .txt, .html or .htm")
     data = _read_bytes(raw_root, raw.rel_path, MAX_RAW_BYTES)
     content = _gunzip(data) if raw.compressed else data
-    text, repairs = _decode(content, raw.format)
+    text, repairs = decode_bytes(content, raw.format)
     if not text.strip():
         raise RejectedFile("empty", "file holds no text")
     if raw.format == "html" and len(text) > MAX_HTML_CHARS:
@@ -244,7 +249,7 @@ def _gunzip(data: bytes) -> bytes:
     return b"".join(out)
 
 
-def _decode(content: bytes, fmt: str) -> tuple[str, list[tuple[str, str]]]:
+def decode_bytes(content: bytes, fmt: str) -> tuple[str, list[tuple[str, str]]]:
     """Decode bytes: BOM, UTF-16 by its NUL pattern, UTF-8, a declared HTML charset, then cp1252.
 
     Returns the text with line ends unified and the repairs made; rejects bytes that are not text.
@@ -308,7 +313,7 @@ def _text_encoding(content: bytes, fmt: str) -> tuple[str, tuple[str, str] | Non
     """
     declared_match = _HTML_CHARSET.search(content[:4096]) if fmt == "html" else None
     label = declared_match.group(1).decode("ascii").lower() if declared_match else None
-    declared = _web_encoding(label) if label else None
+    declared = web_encoding(label) if label else None
     try:
         content.decode("utf-8")
     except UnicodeDecodeError:
@@ -330,7 +335,7 @@ def _text_encoding(content: bytes, fmt: str) -> tuple[str, tuple[str, str] | Non
     return detected, ("encoding-guessed", f"not valid UTF-8 and {reason}; detected as {detected}")
 
 
-def _web_encoding(label: str) -> str | None:
+def web_encoding(label: str) -> str | None:
     """The Python codec of a declared charset label, when it names a WHATWG encoding; else None."""
     try:
         name = codecs.lookup(label).name

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import polars as pl
 
-from commentary import cache, card, release, stages, storage, tables
+from commentary import cache, card, release, stages, storage, tables, warc
 from commentary.ingest import RawFile, discover
 from commentary.settings import KEEP_RUNS, MAX_QUARANTINED_SHARE, SHARD_SIZE
 from commentary.storage import RemoteFolder
@@ -156,7 +156,8 @@ def plan_run(raw_root: Path | RemoteFolder, curated_root: Path, shard_size: int 
     cached_run = cache.load(curated_root, fingerprint)
     members = [tables.read_parquet(path, cache.STAMPS, ["source_path"])["source_path"].to_list()
                for path in stage_paths(cached_run, "stamps")] if cached_run else []
-    layout = cache.lay_out(discover(raw_root, skip=_curated_inside(raw_root, curated_root)), cached_run, members, shard_size)
+    found = warc.expand(raw_root, discover(raw_root, skip=_curated_inside(raw_root, curated_root)), cache.index_path(curated_root).parent / "warc")
+    layout = cache.lay_out(found, cached_run, members, shard_size)
     run_id = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
     run_dir = curated_root / "runs" / run_id
     run_dir.mkdir(parents=True)
@@ -496,7 +497,10 @@ def quality_step(run_dir: Path) -> dict:
 
     Text columns are not loaded whole: Polars' streaming engine measures them (length, known
     furniture) a batch at a time and the suites check the measures, so memory is bounded by the
-    batch size plus a few narrow columns per document.
+    batch size plus a few narrow columns per document. The furniture suite checks each (category,
+    rule) pair once, with its smallest line number: the same verdicts as over every removed line
+    (none of its expectations allows a share of failures), in memory that does not grow with the
+    corpus (about 180 removed lines per real page: 18 million rows at 100k pages).
     """
     from schemas.expectations import body_measures, run_suites  # heavy import, only where suites run
 
@@ -505,8 +509,8 @@ def quality_step(run_dir: Path) -> dict:
     cleaned = pl.scan_parquet(stage_paths(run_dir, "clean")).select("doc_id", "title", "body", "word_count", "published_date")
     marked = pl.scan_parquet(marks_path(run_dir)).select("doc_id")
     measured = body_measures(cleaned.join(marked, on="doc_id", how="semi"))
-    furniture = pl.scan_parquet(stage_paths(run_dir, "furniture")).select(
-        pl.col("category", "rule_id").cast(pl.Categorical), "line_no").collect(engine="streaming")
+    furniture = (pl.scan_parquet(stage_paths(run_dir, "furniture")).group_by("category", "rule_id").agg(pl.col("line_no").min())
+                 .sort("category", "rule_id", nulls_last=True).collect(engine="streaming"))
     frames = {
         "ingested": ingested.to_pandas(),
         "articles": measured.to_pandas(),

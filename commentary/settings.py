@@ -56,7 +56,7 @@ ROW_GROUP_ROWS = 10_000
 ROW_STEP = 1000
 ROW_GROUP_BYTES = 64 * 1024 * 1024
 PART_FILE_BYTES = 512 * 1024 * 1024
-#: Near duplicates: word 5-gram shingles, 128 MinHash permutations (about 2 ms per document), and an
+#: Near duplicates: word 5-gram shingles, 128 MinHash permutations (about 0.2 ms per article), and an
 #: estimated Jaccard similarity of at least 0.7. A syndicated copy with a line of credit added or a
 #: closing paragraph cut scores 0.85-0.98; different pieces on one topic share few 5-grams (< 0.1).
 SHINGLE_WORDS = 5

@@ -7,22 +7,22 @@ from __future__ import annotations
 
 import hashlib
 import re
+from itertools import chain
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from commentary import language, tables
-from commentary.clean import CleanedPage
+from commentary import language, tables, warc
+from commentary.clean import CleanedPage, LineDecision
 from commentary.clean.html import extract_html
 from commentary.clean.text import clean_shard
 from commentary.ingest import RawFile, RejectedFile, cap_long_lines, read_raw
 from commentary.settings import LSH_BANDS, LSH_ROWS, MINHASH_PERMUTATIONS, NEAR_DUPLICATE_THRESHOLD, SHINGLE_WORDS
+from commentary.storage import RemoteFolder
 from schemas import models
 
-_WORD = re.compile(r"\w+")
-_SPACE = re.compile(r"\s+")
 _LINE_SPACE = re.compile(r"[^\S\n]+")
 #: Fields whose value is a list; the others are scalars.
 _LIST_FIELDS = {"authors", "tags", "summary"}
@@ -44,16 +44,20 @@ def frame(records: list[dict], schema: pa.Schema) -> pl.DataFrame:
     return pl.from_arrow(pa.Table.from_pylist(records, schema=schema))
 
 
-def ingest(raw_root: Path, files: list[RawFile]) -> tuple[pl.DataFrame, list[dict], list[dict]]:
-    """Read one shard of raw files into ingest records; returns records, rejects and repairs.
+def ingest(raw_root: Path | RemoteFolder, files: list[RawFile]) -> tuple[pl.DataFrame, list[dict], list[dict]]:
+    """Read one shard of raw files and WARC records into ingest records; returns records, rejects and repairs.
 
     A file that cannot be read is a reject; an unexpected error on one file rejects that file
     (reason ``ingest-failed``) and the others go on.
     """
     records, rejects, repairs = [], [], []
-    for raw in files:
+    plain = [(raw, None) for raw in files if not isinstance(raw, warc.WarcRecordEntry)]
+    outcomes = warc.read_records(raw_root, [raw for raw in files if isinstance(raw, warc.WarcRecordEntry)])
+    for raw, outcome in chain(plain, outcomes):
         try:
-            record, fixes = read_raw(raw_root, raw)
+            if isinstance(outcome, Exception):
+                raise outcome
+            record, fixes = outcome or read_raw(raw_root, raw)
         except RejectedFile as error:
             rejects.append(reject(raw.rel_path, "ingest", error.reason, error.detail))
         except Exception as error:  # noqa: BLE001 - one bad file must not stop the shard
@@ -88,23 +92,33 @@ def clean(ingested: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, list[dict
         html_meta.append(meta)
         texts.append(doc["text"])
         extracted.append(doc["format"] == "html")
-    articles, furniture = [], []
+    articles, audited_ids, audited_pages = [], [], []
     for doc, meta, page in zip(docs, html_meta, _clean_each(texts, extracted), strict=True):
         try:
             if isinstance(page, Exception):
                 raise page
-            lines = [{"doc_id": doc["doc_id"], "line_no": d.line_no, "category": d.category, "rule_id": d.rule_id, "text": d.text}
-                     for d in page.lines if d.category != "body"]
             article = _article(doc, meta, page) if page.body.strip() else None
         except Exception as error:  # noqa: BLE001 - one bad page must not stop the shard
             rejects.append(reject(doc["source_path"], "clean", "cleaning-failed", _describe(error)))
             continue
-        furniture.extend(lines)
+        audited_ids.append(doc["doc_id"])
+        audited_pages.append(page)
         if article is None:
             rejects.append(reject(doc["source_path"], "clean", "no-article-body", "no line was classified as article body"))
         else:
             articles.append(article)
-    return frame(articles, tables.ARTICLES), frame(furniture, tables.FURNITURE), rejects, repairs
+    cleaned = frame(articles, tables.ARTICLES).with_columns(word_count=pl.col("body").str.count_matches(r"\w+").cast(pl.Int64))
+    return cleaned, _furniture(audited_ids, audited_pages), rejects, repairs
+
+
+def _furniture(doc_ids: list[str], pages: list[CleanedPage]) -> pl.DataFrame:
+    """The furniture audit of ``pages`` (one per id of ``doc_ids``): every line not classified as body, built column by column."""
+    types = {"line_no": pl.Int64, "text": pl.String, "category": pl.String, "rule_id": pl.String}
+    lines = list(chain.from_iterable(page.lines for page in pages))
+    owner = np.repeat(np.arange(len(pages)), [len(page.lines) for page in pages])
+    audit = pl.DataFrame([pl.Series(name, [line[i] for line in lines], dtype=types[name]) for i, name in enumerate(LineDecision._fields)])
+    return (audit.with_columns(doc_id=pl.Series(doc_ids, dtype=pl.String).gather(owner))
+            .filter(pl.col("category") != "body").select(tables.FURNITURE.names))
 
 
 def _clean_each(texts: list[str], extracted: list[bool]) -> list[CleanedPage | Exception]:
@@ -140,9 +154,13 @@ def _article(doc: dict, html_meta: dict, page: CleanedPage) -> dict:
     sources = {}
     for name in models.SOURCED_FIELDS:
         from_html = html_meta.get(name, (None, None)) if name in _HTML_FIELDS else (None, None)
-        candidates = [(doc.get(name), "sidecar"), from_html,
-                      (getattr(page, name, None), page.field_sources.get(name))]
-        value, source = next(((v, s) for v, s in candidates if v), (None, None))
+        value, source = doc.get(name), "sidecar"
+        if not value:
+            value, source = from_html
+        if not value:
+            value, source = getattr(page, name, None), page.field_sources.get(name)
+        if not value:
+            value, source = None, None
         row[name] = value if value or name not in _LIST_FIELDS else []
         sources[name] = source
     body = normalize_body(page.body)
@@ -150,7 +168,7 @@ def _article(doc: dict, html_meta: dict, page: CleanedPage) -> dict:
         row["language"], sources["language"] = detected, language.SOURCE
     row["field_sources"] = sources
     row["body"] = body
-    row["word_count"] = len(_WORD.findall(body))
+    row["word_count"] = None  # counted over the shard's bodies at once (``clean``)
     row["body_sha256"] = body_fingerprint(body)
     row["duplicate_of"] = None
     return row
@@ -163,7 +181,7 @@ def normalize_body(body: str) -> str:
 
 def body_fingerprint(body: str) -> str:
     """Hash of the body with case and white space normalised: equal for exact duplicates."""
-    return hashlib.sha256(_SPACE.sub(" ", body).strip().casefold().encode("utf-8")).hexdigest()
+    return hashlib.sha256(" ".join(body.split()).casefold().encode("utf-8")).hexdigest()
 
 
 def dedup_keys(articles: pl.DataFrame) -> pl.DataFrame:
@@ -178,16 +196,36 @@ def dedup_keys(articles: pl.DataFrame) -> pl.DataFrame:
 
 
 def minhash_signatures(bodies: list[str]) -> np.ndarray:
-    """One MinHash signature (uint32 per permutation) per body, over its lower-cased word 5-grams."""
-    from datasketch import MinHash  # imports scipy (about 1 s); a run with nothing to clean or curate never needs it
+    """One MinHash signature (uint32 per permutation) per body, over its lower-cased word 5-grams (all its words when fewer).
 
-    shingle_sets = []
-    for body in bodies:
-        words = _WORD.findall(body.casefold())
-        size = min(SHINGLE_WORDS, len(words))
-        shingle_sets.append({" ".join(words[i:i + size]).encode() for i in range(len(words) - size + 1)})
-    sketches = MinHash.bulk(shingle_sets, num_perm=MINHASH_PERMUTATIONS, seed=_MINHASH_SEED)
-    return np.array([sketch.hashvalues for sketch in sketches], dtype=np.uint32).reshape(len(bodies), MINHASH_PERMUTATIONS)
+    Words are found and hashed by Polars, a shingle's hash mixes its words' hashes (NumPy), and rensa
+    computes the signatures of the whole shard from those hashes in one call.
+    """
+    from rensa import RMinHash
+
+    words = pl.Series(bodies, dtype=pl.String).str.to_lowercase().str.extract_all(r"\w+")
+    counts = words.list.len().to_numpy().astype(np.int64)
+    hashes = words.explode().hash(seed=_MINHASH_SEED).to_numpy()
+    starts = np.cumsum(counts) - counts
+    size = np.minimum(SHINGLE_WORDS, counts)
+    shingles = np.where(counts > 0, counts - size + 1, 0)  # per body: its number of shingles
+    first = np.repeat(starts - (np.cumsum(shingles) - shingles), shingles) + np.arange(shingles.sum())
+    width = np.repeat(size, shingles)
+    mixed = hashes[first] if len(first) else np.zeros(0, dtype=np.uint64)
+    for k in range(1, SHINGLE_WORDS):  # the k-th word's hash rotated by 13 k bits: the same words in another order differ
+        word = np.where(k < width, hashes[np.minimum(first + k, len(hashes) - 1)], np.uint64(0))
+        mixed ^= word << np.uint64(13 * k) | word >> np.uint64(64 - 13 * k)
+    mixed = _mix64(mixed)
+    offsets = np.r_[0, np.cumsum(shingles)].astype(np.uint64)
+    matrix = RMinHash.digest_matrix_from_flat_token_hashes(mixed, offsets, MINHASH_PERMUTATIONS, _MINHASH_SEED)
+    return np.array(matrix.to_rows(), dtype=np.uint32).reshape(len(bodies), MINHASH_PERMUTATIONS)
+
+
+def _mix64(values: np.ndarray) -> np.ndarray:
+    """splitmix64's finaliser: every output bit depends on every input bit."""
+    values = (values ^ (values >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    values = (values ^ (values >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return values ^ (values >> np.uint64(31))
 
 
 def near_duplicate_pairs(signatures: np.ndarray) -> np.ndarray:

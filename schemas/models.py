@@ -49,6 +49,7 @@ class IngestedRecord(SourceRecord):
     published_date: dt.date = pa.Field(nullable=True, description="from the sidecar")
     language: str = pa.Field(nullable=True, description="from the sidecar")
     text: str = pa.Field(str_length={"min_value": 1}, description="decoded text, line ends normalised")
+    fetched_at: str = pa.Field(nullable=True, description="WARC-Date of a WARC response record (when the page was fetched); null for other files")
 
 
 class Article(SourceRecord):

@@ -139,3 +139,20 @@ def _groups(pairs: list[tuple[int, int]], size: int) -> list[int]:
         low, high = min(group[i], group[j]), max(group[i], group[j])
         group = [low if g == high else g for g in group]
     return group
+
+
+def test_a_signature_depends_only_on_its_own_body():
+    """Signatures of a shard are computed in one call; a body's is the same alone, among others, or in another run."""
+    bodies = [" ".join(_text(seed, 50 + 40 * seed)) for seed in range(6)] + ["just three words"]
+    together = stages.minhash_signatures(bodies)
+    alone = [stages.minhash_signatures([body])[0] for body in bodies]
+    assert (together == alone).all()
+    assert (stages.minhash_signatures(list(reversed(bodies)))[::-1] == together).all()
+
+
+def test_the_same_words_in_another_order_are_not_a_near_duplicate():
+    words = _text(11)
+    shuffled = words[:]
+    random.Random(5).shuffle(shuffled)
+    same, other = stages.minhash_signatures([" ".join(words), " ".join(shuffled)])
+    assert (same == other).mean() < 0.1

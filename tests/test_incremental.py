@@ -9,7 +9,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from commentary import cache, ingest, load, pipeline, release, stages, storage, synthetic, tables
+from commentary import cache, ingest, load, pipeline, release, stages, storage, tables
+from tools import synthetic
 from builders import build_release, clean_run
 
 

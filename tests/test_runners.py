@@ -5,8 +5,9 @@ import pytest
 from prefect.settings import PREFECT_API_URL
 from prefect.testing.utilities import prefect_test_harness
 
-from commentary import release, synthetic
+from commentary import release
 from flows.pipeline import with_runner
+from tools import synthetic
 
 
 @pytest.fixture(scope="module")

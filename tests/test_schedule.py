@@ -15,9 +15,10 @@ from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterNam
 from prefect.deployments import run_deployment
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
-from commentary import release, synthetic
+from commentary import release
 from commentary.server import local_server
 from flows.serve import DEFAULT_CRON, DEPLOYMENT
+from tools import synthetic
 
 NAME = f"commentary-pipeline/{DEPLOYMENT}"
 

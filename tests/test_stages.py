@@ -1,7 +1,12 @@
 """Stage functions: field precedence, body fingerprints, rejects."""
 from __future__ import annotations
 
-from commentary import stages
+import re
+
+from builders import clean_run
+
+from commentary import pipeline, stages, tables
+from commentary.clean.text import clean_shard
 from commentary.ingest import discover
 
 
@@ -29,3 +34,28 @@ def test_a_page_without_body_is_rejected(tmp_path):
     assert articles.height == 0
     assert [r["reason"] for r in rejects] == ["no-article-body"]
     assert furniture.height >= 1
+
+
+def test_the_furniture_audit_holds_every_line_not_kept_as_body_and_word_counts_are_counted(raw_copy):
+    files = sorted(discover(raw_copy), key=lambda raw: raw.rel_path)
+    ingested, _, _ = stages.ingest(raw_copy, files)
+    articles, furniture, _, _ = stages.clean(ingested)
+    pages = clean_shard(ingested["text"].to_list(), extracted=[False] * ingested.height)
+    expected = sorted((doc_id, line.line_no, line.category, line.rule_id, line.text)
+                      for doc_id, page in zip(ingested["doc_id"], pages, strict=True) for line in page.lines if line.category != "body")
+    assert expected and sorted(furniture.iter_rows()) == expected
+    assert articles["word_count"].to_list() == [len(re.findall(r"\w+", body)) for body in articles["body"]]
+
+
+def test_the_furniture_suite_finds_one_bad_line_among_many(raw_copy, tmp_path):
+    """The suite checks (category, rule) pairs with their smallest line number: one bad line still fails it."""
+    plan = clean_run(raw_copy, tmp_path / "curated")
+    pipeline.curate_step(plan.run_dir)
+    doc_id = tables.read_parquet(pipeline.stage_paths(plan.run_dir, "clean"), tables.ARTICLES)["doc_id"][0]
+    bad = [{"doc_id": doc_id, "line_no": 0, "category": "nav", "rule_id": "nav.menu", "text": "Home"},
+           {"doc_id": doc_id, "line_no": 7, "category": "not-a-category", "rule_id": "nav.menu", "text": "Menu"}]
+    tables.write_parquet(stages.frame(bad, tables.FURNITURE).to_arrow(), pipeline.shard_path(plan.run_dir, "furniture", 99), tables.FURNITURE)
+    report = pipeline.quality_step(plan.run_dir)
+    failed = {(e["expectation"], e["column"]) for e in report["stages"]["furniture"]["expectations"] if not e["success"]}
+    assert failed == {("expect_column_values_to_be_in_set", "category"), ("expect_column_values_to_be_between", "line_no")}
+    assert any(name.startswith("furniture:") for name in report["critical_failed"])

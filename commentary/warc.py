@@ -1,0 +1,287 @@
+"""WARC input: every HTTP ``response`` record of a ``.warc`` or ``.warc.gz`` file is a document.
+
+Discovery lists a WARC file's response records (``expand``) as entries ``<file>#<offset>`` that
+ingest reads one by one (``Reader``), so the records of one large file spread over the shards like
+any other files. Files are read streaming with fastwarc (a compressed file record by record, as
+the WARC standard recommends), never unpacked to disk. The record offsets of a file whose stamp
+is unchanged are taken from ``<curated>/cache/warc/`` instead of scanning the file again.
+
+Request, metadata, warcinfo and other records are not documents and are not listed. A response
+record becomes a reject with its reason when it is not a fetched HTML page: a redirect, an HTTP
+error, another content type, a truncated or unreadable record.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import zlib
+from collections.abc import Iterator
+from itertools import groupby
+from operator import attrgetter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+from urllib.parse import urlparse
+
+from fastwarc.warc import ArchiveIterator, WarcRecordType
+
+from commentary.ingest import RawFile, RejectedFile, decode_bytes, doc_id_for, web_encoding
+from commentary.settings import MAX_DECOMPRESSED_BYTES
+from commentary.storage import RemoteFolder
+
+#: HTTP content types that are documents; every other type is rejected (``not-html``).
+HTML_TYPES = {"text/html", "application/xhtml+xml"}
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+@dataclass(frozen=True)
+class WarcRecordEntry(RawFile):
+    """A response record of a WARC file: ``rel_path`` is ``<container>#<offset>``, the record's byte offset in it."""
+
+    container: str = ""
+    offset: int = 0
+
+    @property
+    def file(self) -> str:
+        return self.container
+
+
+def is_warc(raw: RawFile) -> bool:
+    """Whether discovery listed ``raw`` as a WARC file (to be expanded into its records)."""
+    return raw.format == "warc" and not isinstance(raw, WarcRecordEntry)
+
+
+def expand(raw_root: Path | RemoteFolder, found: list[RawFile], index_dir: Path | None) -> list[RawFile]:
+    """Replace each WARC file among ``found`` by its response records, in offset order.
+
+    A file that cannot be read to its end is listed as well, under its own path and refused with
+    the reason (``warc-corrupt``, ``warc-not-record-gzipped``, ``warc-without-responses``,
+    ``unreadable``): its readable records before that point are still documents. ``index_dir``
+    keeps each file's offsets under its stamp (None: scan every time).
+    """
+    from commentary.cache import file_stamps  # cache imports ingest; imported here to keep the modules apart
+
+    out: list[RawFile] = []
+    for raw in found:
+        if not is_warc(raw) or raw.refusal:
+            out.append(raw)
+            continue
+        stamp = file_stamps(raw_root, [raw])["stamp"][0]
+        index = _load_index(index_dir, raw.rel_path, stamp)
+        if index is None:
+            index = _scan(raw_root, raw)
+            if stamp is not None and index_dir is not None:
+                _save_index(index_dir, raw.rel_path, stamp, index)
+        offsets, refusal = index["offsets"], index["refusal"]
+        out.extend(WarcRecordEntry(f"{raw.rel_path}#{offset}", "warc", raw.compressed, None, raw.rel_path, offset) for offset in offsets)
+        if refusal:
+            out.append(RawFile(raw.rel_path, "warc", raw.compressed, tuple(refusal)))
+    return out
+
+
+def _index_path(index_dir: Path, rel_path: str) -> Path:
+    return index_dir / f"{hashlib.sha256(rel_path.encode()).hexdigest()[:32]}.json"
+
+
+def _load_index(index_dir: Path | None, rel_path: str, stamp: str | None) -> dict | None:
+    if index_dir is None or stamp is None:
+        return None
+    try:
+        index = json.loads(_index_path(index_dir, rel_path).read_text())
+    except (OSError, ValueError):
+        return None
+    return index if index.get("path") == rel_path and index.get("stamp") == stamp else None
+
+
+def _save_index(index_dir: Path, rel_path: str, stamp: str, index: dict) -> None:
+    """Write the index atomically (a reader never sees half of it)."""
+    path = _index_path(index_dir, rel_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    aside = path.with_name(f".{path.name}.tmp")
+    aside.write_text(json.dumps({"path": rel_path, "stamp": stamp, **index}) + "\n")
+    os.replace(aside, path)
+
+
+def _open(raw_root: Path | RemoteFolder, rel_path: str) -> BinaryIO:
+    if isinstance(raw_root, RemoteFolder):
+        return raw_root.fs.open(raw_root.path(rel_path), "rb")
+    return open(os.path.join(raw_root, rel_path), "rb")  # noqa: SIM115 - the caller closes it
+
+
+def _scan(raw_root: Path | RemoteFolder, raw: RawFile) -> dict:
+    """``offsets`` of the response records of a WARC file and the ``refusal`` of the file, if any."""
+    offsets: list[int] = []
+    refusal = None
+    if not isinstance(raw_root, RemoteFolder):
+        path = Path(raw_root, raw.rel_path)
+        if path.is_symlink() and not path.resolve().is_relative_to(Path(raw_root).resolve()):
+            return {"offsets": [], "refusal": ("symlink-outside-raw", "symbolic link leads out of the raw folder; not followed")}
+        if not path.is_file():
+            return {"offsets": [], "refusal": ("not-a-regular-file", "a FIFO, socket or device, not a file; not read")}
+    try:
+        with _open(raw_root, raw.rel_path) as handle:
+            try:
+                for record in ArchiveIterator(handle, record_types=WarcRecordType.response, parse_http=False):
+                    offsets.append(record.stream_pos)
+            except OSError as error:
+                after = f"after the record at byte {offsets[-1]}" if offsets else "from the start"
+                refusal = ("warc-corrupt", f"records {after} could not be read: {error}")
+            if raw.compressed and len(offsets) > 1:
+                handle.seek(offsets[1])
+                if sorted(set(offsets)) != offsets or handle.read(2) != _GZIP_MAGIC:
+                    return {"offsets": [], "refusal": ("warc-not-record-gzipped",
+                                                       "compressed as one gzip stream, not record by record: records cannot be read apart")}
+    except OSError as error:
+        return {"offsets": [], "refusal": ("unreadable", f"{type(error).__name__}: {error}")}
+    if not offsets and refusal is None:
+        refusal = ("warc-without-responses", "no HTTP response record in the file")
+    return {"offsets": offsets, "refusal": refusal}
+
+
+def read_records(raw_root: Path | RemoteFolder, entries: list[WarcRecordEntry]) -> Iterator[tuple[WarcRecordEntry, tuple[dict, list[tuple[str, str]]] | Exception]]:
+    """Each entry with its ingest record and repairs (``read_record``), or the error that keeps it from being a document.
+
+    Entries are read file by file in offset order, each WARC file opened once; an error on one
+    record never stops the others.
+    """
+    for container, group in groupby(sorted(entries, key=attrgetter("container", "offset")), key=attrgetter("container")):
+        try:
+            handle = _open(raw_root, container)
+        except OSError as error:
+            failure = RejectedFile("unreadable", f"{type(error).__name__}: {error}")
+            yield from ((entry, failure) for entry in group)
+            continue
+        with handle:
+            for entry in group:
+                try:
+                    outcome = read_record(handle, entry)
+                except Exception as error:  # noqa: BLE001 - one bad record must not stop the others
+                    outcome = error
+                yield entry, outcome
+
+
+def read_record(handle: BinaryIO, entry: WarcRecordEntry) -> tuple[dict, list[tuple[str, str]]]:
+    """The ingest record of the response record at ``entry.offset`` of the open WARC file, and its repairs.
+
+    Raises RejectedFile when the record is not a fetched HTML page.
+    """
+    handle.seek(entry.offset)
+    if entry.compressed and handle.read(2) != _GZIP_MAGIC:
+        raise RejectedFile("warc-corrupt", f"no gzip member at byte {entry.offset}: the file changed since it was listed")
+    handle.seek(entry.offset)
+    try:
+        record = next(iter(ArchiveIterator(handle, parse_http=True, auto_decode="none")), None)
+        if record is None or record.record_type != WarcRecordType.response:
+            raise RejectedFile("warc-corrupt", f"no response record at byte {entry.offset}: the file changed since it was listed")
+        if not record.is_http or record.http_headers is None:
+            raise RejectedFile("not-http", f"response record of {record.headers.get('WARC-Target-URI')!r} holds no HTTP response")
+        headers = record.http_headers
+        _check_status(headers.status_code, headers.get("Location"))
+        mime = (record.http_content_type or "").strip().lower()
+        if mime not in HTML_TYPES:
+            raise RejectedFile("not-html", f"Content-Type {mime or 'missing'}")
+        if (truncated := record.headers.get("WARC-Truncated")) is not None:
+            raise RejectedFile("warc-truncated", f"the crawler truncated the record (WARC-Truncated: {truncated})")
+        if record.content_length > MAX_DECOMPRESSED_BYTES:
+            raise RejectedFile("too-large", f"{record.content_length} bytes > limit {MAX_DECOMPRESSED_BYTES}")
+        body = record.reader.read(MAX_DECOMPRESSED_BYTES + 1)
+    except OSError as error:
+        raise RejectedFile("warc-corrupt", f"record at byte {entry.offset} could not be read: {error}") from error
+    if len(body) < record.content_length:
+        raise RejectedFile("warc-truncated", f"the record ends after {len(body)} of {record.content_length} payload bytes")
+    payload = _decode_transfer(body, headers.get("Transfer-Encoding"), headers.get("Content-Encoding"))
+    if not payload.strip():
+        raise RejectedFile("empty", "response holds no content")
+    text, repairs = _decode_html(payload, record.http_charset)
+    if not text.strip():
+        raise RejectedFile("empty", "response holds no text")
+    uri = record.headers.get("WARC-Target-URI") or ""
+    return {
+        "doc_id": doc_id_for(entry.rel_path),
+        "source_path": entry.rel_path,
+        "source_sha256": hashlib.sha256(payload).hexdigest(),
+        "format": "html",
+        "bytes": len(payload),
+        "text": text,
+        "url": uri if urlparse(uri).scheme in ("http", "https") else None,
+        "outlet": None,
+        "published_date": None,
+        "language": None,
+        "fetched_at": record.headers.get("WARC-Date"),
+    }, repairs
+
+
+def _check_status(status: int | None, location: str | None) -> None:
+    """Reject anything but a 2xx response: redirects, client and server errors, the rest."""
+    if status is None:
+        raise RejectedFile("not-http", "no HTTP status line")
+    if 300 <= status < 400:
+        raise RejectedFile("http-redirect", f"HTTP {status} to {location or 'no Location'}")
+    if 400 <= status < 600:
+        raise RejectedFile("http-error", f"HTTP {status}")
+    if not 200 <= status < 300:
+        raise RejectedFile("http-status", f"HTTP {status} is not a page")
+
+
+def _decode_transfer(body: bytes, transfer: str | None, encoding: str | None) -> bytes:
+    """Undo chunked transfer coding and a gzip, deflate or brotli content coding, as an HTTP client does."""
+    import brotli
+
+    coding = (encoding or "").strip().lower()
+    if coding not in ("", "identity", "gzip", "x-gzip", "deflate", "br"):
+        raise RejectedFile("unsupported-content-encoding", f"Content-Encoding {coding}")
+    try:
+        if transfer and "chunked" in transfer.lower():
+            body = _unchunk(body)
+        if coding in ("gzip", "x-gzip", "deflate"):
+            wbits = 47 if coding != "deflate" else 15 if body[:1] == b"\x78" else -15
+            body = zlib.decompressobj(wbits=wbits).decompress(body, MAX_DECOMPRESSED_BYTES + 1)
+        elif coding == "br":
+            body = brotli.decompress(body)
+    except (zlib.error, ValueError, brotli.error) as error:
+        raise RejectedFile("corrupt-content-encoding", f"{type(error).__name__}: {error}") from error
+    if len(body) > MAX_DECOMPRESSED_BYTES:
+        raise RejectedFile("gzip-too-large", f"decompresses to more than {MAX_DECOMPRESSED_BYTES} bytes")
+    return body
+
+
+def _unchunk(body: bytes) -> bytes:
+    """The content of a chunked HTTP body (``size CRLF data CRLF``..., ``0 CRLF CRLF``)."""
+    out, position = [], 0
+    while True:
+        end = body.index(b"\r\n", position)
+        size = int(body[position:end].split(b";")[0], 16)
+        if size == 0:
+            return b"".join(out)
+        out.append(body[end + 2:end + 2 + size])
+        position = end + 2 + size + 2
+
+
+def _decode_html(payload: bytes, charset: str | None) -> tuple[str, list[tuple[str, str]]]:
+    """Decode with the HTTP charset when it names a WHATWG encoding (iso-8859-1 read as windows-1252),
+    else as a raw HTML file (``ingest.decode_bytes``: UTF-8, the page's declared charset, detection).
+
+    Bytes that are valid UTF-8 are UTF-8 whatever the header says (a note records the mismatch).
+    """
+    declared = web_encoding(charset) if charset else None
+    if declared in (None, "utf-8"):
+        text, repairs = decode_bytes(payload, "html")
+        if charset and declared is None:
+            return text, [("charset-mismatch", f"HTTP header declares {charset}, not a web text encoding: ignored"), *repairs]
+        return text, repairs
+    try:
+        payload.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    else:
+        text, repairs = decode_bytes(payload, "html")
+        if payload.isascii():
+            return text, repairs
+        return text, [("charset-mismatch", f"HTTP header declares {charset} but the bytes are valid UTF-8; decoded as UTF-8"), *repairs]
+    try:
+        transcoded = payload.decode(declared).encode("utf-8")
+    except UnicodeDecodeError:
+        text, repairs = decode_bytes(payload, "html")
+        return text, [("charset-mismatch", f"HTTP header declares {charset}, which does not decode the bytes"), *repairs]
+    return decode_bytes(transcoded, "text")  # decoded as the header says: the page's own declaration is not consulted

@@ -1,0 +1,221 @@
+"""WARC input: response records are documents, every one with exactly one outcome; other records are not documents."""
+from __future__ import annotations
+
+import gzip
+import io
+import os
+import zlib
+from pathlib import Path
+
+import polars as pl
+import pytest
+from builders import PASSED, clean_run
+from conftest import html_page
+from fastwarc.warc import WarcRecord, WarcRecordType
+
+from commentary import cache, pipeline, tables, warc
+from commentary.ingest import RawFile
+
+
+def _record(kind: WarcRecordType, number: int, block: bytes, uri: str = "https://example.org/", content_type: str | None = None) -> bytes:
+    """One WARC record written by fastwarc, with a fixed id and date so that the file is the same every time."""
+    record = WarcRecord()
+    record.init_headers(record_type=kind, record_urn=f"uuid:00000000-0000-0000-0000-{number:012d}".encode())
+    record.headers["WARC-Date"] = f"2026-11-02T10:00:{number:02d}Z"
+    record.headers["WARC-Target-URI"] = uri
+    if content_type or kind in (WarcRecordType.response, WarcRecordType.request):
+        record.headers["Content-Type"] = content_type or f"application/http; msgtype={'response' if kind == WarcRecordType.response else 'request'}"
+    record.set_bytes_content(block)
+    out = io.BytesIO()
+    record.write(out)
+    return out.getvalue()
+
+
+def _http(status: str, headers: dict[str, str], body: bytes) -> bytes:
+    head = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+    return f"HTTP/1.1 {status}\r\n{head}\r\n".encode() + body
+
+
+def _chunked(data: bytes, size: int = 700) -> bytes:
+    pieces = [data[i:i + size] for i in range(0, len(data), size)]
+    return b"".join(f"{len(piece):x}\r\n".encode() + piece + b"\r\n" for piece in pieces) + b"0\r\n\r\n"
+
+
+#: Every kind of record, with the outcome its response records must get (None: not a document).
+def _crawl(articles) -> list[tuple[bytes, str | None]]:
+    (title_a, body_a), (title_b, body_b), (title_c, body_c) = articles[:3]
+    cp1252_page = html_page(title_a, body_a + "\n\nThe café's terrace was full.").encode("cp1252")
+    gzip_page = gzip.compress(html_page(title_b, body_b).encode(), mtime=0)
+    R = WarcRecordType
+    return [
+        (_record(R.warcinfo, 1, b"software: test\r\n", content_type="application/warc-fields"), None),
+        (_record(R.request, 2, b"GET /a HTTP/1.1\r\nHost: example.org\r\n\r\n", "https://example.org/a"), None),
+        (_record(R.response, 3, _http("200 OK", {"Content-Type": "text/html; charset=windows-1252"}, cp1252_page), "https://example.org/a"), "released"),
+        (_record(R.metadata, 4, b"fetchTimeMs: 120\r\n", "https://example.org/a", "application/warc-fields"), None),
+        (_record(R.response, 5, _http("200 OK", {"Content-Type": "text/html", "Content-Encoding": "gzip", "Transfer-Encoding": "chunked"},
+                                      _chunked(gzip_page)), "https://example.org/b"), "released"),
+        (_record(R.response, 6, _http("200 OK", {"Content-Type": "application/pdf"}, b"%PDF-1.7 ..."), "https://example.org/c.pdf"), "not-html"),
+        (_record(R.response, 7, _http("404 Not Found", {"Content-Type": "text/html"}, b"<html><body>Not found</body></html>"),
+                 "https://example.org/gone"), "http-error"),
+        (_record(R.response, 8, _http("503 Service Unavailable", {"Content-Type": "text/html"}, b"<html>busy</html>"),
+                 "https://example.org/busy"), "http-error"),
+        (_record(R.response, 9, _http("301 Moved Permanently", {"Location": "https://example.org/c", "Content-Type": "text/html"}, b""),
+                 "http://example.org/c"), "http-redirect"),
+        (_record(R.resource, 10, b"<html><body>a stored resource</body></html>", "https://example.org/r", "text/html"), None),
+        (_record(R.response, 11, _http("200 OK", {"Content-Type": "text/html; charset=utf-8"}, html_page(title_c, body_c).encode()),
+                 "https://example.org/c"), "released"),
+    ]
+
+
+def write_warc(path: Path, records: list[bytes], compressed: bool) -> list[int]:
+    """Write records (each its own gzip member when ``compressed``); returns each record's offset."""
+    offsets, data = [], b""
+    for block in records:
+        offsets.append(len(data))
+        data += gzip.compress(block, mtime=0) if compressed else block
+    path.write_bytes(data)
+    return offsets
+
+
+@pytest.fixture
+def crawl_raw(tmp_path, articles) -> tuple[Path, dict[str, str | None]]:
+    """A raw folder with ``crawl.warc.gz`` (every kind of record) and ``cut.warc`` (its last record truncated);
+    returns the folder and each response record's expected outcome by source path."""
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    crawl = _crawl(articles)
+    offsets = write_warc(raw / "crawl.warc.gz", [block for block, _ in crawl], compressed=True)
+    expected = {f"crawl.warc.gz#{offset}": outcome for offset, (_, outcome) in zip(offsets, crawl, strict=True) if outcome}
+    title, body = articles[3]
+    whole = _record(WarcRecordType.response, 12, _http("200 OK", {"Content-Type": "text/html"}, html_page(title, body).encode()),
+                    "https://example.org/d")
+    cut = write_warc(raw / "cut.warc", [crawl[2][0], whole], compressed=False)
+    (raw / "cut.warc").write_bytes((raw / "cut.warc").read_bytes()[:-700])
+    expected |= {f"cut.warc#{cut[0]}": "released", f"cut.warc#{cut[1]}": "warc-truncated"}
+    return raw, expected
+
+
+def _run(raw: Path, curated: Path, shard_size: int = 500) -> tuple[pipeline.RunPlan, dict]:
+    plan = clean_run(raw, curated, shard_size)
+    pipeline.curate_step(plan.run_dir)
+    outcome = pipeline.release_step(plan, PASSED)
+    return plan, pipeline.ledger(plan, pipeline.merge_rejects(plan.run_dir), outcome)
+
+
+def test_each_response_record_is_one_document_and_other_records_are_none(crawl_raw):
+    raw, expected = crawl_raw
+    found = warc.expand(raw, [RawFile("crawl.warc.gz", "warc", True), RawFile("cut.warc", "warc", False)], None)
+    assert sorted(entry.rel_path for entry in found) == sorted(expected)
+    assert all(entry.file in ("crawl.warc.gz", "cut.warc") for entry in found)
+
+
+def test_every_response_record_gets_exactly_its_outcome_in_the_ledger(crawl_raw, tmp_path):
+    raw, expected = crawl_raw
+    plan, entry = _run(raw, tmp_path / "curated")
+    assert entry["balanced"] and entry["seen"] == len(expected)
+    rejects = dict(pipeline.merge_rejects(plan.run_dir).select("source_path", "reason").iter_rows())
+    released = set(pipeline.articles(plan.run_dir).frame(["source_path"])["source_path"])
+    assert released == {path for path, outcome in expected.items() if outcome == "released"}
+    assert rejects == {path: outcome for path, outcome in expected.items() if outcome != "released"}
+    assert entry["rejected_by_reason"] == {"http-error": 2, "http-redirect": 1, "not-html": 1, "warc-truncated": 1}
+
+
+def test_a_record_is_decoded_with_its_http_charset_and_keeps_url_and_fetch_date(crawl_raw, tmp_path):
+    raw, expected = crawl_raw
+    plan, _ = _run(raw, tmp_path / "curated")
+    ingested = tables.read_parquet(pipeline.stage_paths(plan.run_dir, "ingest"), tables.INGESTED)
+    first = ingested.filter(pl.col("url") == "https://example.org/a")
+    assert "The café" in first["text"][0]
+    assert first["source_path"][0] in expected and first["fetched_at"][0] == "2026-11-02T10:00:03Z"
+    repairs = pipeline.merge_repairs(plan.run_dir)
+    assert repairs.filter(pl.col("source_path") == first["source_path"][0]).is_empty()  # no guessed encoding
+    gzipped = ingested.filter(pl.col("url") == "https://example.org/b")
+    assert gzipped["text"][0].startswith("<!DOCTYPE html>")
+
+
+def test_the_same_warc_input_gives_byte_identical_releases(crawl_raw, tmp_path):
+    raw, _ = crawl_raw
+    versions = [(_run(raw, tmp_path / name)[1]["release"]["version"], tmp_path / name) for name in ("one", "two")]
+    files = [{path.relative_to(folder / "releases" / version).as_posix(): path.read_bytes()
+              for path in sorted((folder / "releases" / version).rglob("*.parquet"))} for version, folder in versions]
+    assert files[0] and files[0] == files[1]
+
+
+def test_one_warc_file_is_spread_over_several_shards(crawl_raw, tmp_path):
+    raw, expected = crawl_raw
+    plan = pipeline.plan_run(raw, tmp_path / "curated", shard_size=2)
+    holding = [{raw_file.file for raw_file in shard} for shard in plan.shards]
+    assert sum("crawl.warc.gz" in files for files in holding) >= 3
+    assert sorted(f.rel_path for shard in plan.shards for f in shard) == sorted(expected)
+
+
+def test_an_unchanged_warc_file_is_neither_scanned_nor_read_again(crawl_raw, tmp_path, monkeypatch, articles):
+    raw, _ = crawl_raw
+    curated = tmp_path / "curated"
+    monkeypatch.setattr(cache, "STAMP_SETTLE_SECONDS", 0)
+    _run(raw, curated, shard_size=3)
+    scan, read_record = warc._scan, warc.read_record
+    monkeypatch.setattr(warc, "_scan", lambda *a: pytest.fail("an unchanged WARC file was scanned again"))
+    monkeypatch.setattr(warc, "read_record", lambda *a: pytest.fail("a record of an unchanged WARC file was read again"))
+    plan = pipeline.plan_run(raw, curated, 3)
+    assert set(pipeline.link_unchanged_shards(plan)) == set(range(len(plan.layout)))
+    monkeypatch.setattr(warc, "_scan", scan)
+    monkeypatch.setattr(warc, "read_record", read_record)
+    (raw / "crawl.warc.gz").write_bytes((raw / "crawl.warc.gz").read_bytes() + gzip.compress(_crawl(articles)[3][0], mtime=0))
+    plan = pipeline.plan_run(raw, curated, 3)
+    assert len(pipeline.link_unchanged_shards(plan)) < len(plan.layout)  # a changed file is read again
+
+
+def test_a_corrupt_warc_keeps_the_records_before_the_damage_and_rejects_the_rest(tmp_path, articles):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    crawl = _crawl(articles)
+    good = gzip.compress(crawl[2][0], mtime=0)
+    (raw / "broken.warc.gz").write_bytes(good + b"not gzip at all" * 20 + gzip.compress(crawl[10][0], mtime=0))
+    (raw / "requests-only.warc").write_bytes(crawl[1][0])
+    plan, entry = _run(raw, tmp_path / "curated")
+    rejects = dict(pipeline.merge_rejects(plan.run_dir).select("source_path", "reason").iter_rows())
+    assert rejects == {"broken.warc.gz": "warc-corrupt", "requests-only.warc": "warc-without-responses"}
+    assert entry["balanced"] and entry["released"] == 1
+
+
+def test_a_warc_compressed_as_one_stream_is_rejected_with_its_reason(tmp_path, articles):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    crawl = _crawl(articles)
+    (raw / "single.warc.gz").write_bytes(gzip.compress(crawl[2][0] + crawl[10][0], mtime=0))
+    found = warc.expand(raw, [RawFile("single.warc.gz", "warc", True)], None)
+    assert [(entry.rel_path, entry.refusal[0]) for entry in found] == [("single.warc.gz", "warc-not-record-gzipped")]
+
+
+def test_content_codings_are_undone_and_a_broken_one_is_a_reason():
+    page = b"<html><body><p>text</p></body></html>"
+    assert warc._decode_transfer(zlib.compress(page), None, "deflate") == page
+    assert warc._decode_transfer(_chunked(page, 5), "chunked", None) == page
+    with pytest.raises(warc.RejectedFile) as error:
+        warc._decode_transfer(b"not gzip", None, "gzip")
+    assert error.value.reason == "corrupt-content-encoding"
+    with pytest.raises(warc.RejectedFile) as error:
+        warc._decode_transfer(page, None, "compress")
+    assert error.value.reason == "unsupported-content-encoding"
+
+
+def test_a_fifo_or_a_link_out_of_the_raw_folder_named_warc_is_refused_unread(tmp_path, articles):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    os.mkfifo(raw / "pipe.warc")
+    outside = tmp_path / "outside.warc"
+    write_warc(outside, [_crawl(articles)[2][0]], compressed=False)
+    (raw / "link.warc").symlink_to(outside)
+    found = warc.expand(raw, [RawFile("link.warc", "warc", False), RawFile("pipe.warc", "warc", False)], None)
+    assert [(entry.rel_path, entry.refusal[0]) for entry in found] == [("link.warc", "symlink-outside-raw"), ("pipe.warc", "not-a-regular-file")]
+
+
+@pytest.mark.parametrize(("charset", "text"), [
+    ("unicode_escape", "caf\\xe9 \\u00e9t\\u00e9"),   # a Python codec, not a web encoding: its escapes stay text
+    ("iso-8859-1", "“quoted” – dash"),              # read as windows-1252, as browsers do
+])
+def test_an_http_charset_must_name_a_web_encoding(charset, text):
+    payload = f"<html><body><p>{text}</p></body></html>".encode("cp1252" if charset == "iso-8859-1" else "ascii")
+    decoded, _ = warc._decode_html(payload, charset)
+    assert f"<p>{text}</p>" in decoded
