@@ -2,7 +2,7 @@
 
     python -m commentary.bench [--sizes 1000,10000,100000] [--work .cache/bench] [--shared ../shared] [--cleaning-only]
 
-Cleaning speed comes first (``commentary.clean.speed`` on the shared benchmark pages, one Polars
+Cleaning speed comes first (``tools.speed`` on the shared benchmark pages, one Polars
 thread, a minute or less); ``--cleaning-only`` stops there.
 
 Every run is a ``commentary run`` subprocess against one local Prefect server (started here),
@@ -107,9 +107,9 @@ def seeds_run(work: Path) -> dict:
 
 
 def cleaning_speed(shared: Path | None) -> list[str]:
-    """The text and HTML path figures of ``commentary.clean.speed``, measured on one core, as printed."""
+    """The text and HTML path figures of ``tools.speed``, measured on one core, as printed."""
     env = {**os.environ, "POLARS_MAX_THREADS": "1"}
-    command = [sys.executable, "-m", "commentary.clean.speed", *(["--shared", str(shared)] if shared else [])]
+    command = [sys.executable, "-m", "tools.speed", *(["--shared", str(shared)] if shared else [])]
     process = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
     return process.stdout.splitlines()
 
@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m commentary.bench", description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="1000,10000,100000", help="corpus sizes, comma-separated")
     parser.add_argument("--work", type=Path, default=REPO / ".cache" / "bench", help="corpora and outputs")
-    parser.add_argument("--shared", type=Path, help="folder with benchmark/ (default: commentary.clean.speed's)")
+    parser.add_argument("--shared", type=Path, help="folder with benchmark/ (default: tools.speed's)")
     parser.add_argument("--cleaning-only", action="store_true", help="print the cleaning speed figures and stop")
     parser.add_argument("--no-furniture", dest="furniture", action="store_false",
                         help="pages without furniture (releases pass the quality gate whatever the cleaner)")

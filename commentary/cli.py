@@ -38,10 +38,6 @@ def main(argv: list[str] | None = None) -> int:
     show.add_argument("--version", default="latest", help="release to read (default: latest)")
     for command in commands.choices.values():
         command.add_argument("--curated", default="curated", help="curated output folder (default: curated)")
-    evaluate = commands.add_parser("eval", help="score cleaning on the seeds' gold and the benchmark split; non-zero below the floors")
-    evaluate.add_argument("--shared", default="../shared", help="folder with gold/, benchmark/ and tools/ (default: ../shared)")
-    evaluate.add_argument("--seeds", default="raw", help="raw folder holding the seed pages (default: raw)")
-    evaluate.add_argument("--work", default=".cache/eval", help="scratch folder for the runs (default: .cache/eval)")
     args = parser.parse_args(argv)
     try:
         status = _dispatch(args)
@@ -55,10 +51,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _dispatch(args) -> int:
-    if args.command == "eval":
-        from commentary.evaluation import evaluate
-
-        return evaluate(Path(args.shared), Path(args.seeds), Path(args.work))
     try:
         if args.command == "run":
             return _run(args)

@@ -26,6 +26,12 @@ MAX_SIDECAR_BYTES = 64 * 1024
 #: Decoded text with a larger share of control characters or U+FFFD is binary, not text
 #: (text has next to none; random bytes decoded as cp1252 give about 13 %).
 MAX_CONTROL_SHARE = 0.05
+#: A page is no article (README "Rejected pages"): its cleaned body has fewer words than this
+#: (the shortest gold bodies of the benchmark and pool have 11); or it has at most this many words and
+#: says it is a block, challenge or error page; or this share of its characters is markup or data.
+MIN_BODY_WORDS = 10
+BLOCK_PAGE_MAX_WORDS = 200
+MARKUP_MIN_SHARE = 0.5
 #: Threads of the local task runner: shard tasks in flight at once (memory is this times a shard).
 LOCAL_THREADS = 4
 #: Worker processes (one thread each) of the Dask LocalCluster started by ``--runner dask``.

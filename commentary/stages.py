@@ -94,13 +94,14 @@ def clean(ingested: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, list[dict
                 raise page
             lines = [{"doc_id": doc["doc_id"], "line_no": d.line_no, "category": d.category, "rule_id": d.rule_id, "text": d.text}
                      for d in page.lines if d.category != "body"]
-            article = _article(doc, meta, page) if page.body.strip() else None
+            article = _article(doc, meta, page) if page.body.strip() and page.rejection is None else None
         except Exception as error:  # noqa: BLE001 - one bad page must not stop the shard
             rejects.append(reject(doc["source_path"], "clean", "cleaning-failed", _describe(error)))
             continue
         furniture.extend(lines)
         if article is None:
-            rejects.append(reject(doc["source_path"], "clean", "no-article-body", "no line was classified as article body"))
+            reason, detail = page.rejection or ("no-article-body", "no line was classified as article body")
+            rejects.append(reject(doc["source_path"], "clean", reason, detail))
         else:
             articles.append(article)
     return frame(articles, tables.ARTICLES), frame(furniture, tables.FURNITURE), rejects, repairs
