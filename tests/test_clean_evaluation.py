@@ -2,7 +2,9 @@
 import json
 
 from commentary.clean.model import HTML_MODEL_PATH, MODEL_PATH
+from commentary.clean.extractors import kept_share
 from tools import evaluation
+from tools.train import headline_is_no_body
 
 
 def test_evaluation_names_the_missing_data_folder_and_fails(tmp_path, capsys):
@@ -20,3 +22,15 @@ def test_shipped_models_record_their_training_data_and_licences():
         assert datasets["benchmark"]["licence"] == "MIT" and datasets["dragnet"]["licence"] == "AGPL-3.0"
         assert all(entry["pages"] > 0 for entry in datasets.values())
         assert len(trained_on["data_fingerprint"]) == 16
+
+
+def test_training_labels_put_the_headline_in_no_body_line():
+    text = "Night buses return | The Courier\nHome\nNight buses return\nThe council voted on Tuesday to expand it."
+    labels = headline_is_no_body(text, {1: True, 2: False, 3: True, 4: True})
+    assert labels == {1: False, 2: False, 3: False, 4: True}
+
+
+def test_kept_share_counts_no_shingle_across_lines():
+    page = "Night buses return | The Courier\nHome News\nNight buses return\nThe council voted on Tuesday"
+    shares = kept_share(page, "Night buses return\nThe council voted on Tuesday")
+    assert shares == {1: 0.0, 2: 0.0, 3: 1.0, 4: 1.0}

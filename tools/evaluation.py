@@ -27,7 +27,7 @@ from commentary.clean.html import select_blocks
 from commentary.clean.model import HTML_MODEL_PATH, MODEL_PATH, LineModel
 from commentary.clean.text import clean_shard
 from tools.corpus import DATASETS, SHARED, Cache, MissingData, scorer
-from tools.train import FLATTENINGS, Page, corpus_pages, fold_of, seed_pages, train
+from tools.train import FLATTENINGS, Page, corpus_pages, design, fit_without, fold_of
 
 SINGLE_EXTRACTORS = ("trafilatura", "trafilatura-precision", "readability", "resiliparse")
 POOL = ("dragnet", "cleanportal", "readability")
@@ -39,14 +39,14 @@ HTML_MARGIN = 0.01
 COMMENTS_KEPT_MAX = 0.10
 
 
-def held_out_bodies(pages: list[Page], html: bool, shipped: LineModel, split, seeds: list[Page]) -> list[str]:
+def held_out_bodies(pages: list[Page], html: bool, shipped: LineModel, split) -> list[str]:
     """Each page's body from a model trained without the pages sharing its part of ``split``."""
-    parts = [split(p) for p in pages]
+    lines_x = design(pages, html)
+    parts = np.array([split(p) for p in pages])
     bodies = [""] * len(pages)
-    for part in sorted(set(parts)):
-        held = [i for i, q in enumerate(parts) if q == part]
-        model = train([p for p, q in zip(pages, parts) if q != part] + ([] if html else seeds), html,
-                      shipped.threshold, shipped.run_cost)
+    for part in sorted(set(parts.tolist())):
+        model = fit_without(pages, html, lines_x, parts, part, shipped.threshold, shipped.run_cost)
+        held = np.flatnonzero(parts == part)
         texts = [pages[i].text for i in held]
         if html:
             texts = select_blocks(texts, [pages[i].kept for i in held], model)
@@ -82,6 +82,8 @@ def evaluate(argv: list[str] | None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--shared", type=Path, default=SHARED, help="folder with benchmark/, pool/, tools/")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
+    parser.add_argument("--only", choices=("text", "html"), help="evaluate one path (the extractors are always shown)")
+    parser.add_argument("--split", choices=("site", "dataset"), help="one of the two splits (default: both)")
     args = parser.parse_args(argv)
     started = time.monotonic()
     try:
@@ -92,37 +94,49 @@ def evaluate(argv: list[str] | None) -> int:
     score = scorer(args.shared)
     comments = {p.page_id: p.comments for p in cache.pages}
     folds = fold_of([p.site for p in cache.pages])
-    seeds = seed_pages(args.shared / "gold" / "seeds.json", args.shared / "seeds")
     counts = {d: sum(p.dataset == d for p in cache.pages) for d in DATASETS}
     print(f"data fingerprint {cache.fingerprint}: " + ", ".join(f"{d} {n}" for d, n in counts.items())
           + f" pages; {len(folds)} sites")
     rows: list[tuple[str, str, dict]] = []
+    print(HEADER)
     html_pages = corpus_pages(cache, "html", DATASETS)
     for name in SINGLE_EXTRACTORS:
         outputs = cache.extracted(name, None)[0]
         rows.append(("html", name, scores(score, html_pages, [outputs[p.page_id] for p in html_pages], comments)))
+        print_row(*rows[-1])
     flat = cache.flattened("flat-blocks")
     rows.append(("flat-blocks", "nothing removed", scores(score, html_pages, [flat[p.page_id] for p in html_pages], comments)))
-    text_pages = [p for form in FLATTENINGS for p in corpus_pages(cache, form, DATASETS)]
-    for kind, pages, shipped in (("html", html_pages, LineModel.load(HTML_MODEL_PATH)),
-                                 ("text", text_pages, LineModel.load(MODEL_PATH))):
-        for label, split in (("this project, 5-fold by site", lambda p: folds[p.group]),
-                             ("this project, dataset left out", lambda p: p.dataset)):
-            bodies = held_out_bodies(pages, kind == "html", shipped, split, seeds)
+    print_row(*rows[-1])
+    for kind, model_path in (("html", HTML_MODEL_PATH), ("text", MODEL_PATH)):
+        if args.only not in (None, kind):
+            continue
+        pages = html_pages if kind == "html" else [p for form in FLATTENINGS for p in corpus_pages(cache, form, DATASETS)]
+        shipped = LineModel.load(model_path)
+        for key, label, split in (("site", "this project, 5-fold by site", lambda p: folds[p.group]),
+                                  ("dataset", "this project, dataset left out", lambda p: p.dataset)):
+            if args.split not in (None, key):
+                continue
+            bodies = held_out_bodies(pages, kind == "html", shipped, split)
             for form in ("html",) if kind == "html" else FLATTENINGS:
                 chosen = [(p, b) for p, b in zip(pages, bodies) if p.form == form]
                 rows.append((form, label, scores(score, [p for p, _ in chosen], [b for _, b in chosen], comments)))
+                print_row(*rows[-1])
     return report(rows, args.strict, time.monotonic() - started)
 
 
+COLUMNS = (*DATASETS, "pool")
+HEADER = f"\n{'input':<12} {'method':<32} " + " ".join(f"{c:>11}" for c in COLUMNS) + "  comments kept (dragnet)"
+
+
+def print_row(form: str, label: str, result: dict) -> None:
+    """One line of the table: F1 per dataset and the share of comment text kept."""
+    cells = " ".join(f"{result[c][0]:>11.3f}" if c in result else f"{'':>11}" for c in COLUMNS)
+    kept = result.get("dragnet", (0, None))[1]
+    print(f"{form:<12} {label:<32} {cells}  {'' if kept is None else f'{kept:.1%}'}", flush=True)
+
+
 def report(rows: list[tuple[str, str, dict]], strict: bool, seconds: float) -> int:
-    """Print the table and the targets; the exit status (1 when ``strict`` and a target is missed)."""
-    columns = (*DATASETS, "pool")
-    print(f"\n{'input':<12} {'method':<32} " + " ".join(f"{c:>11}" for c in columns) + "  comments kept (dragnet)")
-    for form, label, result in rows:
-        cells = " ".join(f"{result[c][0]:>11.3f}" if c in result else f"{'':>11}" for c in columns)
-        kept = result.get("dragnet", (0, None))[1]
-        print(f"{form:<12} {label:<32} {cells}  {'' if kept is None else f'{kept:.1%}'}")
+    """Print the targets against the figures; the exit status (1 when ``strict`` and a target is missed)."""
     best = {d: max(r[d][0] for f, label, r in rows if f == "html" and label in SINGLE_EXTRACTORS) for d in DATASETS}
     ours = {(f, label): r for f, label, r in rows if label.startswith("this project")}
     checks = []

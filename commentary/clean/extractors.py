@@ -106,8 +106,34 @@ _WORD = re.compile(r"\w+")
 SHINGLE = 4
 
 
+def kept_share(text: str, reference: str) -> dict[int, float]:
+    """Share of each line's words (1-based line number) that ``reference`` holds in the same order:
+    covered by a 4-word shingle of the line found in ``reference``; a line of fewer words counts
+    when all of them appear together in ``reference``. Unlike :func:`covered_share`, no shingle
+    spans two lines (of either text), so a line next to kept text is not counted as kept."""
+    grams = set()
+    for reference_line in reference.split("\n"):
+        words = _WORD.findall(reference_line)
+        grams.update(tuple(words[i:i + size]) for size in range(1, SHINGLE + 1) for i in range(len(words) - size + 1))
+    shares = {}
+    for number, line in enumerate(text.split("\n"), start=1):
+        tokens = _WORD.findall(line)
+        if not tokens:
+            continue
+        if len(tokens) < SHINGLE:
+            shares[number] = float(tuple(tokens) in grams)
+            continue
+        covered = np.zeros(len(tokens), dtype=bool)
+        for i in range(len(tokens) - SHINGLE + 1):
+            if tuple(tokens[i:i + SHINGLE]) in grams:
+                covered[i:i + SHINGLE] = True
+        shares[number] = float(covered.mean())
+    return shares
+
+
 def covered_share(text: str, reference: str) -> dict[int, float]:
-    """Share of each line's words (1-based line number) covered by 4-word shingles of ``reference``."""
+    """Share of each line's words (1-based line number) covered by 4-word shingles of ``reference``
+    (shingles run across lines, as the benchmark's line labels do)."""
     words = _WORD.findall(reference)
     shingles = {tuple(words[i:i + SHINGLE]) for i in range(max(1, len(words) - SHINGLE + 1))}
     tokens, owner = [], []

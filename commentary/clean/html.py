@@ -25,7 +25,7 @@ from htmldate import find_date
 from lxml import etree, html as lxml_html
 from trafilatura import metadata as trafilatura_metadata
 
-from commentary.clean.extractors import covered_share, extractor_texts, page_text
+from commentary.clean.extractors import extractor_texts, kept_share, page_text
 from commentary.clean.model import LineModel, html_model
 from commentary.clean.text import body_probability, body_runs, rule_lines, with_kept
 
@@ -186,7 +186,7 @@ def extract_main_text(html: str, tree: lxml_html.HtmlElement, url: str | None) -
     """The page's blocks that the HTML line model keeps as the article, one per line."""
     page = page_text(tree)
     outputs = extractor_texts(html, tree, url)
-    return select_blocks([page], [{name: covered_share(page, text) for name, text in outputs.items()}])[0]
+    return select_blocks([page], [{name: kept_share(page, text) for name, text in outputs.items()}])[0]
 
 
 def select_blocks(pages: list[str], kept: list[dict[str, dict[int, float]]],
