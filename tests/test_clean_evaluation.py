@@ -4,7 +4,7 @@ import json
 from commentary.clean.model import HTML_MODEL_PATH, MODEL_PATH
 from commentary.clean.extractors import kept_share
 from tools import evaluation
-from tools.train import headline_is_no_body
+from tools.train import Page, headline_is_no_body, provenance
 
 
 def test_evaluation_names_the_missing_data_folder_and_fails(tmp_path, capsys):
@@ -34,3 +34,11 @@ def test_kept_share_counts_no_shingle_across_lines():
     page = "Night buses return | The Courier\nHome News\nNight buses return\nThe council voted on Tuesday"
     shares = kept_share(page, "Night buses return\nThe council voted on Tuesday")
     assert shares == {1: 0.0, 2: 0.0, 3: 1.0, 4: 1.0}
+
+
+def test_provenance_counts_pages_once_across_flattenings_and_names_licences():
+    pages = [Page("site-a", "x", {}, "gold", "benchmark", form, page_id="p1") for form in ("flat-blocks", "flat-naive")]
+    pages.append(Page("site-b", "y", {}, "gold", "readability", "flat-blocks", page_id="r1"))
+    assert provenance(pages, "0123456789abcdef") == {
+        "datasets": {"benchmark": {"pages": 1, "licence": "MIT"}, "readability": {"pages": 1, "licence": "Apache-2.0"}},
+        "data_fingerprint": "0123456789abcdef"}
