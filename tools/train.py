@@ -202,14 +202,6 @@ def train(pages: list[Page], html: bool = False, threshold: float = 0.35, run_co
     return LineModel(tuple(names), CONTEXT_FEATURES, stage1, stage2, threshold, run_cost, provenance(pages, fingerprint))
 
 
-def stage2_probability(model: LineModel, pages: list[Page], html: bool) -> tuple[pl.DataFrame, np.ndarray]:
-    """The line table of ``pages`` and the model's stage-2 body probability of each line."""
-    lines, names, x, _, _, _ = design(pages, html)
-    first = model.stage1.predict(x)
-    context = context_frame(lines, first).select(CONTEXT_FEATURES).to_numpy().astype(np.float64)
-    return lines, model.stage2.predict(np.hstack([x, context]))
-
-
 def decode(lines: pl.DataFrame, probability: np.ndarray, n_pages: int, threshold: float, run_cost: float) -> list[str]:
     """The body of each page: the lines of its decoded body runs, joined by newlines."""
     evidence = line_evidence(probability, threshold, lines["n_chars"].to_numpy(), lines["n_letters"].to_numpy() > 0)
