@@ -1,14 +1,14 @@
 """Train the two line models on ``../shared`` (benchmark and pool) and the seeds' gold labels.
 
-    python -m tools.train [--shared PATH] [--permissive] [--check] [--cv]
+    python -m tools.train [--shared PATH] [--permissive] [--check] [--choose-decode] [--only text|html]
 
-Writes ``commentary/clean/line_model.json`` (flattened text, both flattenings of every page) and
-``commentary/clean/html_model.json`` (the HTML path: each block of the page with the share of it
-that each single extractor kept), deterministically (Newton's method, folds dealt by site).
-``--permissive`` trains on permissively licensed data only (benchmark MIT, readability Apache-2.0).
-``--check`` rebuilds both models and exits non-zero when either differs from the shipped file.
-``--cv`` also prints the site-grouped cross-validated F1 per dataset (``tools/evaluation.py``
-prints the full table).
+Writes ``commentary/clean/line_model.json`` (flattened text: both flattenings of every page, and the
+seeds) and ``commentary/clean/html_model.json`` (the HTML path: each block of the page with the
+share of it that each single extractor kept), deterministically (Newton's method, stacking folds
+dealt by site). Each file records what it was trained on. ``--permissive`` trains on permissively
+licensed data only (benchmark MIT, readability Apache-2.0). ``--check`` rebuilds and exits 1 when
+a shipped model differs. ``--choose-decode`` chooses the decode settings by 5-fold cross-validation
+by site (``DECODE`` holds the chosen ones). ``tools/evaluation.py`` prints the out-of-sample figures.
 """
 from __future__ import annotations
 
