@@ -47,11 +47,10 @@ NEWTON_TOLERANCE = 1e-5
 #: line to its definition (headline and byline in fields), and must come out exactly right.
 SEED_WEIGHT = 20.0
 #: Decode settings tried by cross-validation (cut-off of the body probability, price of a body run),
-#: and the ones it chose (``--choose-decode`` prints them; the HTML model's on the pool and benchmark,
-#: 5 folds by site; the text model's on the benchmark).
+#: and the ones it chose (``--choose-decode`` prints them; both on the pool and benchmark, 5 folds by site).
 THRESHOLDS = (0.3, 0.4, 0.5)
 RUN_COSTS = (4.0, 8.0, 16.0)
-DECODE = {"text": (0.35, 8.0), "html": (0.4, 16.0)}
+DECODE = {"text": (0.3, 8.0), "html": (0.4, 16.0)}
 CONTEXT_FEATURES = ("p_self", "p_prev", "p_next", "p_window_3", "p_window_near", "p_window_wide",
                     "p_doc_max", "p_doc_mean", "p_below_running_max", "p_max_after", "p_max_before")
 #: The HTML model's extra inputs: the share of each line that each extractor kept, and their mean.
