@@ -8,7 +8,7 @@ SIZES ?= 1000,10000,20000,100000
 SHARED ?= ../shared
 UV := $(or $(shell command -v uv 2>/dev/null),.tools/bin/uv)
 
-.PHONY: run test eval bench serve
+.PHONY: run test eval train bench serve
 
 .tools/bin/uv:
 	python3 -m venv .tools && .tools/bin/pip install --quiet "uv==0.13.9"
@@ -23,8 +23,11 @@ run: .venv/.synced  ## run the pipeline on $(RAW) and publish a release in $(CUR
 test: .venv/.synced  ## the whole test suite
 	.venv/bin/pytest
 
-eval: .venv/.synced  ## cleaning accuracy on the seeds and the benchmark split, through the pipeline
-	.venv/bin/commentary eval --shared "$(SHARED)"
+eval: .venv/.synced  ## out-of-sample cleaning accuracy on $(SHARED)/benchmark and pool, beside the single extractors
+	nice .venv/bin/python -m tools.evaluation --shared "$(SHARED)" $(EVAL_FLAGS)
+
+train: .venv/.synced  ## rebuild the shipped line models from $(SHARED) (TRAIN_FLAGS=--check: compare with a rebuild; --permissive: MIT/Apache data only)
+	nice .venv/bin/python -m tools.train --shared "$(SHARED)" $(TRAIN_FLAGS)
 
 serve: .venv/.synced  ## start a local Prefect server on 127.0.0.1:$(PORT) and serve the scheduled deployment ($(CRON))
 	.venv/bin/python -m flows.serve --raw "$(RAW)" --curated "$(CURATED)" --cron "$(CRON)" --port "$(PORT)"

@@ -63,11 +63,6 @@ def main(argv: list[str] | None = None) -> int:
     for command in commands.choices.values():
         command.add_argument("--curated", default=os.environ.get("COMMENTARY_CURATED") or "curated",
                              help="curated output folder (default: $COMMENTARY_CURATED, else curated)")
-    evaluate = commands.add_parser("eval", help="score cleaning on the seeds' gold and the benchmark split; non-zero below the floors")
-    evaluate.add_argument("--shared", default="../shared", help="folder with gold/, benchmark/ and tools/ (default: ../shared)")
-    evaluate.add_argument("--seeds", default="raw", help="raw folder holding the seed pages (default: raw)")
-    evaluate.add_argument("--work", default=".cache/eval", help="scratch folder for the runs (default: .cache/eval)")
-    for command in commands.choices.values():
         command.add_argument("--debug", action="store_true", help="show the traceback of an error (and Prefect's log on the terminal)")
     args = parser.parse_args(argv)
     try:
@@ -95,10 +90,6 @@ EXIT_CODES_HELP = f"""exit codes:
 def _dispatch(args) -> int:
     """Run the command; a user's error becomes one line on stderr and its exit code, a traceback only with ``--debug``."""
     try:
-        if args.command == "eval":
-            from commentary.evaluation import evaluate
-
-            return evaluate(Path(args.shared), Path(args.seeds), Path(args.work))
         if args.command == "run":
             return _run(args)
         return {"releases": _releases, "list": _list, "diff": _diff, "verify": _verify, "show": _show}[args.command](Path(args.curated), args)

@@ -40,6 +40,12 @@ MAX_QUARANTINED_SHARE = 0.05
 #: Run folders (``<curated>/runs/<run_id>``) kept; older ones are removed when a run starts, except the
 #: cached run and the run of the LATEST release. A run folder is mostly hard links to earlier runs' shards.
 KEEP_RUNS = 20
+#: A page is no article (README "Rejected pages"): its cleaned body has fewer words than this
+#: (the shortest gold bodies of the benchmark and pool have 11); or it has at most this many words and
+#: says it is a block, challenge or error page; or this share of its characters is markup or data.
+MIN_BODY_WORDS = 10
+BLOCK_PAGE_MAX_WORDS = 200
+MARKUP_MIN_SHARE = 0.5
 #: Threads of the local task runner: shard tasks in flight at once (memory is this times a shard).
 LOCAL_THREADS = 4
 #: Worker processes (one thread each) of the Dask LocalCluster started by ``--runner dask``.

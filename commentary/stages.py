@@ -97,14 +97,15 @@ def clean(ingested: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, list[dict
         try:
             if isinstance(page, Exception):
                 raise page
-            article = _article(doc, meta, page) if page.body.strip() else None
+            article = _article(doc, meta, page) if page.body.strip() and page.rejection is None else None
         except Exception as error:  # noqa: BLE001 - one bad page must not stop the shard
             rejects.append(reject(doc["source_path"], "clean", "cleaning-failed", _describe(error)))
             continue
         audited_ids.append(doc["doc_id"])
         audited_pages.append(page)
         if article is None:
-            rejects.append(reject(doc["source_path"], "clean", "no-article-body", "no line was classified as article body"))
+            reason, detail = page.rejection or ("no-article-body", "no line was classified as article body")
+            rejects.append(reject(doc["source_path"], "clean", reason, detail))
         else:
             articles.append(article)
     cleaned = frame(articles, tables.ARTICLES).with_columns(word_count=pl.col("body").str.count_matches(r"\w+").cast(pl.Int64))

@@ -4,7 +4,10 @@ import socket
 
 import pytest
 
-from commentary.clean.html import clean_authors, extract_html, parse_date
+from commentary.clean import extractors
+from commentary.clean.extractors import covered_share, extractor_texts, page_text
+from commentary.clean.html import clean_authors, extract_html, parse_date, parse_html, select_blocks
+from commentary.clean.model import EXTRACTORS
 
 PROSE = (
     "The council voted on Tuesday to expand the night bus network after months of "
@@ -95,11 +98,12 @@ def test_parse_date(raw, expected):
 
 
 def test_text_has_one_block_per_line_and_no_repeated_title():
-    page = article_page(body_extra="<h2>What changes</h2><ul><li>Route 5</li><li>Route 9</li></ul>")
+    page = article_page(body_extra="<h2>What changes</h2><ul><li>Route 5 runs every twenty minutes after midnight.</li>"
+                                   "<li>Route 9 adds stops at both hospitals and the airport.</li></ul>")
     lines = [line for line in extract_html(page).text.splitlines() if line.strip()]
     assert lines[0].startswith("The council voted")
     assert "What changes" in lines
-    assert any(line.endswith("Route 5") for line in lines)
+    assert any(line.startswith("Route 5") for line in lines)
     assert not any("Route 5" in line and "Route 9" in line for line in lines)
     assert not any("Copyright" in line or line == "Home" for line in lines)
 
@@ -168,7 +172,32 @@ def test_body_split_by_an_ad_break_is_joined():
     assert "Second part 3 continues the story." in text
 
 
-def test_appended_next_article_is_not_joined():
-    page = _split_body_page().replace(
-        '<div class="ad-break">', '</article><article><h1>Next story</h1><div class="ad-break">')
-    assert "Second part" not in extract_html(page).text
+def test_covered_share_counts_the_words_of_a_line_inside_reference_shingles():
+    text = "one two three four five\nsix seven\n\nalpha beta gamma delta epsilon"
+    shares = covered_share(text, "zero one two three four five six")
+    assert shares == {1: 1.0, 2: 0.5, 4: 0.0}  # "three four five six" runs across the line break
+
+
+def test_page_text_keeps_every_visible_block_and_no_script():
+    tree = parse_html("<html><head><title>T</title><script>var x = 1;</script></head><body>"
+                      "<nav><a>Home</a></nav><p>First <b>bold</b> words</p><style>p {}</style><p>Second</p></body></html>")
+    assert page_text(tree).split("\n") == ["T", "Home", "First bold words", "Second"]
+
+
+def test_a_failing_extractor_gives_an_empty_text_and_the_others_still_run(monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(extractors, "readability_text", broken)
+    page = article_page()
+    texts = extractor_texts(page, parse_html(page))
+    assert texts["readability"] == ""
+    assert "council voted" in texts["trafilatura"]
+
+
+def test_blocks_every_extractor_kept_are_chosen_over_blocks_none_kept():
+    prose = [f"{PROSE}Sentence {i} of the story." for i in range(6)]
+    page = "\n".join(["Home", "News", "Sport", *prose, "Share this", "Copyright 2024"])
+    article = {n: 1.0 for n in range(4, 10)}
+    chosen = select_blocks([page], [{name: article for name in EXTRACTORS}])[0].split("\n")
+    assert chosen == prose

@@ -17,7 +17,7 @@ from commentary.clean.features import char_profile
 from commentary.clean.fields import extract_fields, parse_date, person_names, split_tags
 from commentary.clean.rules import first_matching_rule, load_rules, rule_groups, rule_match_expr
 from commentary.clean.text import clean_shard, clean_text
-from commentary.clean.train import load_pages, train
+from tools.train import load_pages, train
 
 TEST_DATA = Path(__file__).parent / "data"
 RAW = Path(__file__).parents[1] / "raw"
@@ -255,3 +255,27 @@ def test_training_is_deterministic(tmp_path):
     for name in ("first", "second"):
         train(pages).save(tmp_path / f"{name}.json")
     assert (tmp_path / "first.json").read_bytes() == (tmp_path / "second.json").read_bytes()
+
+
+ARTICLE_PROSE = ("The city council approved the new budget on Monday after a long debate about transit funding, "
+                 "and the mayor said the vote would let the bus network run later into the night.")
+
+
+@pytest.mark.parametrize(("text", "reason"), [
+    ("Just a moment...\nChecking your browser before accessing example.org.\nRay ID: 1234", "not-an-article"),
+    ("Access Denied\nYou don't have permission to access this page on this server.", "not-an-article"),
+    ("404 Not Found\nThe page you asked for is not here.\nHome", "not-an-article"),
+    ('{"id": 12, "title": "Budget vote",\n"items": [1, 2, 3],\n"body": "' + ARTICLE_PROSE + '"}', "not-an-article"),
+    ("<div class=\"menu\">\n<ul><li><a href=\"/\">Home</a></li>\n</ul></div>\n<script>var x = 1;</script>", "not-an-article"),
+    ("Home\nNews", "no-article-body"),
+])
+def test_pages_that_are_not_articles_are_rejected_with_a_reason(text, reason):
+    page = clean_text(text)
+    assert page.rejection is not None and page.rejection[0] == reason
+
+
+def test_an_article_mentioning_an_error_is_kept():
+    text = "\n\n".join([ARTICLE_PROSE, "Critics said the page not found error on the city website hid the plan. "
+                        + ARTICLE_PROSE] * 8)
+    page = clean_text(text)
+    assert page.rejection is None and "city council" in page.body

@@ -95,7 +95,7 @@ def test_same_raw_input_and_code_give_byte_identical_releases(tmp_path, raw_copy
     assert one["content_fingerprint"] == two["content_fingerprint"]
     assert one["raw_fingerprint"] == two["raw_fingerprint"] and one["lock_sha256"] == two["lock_sha256"]
     assert one["code_version"] and one["rules_version"]
-    (raw_copy / "000_019dbd7b0e031552.txt").write_text("Another title\n\nAnother body.\n")
+    (raw_copy / "000_019dbd7b0e031552.txt").write_text("Another title\n\nAnother body, long enough to be an article: ten words or more.\n")
     assert build_release(raw_copy, tmp_path / "one")["version"] == "1.0.1"
     assert release.read_manifest(tmp_path / "one")["raw_fingerprint"] != one["raw_fingerprint"]
 

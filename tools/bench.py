@@ -3,7 +3,7 @@
     python -m tools.bench [--sizes 1000,10000,20000,100000] [--work .cache/bench] [--shared ../shared]
                           [--cleaning-only] [--dask] [--warc-pages 2000] [--small-pages 10000]
 
-Cleaning speed comes first (``commentary.clean.speed`` on the shared benchmark pages, one Polars
+Cleaning speed comes first (``tools.speed`` on the shared benchmark pages, one Polars
 thread, a minute or less); ``--cleaning-only`` stops there.
 
 Corpora are built from the real benchmark and pool pages (``tools.realpages``: text pages of real
@@ -166,9 +166,9 @@ def seeds_run(work: Path) -> dict:
 
 
 def cleaning_speed(shared: Path | None) -> list[str]:
-    """The text and HTML path figures of ``commentary.clean.speed``, measured on one core, as printed."""
+    """The text and HTML path figures of ``tools.speed``, measured on one core, as printed."""
     env = {**os.environ, "POLARS_MAX_THREADS": "1"}
-    command = [sys.executable, "-m", "commentary.clean.speed", *(["--shared", str(shared)] if shared else [])]
+    command = [sys.executable, "-m", "tools.speed", *(["--shared", str(shared)] if shared else [])]
     process = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
     return process.stdout.splitlines()
 

@@ -5,7 +5,7 @@ paragraphs, its title from their sentences, and (unless ``furniture=False``) it 
 byline, sharing, related-links and comment furniture in varied combinations. Every
 ``html_every``-th page is HTML (0: none). Files go to ``<root>/<i // 1000:04d>/page-<i:07d>.<ext>``.
 
-    python -m commentary.synthetic OUT --pages 10000 [--start N] [--html-every 10] [--no-furniture]
+    python -m tools.synthetic OUT --pages 10000 [--start N] [--html-every 10] [--no-furniture]
 """
 from __future__ import annotations
 
@@ -78,7 +78,7 @@ def generate(root: Path, pages: int, start: int = 0, html_every: int = 0, furnit
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m commentary.synthetic", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.synthetic", description=__doc__.split("\n")[0])
     parser.add_argument("out", type=Path)
     parser.add_argument("--pages", type=int, default=1000)
     parser.add_argument("--start", type=int, default=0)

@@ -26,7 +26,8 @@ class LineDecision(NamedTuple):
 
 @dataclass
 class CleanedPage:
-    """The cleaned article and its fields; ``field_sources`` maps field name to origin."""
+    """The cleaned article and its fields; ``field_sources`` maps field name to origin;
+    ``rejection`` is ``(reason, detail)`` when the page holds no article (``article.py``)."""
 
     body: str
     title: str | None = None
@@ -41,3 +42,4 @@ class CleanedPage:
     syndicated_date: dt.date | None = None
     field_sources: dict[str, str] = field(default_factory=dict)
     lines: list[LineDecision] = field(default_factory=list)
+    rejection: tuple[str, str] | None = None

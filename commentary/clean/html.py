@@ -2,8 +2,10 @@
 
 `extract_html` parses the page once with lxml (no network, no DTD loading, comments and
 processing instructions dropped), reads metadata from that tree in a fixed order
-(JSON-LD, then meta/OpenGraph tags, then trafilatura's own metadata) and hands a copy of
-the tree to trafilatura for the main content. The text keeps one block (paragraph,
+(JSON-LD, then meta/OpenGraph tags, then trafilatura's own metadata), and chooses the main text
+among the page's blocks with the HTML line model (``html_model.json``), whose inputs add to the
+text features the share of each block that each single extractor kept (trafilatura in both
+settings, readability-lxml, resiliparse: ``extractors.py``). The text keeps one block (paragraph,
 heading, list item, table row) per line, for the text-level furniture rules that run after.
 """
 from __future__ import annotations
@@ -18,25 +20,16 @@ from html import unescape
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
-import trafilatura
+import polars as pl
 from htmldate import find_date
 from lxml import etree, html as lxml_html
 from trafilatura import metadata as trafilatura_metadata
 
-LOGGER = logging.getLogger(__name__)
+from commentary.clean.extractors import extractor_texts, kept_share, page_text
+from commentary.clean.model import LineModel, html_model
+from commentary.clean.text import body_probability, body_runs, rule_lines, with_kept
 
-#: Trafilatura options, measured on the 65-page development benchmark: precision mode
-#: (F1 0.968) beats default (0.961) and recall mode (0.959); dropping tables costs 0.010;
-#: deduplication changes nothing here and its cache spans documents (order-dependent output).
-TRAFILATURA_OPTIONS = dict(
-    favor_precision=True,
-    include_comments=False,
-    include_tables=True,
-    include_images=False,
-    include_links=False,
-    deduplicate=False,
-    with_metadata=False,
-)
+LOGGER = logging.getLogger(__name__)
 
 #: Parser for untrusted pages: never touches the network, loads no DTD, keeps no comments.
 _PARSER = lxml_html.HTMLParser(
@@ -156,9 +149,7 @@ def extract_html(html: str, url: str | None = None) -> HtmlExtraction:
     if tree is None:
         return HtmlExtraction(text="")
     metadata = _safe(lambda: extract_page_metadata(tree, url), {})
-    text = _safe(lambda: extract_main_text(tree, url), "")
-    continuation = _safe(lambda: split_body_continuation(tree, text), []) if text else []
-    text = "\n".join([text, *continuation])
+    text = _safe(lambda: extract_main_text(html, tree, url), "")
     text = drop_repeated_title(text, metadata.get("title", (None, ""))[0])
     return HtmlExtraction(
         text=text,
@@ -191,56 +182,25 @@ def parse_html(html: str) -> lxml_html.HtmlElement | None:
 
 # --- main text -------------------------------------------------------------------------
 
-def extract_main_text(tree: lxml_html.HtmlElement, url: str | None) -> str:
-    """Trafilatura's main content of ``tree`` (left untouched), one block per line."""
-    document = trafilatura.bare_extraction(tree, url=url, **TRAFILATURA_OPTIONS)
-    if document is None or not document.text:
-        return ""
-    return document.text.strip()
+def extract_main_text(html: str, tree: lxml_html.HtmlElement, url: str | None) -> str:
+    """The page's blocks that the HTML line model keeps as the article, one per line."""
+    page = page_text(tree)
+    outputs = extractor_texts(html, tree, url)
+    return select_blocks([page], [{name: kept_share(page, text) for name, text in outputs.items()}])[0]
 
 
-#: Paragraphs of at least this many words identify the body container in the page.
-ANCHOR_MIN_WORDS = 12
-
-
-def split_body_continuation(tree: lxml_html.HtmlElement, text: str) -> list[str]:
-    """Paragraphs of the article body that continue after an ad break in a sibling
-    container with the same class (trafilatura keeps only the first container)."""
-    extracted = {_normalize(line) for line in text.splitlines()}
-    parents: dict[lxml_html.HtmlElement, int] = {}
-    for paragraph in tree.iter("p"):
-        words = _normalize(paragraph.text_content())
-        if len(words.split()) >= ANCHOR_MIN_WORDS and words in extracted:
-            parent = paragraph.getparent()
-            parents[parent] = parents.get(parent, 0) + 1
-    if not parents:
-        return []
-    container = max(parents, key=parents.get)
-    css_class = container.get("class")
-    if not css_class:
-        return []
-    added: list[str] = []
-    following = False
-    for candidate in tree.iter(container.tag):
-        if candidate is container:
-            following = True
-            continue
-        if not following or candidate.get("class") != css_class \
-                or not _same_article(container, candidate):
-            continue
-        for paragraph in candidate.iter("p"):
-            line = " ".join(paragraph.text_content().split())
-            if line and _normalize(line) not in extracted:
-                added.append(line)
-    return added
-
-
-def _same_article(first: lxml_html.HtmlElement, second: lxml_html.HtmlElement) -> bool:
-    """Whether two elements sit in one article: their closest common ancestor holds at most
-    one ``h1`` (an appended next article brings its own headline)."""
-    ancestors = set(first.iterancestors())
-    common = next((el for el in second.iterancestors() if el in ancestors), None)
-    return common is not None and len(common.findall(".//h1")) <= 1
+def select_blocks(pages: list[str], kept: list[dict[str, dict[int, float]]],
+                  model: LineModel | None = None) -> list[str]:
+    """The article of each page (all blocks, one per line): the lines the HTML model keeps, given the
+    share of each line that each extractor kept (``kept[i][extractor][line_no]``)."""
+    model = html_model() if model is None else model
+    lines = rule_lines(pages)
+    if lines.height == 0:
+        return [""] * len(pages)
+    lines = with_kept(lines, kept)
+    body = pl.Series(body_runs(lines, body_probability(lines, model), model))
+    chosen = dict(lines.filter(body).group_by("doc").agg(pl.col("text").str.join("\n")).rows())
+    return [chosen.get(i, "") for i in range(len(pages))]
 
 
 #: Separators between a page title and the site name in ``<title>``.

@@ -3,14 +3,16 @@
 Stage 1 scores each line from its own features; stage 2 adds the stage-1 scores of its
 neighbourhood (a stacked model), which lets a short line inside the article stay body.
 The stage-2 scores then go to the body-run decode (``segments.py``) with the cut-off and the
-price of a body run. The weights live in ``line_model.json``, written by
-``python -m commentary.clean.train``.
+price of a body run. Two models ship: ``line_model.json`` for flattened text, and
+``html_model.json`` for the HTML path, whose inputs add the share of each line that each single
+extractor kept (``extractors.py``). Both are written by ``make train`` (``tools/train.py``) and
+record the data they were trained on (``trained_on``: datasets, page counts, licences).
 """
 from __future__ import annotations
 
 import json
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
@@ -18,7 +20,10 @@ import numpy as np
 from threadpoolctl import ThreadpoolController
 
 MODEL_PATH = Path(__file__).resolve().parent / "line_model.json"
-MODEL_ID = "model.line-v1"
+HTML_MODEL_PATH = Path(__file__).resolve().parent / "html_model.json"
+MODEL_ID = "model.line-v2"
+#: The single extractors (``extractors.py``) whose kept share of each line the HTML model reads.
+EXTRACTORS = ("trafilatura", "trafilatura-precision", "readability", "resiliparse")
 
 _BLAS = ThreadpoolController()
 #: Products run under the BLAS limit one at a time, so that concurrent shards do not undo each other's limit.
@@ -66,9 +71,10 @@ class LineModel:
     stage2: LogisticStage
     threshold: float
     run_cost: float
+    trained_on: dict = field(default_factory=dict)
 
     def save(self, path: Path = MODEL_PATH) -> None:
-        data = {"id": MODEL_ID, "features": list(self.features),
+        data = {"id": MODEL_ID, "trained_on": self.trained_on, "features": list(self.features),
                 "context_features": list(self.context_features), "threshold": self.threshold,
                 "run_cost": self.run_cost, "stage1": self.stage1.to_json(), "stage2": self.stage2.to_json()}
         path.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
@@ -78,10 +84,16 @@ class LineModel:
         data = json.loads(path.read_text(encoding="utf-8"))
         return cls(tuple(data["features"]), tuple(data["context_features"]),
                    LogisticStage.from_json(data["stage1"]), LogisticStage.from_json(data["stage2"]),
-                   float(data["threshold"]), float(data["run_cost"]))
+                   float(data["threshold"]), float(data["run_cost"]), data.get("trained_on", {}))
 
 
 @cache
 def default_model() -> LineModel:
-    """The shipped model (loaded once per process)."""
+    """The shipped text-path model (loaded once per process)."""
     return LineModel.load()
+
+
+@cache
+def html_model() -> LineModel:
+    """The shipped HTML-path model (loaded once per process)."""
+    return LineModel.load(HTML_MODEL_PATH)

@@ -23,9 +23,10 @@ import numpy as np
 import polars as pl
 
 from commentary.clean import CleanedPage, LineDecision
+from commentary.clean.article import not_an_article
 from commentary.clean.features import PROSE_MIN_WORDS, add_rule_matches, context_frame, feature_frame, line_table
 from commentary.clean.fields import FIELD_CATEGORIES, extract_fields
-from commentary.clean.model import MODEL_ID, LineModel, default_model
+from commentary.clean.model import EXTRACTORS, MODEL_ID, LineModel, default_model
 from commentary.clean.rules import CATEGORY_PRIORITY, load_rules
 from commentary.clean.segments import body_segments, line_evidence
 
@@ -234,6 +235,16 @@ def classify_shard(texts: Sequence[str], model: LineModel | None = None,
     )
 
 
+def with_kept(lines: pl.DataFrame, kept: Sequence[dict[str, dict[int, float]]]) -> pl.DataFrame:
+    """``lines`` with the HTML model's inputs: ``kept_by_<extractor>``, the share of each line that
+    extractor kept (``kept[doc][extractor][line_no]``, 0 when absent), and their mean."""
+    doc, number = lines["doc"].to_list(), lines["line_no"].to_list()
+    columns = {f"kept_by_{name}": [kept[d].get(name, {}).get(n, 0.0) for d, n in zip(doc, number)]
+               for name in EXTRACTORS}
+    frame = pl.DataFrame(columns, schema={c: pl.Float64 for c in columns})
+    return pl.concat([lines, frame], how="horizontal").with_columns(pl.mean_horizontal(*columns).alias("kept_by_mean"))
+
+
 def body_probability(lines: pl.DataFrame, model: LineModel) -> np.ndarray:
     """Stage-2 body probability of every line (``lines`` with ``rule_category``)."""
     # One column-major matrix holds the stage-1 features, then the context: no copy to join them.
@@ -242,7 +253,7 @@ def body_probability(lines: pl.DataFrame, model: LineModel) -> np.ndarray:
     inputs = np.empty((lines.height, n_features + len(model.context_features)), order="F")
     features = feature_frame(lines, CATEGORY_PRIORITY)
     for column, name in zip(inputs.T, model.features):
-        column[:] = features[name].to_numpy()
+        column[:] = features[name].to_numpy()  # the HTML model's ``kept_by_*`` inputs come with ``lines``
     first = model.stage1.predict(inputs[:, :n_features])
     context = context_frame(lines, first)
     for column, name in zip(inputs.T[n_features:], model.context_features):
@@ -309,8 +320,9 @@ def clean_shard(texts: Sequence[str], model: LineModel | None = None,
         for doc in range(len(texts)):
             # Fields only come from a few furniture categories: read them without walking the rest.
             own_sources = [decisions[i] for i in sources[source_bounds[doc]:source_bounds[doc + 1]]]
-            pages.append(CleanedPage(body=body_of.get(doc, ""), lines=decisions[bounds[doc]:bounds[doc + 1]],
-                                     **extract_fields(own_sources)))
+            body = body_of.get(doc, "")
+            pages.append(CleanedPage(body=body, lines=decisions[bounds[doc]:bounds[doc + 1]],
+                                     rejection=not_an_article(texts[doc], body), **extract_fields(own_sources)))
     return pages
 
 

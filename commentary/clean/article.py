@@ -1,0 +1,39 @@
+"""Whether a cleaned page holds an article at all: the reason to reject it, or None.
+
+Three patterns recur across sites and are never articles: block, challenge and error pages (a short
+page whose text says so), markup or data saved as text (JSON, HTML source), and pages whose body is
+a few words (a navigation menu, a placeholder). The thresholds are in ``commentary/settings.py``.
+"""
+from __future__ import annotations
+
+import re
+
+from commentary.settings import BLOCK_PAGE_MAX_WORDS, MARKUP_MIN_SHARE, MIN_BODY_WORDS
+
+#: What block, challenge and error pages say (anti-bot walls, access denials, HTTP errors).
+BLOCK_PAGE = re.compile(
+    r"\b(just a moment\.\.\.|checking your browser|access denied|attention required|enable javascript and cookies"
+    r"|verify you are (a )?human|are you a robot|403 forbidden|404 not found|page not found|service unavailable"
+    r"|request blocked|you don't have permission to access)\b", re.IGNORECASE)
+#: A line of markup or data: opens with a tag, a brace or a bracket, or is a JSON key-value pair.
+MARKUP_LINE = re.compile(r'^\s*(<[/!?a-zA-Z]|[{}\[\]]|"[^"]{1,80}"\s*:)')
+_WORD = re.compile(r"\w+")
+
+
+def not_an_article(text: str, body: str) -> tuple[str, str] | None:
+    """``(reason, detail)`` when the page (``text``) with its cleaned ``body`` is no article, else None.
+
+    Reasons: ``not-an-article`` (block or error page, markup or data), ``no-article-body`` (a few words).
+    """
+    words = len(_WORD.findall(text))
+    if words <= BLOCK_PAGE_MAX_WORDS and (match := BLOCK_PAGE.search(text)):
+        return "not-an-article", f"block, challenge or error page ({match.group(0)!r} in {words} words)"
+    lines = [line for line in text.split("\n") if line.strip()]
+    chars = sum(len(line) for line in lines)
+    markup = sum(len(line) for line in lines if MARKUP_LINE.match(line))
+    if chars and markup / chars >= MARKUP_MIN_SHARE:
+        return "not-an-article", f"markup or data saved as text ({markup / chars:.0%} of its characters)"
+    body_words = len(_WORD.findall(body))
+    if body_words < MIN_BODY_WORDS:
+        return "no-article-body", f"{body_words} words of article body (fewer than {MIN_BODY_WORDS})"
+    return None

@@ -1,0 +1,44 @@
+"""The development tools around the cleaner: what they refuse and what the shipped models record."""
+import json
+
+from commentary.clean.model import HTML_MODEL_PATH, MODEL_PATH
+from commentary.clean.extractors import kept_share
+from tools import evaluation
+from tools.train import Page, headline_is_no_body, provenance
+
+
+def test_evaluation_names_the_missing_data_folder_and_fails(tmp_path, capsys):
+    missing = tmp_path / "shared"
+    assert evaluation.main(["--shared", str(missing)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"missing folder: {missing} (the benchmark and pool data live in ../shared)"]
+
+
+def test_shipped_models_record_their_training_data_and_licences():
+    for path in (MODEL_PATH, HTML_MODEL_PATH):
+        trained_on = json.loads(path.read_text(encoding="utf-8"))["trained_on"]
+        datasets = trained_on["datasets"]
+        assert {"benchmark", "dragnet", "readability", "cleanportal"} <= set(datasets)
+        assert datasets["benchmark"]["licence"] == "MIT" and datasets["dragnet"]["licence"] == "AGPL-3.0"
+        assert all(entry["pages"] > 0 for entry in datasets.values())
+        assert len(trained_on["data_fingerprint"]) == 16
+
+
+def test_training_labels_put_the_headline_in_no_body_line():
+    text = "Night buses return | The Courier\nHome\nNight buses return\nThe council voted on Tuesday to expand it."
+    labels = headline_is_no_body(text, {1: True, 2: False, 3: True, 4: True})
+    assert labels == {1: False, 2: False, 3: False, 4: True}
+
+
+def test_kept_share_counts_no_shingle_across_lines():
+    page = "Night buses return | The Courier\nHome News\nNight buses return\nThe council voted on Tuesday"
+    shares = kept_share(page, "Night buses return\nThe council voted on Tuesday")
+    assert shares == {1: 0.0, 2: 0.0, 3: 1.0, 4: 1.0}
+
+
+def test_provenance_counts_pages_once_across_flattenings_and_names_licences():
+    pages = [Page("site-a", "x", {}, "gold", "benchmark", form, page_id="p1") for form in ("flat-blocks", "flat-naive")]
+    pages.append(Page("site-b", "y", {}, "gold", "readability", "flat-blocks", page_id="r1"))
+    assert provenance(pages, "0123456789abcdef") == {
+        "datasets": {"benchmark": {"pages": 1, "licence": "MIT"}, "readability": {"pages": 1, "licence": "Apache-2.0"}},
+        "data_fingerprint": "0123456789abcdef"}

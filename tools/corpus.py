@@ -1,0 +1,147 @@
+"""The evaluation corpus: ``../shared/benchmark`` (65 pages) and ``../shared/pool`` (1,131 pages).
+
+Reads each page's gold text, its dataset, licence and site, flattens the pool's HTML the way the
+benchmark's text variants were made (``../shared/tools/flatten.py``), and runs the single
+extractors once. Flattened pages and extractor outputs are cached under ``.cache/eval/<fingerprint>/``
+(git-ignored), keyed by a fingerprint of the data read, so repeated runs only score and train.
+"""
+from __future__ import annotations
+
+import gzip
+import hashlib
+import importlib.util
+import json
+import sys
+import time
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from urllib.parse import urlparse
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+CACHE = ROOT / ".cache" / "eval"
+FLATTENINGS = ("flat-blocks", "flat-naive")
+#: Licence of each dataset's pages (``../shared/pool/README.md``, ``../shared/benchmark/LICENSE``).
+LICENCES = {"benchmark": "MIT", "readability": "Apache-2.0", "cleanportal": "see its repository",
+            "dragnet": "AGPL-3.0"}
+#: Datasets whose licence lets a model trained on them ship under any terms.
+PERMISSIVE = ("benchmark", "readability")
+DATASETS = ("benchmark", "dragnet", "cleanportal", "readability")
+
+
+class MissingData(SystemExit):
+    """``../shared`` (or one of its folders) is not there: one line naming it, exit status 2."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(f"missing folder: {path} (the benchmark and pool data live in ../shared)")
+        self.code = 2
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page: id, dataset, site (the fold group), gold body, gold-cut comments, HTML file."""
+
+    page_id: str
+    dataset: str
+    site: str
+    truth: str
+    comments: str
+    html_path: Path
+
+
+def _site(url: str, page_id: str) -> str:
+    host = urlparse(url or "").netloc.lower().removeprefix("www.")
+    return host or page_id
+
+
+def load_corpus(shared: Path = SHARED) -> list[Page]:
+    """Every page of the benchmark and the pool, sorted by dataset then id."""
+    for folder in (shared, shared / "benchmark", shared / "pool", shared / "tools"):
+        if not folder.is_dir():
+            raise MissingData(folder)
+    pages = []
+    truth = json.loads((shared / "benchmark" / "ground-truth.json").read_text(encoding="utf-8"))
+    for page_id, item in truth.items():
+        pages.append(Page(page_id, "benchmark", _site(item.get("url"), page_id), item.get("articleBody") or "", "",
+                          shared / "benchmark" / "html" / f"{page_id}.html.gz"))
+    truth = json.loads((shared / "pool" / "ground-truth.json").read_text(encoding="utf-8"))
+    for page_id, item in truth.items():
+        pages.append(Page(page_id, item["dataset"], _site(item.get("url"), page_id), item.get("articleBody") or "",
+                          item.get("comments") or "", shared / "pool" / "html" / f"{page_id}.html.gz"))
+    return sorted(pages, key=lambda p: (DATASETS.index(p.dataset), p.page_id))
+
+
+def fingerprint(shared: Path = SHARED) -> str:
+    """SHA-256 over the gold files and every HTML file (name and bytes) read: 16 hex digits."""
+    digest = hashlib.sha256()
+    for path in sorted([*shared.glob("benchmark/ground-truth.json"), *shared.glob("pool/ground-truth.json"),
+                        *shared.glob("benchmark/html/*.html.gz"), *shared.glob("pool/html/*.html.gz"),
+                        *shared.glob("benchmark/flat-*/*.txt")]):
+        digest.update(str(path.relative_to(shared)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def shared_tool(shared: Path, name: str):
+    """Import ``../shared/tools/<name>.py`` as a module."""
+    spec = importlib.util.spec_from_file_location(name, shared / "tools" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def read_html(page: Page) -> str:
+    return gzip.decompress(page.html_path.read_bytes()).decode("utf-8", "replace")
+
+
+class Cache:
+    """Flattened pages and extractor outputs of one data fingerprint, computed once."""
+
+    def __init__(self, shared: Path = SHARED, root: Path = CACHE) -> None:
+        self.shared = shared
+        self.pages = load_corpus(shared)
+        self.fingerprint = fingerprint(shared)
+        self.root = root / self.fingerprint
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def flattened(self, flattening: str) -> dict[str, str]:
+        """``{page_id: flattened text}``: the benchmark's stored files, the pool flattened here."""
+        path = self.root / f"{flattening}.json"
+        if path.exists():
+            return json.loads(path.read_text(encoding="utf-8"))
+        flatten = shared_tool(self.shared, "flatten")
+        mode = flatten.flatten_blocks if flattening == "flat-blocks" else flatten.flatten_html
+        texts = {}
+        for page in self.pages:
+            stored = self.shared / "benchmark" / flattening / f"{page.page_id}.txt"
+            texts[page.page_id] = (stored.read_text(encoding="utf-8") if page.dataset == "benchmark"
+                                   else mode(read_html(page)))
+        path.write_text(json.dumps(texts, ensure_ascii=False), encoding="utf-8")
+        return texts
+
+    def extracted(self, name: str, extract) -> tuple[dict[str, str], float]:
+        """``{page_id: text}`` of ``extract(html)`` for every page, and its seconds per page."""
+        path = self.root / f"extract-{name}.json"
+        if path.exists():
+            data = json.loads(path.read_text(encoding="utf-8"))
+            return data["texts"], data["seconds_per_page"]
+        texts, seconds = {}, 0.0
+        for page in self.pages:
+            html = read_html(page)
+            start = time.process_time()
+            try:
+                texts[page.page_id] = extract(html) or ""
+            except Exception as err:  # noqa: BLE001 - a crashing extractor scores the page as empty
+                print(f"{name} failed on {page.page_id}: {err!r}", file=sys.stderr)
+                texts[page.page_id] = ""
+            seconds += time.process_time() - start
+        data = {"texts": texts, "seconds_per_page": seconds / max(1, len(self.pages))}
+        path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+        return texts, data["seconds_per_page"]
+
+
+@cache
+def scorer(shared: Path = SHARED):
+    """The benchmark's scorer module (``page_counts``, ``aggregate``)."""
+    return shared_tool(shared, "score_aeb")

@@ -1,0 +1,330 @@
+"""Train the two line models on ``../shared`` (benchmark and pool) and the seeds' gold labels.
+
+    python -m tools.train [--shared PATH] [--permissive] [--check] [--choose-decode] [--only text|html]
+
+Writes ``commentary/clean/line_model.json`` (flattened text: both flattenings of every page, and the
+seeds) and ``commentary/clean/html_model.json`` (the HTML path: each block of the page with the
+share of it that each single extractor kept), deterministically (Newton's method, stacking folds
+dealt by site). Each file records what it was trained on. ``--permissive`` trains on permissively
+licensed data only (benchmark MIT, readability Apache-2.0). ``--check`` rebuilds and exits 1 when
+a shipped model differs. ``--choose-decode`` chooses the decode settings by 5-fold cross-validation
+by site (``DECODE`` holds the chosen ones). ``tools/evaluation.py`` prints the out-of-sample figures.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+from threadpoolctl import threadpool_limits
+
+from commentary.clean.extractors import EXTRACTORS, covered_share, kept_share
+from commentary.clean.features import context_frame, feature_frame, feature_names
+from commentary.clean.model import HTML_MODEL_PATH, MODEL_PATH, LineModel, LogisticStage
+from commentary.clean.rules import CATEGORY_PRIORITY
+from commentary.clean.segments import body_segments, line_evidence
+from commentary.clean.text import rule_lines, with_kept
+from tools.corpus import LICENCES, PERMISSIVE, SHARED, Cache
+
+FLATTENINGS = ("flat-blocks", "flat-naive")
+WORD = re.compile(r"\w+")
+#: Line-label rule of the benchmark's label_lines.py: body when half its tokens are covered.
+COVERAGE_THRESHOLD = 0.5
+#: L2 penalty on standardised weights; folds for stacking (within one training) and for choosing
+#: the decode settings by cross-validation (``--choose-decode``).
+L2_PENALTY = 1.0
+STACKING_FOLDS = 3
+FOLDS = 5
+NEWTON_STEPS = 25
+NEWTON_TOLERANCE = 1e-5
+#: Each seed page weighs as much as this many pages: the seeds are the project's own sample, labelled by
+#: line to its definition (headline and byline in fields), and must come out exactly right.
+SEED_WEIGHT = 20.0
+#: Decode settings tried by cross-validation (cut-off of the body probability, price of a body run),
+#: and the ones it chose (``--choose-decode`` prints them; both on the pool and benchmark, 5 folds by site).
+THRESHOLDS = (0.3, 0.4, 0.5)
+RUN_COSTS = (4.0, 8.0, 16.0)
+DECODE = {"text": (0.3, 8.0), "html": (0.4, 16.0)}
+CONTEXT_FEATURES = ("p_self", "p_prev", "p_next", "p_window_3", "p_window_near", "p_window_wide",
+                    "p_doc_max", "p_doc_mean", "p_below_running_max", "p_max_after", "p_max_before")
+#: The HTML model's extra inputs: the share of each line that each extractor kept, and their mean.
+KEPT_FEATURES = (*(f"kept_by_{name}" for name in EXTRACTORS), "kept_by_mean")
+
+
+@dataclass(frozen=True)
+class Page:
+    """One training page: its text, fold group (site), body label per line number, gold body, dataset,
+    input form, and for the HTML path the share of each line each extractor kept."""
+
+    group: str
+    text: str
+    labels: dict[int, bool]
+    truth: str | None = None
+    dataset: str = "seeds"
+    form: str = "flat-blocks"
+    kept: dict[str, dict[int, float]] = field(default_factory=dict)
+    page_id: str = ""
+    weight: float = 1.0
+
+
+def shingle_labels(text: str, body: str) -> dict[int, bool]:
+    """Body label of each line (1-based) by 4-token shingle coverage, as label_lines.py does."""
+    return {n: share >= COVERAGE_THRESHOLD for n, share in covered_share(text, body).items()}
+
+
+def headline_is_no_body(text: str, labels: dict[int, bool]) -> dict[int, bool]:
+    """``labels`` with the headline's lines as furniture: lines of two or more words that the page's
+    first line (its ``<title>``) holds. The pool's gold texts keep headings, the benchmark's (the
+    definition the project follows) put the headline in a field."""
+    lines = text.split("\n")
+    title = " ".join(_words(lines[0])) if lines else ""
+    return {n: body and not (len(_words(lines[n - 1])) >= 2 and f" {' '.join(_words(lines[n - 1]))} " in f" {title} ")
+            for n, body in labels.items()}
+
+
+def _words(line: str) -> list[str]:
+    return WORD.findall(line.casefold())
+
+
+def seed_pages(gold_path: Path, seeds: Path) -> list[Page]:
+    """The seeds with their gold line labels (no gold body: they train, they are not scored here)."""
+    gold = json.loads(gold_path.read_text(encoding="utf-8"))
+    return [Page(doc["file"], (seeds / doc["file"]).read_text(encoding="utf-8"),
+                 {int(n): c == "body" for n, c in doc["lines"].items()}, page_id=doc["file"], weight=SEED_WEIGHT)
+            for doc in gold["documents"]]
+
+
+def load_pages(shared: Path, seeds: Path | None = None) -> list[Page]:
+    """A benchmark-shaped folder's pages (``benchmark/flat-*``) in both flattenings, then the seeds."""
+    benchmark = shared / "benchmark"
+    truth = json.loads((benchmark / "ground-truth.json").read_text(encoding="utf-8"))
+    pages = []
+    for page_id in sorted(truth):
+        body = truth[page_id].get("articleBody") or ""
+        for form in FLATTENINGS:
+            text = (benchmark / form / f"{page_id}.txt").read_text(encoding="utf-8")
+            pages.append(Page(page_id, text, shingle_labels(text, body), body, "benchmark", form, page_id=page_id))
+    return pages + seed_pages(shared / "gold" / "seeds.json", seeds or shared / "seeds")
+
+
+def corpus_pages(cache: Cache, form: str, datasets: tuple[str, ...]) -> list[Page]:
+    """Pages of ``datasets`` in one input form: a flattening, or ``html`` (the page's blocks and what
+    each extractor kept of them)."""
+    texts = cache.extracted("page-text", None)[0] if form == "html" else cache.flattened(form)
+    outputs = {name: cache.extracted(name, None)[0] for name in EXTRACTORS} if form == "html" else {}
+    pages = []
+    for page in cache.pages:
+        if page.dataset not in datasets:
+            continue
+        text = texts[page.page_id]
+        kept = {name: kept_share(text, out[page.page_id]) for name, out in outputs.items()}
+        labels = headline_is_no_body(text, shingle_labels(text, page.truth))
+        pages.append(Page(page.site, text, labels, page.truth, page.dataset, form, kept, page.page_id))
+    return pages
+
+
+def design(pages: list[Page], html: bool):
+    """Line table, feature names, stage-1 features, labels, weights and page index of each line."""
+    lines = rule_lines([p.text for p in pages])
+    if html:
+        lines = with_kept(lines, [p.kept for p in pages])
+    names = feature_names(CATEGORY_PRIORITY) + (list(KEPT_FEATURES) if html else [])
+    x = feature_frame(lines, CATEGORY_PRIORITY).select(names).to_numpy().astype(np.float64)
+    doc = lines["doc"].to_numpy()
+    y = np.array([pages[d].labels.get(n, False) for d, n in zip(doc, lines["line_no"].to_list())], dtype=float)
+    # Weight each line by its share of the page's words: every page counts the same, as in the metric.
+    words = lines["n_words"].to_numpy().astype(float)
+    page_words = np.bincount(doc, weights=words, minlength=len(pages))
+    weight = words / np.maximum(page_words[doc], 1) * 100.0 * np.array([p.weight for p in pages])[doc]
+    return lines, names, x, y, weight, doc
+
+
+def fit_logistic(x: np.ndarray, y: np.ndarray, weight: np.ndarray) -> LogisticStage:
+    """Weighted, L2-penalised logistic regression on standardised features (Newton's method)."""
+    mean = x.mean(axis=0)
+    scale = x.std(axis=0)
+    scale[scale == 0] = 1.0
+    z = np.hstack([(x - mean) / scale, np.ones((len(x), 1))])
+    beta = np.zeros(z.shape[1])
+    penalty = np.full(z.shape[1], L2_PENALTY)
+    penalty[-1] = 0.0
+    for _ in range(NEWTON_STEPS):
+        p = 1.0 / (1.0 + np.exp(-np.clip(z @ beta, -30, 30)))
+        gradient = z.T @ (weight * (p - y)) + penalty * beta
+        hessian = (z * (weight * p * (1 - p))[:, None]).T @ z + np.diag(penalty)
+        step = np.linalg.solve(hessian, gradient)
+        beta -= step
+        if np.abs(step).max() < NEWTON_TOLERANCE:
+            break
+    return LogisticStage(mean, scale, beta[:-1], float(beta[-1]))
+
+
+def fold_of(groups: list[str], folds: int = FOLDS) -> dict[str, int]:
+    """Deterministic fold of each group (sorted groups dealt round-robin)."""
+    return {g: i % folds for i, g in enumerate(sorted(set(groups)))}
+
+
+def fit_stages(pages: list[Page], html: bool, lines_x=None):
+    """Stage 1 on all lines and stage 2 on out-of-fold stage-1 scores; returns the stages and names."""
+    lines, names, x, y, weight, doc = lines_x or design(pages, html)
+    folds = fold_of([p.group for p in pages], STACKING_FOLDS)
+    line_fold = np.array([folds[pages[d].group] for d in doc])
+    out_of_fold = np.zeros(len(y))
+    for k in range(STACKING_FOLDS):
+        held = line_fold == k
+        out_of_fold[held] = fit_logistic(x[~held], y[~held], weight[~held]).predict(x[held])
+    context = context_frame(lines, out_of_fold).select(CONTEXT_FEATURES).to_numpy().astype(np.float64)
+    return fit_logistic(x, y, weight), fit_logistic(np.hstack([x, context]), y, weight), names
+
+
+def provenance(pages: list[Page], fingerprint: str | None) -> dict:
+    """What a model was trained on: datasets with page counts and licences, and the data fingerprint."""
+    datasets: dict[str, dict] = {}
+    for page in pages:
+        entry = datasets.setdefault(page.dataset, {"pages": set(), "licence": LICENCES.get(page.dataset, "the project's")})
+        entry["pages"].add(page.page_id)
+    return {"datasets": {name: {"pages": len(entry["pages"]), "licence": entry["licence"]}
+                         for name, entry in sorted(datasets.items())},
+            "data_fingerprint": fingerprint}
+
+
+def train(pages: list[Page], html: bool = False, threshold: float = 0.35, run_cost: float = 8.0,
+          fingerprint: str | None = None) -> LineModel:
+    """Fit both stages on ``pages``; the decode settings are given (chosen by :func:`choose_decode`)."""
+    stage1, stage2, names = fit_stages(pages, html)
+    return LineModel(tuple(names), CONTEXT_FEATURES, stage1, stage2, threshold, run_cost, provenance(pages, fingerprint))
+
+
+def decode(lines: pl.DataFrame, probability: np.ndarray, n_pages: int, threshold: float, run_cost: float) -> list[str]:
+    """The body of each page: the lines of its decoded body runs, joined by newlines."""
+    evidence = line_evidence(probability, threshold, lines["n_chars"].to_numpy(), lines["n_letters"].to_numpy() > 0)
+    body = body_segments(lines["doc"].to_numpy(), evidence, run_cost)
+    kept = lines.select("doc", "text").filter(pl.Series(body)).group_by("doc", maintain_order=True) \
+        .agg(pl.col("text").str.join("\n"))
+    bodies = [""] * n_pages
+    for doc, text in kept.iter_rows():
+        bodies[doc] = text
+    return bodies
+
+
+def subset(lines_x, pages: list[Page], chosen: np.ndarray):
+    """The design of the pages whose indices are ``chosen`` (sorted), cut from the design of ``pages``."""
+    lines, names, x, y, weight, doc = lines_x
+    index = np.full(len(pages), -1)
+    index[chosen] = np.arange(len(chosen))
+    keep = index[doc] >= 0
+    sub_doc = index[doc][keep]
+    sub_lines = lines.filter(pl.Series(keep)).with_columns(pl.Series("doc", sub_doc, dtype=pl.UInt32))
+    return [pages[i] for i in chosen], (sub_lines, names, x[keep], y[keep], weight[keep], sub_doc)
+
+
+def fit_without(pages: list[Page], html: bool, lines_x, part_of: np.ndarray, part, threshold: float,
+                run_cost: float) -> LineModel:
+    """A model trained on the pages outside ``part`` (``part_of[i]`` is page i's part), from a shared design."""
+    train_pages, sub = subset(lines_x, pages, np.flatnonzero(part_of != part))
+    stage1, stage2, names = fit_stages(train_pages, html, sub)
+    return LineModel(tuple(names), CONTEXT_FEATURES, stage1, stage2, threshold, run_cost)
+
+
+def cross_validated_probability(pages: list[Page], html: bool, split) -> tuple[pl.DataFrame, np.ndarray]:
+    """Stage-2 probability of every line from a model trained without its page's part of ``split``
+    (``split(page) -> part``); the line table is computed once."""
+    lines_x = design(pages, html)
+    lines, names, x, y, weight, doc = lines_x
+    parts = np.array([split(p) for p in pages])
+    probability = np.zeros(len(y))
+    for part in sorted(set(parts.tolist())):
+        model = fit_without(pages, html, lines_x, parts, part, 0.0, 0.0)
+        held_lines = parts[doc] == part
+        held = lines.filter(pl.Series(held_lines))
+        first = model.stage1.predict(x[held_lines])
+        context = context_frame(held, first).select(CONTEXT_FEATURES).to_numpy().astype(np.float64)
+        probability[held_lines] = model.stage2.predict(np.hstack([x[held_lines], context]))
+    return lines, probability
+
+
+def corpus_f1(scorer, pages: list[Page], bodies: list[str], keep=lambda p: True) -> float:
+    """The benchmark metric's corpus F1 over the pages ``keep`` selects."""
+    triples = [scorer.page_counts(p.truth, b) for p, b in zip(pages, bodies) if p.truth is not None and keep(p)]
+    return scorer.aggregate(triples)["f1"] if triples else float("nan")
+
+
+def choose_decode(scorer, pages: list[Page], lines: pl.DataFrame, probability: np.ndarray) -> tuple[float, float]:
+    """The decode settings with the best mean F1 over datasets and input forms, on cross-validated scores."""
+    groups = sorted({(p.dataset, p.form) for p in pages if p.truth is not None})
+    best = None
+    for threshold in THRESHOLDS:
+        for run_cost in RUN_COSTS:
+            bodies = decode(lines, probability, len(pages), threshold, run_cost)
+            mean = np.mean([corpus_f1(scorer, pages, bodies, lambda p, g=g: (p.dataset, p.form) == g) for g in groups])
+            if best is None or mean > best[0] + 1e-9:
+                best = (mean, threshold, run_cost)
+    return best[1], best[2]
+
+
+def build(cache: Cache, shared: Path, datasets: tuple[str, ...], seeds: Path, choose: bool,
+          kinds: tuple[str, ...] = ("text", "html")) -> dict[str, LineModel]:
+    """Both models, fitted on every page of ``datasets`` (the text model also on the seeds) with the
+    decode settings of ``DECODE``, or with the ones site-grouped cross-validation chooses (``choose``)."""
+    from tools.corpus import scorer
+    folds = fold_of([p.site for p in cache.pages])
+    models = {}
+    for name, forms, html in (("text", FLATTENINGS, False), ("html", ("html",), True)):
+        if name not in kinds:
+            continue
+        pages = [p for form in forms for p in corpus_pages(cache, form, datasets)]
+        threshold, run_cost = DECODE[name]
+        if choose:
+            lines, probability = cross_validated_probability(pages, html, lambda p: folds[p.group])
+            threshold, run_cost = choose_decode(scorer(shared), pages, lines, probability)
+            print(f"{name}: cross-validation chooses threshold {threshold}, run cost {run_cost}")
+        if not html:
+            pages += seed_pages(shared / "gold" / "seeds.json", seeds)
+        models[name] = train(pages, html, threshold, run_cost, cache.fingerprint)
+    return models
+
+
+def main(argv: list[str] | None = None) -> int:
+    with threadpool_limits(limits=1):  # the machine's cores are shared; one BLAS thread is as fast here
+        return run(argv)
+
+
+def run(argv: list[str] | None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.train", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--shared", type=Path, default=SHARED, help="folder with benchmark/, pool/, seeds/, gold/")
+    parser.add_argument("--permissive", action="store_true", help="train on MIT and Apache-2.0 data only")
+    parser.add_argument("--check", action="store_true", help="rebuild and compare with the shipped models")
+    parser.add_argument("--choose-decode", action="store_true", help="choose the decode settings by cross-validation")
+    parser.add_argument("--only", choices=("text", "html"), help="build one of the two models")
+    parser.add_argument("--output", type=Path, default=MODEL_PATH.parent, help="folder for the model files")
+    args = parser.parse_args(argv)
+    cache = Cache(args.shared)
+    datasets = PERMISSIVE if args.permissive else tuple(LICENCES)
+    models = build(cache, args.shared, datasets, args.shared / "seeds", args.choose_decode,
+                   (args.only,) if args.only else ("text", "html"))
+    targets = {"text": MODEL_PATH.name, "html": HTML_MODEL_PATH.name}
+    if args.check:
+        differ = []
+        with tempfile.TemporaryDirectory() as scratch:
+            for name, model in models.items():
+                model.save(Path(scratch) / targets[name])
+                if (Path(scratch) / targets[name]).read_bytes() != (args.output / targets[name]).read_bytes():
+                    differ.append(targets[name])
+        print("shipped models equal a rebuild" if not differ else f"differs from a rebuild: {', '.join(differ)}")
+        return 1 if differ else 0
+    for name, model in models.items():
+        model.save(args.output / targets[name])
+        print(f"wrote {args.output / targets[name]}: threshold {model.threshold}, run cost {model.run_cost}, "
+              f"trained on {json.dumps(model.trained_on['datasets'])}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
