@@ -231,6 +231,11 @@ def _sections(manifest: dict, stats: dict, charts: list[Path], folder: Path) -> 
         ("Known limits", list(KNOWN_LIMITS)),
         ("Data fields", [Table(("table", "field", "type", "description"),
                                [(table, name, kind, text) for table, fields in data_fields().items() for name, kind, text in fields])]),
+        ("Cleaning models", [
+            "The line models that decided what is body and what is furniture, and the data each was trained on. "
+            "A model is a derived work of its training data: its licence terms follow that data's.",
+            Table(("model", "dataset", "pages", "licence"), _model_rows(manifest.get("models") or {})),
+        ]),
         ("Provenance", [Table(("", ""), [
             ("version", manifest["version"]), ("previous version", manifest["previous_version"] or ""),
             ("created", manifest["created_at"]), ("code version", manifest["code_version"]),
@@ -238,6 +243,12 @@ def _sections(manifest: dict, stats: dict, charts: list[Path], folder: Path) -> 
             ("raw input fingerprint", manifest.get("raw_fingerprint") or ""), ("content fingerprint", manifest["content_fingerprint"]),
         ])]),
     ]
+
+
+def _model_rows(models: dict) -> list[tuple]:
+    """One row per model and training dataset, from the manifest's ``models``."""
+    return [(f"{name} (`{model['sha256'][:12]}`)", dataset, facts["pages"], facts["licence"])
+            for name, model in sorted(models.items()) for dataset, facts in sorted(model["trained_on"].get("datasets", {}).items())]
 
 
 def _markdown(sections: list[tuple[str, list]]) -> str:

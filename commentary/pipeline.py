@@ -26,6 +26,7 @@ from pathlib import Path
 import polars as pl
 
 from commentary import cache, card, release, stages, storage, tables, warc
+from commentary.clean.model import HTML_MODEL_PATH, MODEL_PATH, LineModel
 from commentary.ingest import RawFile, discover
 from commentary.settings import KEEP_RUNS, MAX_QUARANTINED_SHARE, SHARD_SIZE
 from commentary.storage import RemoteFolder
@@ -582,7 +583,7 @@ def release_step(plan: RunPlan, quality: dict) -> dict | None:
 
 
 def provenance(plan: RunPlan) -> dict:
-    """Fingerprints of what produced a release: raw input, rules and model files, the lock file."""
+    """Fingerprints of what produced a release: raw input, rules, the lock file, and each line model with the data it was trained on."""
     sources = tables.read_parquet(stage_paths(plan.run_dir, "ingest"), tables.INGESTED, ["source_path", "source_sha256"])
     raw = hashlib.sha256()
     for path, digest in sources.sort("source_path").iter_rows():
@@ -596,6 +597,8 @@ def provenance(plan: RunPlan) -> dict:
         "raw_fingerprint": raw.hexdigest(),
         "rules_version": rules.hexdigest()[:16],
         "lock_sha256": release.sha256_file(lock) if lock.is_file() else None,
+        "models": {name: {"sha256": release.sha256_file(path), "trained_on": LineModel.load(path).trained_on}
+                   for name, path in (("text", MODEL_PATH), ("html", HTML_MODEL_PATH))},
     }
 
 

@@ -10,6 +10,7 @@ import pytest
 from prefect.testing.utilities import prefect_test_harness
 
 from commentary import pipeline, release
+from commentary.clean.model import HTML_MODEL_PATH, MODEL_PATH, LineModel
 from schemas.expectations import suites
 
 
@@ -147,3 +148,15 @@ def test_prefect_shows_each_run_under_its_run_id_with_its_progress_summary_and_l
     (table,) = [a for a in seen_by_prefect["ledger_artifacts"] if f"# Run {first['run_id']}" in a]
     assert "| seen | 6 |" in table and "| released | 5 |" in table and "| rejected: corrupt-gzip | 1 |" in table
     assert "| version | 1.0.0 |" in table and "{" not in table
+
+
+def test_the_release_names_each_cleaning_model_and_the_data_it_was_trained_on(curated):
+    root, _ = curated
+    folder = release.release_path(root)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    card_text = (folder / "README.md").read_text()
+    for name, path in (("text", MODEL_PATH), ("html", HTML_MODEL_PATH)):
+        datasets = LineModel.load(path).trained_on["datasets"]
+        assert manifest["models"][name] == {"sha256": release.sha256_file(path), "trained_on": LineModel.load(path).trained_on}
+        assert datasets and all(f"| {name} (`{manifest['models'][name]['sha256'][:12]}`) | {dataset} | {facts['pages']} | {facts['licence']} |"
+                                in card_text for dataset, facts in datasets.items())
