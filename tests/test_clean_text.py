@@ -160,7 +160,7 @@ def test_comment_prompt_and_credit_are_not_body():
     ])
     decisions = {d.text: (d.category, d.rule_id) for d in clean_text(article).lines}
     assert decisions["Photo: Jane Roe/Reuters"] == ("media", "media.credit-label")
-    assert decisions["Leave a Reply"][0] == "engagement"
+    assert decisions["Leave a Reply"][0] == "comments"
     assert decisions["A Headline About Budgets"][0] == "title"
 
 
