@@ -214,6 +214,19 @@ def test_parse_date_formats():
 def test_split_tags_prefers_separators():
     assert split_tags("economy, trade | China") == ["economy", "trade", "China"]
     assert split_tags("Climate") == ["Climate"]
+    assert split_tags("Khawarij |") == ["Khawarij"]
+    assert split_tags("Leadership Tagged With: Philosophy") == ["Leadership", "Philosophy"]
+
+
+@pytest.mark.parametrize(("line", "tags"), [
+    ("Filed Under: Economy, Jobs, Taxes", ["Economy", "Jobs", "Taxes"]),
+    ("Related Topics: Foreign Policy, Health Care", ["Foreign Policy", "Health Care"]),
+    ("Tags: Astoria, Oregon, Shopping", ["Astoria", "Oregon", "Shopping"]),
+    ("Tags Kristi Noem South Dakota", ["Kristi Noem", "South Dakota"]),
+])
+def test_tag_line_loses_its_whole_label(line, tags):
+    page = clean_text("\n\n".join(["Council Approves the Budget", *ARTICLE_PARAGRAPHS, line]))
+    assert page.tags == tags
 
 
 def test_extracted_text_keeps_short_lines_and_loses_pattern_furniture():
