@@ -19,7 +19,7 @@ SOURCED_FIELDS = (
 )
 CATEGORIES = (
     "body", "title", "byline", "bio", "summary", "syndication", "section",
-    "nav", "media", "engagement", "related", "disclaimer", "tags",
+    "nav", "media", "engagement", "comments", "related", "disclaimer", "tags",
 )
 
 CHANGE_KINDS = ("added", "removed", "modified")

@@ -160,8 +160,36 @@ def test_comment_prompt_and_credit_are_not_body():
     ])
     decisions = {d.text: (d.category, d.rule_id) for d in clean_text(article).lines}
     assert decisions["Photo: Jane Roe/Reuters"] == ("media", "media.credit-label")
-    assert decisions["Leave a Reply"][0] == "engagement"
+    assert decisions["Leave a Reply"][0] == "comments"
     assert decisions["A Headline About Budgets"][0] == "title"
+
+
+ARTICLE_PARAGRAPHS = [
+    "The council approved the budget on Monday after a long debate about the cost of new schools in the north.",
+    "Members said the plan would be reviewed again next year, when the new tax figures are known to the public.",
+    "The mayor thanked the staff who had worked through the weekend to prepare the figures for the meeting.",
+]
+
+
+@pytest.mark.parametrize("entries", [
+    ["Posted by: Tom at March 3, 2021 10:18 AM", "Posted by: Ann at March 3, 2021 11:02 AM"],
+    ["Tom | March 3, 2021 10:18 AM | Reply", "Ann | March 3, 2021 11:02 AM | Reply"],
+    ["Tom says: March 3, 2021 at 10:18 am", "Ann says: March 3, 2021 at 11:02 am"],
+])
+def test_comment_thread_without_header_ends_the_article(entries):
+    replies = ["I could not disagree more with the council, the schools in the north have waited far too long for this.",
+               "The figures were known for months and the members chose to ignore them until the last possible moment."]
+    page = clean_text("\n\n".join(["Council Approves the Budget", *ARTICLE_PARAGRAPHS,
+                                   entries[0], replies[0], entries[1], replies[1]]))
+    assert page.body == "\n\n".join(ARTICLE_PARAGRAPHS)
+    categories = {d.text: d.category for d in page.lines}
+    assert [categories[t] for t in (*entries, *replies)] == ["comments"] * 4
+
+
+def test_a_single_dated_author_line_does_not_end_the_article():
+    text = "\n\n".join(["Council Approves the Budget", ARTICLE_PARAGRAPHS[0],
+                        "Posted by: Tom at March 3, 2021 10:18 AM", *ARTICLE_PARAGRAPHS[1:]])
+    assert clean_text(text).body == "\n\n".join(ARTICLE_PARAGRAPHS)
 
 
 def test_shard_order_does_not_change_results():
@@ -186,6 +214,19 @@ def test_parse_date_formats():
 def test_split_tags_prefers_separators():
     assert split_tags("economy, trade | China") == ["economy", "trade", "China"]
     assert split_tags("Climate") == ["Climate"]
+    assert split_tags("Khawarij |") == ["Khawarij"]
+    assert split_tags("Leadership Tagged With: Philosophy") == ["Leadership", "Philosophy"]
+
+
+@pytest.mark.parametrize(("line", "tags"), [
+    ("Filed Under: Economy, Jobs, Taxes", ["Economy", "Jobs", "Taxes"]),
+    ("Related Topics: Foreign Policy, Health Care", ["Foreign Policy", "Health Care"]),
+    ("Tags: Astoria, Oregon, Shopping", ["Astoria", "Oregon", "Shopping"]),
+    ("Tags Kristi Noem South Dakota", ["Kristi Noem", "South Dakota"]),
+])
+def test_tag_line_loses_its_whole_label(line, tags):
+    page = clean_text("\n\n".join(["Council Approves the Budget", *ARTICLE_PARAGRAPHS, line]))
+    assert page.tags == tags
 
 
 def test_extracted_text_keeps_short_lines_and_loses_pattern_furniture():

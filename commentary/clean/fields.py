@@ -37,8 +37,10 @@ OUTLET_PHRASE = re.compile(r"\bnot (?:necessarily )?(?:the |those of )?(?:views?
                            re.IGNORECASE)
 SYNDICATION = re.compile(r"\b(?:appeared|published|ran|reprinted|republished|reposted)\b(?:\s+\w+)?\s+"
                          r"(?:in|on|at|by|from)\s+(?P<outlet>.+?)(?:\s+on\s+(?P<date>[^.]+?))?\.?$", re.IGNORECASE)
-TAG_LABEL = re.compile(r"^\W*[^\W\d_][\w -]*?[:\s]\s*", re.UNICODE)
-TAG_SEPARATORS = re.compile(r"\s*[,|;•·#]\s*")
+#: The labels of ``tags.label`` lines; inside a line, a second label ("... Tagged With: ...") separates items.
+_TAG_LABELS = r"(?:tags|tagged(?: with)?|related topics|topics|filed under|schlagwörter|themen|mots-clés|etiquetas|теги)"
+TAG_LABEL = re.compile(r"^\W*" + _TAG_LABELS + r"\s*:?\s*", re.IGNORECASE)
+TAG_SEPARATORS = re.compile(r"\s*(?:[,|;•·#]|\b" + _TAG_LABELS + r"\s*:)\s*", re.IGNORECASE)
 SECTION_LABEL = re.compile(r"^(?P<section>[A-Z][A-Z ]+?)(?:\s+(?P<topic>[A-Z][a-z].*))?$")
 #: The categories whose lines :func:`extract_fields` reads; it ignores the others.
 FIELD_CATEGORIES = ("title", "byline", "bio", "disclaimer", "syndication", "section", "tags", "summary")
@@ -97,12 +99,12 @@ def split_tags(text: str) -> list[str]:
     flattened with spaces) is read as two-word names when it splits evenly, else kept whole.
     """
     items = [t for t in TAG_SEPARATORS.split(text) if t]
-    if len(items) > 1:
+    if len(items) != 1:
         return items
-    words = text.split()
+    words = items[0].split()
     if len(words) > 2 and len(words) % 2 == 0 and all(w[0].isupper() for w in words):
         return [" ".join(words[i:i + 2]) for i in range(0, len(words), 2)]
-    return [text] if text else []
+    return items
 
 
 def extract_fields(lines: Sequence[LineDecision]) -> dict:

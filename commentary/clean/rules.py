@@ -20,7 +20,7 @@ RULES_DIR = Path(__file__).resolve().parent.parent / "rules"
 #: Order in which rule files are tried; the first matching rule decides a line. Specific,
 #: phrase-like furniture goes first so that e.g. "COMMENTARY BY" is a byline, not a section.
 CATEGORY_PRIORITY = (
-    "syndication", "disclaimer", "bio", "summary", "tags", "byline", "section",
+    "syndication", "disclaimer", "bio", "summary", "tags", "byline", "section", "comments",
     "engagement", "related", "media", "nav",
 )
 #: Most rules one alternation holds. Each regex call costs Polars a fixed time per line, which a

@@ -54,8 +54,12 @@ NAME_THEN_VERB = r"^\p{Lu}[\p{L}.'’-]+(\s+\p{Lu}[\p{L}.'’-]*){1,3}\s+\p{Ll}"
 #: Headings after which the rest of the page is comments. They end the article once this share
 #: of the model's body text lies before them: a comment section can be longer than the article
 #: (one benchmark page has 77% of its prose in comments), a header link holds none of it.
-COMMENT_MARKERS = ("engagement.comment-prompt", "engagement.email-not-published")
+COMMENT_MARKERS = ("comments.header", "comments.email-not-published")
 COMMENT_MIN_BODY_SHARE = 0.2
+#: Comment author lines ("Posted by: NAME at DATE", "NAME says:"). A thread without a header
+#: starts at the first of at least this many of them, under the same body share.
+COMMENT_ENTRIES = ("comments.posted-by", "comments.says", "comments.name-date")
+COMMENT_THREAD_MIN_ENTRIES = 2
 #: Link-list headings end the article only once this share of the model's body text lies before
 #: them (so a "Related" box mid-article does not cut it).
 LIST_MARKERS = ("related.list-heading",)
@@ -142,13 +146,15 @@ def _structural_rules(lines: pl.DataFrame) -> pl.DataFrame:
 
 
 def _tail_zone(lines: pl.DataFrame) -> pl.DataFrame:
-    """Lines after a tail marker (comments, related lists) take the marker's category."""
+    """Lines after a tail marker (a comment header or thread, a related list) take the marker's category."""
     body_chars = pl.when(pl.col("model_body")).then(pl.col("n_chars")).otherwise(0)
     lines = lines.with_columns(
         (body_chars.cum_sum().over("doc") / pl.max_horizontal(body_chars.sum().over("doc"), 1)).alias("body_share_before"))
     body_share_before = pl.col("body_share_before")
+    entry = pl.col("rule_id").is_in(COMMENT_ENTRIES).fill_null(False)
+    thread_start = entry & (entry.cast(pl.Int32).reverse().cum_sum().reverse().over("doc") >= COMMENT_THREAD_MIN_ENTRIES)
     lines = lines.with_columns(
-        ((pl.col("rule_id").is_in(COMMENT_MARKERS) & (body_share_before >= COMMENT_MIN_BODY_SHARE))
+        (((pl.col("rule_id").is_in(COMMENT_MARKERS) | thread_start) & (body_share_before >= COMMENT_MIN_BODY_SHARE))
          | (pl.col("rule_id").is_in(LIST_MARKERS) & (body_share_before >= TAIL_MIN_BODY_SHARE))).fill_null(False)
         .alias("tail_marker"))
     marker = pl.col("tail_marker")
