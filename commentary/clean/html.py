@@ -15,8 +15,13 @@ import datetime as dt
 import email.utils
 import json
 import logging
-import multiprocessing
+import math
+import os
+import pickle
 import re
+import signal
+import subprocess
+import sys
 from html import unescape
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Sequence
@@ -221,37 +226,30 @@ def finish_pages(readings: Sequence[PageReading], texts: Sequence[str]) -> list[
 
 def extract_isolated(html: str, url: str | None = None,
                      timeout: float | None = None) -> HtmlExtraction:
-    """:func:`extract_html` in a fresh process, killed after ``timeout`` seconds
-    (``HTML_TIMEOUT_SECONDS``); raises :class:`TooCostly` when it expires."""
+    """:func:`extract_html` in a fresh interpreter, killed after ``timeout`` seconds
+    (``HTML_TIMEOUT_SECONDS``); raises :class:`TooCostly` when it expires. The child also stops itself
+    at that time (an alarm), so it cannot outlive a parent that was killed."""
     timeout = settings.HTML_TIMEOUT_SECONDS if timeout is None else timeout
-    context = multiprocessing.get_context("spawn")  # no fork of a process that runs threads
-    receiver, sender = context.Pipe(duplex=False)
-    child = context.Process(target=_extract_to, args=(sender, html, url), daemon=True)
-    child.start()
-    sender.close()
+    command = [sys.executable, "-c", f"from commentary.clean.html import _extract_stdin; _extract_stdin({timeout!r})"]
     try:
-        if not receiver.poll(timeout):
-            raise TooCostly(f"{len(html)} characters of HTML: extraction took more than {timeout:g} s; stopped")
-        result = receiver.recv()
-    except EOFError:
-        raise RuntimeError(f"extraction process ended without a result (exit code {child.exitcode})") from None
-    finally:
-        child.kill()
-        child.join()
-        receiver.close()
-    if isinstance(result, Exception):
-        raise result
-    return result
+        done = subprocess.run(command, input=pickle.dumps((html, url)), capture_output=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        raise TooCostly(f"{len(html)} characters of HTML: extraction took more than {timeout:g} s; stopped") from None
+    if done.returncode != 0 or not done.stdout:
+        last = done.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or [""]
+        raise RuntimeError(f"extraction process failed (exit code {done.returncode}) {last[0][:300]}".strip())
+    return pickle.loads(done.stdout)  # noqa: S301 - written by our own child process
 
 
-def _extract_to(sender, html: str, url: str | None) -> None:
-    """Child process of :func:`extract_isolated`: send the extraction (or the error) back."""
-    try:
-        result = extract_html(html, url)
-    except Exception as error:  # noqa: BLE001 - reported to the parent, which rejects the page
-        result = error
-    sender.send(result)
-    sender.close()
+def _extract_stdin(timeout: float) -> None:
+    """Child of :func:`extract_isolated`: extract the pickled ``(html, url)`` read from stdin and write
+    the pickled :class:`HtmlExtraction` to stdout (anything printed on the way goes to stderr)."""
+    signal.alarm(math.ceil(timeout) + 1)
+    result_out = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
+    sys.stdout = sys.stderr
+    html, url = pickle.loads(sys.stdin.buffer.read())  # noqa: S301 - written by our own parent process
+    result_out.write(pickle.dumps(extract_html(html, url)))
+    result_out.close()
 
 
 def _safe(compute, default):
