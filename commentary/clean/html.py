@@ -7,6 +7,8 @@ among the page's blocks with the HTML line model (``html_model.json``), whose in
 text features the share of each block that each single extractor kept (trafilatura in both
 settings, readability-lxml, resiliparse: ``extractors.py``). The text keeps one block (paragraph,
 heading, list item, table row) per line, for the text-level furniture rules that run after.
+``extract_html_shard`` runs the model once over a shard's pages, and extracts a page above
+``HTML_ISOLATE_CHARS`` in a process of its own, stopped after ``HTML_TIMEOUT_SECONDS``.
 """
 from __future__ import annotations
 
