@@ -1,6 +1,7 @@
 """Hostile raw files, one at a time: each is rejected with a reason, or decoded and its repair recorded."""
 from __future__ import annotations
 
+import datetime as dt
 import gzip
 import os
 import random
@@ -257,7 +258,8 @@ def test_the_caps_are_the_documented_ones():
     assert f"| {KEEP_RUNS} (`KEEP_RUNS`)" in limits and f"| {MAX_QUARANTINED_SHARE:.0%} of a run's articles" in limits
 
 
-ARTICLE_HTML = ("<html><head><title>Night buses</title></head><body><nav><a href='/'>Home</a></nav><article>"
+ARTICLE_HTML = ("<html><head><title>Night buses</title><meta property='article:published_time' content='2024-03-05'>"
+                "<meta name='author' content='Alex Smith'></head><body><nav><a href='/'>Home</a></nav><article>"
                 + "".join(f"<p>The council voted on Tuesday to expand the night bus network, paragraph {i}.</p>"
                           for i in range(12))
                 + "</article></body></html>")
@@ -280,6 +282,6 @@ def test_a_large_page_extracted_in_its_own_process_comes_out_as_in_this_one(monk
     monkeypatch.setattr(settings, "HTML_ISOLATE_CHARS", len(ARTICLE_HTML) - 1)
     (isolated,) = extract_html_shard([(ARTICLE_HTML, "https://example.org/a")])
     in_process = extract_html(ARTICLE_HTML, "https://example.org/a")
-    assert "paragraph 11." in isolated.text
+    assert "paragraph 11." in isolated.text and isolated.metadata["published_date"] == (dt.date(2024, 3, 5), "og")
     assert (isolated.text, isolated.metadata, isolated.listing_reason) == (
         in_process.text, in_process.metadata, in_process.listing_reason)

@@ -19,7 +19,6 @@ import json
 import logging
 import math
 import os
-import pickle
 import re
 import signal
 import subprocess
@@ -234,23 +233,30 @@ def extract_isolated(html: str, url: str | None = None,
     timeout = settings.HTML_TIMEOUT_SECONDS if timeout is None else timeout
     command = [sys.executable, "-c", f"from commentary.clean.html import _extract_stdin; _extract_stdin({timeout!r})"]
     try:
-        done = subprocess.run(command, input=pickle.dumps((html, url)), capture_output=True, timeout=timeout, check=False)
+        done = subprocess.run(command, input=json.dumps([html, url]).encode("utf-8"), capture_output=True,
+                              timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
         raise TooCostly(f"{len(html)} characters of HTML: extraction took more than {timeout:g} s; stopped") from None
     if done.returncode != 0 or not done.stdout:
         last = done.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or [""]
         raise RuntimeError(f"extraction process failed (exit code {done.returncode}) {last[0][:300]}".strip())
-    return pickle.loads(done.stdout)  # noqa: S301 - written by our own child process
+    data = json.loads(done.stdout)
+    metadata = {name: (dt.date.fromisoformat(value["date"]) if isinstance(value, dict) else value, source)
+                for name, (value, source) in data["metadata"].items()}
+    return HtmlExtraction(text=data["text"], metadata=metadata, listing_reason=data["listing_reason"])
 
 
 def _extract_stdin(timeout: float) -> None:
-    """Child of :func:`extract_isolated`: extract the pickled ``(html, url)`` read from stdin and write
-    the pickled :class:`HtmlExtraction` to stdout (anything printed on the way goes to stderr)."""
+    """Child of :func:`extract_isolated`: extract the JSON ``[html, url]`` read from stdin and write the
+    extraction as JSON to stdout (dates as ``{"date": iso}``; anything printed on the way goes to stderr)."""
     signal.alarm(math.ceil(timeout) + 1)
-    result_out = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
+    result_out = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8")
     sys.stdout = sys.stderr
-    html, url = pickle.loads(sys.stdin.buffer.read())  # noqa: S301 - written by our own parent process
-    result_out.write(pickle.dumps(extract_html(html, url)))
+    html, url = json.loads(sys.stdin.buffer.read())
+    extraction = extract_html(html, url)
+    metadata = {name: ({"date": value.isoformat()} if isinstance(value, dt.date) else value, source)
+                for name, (value, source) in extraction.metadata.items()}
+    json.dump({"text": extraction.text, "metadata": metadata, "listing_reason": extraction.listing_reason}, result_out)
     result_out.close()
 
 
