@@ -22,6 +22,12 @@ MIN_FILE_AGE_SECONDS = float(os.environ.get("COMMENTARY_MIN_FILE_AGE_SECONDS", "
 #: HTML pages of more decoded characters than this are rejected ``too-costly`` before they are parsed:
 #: parsing costs about 55 bytes of memory per character (a 27 MiB one-line page took 1.5 GB and 42 s).
 MAX_HTML_CHARS = 4 * 1024 * 1024
+#: HTML pages of more decoded characters than this are extracted in a process of their own, stopped after
+#: HTML_TIMEOUT_SECONDS and then rejected ``too-costly``; smaller pages are extracted in the shard's process.
+#: The largest real page met (benchmark and pool) has 1.6 M characters and takes 0.8 CPU s; the costliest
+#: shape measured, one line of tiny paragraphs, takes 25 CPU s and 800 MB at 2 Mi characters.
+HTML_ISOLATE_CHARS = 2 * 1024 * 1024
+HTML_TIMEOUT_SECONDS = 30.0
 #: Raw files larger than this are rejected unread (bytes on disk).
 MAX_RAW_BYTES = 32 * 1024 * 1024
 #: Decompressed gzip content is capped here (guards against gzip bombs).

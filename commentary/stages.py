@@ -16,7 +16,7 @@ import pyarrow as pa
 
 from commentary import language, tables, warc
 from commentary.clean import CleanedPage, LineDecision
-from commentary.clean.html import extract_html
+from commentary.clean.html import TooCostly, extract_html_shard
 from commentary.clean.text import clean_shard
 from commentary.ingest import RawFile, RejectedFile, cap_long_lines, read_raw
 from commentary.settings import LSH_BANDS, LSH_ROWS, MINHASH_PERMUTATIONS, NEAR_DUPLICATE_THRESHOLD, SHINGLE_WORDS
@@ -74,13 +74,18 @@ def clean(ingested: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, list[dict
     An extractor or cleaner error on one document rejects that document, not the shard.
     """
     docs, html_meta, texts, extracted, rejects, repairs = [], [], [], [], [], []
-    for doc in ingested.to_dicts():
+    rows = ingested.to_dicts()
+    html_rows = [doc for doc in rows if doc["format"] == "html"]
+    extractions = iter(extract_html_shard([(doc["text"], doc["url"]) for doc in html_rows]))
+    for doc in rows:
         meta = {}
         if doc["format"] == "html":
-            try:
-                extraction = extract_html(doc["text"], url=doc["url"])
-            except Exception as error:  # noqa: BLE001 - one bad page must not stop the shard
-                rejects.append(reject(doc["source_path"], "clean", "extraction-failed", _describe(error)))
+            extraction = next(extractions)
+            if isinstance(extraction, TooCostly):
+                rejects.append(reject(doc["source_path"], "clean", "too-costly", str(extraction)))
+                continue
+            if isinstance(extraction, Exception):
+                rejects.append(reject(doc["source_path"], "clean", "extraction-failed", _describe(extraction)))
                 continue
             if extraction.is_listing:
                 rejects.append(reject(doc["source_path"], "clean", "not-an-article", f"listing or index page: {extraction.listing_reason}"))

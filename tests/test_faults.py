@@ -18,6 +18,7 @@ import pytest
 from conftest import REPO, text_page
 
 from commentary import cache, cli, pipeline, release, stages, tables
+from commentary.clean import html
 from commentary.ingest import discover
 
 #: Runs ``pipeline.run`` with shards of two files, killing itself (SIGKILL) at the named point.
@@ -387,18 +388,18 @@ def test_an_extractor_or_cleaner_error_rejects_only_that_document(tmp_path, arti
     (tmp_path / "good.txt").write_text(text_page(*articles[0]))
     (tmp_path / "bad-text.txt").write_text(text_page(*articles[1]) + "TRIGGER\n")
     (tmp_path / "bad.html").write_text("<html><body><p>TRIGGER</p></body></html>")
-    clean_shard, extract_html = stages.clean_shard, stages.extract_html
+    clean_shard, read_page = stages.clean_shard, html.read_page
 
     def fragile_clean(texts, **options):
         if any("TRIGGER" in t for t in texts):
             raise ValueError("cleaner bug\nsecond line")
         return clean_shard(texts, **options)
 
-    def fragile_extract(html, url=None):
-        raise RecursionError("maximum recursion depth exceeded") if "TRIGGER" in html else extract_html(html, url)
+    def fragile_read(page, url=None):
+        raise RecursionError("maximum recursion depth exceeded") if "TRIGGER" in page else read_page(page, url)
 
     monkeypatch.setattr(stages, "clean_shard", fragile_clean)
-    monkeypatch.setattr(stages, "extract_html", fragile_extract)
+    monkeypatch.setattr(html, "read_page", fragile_read)
     ingested, _, _ = stages.ingest(tmp_path, discover(tmp_path))
     articles_out, _, rejects, _ = stages.clean(ingested)
     assert articles_out["source_path"].to_list() == ["good.txt"]

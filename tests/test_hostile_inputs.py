@@ -1,17 +1,19 @@
 """Hostile raw files, one at a time: each is rejected with a reason, or decoded and its repair recorded."""
 from __future__ import annotations
 
+import datetime as dt
 import gzip
 import os
 import random
 
 import pytest
 
-from commentary import ingest
+from commentary import ingest, settings, stages
+from commentary.clean.html import extract_html, extract_html_shard
 from commentary.ingest import RejectedFile, discover, read_raw
 from commentary.settings import (
-    KEEP_RUNS, MAX_CONTROL_SHARE, MAX_DECOMPRESSED_BYTES, MAX_HTML_CHARS, MAX_LINE_CHARS, MAX_QUARANTINED_SHARE, MAX_RAW_BYTES,
-    MAX_SIDECAR_BYTES,
+    HTML_ISOLATE_CHARS, HTML_TIMEOUT_SECONDS, KEEP_RUNS, MAX_CONTROL_SHARE, MAX_DECOMPRESSED_BYTES, MAX_HTML_CHARS,
+    MAX_LINE_CHARS, MAX_QUARANTINED_SHARE, MAX_RAW_BYTES, MAX_SIDECAR_BYTES,
 )
 
 TEXT = "Zürich – “quoted” naïve café, déjà vu. Straße."
@@ -251,4 +253,35 @@ def test_the_caps_are_the_documented_ones():
     assert f"| {MAX_SIDECAR_BYTES // 2**10} KiB |" in limits
     assert f"| {MAX_CONTROL_SHARE:.0%} of characters |" in limits
     assert f"| {MAX_HTML_CHARS // 2**20} Mi characters (`MAX_HTML_CHARS`) |" in limits
+    assert f"| {HTML_ISOLATE_CHARS // 2**20} Mi characters (`HTML_ISOLATE_CHARS`) |" in limits
+    assert f"| {HTML_TIMEOUT_SECONDS:g} s (`HTML_TIMEOUT_SECONDS`) |" in limits
     assert f"| {KEEP_RUNS} (`KEEP_RUNS`)" in limits and f"| {MAX_QUARANTINED_SHARE:.0%} of a run's articles" in limits
+
+
+ARTICLE_HTML = ("<html><head><title>Night buses</title><meta property='article:published_time' content='2024-03-05'>"
+                "<meta name='author' content='Alex Smith'></head><body><nav><a href='/'>Home</a></nav><article>"
+                + "".join(f"<p>The council voted on Tuesday to expand the night bus network, paragraph {i}.</p>"
+                          for i in range(12))
+                + "</article></body></html>")
+
+
+def test_an_html_page_that_outlives_its_time_is_rejected_and_the_others_released(tmp_path, monkeypatch):
+    # One line of 40,000 tiny paragraphs: about 5 CPU seconds of extraction for 440 K characters.
+    (tmp_path / "costly.html").write_text("<html><body>" + "<p>word</p>" * 40_000 + "</body></html>")
+    (tmp_path / "good.html").write_text(ARTICLE_HTML)
+    monkeypatch.setattr(settings, "HTML_ISOLATE_CHARS", 100_000)
+    monkeypatch.setattr(settings, "HTML_TIMEOUT_SECONDS", 1.0)
+    ingested, _, _ = stages.ingest(tmp_path, discover(tmp_path))
+    articles, _, rejects, _ = stages.clean(ingested)
+    assert articles["source_path"].to_list() == ["good.html"]
+    assert [(r["source_path"], r["reason"]) for r in rejects] == [("costly.html", "too-costly")]
+    assert "took more than 1 s" in rejects[0]["detail"]
+
+
+def test_a_large_page_extracted_in_its_own_process_comes_out_as_in_this_one(monkeypatch):
+    monkeypatch.setattr(settings, "HTML_ISOLATE_CHARS", len(ARTICLE_HTML) - 1)
+    (isolated,) = extract_html_shard([(ARTICLE_HTML, "https://example.org/a")])
+    in_process = extract_html(ARTICLE_HTML, "https://example.org/a")
+    assert "paragraph 11." in isolated.text and isolated.metadata["published_date"] == (dt.date(2024, 3, 5), "og")
+    assert (isolated.text, isolated.metadata, isolated.listing_reason) == (
+        in_process.text, in_process.metadata, in_process.listing_reason)

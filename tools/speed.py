@@ -7,7 +7,7 @@ Text path: one shard of ``--shard-size`` pages cycled from ``benchmark/flat-bloc
 core (at most 1.0 CPU ms per page).
 
 HTML path: every page of ``benchmark/html`` read and decoded (``ingest.read_raw``), extracted
-(``extract_html``: main text and metadata) and cleaned as one shard, as the clean stage does;
+(``extract_html_shard``: main text and metadata) and cleaned as one shard, as the clean stage does;
 against trafilatura doing the same job on its own: ``trafilatura.extract`` (default settings, no
 comments, tables kept) with ``with_metadata=True``, from the same page bytes. Target: at most 2 times
 trafilatura's CPU time (the HTML path runs four extractors on one parse). Trafilatura's main text alone from already decoded pages (no metadata) is printed beside it.
@@ -28,7 +28,7 @@ from typing import TypeVar
 import polars as pl
 import trafilatura
 
-from commentary.clean.html import extract_html
+from commentary.clean.html import extract_html_shard
 from commentary.clean.text import clean_shard
 from commentary.ingest import discover, read_raw
 
@@ -69,7 +69,7 @@ def html_path(html_dir: Path, repeat: int) -> dict[str, float]:
     files = [raw for raw in discover(html_dir) if raw.format == "html"]
 
     def ours() -> None:
-        texts = [extract_html(read_raw(html_dir, raw)[0]["text"]).text for raw in files]
+        texts = [extraction.text for extraction in extract_html_shard([(read_raw(html_dir, raw)[0]["text"], None) for raw in files])]
         clean_shard(texts, extracted=[True] * len(texts))
 
     page_bytes = [gzip.decompress(data) if raw.compressed else data
@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> None:
               f"{r['pages_per_cpu_second']:,.0f} pages per CPU second, {r['cpu_ms_per_page']:.2f} CPU ms/page "
               f"(target: at least {TEXT_PAGES_PER_CPU_SECOND_TARGET:,})", flush=True)
     r = html_path(benchmark / "html", args.repeat)
-    print(f"  html path: {r['pages']} pages: read, decode, extract_html and clean {r['ours_cpu_ms_per_page']:.1f} "
+    print(f"  html path: {r['pages']} pages: read, decode, extract_html_shard and clean {r['ours_cpu_ms_per_page']:.1f} "
           f"CPU ms/page; trafilatura.extract, text and metadata from the page bytes, "
           f"{r['trafilatura_cpu_ms_per_page']:.1f}: {r['ratio']:.2f}x (limit {HTML_COST_LIMIT}x); "
           f"its main text alone from decoded pages {r['trafilatura_text_only_cpu_ms_per_page']:.1f}: "

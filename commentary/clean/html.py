@@ -7,6 +7,8 @@ among the page's blocks with the HTML line model (``html_model.json``), whose in
 text features the share of each block that each single extractor kept (trafilatura in both
 settings, readability-lxml, resiliparse: ``extractors.py``). The text keeps one block (paragraph,
 heading, list item, table row) per line, for the text-level furniture rules that run after.
+``extract_html_shard`` runs the model once over a shard's pages, and extracts a page above
+``HTML_ISOLATE_CHARS`` in a process of its own, stopped after ``HTML_TIMEOUT_SECONDS``.
 """
 from __future__ import annotations
 
@@ -15,16 +17,22 @@ import datetime as dt
 import email.utils
 import json
 import logging
+import math
+import os
 import re
+import signal
+import subprocess
+import sys
 from html import unescape
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 import polars as pl
 from htmldate import find_date
 from lxml import etree, html as lxml_html
 from trafilatura import metadata as trafilatura_metadata
 
+from commentary import settings
 from commentary.clean.extractors import extractor_texts, kept_share, page_text
 from commentary.clean.model import LineModel, html_model
 from commentary.clean.text import body_probability, body_runs, rule_lines, with_kept
@@ -143,19 +151,113 @@ class HtmlExtraction:
         return self.listing_reason is not None
 
 
+class TooCostly(Exception):
+    """A page whose extraction outlived ``HTML_TIMEOUT_SECONDS`` in its own process."""
+
+
+@dataclass
+class PageReading:
+    """One page read for block selection: the whole page as text (one block per line), the share of
+    each line that each extractor kept, the metadata, and the link statistics of its body
+    (``None`` when it has no body) for the listing check; ``parsed`` is False when nothing usable
+    came out of the parser."""
+
+    page: str
+    kept: dict[str, dict[int, float]]
+    metadata: dict[str, tuple[Any, str]]
+    link_share: float | None
+    parsed: bool = True
+
+
 def extract_html(html: str, url: str | None = None) -> HtmlExtraction:
-    """Extract the main text and metadata of ``html``; never raises, never fetches."""
+    """Extract the main text and metadata of ``html`` in this process; never raises, never fetches."""
+    reading = read_page(html, url)
+    return finish_pages([reading], [_safe(lambda: select_blocks([reading.page], [reading.kept])[0], "")])[0]
+
+
+def extract_html_shard(pages: Sequence[tuple[str, str | None]]) -> list[HtmlExtraction | Exception]:
+    """The extraction of each ``(html, url)`` of a shard, or the error that stopped it.
+
+    Pages of at most ``HTML_ISOLATE_CHARS`` characters are read here and their blocks chosen by one
+    run of the HTML model over the whole shard; a larger page is extracted in a process of its own
+    that is killed after ``HTML_TIMEOUT_SECONDS`` (:class:`TooCostly`).
+    """
+    results: list[HtmlExtraction | PageReading | Exception] = []
+    for html, url in pages:
+        try:
+            results.append(extract_isolated(html, url) if len(html) > settings.HTML_ISOLATE_CHARS
+                           else read_page(html, url))
+        except Exception as error:  # noqa: BLE001 - one bad page must not stop the shard
+            results.append(error)
+    read = [i for i, result in enumerate(results) if isinstance(result, PageReading)]
+    readings = [results[i] for i in read]
+    try:
+        texts = select_blocks([r.page for r in readings], [r.kept for r in readings])
+    except Exception:  # noqa: BLE001 - retried page by page so that one page cannot fail the others
+        texts = [_safe(lambda r=r: select_blocks([r.page], [r.kept])[0], "") for r in readings]
+    for i, extraction in zip(read, finish_pages(readings, texts), strict=True):
+        results[i] = extraction
+    return results
+
+
+def read_page(html: str, url: str | None = None) -> PageReading:
+    """Parse ``html`` once and read what block selection needs from it (see :class:`PageReading`)."""
     tree = parse_html(html)
     if tree is None:
-        return HtmlExtraction(text="")
+        return PageReading(page="", kept={}, metadata={}, link_share=None, parsed=False)
     metadata = _safe(lambda: extract_page_metadata(tree, url), {})
-    text = _safe(lambda: extract_main_text(html, tree, url), "")
-    text = drop_repeated_title(text, metadata.get("title", (None, ""))[0])
-    return HtmlExtraction(
-        text=text,
-        metadata=metadata,
-        listing_reason=_safe(lambda: looks_like_listing(tree, text, metadata), None),
-    )
+    page = _safe(lambda: page_text(tree), "")
+    outputs = _safe(lambda: extractor_texts(html, tree, url), {})
+    kept = {name: kept_share(page, text) for name, text in outputs.items()}
+    return PageReading(page=page, kept=kept, metadata=metadata, link_share=_safe(lambda: body_link_share(tree), None))
+
+
+def finish_pages(readings: Sequence[PageReading], texts: Sequence[str]) -> list[HtmlExtraction]:
+    """The extraction of each page from its reading and its chosen blocks."""
+    out = []
+    for reading, text in zip(readings, texts, strict=True):
+        text = drop_repeated_title(text, reading.metadata.get("title", (None, ""))[0])
+        out.append(HtmlExtraction(
+            text=text, metadata=reading.metadata,
+            listing_reason=_safe(lambda: looks_like_listing(reading.link_share, text, reading.metadata), None)
+            if reading.parsed else None,
+        ))
+    return out
+
+
+def extract_isolated(html: str, url: str | None = None,
+                     timeout: float | None = None) -> HtmlExtraction:
+    """:func:`extract_html` in a fresh interpreter, killed after ``timeout`` seconds
+    (``HTML_TIMEOUT_SECONDS``); raises :class:`TooCostly` when it expires. The child also stops itself
+    at that time (an alarm), so it cannot outlive a parent that was killed."""
+    timeout = settings.HTML_TIMEOUT_SECONDS if timeout is None else timeout
+    command = [sys.executable, "-c", f"from commentary.clean.html import _extract_stdin; _extract_stdin({timeout!r})"]
+    try:
+        done = subprocess.run(command, input=json.dumps([html, url]).encode("utf-8"), capture_output=True,
+                              timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        raise TooCostly(f"{len(html)} characters of HTML: extraction took more than {timeout:g} s; stopped") from None
+    if done.returncode != 0 or not done.stdout:
+        last = done.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or [""]
+        raise RuntimeError(f"extraction process failed (exit code {done.returncode}) {last[0][:300]}".strip())
+    data = json.loads(done.stdout)
+    metadata = {name: (dt.date.fromisoformat(value["date"]) if isinstance(value, dict) else value, source)
+                for name, (value, source) in data["metadata"].items()}
+    return HtmlExtraction(text=data["text"], metadata=metadata, listing_reason=data["listing_reason"])
+
+
+def _extract_stdin(timeout: float) -> None:
+    """Child of :func:`extract_isolated`: extract the JSON ``[html, url]`` read from stdin and write the
+    extraction as JSON to stdout (dates as ``{"date": iso}``; anything printed on the way goes to stderr)."""
+    signal.alarm(math.ceil(timeout) + 1)
+    result_out = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8")
+    sys.stdout = sys.stderr
+    html, url = json.loads(sys.stdin.buffer.read())
+    extraction = extract_html(html, url)
+    metadata = {name: ({"date": value.isoformat()} if isinstance(value, dt.date) else value, source)
+                for name, (value, source) in extraction.metadata.items()}
+    json.dump({"text": extraction.text, "metadata": metadata, "listing_reason": extraction.listing_reason}, result_out)
+    result_out.close()
 
 
 def _safe(compute, default):
@@ -181,13 +283,6 @@ def parse_html(html: str) -> lxml_html.HtmlElement | None:
 
 
 # --- main text -------------------------------------------------------------------------
-
-def extract_main_text(html: str, tree: lxml_html.HtmlElement, url: str | None) -> str:
-    """The page's blocks that the HTML line model keeps as the article, one per line."""
-    page = page_text(tree)
-    outputs = extractor_texts(html, tree, url)
-    return select_blocks([page], [{name: kept_share(page, text) for name, text in outputs.items()}])[0]
-
 
 def select_blocks(pages: list[str], kept: list[dict[str, dict[int, float]]],
                   model: LineModel | None = None) -> list[str]:
@@ -234,9 +329,20 @@ LISTING_MIN_LINK_SHARE = 0.5
 _SENTENCE_END_RE = re.compile(r"[.!?。！？…:;\"'”»)]\s*$")
 
 
-def looks_like_listing(tree: lxml_html.HtmlElement, text: str,
+def body_link_share(tree: lxml_html.HtmlElement) -> float | None:
+    """Share of the words of the page's body inside links (1.0 for an empty body; None: no body)."""
+    body = tree.find("body")
+    if body is None:
+        return None
+    page_words = len(" ".join(body.itertext()).split())
+    link_words = sum(len(" ".join(a.itertext()).split()) for a in body.iter("a"))
+    return link_words / page_words if page_words else 1.0
+
+
+def looks_like_listing(link_share: float | None, text: str,
                        metadata: dict[str, tuple[Any, str]]) -> str | None:
-    """Why the page looks like an index/listing page, or None if it reads like an article."""
+    """Why the page looks like an index/listing page, or None if it reads like an article
+    (``link_share`` from :func:`body_link_share`)."""
     page_type = metadata.get("page_type", (None, ""))[0]
     if page_type in LISTING_TYPES:
         return f"page type {page_type}"
@@ -248,12 +354,8 @@ def looks_like_listing(tree: lxml_html.HtmlElement, text: str,
     )
     if prose_blocks >= LISTING_MAX_PROSE_BLOCKS:
         return None
-    body = tree.find("body")
-    if body is None:
+    if link_share is None:
         return "no body"
-    page_chars = len(" ".join(body.itertext()).split())
-    link_chars = sum(len(" ".join(a.itertext()).split()) for a in body.iter("a"))
-    link_share = link_chars / page_chars if page_chars else 1.0
     if link_share >= LISTING_MIN_LINK_SHARE:
         return f"{prose_blocks} prose blocks, {link_share:.0%} of words in links"
     return None
