@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-#: A fresh database takes about 20 s to migrate here (TOOLCHAIN.md); allow for slower machines.
+#: A fresh database takes about 20 s to migrate on two cores; allow for slower machines.
 STARTUP_TIMEOUT_SECONDS = 120
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-#: Documents per shard: one Prefect task per stage per shard (TOOLCHAIN.md: 5-50 ms per task).
+#: Documents per shard: one Prefect task per stage per shard (Prefect spends 5-50 ms on each task run).
 SHARD_SIZE = 500
 #: Shards whose ``doc_id`` ranges may overlap at any one point before a run lays every shard out
 #: afresh (``cache.lay_out``); the release merges that many shards at once (memory: this times a shard).

@@ -198,7 +198,7 @@ def with_runner(runner: str = "local", scheduler: str | None = None):
 def shared_api_server(stack: ExitStack) -> None:
     """Without a configured Prefect API, start one local server for this process and its Dask workers.
 
-    Each worker process would otherwise start a temporary server of its own (TOOLCHAIN.md).
+    Each worker process would otherwise start a temporary server of its own (slow).
     """
     if PREFECT_API_URL.value():
         return
