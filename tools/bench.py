@@ -32,7 +32,7 @@ from commentary.server import local_server
 from tools import realpages, synthetic
 
 REPO = Path(__file__).resolve().parents[1]
-COMMAND = [str(Path(sys.executable).with_name("commentary")), "run"]
+COMMAND = [str(Path(sys.executable).with_name("commentary")), "run", "--json"]
 
 
 def measure(args: list[str], env: dict | None = None) -> dict:
@@ -195,6 +195,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.cleaning_only:
         return
     args.work.mkdir(parents=True, exist_ok=True)
+    os.environ["COMMENTARY_MIN_FILE_AGE_SECONDS"] = "0"  # corpora are written just before they are run
     results.update(seeds=seeds_run(args.work), sizes=[])
     print(f"seeds end to end: {results['seeds']['seconds']} s, peak {results['seeds']['peak_rss_mib']} MiB", flush=True)
     with local_server(_free_port(), log=args.work / "server.log") as url:
