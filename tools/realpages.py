@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+import polars as pl
+
 REPO = Path(__file__).resolve().parents[1]
 SOURCES = ("benchmark/html", "pool/html")
 _PARAGRAPH = 120
@@ -51,13 +53,15 @@ def real_pages(shared: Path, work: Path) -> Pages:
             subprocess.run([sys.executable, str(shared / "tools" / "flatten.py"), str(flat), "--mode", "blocks",
                             "--html-dir", str(shared / source)], check=True, capture_output=True)
         done.write_text("")
-    from schemas.expectations import KNOWN_FURNITURE  # imports Great Expectations: only when the corpus is built
+    from schemas.expectations import body_measures  # imports Great Expectations: only when the corpus is built
 
-    known = re.compile("|".join(f"(?:{pattern.removeprefix('(?im)')})" for pattern in KNOWN_FURNITURE), re.IGNORECASE | re.MULTILINE)
     names = sorted(path.name.split(".")[0] for source in SOURCES for path in (shared / source).glob("*.html.gz"))
     htmls = {path.name.split(".")[0]: path for source in SOURCES for path in (shared / source).glob("*.html.gz")}
-    texts = tuple(tuple(line for line in (flat / f"{name}.txt").read_text(encoding="utf-8").split("\n") if not known.search(line))
-                  for name in names)
+    lines = {name: (flat / f"{name}.txt").read_text(encoding="utf-8").split("\n") for name in names}
+    distinct = sorted({line for page_lines in lines.values() for line in page_lines})
+    measured = body_measures(pl.LazyFrame({"doc_id": [str(i) for i in range(len(distinct))], "body": distinct}))
+    known = {distinct[int(i)] for i in measured.filter(pl.col("known_furniture").is_not_null())["doc_id"]}
+    texts = tuple(tuple(line for line in lines[name] if line not in known) for name in names)
     paragraphs = tuple(line for lines in texts for line in lines if len(line) >= _PARAGRAPH)
     return Pages(texts, tuple(gzip.decompress(htmls[name].read_bytes()).decode("utf-8", "replace") for name in names), paragraphs)
 
