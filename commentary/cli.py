@@ -189,11 +189,11 @@ def _run(args) -> int:
     if args.inline:
         entry = run_inline(raw_folder(args.raw), Path(args.curated), args.shard_size, args.mirror)
     else:
-        from flows.pipeline import shared_api_server, with_runner
+        from flows.api_server import shared_api_server
+        from flows.pipeline import with_runner
 
         with ExitStack() as stack:
-            if args.runner == "dask":
-                shared_api_server(stack)
+            shared_api_server(stack)
             entry = with_runner(args.runner, args.scheduler)(raw=args.raw, curated=args.curated, shard_size=args.shard_size,
                                                              mirror=args.mirror)
     if args.json:

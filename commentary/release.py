@@ -41,7 +41,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from commentary import card, changelog, tables
+from commentary import card, changelog, lifetime, tables
 from commentary.settings import PART_FILE_BYTES, ROW_GROUP_BYTES
 from commentary.tables import RELEASE_TABLES
 
@@ -126,13 +126,7 @@ def serve_run(run_pid: int) -> None:
     run is gone (where that signal is not available, and for a parent that died before it was set)."""
     global _RUN_PID
     _RUN_PID = run_pid
-    with contextlib.suppress(OSError, AttributeError):
-        import ctypes
-        import signal
-
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    if os.getppid() != run_pid:
-        os._exit(1)
+    lifetime.die_with(run_pid)
 
 
 class BaseReleaseDamaged(ValueError):

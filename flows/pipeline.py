@@ -21,7 +21,6 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.context import FlowRunContext
 from prefect.futures import as_completed
-from prefect.settings import PREFECT_API_URL, temporary_settings
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.utilities.annotations import quote
 
@@ -193,20 +192,3 @@ def with_runner(runner: str = "local", scheduler: str | None = None):
         "n_workers": DASK_WORKERS, "threads_per_worker": 1, "dashboard_address": "127.0.0.1:0",
         "env": {"POLARS_MAX_THREADS": str(DASK_WORKER_POLARS_THREADS)}})
     return run_pipeline.with_options(task_runner=dask)
-
-
-def shared_api_server(stack: ExitStack) -> None:
-    """Without a configured Prefect API, start one local server for this process and its Dask workers.
-
-    Each worker process would otherwise start a temporary server of its own (slow).
-    """
-    if PREFECT_API_URL.value():
-        return
-    from prefect.server.api.server import SubprocessASGIServer
-
-    server = SubprocessASGIServer()
-    server.start()
-    stack.callback(server.stop)
-    os.environ["PREFECT_API_URL"] = server.api_url
-    stack.callback(os.environ.pop, "PREFECT_API_URL", None)
-    stack.enter_context(temporary_settings(updates={PREFECT_API_URL: server.api_url}))

@@ -222,6 +222,44 @@ def test_a_run_killed_while_its_corpus_process_publishes_publishes_nothing(grown
     assert killed_ledger is None or not killed_ledger["release"]["published"]
 
 
+def _processes_marked(mark: str) -> dict[int, str]:
+    """The living processes whose environment holds ``mark``, with their command lines."""
+    found = {}
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as environ:
+                if mark.encode() in environ.read().split(b"\0") and _alive(int(entry)):
+                    found[int(entry)] = open(f"/proc/{entry}/cmdline", "rb").read().replace(b"\0", b" ").decode()
+        except (OSError, ValueError):
+            continue
+    return found
+
+
+def test_a_killed_prefect_run_takes_its_api_server_and_corpus_process_with_it(grown, tmp_path):
+    """``commentary run`` under Prefect, killed with SIGKILL while its temporary API server and its whole-corpus
+    process run: every process it started dies with it, and the next run publishes on an intact release."""
+    raw, curated = grown
+    name, value = "COMMENTARY_KILL_TREE", f"{os.getpid()}-{time.monotonic_ns()}"
+    mark = f"{name}={value}"
+    log = tmp_path / "run.log"  # a file, not a pipe: a surviving child would hold a pipe open
+    with log.open("w") as output:
+        run = subprocess.Popen([sys.executable, "-m", "commentary.cli", "run", "--raw", str(raw), "--curated", str(curated)],
+                               cwd=REPO, env={**os.environ, name: value}, stdout=output, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 240
+    while not all(any(part in command for command in _processes_marked(mark).values()) for part in ("uvicorn", "multiprocessing")):
+        assert run.poll() is None and time.monotonic() < deadline, log.read_text()
+        time.sleep(0.05)
+    run.kill()
+    run.wait(timeout=60)
+    deadline = time.monotonic() + 10
+    while _processes_marked(mark) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _processes_marked(mark) == {}
+    entry = pipeline.run(raw, curated, shard_size=2)
+    assert entry["balanced"] and entry["released"] == 5 and not any(release.verify_all(curated).values())
+    assert _leftovers(curated) == []
+
+
 def test_a_second_run_on_the_same_folder_exits_with_a_clear_message(grown, capsys):
     raw, curated = grown
     first = _start(raw, curated, "hold")

@@ -1,0 +1,43 @@
+"""The run's Prefect API server: without a configured one, a temporary server that dies with the run."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from contextlib import ExitStack
+
+import prefect
+from prefect.server.api.server import SubprocessASGIServer
+from prefect.settings import PREFECT_API_URL, get_current_settings, temporary_settings
+
+from commentary import lifetime
+
+
+def shared_api_server(stack: ExitStack) -> None:
+    """Without a configured Prefect API, start one temporary server for this run, its Dask workers and its
+    processes; it dies with the run, even one killed with SIGKILL (``RunApiServer``).
+
+    Prefect would otherwise start a temporary server of its own that outlives a killed run, and each Dask
+    worker process one more (slow).
+    """
+    if PREFECT_API_URL.value():
+        return
+    server = RunApiServer()
+    server.start()
+    stack.callback(server.stop)
+    os.environ["PREFECT_API_URL"] = server.api_url
+    stack.callback(os.environ.pop, "PREFECT_API_URL", None)
+    stack.enter_context(temporary_settings(updates={PREFECT_API_URL: server.api_url}))
+
+
+class RunApiServer(SubprocessASGIServer):
+    """Prefect's temporary API server, started through ``commentary.lifetime`` so that it dies with the process
+    that started it. The command and environment are Prefect's own (``SubprocessASGIServer._run_uvicorn_command``)."""
+
+    def _run_uvicorn_command(self) -> subprocess.Popen:
+        command = [sys.executable, "-m", "uvicorn", "--app-dir", str(prefect.__module_path__.parent),
+                   "--factory", "prefect.server.api.server:create_app", "--host", "127.0.0.1", "--port", str(self.port),
+                   "--log-level", "error", "--lifespan", "on"]
+        environment = {**os.environ, "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1",
+                       **get_current_settings().to_environment_variables(exclude_unset=True)}
+        return subprocess.Popen(lifetime.dying_with_this_process(command), env=environment)
