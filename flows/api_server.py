@@ -7,6 +7,8 @@ import sys
 from contextlib import ExitStack
 
 import prefect
+from prefect.events.worker import EventsWorker
+from prefect.logging.handlers import APILogWorker
 from prefect.server.api.server import SubprocessASGIServer
 from prefect.settings import PREFECT_API_URL, get_current_settings, temporary_settings
 
@@ -25,6 +27,8 @@ def shared_api_server(stack: ExitStack) -> None:
     server = RunApiServer()
     server.start()
     stack.callback(server.stop)
+    for worker in (APILogWorker, EventsWorker):  # what the run logged and emitted reaches the server before it stops
+        stack.callback(worker.drain_all, timeout=5, at_exit=False)
     os.environ["PREFECT_API_URL"] = server.api_url
     stack.callback(os.environ.pop, "PREFECT_API_URL", None)
     stack.enter_context(temporary_settings(updates={PREFECT_API_URL: server.api_url}))
