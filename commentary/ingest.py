@@ -212,7 +212,11 @@ def _read_capped(raw_root: Path, path: Path, limit: int) -> bytes:
     Symbolic links that lead out of the raw folder are not followed; FIFOs, sockets and devices
     are not opened (reading them could block or never end).
     """
-    if path.is_symlink() and not path.resolve().is_relative_to(raw_root.resolve()):
+    try:
+        outside = path.is_symlink() and not path.resolve().is_relative_to(raw_root.resolve())
+    except RuntimeError as error:  # raised by ``resolve`` for a loop of links
+        raise RejectedFile("unreadable", "symbolic links that lead to each other in a loop") from error
+    if outside:
         raise RejectedFile("symlink-outside-raw", "symbolic link leads out of the raw folder; not followed")
     try:
         info = path.stat()

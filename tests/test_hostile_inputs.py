@@ -215,6 +215,13 @@ def test_a_dangling_link_is_unreadable(tmp_path):
     assert _reject(tmp_path, "dangling.txt").reason == "unreadable"
 
 
+def test_a_loop_of_links_is_unreadable(tmp_path):
+    (tmp_path / "a.txt").symlink_to(tmp_path / "b.txt")
+    (tmp_path / "b.txt").symlink_to(tmp_path / "a.txt")
+    assert _reject(tmp_path, "a.txt").reason == "unreadable"
+    assert "loop" in _reject(tmp_path, "b.txt").detail
+
+
 def test_a_file_without_read_permission_is_unreadable(tmp_path, monkeypatch):
     path = tmp_path / "locked.txt"
     path.write_text("Some text.")

@@ -179,6 +179,20 @@ def test_a_corrupt_warc_keeps_the_records_before_the_damage_and_rejects_the_rest
     assert entry["balanced"] and entry["released"] == 1
 
 
+@pytest.mark.parametrize("compressed", [False, True], ids=["warc", "warc.gz"])
+def test_a_record_cut_before_its_http_status_line_is_truncated(tmp_path, articles, compressed):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    records = [_record(WarcRecordType.response, n, _http("200 OK", {"Content-Type": "text/html"}, html_page(*articles[n]).encode()),
+                       f"https://example.org/{n}") for n in (0, 1)]
+    cut = records[1][:records[1].index(b"\r\n\r\n") + 9]  # the WARC headers and "HTTP/"
+    name = "cut.warc.gz" if compressed else "cut.warc"
+    offsets = write_warc(raw / name, [records[0], cut], compressed)
+    plan, entry = _run(raw, tmp_path / "curated")
+    assert entry["balanced"] and entry["released"] == 1
+    assert dict(pipeline.merge_rejects(plan.run_dir).select("source_path", "reason").iter_rows()) == {f"{name}#{offsets[1]}": "warc-truncated"}
+
+
 def test_a_warc_compressed_as_one_stream_is_rejected_with_its_reason(tmp_path, articles):
     raw = tmp_path / "raw"
     raw.mkdir()
