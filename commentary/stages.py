@@ -113,6 +113,10 @@ def clean(ingested: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, list[dict
             rejects.append(reject(doc["source_path"], "clean", reason, detail))
         else:
             articles.append(article)
+    undeclared = [article for article in articles if not article["language"]]  # the page's own metadata comes first
+    for article, detected in zip(undeclared, language.detect_all([article["body"] for article in undeclared]), strict=True):
+        if detected:
+            article["language"], article["field_sources"]["language"] = detected, language.SOURCE
     cleaned = frame(articles, tables.ARTICLES).with_columns(word_count=pl.col("body").str.count_matches(r"\w+").cast(pl.Int64))
     return cleaned, _furniture(audited_ids, audited_pages), rejects, repairs
 
@@ -170,8 +174,6 @@ def _article(doc: dict, html_meta: dict, page: CleanedPage) -> dict:
         row[name] = value if value or name not in _LIST_FIELDS else []
         sources[name] = source
     body = normalize_body(page.body)
-    if not row["language"] and (detected := language.detect(body)):  # the page's own metadata comes first
-        row["language"], sources["language"] = detected, language.SOURCE
     row["field_sources"] = sources
     row["body"] = body
     row["word_count"] = None  # counted over the shard's bodies at once (``clean``)

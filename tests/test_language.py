@@ -43,3 +43,18 @@ def test_bodies_have_no_break_spaces_and_tabs_as_plain_spaces_like_the_other_fie
     assert "\u00a0" not in row["body"] and "\t" not in row["body"] and "  " not in row["body"]
     assert row["body"].split("\n\n")[0] == first and row["body"].count("\n\n") == body.count("\n\n")
     assert row["body_sha256"] == stages.body_fingerprint(body)
+
+
+def test_bodies_detected_together_get_the_answers_py3langid_gives_each_alone(articles):
+    """The shard-wide walk of the model gives, text by text, what ``classify`` gives (and the same threshold)."""
+    from commentary import language
+
+    texts = [body[start:] for _, body in articles for start in (0, 300)] + [
+        FRENCH, FRENCH.upper(), "Переговоры между двумя странами возобновились на этой неделе, и обе стороны довольны.",
+        "朝鲜半岛局势近日再度紧张。美国和韩国官员表示，他们愿意在没有先决条件的情况下与平壤恢复对话。",
+        "北朝鮮との交渉は今週再開され、双方は協議が有益だったと述べた。専門家は、信頼の構築には時間がかかると指摘している。", "12345 67890 " * 8, "😀" * 60, "too short", ""]
+    identifier = language._identifier()
+    expected = [None if len(text) < language.MIN_CHARS else label if probability >= language.MIN_PROBABILITY else None
+                for text in texts for label, probability in [identifier.classify(text[:language.MAX_CHARS])]]
+    assert language.detect_all(texts) == expected
+    assert {"en", "fr", "ru", "zh", "ja", None} <= set(expected)

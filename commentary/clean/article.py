@@ -6,6 +6,7 @@ a few words (a navigation menu, a placeholder). The thresholds are in ``commenta
 """
 from __future__ import annotations
 
+import itertools
 import re
 
 from commentary.settings import BLOCK_PAGE_MAX_WORDS, MARKUP_MIN_SHARE, MIN_BODY_WORDS
@@ -15,8 +16,10 @@ BLOCK_PAGE = re.compile(
     r"\b(just a moment\.\.\.|checking your browser|access denied|attention required|enable javascript and cookies"
     r"|verify you are (a )?human|are you a robot|403 forbidden|404 not found|page not found|service unavailable"
     r"|request blocked|you don't have permission to access)\b", re.IGNORECASE)
-#: A line of markup or data: opens with a tag, a brace or a bracket, or is a JSON key-value pair.
-MARKUP_LINE = re.compile(r'^\s*(<[/!?a-zA-Z]|[{}\[\]]|"[^"]{1,80}"\s*:)')
+#: A line of markup or data: opens with a tag, a brace or a bracket, or is a JSON key-value pair; matched whole.
+MARKUP_LINE = re.compile(r'^[^\S\n]*(?:<[/!?a-zA-Z]|[{}\[\]]|"[^"\n]{1,80}"[^\S\n]*:).*$', re.MULTILINE)
+#: A line of white space only: not counted among the page's characters.
+_BLANK_LINE = re.compile(r"^[^\S\n]+$", re.MULTILINE)
 _WORD = re.compile(r"\w+")
 
 
@@ -24,16 +27,20 @@ def not_an_article(text: str, body: str) -> tuple[str, str] | None:
     """``(reason, detail)`` when the page (``text``) with its cleaned ``body`` is no article, else None.
 
     Reasons: ``not-an-article`` (block or error page, markup or data), ``no-article-body`` (a few words).
+    Words are counted only up to the thresholds that use them, so a long page costs no more than a short one.
     """
-    words = len(_WORD.findall(text))
+    words = _count_words(text, BLOCK_PAGE_MAX_WORDS + 1)
     if words <= BLOCK_PAGE_MAX_WORDS and (match := BLOCK_PAGE.search(text)):
         return "not-an-article", f"block, challenge or error page ({match.group(0)!r} in {words} words)"
-    lines = [line for line in text.split("\n") if line.strip()]
-    chars = sum(len(line) for line in lines)
-    markup = sum(len(line) for line in lines if MARKUP_LINE.match(line))
+    chars = len(text) - text.count("\n") - sum(map(len, _BLANK_LINE.findall(text)))
+    markup = sum(map(len, MARKUP_LINE.findall(text)))
     if chars and markup / chars >= MARKUP_MIN_SHARE:
         return "not-an-article", f"markup or data saved as text ({markup / chars:.0%} of its characters)"
-    body_words = len(_WORD.findall(body))
-    if body_words < MIN_BODY_WORDS:
+    if (body_words := _count_words(body, MIN_BODY_WORDS)) < MIN_BODY_WORDS:
         return "no-article-body", f"{body_words} words of article body (fewer than {MIN_BODY_WORDS})"
     return None
+
+
+def _count_words(text: str, limit: int) -> int:
+    """The number of words in ``text``, counted up to ``limit``."""
+    return sum(1 for _ in itertools.islice(_WORD.finditer(text), limit))
