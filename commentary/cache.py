@@ -35,12 +35,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
-import pyarrow as pa
 
 from commentary import tables
 from commentary.ingest import SIDECAR_SUFFIX, RawFile, doc_id_for
 from commentary.settings import MAX_OVERLAPPING_SHARDS, MIN_FILE_AGE_SECONDS, STAMP_SETTLE_SECONDS
 from commentary.storage import RemoteFolder
+from schemas import models
 
 REPO = Path(__file__).resolve().parents[1]
 #: Everything that decides what ingest and clean make of a raw file (folders are read whole).
@@ -54,9 +54,9 @@ PROCESSING_SOURCES = (
 KEY_COLUMNS = ("source_path", "source_sha256", "format", "url", "outlet", "published_date", "language")
 INDEX_NAME = "clean.json"
 #: Per shard of a run: the key of every document that entered the clean stage.
-KEYS = pa.schema([("doc_id", pa.string()), ("source_path", pa.string()), ("cache_key", pa.string())])
-#: Per shard of a run: the stamp of every raw file (null: read it again next time).
-STAMPS = pa.schema([("doc_id", pa.string()), ("source_path", pa.string()), ("stamp", pa.string())])
+KEYS = tables.arrow_schema(models.DocumentKey)
+#: Per shard of a run: the stamp of every raw file.
+STAMPS = tables.arrow_schema(models.FileStamp)
 
 
 def pipeline_fingerprint(root: Path = REPO) -> str:
@@ -88,7 +88,7 @@ def file_stamps(raw_root: Path | RemoteFolder, files: list[RawFile]) -> pl.DataF
     local = isinstance(raw_root, Path)
     root = os.fspath(raw_root) if local else ""
     rows = [(doc_id_for(raw.rel_path), raw.rel_path, _stamp(os.path.join(root, raw.file), now) if local else None) for raw in files]
-    return pl.DataFrame(rows, schema={"doc_id": pl.String, "source_path": pl.String, "stamp": pl.String}, orient="row")
+    return pl.DataFrame(rows, schema=pl.from_arrow(STAMPS.empty_table()).schema, orient="row")
 
 
 def _stamp(path: str, now: int) -> str | None:
