@@ -6,7 +6,9 @@ import pytest
 
 from commentary.clean import extractors
 from commentary.clean.extractors import covered_share, extractor_texts, page_text
-from commentary.clean.html import clean_authors, extract_html, parse_date, parse_html, select_blocks
+from commentary.clean.dates import parse_date
+from commentary.clean.html import extract_html, parse_html, select_blocks
+from commentary.clean.people import clean_authors
 from commentary.clean.model import EXTRACTORS
 
 PROSE = (

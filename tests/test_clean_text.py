@@ -14,8 +14,11 @@ from hypothesis import strategies as st
 
 from commentary.clean import CATEGORIES
 from commentary.clean.features import char_profile
-from commentary.clean.fields import extract_fields, parse_date, person_names, split_tags
+from commentary.clean.dates import find_date
+from commentary.clean.fields import extract_fields
+from commentary.clean.people import byline_names
 from commentary.clean.rules import first_matching_rule, load_rules, rule_groups, rule_match_expr
+from commentary.clean.tags import line_tags
 from commentary.clean.text import clean_shard, clean_text
 from tools.train import load_pages, train
 
@@ -199,23 +202,23 @@ def test_shard_order_does_not_change_results():
 
 
 def test_junk_bylines_give_no_author():
-    assert person_names("Email the author") == []
-    assert person_names("3 hours ago") == []
-    assert person_names("Jane Doe and John Smith") == ["Jane Doe", "John Smith"]
+    assert byline_names("Email the author") == []
+    assert byline_names("3 hours ago") == []
+    assert byline_names("Jane Doe and John Smith") == ["Jane Doe", "John Smith"]
 
 
 def test_parse_date_formats():
-    assert parse_date("Aug 25, 2021 4 min read") == dt.date(2021, 8, 25)
-    assert parse_date("on 6/25/2021") == dt.date(2021, 6, 25)
-    assert parse_date("5 March 2020") == dt.date(2020, 3, 5)
-    assert parse_date("no date here") is None
+    assert find_date("Aug 25, 2021 4 min read") == dt.date(2021, 8, 25)
+    assert find_date("on 6/25/2021") == dt.date(2021, 6, 25)
+    assert find_date("5 March 2020") == dt.date(2020, 3, 5)
+    assert find_date("no date here") is None
 
 
 def test_split_tags_prefers_separators():
-    assert split_tags("economy, trade | China") == ["economy", "trade", "China"]
-    assert split_tags("Climate") == ["Climate"]
-    assert split_tags("Khawarij |") == ["Khawarij"]
-    assert split_tags("Leadership Tagged With: Philosophy") == ["Leadership", "Philosophy"]
+    assert line_tags("economy, trade | China") == ["economy", "trade", "China"]
+    assert line_tags("Climate") == ["Climate"]
+    assert line_tags("Khawarij |") == ["Khawarij"]
+    assert line_tags("Leadership Tagged With: Philosophy") == ["Leadership", "Philosophy"]
 
 
 @pytest.mark.parametrize(("line", "tags"), [

@@ -16,6 +16,7 @@ from pathlib import Path
 import polars as pl
 
 RULES_DIR = Path(__file__).resolve().parent.parent / "rules"
+LEXICONS_DIR = RULES_DIR / "lexicons"
 
 #: Order in which rule files are tried; the first matching rule decides a line. Specific,
 #: phrase-like furniture goes first so that e.g. "COMMENTARY BY" is a byline, not a section.
@@ -119,6 +120,12 @@ def load_rules(rules_dir: Path = RULES_DIR) -> tuple[Rule, ...]:
                 counter_examples=tuple(raw.get("counter_examples", ())),
             ))
     return tuple(rules)
+
+
+@cache
+def load_lexicon(name: str) -> dict:
+    """The word lists of ``commentary/rules/lexicons/<name>.toml``."""
+    return tomllib.loads((LEXICONS_DIR / f"{name}.toml").read_text(encoding="utf-8"))
 
 
 def rule_match_expr(rule: Rule, text: pl.Expr, n_words: pl.Expr) -> pl.Expr:
