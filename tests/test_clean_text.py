@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from commentary.clean import CATEGORIES
+from commentary.clean import CATEGORIES, LineDecision
 from commentary.clean.features import char_profile
 from commentary.clean.dates import find_date
 from commentary.clean.fields import extract_fields
@@ -212,6 +212,26 @@ def test_parse_date_formats():
     assert find_date("on 6/25/2021") == dt.date(2021, 6, 25)
     assert find_date("5 March 2020") == dt.date(2020, 3, 5)
     assert find_date("no date here") is None
+
+
+@pytest.mark.parametrize("line, rule_id, field, expected", [
+    # Dates before 1990 or after tomorrow are placeholders or typing errors, as in page metadata.
+    ("Published on 0001-01-01", "byline.dateline", "published_date", None),
+    ("Updated: December 1, 2999", "byline.dateline", "published_date", None),
+    ("25.06.2021", "byline.dateline", "published_date", dt.date(2021, 6, 25)),
+    ("This article originally appeared in The Diplomat on June 25th, 2021.", "syndication.originally-appeared",
+     "syndicated_date", dt.date(2021, 6, 25)),
+    # Bylines in capitals read as names; organisation words mark a byline that is not all people.
+    ("By JANE DOE", "byline.by-name", "authors", ["Jane Doe"]),
+    ("By Jane Doe, Digital Desk", "byline.by-name", "authors", []),
+    ("Maria dos Santos", "byline.after-label", "authors", ["Maria dos Santos"]),
+    # A tag repeated on a tag line is one tag; a "#" inside a tag is no separator.
+    ("Tags: Trade, Trade, China", "tags.label", "tags", ["Trade", "China"]),
+    ("Tags: C#, F#", "tags.label", "tags", ["C#", "F#"]),
+])
+def test_fields_read_as_in_page_metadata(line, rule_id, field, expected):
+    fields = extract_fields([LineDecision(1, line, rule_id.split(".")[0], rule_id)])
+    assert fields.get(field) == expected
 
 
 def test_split_tags_prefers_separators():
