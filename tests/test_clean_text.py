@@ -17,7 +17,8 @@ from commentary.clean.features import char_profile
 from commentary.clean.dates import find_date
 from commentary.clean.fields import extract_fields
 from commentary.clean.people import byline_names
-from commentary.clean.rules import first_matching_rule, load_rules, rule_groups, rule_match_expr
+from commentary.clean.model import MODEL_ID
+from commentary.clean.rules import first_matching_rule, load_rules, load_structural_rules, rule_groups, rule_match_expr
 from commentary.clean.tags import line_tags
 from commentary.clean.text import clean_shard, clean_text
 from tools.train import load_pages, train
@@ -92,6 +93,32 @@ def test_rule_groups_choose_the_first_matching_rule():
 def test_rule_ids_unique():
     ids = [r.id for r in RULES]
     assert len(ids) == len(set(ids))
+
+
+STRUCTURAL_RULES = load_structural_rules()
+
+
+def _decision(example):
+    """The rule id and category that clean the example's line, in its page cleaned with its shard."""
+    page = clean_shard(["\n\n".join(lines) for lines in (example.page, *example.shard)])[0]
+    (decision,) = {(d.rule_id, d.category) for d in page.lines if d.text == example.line}
+    return decision
+
+
+@pytest.mark.parametrize("rule", STRUCTURAL_RULES.values(), ids=list(STRUCTURAL_RULES))
+def test_structural_rule_examples(rule):
+    assert rule.examples, "every rule needs examples"
+    assert rule.category in CATEGORIES
+    assert all(_decision(example) == (rule.id, rule.category) for example in rule.examples)
+    assert all(_decision(example)[0] != rule.id for example in rule.counter_examples)
+
+
+def test_every_rule_id_the_cleaner_gives_is_declared():
+    flat = sorted((TEST_DATA / "benchmark" / "flat-blocks").glob("*.txt"))
+    pages = SEED_PAGES + clean_shard([p.read_text(encoding="utf-8") for p in flat])
+    given = {d.rule_id for page in pages for d in page.lines} - {MODEL_ID}
+    assert given - {r.id for r in RULES} <= set(STRUCTURAL_RULES)
+    assert not {r.id for r in RULES} & set(STRUCTURAL_RULES)
 
 
 #: What each column of the character profile counts or flags, as a regex over the line.
