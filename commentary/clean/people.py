@@ -1,8 +1,8 @@
 """Person names from bylines and author metadata, for the text and the HTML paths.
 
-A name is two to five capitalised words (lower-case particles such as "de" or "van" allowed),
-without digits, links or words that mark an organisation, a job title or page furniture
-(``commentary/rules/lexicons/people.toml``). Fields are left empty rather than guessed.
+A name is two to five capitalised words (one for a JSON-LD person; lower-case particles such as "de"
+or "van" allowed), without digits, links or words that mark an organisation, a job title or page
+furniture (``commentary/rules/lexicons/people.toml``). Fields are left empty rather than guessed.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from commentary.clean.rules import load_lexicon
 _LEXICON = load_lexicon("people")
 NAME_PARTICLES = frozenset(_LEXICON["name_particles"])
 JUNK_AUTHORS = frozenset(_LEXICON["junk_authors"])
-#: Words (or pieces of a string) that show it is not a person's name.
+#: Words, and pieces of a string (an address, a link, a number, "admin" in any word), that show it is not a person's name.
 NOT_A_PERSON = re.compile(
     r"\b(?:" + "|".join(map(re.escape, _LEXICON["not_a_person_words"])) + r")\b"
     r"|@|https?:|www\.|\.com\b|/|\d|\bread more\b|^the\s|admin", re.IGNORECASE)

@@ -5,7 +5,7 @@ Order of decisions for each non-blank line (the first that applies wins):
 2. a structural rule that combines position with the lines around it (declared, with examples, in
    ``commentary/rules/structural.toml``);
 3. a line repeated in several documents of the shard (``<zone>.shard-repeat``, declared there too);
-4. the line model (``model.line-v1``) and its body-run decode (``segments.py``): body, or
+4. the line model (``MODEL_ID``) and its body-run decode (``segments.py``): body, or
    furniture named after its zone (``nav`` before the first body line, ``related`` after it).
 
 Text that an extractor already reduced to the main content (``extracted``) gets only the
