@@ -1,27 +1,9 @@
-"""Incremental processing: reuse the ingest and clean outputs of raw files that did not change.
+"""The clean cache: which earlier outputs a run may reuse (README, "Incremental processing").
 
-A document's clean outputs (its article or its reject, its furniture lines and its dedup keys)
-depend only on its ingest record and on the processing code. So a run reuses them from the
-previous run when the document's key (``source_sha256``, path and sidecar fields) and the pipeline
-fingerprint (the processing code, rules and lock file) are unchanged; everything else is cleaned
-afresh.
-
-Finding ``source_sha256`` means reading the file. A file whose stamp (size, mtime and ctime of it
-and of its sidecar, as rsync, make and git compare them) equals the one recorded by the previous
-run is not read again: its ingest outcome is reused. The trade-off is git's: a change that keeps
-size, mtime and ctime goes unseen; ctime cannot be set back by tools that preserve mtime, and a
-file changed within ``STAMP_SETTLE_SECONDS`` of being stamped gets no stamp, so it is read again
-next time (a change inside one timestamp tick would otherwise look unchanged).
-
-The cache is the previous run's shards, named in ``<curated>/cache/clean.json`` once all of that
-run's shards were cleaned. A run keeps that run's shards (``lay_out``): a shard whose files are all
-unchanged is linked whole, and new files go into new shards instead of into every shard, so a run
-that adds 1% of files rebuilds about 1% of the shards. Each shard knows which cached shards hold
-earlier outputs of its files, so its look-up reads only those: memory stays bounded by the shard
-size. Run folders other than the one named there can be deleted without losing the cache.
-
-The price is that a document's shard-mates depend on when it arrived, and the repeated-line rule
-of the cleaner looks at shard-mates: a cold run of the same files can decide such lines otherwise.
+``file_stamps`` records each raw file's stamp, so an unchanged file is not read again;
+``document_keys`` and ``pipeline_fingerprint`` key a document's clean outputs; ``lay_out`` cuts a run's
+files into shards that keep the cached run's shards and says where each shard's earlier outputs are;
+``load`` and ``remember`` read and write the index (``<curated>/cache/clean.json``) that names the cached run.
 """
 from __future__ import annotations
 
@@ -35,12 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
-import pyarrow as pa
 
 from commentary import tables
 from commentary.ingest import SIDECAR_SUFFIX, RawFile, doc_id_for
 from commentary.settings import MAX_OVERLAPPING_SHARDS, MIN_FILE_AGE_SECONDS, STAMP_SETTLE_SECONDS
 from commentary.storage import RemoteFolder
+from schemas import models
 
 REPO = Path(__file__).resolve().parents[1]
 #: Everything that decides what ingest and clean make of a raw file (folders are read whole).
@@ -54,9 +36,9 @@ PROCESSING_SOURCES = (
 KEY_COLUMNS = ("source_path", "source_sha256", "format", "url", "outlet", "published_date", "language")
 INDEX_NAME = "clean.json"
 #: Per shard of a run: the key of every document that entered the clean stage.
-KEYS = pa.schema([("doc_id", pa.string()), ("source_path", pa.string()), ("cache_key", pa.string())])
-#: Per shard of a run: the stamp of every raw file (null: read it again next time).
-STAMPS = pa.schema([("doc_id", pa.string()), ("source_path", pa.string()), ("stamp", pa.string())])
+KEYS = tables.arrow_schema(models.DocumentKey)
+#: Per shard of a run: the stamp of every raw file.
+STAMPS = tables.arrow_schema(models.FileStamp)
 
 
 def pipeline_fingerprint(root: Path = REPO) -> str:
@@ -88,7 +70,7 @@ def file_stamps(raw_root: Path | RemoteFolder, files: list[RawFile]) -> pl.DataF
     local = isinstance(raw_root, Path)
     root = os.fspath(raw_root) if local else ""
     rows = [(doc_id_for(raw.rel_path), raw.rel_path, _stamp(os.path.join(root, raw.file), now) if local else None) for raw in files]
-    return pl.DataFrame(rows, schema={"doc_id": pl.String, "source_path": pl.String, "stamp": pl.String}, orient="row")
+    return pl.DataFrame(rows, schema=pl.from_arrow(STAMPS.empty_table()).schema, orient="row")
 
 
 def _stamp(path: str, now: int) -> str | None:

@@ -17,6 +17,7 @@ import polars as pl
 import pyarrow as pa
 import yaml
 
+from commentary.settings import NEAR_DUPLICATE_THRESHOLD, SHINGLE_WORDS
 from commentary.tables import RELEASE_TABLES
 
 #: Dataset-card config of each table. ``articles`` and ``furniture`` hold duplicate copies too (``duplicate_of`` set),
@@ -44,7 +45,7 @@ KNOWN_LIMITS = (
     "Furniture is removed by rules; a line the rules do not know stays in `body`. The `furniture` "
     "table lists every removed line with the rule that removed it, so a removal can be checked or undone.",
     "`outlet`, `authors` and dates are left empty rather than guessed; see the missing-field shares above.",
-    "Near duplicates are found by MinHash on word 5-grams (estimated Jaccard >= 0.7): a copy that was "
+    f"Near duplicates are found by MinHash on word {SHINGLE_WORDS}-grams (estimated Jaccard >= {NEAR_DUPLICATE_THRESHOLD:g}): a copy that was "
     "edited heavily is not found, and groups are transitive (A~B and B~C put A, B and C together).",
     "`language` comes from the sidecar or the page's metadata when they give one, else it is detected from the body "
     "(py3langid; `field_sources.language` is `detected:py3langid`); bodies too short or too mixed to tell have none.",

@@ -9,6 +9,7 @@ import hashlib
 import re
 from itertools import chain
 from pathlib import Path
+from typing import get_origin, get_type_hints
 
 import numpy as np
 import polars as pl
@@ -24,8 +25,8 @@ from commentary.storage import RemoteFolder
 from schemas import models
 
 _LINE_SPACE = re.compile(r"[^\S\n]+")
-#: Fields whose value is a list; the others are scalars.
-_LIST_FIELDS = {"authors", "tags", "summary"}
+#: Sourced fields whose value is a list; the others are scalars.
+_LIST_FIELDS = {name for name in models.SOURCED_FIELDS if get_origin(get_type_hints(models.Article)[name]) is list}
 #: Fixed so that signatures, and so duplicate groups, are the same in every run.
 _MINHASH_SEED = 1
 #: Signature pairs compared at once (bounds the memory of the check: about 1 KiB per pair).

@@ -22,15 +22,17 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from commentary.settings import MINHASH_PERMUTATIONS, ROW_GROUP_ROWS, ROW_STEP
+from commentary.settings import ROW_GROUP_ROWS, ROW_STEP
 from schemas import models
 
 log = logging.getLogger(__name__)
 
-_ARROW_TYPES = {pl.String: pa.string(), pl.Int64: pa.int64(), pl.Date: pa.date32()}
+_ARROW_TYPES = {pl.String: pa.string(), pl.Int64: pa.int64(), pl.UInt32: pa.uint32(), pl.Date: pa.date32()}
 
 
 def _arrow_type(dtype: pl.DataType) -> pa.DataType:
+    if isinstance(dtype, pl.Array):
+        return pa.list_(_arrow_type(dtype.inner), dtype.size)
     if isinstance(dtype, pl.List):
         return pa.list_(_arrow_type(dtype.inner))
     if isinstance(dtype, pl.Struct):
@@ -50,12 +52,7 @@ REJECTS = arrow_schema(models.Reject)
 REPAIRS = arrow_schema(models.Repair)
 CHANGES = arrow_schema(models.ArticleChange)
 MARKS = arrow_schema(models.DuplicateMark)
-#: What choosing canonical copies needs of each article (``stages.dedup_keys``); kept in the run, never released.
-DEDUP_KEYS = pa.schema([
-    ("doc_id", pa.string()), ("source_path", pa.string()), ("published_date", pa.date32()), ("outlet", pa.string()),
-    ("syndicated_from", pa.string()), ("body_sha256", pa.string()), ("metadata_fields", pa.uint32()),
-    ("minhash", pa.list_(pa.uint32(), MINHASH_PERMUTATIONS)),
-])
+DEDUP_KEYS = arrow_schema(models.DedupKey)
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,8 @@ import datetime as dt
 import pandera.polars as pa
 import polars as pl
 
+from commentary.settings import MINHASH_PERMUTATIONS
+
 HEX16 = r"^[0-9a-f]{16}$"
 HEX64 = r"^[0-9a-f]{64}$"
 #: Fields that can come from several sources; ``field_sources`` says which one won.
@@ -109,6 +111,36 @@ class ArticleChange(_Strict):
     doc_id: str = pa.Field(unique=True, str_matches=HEX16, description="the article")
     change: str = pa.Field(isin=list(CHANGE_KINDS), description="added, removed or modified since the previous release")
     changed_fields: list[str] = pa.Field(description="columns whose value differs, and 'furniture' when its removed lines differ; empty unless modified")
+
+
+class DocumentKey(_Strict):
+    """What decides a document's clean outputs (the clean cache's key), per shard of a run."""
+
+    doc_id: str = pa.Field(str_matches=HEX16)
+    source_path: str
+    cache_key: str = pa.Field(str_matches=HEX64, description="sha256 of the source hash, path and sidecar fields")
+
+
+class FileStamp(_Strict):
+    """Size and change times of a raw file and its sidecar, per shard of a run (the ingest cache's key)."""
+
+    doc_id: str = pa.Field(str_matches=HEX16)
+    source_path: str
+    stamp: str = pa.Field(nullable=True, description="null: read the file again next time")
+
+
+class DedupKey(_Strict):
+    """What choosing canonical copies needs of each article, per shard of a run; never released."""
+
+    doc_id: str = pa.Field(str_matches=HEX16)
+    source_path: str
+    published_date: dt.date = pa.Field(nullable=True)
+    outlet: str = pa.Field(nullable=True)
+    syndicated_from: str = pa.Field(nullable=True)
+    body_sha256: str = pa.Field(str_matches=HEX64)
+    metadata_fields: pl.UInt32 = pa.Field(description="number of the sourced fields filled")
+    minhash: pl.Array = pa.Field(dtype_kwargs={"inner": pl.UInt32, "shape": MINHASH_PERMUTATIONS},
+                                 description="MinHash signature of the body's word shingles")
 
 
 class Reject(_Strict):

@@ -5,9 +5,11 @@ import socket
 import pytest
 
 from commentary.clean import extractors
+from commentary.clean.dates import parse_date
 from commentary.clean.extractors import covered_share, extractor_texts, page_text
-from commentary.clean.html import clean_authors, extract_html, parse_date, parse_html, select_blocks
+from commentary.clean.html import extract_html, parse_html, select_blocks
 from commentary.clean.model import EXTRACTORS
+from commentary.clean.people import clean_authors
 
 PROSE = (
     "The council voted on Tuesday to expand the night bus network after months of "
@@ -95,6 +97,20 @@ def test_author_strings_are_split_and_stripped():
 ])
 def test_parse_date(raw, expected):
     assert parse_date(raw) == expected
+
+
+@pytest.mark.parametrize("head, field, expected", [
+    # Words that mark page furniture in visible bylines mark it in author metadata too.
+    ('<meta name="author" content="Share Article">', "authors", None),
+    ('<meta name="author" content="Jane Doe, Share Story">', "authors", (["Jane Doe"], "meta")),
+    # Tags are separated as in tag lines: by | too, and a hashtag's # is no part of the tag.
+    ('<meta name="keywords" content="transit|night buses">', "tags", (["transit", "night buses"], "meta")),
+    ('<meta name="keywords" content="#transit #city">', "tags", (["transit", "city"], "meta")),
+    # A date written in words inside a longer value is read as in dateline lines.
+    ('<meta name="date" content="Posted March 5, 2024">', "published_date", (dt.date(2024, 3, 5), "meta")),
+])
+def test_metadata_fields_read_as_in_visible_lines(head, field, expected):
+    assert extract_html(article_page(head=head)).metadata.get(field) == expected
 
 
 def test_text_has_one_block_per_line_and_no_repeated_title():

@@ -12,10 +12,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from commentary.clean import CATEGORIES
+from commentary.clean import CATEGORIES, LineDecision
 from commentary.clean.features import char_profile
-from commentary.clean.fields import extract_fields, parse_date, person_names, split_tags
-from commentary.clean.rules import first_matching_rule, load_rules, rule_groups, rule_match_expr
+from commentary.clean.dates import find_date
+from commentary.clean.fields import extract_fields
+from commentary.clean.people import byline_names
+from commentary.clean.model import MODEL_ID
+from commentary.clean.rules import first_matching_rule, load_rules, load_structural_rules, rule_groups, rule_match_expr
+from commentary.clean.tags import line_tags
 from commentary.clean.text import clean_shard, clean_text
 from tools.train import load_pages, train
 
@@ -89,6 +93,32 @@ def test_rule_groups_choose_the_first_matching_rule():
 def test_rule_ids_unique():
     ids = [r.id for r in RULES]
     assert len(ids) == len(set(ids))
+
+
+STRUCTURAL_RULES = load_structural_rules()
+
+
+def _decision(example):
+    """The rule id and category that clean the example's line, in its page cleaned with its shard."""
+    page = clean_shard(["\n\n".join(lines) for lines in (example.page, *example.shard)])[0]
+    (decision,) = {(d.rule_id, d.category) for d in page.lines if d.text == example.line}
+    return decision
+
+
+@pytest.mark.parametrize("rule", STRUCTURAL_RULES.values(), ids=list(STRUCTURAL_RULES))
+def test_structural_rule_examples(rule):
+    assert rule.examples, "every rule needs examples"
+    assert rule.category in CATEGORIES
+    assert all(_decision(example) == (rule.id, rule.category) for example in rule.examples)
+    assert all(_decision(example)[0] != rule.id for example in rule.counter_examples)
+
+
+def test_every_rule_id_the_cleaner_gives_is_declared():
+    flat = sorted((TEST_DATA / "benchmark" / "flat-blocks").glob("*.txt"))
+    pages = SEED_PAGES + clean_shard([p.read_text(encoding="utf-8") for p in flat])
+    given = {d.rule_id for page in pages for d in page.lines} - {MODEL_ID}
+    assert given - {r.id for r in RULES} <= set(STRUCTURAL_RULES)
+    assert not {r.id for r in RULES} & set(STRUCTURAL_RULES)
 
 
 #: What each column of the character profile counts or flags, as a regex over the line.
@@ -199,23 +229,43 @@ def test_shard_order_does_not_change_results():
 
 
 def test_junk_bylines_give_no_author():
-    assert person_names("Email the author") == []
-    assert person_names("3 hours ago") == []
-    assert person_names("Jane Doe and John Smith") == ["Jane Doe", "John Smith"]
+    assert byline_names("Email the author") == []
+    assert byline_names("3 hours ago") == []
+    assert byline_names("Jane Doe and John Smith") == ["Jane Doe", "John Smith"]
 
 
 def test_parse_date_formats():
-    assert parse_date("Aug 25, 2021 4 min read") == dt.date(2021, 8, 25)
-    assert parse_date("on 6/25/2021") == dt.date(2021, 6, 25)
-    assert parse_date("5 March 2020") == dt.date(2020, 3, 5)
-    assert parse_date("no date here") is None
+    assert find_date("Aug 25, 2021 4 min read") == dt.date(2021, 8, 25)
+    assert find_date("on 6/25/2021") == dt.date(2021, 6, 25)
+    assert find_date("5 March 2020") == dt.date(2020, 3, 5)
+    assert find_date("no date here") is None
+
+
+@pytest.mark.parametrize("line, rule_id, field, expected", [
+    # Dates before 1990 or after tomorrow are placeholders or typing errors, as in page metadata.
+    ("Published on 0001-01-01", "byline.dateline", "published_date", None),
+    ("Updated: December 1, 2999", "byline.dateline", "published_date", None),
+    ("25.06.2021", "byline.dateline", "published_date", dt.date(2021, 6, 25)),
+    ("This article originally appeared in The Diplomat on June 25th, 2021.", "syndication.originally-appeared",
+     "syndicated_date", dt.date(2021, 6, 25)),
+    # Bylines in capitals read as names; organisation words mark a byline that is not all people.
+    ("By JANE DOE", "byline.by-name", "authors", ["Jane Doe"]),
+    ("By Jane Doe, Digital Desk", "byline.by-name", "authors", []),
+    ("Maria dos Santos", "byline.after-label", "authors", ["Maria dos Santos"]),
+    # A tag repeated on a tag line is one tag; a "#" inside a tag is no separator.
+    ("Tags: Trade, Trade, China", "tags.label", "tags", ["Trade", "China"]),
+    ("Tags: C#, F#", "tags.label", "tags", ["C#", "F#"]),
+])
+def test_fields_read_as_in_page_metadata(line, rule_id, field, expected):
+    fields = extract_fields([LineDecision(1, line, rule_id.split(".")[0], rule_id)])
+    assert fields.get(field) == expected
 
 
 def test_split_tags_prefers_separators():
-    assert split_tags("economy, trade | China") == ["economy", "trade", "China"]
-    assert split_tags("Climate") == ["Climate"]
-    assert split_tags("Khawarij |") == ["Khawarij"]
-    assert split_tags("Leadership Tagged With: Philosophy") == ["Leadership", "Philosophy"]
+    assert line_tags("economy, trade | China") == ["economy", "trade", "China"]
+    assert line_tags("Climate") == ["Climate"]
+    assert line_tags("Khawarij |") == ["Khawarij"]
+    assert line_tags("Leadership Tagged With: Philosophy") == ["Leadership", "Philosophy"]
 
 
 @pytest.mark.parametrize(("line", "tags"), [

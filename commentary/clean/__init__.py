@@ -6,11 +6,10 @@ fields with where each came from, and one `LineDecision` for every non-blank lin
 """
 from __future__ import annotations
 
-import datetime as dt
-from dataclasses import dataclass, field
-from typing import NamedTuple
+from dataclasses import field, make_dataclass
+from typing import Any, NamedTuple, get_origin, get_type_hints
 
-from schemas.models import CATEGORIES  # noqa: F401  (re-exported: the line categories)
+from schemas.models import CATEGORIES, SOURCED_FIELDS, Article  # noqa: F401  (CATEGORIES re-exported: the line categories)
 
 class LineDecision(NamedTuple):
     """What happened to one non-blank line of the input (1-based ``line_no``).
@@ -24,22 +23,22 @@ class LineDecision(NamedTuple):
     rule_id: str
 
 
-@dataclass
-class CleanedPage:
-    """The cleaned article and its fields; ``field_sources`` maps field name to origin;
-    ``rejection`` is ``(reason, detail)`` when the page holds no article (``article.py``)."""
+#: The article fields that the visible text can give: all sourced fields but the page's own url and language.
+TEXT_FIELDS = tuple(name for name in SOURCED_FIELDS if name not in ("url", "language"))
 
-    body: str
-    title: str | None = None
-    authors: list[str] = field(default_factory=list)
-    published_date: dt.date | None = None
-    outlet: str | None = None
-    section: str | None = None
-    tags: list[str] = field(default_factory=list)
-    summary: list[str] = field(default_factory=list)
-    author_bio: str | None = None
-    syndicated_from: str | None = None
-    syndicated_date: dt.date | None = None
-    field_sources: dict[str, str] = field(default_factory=dict)
-    lines: list[LineDecision] = field(default_factory=list)
-    rejection: tuple[str, str] | None = None
+
+def _article_field(name: str) -> tuple[str, type, Any]:
+    """``name`` as a dataclass field, typed as in the ``Article`` model; empty by default."""
+    kind = get_type_hints(Article)[name]
+    return (name, kind, field(default_factory=list)) if get_origin(kind) is list else (name, kind | None, field(default=None))
+
+
+CleanedPage = make_dataclass("CleanedPage", [
+    ("body", str), *map(_article_field, TEXT_FIELDS),
+    ("field_sources", dict[str, str], field(default_factory=dict)),
+    ("lines", list[LineDecision], field(default_factory=list)),
+    ("rejection", tuple[str, str] | None, field(default=None)),
+])
+CleanedPage.__module__ = __name__
+CleanedPage.__doc__ = """The cleaned article and its ``TEXT_FIELDS`` (typed as in the ``Article`` model); ``field_sources``
+maps field name to origin; ``rejection`` is ``(reason, detail)`` when the page holds no article (``article.py``)."""

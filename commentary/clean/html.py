@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-import email.utils
 import json
 import logging
 import math
@@ -33,8 +32,11 @@ from lxml import etree, html as lxml_html
 from trafilatura import metadata as trafilatura_metadata
 
 from commentary import settings
+from commentary.clean.dates import parse_date
 from commentary.clean.extractors import extractor_texts, kept_share, page_text
 from commentary.clean.model import LineModel, html_model
+from commentary.clean.people import NAME_MIN_WORDS, clean_authors
+from commentary.clean.tags import split_tags
 from commentary.clean.text import body_probability, body_runs, rule_lines, with_kept
 
 LOGGER = logging.getLogger(__name__)
@@ -65,48 +67,6 @@ LISTING_TYPES = frozenset({"CollectionPage", "ItemList", "SearchResultsPage", "B
 TRAFILATURA_FALLBACK_FIELDS = ("title", "authors", "published_date", "outlet")
 #: Longest plausible site name, in words; trafilatura may return a piece of the title.
 MAX_OUTLET_WORDS = 4
-#: Oldest year accepted for a publication date (earlier values are placeholders like 0001).
-MIN_PLAUSIBLE_YEAR = 1990
-#: Longest plausible author name, in words; longer strings are sentences or boilerplate.
-MAX_AUTHOR_WORDS = 5
-#: Meta tags and visible bylines often hold handles or site names ("Rmb", "Beachbody"):
-#: from those sources a name needs a first and a last name. JSON-LD persons may have one word.
-MIN_AUTHOR_WORDS_UNSTRUCTURED = 2
-#: Author strings that are boilerplate, compared lower-cased.
-JUNK_AUTHORS = frozenset({
-    "anonymous", "author", "by", "email the author", "guest", "hours ago", "unknown", "user",
-    "the editors", "facebook", "twitter", "instagram", "linkedin",
-})
-#: Words that mark an organisation or a job title rather than a person's name.
-NON_PERSON_WORDS = frozenset({
-    "admin", "agency", "bureau", "columnist", "contributor", "correspondent", "daily", "desk",
-    "digital", "editor", "editorial", "editors", "group", "international", "magazine",
-    "media", "network", "news", "newsroom", "online", "press", "reporter", "service",
-    "staff", "team", "webmaster", "weekly", "wire", "writer",
-})
-#: Lower-case words allowed inside a name ("Marcus de Guzman"); other lower-case words mean prose.
-NAME_PARTICLES = frozenset({
-    "al", "bin", "da", "das", "de", "del", "della", "den", "der", "di", "do", "dos", "du",
-    "el", "la", "le", "st", "ten", "ter", "van", "von",
-})
-_JUNK_AUTHOR_RE = re.compile(
-    r"@|https?:|www\.|\.com\b|/|\d|\bago\b|\bupdated\b|\bpublished\b|\bposted\b|\bfollow\b"
-    r"|\bemail\b|\bclick\b|\bread more\b|^the\s|admin",
-    re.IGNORECASE,
-)
-_BYLINE_PREFIX_RE = re.compile(
-    r"^\s*(?:by|from|written by|posted by|author:?|autor:?|por|von|par|di|door|av|"
-    r"текст:?|автор:?)\s+",
-    re.IGNORECASE,
-)
-_AUTHOR_SPLIT_RE = re.compile(r"\s*(?:,|;|\||&|\band\b|\bund\b|\bet\b|\by\b|\be\b)\s*")
-
-_ISO_DATE_RE = re.compile(r"^\s*(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})")
-_COMPACT_DATE_RE = re.compile(r"^\s*(\d{4})(\d{2})(\d{2})(?:\D|$)")
-_TEXT_DATE_FORMATS = (
-    "%B %d, %Y", "%b %d, %Y", "%d %B %Y", "%d %b %Y", "%B %d %Y", "%b %d %Y",
-    "%d.%m.%Y", "%m/%d/%Y", "%d/%m/%Y",
-)
 
 _META_TITLE = (("og", "og:title"), ("meta", "twitter:title"))
 _META_AUTHOR = (
@@ -513,7 +473,7 @@ def _meta_fields(tree: lxml_html.HtmlElement) -> list[tuple[dict[str, Any], str]
     if og_type:
         by_source["og"]["page_type"] = og_type.lower()
     for source, key in _META_AUTHOR:
-        authors = clean_authors(index.get(key, []), min_words=MIN_AUTHOR_WORDS_UNSTRUCTURED)
+        authors = clean_authors(index.get(key, []), min_words=NAME_MIN_WORDS)
         if authors and "authors" not in by_source[source]:
             by_source[source]["authors"] = authors
     for source, key in _META_TAGS:
@@ -542,7 +502,7 @@ def _trafilatura_fields(tree: lxml_html.HtmlElement, missing: set[str],
     if "authors" in missing:
         author = trafilatura_metadata.extract_author(tree)  # works on its own copy
         fields["authors"] = clean_authors(author.split(";") if author else [], outlet,
-                                           min_words=MIN_AUTHOR_WORDS_UNSTRUCTURED)
+                                           min_words=NAME_MIN_WORDS)
     if "published_date" in missing:
         found = find_date(copy.deepcopy(tree), original_date=True, extensive_search=False,
                           outputformat="%Y-%m-%d")
@@ -552,77 +512,3 @@ def _trafilatura_fields(tree: lxml_html.HtmlElement, missing: set[str],
         if sitename and len(sitename.split()) <= MAX_OUTLET_WORDS:
             fields["outlet"] = sitename
     return fields
-
-
-# value cleaning
-
-def clean_authors(raw_values: list[str], outlet: str | None = None,
-                  min_words: int = 1) -> list[str]:
-    """Person names from raw author strings; junk is dropped (better none than wrong)."""
-    names: list[str] = []
-    for raw in raw_values:
-        if not isinstance(raw, str):
-            continue
-        for part in _AUTHOR_SPLIT_RE.split(_BYLINE_PREFIX_RE.sub("", " ".join(raw.split()))):
-            name = _BYLINE_PREFIX_RE.sub("", part).strip(" .:-–—\"'")
-            if name.isupper():
-                name = name.title()
-            if _is_plausible_author(name, outlet, min_words) and name.casefold() not in (
-                n.casefold() for n in names
-            ):
-                names.append(name)
-    return names
-
-
-def _is_plausible_author(name: str, outlet: str | None, min_words: int) -> bool:
-    words = name.split()
-    return (
-        min_words <= len(words) <= MAX_AUTHOR_WORDS
-        and name.casefold() not in JUNK_AUTHORS
-        and not NON_PERSON_WORDS.intersection(w.casefold() for w in words)
-        and not any(w[0].islower() and w not in NAME_PARTICLES for w in words)
-        and not _JUNK_AUTHOR_RE.search(name)
-        and any(ch.isalpha() for ch in name)
-        and (outlet is None or name.casefold() != outlet.casefold())
-    )
-
-
-def split_tags(raw: Any) -> list[str]:
-    """Tags from a comma-separated string or a list of strings, de-duplicated."""
-    items = raw if isinstance(raw, list) else [raw]
-    tags = [
-        " ".join(tag.split())
-        for item in items if isinstance(item, str)
-        for tag in re.split(r"[,;]", item)
-    ]
-    return list(dict.fromkeys(tag for tag in tags if tag))
-
-
-def parse_date(raw: str | None) -> dt.date | None:
-    """A calendar date from ISO, compact, RFC 2822 or common English formats, else None."""
-    if not raw:
-        return None
-    raw = raw.strip()
-    date = None
-    match = _ISO_DATE_RE.match(raw) or _COMPACT_DATE_RE.match(raw)
-    if match:
-        try:
-            date = dt.date(*map(int, match.groups()))
-        except ValueError:
-            return None
-    if date is None:
-        try:
-            date = email.utils.parsedate_to_datetime(raw).date()
-        except (TypeError, ValueError, IndexError):
-            date = None
-    if date is None:
-        cleaned = re.sub(r"(\d)(st|nd|rd|th)\b", r"\1", raw)
-        for fmt in _TEXT_DATE_FORMATS:
-            try:
-                date = dt.datetime.strptime(cleaned, fmt).date()
-                break
-            except ValueError:
-                continue
-    if date is None or date.year < MIN_PLAUSIBLE_YEAR or date > dt.date.today() + dt.timedelta(days=1):
-        return None
-    return date

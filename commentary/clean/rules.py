@@ -1,5 +1,8 @@
 """Furniture rules as data: load ``commentary/rules/*.toml`` and match them over a whole shard.
 
+The structural rules (``structural.toml``) are declared there too, with their examples, but decided
+by ``text.py``; word lists of field extraction are in ``commentary/rules/lexicons/``.
+
 Each rule has an ``id`` (``<category>.<name>``), a ``pattern`` matched against the stripped line
 (case-insensitive unless ``case_sensitive = true``), an optional ``max_words`` cap, a
 ``description``, and ``examples`` / ``counter_examples`` that the test suite checks.
@@ -16,6 +19,7 @@ from pathlib import Path
 import polars as pl
 
 RULES_DIR = Path(__file__).resolve().parent.parent / "rules"
+LEXICONS_DIR = RULES_DIR / "lexicons"
 
 #: Order in which rule files are tried; the first matching rule decides a line. Specific,
 #: phrase-like furniture goes first so that e.g. "COMMENTARY BY" is a byline, not a section.
@@ -23,9 +27,7 @@ CATEGORY_PRIORITY = (
     "syndication", "disclaimer", "bio", "summary", "tags", "byline", "section", "comments",
     "engagement", "related", "media", "nav",
 )
-#: Most rules one alternation holds. Each regex call costs Polars a fixed time per line, which a
-#: group shares, and fewer patterns stay in Polars' cache of compiled regexes (32 per thread);
-#: longer alternations outgrow the regex engine's DFA and get slower than their rules alone.
+#: Most rules one alternation holds (the size that matched fastest: docs/PERFORMANCE.md, "Cleaning speed").
 RULE_GROUP_SIZE = 4
 
 
@@ -119,6 +121,44 @@ def load_rules(rules_dir: Path = RULES_DIR) -> tuple[Rule, ...]:
                 counter_examples=tuple(raw.get("counter_examples", ())),
             ))
     return tuple(rules)
+
+
+@dataclass(frozen=True)
+class PageExample:
+    """A page (its lines; ``shard``: the lines of the pages cleaned with it) and one of its lines."""
+
+    page: tuple[str, ...]
+    line: str
+    shard: tuple[tuple[str, ...], ...] = ()
+
+
+@dataclass(frozen=True)
+class StructuralRule:
+    """A rule of ``text.py`` that decides a line by its position and neighbours, declared in ``structural.toml``."""
+
+    id: str
+    category: str
+    description: str
+    examples: tuple[PageExample, ...]
+    counter_examples: tuple[PageExample, ...] = ()
+
+
+@cache
+def load_structural_rules(rules_dir: Path = RULES_DIR) -> dict[str, StructuralRule]:
+    """The structural rules by id."""
+    def examples(raw: list[dict]) -> tuple[PageExample, ...]:
+        return tuple(PageExample(tuple(e["page"]), e["line"], tuple(map(tuple, e.get("shard", ())))) for e in raw)
+
+    raws = tomllib.loads((rules_dir / "structural.toml").read_text(encoding="utf-8"))["rule"]
+    return {raw["id"]: StructuralRule(raw["id"], raw.get("category", raw["id"].split(".")[0]), raw["description"],
+                                      examples(raw["examples"]), examples(raw.get("counter_examples", [])))
+            for raw in raws}
+
+
+@cache
+def load_lexicon(name: str) -> dict:
+    """The word lists of ``commentary/rules/lexicons/<name>.toml``."""
+    return tomllib.loads((LEXICONS_DIR / f"{name}.toml").read_text(encoding="utf-8"))
 
 
 def rule_match_expr(rule: Rule, text: pl.Expr, n_words: pl.Expr) -> pl.Expr:

@@ -2,9 +2,10 @@
 
 Order of decisions for each non-blank line (the first that applies wins):
 1. a furniture rule from ``commentary/rules/*.toml`` (rule id ``<category>.<name>``);
-2. a structural rule that combines position with the lines around it (ids below);
-3. a line repeated in several documents of the shard (``<zone>.shard-repeat``);
-4. the line model (``model.line-v1``) and its body-run decode (``segments.py``): body, or
+2. a structural rule that combines position with the lines around it (declared, with examples, in
+   ``commentary/rules/structural.toml``);
+3. a line repeated in several documents of the shard (``<zone>.shard-repeat``, declared there too);
+4. the line model (``MODEL_ID``) and its body-run decode (``segments.py``): body, or
    furniture named after its zone (``nav`` before the first body line, ``related`` after it).
 
 Text that an extractor already reduced to the main content (``extracted``) gets only the
@@ -27,8 +28,16 @@ from commentary.clean.article import not_an_article
 from commentary.clean.features import PROSE_MIN_WORDS, add_rule_matches, context_frame, feature_frame, line_table
 from commentary.clean.fields import FIELD_CATEGORIES, extract_fields
 from commentary.clean.model import EXTRACTORS, MODEL_ID, LineModel, default_model
-from commentary.clean.rules import CATEGORY_PRIORITY, load_rules
+from commentary.clean.rules import CATEGORY_PRIORITY, load_rules, load_structural_rules
 from commentary.clean.segments import body_segments, line_evidence
+
+
+def structural(rule_id: str) -> str:
+    """``rule_id``, which must be declared in ``commentary/rules/structural.toml``."""
+    if rule_id not in load_structural_rules():
+        raise KeyError(f"structural rule {rule_id} is not declared in commentary/rules/structural.toml")
+    return rule_id
+
 
 #: A title is a short line of several words (the benchmark's <title> and <h1> lines have 2-25).
 TITLE_MIN_WORDS = 2
@@ -74,7 +83,9 @@ SHARD_REPEAT_SUFFIX = ".shard-repeat"
 #: recurs in syndicated copies of one story (deduplication, after cleaning, handles those).
 SHARD_REPEAT_MIN_WORDS = 2
 #: Structural rules that are not applied to extracted text (it rarely starts with the title).
-NOT_FOR_EXTRACTED = ("title.first-line", "title.repeat")
+NOT_FOR_EXTRACTED = (structural("title.first-line"), structural("title.repeat"))
+#: Prefix of the ids of the lines after a tail marker (``zone.tail-<marker's category>``).
+TAIL_ZONE_PREFIX = "zone.tail-"
 #: Rule id of the body lines of extracted text (kept as the extractor returned them).
 EXTRACTOR_ID = "extractor.main-content"
 MODEL_HEAD_CATEGORY = "nav"
@@ -118,16 +129,16 @@ def _structural_rules(lines: pl.DataFrame) -> pl.DataFrame:
                                   & (pl.col("body_from_here") < pl.col("body_from_here").max().over("doc")))
     lines = lines.with_columns(
         pl.when(unclaimed & (segment_rule == "summary.heading") & (offset <= SUMMARY_MAX_ITEMS) & short_item)
-        .then(pl.lit("summary.item"))
+        .then(pl.lit(structural("summary.item")))
         .when(unclaimed & (segment_rule == "bio.heading") & (offset <= BIO_MAX_LINES))
-        .then(pl.lit("bio.after-heading"))
-        .when(name_line).then(pl.lit("byline.after-label"))
-        .when(bio_sentence).then(pl.lit("bio.name-after-body"))
+        .then(pl.lit(structural("bio.after-heading")))
+        .when(name_line).then(pl.lit(structural("byline.after-label")))
+        .when(bio_sentence).then(pl.lit(structural("bio.name-after-body")))
         .alias("structural_id")
     )
     # A role line ("Senior Fellow, Asia") follows a byline name; a bio may open with that name.
-    byline_name = pl.col("structural_id").shift(1).over("doc") == "byline.after-label"
-    lines = lines.with_columns(pl.when(pl.col("structural_id") == "byline.after-label").then(pl.col("text"))
+    byline_name = pl.col("structural_id").shift(1).over("doc") == structural("byline.after-label")
+    lines = lines.with_columns(pl.when(pl.col("structural_id") == structural("byline.after-label")).then(pl.col("text"))
                                .forward_fill().over("doc").alias("author"))
     author = pl.col("author")
     name_then_verb = _matches_where(lines, NAME_THEN_VERB, unclaimed & author.is_not_null()
@@ -137,8 +148,8 @@ def _structural_rules(lines: pl.DataFrame) -> pl.DataFrame:
         pl.when(pl.col("structural_id").is_not_null()).then(pl.col("structural_id"))
         .when(unclaimed & byline_name & (pl.col("n_words") <= BYLINE_ROLE_MAX_WORDS)
               & ~pl.col("ends_stop"))
-        .then(pl.lit("byline.role"))
-        .when(name_then_verb).then(pl.lit("bio.author-name"))
+        .then(pl.lit(structural("byline.role")))
+        .when(name_then_verb).then(pl.lit(structural("bio.author-name")))
         .otherwise(pl.col("structural_id"))
         .alias("structural_id")
     )
@@ -162,7 +173,7 @@ def _tail_zone(lines: pl.DataFrame) -> pl.DataFrame:
     marker_category = pl.when(marker).then(pl.col("rule_category")).forward_fill().over("doc")
     return lines.with_columns(
         pl.when(after_marker & pl.col("rule_id").is_null() & pl.col("structural_id").is_null())
-        .then(pl.lit("zone.tail-") + marker_category)
+        .then(pl.lit(TAIL_ZONE_PREFIX) + marker_category)
         .otherwise(pl.col("structural_id")).alias("structural_id")
     )
 
@@ -181,8 +192,8 @@ def _title_rules(lines: pl.DataFrame) -> pl.DataFrame:
         | (title.str.starts_with(pl.col("text")) & (pl.col("n_words") >= TITLE_REPEAT_MIN_WORDS))
     )
     return lines.with_columns(
-        pl.when(free & (pl.col("index") == pl.col("first_title_index"))).then(pl.lit("title.first-line"))
-        .when(is_repeat & (pl.col("index") <= pl.col("first_body") + 1)).then(pl.lit("title.repeat"))
+        pl.when(free & (pl.col("index") == pl.col("first_title_index"))).then(pl.lit(structural("title.first-line")))
+        .when(is_repeat & (pl.col("index") <= pl.col("first_body") + 1)).then(pl.lit(structural("title.repeat")))
         .otherwise(pl.col("structural_id"))
         .alias("structural_id")
     )
@@ -224,8 +235,9 @@ def classify_shard(texts: Sequence[str], model: LineModel | None = None,
         pl.when(pl.col("extracted") & pl.col("structural_id").is_in(NOT_FOR_EXTRACTED)).then(None)
         .otherwise(pl.col("structural_id")).alias("structural_id"))
     structural_id = pl.col("structural_id")
-    decided_category = pl.coalesce("rule_category", structural_id.str.extract(r"^zone\.tail-([a-z]+)$"),
-                                   structural_id.str.extract(r"^([a-z]+)\."))
+    declared = load_structural_rules()
+    decided_category = pl.coalesce("rule_category", structural_id.replace_strict(
+        list(declared), [rule.category for rule in declared.values()], default=None, return_dtype=pl.String))
     seen_body = pl.col("model_body").cast(pl.Int32).cum_sum().over("doc") > 0
     return lines.with_columns(pl.coalesce("rule_id", structural_id).alias("rule_id")).select(
         "doc", "line_no", "text",
@@ -253,8 +265,7 @@ def with_kept(lines: pl.DataFrame, kept: Sequence[dict[str, dict[int, float]]]) 
 
 def body_probability(lines: pl.DataFrame, model: LineModel) -> np.ndarray:
     """Stage-2 body probability of every line (``lines`` with ``rule_category``)."""
-    # One column-major matrix holds the stage-1 features, then the context: no copy to join them.
-    # Each column is copied from its Series: a frame's to_numpy would build another matrix first.
+    # One column-major matrix holds the stage-1 features, then the context, filled column by column.
     n_features = len(model.features)
     inputs = np.empty((lines.height, n_features + len(model.context_features)), order="F")
     features = feature_frame(lines, CATEGORY_PRIORITY)
@@ -270,9 +281,9 @@ def body_probability(lines: pl.DataFrame, model: LineModel) -> np.ndarray:
 class _CollectorPause:
     """Pauses Python's cyclic garbage collector while a shard's pages are assembled.
 
-    Named tuples stay tracked by the collector, and the full collections that a hundred thousand
-    new ones trigger would scan every object of the process several times per shard. Nestable
-    and thread-safe: the collector resumes when the last pause ends, if it was running before.
+    The collections that a shard's new named tuples would set off scan every object of the process
+    (docs/PERFORMANCE.md). Nestable and thread-safe: the collector resumes when the last pause
+    ends, if it was running before.
     """
 
     def __init__(self) -> None:
@@ -320,11 +331,11 @@ def clean_shard(texts: Sequence[str], model: LineModel | None = None,
     sources = sources.tolist()
     pages = []
     with _COLLECTOR_PAUSE:
-        # tuple.__new__ builds the named tuples in C, without LineDecision's Python-level __new__.
+        # tuple.__new__ skips LineDecision's Python-level __new__.
         decisions = list(map(tuple.__new__, repeat(LineDecision),
                              zip(*(columns[c].to_list() for c in LineDecision._fields))))
         for doc in range(len(texts)):
-            # Fields only come from a few furniture categories: read them without walking the rest.
+            # Fields only come from the FIELD_CATEGORIES lines.
             own_sources = [decisions[i] for i in sources[source_bounds[doc]:source_bounds[doc + 1]]]
             body = body_of.get(doc, "")
             pages.append(CleanedPage(body=body, lines=decisions[bounds[doc]:bounds[doc + 1]],
