@@ -30,7 +30,6 @@ from commentary.reader import LATEST_LINK, latest_version, list_releases, read_m
 from commentary.release import card, notes, statistics, versions
 from commentary.release import manifest as manifests
 from commentary.release.manifest import Files, sha256_file
-from commentary.release.statistics import Tally
 from commentary.release.versions import COMPARED_TABLES
 from commentary.settings import PART_FILE_BYTES, ROW_GROUP_BYTES
 from commentary.tables import RELEASE_TABLES
@@ -98,7 +97,7 @@ def _publish(curated_root: Path, run_id: str, shards: dict[str, tables.TableFile
                                      f"on top of it: {'; '.join(damaged[:3])}")
         staging = releases / f".staging-{run_id}"
         staging.mkdir()
-        files, tally = Files(staging), Tally()
+        files, tally = Files(staging), statistics.Tally()
         with ThreadPoolExecutor(len(COMPARED_TABLES)) as pool:  # side by side: reading, hashing and zstd free the GIL
             written = {name: pool.submit(_write_compared, shards[name], files, name, tally) for name in COMPARED_TABLES}
         hashes = {name: future.result() for name, future in written.items()}
@@ -232,7 +231,7 @@ def _clean_unfinished(curated_root: Path) -> list[str]:
     return removed
 
 
-def _write_compared(shards: tables.TableFiles, files: Files, name: str, tally: Tally) -> versions.TableHashes:
+def _write_compared(shards: tables.TableFiles, files: Files, name: str, tally: statistics.Tally) -> versions.TableHashes:
     """Write a compared table into the release in key order; returns its hashes, taken from the rows as they are written."""
     hasher = versions.Hasher(RELEASE_TABLES[name].schema)
     _write_table(tally.tee(name, hasher.tee(_in_key_order(shards, RELEASE_TABLES[name].key))), files, name)
