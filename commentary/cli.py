@@ -206,12 +206,12 @@ def _run(args) -> int:
 
 
 def _releases(curated: Path, args) -> int:
-    from commentary import release
+    from commentary import reader
 
-    manifests = release.list_releases(curated)
+    manifests = reader.list_releases(curated)
     if not manifests:
         raise FileNotFoundError(f"no release in {curated}")
-    latest = release.latest_version(curated)
+    latest = reader.latest_version(curated)
     rows = [("version", "created", "change", "articles", "canonical", "duplicates", "added", "removed", "modified")]
     for m in reversed(manifests):
         changes = m["changes"]["articles"]
@@ -223,21 +223,22 @@ def _releases(curated: Path, args) -> int:
 
 
 def _diff(curated: Path, args) -> int:
-    from commentary import changelog, release
+    from commentary import reader
+    from commentary.release import notes, versions
     from commentary.tables import RELEASE_TABLES
 
-    old_folder, new_folder = release.release_path(curated, args.old), release.release_path(curated, args.new)
-    old, new = ({t: RELEASE_TABLES[t].in_release(folder) for t in changelog.COMPARED_TABLES} for folder in (old_folder, new_folder))
-    result = changelog.diff(*({t: changelog.hash_table(files) for t, files in side.items()} for side in (old, new)))
+    old_folder, new_folder = reader.release_path(curated, args.old), reader.release_path(curated, args.new)
+    old, new = ({t: RELEASE_TABLES[t].in_release(folder) for t in versions.COMPARED_TABLES} for folder in (old_folder, new_folder))
+    result = versions.diff(*({t: versions.hash_table(files) for t, files in side.items()} for side in (old, new)))
     print(f"{old_folder.name} -> {new_folder.name}: {result.bump or 'no'} change")
-    print(changelog.describe(result, new["articles"].scan(), old["articles"].scan(), limit=args.limit), end="")
+    print(notes.describe(result, new["articles"].scan(), old["articles"].scan(), limit=args.limit), end="")
     return 0
 
 
 def _verify(curated: Path, args) -> int:
-    from commentary import release
+    from commentary import reader
 
-    found = {args.version: release.verify(curated, args.version)} if args.version else release.verify_all(curated)
+    found = {args.version: reader.verify(curated, args.version)} if args.version else reader.verify_all(curated)
     for name, problems in found.items():
         print("\n".join(f"FAIL {problem}" for problem in problems) if problems
               else f"ok   {name}: " + ("names an intact release" if name == "LATEST" else "every file matches its manifest checksum"))
@@ -263,10 +264,10 @@ def _find_article(articles, wanted: str, version: str) -> dict:
 def _list(curated: Path, args) -> int:
     import polars as pl
 
-    from commentary import release
+    from commentary import reader
 
-    version = release.release_path(curated, args.version).name
-    articles = release.scan_table(curated, "articles", version)
+    version = reader.release_path(curated, args.version).name
+    articles = reader.scan_table(curated, "articles", version)
     if not args.duplicates:
         articles = articles.filter(pl.col("duplicate_of").is_null())
     rows = articles.select("doc_id", "published_date", "outlet", "title").sort("published_date", "doc_id", nulls_last=True).collect()
@@ -278,10 +279,10 @@ def _list(curated: Path, args) -> int:
 def _show(curated: Path, args) -> int:
     import polars as pl
 
-    from commentary import release
+    from commentary import reader
 
-    version = release.release_path(curated, args.version).name
-    articles = release.scan_table(curated, "articles", version)
+    version = reader.release_path(curated, args.version).name
+    articles = reader.scan_table(curated, "articles", version)
     row = _find_article(articles, args.doc_id, version)
     doc_id = row["doc_id"]
     print(f"{doc_id} in release {version}")
@@ -291,13 +292,13 @@ def _show(curated: Path, args) -> int:
     copies = articles.filter(pl.col("duplicate_of") == doc_id).select("doc_id", "source_path").collect()
     for copy_id, source_path in copies.iter_rows():
         print(f"  copy             {copy_id} {source_path}")
-    furniture = release.scan_table(curated, "furniture", version).filter(pl.col("doc_id") == doc_id).sort("line_no").collect()
+    furniture = reader.scan_table(curated, "furniture", version).filter(pl.col("doc_id") == doc_id).sort("line_no").collect()
     print(f"\nfurniture removed ({furniture.height} lines):")
     for line_no, category, rule_id, text in furniture.select("line_no", "category", "rule_id", "text").iter_rows():
         print(f"  {line_no:5} {category:12} {rule_id:28} {text[:80]}")
     print("\nhistory:")
-    for manifest in release.list_releases(curated):
-        change = release.scan_table(curated, "changes", manifest["version"]).filter(pl.col("doc_id") == doc_id).collect()
+    for manifest in reader.list_releases(curated):
+        change = reader.scan_table(curated, "changes", manifest["version"]).filter(pl.col("doc_id") == doc_id).collect()
         if change.height:
             fields = ", ".join(change["changed_fields"][0])
             print(f"  {manifest['version']:8} {change['change'][0]}" + (f" ({fields})" if fields else ""))

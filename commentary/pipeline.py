@@ -25,9 +25,11 @@ from pathlib import Path
 
 import polars as pl
 
-from commentary import cache, card, release, stages, storage, tables, warc
+from commentary import cache, reader, stages, storage, tables, warc
 from commentary.clean.model import HTML_MODEL_PATH, MODEL_PATH, LineModel
 from commentary.ingest import RawFile, discover
+from commentary.release import card, publish
+from commentary.release.manifest import sha256_file
 from commentary.settings import KEEP_RUNS, MAX_QUARANTINED_SHARE, SHARD_SIZE
 from commentary.storage import RemoteFolder
 from schemas import models
@@ -70,7 +72,7 @@ def run_lock(curated_root: Path) -> Iterator[list[str]]:
 
     A second run on the same folder fails at once with RunLocked. The lock is an ``flock`` on an
     open file, so the kernel releases it when the holder dies, even by SIGKILL. Yields what an
-    interrupted run left and was removed (``release.clean_unfinished``); run folders beyond KEEP_RUNS are
+    interrupted run left and was removed (``publish.clean_unfinished``); run folders beyond KEEP_RUNS are
     removed (``prune_runs``). "No space left on device" anywhere in the run becomes DiskFull with a
     message that says whether anything was published; when nothing was, the run's folder is removed.
     """
@@ -87,9 +89,9 @@ def run_lock(curated_root: Path) -> Iterator[list[str]]:
         handle.truncate()
         handle.write(f"pid {os.getpid()}, started {dt.datetime.now(dt.UTC).isoformat(timespec='seconds')}\n")
         handle.flush()
-        removed = release.clean_unfinished(curated_root)
+        removed = publish.clean_unfinished(curated_root)
         prune_runs(curated_root)
-        latest = release.latest_version(curated_root)
+        latest = reader.latest_version(curated_root)
         runs_before = set(_run_folders(curated_root))
         try:
             yield removed
@@ -97,7 +99,7 @@ def run_lock(curated_root: Path) -> Iterator[list[str]]:
             if isinstance(error, OSError) and error.errno not in tables.NO_SPACE:
                 raise
             cause = str(error) if isinstance(error, tables.DiskFull) else f"no space left on the device under {curated_root}"
-            now = release.latest_version(curated_root)
+            now = reader.latest_version(curated_root)
             if now == latest:  # the failed run's folder goes: it would only hold the space the next run needs
                 for run_dir in set(_run_folders(curated_root)) - runs_before:
                     shutil.rmtree(run_dir, ignore_errors=True)
@@ -134,9 +136,9 @@ def prune_runs(curated_root: Path, keep: int | None = None) -> list[str]:
     are always kept. Shards shared by hard links stay with the runs that still hold them.
     """
     spared = {cache.load_index_run(curated_root)}
-    latest = release.latest_version(curated_root)
+    latest = reader.latest_version(curated_root)
     if latest:
-        spared.add((tables.read_record(release.releases_dir(curated_root) / latest / "manifest.json") or {}).get("run_id"))
+        spared.add((tables.read_record(reader.releases_dir(curated_root) / latest / "manifest.json") or {}).get("run_id"))
     folders = _run_folders(curated_root)
     keep = KEEP_RUNS if keep is None else keep
     removed = [run_dir.name for run_dir in folders[:max(0, len(folders) - keep)] if run_dir.name not in spared]
@@ -355,7 +357,7 @@ def unchanged_since(plan: RunPlan) -> Path | None:
     if not isinstance(outcome, dict):
         return None
     current = outcome.get("published") or outcome.get("reason") == NOTHING_CHANGED
-    latest = release.latest_version(plan.curated_root)
+    latest = reader.latest_version(plan.curated_root)
     if entry.get("balanced") is not True or not current or outcome.get("version") != latest:
         return None
     if plan.mirror and storage.mirrored_version(plan.mirror) != latest:
@@ -394,9 +396,9 @@ def marks_path(run_dir: Path) -> Path:
 
 def serve_corpus_steps(run_pid: int) -> None:
     """Start a process of the whole-corpus steps for the run ``run_pid``: it dies with the run and publishes
-    nothing once the run is gone (``release.serve_run``); then import what the steps import when first
+    nothing once the run is gone (``publish.serve_run``); then import what the steps import when first
     called (Great Expectations and matplotlib take seconds)."""
-    release.serve_run(run_pid)
+    publish.serve_run(run_pid)
     import matplotlib.pyplot  # noqa: F401
 
     from schemas import expectations  # noqa: F401
@@ -571,13 +573,13 @@ def release_step(plan: RunPlan, quality: dict) -> dict | None:
         return {"published": True, "version": manifest["version"], "counts": manifest["counts"]}
 
     # The run's ledger is written before LATEST names the release: no release is ever published without it.
-    manifest = release.publish(plan.curated_root, plan.run_dir.name, shards, provenance(plan), report,
+    manifest = publish.publish(plan.curated_root, plan.run_dir.name, shards, provenance(plan), report,
                                before_latest=lambda manifest: ledger(plan, merge_rejects(plan.run_dir), published(manifest)))
     outcome = published(manifest) if manifest else \
-        {"published": False, "reason": NOTHING_CHANGED, "version": release.latest_version(plan.curated_root)}
+        {"published": False, "reason": NOTHING_CHANGED, "version": reader.latest_version(plan.curated_root)}
     # A mirror behind the latest release (its copy failed, or it was added since) catches up here.
     if plan.mirror and storage.mirrored_version(plan.mirror) != outcome["version"]:
-        storage.mirror(release.release_path(plan.curated_root, outcome["version"]), plan.curated_root / "CHANGELOG.md", plan.mirror)
+        storage.mirror(reader.release_path(plan.curated_root, outcome["version"]), plan.curated_root / "CHANGELOG.md", plan.mirror)
         outcome["mirrored_to"] = plan.mirror
     return outcome
 
@@ -596,8 +598,8 @@ def provenance(plan: RunPlan) -> dict:
     return {
         "raw_fingerprint": raw.hexdigest(),
         "rules_version": rules.hexdigest()[:16],
-        "lock_sha256": release.sha256_file(lock) if lock.is_file() else None,
-        "models": {name: {"sha256": release.sha256_file(path), "trained_on": LineModel.load(path).trained_on}
+        "lock_sha256": sha256_file(lock) if lock.is_file() else None,
+        "models": {name: {"sha256": sha256_file(path), "trained_on": LineModel.load(path).trained_on}
                    for name, path in (("text", MODEL_PATH), ("html", HTML_MODEL_PATH))},
     }
 

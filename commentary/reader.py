@@ -1,25 +1,121 @@
-"""Reading a published release: ``load`` one table into pandas, Polars or Arrow, or DuckDB views over all of them.
+"""Reading published releases, the one way in: where they are, their manifests, their tables (``scan_table``;
+``load`` into pandas, Polars or Arrow; DuckDB views over all of them) and checking their files (``verify``).
 
-The curated folder is the one given, else ``$COMMENTARY_CURATED``, else the project's own ``curated/``
-(beside this package), whatever the current folder. ``<curated>/latest/`` always links to the newest
+For ``load`` and ``duckdb_views``, the curated folder is the one given, else ``$COMMENTARY_CURATED``, else
+the project's own ``curated/`` (beside this package), whatever the current folder. ``<curated>/latest/`` always links to the newest
 release, so plain readers can glob ``curated/latest/articles/*.parquet``.
 """
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 from pathlib import Path
 
+import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
-from commentary.release import release_path
+from commentary.release.manifest import MANIFEST, sha256_file
+from commentary.release.versions import parse_version
 from commentary.tables import RELEASE_TABLES
 
 ENGINES = ("pandas", "polars", "arrow")
 #: The environment variable that names the default curated folder.
 CURATED_VARIABLE = "COMMENTARY_CURATED"
 PROJECT_CURATED = Path(__file__).resolve().parents[1] / "curated"
+#: ``<curated>/latest``: a symbolic link to the newest release folder, for readers that glob paths (DuckDB, Polars).
+LATEST_LINK = "latest"
+
+
+def releases_dir(curated_root: Path) -> Path:
+    return curated_root / "releases"
+
+
+def latest_version(curated_root: Path) -> str | None:
+    latest = curated_root / "LATEST"
+    return latest.read_text().strip() if latest.is_file() else None
+
+
+def list_releases(curated_root: Path) -> list[dict]:
+    """The manifests of all published releases, oldest version first."""
+    found = []
+    for folder in releases_dir(curated_root).glob(f"*/{MANIFEST}"):
+        with contextlib.suppress(ValueError):
+            found.append((parse_version(folder.parent.name), json.loads(folder.read_text())))
+    return [manifest for _, manifest in sorted(found, key=lambda item: item[0])]
+
+
+def release_path(curated_root: Path, version: str = "latest") -> Path:
+    """Folder of a release; ``latest`` resolves through ``LATEST``."""
+    if version == "latest":
+        version = latest_version(curated_root)
+        if version is None:
+            raise FileNotFoundError(f"no release in {curated_root}")
+    path = releases_dir(curated_root) / version
+    if not (path / MANIFEST).is_file():
+        raise FileNotFoundError(f"no release {version} in {curated_root}")
+    return path
+
+
+def read_manifest(curated_root: Path, version: str = "latest") -> dict:
+    return json.loads((release_path(curated_root, version) / MANIFEST).read_text())
+
+
+def scan_table(curated_root: Path, table: str, version: str = "latest") -> pl.LazyFrame:
+    """One table of a release, lazily (``articles``, ``furniture`` or ``changes``)."""
+    if table not in RELEASE_TABLES:
+        raise ValueError(f"unknown table {table!r}; a release has {', '.join(RELEASE_TABLES)}")
+    return pl.scan_parquet(RELEASE_TABLES[table].paths(release_path(curated_root, version)))
+
+
+def verify_all(curated_root: Path) -> dict[str, list[str]]:
+    """Check every release folder (``verify``) and that ``LATEST`` names an intact one; returns the problems
+    found by version, and under ``LATEST`` (empty lists when intact).
+
+    Raises FileNotFoundError when the folder holds no release and no ``LATEST``.
+    """
+    versions = sorted(p.name for p in releases_dir(curated_root).glob("[!.]*") if p.is_dir()) if releases_dir(curated_root).is_dir() else []
+    latest = latest_version(curated_root)
+    if not versions and latest is None:
+        raise FileNotFoundError(f"no release in {curated_root}")
+    problems = {version: verify(curated_root, version) for version in versions}
+    if latest is not None:
+        intact = latest in problems and not problems[latest]
+        problems["LATEST"] = [] if intact else [f"LATEST names {latest}, which is {'incomplete' if latest in problems else 'not a release folder'}"]
+    return problems
+
+
+def verify(curated_root: Path, version: str = "latest") -> list[str]:
+    """Check a release's files against its manifest; returns the problems found (empty when intact).
+
+    A missing or unreadable manifest is a problem; a version with no folder raises FileNotFoundError.
+    """
+    name = latest_version(curated_root) if version == "latest" else version
+    folder = releases_dir(curated_root) / (name or "")
+    if not name or not folder.is_dir():
+        raise FileNotFoundError(f"no release {version} in {curated_root}")
+    try:
+        listed = json.loads((folder / MANIFEST).read_text())["files"]
+        if not isinstance(listed, dict):
+            raise ValueError("files is not an object")
+    except FileNotFoundError:
+        return [f"{folder.name}/manifest.json: missing"]
+    except (OSError, ValueError, KeyError, TypeError, UnicodeDecodeError) as error:
+        return [f"{folder.name}/manifest.json: unreadable ({error})"]
+    problems = []
+    for rel, entry in sorted(listed.items()):
+        path = folder / rel
+        if not path.is_file():
+            problems.append(f"{folder.name}/{rel}: missing")
+        elif not isinstance(entry, dict) or path.stat().st_size != entry.get("bytes"):
+            problems.append(f"{folder.name}/{rel}: {path.stat().st_size} bytes, manifest says {entry.get('bytes') if isinstance(entry, dict) else entry}")
+        elif sha256_file(path) != entry.get("sha256"):
+            problems.append(f"{folder.name}/{rel}: sha256 differs from the manifest")
+    present = {path.relative_to(folder).as_posix() for path in folder.rglob("*") if path.is_file() and path != folder / MANIFEST}
+    problems += [f"{folder.name}/{rel}: not in the manifest" for rel in sorted(present - set(listed))]
+    return problems
 
 
 def default_curated() -> Path:

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import polars as pl
 
-from commentary import pipeline, release, stages, tables
+from commentary import pipeline, stages, tables
+from commentary.release import publish as publishing
 from commentary.settings import SHARD_SIZE
 from commentary.ingest import doc_id_for
 from schemas import models
@@ -30,7 +31,7 @@ def article_frames(bodies: dict[str, str], duplicate_of: dict[str, str] | None =
 
 
 def write_shards(frames: dict[str, pl.DataFrame], folder: Path) -> dict[str, tables.TableFiles]:
-    """Write each frame, sorted by its release key, as one shard file under ``folder``: the input of ``release.publish``."""
+    """Write each frame, sorted by its release key, as one shard file under ``folder``: the input of ``publish``."""
     shards = {}
     for name, frame in frames.items():
         spec = tables.RELEASE_TABLES[name]
@@ -41,7 +42,7 @@ def write_shards(frames: dict[str, pl.DataFrame], folder: Path) -> dict[str, tab
 
 def publish_frames(curated: Path, run_id: str, frames: dict[str, pl.DataFrame], provenance: dict, report=None) -> dict | None:
     """Publish ``frames`` through shard files written into the run's folder, as a run would."""
-    return release.publish(curated, run_id, write_shards(frames, curated / "runs" / run_id), provenance, report)
+    return publishing.publish(curated, run_id, write_shards(frames, curated / "runs" / run_id), provenance, report)
 
 
 def clean_run(raw, curated: Path, shard_size: int = SHARD_SIZE, mirror: str | None = None) -> pipeline.RunPlan:

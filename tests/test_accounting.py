@@ -13,7 +13,7 @@ import polars as pl
 import pytest
 from conftest import html_page, text_page
 
-from commentary import cache, pipeline, release
+from commentary import cache, pipeline, reader
 from commentary.ingest import RawFile
 from commentary.settings import MAX_DECOMPRESSED_BYTES, MAX_RAW_BYTES
 
@@ -135,7 +135,7 @@ def hostile_run(tmp_path_factory, articles):
 def test_every_good_file_is_released(hostile_run):
     _, curated, entry, (released, duplicates, _), _ = hostile_run
     assert entry["release"]["published"]
-    articles = release.read_release_table(curated)
+    articles = reader.scan_table(curated, "articles").collect()
     assert set(articles.filter(pl.col("duplicate_of").is_null())["source_path"]) == set(released)
     assert set(articles.filter(pl.col("duplicate_of").is_not_null())["source_path"]) == duplicates
     assert entry["released"] == len(released) and entry["duplicates"] == len(duplicates)
@@ -154,7 +154,7 @@ def test_repairs_are_recorded_with_their_reason(hostile_run):
     repairs = pl.read_parquet(curated / "runs" / entry["run_id"] / "repairs.parquet")
     assert dict(zip(repairs["source_path"], repairs["reason"], strict=True)) == {p: r for p, r in released.items() if r}
     assert entry["repaired"] == sum(1 for r in released.values() if r)
-    body = release.read_release_table(curated).filter(pl.col("source_path") == "repaired/mojibake.txt")["body"][0]
+    body = reader.scan_table(curated, "articles").collect().filter(pl.col("source_path") == "repaired/mojibake.txt")["body"][0]
     assert "Ã" not in body
 
 
@@ -272,7 +272,7 @@ def test_a_file_still_being_written_is_rejected_and_read_by_the_next_run(tmp_pat
     monkeypatch.setattr("commentary.cache.time.time_ns", lambda: old.st_mtime_ns + 3600 * 10**9)  # ctime too has settled
     second = pipeline.run(raw, curated)
     assert second["balanced"] and second["rejected"] == 0 and second["released"] == 2
-    body = release.read_release_table(curated).filter(pl.col("source_path") == "b.txt")["body"][0]
+    body = reader.scan_table(curated, "articles").collect().filter(pl.col("source_path") == "b.txt")["body"][0]
     assert body.split()[-1] == _half(articles[1], False)[1].split()[-1]  # the whole page, not the part first seen
 
 
@@ -295,7 +295,7 @@ def test_a_bad_url_from_the_page_is_dropped_and_recorded_never_a_reject(tmp_path
     (raw / "sidecar.html.meta.json").write_text(json.dumps({"url": "https://example.org/section/page"}))
     entry = pipeline.run(raw, curated)
     assert entry["balanced"] and entry["rejected"] == 0 and entry["released"] == 5
-    urls = dict(release.read_release_table(curated).select("source_path", "url").iter_rows())
+    urls = dict(reader.scan_table(curated, "articles").collect().select("source_path", "url").iter_rows())
     assert urls == {"relative.html": None, "script.html": None, "file.html": None,
                     "sidecar.html": "https://example.org/section/page", "upper.html": "https://Example.org/2021/06/story"}
     repairs = pl.read_parquet(curated / "runs" / entry["run_id"] / "repairs.parquet")

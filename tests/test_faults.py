@@ -17,15 +17,18 @@ import polars as pl
 import pytest
 from conftest import REPO, text_page
 
-from commentary import cache, cli, pipeline, release, stages, tables
+from commentary import cache, cli, pipeline, reader, stages, tables
 from commentary.clean import html
 from commentary.ingest import discover
+from commentary.release import publish as publishing
+from commentary.release.manifest import sha256_file
 
 #: Runs ``pipeline.run`` with shards of two files, killing itself (SIGKILL) at the named point.
 DRIVER = textwrap.dedent("""
     import os, signal, sys, time
     from pathlib import Path
-    from commentary import pipeline, release, tables
+    from commentary import pipeline, tables
+    from commentary.release import publish as publishing
 
     raw, curated, point = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
     write_parquet, write_row_groups, rename = tables.write_parquet, tables.write_row_groups, os.rename
@@ -58,7 +61,7 @@ DRIVER = textwrap.dedent("""
 
     tables.write_parquet = write_then_maybe_die
     tables.write_row_groups = write_row_groups_then_maybe_die
-    release.os.rename = rename_then_die if point == "latest" else rename
+    publishing.os.rename = rename_then_die if point == "latest" else rename
     print(pipeline.run(raw, curated, shard_size=2)["release"])
 """)
 
@@ -69,7 +72,8 @@ DRIVER = textwrap.dedent("""
 TREE_DRIVER = textwrap.dedent("""
     import os, sys, time
     from pathlib import Path
-    from commentary import pipeline, release, tables
+    from commentary import pipeline, tables
+    from commentary.release import publish as publishing
 
     PASSED = {"critical_failed": [], "stages": {}}
 
@@ -78,7 +82,7 @@ TREE_DRIVER = textwrap.dedent("""
         time.sleep(20)
 
     def held_release(plan, gate, point):
-        write_row_groups, rename, ledger = tables.write_row_groups, release.os.rename, pipeline.ledger
+        write_row_groups, rename, ledger = tables.write_row_groups, publishing.os.rename, pipeline.ledger
 
         def write_row_groups_then_hold(*args):
             written = write_row_groups(*args)
@@ -97,7 +101,7 @@ TREE_DRIVER = textwrap.dedent("""
                 hold(gate)
             return entry
 
-        tables.write_row_groups, release.os.rename, pipeline.ledger = write_row_groups_then_hold, rename_then_hold, ledger_then_hold
+        tables.write_row_groups, publishing.os.rename, pipeline.ledger = write_row_groups_then_hold, rename_then_hold, ledger_then_hold
         return pipeline.release_step(plan, PASSED)
 
     def held_curate(run_dir, gate):
@@ -139,17 +143,17 @@ def _start(raw, curated, point) -> subprocess.Popen:
 
 def _assert_releases_intact(curated, latest, versions):
     """LATEST names ``latest``; exactly ``versions`` are published, each complete and matching its manifest."""
-    assert release.latest_version(curated) == latest
-    assert sorted(p.name for p in release.releases_dir(curated).iterdir() if not p.name.startswith(".")) == versions
+    assert reader.latest_version(curated) == latest
+    assert sorted(p.name for p in reader.releases_dir(curated).iterdir() if not p.name.startswith(".")) == versions
     for version in versions:
-        folder = release.release_path(curated, version)
-        for name, entry in release.read_manifest(curated, version)["files"].items():
-            assert release.sha256_file(folder / name) == entry["sha256"]
+        folder = reader.release_path(curated, version)
+        for name, entry in reader.read_manifest(curated, version)["files"].items():
+            assert sha256_file(folder / name) == entry["sha256"]
 
 
 def _leftovers(curated) -> list[str]:
-    return sorted(p.name for p in release.releases_dir(curated).glob(".staging-*")) + \
-        sorted(p.name for p in release.releases_dir(curated).glob(".pending"))
+    return sorted(p.name for p in reader.releases_dir(curated).glob(".staging-*")) + \
+        sorted(p.name for p in reader.releases_dir(curated).glob(".pending"))
 
 
 @pytest.fixture(scope="module")
@@ -187,7 +191,7 @@ def test_a_run_killed_at_any_point_leaves_the_last_release_and_the_next_run_comp
     _assert_releases_intact(curated, "1.1.0", ["1.0.0", "1.1.0"])
     assert _leftovers(curated) == []
     assert entry["balanced"] and entry["released"] == 5
-    assert release.read_manifest(curated)["counts"]["articles"] == 5
+    assert reader.read_manifest(curated)["counts"]["articles"] == 5
     assert entry["release"]["published"]  # killed after the rename: the pending release is removed and published again
 
 
@@ -256,7 +260,7 @@ def test_a_killed_prefect_run_takes_its_api_server_and_corpus_process_with_it(gr
         time.sleep(0.05)
     assert _processes_marked(mark) == {}
     entry = pipeline.run(raw, curated, shard_size=2)
-    assert entry["balanced"] and entry["released"] == 5 and not any(release.verify_all(curated).values())
+    assert entry["balanced"] and entry["released"] == 5 and not any(reader.verify_all(curated).values())
     assert _leftovers(curated) == []
 
 
@@ -335,7 +339,7 @@ def test_a_full_disk_during_a_stage_is_a_clean_failure_of_the_command(grown, mon
 
 def test_run_folders_beyond_the_retention_setting_are_removed_but_the_cached_and_released_runs_kept(grown, monkeypatch):
     raw, curated = grown
-    released_run = release.read_manifest(curated)["run_id"]
+    released_run = reader.read_manifest(curated)["run_id"]
     for n in range(5):
         (curated / "runs" / f"20000101T00000{n}000000Z").mkdir()
     monkeypatch.setattr("commentary.pipeline.KEEP_RUNS", 2)
@@ -379,7 +383,7 @@ def test_a_really_full_disk_publishes_nothing(grown, tmp_path):
 
 def test_stale_staging_and_a_pending_release_are_removed_when_the_next_run_starts(grown):
     raw, curated = grown
-    releases = release.releases_dir(curated)
+    releases = reader.releases_dir(curated)
     (releases / ".staging-20200101T000000000000Z" / "articles").mkdir(parents=True)
     shutil.copytree(releases / "1.0.0", releases / "1.1.0")  # renamed into place, never made LATEST
     (releases / ".pending").write_text("1.1.0\n")
@@ -403,23 +407,23 @@ def test_a_damaged_run_record_is_skipped_with_a_warning(grown, caplog, record, d
 
 def test_start_up_clean_up_waits_for_a_publisher(grown):
     _, curated = grown
-    (release.releases_dir(curated) / ".staging-other-run").mkdir()
-    with release._publish_lock(curated):
-        cleaner = subprocess.Popen([sys.executable, "-c", "import sys; from pathlib import Path; from commentary import release; "
-                                    "print(release.clean_unfinished(Path(sys.argv[1])))", str(curated)],
+    (reader.releases_dir(curated) / ".staging-other-run").mkdir()
+    with publishing._publish_lock(curated):
+        cleaner = subprocess.Popen([sys.executable, "-c", "import sys; from pathlib import Path; from commentary.release import publish; "
+                                    "print(publish.clean_unfinished(Path(sys.argv[1])))", str(curated)],
                                    cwd=REPO, stdout=subprocess.PIPE, text=True)
         time.sleep(3)
         assert cleaner.poll() is None  # it waits while a publisher holds the lock
-        assert (release.releases_dir(curated) / ".staging-other-run").is_dir()
+        assert (reader.releases_dir(curated) / ".staging-other-run").is_dir()
     assert cleaner.communicate(timeout=60)[0].strip() == "['.staging-other-run']"
 
 
 def test_an_existing_release_is_never_overwritten(grown):
     raw, curated = grown
-    (release.releases_dir(curated) / "1.1.0").mkdir()  # not a release (no manifest), but in the way
+    (reader.releases_dir(curated) / "1.1.0").mkdir()  # not a release (no manifest), but in the way
     with pytest.raises(FileExistsError, match="never overwritten"):
         pipeline.run(raw, curated)
-    assert release.latest_version(curated) == "1.0.0" and _leftovers(curated) == []
+    assert reader.latest_version(curated) == "1.0.0" and _leftovers(curated) == []
 
 
 def test_an_extractor_or_cleaner_error_rejects_only_that_document(tmp_path, articles, monkeypatch):

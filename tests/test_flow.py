@@ -3,13 +3,15 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import duckdb
 import polars as pl
 import pytest
 from prefect.testing.utilities import prefect_test_harness
 
-from commentary import pipeline, release
+from commentary import pipeline, reader
+from commentary.release.manifest import sha256_file
 from commentary.clean.model import HTML_MODEL_PATH, MODEL_PATH, LineModel
 from schemas.expectations import suites
 
@@ -22,7 +24,7 @@ def runs(tmp_path_factory, gold):
     root = tmp_path_factory.mktemp("curated")
     raw = tmp_path_factory.mktemp("raw")
     for name in gold:
-        (raw / name).write_bytes((release.Path(__file__).parents[1] / "raw" / name).read_bytes())
+        (raw / name).write_bytes((Path(__file__).parents[1] / "raw" / name).read_bytes())
     (raw / "broken.txt.gz").write_bytes(b"\x1f\x8b\x08\x00garbage")
     with prefect_test_harness(server_startup_timeout=120):
         entry = run_pipeline(raw=str(raw), curated=str(root))
@@ -74,14 +76,14 @@ def test_every_expectation_runs_and_holds_on_the_seeds(curated):
 
 def test_the_seeds_language_is_detected_from_their_bodies(curated):
     root, _ = curated
-    articles = pl.read_parquet(release.release_path(root) / "articles" / "*.parquet")
+    articles = pl.read_parquet(reader.release_path(root) / "articles" / "*.parquet")
     assert articles["language"].to_list() == ["en"] * 5
     assert articles["field_sources"].struct.field("language").to_list() == ["detected:py3langid"] * 5
 
 
 def test_release_reads_back_in_duckdb(curated, gold):
     root, _ = curated
-    folder = release.release_path(root)
+    folder = reader.release_path(root)
     con = duckdb.connect()
     rows = con.execute(
         f"select source_path, title, len(authors), body from read_parquet('{folder}/articles/*.parquet') order by source_path"
@@ -96,20 +98,20 @@ def test_release_reads_back_in_duckdb(curated, gold):
 
 def test_release_reads_back_in_polars_with_its_types(curated, gold):
     root, _ = curated
-    articles = pl.read_parquet(release.release_path(root) / "articles" / "*.parquet")
+    articles = pl.read_parquet(reader.release_path(root) / "articles" / "*.parquet")
     assert articles.schema["authors"] == pl.List(pl.String)
     assert articles.schema["published_date"] == pl.Date
     by_path = {row["source_path"]: row for row in articles.iter_rows(named=True)}
     for name, doc in gold.items():
         bodies = set(by_path[name]["body"].split("\n\n"))
-        lines = (release.Path(__file__).parents[1] / "raw" / name).read_text().split("\n")
+        lines = (Path(__file__).parents[1] / "raw" / name).read_text().split("\n")
         furniture = {lines[int(n) - 1].strip() for n, label in doc["lines"].items() if label != "body"}
         assert not bodies & furniture
 
 
 def test_manifest_and_latest_describe_the_release(curated):
     root, entry = curated
-    manifest = release.read_manifest(root)
+    manifest = reader.read_manifest(root)
     assert (root / "LATEST").read_text().strip() == manifest["version"] == entry["release"]["version"]
     assert manifest["counts"]["articles"] == 5
     assert {"articles/part-00000.parquet", "furniture/part-00000.parquet", "changes.parquet", "README.md",
@@ -125,7 +127,7 @@ def test_a_second_run_on_the_same_files_carries_the_first_forward(runs):
     counts = ("seen", "released", "rejected", "rejected_by_reason", "duplicates")
     assert again["balanced"] and {k: again[k] for k in counts} == {k: first[k] for k in counts}
     assert set(again["timings"]["stages"]) == {"ingest", "clean", "release"}
-    assert sorted(p.name for p in release.releases_dir(root).iterdir() if not p.name.startswith(".")) == [first["release"]["version"]]
+    assert sorted(p.name for p in reader.releases_dir(root).iterdir() if not p.name.startswith(".")) == [first["release"]["version"]]
 
 
 def test_the_whole_corpus_steps_run_in_a_process_of_their_own_whose_errors_come_back(tmp_path):
@@ -152,11 +154,11 @@ def test_prefect_shows_each_run_under_its_run_id_with_its_progress_summary_and_l
 
 def test_the_release_names_each_cleaning_model_and_the_data_it_was_trained_on(curated):
     root, _ = curated
-    folder = release.release_path(root)
+    folder = reader.release_path(root)
     manifest = json.loads((folder / "manifest.json").read_text())
     card_text = (folder / "README.md").read_text()
     for name, path in (("text", MODEL_PATH), ("html", HTML_MODEL_PATH)):
         datasets = LineModel.load(path).trained_on["datasets"]
-        assert manifest["models"][name] == {"sha256": release.sha256_file(path), "trained_on": LineModel.load(path).trained_on}
+        assert manifest["models"][name] == {"sha256": sha256_file(path), "trained_on": LineModel.load(path).trained_on}
         assert datasets and all(f"| {name} (`{manifest['models'][name]['sha256'][:12]}`) | {dataset} | {facts['pages']} | {facts['licence']} |"
                                 in card_text for dataset, facts in datasets.items())

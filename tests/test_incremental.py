@@ -9,7 +9,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from commentary import cache, ingest, load, pipeline, release, stages, storage, tables
+from commentary import cache, ingest, load, pipeline, reader, stages, storage, tables
 from tools import synthetic
 from builders import build_release, clean_run
 
@@ -158,9 +158,9 @@ def test_a_lost_cache_run_folder_means_a_full_run(tmp_path, corpus, cleaned_docs
 def test_fingerprint_covers_processing_code_only(tmp_path):
     (tmp_path / "commentary" / "clean").mkdir(parents=True)
     (tmp_path / "commentary" / "clean" / "text.py").write_text("RULE = 1\n")
-    (tmp_path / "commentary" / "release.py").write_text("VERSION = 1\n")
+    (tmp_path / "commentary" / "reader.py").write_text("VERSION = 1\n")
     before = cache.pipeline_fingerprint(tmp_path)
-    (tmp_path / "commentary" / "release.py").write_text("VERSION = 2\n")
+    (tmp_path / "commentary" / "reader.py").write_text("VERSION = 2\n")
     assert cache.pipeline_fingerprint(tmp_path) == before
     (tmp_path / "commentary" / "clean" / "text.py").write_text("RULE = 2\n")
     assert cache.pipeline_fingerprint(tmp_path) != before
@@ -220,7 +220,7 @@ def test_adding_files_rebuilds_only_new_shards_and_releases_what_a_cold_run_rele
     assert all(os.path.samefile(pipeline.shard_path(after, stage, n), pipeline.shard_path(before, stage, n))
                for stage in ("ingest", "clean", "furniture", "dedup") for n in range(3))
     build_release(corpus, tmp_path / "cold", shard_size=4)
-    incremental, cold = (release.release_path(tmp_path / name) for name in ("curated", "cold"))
+    incremental, cold = (reader.release_path(tmp_path / name) for name in ("curated", "cold"))
     files = sorted(p.relative_to(cold) for table in ("articles", "furniture") for p in (cold / table).glob("*.parquet"))
     assert files and all((incremental / f).read_bytes() == (cold / f).read_bytes() for f in files)
 
@@ -232,7 +232,7 @@ def test_an_incremental_release_is_byte_identical_to_a_cold_one(tmp_path, corpus
     sorted(corpus.rglob("page-*.txt"))[1].write_text(synthetic.page(300, furniture=False))
     assert build_release(corpus, tmp_path / "curated")["version"] == "1.1.0"
     assert build_release(corpus, tmp_path / "cold")["version"] == "1.0.0"
-    incremental, cold = (release.release_path(tmp_path / name, release.latest_version(tmp_path / name)) for name in ("curated", "cold"))
+    incremental, cold = (reader.release_path(tmp_path / name, reader.latest_version(tmp_path / name)) for name in ("curated", "cold"))
     files = sorted(p.relative_to(cold) for table in ("articles", "furniture") for p in (cold / table).glob("*.parquet"))
     assert files and all((incremental / f).read_bytes() == (cold / f).read_bytes() for f in files)
 

@@ -15,8 +15,11 @@ import pyarrow.parquet as pq
 import pytest
 from builders import article_frames, build_release, publish_frames
 
-from commentary import changelog, release, tables
+from commentary import reader, tables
 from commentary.cli import main
+from commentary.release import publish as publishing
+from commentary.release import versions
+from commentary.release.manifest import Files
 
 BASE = {"a.txt": "one fine day", "b.txt": "two fine days"}
 
@@ -26,7 +29,7 @@ def _publish(root, run, bodies, **fields):
 
 
 def _changes(root, version):
-    return sorted(release.scan_table(root, "changes", version).collect().select("change", "changed_fields")
+    return sorted(reader.scan_table(root, "changes", version).collect().select("change", "changed_fields")
                   .with_columns(pl.col("changed_fields").list.join(",")).rows())
 
 
@@ -38,9 +41,9 @@ def test_versions_follow_the_kind_of_change(tmp_path):
     assert _publish(tmp_path, "r4", {**BASE, "a.txt": "one better day", "c.txt": "three"})["version"] == "1.1.0"
     assert _publish(tmp_path, "r5", {"a.txt": "one better day", "c.txt": "three"})["version"] == "1.2.0"
     assert _changes(tmp_path, "1.2.0") == [("removed", "")]
-    assert release.latest_version(tmp_path) == "1.2.0"
-    assert [m["version"] for m in release.list_releases(tmp_path)] == ["1.0.0", "1.0.1", "1.1.0", "1.2.0"]
-    assert not list(release.releases_dir(tmp_path).glob(".*"))
+    assert reader.latest_version(tmp_path) == "1.2.0"
+    assert [m["version"] for m in reader.list_releases(tmp_path)] == ["1.0.0", "1.0.1", "1.1.0", "1.2.0"]
+    assert not list(reader.releases_dir(tmp_path).glob(".*"))
 
 
 def test_only_the_removed_lines_changing_is_a_patch(tmp_path):
@@ -71,13 +74,13 @@ def test_column_changes_are_major_unless_a_column_is_only_added(tmp_path, monkey
     manifest = publish_frames(tmp_path, "r2", frames, {})
     assert manifest["version"] == bump
     assert manifest["changes"]["articles"] == {"added": 0, "removed": 0, "modified": 0}
-    assert "Columns" in (release.release_path(tmp_path) / "CHANGELOG.md").read_text()
+    assert "Columns" in (reader.release_path(tmp_path) / "CHANGELOG.md").read_text()
 
 
 def test_changelogs_accumulate_newest_first(tmp_path):
     _publish(tmp_path, "r1", BASE)
     _publish(tmp_path, "r2", {**BASE, "c.txt": "three"})
-    notes = (release.release_path(tmp_path) / "CHANGELOG.md").read_text()
+    notes = (reader.release_path(tmp_path) / "CHANGELOG.md").read_text()
     assert notes.startswith("## 1.1.0 (") and "Changes since 1.0.0: 1 article added, 0 removed, 0 modified." in notes
     assert "| added | " in notes and "c.txt" in notes and "a.txt" not in notes
     history = (tmp_path / "CHANGELOG.md").read_text()
@@ -89,7 +92,7 @@ def test_same_raw_input_and_code_give_byte_identical_releases(tmp_path, raw_copy
     first = build_release(raw_copy, tmp_path / "one")
     second = build_release(raw_copy, tmp_path / "two")
     assert first["published"] and second["published"]
-    one, two = release.read_manifest(tmp_path / "one"), release.read_manifest(tmp_path / "two")
+    one, two = reader.read_manifest(tmp_path / "one"), reader.read_manifest(tmp_path / "two")
     parquet = {name: entry for name, entry in one["files"].items() if name.endswith(".parquet")}
     assert len(parquet) == 3 and parquet == {name: two["files"][name] for name in parquet}
     assert one["content_fingerprint"] == two["content_fingerprint"]
@@ -97,21 +100,21 @@ def test_same_raw_input_and_code_give_byte_identical_releases(tmp_path, raw_copy
     assert one["code_version"] and one["rules_version"]
     (raw_copy / "000_019dbd7b0e031552.txt").write_text("Another title\n\nAnother body, long enough to be an article: ten words or more.\n")
     assert build_release(raw_copy, tmp_path / "one")["version"] == "1.0.1"
-    assert release.read_manifest(tmp_path / "one")["raw_fingerprint"] != one["raw_fingerprint"]
+    assert reader.read_manifest(tmp_path / "one")["raw_fingerprint"] != one["raw_fingerprint"]
 
 
 _CRASH = """
 import os, sys
 from pathlib import Path
 from builders import article_frames, publish_frames
-from commentary import release
+from commentary.release import publish as publishing
 
 point, root = sys.argv[1], Path(sys.argv[2])
 if point == "before-rename":
-    release.os.rename = lambda *args: os._exit(3)
+    publishing.os.rename = lambda *args: os._exit(3)
 else:
-    write = release._replace_text
-    release._replace_text = lambda path, text: os._exit(3) if path.name == "LATEST" else write(path, text)
+    write = publishing._replace_text
+    publishing._replace_text = lambda path, text: os._exit(3) if path.name == "LATEST" else write(path, text)
 publish_frames(root, "crashed", article_frames({"a.txt": "one fine day", "b.txt": "two fine days", "c.txt": "three"}), {})
 """
 
@@ -122,14 +125,14 @@ def test_a_crash_while_publishing_leaves_the_previous_release_and_is_cleaned_nex
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent)}
     crashed = subprocess.run([sys.executable, "-c", _CRASH, point, str(tmp_path)], env=env, capture_output=True, text=True)
     assert crashed.returncode == 3, crashed.stderr
-    assert release.latest_version(tmp_path) == "1.0.0"
+    assert reader.latest_version(tmp_path) == "1.0.0"
     assert main(["verify", "--curated", str(tmp_path), "1.0.0"]) == 0
-    left = {p.name for p in release.releases_dir(tmp_path).iterdir()}
+    left = {p.name for p in reader.releases_dir(tmp_path).iterdir()}
     assert left == ({"1.0.0", ".staging-crashed", ".pending"} if point == "before-rename" else {"1.0.0", "1.1.0", ".pending"})
     manifest = _publish(tmp_path, "r2", {**BASE, "c.txt": "three"})
-    assert manifest["version"] == "1.1.0" and release.latest_version(tmp_path) == "1.1.0"
-    assert {p.name for p in release.releases_dir(tmp_path).iterdir()} == {"1.0.0", "1.1.0"}
-    assert release.read_manifest(tmp_path, "1.1.0")["run_id"] == "r2"
+    assert manifest["version"] == "1.1.0" and reader.latest_version(tmp_path) == "1.1.0"
+    assert {p.name for p in reader.releases_dir(tmp_path).iterdir()} == {"1.0.0", "1.1.0"}
+    assert reader.read_manifest(tmp_path, "1.1.0")["run_id"] == "r2"
     assert (tmp_path / "CHANGELOG.md").read_text().count("## 1.1.0") == 1
 
 
@@ -137,7 +140,7 @@ def test_verify_catches_a_flipped_byte(tmp_path, capsys):
     _publish(tmp_path, "r1", BASE)
     _publish(tmp_path, "r2", {**BASE, "c.txt": "three"})
     assert main(["verify", "--curated", str(tmp_path)]) == 0
-    part = release.release_path(tmp_path, "1.0.0") / "articles" / "part-00000.parquet"
+    part = reader.release_path(tmp_path, "1.0.0") / "articles" / "part-00000.parquet"
     data = bytearray(part.read_bytes())
     data[len(data) // 2] ^= 0x01
     part.write_bytes(bytes(data))
@@ -146,15 +149,15 @@ def test_verify_catches_a_flipped_byte(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "FAIL 1.0.0/articles/part-00000.parquet: sha256 differs" in out and "ok   1.1.0" in out
     assert main(["verify", "--curated", str(tmp_path), "1.1.0"]) == 0
-    (release.release_path(tmp_path, "1.1.0") / "extra.txt").write_text("x")
-    assert release.verify(tmp_path, "1.1.0") == ["1.1.0/extra.txt: not in the manifest"]
+    (reader.release_path(tmp_path, "1.1.0") / "extra.txt").write_text("x")
+    assert reader.verify(tmp_path, "1.1.0") == ["1.1.0/extra.txt: not in the manifest"]
 
 
 @pytest.mark.parametrize("damage", ["manifest-missing", "manifest-empty", "manifest-not-json", "latest-names-nothing"])
 def test_verify_fails_on_a_missing_or_unreadable_manifest_and_on_latest_naming_no_intact_release(tmp_path, capsys, damage):
     _publish(tmp_path, "r1", BASE)
     _publish(tmp_path, "r2", {**BASE, "c.txt": "three"})
-    manifest = release.releases_dir(tmp_path) / "1.1.0" / "manifest.json"
+    manifest = reader.releases_dir(tmp_path) / "1.1.0" / "manifest.json"
     if damage == "manifest-missing":
         manifest.unlink()
     elif damage == "manifest-empty":
@@ -177,23 +180,23 @@ def test_verify_fails_on_a_missing_or_unreadable_manifest_and_on_latest_naming_n
 
 def test_a_publish_on_a_damaged_latest_release_is_refused(tmp_path):
     _publish(tmp_path, "r1", BASE)
-    part = release.release_path(tmp_path) / "articles" / "part-00000.parquet"
+    part = reader.release_path(tmp_path) / "articles" / "part-00000.parquet"
     data = bytearray(part.read_bytes())
     data[len(data) // 2] ^= 0x01
     part.write_bytes(bytes(data))
-    with pytest.raises(release.BaseReleaseDamaged, match="latest release 1.0.0 does not match its manifest.*sha256 differs"):
+    with pytest.raises(publishing.BaseReleaseDamaged, match="latest release 1.0.0 does not match its manifest.*sha256 differs"):
         _publish(tmp_path, "r2", {**BASE, "c.txt": "three"})
-    assert release.latest_version(tmp_path) == "1.0.0"
-    assert sorted(p.name for p in release.releases_dir(tmp_path).iterdir()) == ["1.0.0"]
+    assert reader.latest_version(tmp_path) == "1.0.0"
+    assert sorted(p.name for p in reader.releases_dir(tmp_path).iterdir()) == ["1.0.0"]
 
 
 def test_release_files_are_split_into_row_groups_and_parts(tmp_path, monkeypatch):
-    monkeypatch.setattr(release, "ROW_GROUP_BYTES", 1)  # the minimum: 1,000 rows per group
-    monkeypatch.setattr(release, "PART_FILE_BYTES", 2)  # two groups per part file
+    monkeypatch.setattr(publishing, "ROW_GROUP_BYTES", 1)  # the minimum: 1,000 rows per group
+    monkeypatch.setattr(publishing, "PART_FILE_BYTES", 2)  # two groups per part file
     manifest = _publish(tmp_path, "r1", {f"{n:04d}.txt": f"body number {n}" for n in range(2500)})
     parts = sorted(name for name in manifest["files"] if name.startswith("articles/"))
     assert parts == ["articles/part-00000.parquet", "articles/part-00001.parquet"]
-    folder = release.release_path(tmp_path)
+    folder = reader.release_path(tmp_path)
     first = pq.ParquetFile(folder / parts[0]).metadata
     assert [first.row_group(i).num_rows for i in range(first.num_row_groups)] == [1000, 1000]
     column = first.row_group(0).column(0)
@@ -204,8 +207,8 @@ def test_release_files_are_split_into_row_groups_and_parts(tmp_path, monkeypatch
 
 def test_unknown_release_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="no release"):
-        release.release_path(tmp_path)
-    assert json.loads(json.dumps(release.list_releases(tmp_path))) == []
+        reader.release_path(tmp_path)
+    assert json.loads(json.dumps(reader.list_releases(tmp_path))) == []
 
 
 def _shard_files(folder, frame, name, cuts):
@@ -219,12 +222,12 @@ def _shard_files(folder, frame, name, cuts):
 
 def test_streamed_release_files_depend_on_the_rows_not_on_the_shards(tmp_path, monkeypatch):
     articles = article_frames({f"{n:04d}.txt": f"body number {n} " * (1 + n % 7) for n in range(2600)})["articles"]
-    monkeypatch.setattr(release, "ROW_GROUP_BYTES", 400_000)
+    monkeypatch.setattr(publishing, "ROW_GROUP_BYTES", 400_000)
     written = {}
     for cuts in ([], [7, 1500], [999, 1000, 1001, 2599]):
         files = _shard_files(tmp_path / f"in-{len(cuts)}", articles, "articles", cuts)
         out = tmp_path / f"out-{len(cuts)}"
-        paths = release._write_table(release._in_key_order(files, ("doc_id",)), out, "articles")
+        paths = publishing._write_table(publishing._in_key_order(files, ("doc_id",)), Files(out), "articles")
         written[len(cuts)] = [path.read_bytes() for path in paths]
     assert written[0] == written[2] == written[4]
     metadata = pq.ParquetFile(out / "articles" / "part-00000.parquet").metadata
@@ -248,7 +251,7 @@ def test_shards_whose_doc_id_ranges_overlap_are_merged_in_key_order(tmp_path):
     merged = {}
     for name in ("articles", "furniture"):
         spread = _shards(tmp_path, name, frames[name], [[0, 1, 5], [2, 3], [], [4, 6]])
-        merged[name] = pa.concat_tables(release._in_key_order(spread, tables.RELEASE_TABLES[name].key))
+        merged[name] = pa.concat_tables(publishing._in_key_order(spread, tables.RELEASE_TABLES[name].key))
     assert merged["articles"]["doc_id"].to_pylist() == sorted(frames["articles"]["doc_id"].to_list())
     assert merged["furniture"].equals(tables.to_arrow(frames["furniture"].sort("doc_id", "line_no"), tables.FURNITURE))
 
@@ -260,7 +263,7 @@ def test_overrides_replace_columns_and_leave_out_unmarked_rows(tmp_path):
     marks = tables.write_parquet(pa.table({"doc_id": ids[:3], "duplicate_of": [None, ids[0], None]}), tmp_path / "marks.parquet", tables.MARKS)
     marked = tables.TableFiles(shards.paths, shards.schema, overrides=marks)
     assert marked.frame(["doc_id", "duplicate_of"]).rows() == [(ids[0], None), (ids[1], ids[0]), (ids[2], None)]
-    merged = pa.concat_tables(release._in_key_order(marked, ("doc_id",)))
+    merged = pa.concat_tables(publishing._in_key_order(marked, ("doc_id",)))
     assert merged.schema == tables.ARTICLES and merged["duplicate_of"].to_pylist() == [None, ids[0], None]
     assert marked.frame(["source_path"]).height == 3  # doc_id is read to apply the marks, then left out
 
@@ -269,7 +272,7 @@ def test_a_document_in_two_shards_is_refused(tmp_path):
     articles = article_frames({"a.txt": "one", "b.txt": "two", "c.txt": "three"})["articles"]
     twice = _shards(tmp_path, "articles", articles, [[1, 2], [0, 1]])
     with pytest.raises(ValueError, match="a document must be in one shard only"):
-        list(release._in_key_order(twice, tables.RELEASE_TABLES["articles"].key))
+        list(publishing._in_key_order(twice, tables.RELEASE_TABLES["articles"].key))
 
 
 def test_the_diff_sees_a_changed_line_of_an_article_whose_lines_span_row_groups(tmp_path):
@@ -285,10 +288,10 @@ def test_the_diff_sees_a_changed_line_of_an_article_whose_lines_span_row_groups(
         sides[side] = {"articles": _shard_files(tmp_path / side, frames["articles"], "articles", []),
                        "furniture": tables.TableFiles([path], schema)}
     assert pq.ParquetFile(tmp_path / "old.parquet").metadata.num_row_groups == 5
-    hashes = {side: {t: changelog.hash_table(files) for t, files in tables_of.items()} for side, tables_of in sides.items()}
-    result = changelog.diff(hashes["old"], hashes["new"])
+    hashes = {side: {t: versions.hash_table(files) for t, files in tables_of.items()} for side, tables_of in sides.items()}
+    result = versions.diff(hashes["old"], hashes["new"])
     assert result.changes.select("doc_id", "change", "changed_fields").rows() == [(lines["doc_id"].min(), "modified", ["furniture"])]
-    assert changelog.diff(hashes["old"], hashes["old"]).bump is None
+    assert versions.diff(hashes["old"], hashes["old"]).bump is None
 
 
 def test_the_diff_sees_two_removed_lines_trading_places(tmp_path):
@@ -297,21 +300,21 @@ def test_the_diff_sees_two_removed_lines_trading_places(tmp_path):
     lines = pl.concat([frames["furniture"].with_columns(line_no=pl.lit(n, pl.Int64), text=pl.lit(f"line {n}")) for n in (1, 2)])
     swapped = lines.with_columns(text=pl.when(pl.col("doc_id") == first).then(pl.format("line {}", 3 - pl.col("line_no")))
                                  .otherwise(pl.col("text")))
-    sides = {side: {"articles": changelog.hash_table(_shard_files(tmp_path / side, frames["articles"], "articles", [])),
-                    "furniture": changelog.hash_table(_shards(tmp_path / side, "furniture", furniture, [[0, 1, 2, 3]]))}
+    sides = {side: {"articles": versions.hash_table(_shard_files(tmp_path / side, frames["articles"], "articles", [])),
+                    "furniture": versions.hash_table(_shards(tmp_path / side, "furniture", furniture, [[0, 1, 2, 3]]))}
              for side, furniture in (("old", lines), ("new", swapped))}
-    result = changelog.diff(sides["old"], sides["new"])
+    result = versions.diff(sides["old"], sides["new"])
     assert result.changes.select("doc_id", "change", "changed_fields").rows() == [(first, "modified", ["furniture"])]
 
 
 def test_a_publish_compares_with_the_kept_hashes_of_the_latest_release(tmp_path, monkeypatch):
     _publish(tmp_path, "r1", BASE)
-    hash_table = changelog.hash_table
-    monkeypatch.setattr(changelog, "hash_table", lambda files: pytest.fail("the latest release was read again"))
+    hash_table = versions.hash_table
+    monkeypatch.setattr(versions, "hash_table", lambda files: pytest.fail("the latest release was read again"))
     assert _publish(tmp_path, "r2", {**BASE, "a.txt": "one better day"})["version"] == "1.0.1"
     # Polars' hashes differ between its versions: hashes kept under another version are computed afresh.
     computed = []
-    monkeypatch.setattr(changelog, "hash_table", lambda files: computed.append(files) or hash_table(files))
+    monkeypatch.setattr(versions, "hash_table", lambda files: computed.append(files) or hash_table(files))
     monkeypatch.setattr(pl, "__version__", "0.0.0")
     assert _publish(tmp_path, "r3", {**BASE, "a.txt": "one better day", "b.txt": "two better days"})["version"] == "1.0.2"
     assert len(computed) == 2 and _changes(tmp_path, "1.0.2") == [("modified", "body,body_sha256")]
@@ -370,10 +373,10 @@ def test_one_bad_article_is_quarantined_and_the_rest_released(tmp_path, raw_copy
     rejects = pl.read_parquet(plan.run_dir / "rejects.parquet")
     assert rejects.rows() == [(bad[0], "quality", "quality:expect_column_values_to_be_null:known_furniture",
                                "articles: expect_column_values_to_be_null(known_furniture) failed on engagement.share-prompt")]
-    released = release.scan_table(tmp_path / "curated", "articles").collect()
+    released = reader.scan_table(tmp_path / "curated", "articles").collect()
     assert bad[0] not in released["source_path"].to_list() and released.height == 4
     assert "Share this article" not in "".join(released["body"])
-    furniture = release.scan_table(tmp_path / "curated", "furniture").collect()
+    furniture = reader.scan_table(tmp_path / "curated", "furniture").collect()
     assert set(furniture["doc_id"]) <= set(released["doc_id"])
 
 
@@ -382,7 +385,7 @@ def test_a_failure_of_more_than_the_set_share_of_articles_holds_the_release(tmp_
     plan, bad, outcome, entry = _release_with_suites(raw_copy, tmp_path / "curated", tampered=2)
     assert not outcome["published"] and "2 of 5 failed a per-row critical expectation" in outcome["failed"][-1]
     assert entry["balanced"] and entry["rejected_by_reason"] == {"quality-gate": 5}
-    assert release.latest_version(tmp_path / "curated") is None
+    assert reader.latest_version(tmp_path / "curated") is None
 
 
 def test_a_quarantined_canonical_copy_hands_its_duplicates_to_the_first_remaining_copy(tmp_path, monkeypatch):

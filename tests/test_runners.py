@@ -5,7 +5,7 @@ import pytest
 from prefect.settings import PREFECT_API_URL
 from prefect.testing.utilities import prefect_test_harness
 
-from commentary import release
+from commentary import reader
 from flows.pipeline import with_runner
 from tools import synthetic
 
@@ -26,7 +26,7 @@ def test_dask_and_local_runners_publish_identical_releases(tmp_path, test_api):
     dask = with_runner("dask")(raw=str(raw), curated=str(tmp_path / "dask"), shard_size=7)
     assert local["release"]["published"] and dask["release"]["published"]
     assert (local["released"], local["rejected"]) == (dask["released"], dask["rejected"]) == (30, 1)
-    manifests = [release.read_manifest(tmp_path / name) for name in ("local", "dask")]
+    manifests = [reader.read_manifest(tmp_path / name) for name in ("local", "dask")]
     assert manifests[0]["content_fingerprint"] == manifests[1]["content_fingerprint"]
     parquet = [{name: entry for name, entry in m["files"].items() if name.endswith(".parquet")} for m in manifests]
     assert parquet[0] and parquet[0] == parquet[1]

@@ -15,7 +15,7 @@ from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterNam
 from prefect.deployments import run_deployment
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
-from commentary import release
+from commentary import reader
 from commentary.server import local_server
 from flows.serve import DEFAULT_CRON, DEPLOYMENT
 from tools import synthetic
@@ -74,7 +74,7 @@ def test_triggered_runs_publish_a_release_one_at_a_time(served):
         (deployment,) = client.read_deployments(deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=[DEPLOYMENT])))
     assert [run.state.type.value for run in runs] == ["COMPLETED", "COMPLETED"], (served / "serve.log").read_text()[-3000:]
     assert runs[0].end_time <= runs[1].start_time or runs[1].end_time <= runs[0].start_time
-    assert release.read_manifest(served / "curated")["counts"]["articles"] == 12
+    assert reader.read_manifest(served / "curated")["counts"]["articles"] == 12
     assert deployment.global_concurrency_limit.limit == 1
     assert deployment.concurrency_options.collision_strategy == "ENQUEUE"
     assert [s.schedule.cron for s in deployment.schedules] == [DEFAULT_CRON]

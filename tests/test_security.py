@@ -14,7 +14,7 @@ import polars as pl
 import pytest
 from conftest import REPO, html_page, text_page
 
-from commentary import pipeline, release
+from commentary import pipeline, reader
 
 SECRET = "SECRET-7f3a9c-not-for-the-dataset"
 #: Every path a run may create under the curated folder (relative, forward slashes).
@@ -86,7 +86,7 @@ def test_a_run_makes_no_network_access(offline_run):
 def test_no_external_entity_is_resolved(offline_run):
     base, entry, _ = offline_run
     curated = base / "curated"
-    tables = [release.read_release_table(curated, "articles"), release.read_release_table(curated, "furniture")]
+    tables = [reader.scan_table(curated, "articles").collect(), reader.scan_table(curated, "furniture").collect()]
     tables += [pl.read_parquet(p) for p in (curated / "runs" / entry["run_id"] / "stages").rglob("*.parquet")]
     assert "xxe.html" in tables[0]["source_path"].to_list()
     for table in tables:
@@ -96,7 +96,7 @@ def test_no_external_entity_is_resolved(offline_run):
 def test_nothing_in_a_raw_file_is_executed(offline_run):
     base, _, _ = offline_run
     assert not list(base.rglob("pwned"))
-    body = release.read_release_table(base / "curated").filter(pl.col("source_path") == "payload.txt")["body"][0]
+    body = reader.scan_table(base / "curated", "articles").collect().filter(pl.col("source_path") == "payload.txt")["body"][0]
     assert "{{7*7}} $(touch pwned) `touch pwned`" in body  # kept as text, not evaluated
 
 

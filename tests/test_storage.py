@@ -9,7 +9,7 @@ import fsspec
 import pytest
 from builders import build_release
 
-from commentary import ingest, release, storage
+from commentary import ingest, reader, storage
 
 
 @pytest.fixture
@@ -46,10 +46,10 @@ def test_a_raw_folder_behind_a_url_gives_the_same_release_as_the_local_folder(me
     remote = build_release(storage.raw_folder(url), tmp_path / "remote")
     nearby = build_release(local, tmp_path / "local")
     assert remote["published"] and remote["counts"] == nearby["counts"]
-    manifests = [release.read_manifest(tmp_path / name) for name in ("remote", "local")]
+    manifests = [reader.read_manifest(tmp_path / name) for name in ("remote", "local")]
     assert manifests[0]["content_fingerprint"] == manifests[1]["content_fingerprint"]
     assert manifests[0]["raw_fingerprint"] == manifests[1]["raw_fingerprint"]
-    articles = release.scan_table(tmp_path / "remote", "articles").collect()
+    articles = reader.scan_table(tmp_path / "remote", "articles").collect()
     assert articles.filter(articles["outlet"] == "Example Review").height == 1
 
 
@@ -68,8 +68,8 @@ def test_a_mirror_gets_the_release_files_and_latest_last(tmp_path, raw_copy):
     outcome = build_release(raw_copy, curated, mirror=url)
     assert outcome["mirrored_to"] == url
     fs, root = fsspec.core.url_to_fs(url)
-    folder = release.release_path(curated)
-    for name, entry in release.read_manifest(curated)["files"].items():
+    folder = reader.release_path(curated)
+    for name, entry in reader.read_manifest(curated)["files"].items():
         assert fs.cat_file(f"{root}/releases/{folder.name}/{name}") == (folder / name).read_bytes(), name
     assert fs.cat_file(f"{root}/LATEST") == b"1.0.0\n"
     written = storage.mirror(folder, curated / "CHANGELOG.md", url)
@@ -89,7 +89,7 @@ def test_a_mirror_whose_copy_failed_catches_up_on_the_next_run(tmp_path, raw_cop
     monkeypatch.setattr(storage, "mirror", fail_after_the_first_file)
     with pytest.raises(OSError, match="connection reset"):
         build_release(raw_copy, curated, mirror=url)
-    assert release.latest_version(curated) == "1.0.0" and storage.mirrored_version(url) is None
+    assert reader.latest_version(curated) == "1.0.0" and storage.mirrored_version(url) is None
 
     monkeypatch.setattr(storage, "mirror", copy)
     caught_up = build_release(raw_copy, curated, mirror=url)
@@ -126,8 +126,8 @@ def test_raw_on_s3_and_a_mirror_on_s3(s3_bucket, raw_copy, tmp_path):
     curated = tmp_path / "curated"
     outcome = build_release(storage.raw_folder(f"s3://{s3_bucket}/raw"), curated, mirror=f"s3://{s3_bucket}/curated")
     assert outcome["published"] and outcome["counts"] == build_release(raw_copy, tmp_path / "local")["counts"]
-    manifest = release.read_manifest(curated)
-    assert manifest["content_fingerprint"] == release.read_manifest(tmp_path / "local")["content_fingerprint"]
+    manifest = reader.read_manifest(curated)
+    assert manifest["content_fingerprint"] == reader.read_manifest(tmp_path / "local")["content_fingerprint"]
     fs.invalidate_cache()
     assert fs.cat_file(f"{s3_bucket}/curated/LATEST") == b"1.0.0\n"
     mirrored = {path.split("/releases/1.0.0/", 1)[1] for path in fs.find(f"{s3_bucket}/curated/releases/1.0.0")}

@@ -27,7 +27,7 @@ import sys
 import time
 from pathlib import Path
 
-from commentary import release
+from commentary import reader
 from commentary.server import local_server
 from tools import realpages, synthetic
 
@@ -78,7 +78,7 @@ def bench_size(work: Path, shared: Path, pages: int, env: dict, dask: bool, stag
     shutil.rmtree(curated, ignore_errors=True)
     base = ["--raw", str(raw), "--curated", str(curated)]
     full = measure(base, env)
-    full_release = release.latest_version(curated)
+    full_release = reader.latest_version(curated)
     full_fingerprint = _fingerprint(curated)
     unchanged = measure(base, env)
     added = realpages.generate(raw, max(1, pages // 100), shared, work, start=pages)
@@ -93,7 +93,7 @@ def bench_size(work: Path, shared: Path, pages: int, env: dict, dask: bool, stag
         "pages_per_second": round(pages / full["wall_seconds"], 1),
         "cpu_ms_per_page": round(1000 * full["cpu_seconds"] / pages, 2),
         "stage_pages_per_second": {name: s["pages_per_second"] for name, s in full["entry"]["timings"]["stages"].items()},
-        "output_bytes": sum(f["bytes"] for f in release.read_manifest(curated, full_release)["files"].values()) if full_release else None,
+        "output_bytes": sum(f["bytes"] for f in reader.read_manifest(curated, full_release)["files"].values()) if full_release else None,
         "released": full["entry"]["released"], "release": full["entry"]["release"].get("version"),
         "unchanged_seconds": unchanged["wall_seconds"], "unchanged_share": round(unchanged["wall_seconds"] / full["wall_seconds"], 3),
         "unchanged_cpu_seconds": unchanged["cpu_seconds"], "unchanged_cpu_share": round(unchanged["cpu_seconds"] / full["cpu_seconds"], 3),
@@ -153,7 +153,7 @@ def bench_small(work: Path, pages: int, env: dict) -> dict:
 
 
 def _fingerprint(curated: Path) -> str | None:
-    return release.read_manifest(curated)["content_fingerprint"] if release.latest_version(curated) else None
+    return reader.read_manifest(curated)["content_fingerprint"] if reader.latest_version(curated) else None
 
 
 def seeds_run(work: Path) -> dict:

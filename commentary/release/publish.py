@@ -1,36 +1,20 @@
-"""Publish immutable, versioned releases into ``<curated>/releases/<version>/``; list and verify them.
+"""Publish the run's tables as the next immutable, versioned release (``<curated>/releases/<version>/``).
 
-Publishing holds a lock on ``<curated>/.publish.lock`` and goes:
-
-1. remove what an interrupted publish left: ``releases/.staging-*`` folders, and the release named
-   in ``releases/.pending`` when it was renamed into place but never became ``LATEST``; verify the
-   ``LATEST`` release against its manifest (a damaged one stops the publish);
-2. stream the shards into ``releases/.staging-<run_id>/``, the two tables side by side, hashing the
-   rows as they are written;
-3. compare those hashes with the ``LATEST`` release's (``commentary.changelog``; kept in
-   ``<curated>/cache/release-hashes/`` by its publish): nothing changed, no release and the staging
-   folder is removed; else add the changes, card and manifest, fsync it;
-4. record the version in ``releases/.pending``, rename the staging folder to ``releases/<version>``,
-   let the run write its ledger (``before_latest``) and check that the run is still alive;
-5. rewrite ``<curated>/CHANGELOG.md``, then replace ``LATEST`` atomically, then drop ``.pending``,
-   then keep the new release's hashes for the next publish.
-
-A crash at any point leaves the earlier releases and ``LATEST`` as they were. Parquet output is
-deterministic: rows sorted by the table's key, row groups and part files sized from the data
-(``ROW_STEP``, ``ROW_GROUP_BYTES``, ``PART_FILE_BYTES``), zstd with statistics, no schema metadata.
+The protocol (lock, staging, fsync, ``.pending``, atomic rename, ``LATEST`` and the ``latest`` link)
+is described in README "Publishing"; what a crash leaves is removed by the next publish
+(``clean_unfinished``). The tables are written once: their rows are hashed for the diff
+(``versions``), counted for the statistics (``statistics``) and their files checksummed
+(``manifest.Files``) as they are written, so nothing of the new release is read back.
 """
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import fcntl
 import functools
-import hashlib
 import json
 import logging
 import os
 import shutil
-import subprocess
 import sys
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -41,79 +25,18 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from commentary import card, changelog, lifetime, tables
+from commentary import lifetime, tables
+from commentary.reader import LATEST_LINK, latest_version, list_releases, read_manifest, release_path, releases_dir, scan_table, verify
+from commentary.release import card, notes, statistics, versions
+from commentary.release import manifest as manifests
+from commentary.release.manifest import Files, sha256_file
+from commentary.release.versions import COMPARED_TABLES
 from commentary.settings import PART_FILE_BYTES, ROW_GROUP_BYTES
 from commentary.tables import RELEASE_TABLES
 
 log = logging.getLogger(__name__)
 #: Schema metadata key of the kept hashes of the latest release (``_remember_hashes``).
 HASHES_STAMP = b"commentary.release_hashes"
-
-
-def releases_dir(curated_root: Path) -> Path:
-    return curated_root / "releases"
-
-
-def latest_version(curated_root: Path) -> str | None:
-    latest = curated_root / "LATEST"
-    return latest.read_text().strip() if latest.is_file() else None
-
-
-def list_releases(curated_root: Path) -> list[dict]:
-    """The manifests of all published releases, oldest version first."""
-    found = []
-    for folder in releases_dir(curated_root).glob("*/manifest.json"):
-        with contextlib.suppress(ValueError):
-            found.append((changelog.parse_version(folder.parent.name), json.loads(folder.read_text())))
-    return [manifest for _, manifest in sorted(found, key=lambda item: item[0])]
-
-
-def release_path(curated_root: Path, version: str = "latest") -> Path:
-    """Folder of a release; ``latest`` resolves through ``LATEST``."""
-    if version == "latest":
-        version = latest_version(curated_root)
-        if version is None:
-            raise FileNotFoundError(f"no release in {curated_root}")
-    path = releases_dir(curated_root) / version
-    if not (path / "manifest.json").is_file():
-        raise FileNotFoundError(f"no release {version} in {curated_root}")
-    return path
-
-
-def read_manifest(curated_root: Path, version: str = "latest") -> dict:
-    return json.loads((release_path(curated_root, version) / "manifest.json").read_text())
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def code_version() -> str:
-    """``git describe`` of the code when run from a checkout, else the package version."""
-    from importlib.metadata import version
-
-    here = Path(__file__).resolve().parent
-    try:
-        described = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=here, capture_output=True, text=True, timeout=10)
-    except OSError:
-        described = None
-    return described.stdout.strip() if described and described.returncode == 0 else version("commentary")
-
-
-def scan_table(curated_root: Path, table: str, version: str = "latest") -> pl.LazyFrame:
-    """One table of a release, lazily (``articles``, ``furniture`` or ``changes``)."""
-    if table not in RELEASE_TABLES:
-        raise ValueError(f"unknown table {table!r}; a release has {', '.join(RELEASE_TABLES)}")
-    return pl.scan_parquet(RELEASE_TABLES[table].paths(release_path(curated_root, version)))
-
-
-def read_release_table(curated_root: Path, table: str = "articles", version: str = "latest") -> pl.DataFrame:
-    """One table of a release as a Polars frame."""
-    return scan_table(curated_root, table, version).collect()
 
 
 #: Set in a process that publishes on behalf of a run (``serve_run``): the run's process id.
@@ -168,44 +91,29 @@ def _publish(curated_root: Path, run_id: str, shards: dict[str, tables.TableFile
                                      f"on top of it: {'; '.join(damaged[:3])}")
         staging = releases / f".staging-{run_id}"
         staging.mkdir()
-        with ThreadPoolExecutor(len(changelog.COMPARED_TABLES)) as pool:  # side by side: reading, hashing and zstd free the GIL
-            written = {name: pool.submit(_write_hashed, shards[name], staging, name) for name in changelog.COMPARED_TABLES}
+        files, tally = Files(staging), statistics.Tally()
+        with ThreadPoolExecutor(len(COMPARED_TABLES)) as pool:  # side by side: reading, hashing and zstd free the GIL
+            written = {name: pool.submit(_write_compared, shards[name], files, name, tally) for name in COMPARED_TABLES}
         hashes = {name: future.result() for name, future in written.items()}
-        result = changelog.diff(_release_hashes(curated_root, previous) if previous else None, hashes)
+        result = versions.diff(_release_hashes(curated_root, previous) if previous else None, hashes)
         if result.bump is None:
             shutil.rmtree(staging)
             return None
-        version = changelog.next_version(previous, result.bump)
+        version = versions.next_version(previous, result.bump)
         target = releases / version
         if target.exists():
             raise FileExistsError(f"release {version} already exists in {releases}; a release is never overwritten")
-        _write_table([tables.to_arrow(result.changes, tables.CHANGES)], staging, "changes")
-        released = {name: RELEASE_TABLES[name].in_release(staging) for name in changelog.COMPARED_TABLES}
-        stats = card.statistics(released["articles"].scan(), released["furniture"].scan(), report or card.RunReport())
-        content = {rel: entry for rel, entry in _checksums(staging).items() if rel.split("/")[0] in changelog.COMPARED_TABLES}
-        manifest = {
-            "version": version,
-            "previous_version": previous,
-            "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            "run_id": run_id,
-            "code_version": code_version(),
-            **provenance,
-            "content_fingerprint": hashlib.sha256(json.dumps({k: v["sha256"] for k, v in content.items()}, sort_keys=True).encode()).hexdigest(),
-            "counts": {
-                "articles": stats["articles"],
-                "canonical_articles": stats["canonical"],
-                "duplicates": stats["articles"] - stats["canonical"],
-                "furniture_lines": stats["furniture_lines"],
-            },
-            "changes": result.summary(),
-            "schema": {name: {field.name: str(field.type) for field in table.schema} for name, table in RELEASE_TABLES.items()},
-        }
-        notes = changelog.describe(result, released["articles"].scan(), scan_table(curated_root, "articles", previous) if previous else None)
-        (staging / "CHANGELOG.md").write_text(changelog.release_notes(version, previous, manifest["created_at"][:10], notes))
-        card.write_datapackage(staging, manifest, _checksums(staging))
-        card.write(staging, manifest, stats)
-        manifest["files"] = _checksums(staging)
-        (staging / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+        _write_table([tables.to_arrow(result.changes, tables.CHANGES)], files, "changes")
+        stats = tally.result()
+        manifest = manifests.build(version, previous, run_id, provenance, files.entries(COMPARED_TABLES), statistics.counts(stats),
+                                   result.summary())
+        new_articles = RELEASE_TABLES["articles"].in_release(staging).scan()
+        old_articles = scan_table(curated_root, "articles", previous) if previous else None
+        files.write_text("CHANGELOG.md", notes.release_notes(version, previous, manifest["created_at"][:10],
+                                                             notes.describe(result, new_articles, old_articles)))
+        manifests.write_datapackage(files, manifest)
+        card.write(files, manifest, stats, report or card.RunReport())
+        manifests.write(files, manifest)
         _fsync_tree(staging)
         _replace_text(releases / ".pending", version + "\n")
         os.rename(staging, target)
@@ -219,7 +127,7 @@ def _publish(curated_root: Path, run_id: str, shards: dict[str, tables.TableFile
             shutil.rmtree(target, ignore_errors=True)
             (releases / ".pending").unlink(missing_ok=True)
             raise
-        _replace_text(curated_root / "CHANGELOG.md", changelog.history([releases / m["version"] for m in list_releases(curated_root)]))
+        _replace_text(curated_root / "CHANGELOG.md", notes.history([releases / m["version"] for m in list_releases(curated_root)]))
         _replace_text(curated_root / "LATEST", version + "\n")
         _replace_link(curated_root / LATEST_LINK, target.relative_to(curated_root))
         (releases / ".pending").unlink()
@@ -228,18 +136,18 @@ def _publish(curated_root: Path, run_id: str, shards: dict[str, tables.TableFile
 
 
 def _hashes_path(curated_root: Path, table: str) -> Path:
-    """The latest release's ``table`` as hashes (``changelog.TableHashes``), kept so that the next publish need not read it."""
+    """The latest release's ``table`` as hashes (``versions.TableHashes``), kept so that the next publish need not read it."""
     return curated_root / "cache" / "release-hashes" / f"{table}.parquet"
 
 
 def _hashes_stamp(manifest: dict) -> bytes:
     """What kept hashes must have been computed from: the release's content, by this Polars version (its
-    hashes are not stable across versions) and this hashing code (``commentary/changelog.py``)."""
-    code = sha256_file(Path(changelog.__file__))[:16]
+    hashes are not stable across versions) and this hashing code (``commentary/versions.py``)."""
+    code = sha256_file(Path(versions.__file__))[:16]
     return f"{manifest['content_fingerprint']} polars {pl.__version__} changelog {code}".encode()
 
 
-def _remember_hashes(curated_root: Path, manifest: dict, hashes: dict[str, changelog.TableHashes]) -> None:
+def _remember_hashes(curated_root: Path, manifest: dict, hashes: dict[str, versions.TableHashes]) -> None:
     """Keep a new release's hashes, stamped, for the next publish (written aside, then renamed)."""
     stamp = _hashes_stamp(manifest)
     for name, table in hashes.items():
@@ -250,15 +158,15 @@ def _remember_hashes(curated_root: Path, manifest: dict, hashes: dict[str, chang
         os.replace(aside, path)
 
 
-def _release_hashes(curated_root: Path, version: str) -> dict[str, changelog.TableHashes]:
+def _release_hashes(curated_root: Path, version: str) -> dict[str, versions.TableHashes]:
     """A release's tables as hashes: those kept by its publish when they are of its content, else computed from its files."""
     folder = release_path(curated_root, version)
     stamp = _hashes_stamp(read_manifest(curated_root, version))
     found = {}
-    for name in changelog.COMPARED_TABLES:
+    for name in versions.COMPARED_TABLES:
         files = RELEASE_TABLES[name].in_release(folder)
         kept = _kept_hashes(_hashes_path(curated_root, name), stamp)
-        found[name] = changelog.hash_table(files) if kept is None else changelog.TableHashes(files.schema, kept)
+        found[name] = versions.hash_table(files) if kept is None else versions.TableHashes(files.schema, kept)
     return found
 
 
@@ -317,20 +225,25 @@ def _clean_unfinished(curated_root: Path) -> list[str]:
     return removed
 
 
-def _write_hashed(files: tables.TableFiles, staging: Path, name: str) -> changelog.TableHashes:
+def _write_compared(shards: tables.TableFiles, files: Files, name: str, tally: statistics.Tally) -> versions.TableHashes:
     """Write a compared table into the release in key order; returns its hashes, taken from the rows as they are written."""
-    hasher = changelog.Hasher(RELEASE_TABLES[name].schema)
-    _write_table(hasher.tee(_in_key_order(files, RELEASE_TABLES[name].key)), staging, name)
+    hasher = versions.Hasher(RELEASE_TABLES[name].schema)
+    _write_table(tally.tee(name, hasher.tee(_in_key_order(shards, RELEASE_TABLES[name].key))), files, name)
     return hasher.result()
 
 
-def _write_table(chunks: Iterable[pa.Table], staging: Path, name: str) -> list[Path]:
-    """Write a release table: one file (``changes``) or ``<name>/part-NNNNN.parquet`` files of PART_FILE_BYTES."""
+def _write_table(chunks: Iterable[pa.Table], files: Files, name: str) -> list[Path]:
+    """Write a release table, one file (``changes``) or ``<name>/part-NNNNN.parquet`` files of PART_FILE_BYTES; returns
+    the files, recorded in ``files``."""
     table = RELEASE_TABLES[name]
     if table.files.endswith("*.parquet"):
-        return tables.write_row_groups(chunks, lambda n: staging / name / f"part-{n:05d}.parquet", table.schema,
-                                       ROW_GROUP_BYTES, max(1, PART_FILE_BYTES // ROW_GROUP_BYTES))
-    return tables.write_row_groups(chunks, lambda n: staging / table.files, table.schema, ROW_GROUP_BYTES, sys.maxsize)
+        written = tables.write_row_groups(chunks, lambda n: files.folder / name / f"part-{n:05d}.parquet", table.schema,
+                                          ROW_GROUP_BYTES, max(1, PART_FILE_BYTES // ROW_GROUP_BYTES))
+    else:
+        written = tables.write_row_groups(chunks, lambda n: files.folder / table.files, table.schema, ROW_GROUP_BYTES, sys.maxsize)
+    for path in written:
+        files.add(path)
+    return written
 
 
 def _in_key_order(files: tables.TableFiles, key: tuple[str, ...]) -> Iterator[pa.Table]:
@@ -380,12 +293,6 @@ def _first_doc_id(path: Path) -> str | None:
     return min((s.min for s in stats if s is not None and s.has_min_max), default=None)
 
 
-def _checksums(folder: Path) -> dict[str, dict]:
-    """``relative path -> {bytes, sha256}`` for every file in a release folder but its manifest."""
-    return {path.relative_to(folder).as_posix(): {"bytes": path.stat().st_size, "sha256": sha256_file(path)}
-            for path in sorted(folder.rglob("*")) if path.is_file() and path != folder / "manifest.json"}
-
-
 def _fsync_tree(root: Path) -> None:
     for folder, _dirs, files in os.walk(root):
         for name in files:
@@ -400,57 +307,6 @@ def _fsync_dir(folder: Path) -> None:
         os.fsync(descriptor)
     finally:
         os.close(descriptor)
-
-
-def verify_all(curated_root: Path) -> dict[str, list[str]]:
-    """Check every release folder (``verify``) and that ``LATEST`` names an intact one; returns the problems
-    found by version, and under ``LATEST`` (empty lists when intact).
-
-    Raises FileNotFoundError when the folder holds no release and no ``LATEST``.
-    """
-    versions = sorted(p.name for p in releases_dir(curated_root).glob("[!.]*") if p.is_dir()) if releases_dir(curated_root).is_dir() else []
-    latest = latest_version(curated_root)
-    if not versions and latest is None:
-        raise FileNotFoundError(f"no release in {curated_root}")
-    problems = {version: verify(curated_root, version) for version in versions}
-    if latest is not None:
-        intact = latest in problems and not problems[latest]
-        problems["LATEST"] = [] if intact else [f"LATEST names {latest}, which is {'incomplete' if latest in problems else 'not a release folder'}"]
-    return problems
-
-
-def verify(curated_root: Path, version: str = "latest") -> list[str]:
-    """Check a release's files against its manifest; returns the problems found (empty when intact).
-
-    A missing or unreadable manifest is a problem; a version with no folder raises FileNotFoundError.
-    """
-    name = latest_version(curated_root) if version == "latest" else version
-    folder = releases_dir(curated_root) / (name or "")
-    if not name or not folder.is_dir():
-        raise FileNotFoundError(f"no release {version} in {curated_root}")
-    try:
-        listed = json.loads((folder / "manifest.json").read_text())["files"]
-        if not isinstance(listed, dict):
-            raise ValueError("files is not an object")
-    except FileNotFoundError:
-        return [f"{folder.name}/manifest.json: missing"]
-    except (OSError, ValueError, KeyError, TypeError, UnicodeDecodeError) as error:
-        return [f"{folder.name}/manifest.json: unreadable ({error})"]
-    problems = []
-    for rel, entry in sorted(listed.items()):
-        path = folder / rel
-        if not path.is_file():
-            problems.append(f"{folder.name}/{rel}: missing")
-        elif not isinstance(entry, dict) or path.stat().st_size != entry.get("bytes"):
-            problems.append(f"{folder.name}/{rel}: {path.stat().st_size} bytes, manifest says {entry.get('bytes') if isinstance(entry, dict) else entry}")
-        elif sha256_file(path) != entry.get("sha256"):
-            problems.append(f"{folder.name}/{rel}: sha256 differs from the manifest")
-    problems += [f"{folder.name}/{rel}: not in the manifest" for rel in sorted(set(_checksums(folder)) - set(listed))]
-    return problems
-
-
-#: ``<curated>/latest``: a symbolic link to the newest release folder, for readers that glob paths (DuckDB, Polars).
-LATEST_LINK = "latest"
 
 
 def _replace_link(path: Path, target: Path) -> None:

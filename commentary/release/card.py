@@ -1,13 +1,13 @@
-"""A release's self-description: the data card (``README.md``), its charts, ``report.html`` and ``datapackage.json``.
+"""A release's data card (``README.md``), its charts, ``report.html`` and ``LICENSE.md``.
 
-Everything here is generated: the card and the report from the run's statistics (one list of
-sections rendered twice, as Markdown and as HTML), the Data Package and the card's ``features``
-from the Pandera models through ``tables.RELEASE_TABLES``, so the schema has one source.
+The card's sections are built once (``_sections``: text, ``Table`` and ``Image`` blocks) from the
+release's statistics and the run's report; ``Markdown`` and ``Html`` render them, each only its
+syntax. The card's ``features`` and data fields come from the Pandera models through
+``tables.RELEASE_TABLES``, so the schema has one source.
 """
 from __future__ import annotations
 
 import html
-import json
 import os
 import re
 from dataclasses import dataclass, field
@@ -18,6 +18,7 @@ import pyarrow as pa
 import yaml
 
 from commentary.settings import NEAR_DUPLICATE_THRESHOLD, SHINGLE_WORDS
+from commentary.release.manifest import Files
 from commentary.tables import RELEASE_TABLES
 
 #: Dataset-card config of each table. ``articles`` and ``furniture`` hold duplicate copies too (``duplicate_of`` set),
@@ -34,10 +35,6 @@ their text, cleaned of page furniture, for research and analysis; check a publis
 republishing an article. The derived data (fields, the furniture audit, duplicate marks, changes)
 carries no further restriction.
 """
-#: Fields whose share of canonical articles without a value the card shows.
-MISSING_FIELDS = ("title", "authors", "published_date", "outlet", "language")
-#: Rows shown in the card's count tables and bars drawn per chart; the rest are summed as "(other)".
-TOP_ROWS = 15
 CHARTS_DIR = "charts"
 _CODE = re.compile(r"`([^`]+)`")
 _LINK = re.compile(r"\[([^\]]+)\]\(([^)\s]+)\)")
@@ -73,70 +70,29 @@ class Image:
     alt: str
 
 
-#: The columns of ``articles`` the card's statistics read (never the bodies).
-STATISTICS_COLUMNS = ("doc_id", "duplicate_of", "body_sha256", "word_count", *MISSING_FIELDS)
+def write(files: Files, manifest: dict, stats: dict, report: RunReport) -> None:
+    """Write the charts, ``README.md``, ``report.html`` and ``LICENSE.md`` into a release folder (recorded in ``files``)."""
+    stats = stats | _run_statistics(report)
+    charts = _charts(files.folder / CHARTS_DIR, stats)
+    for chart in charts:
+        files.add(chart)
+    sections = _sections(manifest, stats, charts, files.folder)
+    title = f"commentary {manifest['version']}"
+    files.write_text("README.md", "---\n" + yaml.safe_dump(_card_header(files, manifest, stats), sort_keys=False, allow_unicode=True)
+                     + "---\n\n" + f"# {title}\n\n" + Markdown.render(sections))
+    files.write_text("report.html", Html.render(sections, title))
+    files.write_text(LICENSE_FILE, LICENSE_TEXT)
 
 
-def statistics(articles: pl.LazyFrame, furniture: pl.LazyFrame, report: RunReport) -> dict:
-    """The numbers the card shows, over the canonical articles unless named otherwise.
-
-    Only narrow columns are loaded (``STATISTICS_COLUMNS``; furniture is counted by category).
-    """
-    articles = articles.select(STATISTICS_COLUMNS).collect()
-    canonical = articles.filter(pl.col("duplicate_of").is_null())
-    copies = articles.filter(pl.col("duplicate_of").is_not_null()).join(
-        articles.select(pl.col("doc_id").alias("duplicate_of"), pl.col("body_sha256").alias("canonical_sha256")), on="duplicate_of")
-    words = canonical["word_count"]
-    by_category = _counts(furniture, pl.col("category"), top=None)
+def _run_statistics(report: RunReport) -> dict:
+    """What the card tells of the run besides the released tables: files seen, quality outcomes, rejects."""
     return {
         "seen": report.seen,
-        "articles": articles.height,
-        "canonical": canonical.height,
-        "exact_duplicates": copies.filter(pl.col("body_sha256") == pl.col("canonical_sha256")).height,
-        "near_duplicates": copies.filter(pl.col("body_sha256") != pl.col("canonical_sha256")).height,
-        "by_outlet": _counts(canonical.lazy(), pl.col("outlet").fill_null("(unknown)")),
-        "by_year": sorted(_counts(canonical.lazy(), pl.col("published_date").dt.year().cast(pl.String).fill_null("(unknown)"), top=None)),
-        "by_language": _counts(canonical.lazy(), pl.col("language").fill_null("(unknown)")),
-        "body_words": {name: int(getattr(words, name)() or 0) if canonical.height else 0 for name in ("min", "median", "mean", "max")}
-        | {f"p{q}": int(words.quantile(q / 100, "nearest") or 0) if canonical.height else 0 for q in (10, 90)},
-        "word_counts": words.to_list(),
-        "missing": {name: round(_missing_share(canonical, name), 3) for name in MISSING_FIELDS},
-        "furniture_lines": sum(n for _, n in by_category),
-        "furniture_by_category": by_category,
         "rejects_by_reason": sorted(report.rejects.group_by("stage", "reason").len().iter_rows(), key=lambda r: (-r[2], r[0], r[1])),
         "quality": [{"stage": stage, **outcome} for stage, result in (report.quality or {}).get("stages", {}).items()
                     for outcome in result["expectations"]],
         "data_docs": (report.quality or {}).get("data_docs"),
     }
-
-
-def _counts(frame: pl.LazyFrame, key: pl.Expr, top: int | None = TOP_ROWS) -> list[tuple[str, int]]:
-    counted = frame.group_by(key.alias("key")).len().sort(["len", "key"], descending=[True, False]).collect(engine="streaming").rows()
-    if top is None or len(counted) <= top:
-        return counted
-    return counted[:top] + [("(other)", sum(n for _, n in counted[top:]))]
-
-
-def _missing_share(frame: pl.DataFrame, name: str) -> float:
-    if not frame.height:
-        return 0.0
-    column = frame[name]
-    missing = column.list.len().eq(0).sum() if isinstance(column.dtype, pl.List) else column.is_null().sum()
-    return missing / frame.height
-
-
-def write(folder: Path, manifest: dict, stats: dict) -> list[Path]:
-    """Write ``README.md``, ``report.html`` and the charts into a release folder; returns the files."""
-    charts = _charts(folder / CHARTS_DIR, stats)
-    sections = _sections(manifest, stats, charts, folder)
-    readme = folder / "README.md"
-    readme.write_text("---\n" + yaml.safe_dump(_card_header(folder, manifest, stats), sort_keys=False, allow_unicode=True)
-                      + "---\n\n" + f"# commentary {manifest['version']}\n\n" + _markdown(sections))
-    report = folder / "report.html"
-    report.write_text(_html(f"commentary {manifest['version']}", sections))
-    licence = folder / LICENSE_FILE
-    licence.write_text(LICENSE_TEXT)
-    return [readme, report, licence, *charts]
 
 
 def data_fields() -> dict[str, list[tuple[str, str, str]]]:
@@ -252,44 +208,74 @@ def _model_rows(models: dict) -> list[tuple]:
             for name, model in sorted(models.items()) for dataset, facts in sorted(model["trained_on"].get("datasets", {}).items())]
 
 
-def _markdown(sections: list[tuple[str, list]]) -> str:
+class Markdown:
+    """The card's sections as Markdown."""
+
+    @staticmethod
+    def render(sections: list[tuple[str, list]]) -> str:
+        return "\n".join(_walk(sections, Markdown))
+
+    @staticmethod
+    def heading(text: str) -> list[str]:
+        return [f"## {text}\n"]
+
+    @staticmethod
+    def text(text: str) -> list[str]:
+        return [text + "\n"]
+
+    @staticmethod
+    def table(block: Table) -> list[str]:
+        return ["| " + " | ".join(block.header) + " |\n|" + "---|" * len(block.header),
+                *("| " + " | ".join(str(v).replace("|", "\\|") for v in row) + " |" for row in block.rows), ""]
+
+    @staticmethod
+    def image(block: Image) -> list[str]:
+        return [f"![{block.alt}]({block.path})\n"]
+
+
+class Html:
+    """The card's sections as a standalone HTML page."""
+
+    @staticmethod
+    def render(sections: list[tuple[str, list]], title: str) -> str:
+        head = [f"<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>",
+                "<style>body{font-family:sans-serif;max-width:60rem;margin:2rem auto;color:#222}"
+                "table{border-collapse:collapse;margin:.5rem 0}td,th{border:1px solid #bbb;padding:.2rem .5rem;text-align:left}"
+                "th{background:#e8eef6}img{max-width:100%}code{background:#f2f2f2}</style></head><body>",
+                f"<h1>{html.escape(title)}</h1>"]
+        return "\n".join(head + _walk(sections, Html)) + "\n</body></html>\n"
+
+    @staticmethod
+    def heading(text: str) -> list[str]:
+        return [f"<h2>{html.escape(text)}</h2>"]
+
+    @staticmethod
+    def text(text: str) -> list[str]:
+        return [f"<p>{_inline(text)}</p>"]
+
+    @staticmethod
+    def table(block: Table) -> list[str]:
+        return ["<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in block.header) + "</tr>",
+                *("<tr>" + "".join(f"<td>{_inline(str(v))}</td>" for v in row) + "</tr>" for row in block.rows), "</table>"]
+
+    @staticmethod
+    def image(block: Image) -> list[str]:
+        return [f'<img src="{html.escape(block.path)}" alt="{html.escape(block.alt)}">']
+
+
+def _walk(sections: list[tuple[str, list]], syntax: type[Markdown] | type[Html]) -> list[str]:
+    """The lines of ``sections`` in one syntax; an empty table reads "None."."""
     out = []
-    for title, blocks in sections:
-        out.append(f"## {title}\n")
-        for block in blocks:
-            if isinstance(block, Table) and not block.rows:
-                out.append("None.\n")
-            elif isinstance(block, Table):
-                out.append("| " + " | ".join(block.header) + " |\n|" + "---|" * len(block.header))
-                out.extend("| " + " | ".join(str(v).replace("|", "\\|") for v in row) + " |" for row in block.rows)
-                out.append("")
-            elif isinstance(block, Image):
-                out.append(f"![{block.alt}]({block.path})\n")
-            else:
-                out.append(block + "\n")
-    return "\n".join(out)
-
-
-def _html(title: str, sections: list[tuple[str, list]]) -> str:
-    out = [f"<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>",
-           "<style>body{font-family:sans-serif;max-width:60rem;margin:2rem auto;color:#222}"
-           "table{border-collapse:collapse;margin:.5rem 0}td,th{border:1px solid #bbb;padding:.2rem .5rem;text-align:left}"
-           "th{background:#e8eef6}img{max-width:100%}code{background:#f2f2f2}</style></head><body>",
-           f"<h1>{html.escape(title)}</h1>"]
     for heading, blocks in sections:
-        out.append(f"<h2>{html.escape(heading)}</h2>")
+        out += syntax.heading(heading)
         for block in blocks:
-            if isinstance(block, Table) and not block.rows:
-                out.append("<p>None.</p>")
-            elif isinstance(block, Table):
-                out.append("<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in block.header) + "</tr>")
-                out.extend("<tr>" + "".join(f"<td>{_inline(str(v))}</td>" for v in row) + "</tr>" for row in block.rows)
-                out.append("</table>")
+            if isinstance(block, Table):
+                out += syntax.table(block) if block.rows else syntax.text("None.")
             elif isinstance(block, Image):
-                out.append(f'<img src="{html.escape(block.path)}" alt="{html.escape(block.alt)}">')
+                out += syntax.image(block)
             else:
-                out.append(f"<p>{_inline(block)}</p>")
-    return "\n".join(out) + "\n</body></html>\n"
+                out += syntax.text(block)
+    return out
 
 
 def _inline(text: str) -> str:
@@ -342,7 +328,7 @@ def _size_category(rows: int) -> str:
     return "1M<n<10M" if rows < 10_000_000 else "10M<n<100M"
 
 
-def _card_header(folder: Path, manifest: dict, stats: dict) -> dict:
+def _card_header(files: Files, manifest: dict, stats: dict) -> dict:
     """The dataset card's YAML header: configs (data files) and features per table."""
     languages = sorted({lang.split("-")[0].lower() for lang, _ in stats["by_language"] if lang not in ("(unknown)", "(other)")})
     rows = {"articles": stats["articles"], "furniture": stats["furniture_lines"],
@@ -359,7 +345,7 @@ def _card_header(folder: Path, manifest: dict, stats: dict) -> dict:
         "config_name": CONFIG_NAMES[name],
         "features": [_feature(f.name, f.type) for f in table.schema],
         "splits": [{"name": "train", "num_examples": rows[name],
-                    "num_bytes": sum(p.stat().st_size for p in table.paths(folder))}],
+                    "num_bytes": sum(entry["bytes"] for path, entry in files.entries().items() if Path(path).match(table.files))}],
     } for name, table in RELEASE_TABLES.items()]
     return header
 
@@ -374,51 +360,3 @@ def _feature(name: str, kind: pa.DataType) -> dict:
 
 def _dtype(kind: pa.DataType) -> str:
     return "date32" if pa.types.is_date32(kind) else str(kind)
-
-
-_FRICTIONLESS_TYPES = {"String": "string", "Int64": "integer", "Date": "date", "List": "array", "Struct": "object"}
-_CONSTRAINTS = {"str_matches": ("pattern", "pattern"), "isin": ("enum", "allowed_values"),
-                "greater_than_or_equal_to": ("minimum", "min_value"), "str_length": ("minLength", "min_value")}
-
-
-def datapackage(manifest: dict, files: dict[str, dict]) -> dict:
-    """A Frictionless Data Package: one resource per table with its files (bytes, sha256) and schema."""
-    resources = []
-    for name, table in RELEASE_TABLES.items():
-        parts = sorted(path for path in files if Path(path).match(table.files))
-        columns = table.model.to_schema().columns
-        resource = {
-            "name": name, "path": parts, "format": "parquet", "mediatype": "application/vnd.apache.parquet",
-            "description": " ".join((table.model.__doc__ or "").split()),
-            "bytes": sum(files[p]["bytes"] for p in parts),
-            "files": [{"path": p, "bytes": files[p]["bytes"], "hash": f"sha256:{files[p]['sha256']}"} for p in parts],
-            "schema": {"fields": [_field(column_name, column) for column_name, column in columns.items()],
-                       "primaryKey": list(table.key)},
-        }
-        if name == "furniture":
-            resource["schema"]["foreignKeys"] = [{"fields": "doc_id", "reference": {"resource": "articles", "fields": "doc_id"}}]
-        resources.append(resource)
-    return {"profile": "data-package", "name": "commentary", "version": manifest["version"],
-            "created": manifest["created_at"], "resources": resources}
-
-
-def _field(name: str, column) -> dict:
-    kind = str(column.dtype).split("(")[0]
-    spec = {"name": name, "type": _FRICTIONLESS_TYPES[kind]}
-    if column.description:
-        spec["description"] = column.description
-    constraints = {"required": not column.nullable}
-    if column.unique:
-        constraints["unique"] = True
-    for check in column.checks:
-        if check.name in _CONSTRAINTS:
-            key, statistic = _CONSTRAINTS[check.name]
-            constraints[key] = check.statistics[statistic]
-    spec["constraints"] = constraints
-    return spec
-
-
-def write_datapackage(folder: Path, manifest: dict, files: dict[str, dict]) -> Path:
-    path = folder / "datapackage.json"
-    path.write_text(json.dumps(datapackage(manifest, files), indent=2) + "\n")
-    return path
