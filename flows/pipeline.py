@@ -113,7 +113,7 @@ def run_pipeline(raw: str = "raw", curated: str = "curated", shard_size: int = S
             if step.scope is Scope.SHARD:
                 for job in values["plan"].jobs(values["linked"]):
                     after = [last_of_shard[job.shard_no]] if job.shard_no in last_of_shard else None
-                    last_of_shard[job.shard_no] = future = TASKS[step.name].submit(quote(job), wait_for=after)
+                    last_of_shard[job.shard_no] = future = TASKS[step.name].submit(job, wait_for=after)
                     running[future.task_run_id] = (future, step.stage, len(job.files))
                 continue
             for future in as_completed([future for future, _, _ in running.values()]):

@@ -136,7 +136,7 @@ def test_the_whole_corpus_steps_run_in_a_process_of_their_own_whose_errors_come_
     with corpus_process() as corpus_worker:
         assert corpus_worker.submit(os.getpid).result() != os.getpid()
         with pytest.raises(FileNotFoundError, match="ledger.json"):
-            corpus_worker.submit(steps.curate_step, SimpleNamespace(run=RunFolder(tmp_path / "no-such-run"))).result()
+            corpus_worker.submit(steps.carry_forward, SimpleNamespace(run=RunFolder(tmp_path)), RunFolder(tmp_path / "no-such-run")).result()
 
 
 def test_prefect_shows_each_run_under_its_run_id_with_its_progress_summary_and_ledger_table(runs):
