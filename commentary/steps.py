@@ -12,7 +12,7 @@ import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from enum import Enum
+from enum import Enum, auto
 from pathlib import Path
 
 import polars as pl
@@ -378,17 +378,17 @@ def release_step(plan: RunPlan, quality: dict) -> ReleaseOutcome:
 class Scope(Enum):
     """Where a step runs: once for the run, once per shard still to process, or once over the whole corpus."""
 
-    RUN = "run"
-    SHARD = "shard"
-    CORPUS = "corpus"
+    RUN = auto()
+    SHARD = auto()
+    CORPUS = auto()
 
 
 class When(Enum):
     """Whether a step runs always, or only when the run's inputs changed since the cached run's release, or only when they did not."""
 
-    ALWAYS = "always"
-    CHANGED = "changed"
-    UNCHANGED = "unchanged"
+    ALWAYS = auto()
+    CHANGED = auto()
+    UNCHANGED = auto()
 
 
 @dataclass(frozen=True)

@@ -63,12 +63,12 @@ def step_task(step: Step):
             return time.perf_counter() - started
         return task(timed, **options)
 
-    def run(arguments: list, corpus_worker: ProcessPoolExecutor | None = None):
+    def once(arguments: list, corpus_worker: ProcessPoolExecutor | None = None):
         result = corpus_worker.submit(step.function, *arguments).result() if step.scope is Scope.CORPUS else step.function(*arguments)
         if step.name in ARTIFACTS:
             ARTIFACTS[step.name](result, arguments)
         return result
-    return task(run, **options)
+    return task(once, **options)
 
 
 #: The plan is made in the flow itself (its run id names the flow run); every other step is a task.
@@ -119,8 +119,9 @@ def run_pipeline(raw: str = "raw", curated: str = "curated", shard_size: int = S
             for future in as_completed([future for future, _, _ in running.values()]):
                 _, stage, pages = running.pop(future.task_run_id)
                 progress.shard_done(stage, future.result(), pages)
-            if not any(later.scope is Scope.CORPUS and later.applies(values) for later in STEPS[number:]):
+            if corpus_worker and not any(later.scope is Scope.CORPUS and later.applies(values) for later in STEPS[number:]):
                 stack.close()  # the whole-corpus process exits (about a second) while the rest runs
+                corpus_worker = None
             if "timings" in step.inputs:
                 values["timings"] = progress.timings()
             if step.name == "plan":
