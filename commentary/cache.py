@@ -27,8 +27,8 @@ from schemas import models
 REPO = Path(__file__).resolve().parents[1]
 #: Everything that decides what ingest and clean make of a raw file (folders are read whole).
 PROCESSING_SOURCES = (
-    "commentary/ingest.py", "commentary/warc.py", "commentary/stages.py", "commentary/language.py", "commentary/pipeline.py",
-    "commentary/cache.py",
+    "commentary/ingest.py", "commentary/warc.py", "commentary/stages.py", "commentary/language.py", "commentary/steps.py",
+    "commentary/runfolder.py", "commentary/cache.py",
     "commentary/tables.py", "commentary/settings.py", "commentary/clean", "commentary/rules",
     "schemas/models.py", "schemas/validation.py", "uv.lock",
 )

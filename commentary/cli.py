@@ -108,7 +108,7 @@ def _dispatch(args) -> int:
 
 def _explain(error: Exception) -> tuple[int, str]:
     """The exit code and the one-line message of an error."""
-    from commentary.pipeline import RunLocked
+    from commentary.locking import RunLocked
     from commentary.tables import DiskFull
 
     if isinstance(error, UserError):
@@ -132,6 +132,7 @@ def check_run_arguments(raw: str, curated: str, shard_size: int) -> None:
     must be a folder, or a path one can be created at, that this process can write, and must not
     lie inside ``raw`` (the next run would read the releases as raw pages).
     """
+    from commentary.runfolder import CuratedFolder
     from commentary.storage import raw_folder
 
     if shard_size < 1:
@@ -151,7 +152,7 @@ def check_run_arguments(raw: str, curated: str, shard_size: int) -> None:
     target = Path(curated)
     if target.exists() and not target.is_dir():
         raise UserError(f"--curated {curated} is a file: pass a folder (it is created if missing)")
-    if isinstance(root, Path) and target.resolve().is_relative_to(root.resolve()):
+    if CuratedFolder(target).inside(root) is not None:
         raise UserError(f"--curated {curated} lies inside the raw folder {raw}: the next run would read the releases as raw pages; "
                         "choose a folder outside it")
     existing = next(folder for folder in (target, *target.absolute().parents) if folder.exists())
@@ -181,8 +182,11 @@ def _run(args) -> int:
     apply_environment_defaults()  # before Arrow allocates: it picks its memory pool once
     from contextlib import ExitStack
 
-    from commentary.pipeline import check_unlocked, run as run_inline
+    from commentary.ledger import ReleaseOutcome
+    from commentary.locking import check_unlocked
     from commentary.progress import quality_errors, summary
+    from commentary.runfolder import CuratedFolder
+    from commentary.steps import run as run_inline
     from commentary.storage import raw_folder
 
     check_unlocked(Path(args.curated))  # a held lock is told in one line before Prefect starts
@@ -200,9 +204,9 @@ def _run(args) -> int:
         print(json.dumps(entry, indent=2, default=str))
     else:
         print(summary(entry, Path(args.curated)))
-    if quality_errors(Path(args.curated) / "runs" / entry["run_id"]):
+    if quality_errors(CuratedFolder(Path(args.curated)).run(entry["run_id"])):
         return EXIT_FAILED  # a check that raised is an error of the check: never a quiet success
-    return EXIT_OK if entry["release"].get("published") or "nothing changed" in entry["release"].get("reason", "") else EXIT_FAILED
+    return EXIT_OK if ReleaseOutcome.from_record(entry["release"]).current else EXIT_FAILED
 
 
 def _releases(curated: Path, args) -> int:

@@ -12,7 +12,10 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TextIO, TypeVar
+from typing import TYPE_CHECKING, TextIO, TypeVar
+
+if TYPE_CHECKING:
+    from commentary.runfolder import RunFolder
 
 T = TypeVar("T")
 BAR_WIDTH = 24
@@ -120,26 +123,29 @@ def _clock(seconds: float) -> str:
 
 def summary(entry: dict, curated: Path) -> str:
     """A run's ledger ``entry`` told to a person: what was seen and what became of it, the release, where to look."""
-    run_dir = curated / "runs" / entry["run_id"]
-    outcome = entry["release"]
+    from commentary.ledger import ReleaseOutcome, Result
+    from commentary.runfolder import CuratedFolder
+
+    run = CuratedFolder(curated).run(entry["run_id"])
+    outcome = ReleaseOutcome.from_record(entry["release"])
     lines = [f"Run {entry['run_id']}: {_count(entry['seen'], 'raw file')} seen"]
     lines.append(f"  {_count(entry['released'], 'article')}, {_count(entry['duplicates'], 'duplicate')}, "
                  f"{entry['rejected']} rejected{_top(entry['rejected_by_reason'])}, "
                  f"{entry['repaired']} repaired{_top(entry['repaired_by_reason'])}")
-    quality = _quality_line(run_dir / "quality.json")
+    quality = _quality_line(run.quality)
     if quality:
         lines.append(f"  quality: {quality}")
-    version = outcome.get("version")
-    if outcome.get("published"):
+    version = outcome.version
+    if outcome.published:
         lines.append(f"Published release {version}.")
-    elif version and outcome.get("reason") == "nothing changed since the latest release":
+    elif version and outcome.result is Result.NOTHING_CHANGED:
         lines.append(f"No new release: nothing changed since release {version}, still the latest.")
     else:
-        failed = "; ".join(outcome.get("failed") or [])
-        lines.append(f"No release published: {outcome.get('reason', 'unknown reason')}" + (f" ({failed})" if failed else "") + ".")
+        failed = "; ".join(outcome.failed)
+        lines.append(f"No release published: {outcome.result}" + (f" ({failed})" if failed else "") + ".")
     where = [("release", curated / "releases" / version), ("report", curated / "releases" / version / "report.html")] if version else []
-    where += [("rejects", run_dir / "rejects.parquet")] if entry["rejected"] else []
-    where += [("ledger", run_dir / "ledger.json")]
+    where += [("rejects", run.merged("rejects"))] if entry["rejected"] else []
+    where += [("ledger", run.ledger)]
     lines += [f"  {name:8} {path}" for name, path in where]
     return "\n".join(lines)
 
@@ -157,9 +163,9 @@ def _top(by_reason: dict[str, int], shown: int = 3) -> str:
     return " (" + ", ".join(f"{reason} {count}" for reason, count in ranked[:shown]) + more + ")"
 
 
-def quality_errors(run_dir: Path) -> list[str]:
+def quality_errors(run: RunFolder) -> list[str]:
     """The expectations of a run that raised instead of giving a result (``quality.json``'s ``errors``)."""
-    path = run_dir / "quality.json"
+    path = run.quality
     return json.loads(path.read_text()).get("errors", []) if path.is_file() else []
 
 

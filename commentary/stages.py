@@ -1,7 +1,7 @@
 """Pure stage functions: ingest, clean and dedup keys per shard; canonical copies over a run.
 
 Each takes and returns in-memory tables; reading and writing shard files is the caller's job.
-Rejects are plain dicts with ``source_path``, ``stage``, ``reason`` and ``detail``.
+Rejects and repairs are plain dicts with ``source_path``, ``stage``, ``reason`` and ``detail``.
 """
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import re
 from itertools import chain
 from pathlib import Path
 from typing import get_origin, get_type_hints
+from urllib.parse import urlsplit
 
 import numpy as np
 import polars as pl
@@ -36,7 +37,12 @@ _HTML_FIELDS = set(models.SOURCED_FIELDS) - {"summary"}
 
 
 def reject(source_path: str, stage: str, reason: str, detail: str) -> dict:
-    """One reject row."""
+    """One reject row: a raw file left out of the release, and why."""
+    return {"source_path": source_path, "stage": stage, "reason": reason, "detail": detail}
+
+
+def repair(source_path: str, stage: str, reason: str, detail: str) -> dict:
+    """One repair row: a raw file changed to become usable, and how."""
     return {"source_path": source_path, "stage": stage, "reason": reason, "detail": detail}
 
 
@@ -65,14 +71,15 @@ def ingest(raw_root: Path | RemoteFolder, files: list[RawFile]) -> tuple[pl.Data
             rejects.append(reject(raw.rel_path, "ingest", "ingest-failed", _describe(error)))
         else:
             records.append(record)
-            repairs.extend(reject(raw.rel_path, "ingest", reason, detail) for reason, detail in fixes)
+            repairs.extend(repair(raw.rel_path, "ingest", reason, detail) for reason, detail in fixes)
     return frame(records, tables.INGESTED), rejects, repairs
 
 
 def clean(ingested: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, list[dict], list[dict]]:
     """Strip furniture and extract fields; returns articles, the furniture audit, rejects and repairs.
 
-    An extractor or cleaner error on one document rejects that document, not the shard.
+    An extractor or cleaner error on one document rejects that document, not the shard. URLs that
+    are not absolute http(s) URLs are repaired (``repair_page_urls``).
     """
     docs, html_meta, texts, extracted, rejects, repairs = [], [], [], [], [], []
     rows = ingested.to_dicts()
@@ -93,7 +100,7 @@ def clean(ingested: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, list[dict
                 continue
             doc["text"], cut = cap_long_lines(extraction.text)
             meta = extraction.metadata
-            repairs.extend(reject(doc["source_path"], "clean", reason, detail) for reason, detail in cut)
+            repairs.extend(repair(doc["source_path"], "clean", reason, detail) for reason, detail in cut)
         docs.append(doc)
         html_meta.append(meta)
         texts.append(doc["text"])
@@ -119,7 +126,34 @@ def clean(ingested: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, list[dict
         if detected:
             article["language"], article["field_sources"]["language"] = detected, language.SOURCE
     cleaned = frame(articles, tables.ARTICLES).with_columns(word_count=pl.col("body").str.count_matches(r"\w+").cast(pl.Int64))
-    return cleaned, _furniture(audited_ids, audited_pages), rejects, repairs
+    cleaned, url_repairs = repair_page_urls(cleaned)
+    return cleaned, _furniture(audited_ids, audited_pages), rejects, repairs + url_repairs
+
+
+def repair_page_urls(articles: pl.DataFrame) -> tuple[pl.DataFrame, list[dict]]:
+    """Make every article's ``url`` an absolute http(s) URL or null; returns the articles and the repairs.
+
+    A URL taken from the page that is not one (a relative canonical link, ``javascript:``, ``file:``)
+    is a bad metadata field, never a reason to reject the article: it is dropped (repair
+    ``metadata-dropped``). A page with a sidecar URL, its own address, has that one (``fields.py``).
+    An upper-case scheme is lower-cased.
+    """
+    fixed, repairs = {}, []
+    for doc_id, source_path, url in articles.filter(pl.col("url").is_not_null()).select("doc_id", "source_path", "url").iter_rows():
+        parts = urlsplit(url)
+        good = parts._replace(scheme=parts.scheme.lower()).geturl() if parts.scheme.lower() in ("http", "https") and parts.hostname else None
+        if good == url:
+            continue
+        fixed[doc_id] = good
+        if good is None:
+            repairs.append(repair(source_path, "clean", "metadata-dropped", f"url {url[:200]!r} from the page is not an absolute http(s) URL"))
+    if not fixed:
+        return articles, repairs
+    ids = list(fixed)
+    url = pl.col("doc_id").replace_strict(ids, list(fixed.values()), default=pl.col("url"), return_dtype=pl.String)
+    sources = pl.col("field_sources").struct.with_fields(
+        url=pl.when(pl.col("doc_id").is_in(ids) & url.is_null()).then(None).otherwise(pl.col("field_sources").struct.field("url")))
+    return articles.with_columns(url=url, field_sources=sources), repairs
 
 
 def _furniture(doc_ids: list[str], pages: list[CleanedPage]) -> pl.DataFrame:

@@ -24,74 +24,54 @@ from prefect.futures import as_completed
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.utilities.annotations import quote
 
-from commentary import pipeline
-from commentary.cache import Reuse
-from commentary.ingest import RawFile
-from commentary.storage import RemoteFolder, raw_folder
+from commentary.locking import run_lock
 from commentary.progress import Progress, summary
 from commentary.settings import DASK_WORKER_POLARS_THREADS, DASK_WORKERS, LOCAL_THREADS, SHARD_SIZE
+from commentary.steps import SHARD_STEPS, STEPS, RunPlan, Scope, ShardJob, Step, serve_corpus_steps
+from commentary.storage import raw_folder
 
 #: Tasks that read or write files retry twice; our own cache replaces Prefect's input hashing.
 IO_TASK = {"retries": 2, "retry_delay_seconds": [1, 10], "cache_policy": NO_CACHE}
-SHARD_STAGES = ("ingest", "clean")
+#: The steps whose tasks retry (IO_TASK); cleaning and the suites would only fail again.
+RETRIED = {"link", "ingest", "remember", "carry_forward", "release"}
 
 
-@task(**IO_TASK)
-def ingest(raw_root: Path | RemoteFolder, run_dir: Path, shard_no: int, files: list[RawFile], reuse: Reuse | None) -> float:
-    started = time.perf_counter()
-    pipeline.ingest_step(raw_root, run_dir, shard_no, files, reuse)
-    return time.perf_counter() - started
-
-
-@task(cache_policy=NO_CACHE)
-def clean(run_dir: Path, shard_no: int, reuse: Reuse | None) -> float:
-    started = time.perf_counter()
-    pipeline.clean_step(run_dir, shard_no, reuse)
-    return time.perf_counter() - started
-
-
-@task(**IO_TASK)
-def link_unchanged_shards(plan: pipeline.RunPlan) -> list[int]:
-    return pipeline.link_unchanged_shards(plan)
-
-
-@task(**IO_TASK)
-def remember_clean_shards(run_dir: Path, fingerprint: str) -> Path:
-    return pipeline.remember_clean_shards(run_dir, fingerprint)
-
-
-@task(**IO_TASK)
-def carry_forward(run_dir: Path, previous_run: Path) -> dict:
-    return pipeline.carry_forward(run_dir, previous_run)
-
-
-@task(cache_policy=NO_CACHE)
-def curate(run_dir: Path, apart: ProcessPoolExecutor) -> Path:
-    return apart.submit(pipeline.curate_step, run_dir).result()
-
-
-@task(cache_policy=NO_CACHE)
-def check_quality(run_dir: Path, apart: ProcessPoolExecutor) -> dict:
-    report = apart.submit(pipeline.quality_step, run_dir).result()
+def quality_artifact(report: dict, _arguments: list) -> None:
     create_table_artifact(
         key="quality", description="Great Expectations results per stage",
         table=[{"stage": stage, **outcome} for stage, result in report["stages"].items() for outcome in result["expectations"]],
     )
-    return report
 
 
-@task(**IO_TASK)
-def publish(plan: pipeline.RunPlan, quality: dict, apart: ProcessPoolExecutor) -> dict:
-    return apart.submit(pipeline.release_step, plan, quality).result()
-
-
-@task(cache_policy=NO_CACHE)
-def account(plan: pipeline.RunPlan, outcome: dict, timings: dict) -> dict:
-    rejects = pipeline.merge_rejects(plan.run_dir)
-    entry = pipeline.ledger(plan, rejects, outcome, timings)
-    create_markdown_artifact(key="ledger", markdown=ledger_markdown(entry, plan.curated_root),
+def ledger_artifact(entry: dict, arguments: list) -> None:
+    create_markdown_artifact(key="ledger", markdown=ledger_markdown(entry, arguments[0].curated_root),
                              description=f"What run {entry['run_id']} did with each raw file")
-    return entry
+
+
+#: What a step's task shows in the Prefect UI besides its state, given its result and arguments.
+ARTIFACTS = {"quality": quality_artifact, "ledger": ledger_artifact}
+
+
+def step_task(step: Step):
+    """The Prefect task of ``step``: a shard step returns its seconds of work; a corpus step runs in the corpus worker it is given."""
+    options = {"name": step.name, **(IO_TASK if step.name in RETRIED else {"cache_policy": NO_CACHE})}
+    if step.scope is Scope.SHARD:
+        def timed(job: ShardJob) -> float:
+            started = time.perf_counter()
+            step.function(job)
+            return time.perf_counter() - started
+        return task(timed, **options)
+
+    def once(arguments: list, corpus_worker: ProcessPoolExecutor | None = None):
+        result = corpus_worker.submit(step.function, *arguments).result() if step.scope is Scope.CORPUS else step.function(*arguments)
+        if step.name in ARTIFACTS:
+            ARTIFACTS[step.name](result, arguments)
+        return result
+    return task(once, **options)
+
+
+#: The plan is made in the flow itself (its run id names the flow run); every other step is a task.
+TASKS = {step.name: step_task(step) for step in STEPS if step.name != "plan"}
 
 
 def ledger_markdown(entry: dict, curated: Path) -> str:
@@ -118,66 +98,77 @@ def _name_flow_run(run_id: str) -> None:
 
 @flow(name="commentary-pipeline", task_runner=ThreadPoolTaskRunner(max_workers=LOCAL_THREADS))
 def run_pipeline(raw: str = "raw", curated: str = "curated", shard_size: int = SHARD_SIZE, mirror: str | None = None) -> dict:
-    """Ingest, clean, curate, check and release every raw file under ``raw`` into ``curated``.
+    """Ingest, clean, curate, check and release every raw file under ``raw`` into ``curated``: the steps of ``STEPS`` in order.
 
     ``raw`` is a local folder or an fsspec URL; ``mirror``, an fsspec URL each published release is
     copied to. The run holds the curated folder's lock throughout; a second run fails at once (RunLocked).
     """
-    with pipeline.run_lock(Path(curated)) as removed, ExitStack() as stack:
-        plan = pipeline.plan_run(raw_folder(raw), Path(curated), shard_size, mirror)
-        _name_flow_run(plan.run_dir.name)
-        logger = get_run_logger()
-        progress = Progress(SHARD_STAGES, len(plan.shards), plan.seen, log=logger.info)
-        if removed:
-            progress.note(f"removed what an interrupted run left: {', '.join(removed)}")
-        progress.note(f"run {plan.run_dir.name}: {plan.seen} raw files in {len(plan.shards)} shards")
-        # The process of the whole-corpus steps starts as soon as a shard is known to need cleaning (the run
-        # will then most likely curate and publish), so that its imports overlap the shard stages. A shard
-        # without a twin in the cached run is never linked.
-        apart = None
-        if any(shard.reuse is None or shard.reuse.twin is None for shard in plan.layout):
-            apart = stack.enter_context(corpus_process())
-        linked = set(link_unchanged_shards(quote(plan)))
-        if linked:
-            progress.shards_linked(len(linked), sum(len(plan.layout[n].files) for n in linked))
-        todo = [(n, shard) for n, shard in enumerate(plan.layout) if n not in linked]
-        if todo and apart is None:
-            apart = stack.enter_context(corpus_process())
-        ingested = [ingest.submit(plan.raw_root, plan.run_dir, n, shard.files, shard.reuse) for n, shard in todo]
-        cleaned = [clean.submit(plan.run_dir, n, shard.reuse, wait_for=[i]) for (n, shard), i in zip(todo, ingested, strict=True)]
-        stage_of = {f.task_run_id: ("ingest", len(shard.files)) for f, (_, shard) in zip(ingested, todo, strict=True)} | \
-            {f.task_run_id: ("clean", len(shard.files)) for f, (_, shard) in zip(cleaned, todo, strict=True)}
-        for future in as_completed(ingested + cleaned):
-            stage, pages = stage_of[future.task_run_id]
-            progress.shard_done(stage, future.result(), pages)
-        previous = pipeline.unchanged_since(plan)
-        remember_clean_shards(plan.run_dir, plan.fingerprint)
-        if previous:
-            progress.note(f"inputs and code as in run {previous.name}, whose release is still the latest: nothing to curate or publish")
-            outcome = progress.timed("release", carry_forward, plan.run_dir, previous)
-        else:
-            corpus = quote(apart or stack.enter_context(corpus_process()))
-            progress.timed("curate", curate, plan.run_dir, corpus)
-            quality = progress.timed("quality", check_quality, plan.run_dir, corpus)
-            outcome = progress.timed("release", publish, quote(plan), quality, corpus)
-        stack.close()  # the whole-corpus process exits (about a second) while the ledger is written
-        entry = account(quote(plan), outcome, progress.timings())
-    logger.info(summary(entry, Path(curated)))
-    return entry
+    with run_lock(Path(curated)) as removed, ExitStack() as stack:
+        values = {"raw": raw_folder(raw), "curated": Path(curated), "shard_size": shard_size, "mirror": mirror}
+        corpus_worker, running, last_of_shard = None, {}, {}
+        for number, step in enumerate(STEPS):
+            if not step.applies(values):
+                continue
+            if step.scope is Scope.SHARD:
+                for job in values["plan"].jobs(values["linked"]):
+                    after = [last_of_shard[job.shard_no]] if job.shard_no in last_of_shard else None
+                    last_of_shard[job.shard_no] = future = TASKS[step.name].submit(job, wait_for=after)
+                    running[future.task_run_id] = (future, step.stage, len(job.files))
+                continue
+            for future in as_completed([future for future, _, _ in running.values()]):
+                _, stage, pages = running.pop(future.task_run_id)
+                progress.shard_done(stage, future.result(), pages)
+            if corpus_worker and not any(later.scope is Scope.CORPUS and later.applies(values) for later in STEPS[number:]):
+                stack.close()  # the whole-corpus process exits (about a second) while the rest runs
+                corpus_worker = None
+            if "timings" in step.inputs:
+                values["timings"] = progress.timings()
+            if step.name == "plan":
+                plan = values["plan"] = step.function(*step.arguments(values))
+                progress = start_progress(plan, removed)
+                # The process of the whole-corpus steps starts as soon as a shard is known to need cleaning (the run
+                # will then most likely curate and publish), so that its imports overlap the shard stages.
+                if not all(plan.may_be_linked(n) for n in range(len(plan.layout))):
+                    corpus_worker = stack.enter_context(corpus_process())
+                continue
+            if step.scope is Scope.CORPUS and corpus_worker is None:
+                corpus_worker = stack.enter_context(corpus_process())
+            arguments = quote(step.arguments(values)), quote(corpus_worker if step.scope is Scope.CORPUS else None)
+            values[step.output] = progress.timed(step.stage, TASKS[step.name], *arguments) if step.stage else TASKS[step.name](*arguments)
+            if step.name == "link":
+                if values["linked"]:
+                    progress.shards_linked(len(values["linked"]), sum(len(plan.layout[n].files) for n in values["linked"]))
+                if plan.jobs(values["linked"]) and corpus_worker is None:
+                    corpus_worker = stack.enter_context(corpus_process())
+            if step.name == "remember" and values["previous"]:
+                progress.note(f"inputs and code as in run {values['previous'].run_id}, whose release is still the latest: "
+                              "nothing to curate or publish")
+    get_run_logger().info(summary(values["entry"], Path(curated)))
+    return values["entry"]
+
+
+def start_progress(plan: RunPlan, removed: list[str]) -> Progress:
+    """Name the flow run after the pipeline's run and start reporting its progress to the run's log."""
+    _name_flow_run(plan.run.run_id)
+    progress = Progress(tuple(step.stage for step in SHARD_STEPS), len(plan.shards), plan.seen, log=get_run_logger().info)
+    if removed:
+        progress.note(f"removed what an interrupted run left: {', '.join(removed)}")
+    progress.note(f"run {plan.run.run_id}: {plan.seen} raw files in {len(plan.shards)} shards")
+    return progress
 
 
 @contextmanager
 def corpus_process() -> Iterator[ProcessPoolExecutor]:
     """One new process for the whole-corpus steps, started at once and importing what they need; it dies
-    with this process (``pipeline.serve_corpus_steps``). On exit it is told to stop and left to finish
+    with this process (``steps.serve_corpus_steps``). On exit it is told to stop and left to finish
     exiting on its own."""
-    apart = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
-                                initializer=pipeline.serve_corpus_steps, initargs=(os.getpid(),))
+    corpus_worker = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+                                        initializer=serve_corpus_steps, initargs=(os.getpid(),))
     try:
-        apart.submit(int)  # the process starts with its first job
-        yield apart
+        corpus_worker.submit(int)  # the process starts with its first job
+        yield corpus_worker
     finally:
-        apart.shutdown(wait=False, cancel_futures=True)
+        corpus_worker.shutdown(wait=False, cancel_futures=True)
 
 
 def with_runner(runner: str = "local", scheduler: str | None = None):

@@ -1,12 +1,13 @@
 """Build release inputs for tests: article frames from bodies, or a release from a raw folder (no Prefect, no GX)."""
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from pathlib import Path
 
 import polars as pl
 
-from commentary import pipeline, stages, tables
+from commentary import stages, steps, tables
 from commentary.release import publish as publishing
 from commentary.settings import SHARD_SIZE
 from commentary.ingest import doc_id_for
@@ -45,20 +46,25 @@ def publish_frames(curated: Path, run_id: str, frames: dict[str, pl.DataFrame], 
     return publishing.publish(curated, run_id, write_shards(frames, curated / "runs" / run_id), provenance, report)
 
 
-def clean_run(raw, curated: Path, shard_size: int = SHARD_SIZE, mirror: str | None = None) -> pipeline.RunPlan:
+def clean_run(raw, curated: Path, shard_size: int = SHARD_SIZE, mirror: str | None = None) -> steps.RunPlan:
     """Plan a run, ingest and clean every shard, and remember the run as the clean cache."""
-    plan = pipeline.plan_run(raw, curated, shard_size, mirror)
-    linked = set(pipeline.link_unchanged_shards(plan))
-    for shard_no, shard in enumerate(plan.layout):
-        if shard_no not in linked:
-            pipeline.ingest_step(plan.raw_root, plan.run_dir, shard_no, shard.files, shard.reuse)
-            pipeline.clean_step(plan.run_dir, shard_no, shard.reuse)
-    pipeline.remember_clean_shards(plan.run_dir, plan.fingerprint)
+    plan = steps.plan_run(raw, curated, shard_size, mirror)
+    linked = set(steps.link_unchanged_shards(plan))
+    for job in plan.jobs(linked):
+        steps.ingest_step(job)
+        steps.clean_step(job)
+    steps.remember_shards(plan)
     return plan
 
 
 def build_release(raw, curated: Path, mirror: str | None = None, shard_size: int = SHARD_SIZE) -> dict:
     """Run every step but the quality suites on ``raw`` and publish into ``curated``; returns the release outcome."""
     plan = clean_run(raw, curated, shard_size, mirror)
-    pipeline.curate_step(plan.run_dir)
-    return pipeline.release_step(plan, PASSED)
+    steps.curate_step(plan)
+    return steps.release_step(plan, PASSED).record()
+
+
+def replace_step(monkeypatch, name: str, function) -> None:
+    """Make ``steps.run`` call ``function`` for the step ``name``."""
+    monkeypatch.setattr(steps, "STEPS", tuple(dataclasses.replace(step, function=function) if step.name == name else step
+                                              for step in steps.STEPS))

@@ -13,8 +13,9 @@ import polars as pl
 import pytest
 from conftest import html_page, text_page
 
-from commentary import cache, pipeline, reader
+from commentary import cache, locking, reader, stages, steps
 from commentary.ingest import RawFile
+from commentary.ledger import ReleaseOutcome, Result, ledger
 from commentary.settings import MAX_DECOMPRESSED_BYTES, MAX_RAW_BYTES
 
 FURNITURE_ONLY = ("<html><head><title>Example Outlet</title></head><body><nav><a href='/'>Home</a> <a href='/about'>About</a>"
@@ -24,6 +25,8 @@ LISTING = ("<html><head><title>Opinion archive</title></head><body><h1>Opinion</
                      f"<p><a href='/2021/06/story-{n}'>Read more</a></p></li>" for n in range(12))
            + "</ul><a href='/page/2'>Next page</a></body></html>")
 NON_UTF8_NAME = os.fsdecode(b"caf\xe9.txt")
+#: A release outcome under which the run's articles count as released.
+NOT_PUBLISHED = ReleaseOutcome(Result.NOTHING_CHANGED, "1.0.0")
 
 
 def _half(article: tuple[str, str], second: bool) -> tuple[str, str]:
@@ -128,7 +131,7 @@ def hostile_run(tmp_path_factory, articles):
     raw, curated = base / "raw", base / "curated"
     expected = build_raw(raw, articles)
     before = _fingerprint(raw)
-    entry = pipeline.run(raw, curated, shard_size=8)
+    entry = steps.run(raw, curated, shard_size=8)
     return raw, curated, entry, expected, before
 
 
@@ -177,11 +180,12 @@ def _curated_one_file(tmp_path, article):
     raw, curated = tmp_path / "raw", tmp_path / "curated"
     raw.mkdir()
     (raw / "a.txt").write_text(text_page(*_half(article, False)))
-    with pipeline.run_lock(curated):
-        plan = pipeline.plan_run(raw, curated)
-        pipeline.ingest_step(plan.raw_root, plan.run_dir, 0, plan.shards[0], None)
-        pipeline.clean_step(plan.run_dir, 0, None)
-        pipeline.curate_step(plan.run_dir)
+    with locking.run_lock(curated):
+        plan = steps.plan_run(raw, curated)
+        (job,) = plan.jobs(set())
+        steps.ingest_step(job)
+        steps.clean_step(job)
+        steps.curate_step(plan)
         yield plan
 
 
@@ -189,8 +193,8 @@ def test_a_file_that_disappears_unaccounted_stops_the_run(tmp_path, articles):
     with _curated_one_file(tmp_path, articles[0]) as plan:
         lost = dataclasses.replace(plan, layout=[cache.Shard(plan.shards[0] + [RawFile("lost.txt", "text", False)], None)])
         with pytest.raises(RuntimeError, match="ledger does not balance"):
-            pipeline.ledger(lost, pipeline.merge_rejects(plan.run_dir), {"published": False})
-    saved = json.loads((plan.run_dir / "ledger.json").read_text())
+            ledger(lost, NOT_PUBLISHED)
+    saved = json.loads((plan.run.path / "ledger.json").read_text())
     assert saved["unaccounted"] == ["lost.txt"] and not saved["balanced"]
 
 
@@ -198,16 +202,16 @@ def test_a_file_counted_twice_stops_the_run_even_when_the_sums_agree(tmp_path, a
     with _curated_one_file(tmp_path, articles[0]) as plan:
         # b.txt was seen but has no outcome, while a.txt is both released and rejected: 2 = 1 + 1 + 0
         seen_two = dataclasses.replace(plan, layout=[cache.Shard(plan.shards[0] + [RawFile("b.txt", "text", False)], None)])
-        rejects = pl.DataFrame({"source_path": ["a.txt"], "stage": ["release"], "reason": ["x"], "detail": ["y"]})
+        plan.run.write_notes("rejects", "release", 0, [stages.reject("a.txt", "release", "x", "y")])
         with pytest.raises(RuntimeError, match="ledger does not balance"):
-            pipeline.ledger(seen_two, rejects, {"published": False})
-    saved = json.loads((plan.run_dir / "ledger.json").read_text())
+            ledger(seen_two, NOT_PUBLISHED)
+    saved = json.loads((plan.run.path / "ledger.json").read_text())
     assert saved["unaccounted"] == ["b.txt"] and saved["counted_twice_or_unknown"] == ["a.txt"]
 
 
-#: Runs ``pipeline.run`` and prints the ledger as JSON; started under ``setpriv`` so that permissions bite root too.
-_RUN = ("import json, sys; from pathlib import Path; from commentary import pipeline; "
-        "print(json.dumps(pipeline.run(Path(sys.argv[1]), Path(sys.argv[2]), shard_size=8), default=str))")
+#: Runs ``steps.run`` and prints the ledger as JSON; started under ``setpriv`` so that permissions bite root too.
+_RUN = ("import json, sys; from pathlib import Path; from commentary import steps; "
+        "print(json.dumps(steps.run(Path(sys.argv[1]), Path(sys.argv[2]), shard_size=8), default=str))")
 
 
 def test_folders_that_cannot_be_listed_are_rejected_and_balance_the_ledger(tmp_path, articles):
@@ -245,13 +249,13 @@ def test_a_curated_folder_inside_the_raw_folder_is_not_read_as_raw_input(tmp_pat
     raw = tmp_path / "raw"
     raw.mkdir()
     (raw / "a.txt").write_text(text_page(*articles[0]))
-    first = pipeline.run(raw, raw / "curated")
-    second = pipeline.run(raw, raw / "curated")
+    first = steps.run(raw, raw / "curated")
+    second = steps.run(raw, raw / "curated")
     assert (first["seen"], first["released"]) == (1, 1) and second["seen"] == 1
-    assert second["release"]["reason"] == pipeline.NOTHING_CHANGED
+    assert second["release"]["reason"] == Result.NOTHING_CHANGED
     assert any("lies inside the raw folder" in message for message in caplog.messages)
     with pytest.raises(ValueError, match="is the raw folder"):
-        pipeline.run(raw, raw)
+        steps.run(raw, raw)
 
 
 def test_a_file_still_being_written_is_rejected_and_read_by_the_next_run(tmp_path, articles, monkeypatch):
@@ -263,14 +267,14 @@ def test_a_file_still_being_written_is_rejected_and_read_by_the_next_run(tmp_pat
     os.utime(raw / "a.txt", ns=(old.st_atime_ns, old.st_mtime_ns - 60 * 10**9))
     monkeypatch.setattr("commentary.ingest.MIN_FILE_AGE_SECONDS", 30)
     monkeypatch.setattr("commentary.cache.MIN_FILE_AGE_SECONDS", 30)
-    first = pipeline.run(raw, curated)
+    first = steps.run(raw, curated)
     assert first["balanced"] and first["rejected_by_reason"] == {"still-being-written": 1} and first["released"] == 1
     (raw / "b.txt").write_text(text_page(*_half(articles[1], False)))  # finished; a later run finds it settled
     for name in ("a.txt", "b.txt"):
         info = (raw / name).stat()
         os.utime(raw / name, ns=(info.st_atime_ns, info.st_mtime_ns - 60 * 10**9))
     monkeypatch.setattr("commentary.cache.time.time_ns", lambda: old.st_mtime_ns + 3600 * 10**9)  # ctime too has settled
-    second = pipeline.run(raw, curated)
+    second = steps.run(raw, curated)
     assert second["balanced"] and second["rejected"] == 0 and second["released"] == 2
     body = reader.scan_table(curated, "articles").collect().filter(pl.col("source_path") == "b.txt")["body"][0]
     assert body.split()[-1] == _half(articles[1], False)[1].split()[-1]  # the whole page, not the part first seen
@@ -293,7 +297,7 @@ def test_a_bad_url_from_the_page_is_dropped_and_recorded_never_a_reject(tmp_path
     for n, (name, head) in enumerate(pages.items()):
         (raw / name).write_text(_page_with_head(head, _half(articles[n], False)))
     (raw / "sidecar.html.meta.json").write_text(json.dumps({"url": "https://example.org/section/page"}))
-    entry = pipeline.run(raw, curated)
+    entry = steps.run(raw, curated)
     assert entry["balanced"] and entry["rejected"] == 0 and entry["released"] == 5
     urls = dict(reader.scan_table(curated, "articles").collect().select("source_path", "url").iter_rows())
     assert urls == {"relative.html": None, "script.html": None, "file.html": None,

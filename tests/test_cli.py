@@ -12,9 +12,9 @@ import sys
 
 import polars as pl
 import pytest
-from builders import build_release
+from builders import build_release, replace_step
 
-from commentary import cli, load, pipeline
+from commentary import cli, load, locking
 from commentary.cli import main
 from commentary.ingest import doc_id_for
 from conftest import REPO, SEEDS
@@ -119,7 +119,7 @@ def test_a_curated_folder_on_a_read_only_disk_is_refused_in_one_line(paths, caps
 
 def test_a_held_lock_is_told_in_one_line_before_prefect_starts_and_the_lock_file_is_left_as_it_was(paths, capsys):
     curated = paths / "curated"
-    with pipeline.run_lock(curated):
+    with locking.run_lock(curated):
         before = (curated / ".run.lock").read_text()
         for mode in (["--inline"], []):
             assert main(["run", *mode, "--raw", str(paths / "raw"), "--curated", str(curated)]) == cli.EXIT_LOCKED
@@ -132,7 +132,7 @@ def test_an_error_of_the_program_is_one_line_and_debug_shows_its_traceback(paths
     def broken(*args):
         raise KeyError("field")
 
-    monkeypatch.setattr(pipeline, "plan_run", broken)
+    replace_step(monkeypatch, "plan", broken)
     arguments = ["run", "--inline", "--raw", str(paths / "raw"), "--curated", str(paths / "curated")]
     assert main(arguments) == cli.EXIT_SOFTWARE
     assert "internal error (KeyError: 'field'); rerun with --debug" in _one_line_error(capsys)

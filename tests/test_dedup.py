@@ -7,7 +7,7 @@ import random
 import polars as pl
 import pytest
 
-from commentary import pipeline, stages, tables
+from commentary import stages, steps, tables
 from commentary.ingest import doc_id_for
 from commentary.settings import NEAR_DUPLICATE_THRESHOLD
 from schemas import models
@@ -100,8 +100,8 @@ def test_curate_step_marks_a_syndicated_copy_across_shards(raw_copy, tmp_path):
     (raw_copy / "syndicated" / "copy.txt.meta.json").write_text('{"published_date": "2020-01-02"}')
     (raw_copy / f"{original}.meta.json").write_text('{"published_date": "2020-01-01"}')
     plan = clean_run(raw_copy, tmp_path, shard_size=2)
-    pipeline.curate_step(plan.run_dir)
-    articles = pipeline.articles(plan.run_dir).frame(["source_path", "duplicate_of"])
+    steps.curate_step(plan)
+    articles = plan.run.articles().frame(["source_path", "duplicate_of"])
     marked = dict(articles.select("source_path", "duplicate_of").iter_rows())
     assert len(plan.shards) == 3 and len(marked) == 6
     assert marked.pop("syndicated/copy.txt") == doc_id_for(original)

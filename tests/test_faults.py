@@ -17,17 +17,19 @@ import polars as pl
 import pytest
 from conftest import REPO, text_page
 
-from commentary import cache, cli, pipeline, reader, stages, tables
+from commentary import cache, cli, locking, reader, stages, steps, tables
+from commentary.ledger import Result
+from commentary.release import publish as publishing
 from commentary.clean import html
 from commentary.ingest import discover
 from commentary.release import publish as publishing
 from commentary.release.manifest import sha256_file
 
-#: Runs ``pipeline.run`` with shards of two files, killing itself (SIGKILL) at the named point.
+#: Runs ``steps.run`` with shards of two files, killing itself (SIGKILL) at the named point.
 DRIVER = textwrap.dedent("""
     import os, signal, sys, time
     from pathlib import Path
-    from commentary import pipeline, tables
+    from commentary import steps, tables
     from commentary.release import publish as publishing
 
     raw, curated, point = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
@@ -62,7 +64,7 @@ DRIVER = textwrap.dedent("""
     tables.write_parquet = write_then_maybe_die
     tables.write_row_groups = write_row_groups_then_maybe_die
     publishing.os.rename = rename_then_die if point == "latest" else rename
-    print(pipeline.run(raw, curated, shard_size=2)["release"])
+    print(steps.run(raw, curated, shard_size=2)["release"])
 """)
 
 
@@ -72,7 +74,7 @@ DRIVER = textwrap.dedent("""
 TREE_DRIVER = textwrap.dedent("""
     import os, sys, time
     from pathlib import Path
-    from commentary import pipeline, tables
+    from commentary import ledger, locking, steps, tables
     from commentary.release import publish as publishing
 
     PASSED = {"critical_failed": [], "stages": {}}
@@ -82,7 +84,7 @@ TREE_DRIVER = textwrap.dedent("""
         time.sleep(20)
 
     def held_release(plan, gate, point):
-        write_row_groups, rename, ledger = tables.write_row_groups, publishing.os.rename, pipeline.ledger
+        write_row_groups, rename, account = tables.write_row_groups, publishing.os.rename, steps.ledger
 
         def write_row_groups_then_hold(*args):
             written = write_row_groups(*args)
@@ -96,34 +98,34 @@ TREE_DRIVER = textwrap.dedent("""
                 hold(gate)
 
         def ledger_then_hold(*args, **kwargs):
-            entry = ledger(*args, **kwargs)
+            entry = account(*args, **kwargs)
             if point == "ledger":
                 hold(gate)
             return entry
 
-        tables.write_row_groups, publishing.os.rename, pipeline.ledger = write_row_groups_then_hold, rename_then_hold, ledger_then_hold
-        return pipeline.release_step(plan, PASSED)
+        tables.write_row_groups, publishing.os.rename, steps.ledger = write_row_groups_then_hold, rename_then_hold, ledger_then_hold
+        return steps.release_step(plan, PASSED)
 
-    def held_curate(run_dir, gate):
+    def held_curate(plan, gate):
         hold(gate)
-        return pipeline.curate_step(run_dir)
+        return steps.curate_step(plan)
 
     if __name__ == "__main__":
         from flows.pipeline import corpus_process
 
         raw, curated, gate, point = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]), sys.argv[4]
-        with pipeline.run_lock(curated):
-            plan = pipeline.plan_run(raw, curated, 2)
-            for shard_no, shard in enumerate(plan.layout):
-                pipeline.ingest_step(plan.raw_root, plan.run_dir, shard_no, shard.files, shard.reuse)
-                pipeline.clean_step(plan.run_dir, shard_no, shard.reuse)
-            pipeline.remember_clean_shards(plan.run_dir, plan.fingerprint)
-            with corpus_process() as apart:
+        with locking.run_lock(curated):
+            plan = steps.plan_run(raw, curated, 2)
+            for job in plan.jobs(set()):
+                steps.ingest_step(job)
+                steps.clean_step(job)
+            steps.remember_shards(plan)
+            with corpus_process() as corpus_worker:
                 if point == "curate":
-                    apart.submit(held_curate, plan.run_dir, gate).result()
-                apart.submit(pipeline.curate_step, plan.run_dir).result()
-                outcome = apart.submit(held_release, plan, gate, point).result()
-            pipeline.ledger(plan, pipeline.merge_rejects(plan.run_dir), outcome)
+                    corpus_worker.submit(held_curate, plan, gate).result()
+                corpus_worker.submit(steps.curate_step, plan).result()
+                outcome = corpus_worker.submit(held_release, plan, gate, point).result()
+            ledger.ledger(plan, outcome)
 """)
 
 
@@ -164,7 +166,7 @@ def baseline(tmp_path_factory, articles):
     raw.mkdir()
     for n, article in enumerate(articles[:4]):
         (raw / f"{n}.txt").write_text(text_page(*article))
-    assert pipeline.run(raw, curated, shard_size=2)["release"]["version"] == "1.0.0"
+    assert steps.run(raw, curated, shard_size=2)["release"]["version"] == "1.0.0"
     return raw, curated
 
 
@@ -187,7 +189,7 @@ def test_a_run_killed_at_any_point_leaves_the_last_release_and_the_next_run_comp
     published_before_latest = ["1.0.0", "1.1.0"] if point == "latest" else ["1.0.0"]
     _assert_releases_intact(curated, "1.0.0", published_before_latest)
 
-    entry = pipeline.run(raw, curated, shard_size=2)
+    entry = steps.run(raw, curated, shard_size=2)
     _assert_releases_intact(curated, "1.1.0", ["1.0.0", "1.1.0"])
     assert _leftovers(curated) == []
     assert entry["balanced"] and entry["released"] == 5
@@ -219,7 +221,7 @@ def test_a_run_killed_while_its_corpus_process_publishes_publishes_nothing(grown
     _assert_releases_intact(curated, "1.0.0", ["1.0.0", "1.1.0"] if point in ("rename", "ledger") else ["1.0.0"])
 
     killed_run = max((curated / "runs").iterdir())
-    entry = pipeline.run(raw, curated, shard_size=2)
+    entry = steps.run(raw, curated, shard_size=2)
     _assert_releases_intact(curated, "1.1.0", ["1.0.0", "1.1.0"])
     assert _leftovers(curated) == [] and entry["balanced"] and entry["released"] == 5
     killed_ledger = tables.read_record(killed_run / "ledger.json")
@@ -259,7 +261,7 @@ def test_a_killed_prefect_run_takes_its_api_server_and_corpus_process_with_it(gr
     while _processes_marked(mark) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert _processes_marked(mark) == {}
-    entry = pipeline.run(raw, curated, shard_size=2)
+    entry = steps.run(raw, curated, shard_size=2)
     assert entry["balanced"] and entry["released"] == 5 and not any(reader.verify_all(curated).values())
     assert _leftovers(curated) == []
 
@@ -272,8 +274,8 @@ def test_a_second_run_on_the_same_folder_exits_with_a_clear_message(grown, capsy
         while not (curated.parent / "started").exists():
             assert first.poll() is None and time.monotonic() < deadline, first.communicate()
             time.sleep(0.05)
-        with pytest.raises(pipeline.RunLocked, match=f"another run is using .*pid {first.pid}"):
-            pipeline.run(raw, curated)
+        with pytest.raises(locking.RunLocked, match=f"another run is using .*pid {first.pid}"):
+            steps.run(raw, curated)
         assert cli.main(["run", "--inline", "--raw", str(raw), "--curated", str(curated)]) == cli.EXIT_LOCKED
         assert "another run is using" in capsys.readouterr().err
     finally:
@@ -288,7 +290,7 @@ def test_the_prefect_flow_takes_the_same_lock(grown):
     from flows.pipeline import run_pipeline
 
     raw, curated = grown
-    with pipeline.run_lock(curated), pytest.raises(pipeline.RunLocked):
+    with locking.run_lock(curated), pytest.raises(locking.RunLocked):
         run_pipeline.fn(raw=str(raw), curated=str(curated))
 
 
@@ -318,11 +320,11 @@ def test_a_full_disk_while_writing_the_release_publishes_nothing(grown, monkeypa
     raw, curated = grown
     _no_space(monkeypatch, ".staging-")
     with pytest.raises(tables.DiskFull, match="nothing was published, LATEST is still 1.0.0"):
-        pipeline.run(raw, curated)
+        steps.run(raw, curated)
     _assert_releases_intact(curated, "1.0.0", ["1.0.0"])
     assert _leftovers(curated) == []
     monkeypatch.undo()
-    assert pipeline.run(raw, curated)["release"]["version"] == "1.1.0"
+    assert steps.run(raw, curated)["release"]["version"] == "1.1.0"
 
 
 def test_a_full_disk_during_a_stage_is_a_clean_failure_of_the_command(grown, monkeypatch, capsys):
@@ -342,12 +344,12 @@ def test_run_folders_beyond_the_retention_setting_are_removed_but_the_cached_and
     released_run = reader.read_manifest(curated)["run_id"]
     for n in range(5):
         (curated / "runs" / f"20000101T00000{n}000000Z").mkdir()
-    monkeypatch.setattr("commentary.pipeline.KEEP_RUNS", 2)
-    entry = pipeline.run(raw, curated, shard_size=2)
+    monkeypatch.setattr("commentary.locking.KEEP_RUNS", 2)
+    entry = steps.run(raw, curated, shard_size=2)
     runs = sorted(p.name for p in (curated / "runs").iterdir())
     assert runs == ["20000101T000004000000Z", released_run, entry["run_id"]]  # the two newest when it started, and its own
     assert cache.load_index_run(curated) == entry["run_id"]
-    assert pipeline.prune_runs(curated, 0) == ["20000101T000004000000Z", released_run]  # this run, cached and of LATEST, stays
+    assert locking.prune_runs(curated, 0) == ["20000101T000004000000Z", released_run]  # this run, cached and of LATEST, stays
     assert [p.name for p in (curated / "runs").iterdir()] == [entry["run_id"]]
 
 
@@ -371,12 +373,12 @@ def test_a_really_full_disk_publishes_nothing(grown, tmp_path):
         with open(disk / "filler", "wb") as handle:  # leave 64 KiB: less than one run needs
             handle.write(bytes(free - 64 * 1024))
         with pytest.raises(tables.DiskFull, match="nothing was published"):
-            pipeline.run(raw, curated, shard_size=2)
+            steps.run(raw, curated, shard_size=2)
         _assert_releases_intact(curated, "1.0.0", ["1.0.0"])
         assert _leftovers(curated) == []
         (disk / "filler").unlink()
         shutil.rmtree(curated / "runs")
-        assert pipeline.run(raw, curated, shard_size=2)["release"]["version"] == "1.1.0"
+        assert steps.run(raw, curated, shard_size=2)["release"]["version"] == "1.1.0"
     finally:
         subprocess.run(["umount", str(disk)], check=True)
 
@@ -387,7 +389,7 @@ def test_stale_staging_and_a_pending_release_are_removed_when_the_next_run_start
     (releases / ".staging-20200101T000000000000Z" / "articles").mkdir(parents=True)
     shutil.copytree(releases / "1.0.0", releases / "1.1.0")  # renamed into place, never made LATEST
     (releases / ".pending").write_text("1.1.0\n")
-    with pipeline.run_lock(curated) as recovered:
+    with locking.run_lock(curated) as recovered:
         assert recovered == [".staging-20200101T000000000000Z", "1.1.0"]
     assert _leftovers(curated) == []
     _assert_releases_intact(curated, "1.0.0", ["1.0.0"])
@@ -399,10 +401,10 @@ def test_a_damaged_run_record_is_skipped_with_a_warning(grown, caplog, record, d
     raw, curated = grown
     last_run = max((curated / "runs").iterdir())
     (last_run / "ledger.json" if record == "ledger.json" else cache.index_path(curated)).write_text(damage)
-    entry = pipeline.run(raw, curated, shard_size=2)
+    entry = steps.run(raw, curated, shard_size=2)
     assert entry["balanced"] and entry["released"] == 5 and entry["release"]["version"] == "1.1.0"
     assert any("skipped" in message and record in message for message in caplog.messages)
-    assert pipeline.run(raw, curated, shard_size=2)["release"]["reason"] == pipeline.NOTHING_CHANGED
+    assert steps.run(raw, curated, shard_size=2)["release"]["reason"] == Result.NOTHING_CHANGED
 
 
 def test_start_up_clean_up_waits_for_a_publisher(grown):
@@ -422,7 +424,7 @@ def test_an_existing_release_is_never_overwritten(grown):
     raw, curated = grown
     (reader.releases_dir(curated) / "1.1.0").mkdir()  # not a release (no manifest), but in the way
     with pytest.raises(FileExistsError, match="never overwritten"):
-        pipeline.run(raw, curated)
+        steps.run(raw, curated)
     assert reader.latest_version(curated) == "1.0.0" and _leftovers(curated) == []
 
 

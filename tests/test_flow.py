@@ -4,14 +4,16 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from types import SimpleNamespace
 
 import duckdb
 import polars as pl
 import pytest
 from prefect.testing.utilities import prefect_test_harness
 
-from commentary import pipeline, reader
+from commentary import reader, steps
 from commentary.release.manifest import sha256_file
+from commentary.runfolder import RunFolder
 from commentary.clean.model import HTML_MODEL_PATH, MODEL_PATH, LineModel
 from schemas.expectations import suites
 
@@ -133,10 +135,10 @@ def test_a_second_run_on_the_same_files_carries_the_first_forward(runs):
 def test_the_whole_corpus_steps_run_in_a_process_of_their_own_whose_errors_come_back(tmp_path):
     from flows.pipeline import corpus_process
 
-    with corpus_process() as apart:
-        assert apart.submit(os.getpid).result() != os.getpid()
+    with corpus_process() as corpus_worker:
+        assert corpus_worker.submit(os.getpid).result() != os.getpid()
         with pytest.raises(FileNotFoundError, match="ledger.json"):
-            apart.submit(pipeline.carry_forward, tmp_path, tmp_path / "no-such-run").result()
+            corpus_worker.submit(steps.carry_forward, SimpleNamespace(run=RunFolder(tmp_path)), RunFolder(tmp_path / "no-such-run")).result()
 
 
 def test_prefect_shows_each_run_under_its_run_id_with_its_progress_summary_and_ledger_table(runs):

@@ -9,9 +9,11 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from commentary import cache, ingest, load, pipeline, reader, stages, storage, tables
+from commentary import cache, ingest, load, reader, stages, steps, storage, tables
+from commentary.ledger import Result
+from commentary.runfolder import RunFolder
 from tools import synthetic
-from builders import build_release, clean_run
+from builders import build_release, clean_run, replace_step
 
 
 @pytest.fixture(autouse=True)
@@ -48,15 +50,15 @@ def cleaned_docs(monkeypatch) -> list[int]:
 
 def _clean_run(raw: Path, curated: Path, shard_size: int = 4) -> Path:
     """Ingest and clean every shard, then remember the run as the cache; returns the run folder."""
-    return clean_run(raw, curated, shard_size).run_dir
+    return clean_run(raw, curated, shard_size).run.path
 
 
 def _outputs(run_dir: Path) -> dict[str, list]:
     """Everything the clean stage produced, in a comparable form."""
     rejects = tables.read_parquet(sorted((run_dir / "rejects").glob("clean-*.parquet")), tables.REJECTS)
     return {
-        "articles": tables.read_parquet(pipeline.stage_paths(run_dir, "clean"), tables.ARTICLES).sort("doc_id").rows(),
-        "furniture": tables.read_parquet(pipeline.stage_paths(run_dir, "furniture"), tables.FURNITURE).sort("doc_id", "line_no").rows(),
+        "articles": tables.read_parquet(RunFolder(run_dir).shards("clean"), tables.ARTICLES).sort("doc_id").rows(),
+        "furniture": tables.read_parquet(RunFolder(run_dir).shards("furniture"), tables.FURNITURE).sort("doc_id", "line_no").rows(),
         "rejects": rejects.sort("source_path").rows(),
     }
 
@@ -79,7 +81,7 @@ def test_an_unchanged_rerun_reads_and_cleans_nothing_and_gives_the_same_outputs(
     assert sum(cleaned_docs) == 0 and reads == []
     assert _outputs(second) == _outputs(first)
     assert all(os.path.samefile(ours, theirs) for table in ("ingest", "clean", "furniture", "dedup")
-               for ours, theirs in zip(pipeline.stage_paths(second, table), pipeline.stage_paths(first, table), strict=True))
+               for ours, theirs in zip(RunFolder(second).shards(table), RunFolder(first).shards(table), strict=True))
 
 
 def test_a_touched_file_is_read_again_and_still_hits_the_clean_cache(tmp_path, corpus, cleaned_docs, reads):
@@ -105,7 +107,7 @@ def test_a_rewrite_that_keeps_size_and_mtime_is_still_read_and_cleaned(tmp_path,
     reads.clear()
     second = _clean_run(corpus, tmp_path / "curated")
     assert reads == [changed.name] and sum(cleaned_docs) == 1
-    digest = {run: tables.read_parquet(pipeline.stage_paths(run, "ingest"), tables.INGESTED)
+    digest = {run: tables.read_parquet(RunFolder(run).shards("ingest"), tables.INGESTED)
               .filter(pl.col("source_path") == changed.relative_to(corpus).as_posix())["source_sha256"].item() for run in (first, second)}
     assert digest[first] != digest[second]
 
@@ -168,7 +170,7 @@ def test_fingerprint_covers_processing_code_only(tmp_path):
 
 def test_shards_cover_contiguous_doc_id_ranges(tmp_path, corpus):
     run_dir = _clean_run(corpus, tmp_path / "curated", shard_size=3)
-    ranges = [pl.read_parquet(p)["doc_id"] for p in pipeline.stage_paths(run_dir, "keys")]
+    ranges = [pl.read_parquet(p)["doc_id"] for p in RunFolder(run_dir).shards("keys")]
     assert all(a.max() < b.min() for a, b in zip(ranges, ranges[1:]))
     assert all(r.is_sorted() for r in ranges)
 
@@ -216,8 +218,8 @@ def test_adding_files_rebuilds_only_new_shards_and_releases_what_a_cold_run_rele
     cleaned_docs.clear()
     assert build_release(corpus, tmp_path / "curated", shard_size=4)["version"] == "1.1.0"
     after = max((tmp_path / "curated" / "runs").iterdir())
-    assert sum(cleaned_docs) == 3 and len(pipeline.stage_paths(after, "clean")) == 4
-    assert all(os.path.samefile(pipeline.shard_path(after, stage, n), pipeline.shard_path(before, stage, n))
+    assert sum(cleaned_docs) == 3 and len(RunFolder(after).shards("clean")) == 4
+    assert all(os.path.samefile(RunFolder(after).shard(stage, n), RunFolder(before).shard(stage, n))
                for stage in ("ingest", "clean", "furniture", "dedup") for n in range(3))
     build_release(corpus, tmp_path / "cold", shard_size=4)
     incremental, cold = (reader.release_path(tmp_path / name) for name in ("curated", "cold"))
@@ -239,50 +241,50 @@ def test_an_incremental_release_is_byte_identical_to_a_cold_one(tmp_path, corpus
 
 def test_a_run_with_nothing_changed_skips_curation_and_publishing_and_accounts_for_every_file(tmp_path, corpus, monkeypatch):
     curated = tmp_path / "curated"
-    first = pipeline.run(corpus, curated, shard_size=4)
+    first = steps.run(corpus, curated, shard_size=4)
     assert first["release"]["version"] == "1.0.0" and first["rejected"] == 1
 
     def must_not_run(*args):
         raise AssertionError("a run with nothing changed ingested, cleaned, curated, checked or published again")
 
-    for step in ("ingest_step", "clean_step", "curate_step", "quality_step", "release_step"):
-        monkeypatch.setattr(pipeline, step, must_not_run)
-    second = pipeline.run(corpus, curated, shard_size=4)
-    assert second["release"] == {"published": False, "reason": pipeline.NOTHING_CHANGED, "version": "1.0.0",
+    for step in ("ingest", "clean", "curate", "quality", "release"):
+        replace_step(monkeypatch, step, must_not_run)
+    second = steps.run(corpus, curated, shard_size=4)
+    assert second["release"] == {"published": False, "reason": Result.NOTHING_CHANGED, "version": "1.0.0",
                                  "same_inputs_as_run": first["run_id"]}
     counts = ("seen", "released", "duplicates", "rejected", "rejected_by_reason", "repaired")
     assert second["balanced"] and {k: second[k] for k in counts} == {k: first[k] for k in counts}
     rejects = pl.read_parquet(curated / "runs" / second["run_id"] / "rejects.parquet")
     assert rejects.select("source_path", "reason").rows() == [("title-only.txt", "no-article-body")]
-    assert pipeline.run(corpus, curated, shard_size=4)["release"]["same_inputs_as_run"] == second["run_id"]
+    assert steps.run(corpus, curated, shard_size=4)["release"]["same_inputs_as_run"] == second["run_id"]
 
 
 def test_a_run_after_one_whose_ledger_is_missing_curates_again(tmp_path, corpus, monkeypatch):
     curated = tmp_path / "curated"
-    first = pipeline.run(corpus, curated, shard_size=4)
+    first = steps.run(corpus, curated, shard_size=4)
     (curated / "runs" / first["run_id"] / "ledger.json").unlink()  # as if the run was killed before its end
-    curated_runs, real_curate = [], pipeline.curate_step
-    monkeypatch.setattr(pipeline, "curate_step", lambda run_dir: curated_runs.append(run_dir) or real_curate(run_dir))
-    second = pipeline.run(corpus, curated, shard_size=4)
+    curated_runs, real_curate = [], steps.curate_step
+    replace_step(monkeypatch, "curate", lambda plan: curated_runs.append(plan) or real_curate(plan))
+    second = steps.run(corpus, curated, shard_size=4)
     assert len(curated_runs) == 1
-    assert second["release"] == {"published": False, "reason": pipeline.NOTHING_CHANGED, "version": "1.0.0"}
+    assert second["release"] == {"published": False, "reason": Result.NOTHING_CHANGED, "version": "1.0.0"}
 
 
 def test_a_run_with_nothing_changed_still_brings_a_new_mirror_up_to_the_latest_release(tmp_path, corpus):
     curated, url = tmp_path / "curated", f"memory://mirror-{uuid.uuid4().hex}"
-    pipeline.run(corpus, curated, shard_size=4)
-    second = pipeline.run(corpus, curated, shard_size=4, mirror=url)
+    steps.run(corpus, curated, shard_size=4)
+    second = steps.run(corpus, curated, shard_size=4, mirror=url)
     assert second["release"]["mirrored_to"] == url and "same_inputs_as_run" not in second["release"]
     assert storage.mirrored_version(url) == "1.0.0"
-    assert "same_inputs_as_run" in pipeline.run(corpus, curated, shard_size=4, mirror=url)["release"]
+    assert "same_inputs_as_run" in steps.run(corpus, curated, shard_size=4, mirror=url)["release"]
 
 
 def test_a_removed_file_leaves_the_next_release(tmp_path, corpus):
     curated = tmp_path / "curated"
-    pipeline.run(corpus, curated, shard_size=4)
+    steps.run(corpus, curated, shard_size=4)
     removed = sorted(corpus.rglob("page-*.txt"))[7]
     removed.unlink()
-    entry = pipeline.run(corpus, curated, shard_size=4)
+    entry = steps.run(corpus, curated, shard_size=4)
     assert entry["release"]["version"] == "1.1.0" and entry["seen"] == 10 and entry["balanced"]
     released = load(curated=curated, engine="polars", include_duplicates=True)["source_path"].to_list()
     assert len(released) == 9 and removed.relative_to(corpus).as_posix() not in released

@@ -15,7 +15,8 @@ import pyarrow.parquet as pq
 import pytest
 from builders import article_frames, build_release, publish_frames
 
-from commentary import reader, tables
+from commentary import ledger, reader, steps, tables
+from commentary.runfolder import RunFolder
 from commentary.cli import main
 from commentary.release import publish as publishing
 from commentary.release import versions
@@ -343,9 +344,7 @@ def test_the_quality_suite_knows_every_furniture_rule_and_passes_prose():
 
 def _tamper_clean_shard(run_dir, count: int) -> list[str]:
     """Append a furniture line to the bodies of the first ``count`` cleaned articles, as a cleaner that let it through would."""
-    from commentary import pipeline
-
-    path = pipeline.stage_paths(run_dir, "clean")[0]
+    path = RunFolder(run_dir).shards("clean")[0]
     frame = tables.read_parquet(path, tables.ARTICLES)
     hit = pl.int_range(pl.len()) < count
     frame = frame.with_columns(body=pl.when(hit).then(pl.col("body") + "\n\nShare this article").otherwise("body"))
@@ -356,21 +355,19 @@ def _tamper_clean_shard(run_dir, count: int) -> list[str]:
 def _release_with_suites(raw, curated, tampered: int):
     from builders import clean_run
 
-    from commentary import pipeline
-
     plan = clean_run(raw, curated)
-    bad = _tamper_clean_shard(plan.run_dir, tampered)
-    pipeline.curate_step(plan.run_dir)
-    outcome = pipeline.release_step(plan, pipeline.quality_step(plan.run_dir))
-    return plan, bad, outcome, pipeline.ledger(plan, pipeline.merge_rejects(plan.run_dir), outcome)
+    bad = _tamper_clean_shard(plan.run.path, tampered)
+    steps.curate_step(plan)
+    outcome = steps.release_step(plan, steps.quality_step(plan))
+    return plan, bad, outcome, ledger.ledger(plan, outcome)
 
 
 def test_one_bad_article_is_quarantined_and_the_rest_released(tmp_path, raw_copy, monkeypatch):
-    monkeypatch.setattr("commentary.pipeline.MAX_QUARANTINED_SHARE", 0.25)
+    monkeypatch.setattr("commentary.steps.MAX_QUARANTINED_SHARE", 0.25)
     plan, bad, outcome, entry = _release_with_suites(raw_copy, tmp_path / "curated", tampered=1)
-    assert outcome["published"] and entry["balanced"]
+    assert outcome.published and entry["balanced"]
     assert (entry["seen"], entry["released"], entry["rejected"]) == (5, 4, 1)
-    rejects = pl.read_parquet(plan.run_dir / "rejects.parquet")
+    rejects = pl.read_parquet(plan.run.path / "rejects.parquet")
     assert rejects.rows() == [(bad[0], "quality", "quality:expect_column_values_to_be_null:known_furniture",
                                "articles: expect_column_values_to_be_null(known_furniture) failed on engagement.share-prompt")]
     released = reader.scan_table(tmp_path / "curated", "articles").collect()
@@ -381,26 +378,24 @@ def test_one_bad_article_is_quarantined_and_the_rest_released(tmp_path, raw_copy
 
 
 def test_a_failure_of_more_than_the_set_share_of_articles_holds_the_release(tmp_path, raw_copy, monkeypatch):
-    monkeypatch.setattr("commentary.pipeline.MAX_QUARANTINED_SHARE", 0.25)
+    monkeypatch.setattr("commentary.steps.MAX_QUARANTINED_SHARE", 0.25)
     plan, bad, outcome, entry = _release_with_suites(raw_copy, tmp_path / "curated", tampered=2)
-    assert not outcome["published"] and "2 of 5 failed a per-row critical expectation" in outcome["failed"][-1]
+    assert not outcome.published and "2 of 5 failed a per-row critical expectation" in outcome.failed[-1]
     assert entry["balanced"] and entry["rejected_by_reason"] == {"quality-gate": 5}
     assert reader.latest_version(tmp_path / "curated") is None
 
 
 def test_a_quarantined_canonical_copy_hands_its_duplicates_to_the_first_remaining_copy(tmp_path, monkeypatch):
-    from commentary import pipeline
-
-    monkeypatch.setattr("commentary.pipeline.MAX_QUARANTINED_SHARE", 0.5)
+    monkeypatch.setattr("commentary.steps.MAX_QUARANTINED_SHARE", 0.5)
     paths = ["a.txt", "b.txt", "c.txt", "d.txt"]
     frames = article_frames(dict.fromkeys(paths, "the same body"), duplicate_of={"b.txt": "a.txt", "c.txt": "a.txt"})
     articles = frames["articles"].sort("doc_id")
-    tables.write_parquet(articles.to_arrow(), pipeline.shard_path(tmp_path, "clean", 0), tables.ARTICLES)
-    tables.write_parquet(articles.select("doc_id", "duplicate_of").to_arrow(), pipeline.marks_path(tmp_path), tables.MARKS)
+    tables.write_parquet(articles.to_arrow(), RunFolder(tmp_path).shard("clean", 0), tables.ARTICLES)
+    tables.write_parquet(articles.select("doc_id", "duplicate_of").to_arrow(), RunFolder(tmp_path).marks, tables.MARKS)
     ids = dict(articles.select("source_path", "doc_id").iter_rows())
     report = {"critical_failed": [], "quarantined": [{"doc_id": ids["a.txt"], "check": "articles: check(x)", "reason": "quality:check:x", "value": "v"}]}
-    pipeline.quarantine(tmp_path, report)
-    marks = dict(pl.read_parquet(pipeline.marks_path(tmp_path)).iter_rows())
+    steps.quarantine(RunFolder(tmp_path), report)
+    marks = dict(pl.read_parquet(RunFolder(tmp_path).marks).iter_rows())
     heir = min(ids["b.txt"], ids["c.txt"])
     assert ids["a.txt"] not in marks and marks[heir] is None and marks[ids["d.txt"]] is None
     assert marks[max(ids["b.txt"], ids["c.txt"])] == heir

@@ -14,7 +14,7 @@ import polars as pl
 import pytest
 from conftest import REPO, html_page, text_page
 
-from commentary import pipeline, reader
+from commentary import reader, steps
 
 SECRET = "SECRET-7f3a9c-not-for-the-dataset"
 #: Every path a run may create under the curated folder (relative, forward slashes).
@@ -70,7 +70,7 @@ def offline_run(tmp_path_factory, articles):
     cwd = os.getcwd()
     os.chdir(base)  # anything written relative to the working folder would land here
     try:
-        entry = pipeline.run(base / "raw", base / "curated")
+        entry = steps.run(base / "raw", base / "curated")
     finally:
         os.chdir(cwd)
         patch.undo()

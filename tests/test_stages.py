@@ -5,7 +5,8 @@ import re
 
 from builders import clean_run
 
-from commentary import pipeline, stages, tables
+from commentary import stages, steps, tables
+from commentary.runfolder import RunFolder
 from commentary.clean.text import clean_shard
 from commentary.ingest import discover
 
@@ -50,12 +51,12 @@ def test_the_furniture_audit_holds_every_line_not_kept_as_body_and_word_counts_a
 def test_the_furniture_suite_finds_one_bad_line_among_many(raw_copy, tmp_path):
     """The suite checks (category, rule) pairs with their smallest line number: one bad line still fails it."""
     plan = clean_run(raw_copy, tmp_path / "curated")
-    pipeline.curate_step(plan.run_dir)
-    doc_id = tables.read_parquet(pipeline.stage_paths(plan.run_dir, "clean"), tables.ARTICLES)["doc_id"][0]
+    steps.curate_step(plan)
+    doc_id = tables.read_parquet(plan.run.shards("clean"), tables.ARTICLES)["doc_id"][0]
     bad = [{"doc_id": doc_id, "line_no": 0, "category": "nav", "rule_id": "nav.menu", "text": "Home"},
            {"doc_id": doc_id, "line_no": 7, "category": "not-a-category", "rule_id": "nav.menu", "text": "Menu"}]
-    tables.write_parquet(stages.frame(bad, tables.FURNITURE).to_arrow(), pipeline.shard_path(plan.run_dir, "furniture", 99), tables.FURNITURE)
-    report = pipeline.quality_step(plan.run_dir)
+    tables.write_parquet(stages.frame(bad, tables.FURNITURE).to_arrow(), plan.run.shard("furniture", 99), tables.FURNITURE)
+    report = steps.quality_step(plan)
     failed = {(e["expectation"], e["column"]) for e in report["stages"]["furniture"]["expectations"] if not e["success"]}
     assert failed == {("expect_column_values_to_be_in_set", "category"), ("expect_column_values_to_be_between", "line_no")}
     assert any(name.startswith("furniture:") for name in report["critical_failed"])

@@ -13,7 +13,7 @@ from builders import PASSED, clean_run
 from conftest import html_page
 from fastwarc.warc import WarcRecord, WarcRecordType
 
-from commentary import cache, pipeline, tables, warc
+from commentary import cache, ledger, steps, tables, warc
 from commentary.ingest import RawFile
 
 
@@ -95,11 +95,11 @@ def crawl_raw(tmp_path, articles) -> tuple[Path, dict[str, str | None]]:
     return raw, expected
 
 
-def _run(raw: Path, curated: Path, shard_size: int = 500) -> tuple[pipeline.RunPlan, dict]:
+def _run(raw: Path, curated: Path, shard_size: int = 500) -> tuple[steps.RunPlan, dict]:
     plan = clean_run(raw, curated, shard_size)
-    pipeline.curate_step(plan.run_dir)
-    outcome = pipeline.release_step(plan, PASSED)
-    return plan, pipeline.ledger(plan, pipeline.merge_rejects(plan.run_dir), outcome)
+    steps.curate_step(plan)
+    outcome = steps.release_step(plan, PASSED)
+    return plan, ledger.ledger(plan, outcome)
 
 
 def test_each_response_record_is_one_document_and_other_records_are_none(crawl_raw):
@@ -113,8 +113,8 @@ def test_every_response_record_gets_exactly_its_outcome_in_the_ledger(crawl_raw,
     raw, expected = crawl_raw
     plan, entry = _run(raw, tmp_path / "curated")
     assert entry["balanced"] and entry["seen"] == len(expected)
-    rejects = dict(pipeline.merge_rejects(plan.run_dir).select("source_path", "reason").iter_rows())
-    released = set(pipeline.articles(plan.run_dir).frame(["source_path"])["source_path"])
+    rejects = dict(ledger.merge_notes(plan.run, "rejects").select("source_path", "reason").iter_rows())
+    released = set(plan.run.articles().frame(["source_path"])["source_path"])
     assert released == {path for path, outcome in expected.items() if outcome == "released"}
     assert rejects == {path: outcome for path, outcome in expected.items() if outcome != "released"}
     assert entry["rejected_by_reason"] == {"http-error": 2, "http-redirect": 1, "not-html": 1, "warc-truncated": 1}
@@ -123,11 +123,11 @@ def test_every_response_record_gets_exactly_its_outcome_in_the_ledger(crawl_raw,
 def test_a_record_is_decoded_with_its_http_charset_and_keeps_url_and_fetch_date(crawl_raw, tmp_path):
     raw, expected = crawl_raw
     plan, _ = _run(raw, tmp_path / "curated")
-    ingested = tables.read_parquet(pipeline.stage_paths(plan.run_dir, "ingest"), tables.INGESTED)
+    ingested = tables.read_parquet(plan.run.shards("ingest"), tables.INGESTED)
     first = ingested.filter(pl.col("url") == "https://example.org/a")
     assert "The café" in first["text"][0]
     assert first["source_path"][0] in expected and first["fetched_at"][0] == "2026-11-02T10:00:03Z"
-    repairs = pipeline.merge_repairs(plan.run_dir)
+    repairs = ledger.merge_notes(plan.run, "repairs")
     assert repairs.filter(pl.col("source_path") == first["source_path"][0]).is_empty()  # no guessed encoding
     gzipped = ingested.filter(pl.col("url") == "https://example.org/b")
     assert gzipped["text"][0].startswith("<!DOCTYPE html>")
@@ -143,7 +143,7 @@ def test_the_same_warc_input_gives_byte_identical_releases(crawl_raw, tmp_path):
 
 def test_one_warc_file_is_spread_over_several_shards(crawl_raw, tmp_path):
     raw, expected = crawl_raw
-    plan = pipeline.plan_run(raw, tmp_path / "curated", shard_size=2)
+    plan = steps.plan_run(raw, tmp_path / "curated", shard_size=2)
     holding = [{raw_file.file for raw_file in shard} for shard in plan.shards]
     assert sum("crawl.warc.gz" in files for files in holding) >= 3
     assert sorted(f.rel_path for shard in plan.shards for f in shard) == sorted(expected)
@@ -157,13 +157,13 @@ def test_an_unchanged_warc_file_is_neither_scanned_nor_read_again(crawl_raw, tmp
     scan, read_record = warc._scan, warc.read_record
     monkeypatch.setattr(warc, "_scan", lambda *a: pytest.fail("an unchanged WARC file was scanned again"))
     monkeypatch.setattr(warc, "read_record", lambda *a: pytest.fail("a record of an unchanged WARC file was read again"))
-    plan = pipeline.plan_run(raw, curated, 3)
-    assert set(pipeline.link_unchanged_shards(plan)) == set(range(len(plan.layout)))
+    plan = steps.plan_run(raw, curated, 3)
+    assert set(steps.link_unchanged_shards(plan)) == set(range(len(plan.layout)))
     monkeypatch.setattr(warc, "_scan", scan)
     monkeypatch.setattr(warc, "read_record", read_record)
     (raw / "crawl.warc.gz").write_bytes((raw / "crawl.warc.gz").read_bytes() + gzip.compress(_crawl(articles)[3][0], mtime=0))
-    plan = pipeline.plan_run(raw, curated, 3)
-    assert len(pipeline.link_unchanged_shards(plan)) < len(plan.layout)  # a changed file is read again
+    plan = steps.plan_run(raw, curated, 3)
+    assert len(steps.link_unchanged_shards(plan)) < len(plan.layout)  # a changed file is read again
 
 
 def test_a_corrupt_warc_keeps_the_records_before_the_damage_and_rejects_the_rest(tmp_path, articles):
@@ -174,7 +174,7 @@ def test_a_corrupt_warc_keeps_the_records_before_the_damage_and_rejects_the_rest
     (raw / "broken.warc.gz").write_bytes(good + b"not gzip at all" * 20 + gzip.compress(crawl[10][0], mtime=0))
     (raw / "requests-only.warc").write_bytes(crawl[1][0])
     plan, entry = _run(raw, tmp_path / "curated")
-    rejects = dict(pipeline.merge_rejects(plan.run_dir).select("source_path", "reason").iter_rows())
+    rejects = dict(ledger.merge_notes(plan.run, "rejects").select("source_path", "reason").iter_rows())
     assert rejects == {"broken.warc.gz": "warc-corrupt", "requests-only.warc": "warc-without-responses"}
     assert entry["balanced"] and entry["released"] == 1
 
@@ -190,7 +190,7 @@ def test_a_record_cut_before_its_http_status_line_is_truncated(tmp_path, article
     offsets = write_warc(raw / name, [records[0], cut], compressed)
     plan, entry = _run(raw, tmp_path / "curated")
     assert entry["balanced"] and entry["released"] == 1
-    assert dict(pipeline.merge_rejects(plan.run_dir).select("source_path", "reason").iter_rows()) == {f"{name}#{offsets[1]}": "warc-truncated"}
+    assert dict(ledger.merge_notes(plan.run, "rejects").select("source_path", "reason").iter_rows()) == {f"{name}#{offsets[1]}": "warc-truncated"}
 
 
 def test_a_warc_compressed_as_one_stream_is_rejected_with_its_reason(tmp_path, articles):

@@ -1,4 +1,4 @@
-"""CPU time per page of each stage: the steps of ``pipeline.run``, one after the other in this process.
+"""CPU time per page of each stage: the steps of ``steps.run``, one after the other in this process.
 
     python -m tools.stagecpu RAW CURATED      prints {"pages": N, "cpu_ms_per_page": {stage: ms}, "peak_rss_mib": {stage: MiB}} as JSON
 
@@ -15,8 +15,13 @@ import sys
 import time
 from pathlib import Path
 
-from commentary import pipeline
-from commentary.settings import apply_environment_defaults
+from commentary.locking import run_lock
+from commentary.settings import SHARD_SIZE, apply_environment_defaults
+from commentary.steps import walk
+
+#: The stage each step's time counts to.
+STAGE_OF = {"plan": "plan", "link": "plan", "ingest": "ingest", "clean": "clean", "remember": "clean",
+            "carry_forward": "release", "curate": "curate", "quality": "quality", "release": "release", "ledger": "ledger"}
 
 
 def stage_cpu(raw: Path, curated: Path) -> dict:
@@ -26,25 +31,15 @@ def stage_cpu(raw: Path, curated: Path) -> dict:
     spent = dict.fromkeys(("plan", "ingest", "clean", "curate", "quality", "release", "ledger"), 0.0)
     peak = {}
 
-    def timed(stage, step, *args):
+    def timed(step, arguments):
         started = time.process_time()
-        result = step(*args)
-        spent[stage] += time.process_time() - started
-        peak[stage] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+        result = step.function(*arguments)
+        spent[STAGE_OF[step.name]] += time.process_time() - started
+        peak[STAGE_OF[step.name]] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
         return result
 
-    with pipeline.run_lock(curated):
-        plan = timed("plan", pipeline.plan_run, raw, curated)
-        linked = set(timed("plan", pipeline.link_unchanged_shards, plan))
-        for shard_no, shard in enumerate(plan.layout):
-            if shard_no not in linked:
-                timed("ingest", pipeline.ingest_step, plan.raw_root, plan.run_dir, shard_no, shard.files, shard.reuse)
-                timed("clean", pipeline.clean_step, plan.run_dir, shard_no, shard.reuse)
-        timed("clean", pipeline.remember_clean_shards, plan.run_dir, plan.fingerprint)
-        timed("curate", pipeline.curate_step, plan.run_dir)
-        quality = timed("quality", pipeline.quality_step, plan.run_dir)
-        outcome = timed("release", pipeline.release_step, plan, quality)
-        timed("ledger", lambda: pipeline.ledger(plan, pipeline.merge_rejects(plan.run_dir), outcome))
+    with run_lock(curated):
+        plan = walk({"raw": raw, "curated": curated, "shard_size": SHARD_SIZE, "mirror": None, "timings": None}, timed)["plan"]
     return {"pages": plan.seen, "cpu_ms_per_page": {stage: round(1000 * seconds / max(1, plan.seen), 3) for stage, seconds in spent.items()},
             "peak_rss_mib": peak}
 
