@@ -159,8 +159,6 @@ def load(version: str = "latest", table: str = "articles", engine: str = "pandas
     if engine == "arrow":
         return data
     if engine == "polars":
-        import polars as pl
-
         return pl.from_arrow(data)
     return data.to_pandas(date_as_object=False, types_mapper=_pandas_type)
 

@@ -122,12 +122,26 @@ def clean(ingested: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, list[dict
         else:
             articles.append(article)
     undeclared = [article for article in articles if not article["language"]]  # the page's own metadata comes first
-    for article, detected in zip(undeclared, language.detect_all([article["body"] for article in undeclared]), strict=True):
+    for article, detected in zip(undeclared, _languages([article["body"] for article in undeclared]), strict=True):
         if detected:
             article["language"], article["field_sources"]["language"] = detected, language.SOURCE
     cleaned = frame(articles, tables.ARTICLES).with_columns(word_count=pl.col("body").str.count_matches(r"\w+").cast(pl.Int64))
     cleaned, url_repairs = repair_page_urls(cleaned)
     return cleaned, _furniture(audited_ids, audited_pages), rejects, repairs + url_repairs
+
+
+def _languages(bodies: list[str]) -> list[str | None]:
+    """The detected language of each body; should the shard's detection fail, each body alone, and None for one that fails."""
+    try:
+        return language.detect_all(bodies)
+    except Exception:  # noqa: BLE001 - one bad body must not stop the shard
+        found = []
+        for body in bodies:
+            try:
+                found.append(language.detect_all([body])[0])
+            except Exception:  # noqa: BLE001
+                found.append(None)
+        return found
 
 
 def repair_page_urls(articles: pl.DataFrame) -> tuple[pl.DataFrame, list[dict]]:

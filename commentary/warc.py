@@ -177,7 +177,7 @@ def read_record(handle: BinaryIO, entry: WarcRecordEntry) -> tuple[dict, list[tu
         if not record.is_http or record.http_headers is None:
             raise RejectedFile("not-http", f"response record of {record.headers.get('WARC-Target-URI')!r} holds no HTTP response")
         headers = record.http_headers
-        if headers.status_code is None and len(record.reader.read(record.content_length)) < record.content_length:
+        if headers.status_code is None and len(record.reader.read(wanted := min(record.content_length, MAX_DECOMPRESSED_BYTES))) < wanted:
             raise RejectedFile("warc-truncated", f"the record ends before its HTTP response ({record.content_length} bytes declared)")
         _check_status(headers.status_code, headers.get("Location"))
         mime = (record.http_content_type or "").strip().lower()

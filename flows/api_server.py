@@ -7,6 +7,7 @@ import sys
 from contextlib import ExitStack
 
 import prefect
+import uvicorn
 from prefect.events.worker import EventsWorker
 from prefect.logging.handlers import APILogWorker
 from prefect.server.api.server import SubprocessASGIServer
@@ -35,13 +36,17 @@ def shared_api_server(stack: ExitStack) -> None:
 
 
 class RunApiServer(SubprocessASGIServer):
-    """Prefect's temporary API server, started through ``commentary.lifetime`` so that it dies with the process
-    that started it. The command and environment are Prefect's own (``SubprocessASGIServer._run_uvicorn_command``)."""
+    """Prefect's temporary API server, run by this module's ``__main__`` so that it dies with the process that
+    started it. The uvicorn arguments and environment are Prefect's own (``SubprocessASGIServer._run_uvicorn_command``)."""
 
     def _run_uvicorn_command(self) -> subprocess.Popen:
-        command = [sys.executable, "-m", "uvicorn", "--app-dir", str(prefect.__module_path__.parent),
-                   "--factory", "prefect.server.api.server:create_app", "--host", "127.0.0.1", "--port", str(self.port),
-                   "--log-level", "error", "--lifespan", "on"]
+        arguments = ["--app-dir", str(prefect.__module_path__.parent), "--factory", "prefect.server.api.server:create_app",
+                     "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "error", "--lifespan", "on"]
         environment = {**os.environ, "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1",
                        **get_current_settings().to_environment_variables(exclude_unset=True)}
-        return subprocess.Popen(lifetime.dying_with_this_process(command), env=environment)
+        return subprocess.Popen([sys.executable, "-m", __name__, str(os.getpid()), *arguments], env=environment)
+
+
+if __name__ == "__main__":  # python -m flows.api_server PARENT_PID UVICORN_ARGUMENTS...
+    lifetime.die_with(int(sys.argv[1]))
+    uvicorn.main(sys.argv[2:], prog_name="uvicorn")

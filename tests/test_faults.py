@@ -19,7 +19,6 @@ from conftest import REPO, text_page
 
 from commentary import cache, cli, locking, reader, stages, steps, tables
 from commentary.ledger import Result
-from commentary.release import publish as publishing
 from commentary.clean import html
 from commentary.ingest import discover
 from commentary.release import publish as publishing

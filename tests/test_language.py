@@ -58,3 +58,21 @@ def test_bodies_detected_together_get_the_answers_py3langid_gives_each_alone(art
                 for text in texts for label, probability in [identifier.classify(text[:language.MAX_CHARS])]]
     assert language.detect_all(texts) == expected
     assert {"en", "fr", "ru", "zh", "ja", None} <= set(expected)
+
+
+def test_a_body_whose_detection_fails_leaves_its_language_empty_and_the_shard_clean(tmp_path, articles, monkeypatch):
+    from commentary import language
+
+    detect_all = language.detect_all
+
+    def failing_on_french(bodies):
+        if any("gouvernement" in body for body in bodies):
+            raise ValueError("model error")
+        return detect_all(bodies)
+
+    monkeypatch.setattr(language, "detect_all", failing_on_french)
+    title, body = articles[0]
+    (tmp_path / "english.txt").write_text(f"{title}\n\n{body}\n")
+    (tmp_path / "french.txt").write_text(f"Le budget\n\n{FRENCH}\n\n{FRENCH}\n")
+    rows = _articles(tmp_path)
+    assert rows["english.txt"]["language"] == "en" and rows["french.txt"]["language"] is None

@@ -6,7 +6,6 @@ import re
 from builders import clean_run
 
 from commentary import stages, steps, tables
-from commentary.runfolder import RunFolder
 from commentary.clean.text import clean_shard
 from commentary.ingest import discover
 

@@ -142,7 +142,7 @@ def _hashes_path(curated_root: Path, table: str) -> Path:
 
 def _hashes_stamp(manifest: dict) -> bytes:
     """What kept hashes must have been computed from: the release's content, by this Polars version (its
-    hashes are not stable across versions) and this hashing code (``commentary/versions.py``)."""
+    hashes are not stable across versions) and this hashing code (``commentary/release/versions.py``)."""
     code = sha256_file(Path(versions.__file__))[:16]
     return f"{manifest['content_fingerprint']} polars {pl.__version__} changelog {code}".encode()
 
