@@ -251,7 +251,7 @@ def test_a_killed_prefect_run_takes_its_api_server_and_corpus_process_with_it(gr
         run = subprocess.Popen([sys.executable, "-m", "commentary.cli", "run", "--raw", str(raw), "--curated", str(curated)],
                                cwd=REPO, env={**os.environ, name: value}, stdout=output, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 240
-    while not all(any(part in command for command in _processes_marked(mark).values()) for part in ("uvicorn", "multiprocessing")):
+    while not all(any(part in command for command in _processes_marked(mark).values()) for part in ("create_app", "multiprocessing")):
         assert run.poll() is None and time.monotonic() < deadline, log.read_text()
         time.sleep(0.05)
     run.kill()
