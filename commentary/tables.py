@@ -224,7 +224,9 @@ def link_file(source: Path, target: Path) -> Path:
         except OSError as error:
             if error.errno in NO_SPACE:
                 raise
-            shutil.copyfile(source, target)
+            aside = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+            shutil.copyfile(source, aside)
+            os.replace(aside, target)
     return target
 
 

@@ -114,8 +114,8 @@ point, root = sys.argv[1], Path(sys.argv[2])
 if point == "before-rename":
     publishing.os.rename = lambda *args: os._exit(3)
 else:
-    write = publishing._replace_text
-    publishing._replace_text = lambda path, text: os._exit(3) if path.name == "LATEST" else write(path, text)
+    write = publishing.tables.write_text
+    publishing.tables.write_text = lambda path, text: os._exit(3) if path.name == "LATEST" else write(path, text)
 publish_frames(root, "crashed", article_frames({"a.txt": "one fine day", "b.txt": "two fine days", "c.txt": "three"}), {})
 """
 

@@ -17,8 +17,9 @@ import polars as pl
 import pyarrow as pa
 import yaml
 
-from commentary.settings import NEAR_DUPLICATE_THRESHOLD, SHINGLE_WORDS
+from commentary import language
 from commentary.release.manifest import Files
+from commentary.settings import NEAR_DUPLICATE_THRESHOLD, SHINGLE_WORDS
 from commentary.tables import RELEASE_TABLES
 
 #: Dataset-card config of each table. ``articles`` and ``furniture`` hold duplicate copies too (``duplicate_of`` set),
@@ -45,7 +46,7 @@ KNOWN_LIMITS = (
     f"Near duplicates are found by MinHash on word {SHINGLE_WORDS}-grams (estimated Jaccard >= {NEAR_DUPLICATE_THRESHOLD:g}): a copy that was "
     "edited heavily is not found, and groups are transitive (A~B and B~C put A, B and C together).",
     "`language` comes from the sidecar or the page's metadata when they give one, else it is detected from the body "
-    "(py3langid; `field_sources.language` is `detected:py3langid`); bodies too short or too mixed to tell have none.",
+    f"(py3langid; `field_sources.language` is `{language.SOURCE}`); bodies too short or too mixed to tell have none.",
 )
 
 

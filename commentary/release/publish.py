@@ -115,7 +115,7 @@ def _publish(curated_root: Path, run_id: str, shards: dict[str, tables.TableFile
         card.write(files, manifest, stats, report or card.RunReport())
         manifests.write(files, manifest)
         _fsync_tree(staging)
-        _replace_text(releases / ".pending", version + "\n")
+        tables.write_text(releases / ".pending", version + "\n")
         os.rename(staging, target)
         _fsync_dir(releases)
         try:
@@ -127,8 +127,8 @@ def _publish(curated_root: Path, run_id: str, shards: dict[str, tables.TableFile
             shutil.rmtree(target, ignore_errors=True)
             (releases / ".pending").unlink(missing_ok=True)
             raise
-        _replace_text(curated_root / "CHANGELOG.md", notes.history([releases / m["version"] for m in list_releases(curated_root)]))
-        _replace_text(curated_root / "LATEST", version + "\n")
+        tables.write_text(curated_root / "CHANGELOG.md", notes.history([releases / m["version"] for m in list_releases(curated_root)]))
+        tables.write_text(curated_root / "LATEST", version + "\n")
         _replace_link(curated_root / LATEST_LINK, target.relative_to(curated_root))
         (releases / ".pending").unlink()
         _remember_hashes(curated_root, manifest, hashes)
@@ -319,14 +319,4 @@ def _replace_link(path: Path, target: Path) -> None:
     aside.symlink_to(target, target_is_directory=True)
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path)
-    os.replace(aside, path)
-
-
-def _replace_text(path: Path, text: str) -> None:
-    """Write a small file atomically (write aside, fsync, rename)."""
-    aside = path.with_name(f".{path.name}.tmp")
-    with aside.open("w") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
     os.replace(aside, path)
