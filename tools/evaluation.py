@@ -101,7 +101,7 @@ def evaluate(argv: list[str] | None) -> int:
     print(HEADER)
     html_pages = corpus_pages(cache, "html", DATASETS)
     for name in SINGLE_EXTRACTORS:
-        outputs = cache.extracted(name, None)[0]
+        outputs = cache.extracted(name)
         rows.append(("html", name, scores(score, html_pages, [outputs[p.page_id] for p in html_pages], comments)))
         print_row(*rows[-1])
     flat = cache.flattened("flat-blocks")

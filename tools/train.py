@@ -116,8 +116,8 @@ def load_pages(shared: Path, seeds: Path | None = None) -> list[Page]:
 def corpus_pages(cache: Cache, form: str, datasets: tuple[str, ...]) -> list[Page]:
     """Pages of ``datasets`` in one input form: a flattening, or ``html`` (the page's blocks and what
     each extractor kept of them)."""
-    texts = cache.extracted("page-text", None)[0] if form == "html" else cache.flattened(form)
-    outputs = {name: cache.extracted(name, None)[0] for name in EXTRACTORS} if form == "html" else {}
+    texts = cache.extracted("page-text") if form == "html" else cache.flattened(form)
+    outputs = {name: cache.extracted(name) for name in EXTRACTORS} if form == "html" else {}
     pages = []
     for page in cache.pages:
         if page.dataset not in datasets:
