@@ -7,8 +7,8 @@ datasets). Every figure of the project's cleaner is out of sample: the line mode
 without the held-out pages, by cross-validation with folds dealt by site (5 folds) and by leaving
 one dataset out, with the shipped decode settings; held-out pages then go through the product's own
 functions (``clean_shard`` for flattened text; for HTML ``select_blocks``, ``consensus_text``, then
-``clean_shard`` on the extracted text). On the same pages: trafilatura (default and ``favor_precision``), readability-lxml,
-resiliparse, and "nothing removed" (the whole ``flat-blocks`` page). Per dataset: F1 of the
+``clean_shard`` on the extracted text). On the same pages: trafilatura (default and
+``favor_precision``), readability-lxml, resiliparse, and "nothing removed" (the whole ``flat-blocks`` page). Per dataset: F1 of the
 benchmark's metric; "comments kept": the mean share of the gold-cut reader comments (pool
 ``comments``, 277 Dragnet pages) found in the output. Targets are printed beside the figures;
 ``--strict`` exits 1 when one is missed. Flattened pages and extractor outputs are cached (``corpus.py``).

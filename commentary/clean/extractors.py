@@ -154,7 +154,7 @@ def covered_share(text: str, reference: str) -> dict[int, float]:
 
 
 #: The outputs that may replace the HTML model's text on a page; resiliparse's output only votes
-#: (chosen as a candidate it lowered the cross-validated F1 on the pool).
+#: (as a candidate it lowered the cross-validated F1 a little: dev split by site, pool with a dataset left out).
 CANDIDATES = ("trafilatura", "trafilatura-precision", "readability")
 
 
