@@ -6,7 +6,7 @@ import pytest
 
 from commentary.clean import extractors
 from commentary.clean.dates import parse_date
-from commentary.clean.extractors import covered_share, extractor_texts, page_text
+from commentary.clean.extractors import agreement, consensus_text, covered_share, extractor_texts, page_text
 from commentary.clean.html import extract_html, parse_html, select_blocks
 from commentary.clean.model import EXTRACTORS
 from commentary.clean.people import clean_authors
@@ -217,3 +217,20 @@ def test_blocks_every_extractor_kept_are_chosen_over_blocks_none_kept():
     article = {n: 1.0 for n in range(4, 10)}
     chosen = select_blocks([page], [{name: article for name in EXTRACTORS}])[0].split("\n")
     assert chosen == prose
+
+
+def test_the_text_the_extractors_agree_on_replaces_a_model_text_that_kept_a_comment_thread():
+    article = "\n".join(f"{PROSE}Sentence {i} of the story." for i in range(4))
+    thread = "\n".join(f"Posted by reader{i} at 3:0{i} PM: I ride the night bus every single week and it is late." for i in range(6))
+    outputs = {"trafilatura": article, "trafilatura-precision": article, "readability": article + "\nShare this",
+               "resiliparse": f"Home\n{article}"}
+    assert consensus_text(f"{article}\n{thread}", outputs) == article
+
+
+def test_the_model_text_stays_when_no_extractor_agrees_more_with_the_others():
+    article = "\n".join(f"{PROSE}Sentence {i} of the story." for i in range(4))
+    outputs = {"trafilatura": article, "trafilatura-precision": article, "readability": "",
+               "resiliparse": article}
+    assert consensus_text(article, outputs) == article  # a tie keeps the model's text
+    assert consensus_text(article, {}) == article
+    assert agreement([article, article, ""]) == [0.5, 0.5, 0.0]  # an empty text agrees with nothing

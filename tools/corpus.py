@@ -11,8 +11,6 @@ import gzip
 import hashlib
 import importlib.util
 import json
-import sys
-import time
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -28,6 +26,8 @@ LICENCES = {"benchmark": "MIT", "readability": "Apache-2.0", "cleanportal": "see
 #: Datasets whose licence lets a model trained on them ship under any terms.
 PERMISSIVE = ("benchmark", "readability")
 DATASETS = ("benchmark", "dragnet", "cleanportal", "readability")
+#: What ``Cache.extracted`` holds per page: the whole page as text, then each single extractor's output.
+EXTRACTED = ("page-text", "trafilatura", "trafilatura-precision", "readability", "resiliparse")
 
 
 class MissingData(SystemExit):
@@ -120,25 +120,28 @@ class Cache:
         path.write_text(json.dumps(texts, ensure_ascii=False), encoding="utf-8")
         return texts
 
-    def extracted(self, name: str, extract) -> tuple[dict[str, str], float]:
-        """``{page_id: text}`` of ``extract(html)`` for every page, and its seconds per page."""
+    def extracted(self, name: str) -> dict[str, str]:
+        """``{page_id: text}`` of one of ``EXTRACTED``; on the first call all of them are computed
+        in one pass, each page parsed once as the HTML path does (``html.read_page``)."""
         path = self.root / f"extract-{name}.json"
-        if path.exists():
-            data = json.loads(path.read_text(encoding="utf-8"))
-            return data["texts"], data["seconds_per_page"]
-        texts, seconds = {}, 0.0
+        if not path.exists():
+            self._extract_all()
+        return json.loads(path.read_text(encoding="utf-8"))["texts"]
+
+    def _extract_all(self) -> None:
+        """Every page's whole text (``page-text``) and each single extractor's output."""
+        from commentary.clean.extractors import extractor_texts, page_text
+        from commentary.clean.html import parse_html
+        texts: dict[str, dict[str, str]] = {name: {} for name in EXTRACTED}
         for page in self.pages:
             html = read_html(page)
-            start = time.process_time()
-            try:
-                texts[page.page_id] = extract(html) or ""
-            except Exception as err:  # noqa: BLE001 - a crashing extractor scores the page as empty
-                print(f"{name} failed on {page.page_id}: {err!r}", file=sys.stderr)
-                texts[page.page_id] = ""
-            seconds += time.process_time() - start
-        data = {"texts": texts, "seconds_per_page": seconds / max(1, len(self.pages))}
-        path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
-        return texts, data["seconds_per_page"]
+            tree = parse_html(html)
+            outputs = {"page-text": page_text(tree), **extractor_texts(html, tree)} if tree is not None else {}
+            for name in EXTRACTED:
+                texts[name][page.page_id] = outputs.get(name, "")  # a failing extractor gives ""
+        for name in EXTRACTED:
+            (self.root / f"extract-{name}.json").write_text(json.dumps({"texts": texts[name]}, ensure_ascii=False),
+                                                            encoding="utf-8")
 
 
 @cache

@@ -6,9 +6,9 @@ Reads ``../shared/benchmark`` (65 pages, the dev split) and ``../shared/pool`` (
 datasets). Every figure of the project's cleaner is out of sample: the line models are retrained
 without the held-out pages, by cross-validation with folds dealt by site (5 folds) and by leaving
 one dataset out, with the shipped decode settings; held-out pages then go through the product's own
-functions (``clean_shard`` for flattened text, ``select_blocks`` then ``clean_shard`` on extracted
-text for HTML). On the same pages: trafilatura (default and ``favor_precision``), readability-lxml,
-resiliparse, and "nothing removed" (the whole ``flat-blocks`` page). Per dataset: F1 of the
+functions (``clean_shard`` for flattened text; for HTML ``select_blocks``, ``consensus_text``, then
+``clean_shard`` on the extracted text). On the same pages: trafilatura (default and
+``favor_precision``), readability-lxml, resiliparse, and "nothing removed" (the whole ``flat-blocks`` page). Per dataset: F1 of the
 benchmark's metric; "comments kept": the mean share of the gold-cut reader comments (pool
 ``comments``, 277 Dragnet pages) found in the output. Targets are printed beside the figures;
 ``--strict`` exits 1 when one is missed. Flattened pages and extractor outputs are cached (``corpus.py``).
@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from commentary.clean.extractors import consensus_text
 from commentary.clean.html import select_blocks
 from commentary.clean.model import HTML_MODEL_PATH, MODEL_PATH, LineModel
 from commentary.clean.text import clean_shard
@@ -50,6 +51,7 @@ def held_out_bodies(pages: list[Page], html: bool, shipped: LineModel, split) ->
         texts = [pages[i].text for i in held]
         if html:
             texts = select_blocks(texts, [pages[i].kept for i in held], model)
+            texts = [consensus_text(text, pages[i].outputs) for i, text in zip(held, texts)]
             cleaned = clean_shard(texts, extracted=[True] * len(texts))
         else:
             cleaned = clean_shard(texts, model)
@@ -101,7 +103,7 @@ def evaluate(argv: list[str] | None) -> int:
     print(HEADER)
     html_pages = corpus_pages(cache, "html", DATASETS)
     for name in SINGLE_EXTRACTORS:
-        outputs = cache.extracted(name, None)[0]
+        outputs = cache.extracted(name)
         rows.append(("html", name, scores(score, html_pages, [outputs[p.page_id] for p in html_pages], comments)))
         print_row(*rows[-1])
     flat = cache.flattened("flat-blocks")

@@ -60,7 +60,7 @@ KEPT_FEATURES = (*(f"kept_by_{name}" for name in EXTRACTORS), "kept_by_mean")
 @dataclass(frozen=True)
 class Page:
     """One training page: its text, fold group (site), body label per line number, gold body, dataset,
-    input form, and for the HTML path the share of each line each extractor kept."""
+    input form, and for the HTML path the share of each line each extractor kept and their outputs."""
 
     group: str
     text: str
@@ -71,6 +71,7 @@ class Page:
     kept: dict[str, dict[int, float]] = field(default_factory=dict)
     page_id: str = ""
     weight: float = 1.0
+    outputs: dict[str, str] = field(default_factory=dict)
 
 
 def shingle_labels(text: str, body: str) -> dict[int, bool]:
@@ -116,8 +117,8 @@ def load_pages(shared: Path, seeds: Path | None = None) -> list[Page]:
 def corpus_pages(cache: Cache, form: str, datasets: tuple[str, ...]) -> list[Page]:
     """Pages of ``datasets`` in one input form: a flattening, or ``html`` (the page's blocks and what
     each extractor kept of them)."""
-    texts = cache.extracted("page-text", None)[0] if form == "html" else cache.flattened(form)
-    outputs = {name: cache.extracted(name, None)[0] for name in EXTRACTORS} if form == "html" else {}
+    texts = cache.extracted("page-text") if form == "html" else cache.flattened(form)
+    outputs = {name: cache.extracted(name) for name in EXTRACTORS} if form == "html" else {}
     pages = []
     for page in cache.pages:
         if page.dataset not in datasets:
@@ -125,7 +126,8 @@ def corpus_pages(cache: Cache, form: str, datasets: tuple[str, ...]) -> list[Pag
         text = texts[page.page_id]
         kept = {name: kept_share(text, out[page.page_id]) for name, out in outputs.items()}
         labels = headline_is_no_body(text, shingle_labels(text, page.truth))
-        pages.append(Page(page.site, text, labels, page.truth, page.dataset, form, kept, page.page_id))
+        pages.append(Page(page.site, text, labels, page.truth, page.dataset, form, kept, page.page_id,
+                          outputs={name: out[page.page_id] for name, out in outputs.items()}))
     return pages
 
 

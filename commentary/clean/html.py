@@ -5,8 +5,10 @@ processing instructions dropped), reads metadata from that tree in a fixed order
 (JSON-LD, then meta/OpenGraph tags, then trafilatura's own metadata), and chooses the main text
 among the page's blocks with the HTML line model (``html_model.json``), whose inputs add to the
 text features the share of each block that each single extractor kept (trafilatura in both
-settings, readability-lxml, resiliparse: ``extractors.py``). The text keeps one block (paragraph,
-heading, list item, table row) per line, for the text-level furniture rules that run after.
+settings, readability-lxml, resiliparse: ``extractors.py``); of the model's text and the
+extractors' outputs, the page keeps the one that agrees most with the others (``consensus_text``).
+The text keeps one block (paragraph, heading, list item, table row) per line, for the text-level
+furniture rules that run after.
 ``extract_html_shard`` runs the model once over a shard's pages, and extracts a page above
 ``HTML_ISOLATE_CHARS`` in a process of its own, stopped after ``HTML_TIMEOUT_SECONDS``.
 """
@@ -33,7 +35,7 @@ from trafilatura import metadata as trafilatura_metadata
 
 from commentary import settings
 from commentary.clean.dates import parse_date
-from commentary.clean.extractors import extractor_texts, kept_share, page_text
+from commentary.clean.extractors import consensus_text, extractor_texts, kept_share, page_text
 from commentary.clean.model import LineModel, html_model
 from commentary.clean.people import NAME_MIN_WORDS, clean_authors
 from commentary.clean.tags import split_tags
@@ -117,12 +119,13 @@ class TooCostly(Exception):
 
 @dataclass
 class PageReading:
-    """One page read for block selection: the whole page as text (one block per line), the share of
-    each line that each extractor kept, the metadata, and the link statistics of its body
-    (``None`` when it has no body) for the listing check; ``parsed`` is False when nothing usable
-    came out of the parser."""
+    """One page read for block selection: the whole page as text (one block per line), each
+    extractor's output and the share of each line that it kept, the metadata, and the link
+    statistics of its body (``None`` when it has no body) for the listing check; ``parsed`` is False
+    when nothing usable came out of the parser."""
 
     page: str
+    outputs: dict[str, str]
     kept: dict[str, dict[int, float]]
     metadata: dict[str, tuple[Any, str]]
     link_share: float | None
@@ -164,18 +167,21 @@ def read_page(html: str, url: str | None = None) -> PageReading:
     """Parse ``html`` once and read what block selection needs from it (see :class:`PageReading`)."""
     tree = parse_html(html)
     if tree is None:
-        return PageReading(page="", kept={}, metadata={}, link_share=None, parsed=False)
+        return PageReading(page="", outputs={}, kept={}, metadata={}, link_share=None, parsed=False)
     metadata = _safe(lambda: extract_page_metadata(tree, url), {})
     page = _safe(lambda: page_text(tree), "")
     outputs = _safe(lambda: extractor_texts(html, tree, url), {})
     kept = {name: kept_share(page, text) for name, text in outputs.items()}
-    return PageReading(page=page, kept=kept, metadata=metadata, link_share=_safe(lambda: body_link_share(tree), None))
+    return PageReading(page=page, outputs=outputs, kept=kept, metadata=metadata,
+                       link_share=_safe(lambda: body_link_share(tree), None))
 
 
 def finish_pages(readings: Sequence[PageReading], texts: Sequence[str]) -> list[HtmlExtraction]:
-    """The extraction of each page from its reading and its chosen blocks."""
+    """The extraction of each page from its reading and the blocks the HTML model chose: the text is
+    the one of those blocks and the extractors' outputs that agrees most with the others."""
     out = []
     for reading, text in zip(readings, texts, strict=True):
+        text = _safe(lambda: consensus_text(text, reading.outputs), text)
         text = drop_repeated_title(text, reading.metadata.get("title", (None, ""))[0])
         out.append(HtmlExtraction(
             text=text, metadata=reading.metadata,
