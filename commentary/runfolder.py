@@ -124,7 +124,11 @@ class RunFolder:
 
 @dataclass(frozen=True)
 class CuratedFolder:
-    """The curated folder: releases (``release``), run folders, the cache index, and the run lock."""
+    """The curated folder's run side: run folders, the run lock, the WARC cache and the run behind ``LATEST``.
+
+    The releases' own layout (``releases/``, ``LATEST``, ``latest``, ``CHANGELOG.md``, the kept hashes) is read by
+    ``commentary.reader`` and written by ``commentary.release.publish``; the cache index by ``commentary.cache``.
+    """
 
     root: Path
 
@@ -169,5 +173,5 @@ class CuratedFolder:
     def latest_run_id(self) -> str | None:
         """The run that made the ``LATEST`` release."""
         latest = self.latest_version()
-        manifest = tables.read_record(reader.releases_dir(self.root) / latest / "manifest.json") if latest else None
+        manifest = tables.read_record(reader.releases_dir(self.root) / latest / reader.MANIFEST) if latest else None
         return (manifest or {}).get("run_id")
