@@ -34,8 +34,9 @@ def _automaton() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     feature) and each feature's weight per language, in float32 (py3langid multiplies its float16 weights in float32:
     casting them once is the same product, without a cast per text)."""
     identifier = _identifier()
-    return (np.asarray(identifier.tk_nextmove, dtype=np.int64), np.asarray(identifier._rowbase, dtype=np.int64),
-            np.asarray(identifier.tk_output, dtype=np.int64), identifier.nb_ptc.astype(np.float32))
+    return (np.frombuffer(identifier.tk_nextmove, dtype=identifier.tk_nextmove.typecode),  # shared, not copied: 10 M states
+            np.asarray(identifier._rowbase, dtype=np.int64), np.asarray(identifier.tk_output, dtype=np.int64),
+            identifier.nb_ptc.astype(np.float32))
 
 
 def detect_all(bodies: list[str]) -> list[str | None]:
