@@ -368,6 +368,8 @@ def release_step(plan: RunPlan, quality: dict) -> ReleaseOutcome:
     # The run's ledger is written before LATEST names the release: no release is ever published without it.
     manifest = publish.publish(plan.curated_root, run.run_id, {"articles": run.articles(), "furniture": run.furniture()},
                                provenance(run), report, before_latest=lambda manifest: ledger(plan, published(manifest)))
+    if manifest is None and CuratedFolder(plan.curated_root).latest_run_id() == run.run_id:
+        manifest = reader.read_manifest(plan.curated_root)  # this step retried after its own publish (the mirror failed)
     outcome = published(manifest) if manifest else ReleaseOutcome(Result.NOTHING_CHANGED, reader.latest_version(plan.curated_root))
     # A mirror behind the latest release (its copy failed, or it was added since) catches up here.
     if plan.mirror and storage.mirrored_version(plan.mirror) != outcome.version:

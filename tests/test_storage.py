@@ -98,6 +98,30 @@ def test_a_mirror_whose_copy_failed_catches_up_on_the_next_run(tmp_path, raw_cop
     assert "mirrored_to" not in build_release(raw_copy, curated, mirror=url)
 
 
+def test_a_release_step_retried_after_its_mirror_failed_says_that_its_run_published(tmp_path, raw_copy, monkeypatch):
+    """Prefect retries the release step when the mirror copy fails; the retry finds nothing new to publish, since its
+    own run published it, and must say that the run published, not that nothing changed."""
+    from builders import PASSED, clean_run
+
+    from commentary import steps
+
+    url = f"memory://mirror-{uuid.uuid4().hex}"
+    plan = clean_run(raw_copy, tmp_path / "curated", mirror=url)
+    steps.curate_step(plan)
+    copy = storage.mirror
+
+    def fail(*_args):
+        raise OSError("connection reset")
+
+    monkeypatch.setattr(storage, "mirror", fail)
+    with pytest.raises(OSError, match="connection reset"):
+        steps.release_step(plan, PASSED)
+    monkeypatch.setattr(storage, "mirror", copy)
+    retried = steps.release_step(plan, PASSED)
+    assert retried.published and retried.version == "1.0.0" and retried.mirrored_to == url
+    assert storage.mirrored_version(url) == "1.0.0"
+
+
 @pytest.fixture(scope="module")
 def s3_bucket():
     """A local S3-compatible server (moto) on 127.0.0.1, reached through s3fs as a user would reach S3."""
