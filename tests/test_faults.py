@@ -12,6 +12,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -231,10 +232,10 @@ def _processes_marked(mark: str) -> dict[int, str]:
     """The living processes whose environment holds ``mark``, with their command lines."""
     found = {}
     for entry in os.listdir("/proc"):
+        process = Path("/proc", entry)
         try:
-            with open(f"/proc/{entry}/environ", "rb") as environ:
-                if mark.encode() in environ.read().split(b"\0") and _alive(int(entry)):
-                    found[int(entry)] = open(f"/proc/{entry}/cmdline", "rb").read().replace(b"\0", b" ").decode()
+            if mark.encode() in (process / "environ").read_bytes().split(b"\0") and _alive(int(entry)):
+                found[int(entry)] = (process / "cmdline").read_bytes().replace(b"\0", b" ").decode()
         except (OSError, ValueError):
             continue
     return found
