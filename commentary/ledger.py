@@ -27,11 +27,14 @@ class Result(StrEnum):
     PUBLISHED = "published"
     NOTHING_CHANGED = "nothing changed since the latest release"
     HELD = "critical expectations failed"
+    #: The run was stopped after its release was renamed into place but before LATEST named it; the next run removed it.
+    INTERRUPTED = "interrupted before LATEST named the release; it was removed"
 
 
 @dataclass(frozen=True)
 class ReleaseOutcome:
-    """The release step's outcome: a release published, none needed, or one held back by the quality gate."""
+    """The release step's outcome: a release published, none needed, one held back by the quality gate, or one
+    removed because its run was stopped before it was published."""
 
     result: Result
     #: The release published, or the latest one when nothing changed.
@@ -51,7 +54,7 @@ class ReleaseOutcome:
     @property
     def current(self) -> bool:
         """Whether the latest release holds this run's articles (published now, or nothing changed)."""
-        return self.result is not Result.HELD
+        return self.result in (Result.PUBLISHED, Result.NOTHING_CHANGED)
 
     def record(self) -> dict:
         """The outcome as the ledger's ``release`` entry."""
@@ -74,7 +77,7 @@ class ReleaseOutcome:
             return None
         if entry.get("published") is True:
             result = Result.PUBLISHED
-        elif entry.get("reason") in (Result.NOTHING_CHANGED, Result.HELD):
+        elif entry.get("reason") in set(Result) - {Result.PUBLISHED}:
             result = Result(entry["reason"])
         else:
             return None

@@ -26,6 +26,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from commentary import lifetime, tables
+from commentary.ledger import ReleaseOutcome, Result
 from commentary.reader import LATEST_LINK, latest_version, list_releases, read_manifest, release_path, releases_dir, scan_table, verify
 from commentary.release import card, notes, statistics, versions
 from commentary.release import manifest as manifests
@@ -217,7 +218,7 @@ def _clean_unfinished(curated_root: Path) -> list[str]:
             removed.append(version)
             ledger = tables.read_record(curated_root / "runs" / str(run_id) / "ledger.json") if run_id else None
             if ledger is not None:
-                ledger["release"] = {"published": False, "reason": f"interrupted before LATEST named release {version}; it was removed"}
+                ledger["release"] = ReleaseOutcome(Result.INTERRUPTED, version).record()
                 tables.write_text(curated_root / "runs" / run_id / "ledger.json", json.dumps(ledger, indent=2, default=str) + "\n")
         pending.unlink()
     if removed:
