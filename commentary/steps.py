@@ -10,6 +10,7 @@ from __future__ import annotations
 import filecmp
 import logging
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from enum import Enum, auto
@@ -261,6 +262,13 @@ def carry_forward(plan: RunPlan, previous: RunFolder) -> ReleaseOutcome:
     if entry is None:
         raise FileNotFoundError(f"no readable ledger.json in {previous.path}")
     return ReleaseOutcome(Result.NOTHING_CHANGED, entry["release"]["version"], same_inputs_as_run=previous.run_id)
+
+
+def timed(function: Callable, *arguments) -> float:
+    """Call ``function(*arguments)``; returns the seconds it took (what a runner reports of each shard step)."""
+    started = time.perf_counter()
+    function(*arguments)
+    return time.perf_counter() - started
 
 
 def serve_corpus_steps(run_pid: int) -> None:
