@@ -85,7 +85,7 @@ def clean(ingested: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, list[dict
     docs, html_meta, texts, extracted, rejects, repairs = [], [], [], [], [], []
     rows = ingested.to_dicts()
     html_rows = [doc for doc in rows if doc["format"] == "html"]
-    extractions = iter(extract_html_shard([(doc["text"], doc["url"]) for doc in html_rows]))
+    extractions = iter(extract_html_shard([(doc["text"], doc["url"]) for doc in html_rows]) if html_rows else ())  # the HTML model loads on first use
     for doc in rows:
         meta = {}
         if doc["format"] == "html":

@@ -106,8 +106,8 @@ def run_pipeline(raw: str = "raw", curated: str = "curated", shard_size: int = S
     with run_lock(Path(curated)) as removed, ExitStack() as stack, ExitStack() as shard_stack:
         values = {"raw": raw_folder(raw), "curated": Path(curated), "shard_size": shard_size, "mirror": mirror}
         corpus_worker, shard_worker, running, last_of_shard = None, None, {}, {}
-        in_processes = isinstance(getattr(FlowRunContext.get(), "task_runner", None), ThreadPoolTaskRunner) and not (
-            isinstance(values["raw"], RemoteFolder) and values["raw"].process_local)
+        on_threads = isinstance(getattr(FlowRunContext.get(), "task_runner", None), ThreadPoolTaskRunner)
+        in_processes = on_threads and not (isinstance(values["raw"], RemoteFolder) and values["raw"].process_local)
         for number, step in enumerate(STEPS):
             if not step.applies(values):
                 continue
@@ -117,7 +117,9 @@ def run_pipeline(raw: str = "raw", curated: str = "curated", shard_size: int = S
                     shard_worker = shard_stack.enter_context(shard_processes())
                 for job in jobs:
                     after = [last_of_shard[job.shard_no]] if job.shard_no in last_of_shard else None
-                    last_of_shard[job.shard_no] = future = TASKS[step.name].submit(quote(job), quote(shard_worker), wait_for=after)
+                    # Quoted, Prefect does not walk the job's file list; a Dask worker would get the quote itself, not its value.
+                    arguments = (quote(job), quote(shard_worker)) if on_threads else (job,)
+                    last_of_shard[job.shard_no] = future = TASKS[step.name].submit(*arguments, wait_for=after)
                     running[future.task_run_id] = (future, step.stage, len(job.files))
                 continue
             for future in as_completed([future for future, _, _ in running.values()]):
