@@ -113,7 +113,7 @@ def run_pipeline(raw: str = "raw", curated: str = "curated", shard_size: int = S
                 continue
             if step.scope is Scope.SHARD:
                 jobs = values["plan"].jobs(values["linked"])
-                if jobs and in_processes and shard_worker is None:
+                if len(jobs) > 1 and in_processes and shard_worker is None:  # one shard gains nothing from them
                     shard_worker = shard_stack.enter_context(shard_processes())
                 for job in jobs:
                     after = [last_of_shard[job.shard_no]] if job.shard_no in last_of_shard else None
