@@ -1,4 +1,4 @@
-"""The pipeline as a Prefect flow: one task per stage per shard, paths between tasks.
+"""The pipeline as a Prefect flow: one task per shard for the shard steps, one per whole-run step, paths between tasks.
 
 The flow runs its shard tasks on threads by default, or on a Dask cluster (``with_runner``). On
 threads, each task hands its shard to one of WORKER_PROCESSES new processes (``shard_processes``),
@@ -28,13 +28,14 @@ from commentary import lifetime
 from commentary.locking import run_lock
 from commentary.progress import Progress, summary
 from commentary.settings import LOCAL_THREADS, SHARD_SIZE, WORKER_POLARS_THREADS, WORKER_PROCESSES
-from commentary.steps import SHARD_STEPS, STEPS, RunPlan, Scope, ShardJob, Step, serve_corpus_steps, timed
+from commentary.steps import SHARD_STEPS, STEPS, RunPlan, Scope, ShardJob, Step, run_shard, serve_corpus_steps
 from commentary.storage import RemoteFolder, raw_folder
 
 #: Tasks that read or write files retry twice; our own cache replaces Prefect's input hashing.
 IO_TASK = {"retries": 2, "retry_delay_seconds": [1, 10], "cache_policy": NO_CACHE}
-#: The steps whose tasks retry (IO_TASK); cleaning and the suites would only fail again.
-RETRIED = {"link", "ingest", "remember", "carry_forward", "release"}
+#: The steps whose tasks retry (IO_TASK); the suites would only fail again. The shard task retries too: it reads the
+#: raw files (a retry after a failed cleaning reads and cleans the shard again).
+RETRIED = {"link", "remember", "carry_forward", "release"}
 
 
 def quality_artifact(report: dict, _arguments: list) -> None:
@@ -53,14 +54,16 @@ def ledger_artifact(entry: dict, arguments: list) -> None:
 ARTIFACTS = {"quality": quality_artifact, "ledger": ledger_artifact}
 
 
+@task(name="shard", **IO_TASK)
+def shard_task(job: ShardJob, shard_worker: ProcessPoolExecutor | None = None) -> dict[str, float]:
+    """Every shard step on one shard (``steps.run_shard``), in the shard process it is given (else in the task's own
+    thread or Dask worker): one task run per shard, not one per step. Returns the seconds of each stage."""
+    return shard_worker.submit(run_shard, job).result() if shard_worker else run_shard(job)
+
+
 def step_task(step: Step):
-    """The Prefect task of ``step``: a shard step runs in the shard process it is given (else in the task's own
-    thread or Dask worker) and returns its seconds of work; a corpus step runs in the corpus worker it is given."""
+    """The Prefect task of a whole-run step; a corpus step runs in the corpus worker it is given."""
     options = {"name": step.name, **(IO_TASK if step.name in RETRIED else {"cache_policy": NO_CACHE})}
-    if step.scope is Scope.SHARD:
-        def shard(job: ShardJob, shard_worker: ProcessPoolExecutor | None = None) -> float:
-            return shard_worker.submit(timed, step.function, job).result() if shard_worker else timed(step.function, job)
-        return task(shard, **options)
 
     def once(arguments: list, corpus_worker: ProcessPoolExecutor | None = None):
         result = corpus_worker.submit(step.function, *arguments).result() if step.scope is Scope.CORPUS else step.function(*arguments)
@@ -70,8 +73,9 @@ def step_task(step: Step):
     return task(once, **options)
 
 
-#: The plan is made in the flow itself (its run id names the flow run); every other step is a task.
-TASKS = {step.name: step_task(step) for step in STEPS if step.name != "plan"}
+#: The plan is made in the flow itself (its run id names the flow run); the shard steps run in ``shard_task``; every
+#: other step is a task of its own.
+TASKS = {step.name: step_task(step) for step in STEPS if step.name != "plan" and step.scope is not Scope.SHARD}
 
 
 def ledger_markdown(entry: dict, curated: Path) -> str:
@@ -105,26 +109,27 @@ def run_pipeline(raw: str = "raw", curated: str = "curated", shard_size: int = S
     """
     with run_lock(Path(curated)) as removed, ExitStack() as stack, ExitStack() as shard_stack:
         values = {"raw": raw_folder(raw), "curated": Path(curated), "shard_size": shard_size, "mirror": mirror}
-        corpus_worker, shard_worker, running, last_of_shard = None, None, {}, {}
+        corpus_worker, shard_worker, running = None, None, {}
         on_threads = isinstance(getattr(FlowRunContext.get(), "task_runner", None), ThreadPoolTaskRunner)
         in_processes = on_threads and not (isinstance(values["raw"], RemoteFolder) and values["raw"].process_local)
         for number, step in enumerate(STEPS):
             if not step.applies(values):
                 continue
             if step.scope is Scope.SHARD:
+                if step is not SHARD_STEPS[0]:
+                    continue  # the shard task ran it with the first
                 jobs = values["plan"].jobs(values["linked"])
                 if len(jobs) > 1 and in_processes and shard_worker is None:  # one shard gains nothing from them
                     shard_worker = shard_stack.enter_context(shard_processes())
                 for job in jobs:
-                    after = [last_of_shard[job.shard_no]] if job.shard_no in last_of_shard else None
                     # Quoted, Prefect does not walk the job's file list; a Dask worker would get the quote itself, not its value.
-                    arguments = (quote(job), quote(shard_worker)) if on_threads else (job,)
-                    last_of_shard[job.shard_no] = future = TASKS[step.name].submit(*arguments, wait_for=after)
-                    running[future.task_run_id] = (future, step.stage, len(job.files))
+                    future = shard_task.submit(*((quote(job), quote(shard_worker)) if on_threads else (job,)))
+                    running[future.task_run_id] = (future, len(job.files))
                 continue
-            for future in as_completed([future for future, _, _ in running.values()]):
-                _, stage, pages = running.pop(future.task_run_id)
-                progress.shard_done(stage, future.result(), pages)
+            for future in as_completed([future for future, _ in running.values()]):
+                _, pages = running.pop(future.task_run_id)
+                for stage, seconds in future.result().items():
+                    progress.shard_done(stage, seconds, pages)
             shard_stack.close()  # the shard processes exit: their memory is not held through the whole-corpus steps
             if corpus_worker and not any(later.scope is Scope.CORPUS and later.applies(values) for later in STEPS[number:]):
                 stack.close()  # the whole-corpus process exits (about a second) while the rest runs
