@@ -21,7 +21,7 @@ def die_with(parent_pid: int) -> None:
 
 
 def serve(parent_pid: int, environment: dict[str, str]) -> None:
-    """Start a helper process of ``parent_pid`` that dies with it (``die_with``), with ``environment`` set before
+    """Start a process that serves ``parent_pid`` and dies with it (``die_with``), with ``environment`` set before
     anything is imported that reads it once (Polars reads ``POLARS_MAX_THREADS`` when imported)."""
     os.environ.update(environment)
     die_with(parent_pid)
