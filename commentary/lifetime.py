@@ -18,3 +18,10 @@ def die_with(parent_pid: int) -> None:
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != parent_pid:
         os._exit(1)
+
+
+def serve(parent_pid: int, environment: dict[str, str]) -> None:
+    """Start a process that serves ``parent_pid`` and dies with it (``die_with``), with ``environment`` set before
+    anything is imported that reads it once (Polars reads ``POLARS_MAX_THREADS`` when imported)."""
+    os.environ.update(environment)
+    die_with(parent_pid)

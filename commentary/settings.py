@@ -52,13 +52,17 @@ KEEP_RUNS = 20
 MIN_BODY_WORDS = 10
 BLOCK_PAGE_MAX_WORDS = 200
 MARKUP_MIN_SHARE = 0.5
-#: Threads of the local task runner: shard tasks in flight at once (memory is this times a shard).
-LOCAL_THREADS = 4
-#: Worker processes (one thread each) of the Dask LocalCluster started by ``--runner dask``.
-DASK_WORKERS = os.cpu_count() or 1
-#: Polars threads in each of those workers: its share of the cores (Polars otherwise starts one thread
-#: per core in every worker process, and the workers compete for the same cores).
-DASK_WORKER_POLARS_THREADS = max(1, (os.cpu_count() or 1) // DASK_WORKERS)
+#: Processes that run the shard steps, one shard at a time each: the local runner's shard processes, or
+#: the worker processes (one thread each) of the Dask LocalCluster started by ``--runner dask``. Threads
+#: of one process would share its GIL (the cleaner's page assembly, the ingest decoder and the field
+#: merge are Python), and two cores would not be kept busy.
+WORKER_PROCESSES = os.cpu_count() or 1
+#: Polars threads in each of those processes: its share of the cores (Polars otherwise starts one thread
+#: per core in every process, and the processes compete for the same cores).
+WORKER_POLARS_THREADS = max(1, (os.cpu_count() or 1) // WORKER_PROCESSES)
+#: Threads of the local task runner: shard tasks in flight at once. Each waits for its shard process;
+#: those beyond WORKER_PROCESSES are queued, so that a process never waits for its next shard.
+LOCAL_THREADS = 2 * WORKER_PROCESSES
 #: Rows per Parquet row group in the run's stage shards (a shard is one row group).
 ROW_GROUP_ROWS = 10_000
 #: Release files are sized in uncompressed Arrow bytes (README "Release files"): a row group takes

@@ -6,7 +6,6 @@ Rejects and repairs are plain dicts with ``source_path``, ``stage``, ``reason`` 
 from __future__ import annotations
 
 import hashlib
-import re
 from itertools import chain
 from pathlib import Path
 from typing import get_origin, get_type_hints
@@ -25,7 +24,9 @@ from commentary.settings import LSH_BANDS, LSH_ROWS, MINHASH_PERMUTATIONS, NEAR_
 from commentary.storage import RemoteFolder
 from schemas import models
 
-_LINE_SPACE = re.compile(r"[^\S\n]+")
+#: White space within a line: every character ``str.isspace`` calls white space but the line break, spelled out
+#: for Polars' regex engine (its ``\s`` is Unicode's White_Space, which leaves out U+001C to U+001F).
+LINE_SPACE = "\t\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
 #: Sourced fields whose value is a list; the others are scalars.
 _LIST_FIELDS = {name for name in models.SOURCED_FIELDS if get_origin(get_type_hints(models.Article)[name]) is list}
 #: Fixed so that signatures, and so duplicate groups, are the same in every run.
@@ -84,7 +85,7 @@ def clean(ingested: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, list[dict
     docs, html_meta, texts, extracted, rejects, repairs = [], [], [], [], [], []
     rows = ingested.to_dicts()
     html_rows = [doc for doc in rows if doc["format"] == "html"]
-    extractions = iter(extract_html_shard([(doc["text"], doc["url"]) for doc in html_rows]))
+    extractions = iter(extract_html_shard([(doc["text"], doc["url"]) for doc in html_rows]) if html_rows else ())  # the HTML model loads on first use
     for doc in rows:
         meta = {}
         if doc["format"] == "html":
@@ -121,6 +122,8 @@ def clean(ingested: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, list[dict
             rejects.append(reject(doc["source_path"], "clean", reason, detail))
         else:
             articles.append(article)
+    for article, body in zip(articles, normalize_bodies([article["body"] for article in articles]), strict=True):
+        article["body"], article["body_sha256"] = body, body_fingerprint(body)
     undeclared = [article for article in articles if not article["language"]]  # the page's own metadata comes first
     for article, detected in zip(undeclared, _languages([article["body"] for article in undeclared]), strict=True):
         if detected:
@@ -222,18 +225,19 @@ def _article(doc: dict, html_meta: dict, page: CleanedPage) -> dict:
             value, source = None, None
         row[name] = value if value or name not in _LIST_FIELDS else []
         sources[name] = source
-    body = normalize_body(page.body)
     row["field_sources"] = sources
-    row["body"] = body
-    row["word_count"] = None  # counted over the shard's bodies at once (``clean``)
-    row["body_sha256"] = body_fingerprint(body)
+    row["body"] = page.body  # normalised, fingerprinted and counted over the shard's bodies at once (``clean``)
+    row["word_count"] = None
+    row["body_sha256"] = None
     row["duplicate_of"] = None
     return row
 
 
-def normalize_body(body: str) -> str:
-    """Runs of white space within a line (no-break spaces, tabs) as one space, as in the other text fields; line breaks kept."""
-    return "\n".join(_LINE_SPACE.sub(" ", line).strip() for line in body.split("\n"))
+def normalize_bodies(bodies: list[str]) -> list[str]:
+    """Each body with runs of white space within a line (no-break spaces, tabs) as one space and no white space at
+    a line's ends, as in the other text fields; line breaks kept. One Polars pass over a shard's bodies."""
+    return (pl.Series(bodies, dtype=pl.String).str.replace_all(f"[{LINE_SPACE}]+", " ")
+            .str.replace_all("(?m)^ | $", "").to_list())
 
 
 def body_fingerprint(body: str) -> str:

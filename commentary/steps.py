@@ -10,6 +10,7 @@ from __future__ import annotations
 import filecmp
 import logging
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from enum import Enum, auto
@@ -261,6 +262,16 @@ def carry_forward(plan: RunPlan, previous: RunFolder) -> ReleaseOutcome:
     if entry is None:
         raise FileNotFoundError(f"no readable ledger.json in {previous.path}")
     return ReleaseOutcome(Result.NOTHING_CHANGED, entry["release"]["version"], same_inputs_as_run=previous.run_id)
+
+
+def run_shard(job: ShardJob) -> dict[str, float]:
+    """Every shard step on one shard, in order; returns the seconds of work of each stage (what a runner reports)."""
+    seconds = {}
+    for step in SHARD_STEPS:
+        started = time.perf_counter()
+        step.function(job)
+        seconds[step.stage] = time.perf_counter() - started
+    return seconds
 
 
 def serve_corpus_steps(run_pid: int) -> None:

@@ -29,6 +29,13 @@ class RemoteFolder:
         root = fsspec.core.url_to_fs(self.url)[1].rstrip("/")
         return f"{root}/{rel_path}" if rel_path else root
 
+    @property
+    def process_local(self) -> bool:
+        """Whether the folder lives in this process's memory (``memory://``), where other processes do not see it."""
+        from fsspec.implementations.memory import MemoryFileSystem
+
+        return isinstance(self.fs, MemoryFileSystem)
+
     def is_dir(self) -> bool:
         return self.fs.isdir(self.path())
 

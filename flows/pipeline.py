@@ -1,16 +1,16 @@
-"""The pipeline as a Prefect flow: one task per stage per shard, paths between tasks.
+"""The pipeline as a Prefect flow: one task per shard for the shard steps, one per whole-run step, paths between tasks.
 
-The flow runs its shard tasks on threads by default, or on a Dask cluster (``with_runner``). The
-steps over the whole corpus (curate, quality, release) run in one new process (``corpus_process``),
-so that their memory comes and goes with them instead of stacking on what the shard stages left in
-the flow's process. The run plan goes to tasks ``quote``d: Prefect would otherwise walk its raw file
-entries (about a second per task at 100k files) looking for futures.
+The flow runs its shard tasks on threads by default, or on a Dask cluster (``with_runner``). On
+threads, each task hands its shard to one of WORKER_PROCESSES new processes (``shard_processes``),
+so that the shard stages use every core instead of sharing the flow's GIL. The steps over the whole
+corpus (curate, quality, release) run in one more new process (``corpus_process``), so that their
+memory comes and goes with them. The run plan goes to tasks ``quote``d: Prefect would otherwise walk
+its raw file entries (about a second per task at 100k files) looking for futures.
 """
 from __future__ import annotations
 
 import multiprocessing
 import os
-import time
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import ExitStack, contextmanager
@@ -24,16 +24,18 @@ from prefect.futures import as_completed
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.utilities.annotations import quote
 
+from commentary import lifetime
 from commentary.locking import run_lock
 from commentary.progress import Progress, summary
-from commentary.settings import DASK_WORKER_POLARS_THREADS, DASK_WORKERS, LOCAL_THREADS, SHARD_SIZE
-from commentary.steps import SHARD_STEPS, STEPS, RunPlan, Scope, ShardJob, Step, serve_corpus_steps
-from commentary.storage import raw_folder
+from commentary.settings import LOCAL_THREADS, SHARD_SIZE, WORKER_POLARS_THREADS, WORKER_PROCESSES
+from commentary.steps import SHARD_STEPS, STEPS, RunPlan, Scope, ShardJob, Step, run_shard, serve_corpus_steps
+from commentary.storage import RemoteFolder, raw_folder
 
 #: Tasks that read or write files retry twice; our own cache replaces Prefect's input hashing.
 IO_TASK = {"retries": 2, "retry_delay_seconds": [1, 10], "cache_policy": NO_CACHE}
-#: The steps whose tasks retry (IO_TASK); cleaning and the suites would only fail again.
-RETRIED = {"link", "ingest", "remember", "carry_forward", "release"}
+#: The steps whose tasks retry (IO_TASK); the suites would only fail again. The shard task retries too: it reads the
+#: raw files (a retry after a failed cleaning reads and cleans the shard again).
+RETRIED = {"link", "remember", "carry_forward", "release"}
 
 
 def quality_artifact(report: dict, _arguments: list) -> None:
@@ -52,15 +54,16 @@ def ledger_artifact(entry: dict, arguments: list) -> None:
 ARTIFACTS = {"quality": quality_artifact, "ledger": ledger_artifact}
 
 
+@task(name="shard", **IO_TASK)
+def shard_task(job: ShardJob, shard_worker: ProcessPoolExecutor | None = None) -> dict[str, float]:
+    """Every shard step on one shard (``steps.run_shard``), in the shard process it is given (else in the task's own
+    thread or Dask worker): one task run per shard, not one per step. Returns the seconds of each stage."""
+    return shard_worker.submit(run_shard, job).result() if shard_worker else run_shard(job)
+
+
 def step_task(step: Step):
-    """The Prefect task of ``step``: a shard step returns its seconds of work; a corpus step runs in the corpus worker it is given."""
+    """The Prefect task of a whole-run step; a corpus step runs in the corpus worker it is given."""
     options = {"name": step.name, **(IO_TASK if step.name in RETRIED else {"cache_policy": NO_CACHE})}
-    if step.scope is Scope.SHARD:
-        def timed(job: ShardJob) -> float:
-            started = time.perf_counter()
-            step.function(job)
-            return time.perf_counter() - started
-        return task(timed, **options)
 
     def once(arguments: list, corpus_worker: ProcessPoolExecutor | None = None):
         result = corpus_worker.submit(step.function, *arguments).result() if step.scope is Scope.CORPUS else step.function(*arguments)
@@ -70,8 +73,9 @@ def step_task(step: Step):
     return task(once, **options)
 
 
-#: The plan is made in the flow itself (its run id names the flow run); every other step is a task.
-TASKS = {step.name: step_task(step) for step in STEPS if step.name != "plan"}
+#: The plan is made in the flow itself (its run id names the flow run); the shard steps run in ``shard_task``; every
+#: other step is a task of its own.
+TASKS = {step.name: step_task(step) for step in STEPS if step.name != "plan" and step.scope is not Scope.SHARD}
 
 
 def ledger_markdown(entry: dict, curated: Path) -> str:
@@ -103,21 +107,30 @@ def run_pipeline(raw: str = "raw", curated: str = "curated", shard_size: int = S
     ``raw`` is a local folder or an fsspec URL; ``mirror``, an fsspec URL each published release is
     copied to. The run holds the curated folder's lock throughout; a second run fails at once (RunLocked).
     """
-    with run_lock(Path(curated)) as removed, ExitStack() as stack:
+    with run_lock(Path(curated)) as removed, ExitStack() as stack, ExitStack() as shard_stack:
         values = {"raw": raw_folder(raw), "curated": Path(curated), "shard_size": shard_size, "mirror": mirror}
-        corpus_worker, running, last_of_shard = None, {}, {}
+        corpus_worker, shard_worker, running = None, None, {}
+        on_threads = isinstance(getattr(FlowRunContext.get(), "task_runner", None), ThreadPoolTaskRunner)
+        in_processes = on_threads and not (isinstance(values["raw"], RemoteFolder) and values["raw"].process_local)
         for number, step in enumerate(STEPS):
             if not step.applies(values):
                 continue
             if step.scope is Scope.SHARD:
-                for job in values["plan"].jobs(values["linked"]):
-                    after = [last_of_shard[job.shard_no]] if job.shard_no in last_of_shard else None
-                    last_of_shard[job.shard_no] = future = TASKS[step.name].submit(job, wait_for=after)
-                    running[future.task_run_id] = (future, step.stage, len(job.files))
+                if step is not SHARD_STEPS[0]:
+                    continue  # the shard task ran it with the first
+                jobs = values["plan"].jobs(values["linked"])
+                if len(jobs) > 1 and in_processes and shard_worker is None:  # one shard gains nothing from them
+                    shard_worker = shard_stack.enter_context(shard_processes())
+                for job in jobs:
+                    # Quoted, Prefect does not walk the job's file list; a Dask worker would get the quote itself, not its value.
+                    future = shard_task.submit(*((quote(job), quote(shard_worker)) if on_threads else (job,)))
+                    running[future.task_run_id] = (future, len(job.files))
                 continue
-            for future in as_completed([future for future, _, _ in running.values()]):
-                _, stage, pages = running.pop(future.task_run_id)
-                progress.shard_done(stage, future.result(), pages)
+            for future in as_completed([future for future, _ in running.values()]):
+                _, pages = running.pop(future.task_run_id)
+                for stage, seconds in future.result().items():
+                    progress.shard_done(stage, seconds, pages)
+            shard_stack.close()  # the shard processes exit: their memory is not held through the whole-corpus steps
             if corpus_worker and not any(later.scope is Scope.CORPUS and later.applies(values) for later in STEPS[number:]):
                 stack.close()  # the whole-corpus process exits (about a second) while the rest runs
                 corpus_worker = None
@@ -158,6 +171,21 @@ def start_progress(plan: RunPlan, removed: list[str]) -> Progress:
 
 
 @contextmanager
+def shard_processes() -> Iterator[ProcessPoolExecutor]:
+    """WORKER_PROCESSES new processes for the shard steps, each with its share of Polars threads, started at once
+    from this thread; they die with this process. On exit they are told to stop and left to exit on their own."""
+    environment = {"POLARS_MAX_THREADS": str(WORKER_POLARS_THREADS)}
+    shard_worker = ProcessPoolExecutor(max_workers=WORKER_PROCESSES, mp_context=multiprocessing.get_context("spawn"),
+                                       initializer=lifetime.serve, initargs=(os.getpid(), environment))
+    try:
+        for _ in range(WORKER_PROCESSES):
+            shard_worker.submit(int)  # each submit while none is idle starts one more process
+        yield shard_worker
+    finally:
+        shard_worker.shutdown(wait=False, cancel_futures=True)
+
+
+@contextmanager
 def corpus_process() -> Iterator[ProcessPoolExecutor]:
     """One new process for the whole-corpus steps, started at once and importing what they need; it dies
     with this process (``steps.serve_corpus_steps``). On exit it is told to stop and left to finish
@@ -180,6 +208,6 @@ def with_runner(runner: str = "local", scheduler: str | None = None):
     from prefect_dask import DaskTaskRunner
 
     dask = DaskTaskRunner(address=scheduler) if scheduler else DaskTaskRunner(cluster_kwargs={
-        "n_workers": DASK_WORKERS, "threads_per_worker": 1, "dashboard_address": "127.0.0.1:0",
-        "env": {"POLARS_MAX_THREADS": str(DASK_WORKER_POLARS_THREADS)}})
+        "n_workers": WORKER_PROCESSES, "threads_per_worker": 1, "dashboard_address": "127.0.0.1:0",
+        "env": {"POLARS_MAX_THREADS": str(WORKER_POLARS_THREADS)}})
     return run_pipeline.with_options(task_runner=dask)

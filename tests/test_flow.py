@@ -14,6 +14,7 @@ from prefect.testing.utilities import prefect_test_harness
 from commentary import reader, steps
 from commentary.release.manifest import sha256_file
 from commentary.runfolder import RunFolder
+from commentary.settings import WORKER_POLARS_THREADS
 from commentary.clean.model import HTML_MODEL_PATH, MODEL_PATH, LineModel
 from schemas.expectations import suites
 
@@ -139,6 +140,16 @@ def test_the_whole_corpus_steps_run_in_a_process_of_their_own_whose_errors_come_
         assert corpus_worker.submit(os.getpid).result() != os.getpid()
         with pytest.raises(FileNotFoundError, match="ledger.json"):
             corpus_worker.submit(steps.carry_forward, SimpleNamespace(run=RunFolder(tmp_path)), RunFolder(tmp_path / "no-such-run")).result()
+
+
+def test_the_shard_steps_run_in_processes_of_their_own_each_with_its_share_of_polars_threads():
+    from flows.pipeline import shard_processes
+
+    with shard_processes() as shard_worker:
+        assert shard_worker.submit(os.getpid).result() != os.getpid()
+        assert shard_worker.submit(pl.thread_pool_size).result() == WORKER_POLARS_THREADS
+        with pytest.raises(FileNotFoundError):
+            shard_worker.submit(pl.read_parquet, "no-such-shard.parquet").result()
 
 
 def test_prefect_shows_each_run_under_its_run_id_with_its_progress_summary_and_ledger_table(runs):

@@ -15,6 +15,14 @@ def test_body_fingerprint_ignores_case_and_spacing_only():
     assert stages.body_fingerprint("one two three") != stages.body_fingerprint("one two four")
 
 
+def test_bodies_are_normalised_as_python_splits_lines_and_strips_white_space():
+    spaces = [chr(c) for c in range(0x110000) if chr(c).isspace() and chr(c) != "\n"]
+    bodies = [f"{space}a{space}{space}b {space}\n{space}\n\n c{space}" for space in spaces] + ["", "\n", "one\r\ntwo\t three  "]
+    expected = ["\n".join(re.sub(r"[^\S\n]+", " ", line).strip() for line in body.split("\n")) for body in bodies]
+    assert stages.normalize_bodies(bodies) == expected
+    assert stages.normalize_bodies(["x\u200by"]) == ["x\u200by"]  # a zero-width space is no white space to Python either
+
+
 def test_sidecar_fields_win_over_text_fields(raw_copy):
     name = "003_0f58b206a21a80c4.txt"
     (raw_copy / f"{name}.meta.json").write_text('{"outlet": "Sidecar Outlet", "url": "https://example.org/x"}')
