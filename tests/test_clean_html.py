@@ -1,8 +1,12 @@
 """Behaviour of the HTML extraction step on small hand-made pages."""
+import copy
 import datetime as dt
 import socket
 
 import pytest
+from lxml import etree, html as lxml_html
+from readability import Document
+from readability.cleaners import html_cleaner
 
 from commentary.clean import extractors
 from commentary.clean.dates import parse_date
@@ -198,6 +202,32 @@ def test_page_text_keeps_every_visible_block_and_no_script():
     tree = parse_html("<html><head><title>T</title><script>var x = 1;</script></head><body>"
                       "<nav><a>Home</a></nav><p>First <b>bold</b> words</p><style>p {}</style><p>Second</p></body></html>")
     assert page_text(tree).split("\n") == ["T", "Home", "First bold words", "Second"]
+
+
+SCRIPTED_LINKS = (
+    '<p onclick="steal()" ONMOUSEOVER="x()">Share <a href="javascript:alert(1)">this</a> or '
+    '<a href="  /news/night-buses  " onmouseover="y()">read more</a>'
+    '<img src="java\tscript:evil()" lowsrc=" /small.png"></p>'
+    '<iframe src=" https://www.youtube.com/embed/abc "></iframe>'
+    '<p hidden>Hidden paragraph</p><div style="display: none">Invisible block</div>'
+    '<form action="javascript:send()"><button formaction=" /go ">Go</button></form>'
+)
+
+
+@pytest.mark.parametrize("extra", ["", '<object data="javascript:x()" codebase=" /c/"><param name="m" value=" /v" valuetype="ref"></object>',
+                                   '<meta http-equiv="Refresh" content="5; url= javascript:go()">'])
+@pytest.mark.parametrize("paragraphs", [6, 1])
+def test_readability_text_is_readability_lxml_s_own_article_and_leaves_the_tree_alone(extra, paragraphs):
+    page = article_page(body_extra=SCRIPTED_LINKS + extra).replace(
+        "".join(f"<p>{PROSE}Paragraph {i} adds detail number {i}.</p>" for i in range(paragraphs, 6)), "")
+    tree = parse_html(page)
+    before = etree.tostring(tree)
+    cleaned = copy.deepcopy(tree)
+    extractors._PAGE_CLEANER(cleaned)
+    assert etree.tostring(cleaned) == etree.tostring(html_cleaner.clean_html(copy.deepcopy(tree)))
+    own = Document(copy.deepcopy(tree)).summary(html_partial=True)
+    assert extractors.readability_text(tree) == extractors.block_text(lxml_html.fragment_fromstring(own))
+    assert etree.tostring(tree) == before
 
 
 def test_a_failing_extractor_gives_an_empty_text_and_the_others_still_run(monkeypatch):

@@ -17,8 +17,12 @@ from itertools import chain, combinations
 import numpy as np
 
 import trafilatura
-from lxml import html as lxml_html
+from lxml import etree, html as lxml_html
+from lxml.html.defs import link_attrs
+from lxml_html_clean import Cleaner
 from readability import Document
+from readability.cleaners import html_cleaner
+from readability.readability import REGEXES
 from resiliparse.extract.html2text import extract_plain_text
 
 from commentary.clean.model import EXTRACTORS  # noqa: F401  (re-exported: the extractors' names)
@@ -44,10 +48,64 @@ def trafilatura_text(tree: lxml_html.HtmlElement, url: str | None = None, precis
 
 
 def readability_text(tree: lxml_html.HtmlElement) -> str:
-    """readability-lxml's article of a copy of ``tree``, one block per line."""
-    document = Document(copy.deepcopy(tree))  # it drops hidden elements from its input
-    summary = lxml_html.fragment_fromstring(document.summary(html_partial=True))
+    """readability-lxml's article of ``tree`` (left as it is), one block per line."""
+    summary = lxml_html.fragment_fromstring(_Readability(tree).summary(html_partial=True))
     return block_text(summary)
+
+
+class _PageCleaner(Cleaner):
+    """readability-lxml's page cleaner (``readability.cleaners.html_cleaner``), doing its JavaScript step
+    in one pass over the elements: event handler attributes dropped, links with a script scheme
+    emptied and the others stripped of surrounding spaces. lxml's ``rewrite_links`` does the same by
+    testing each of 16 link attributes on every element, about a third of readability-lxml's time.
+    Pages with ``object``, ``param`` or a refresh ``meta`` element, whose links lxml reads apart,
+    are cleaned by lxml's own step; CSS links need no rewriting, as style attributes and elements go."""
+
+    def __call__(self, doc: lxml_html.HtmlElement) -> None:
+        elements = list(doc.iter(etree.Element))
+        if any(el.tag in ("object", "param") or (el.tag == "meta" and el.get("http-equiv", "").lower() == "refresh")
+               for el in elements):
+            return html_cleaner(doc)
+        for el in elements:
+            names = el.keys()
+            if not names:
+                continue
+            attrib = el.attrib
+            for name in names:
+                if name.startswith("on"):
+                    del attrib[name]
+                elif name in link_attrs:
+                    link = attrib[name]
+                    new = self._remove_javascript_link(link.strip())
+                    if new != link:
+                        attrib[name] = new
+        return super().__call__(doc)
+
+
+#: Settings of readability-lxml's cleaner that :class:`_PageCleaner` keeps (its JavaScript step it does itself).
+_CLEANER_SETTINGS = ("scripts", "comments", "style", "inline_style", "links", "meta", "add_nofollow", "page_structure",
+                     "processing_instructions", "embedded", "frames", "forms", "annoying_tags", "remove_tags",
+                     "remove_unknown_tags", "safe_attrs_only")
+_PAGE_CLEANER = _PageCleaner(**{name: getattr(html_cleaner, name) for name in _CLEANER_SETTINGS}, javascript=False)
+
+
+class _Readability(Document):
+    """readability-lxml's ``Document`` of a parsed page, with :class:`_PageCleaner`. Its ``_parse`` is
+    readability-lxml 0.9's for a tree and no URL (hidden elements dropped, the page cleaned, ``<base>``
+    resolved) on one copy of the tree: the original drops hidden elements from its input and then
+    cleans a copy."""
+
+    def _parse(self, input: lxml_html.HtmlElement) -> lxml_html.HtmlElement:
+        doc = copy.deepcopy(input)
+        self.encoding = "utf-8"
+        for elem in doc.xpath("//*[@hidden]"):
+            elem.drop_tree()
+        for elem in doc.xpath("//*[@style]"):
+            if REGEXES["displayNoneRe"].search(elem.get("style")):
+                elem.drop_tree()
+        _PAGE_CLEANER(doc)
+        doc.resolve_base_href(handle_failures=self.handle_failures)
+        return doc
 
 
 def block_text(element: lxml_html.HtmlElement) -> str:
