@@ -8,10 +8,10 @@ from lxml import etree, html as lxml_html
 from readability import Document
 from readability.cleaners import html_cleaner
 
-from commentary.clean import extractors
+from commentary.clean import extractors, html
 from commentary.clean.dates import parse_date
 from commentary.clean.extractors import agreement, consensus_text, covered_share, extractor_texts, page_text
-from commentary.clean.html import extract_html, parse_html, select_blocks
+from commentary.clean.html import extract_html, extract_html_shard, parse_html, select_blocks
 from commentary.clean.model import EXTRACTORS
 from commentary.clean.people import clean_authors
 
@@ -239,6 +239,16 @@ def test_a_failing_extractor_gives_an_empty_text_and_the_others_still_run(monkey
     texts = extractor_texts(page, parse_html(page))
     assert texts["readability"] == ""
     assert "council voted" in texts["trafilatura"]
+
+
+def test_a_shard_decided_in_runs_of_a_few_pages_gets_the_texts_of_one_run(monkeypatch):
+    pages = [(article_page(title=f"Night buses return {i}", body_extra=f"<p>Share this {i}</p>"), None) for i in range(5)]
+    pages[2] = ("", None)  # nothing to parse: a page of its own kind among the others
+    whole = extract_html_shard(pages)
+    monkeypatch.setattr(html, "MODEL_RUN_CHARS", 1)
+    runs = extract_html_shard(pages)
+    assert [(e.text, e.metadata, e.listing_reason) for e in runs] == [(e.text, e.metadata, e.listing_reason) for e in whole]
+    assert "Night buses return 4" in str(runs[4].metadata["title"]) and "council voted" in runs[4].text
 
 
 def test_blocks_every_extractor_kept_are_chosen_over_blocks_none_kept():
