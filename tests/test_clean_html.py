@@ -1,13 +1,17 @@
 """Behaviour of the HTML extraction step on small hand-made pages."""
+import copy
 import datetime as dt
 import socket
 
 import pytest
+from lxml import etree, html as lxml_html
+from readability import Document
+from readability.cleaners import html_cleaner
 
-from commentary.clean import extractors
+from commentary.clean import extractors, html
 from commentary.clean.dates import parse_date
 from commentary.clean.extractors import agreement, consensus_text, covered_share, extractor_texts, page_text
-from commentary.clean.html import extract_html, parse_html, select_blocks
+from commentary.clean.html import extract_html, extract_html_shard, parse_html, select_blocks
 from commentary.clean.model import EXTRACTORS
 from commentary.clean.people import clean_authors
 
@@ -200,6 +204,32 @@ def test_page_text_keeps_every_visible_block_and_no_script():
     assert page_text(tree).split("\n") == ["T", "Home", "First bold words", "Second"]
 
 
+SCRIPTED_LINKS = (
+    '<p onclick="steal()" ONMOUSEOVER="x()">Share <a href="javascript:alert(1)">this</a> or '
+    '<a href="  /news/night-buses  " onmouseover="y()">read more</a>'
+    '<img src="java\tscript:evil()" lowsrc=" /small.png"></p>'
+    '<iframe src=" https://www.youtube.com/embed/abc "></iframe>'
+    '<p hidden>Hidden paragraph</p><div style="display: none">Invisible block</div>'
+    '<form action="javascript:send()"><button formaction=" /go ">Go</button></form>'
+)
+
+
+@pytest.mark.parametrize("extra", ["", '<object data="javascript:x()" codebase=" /c/"><param name="m" value=" /v" valuetype="ref"></object>',
+                                   '<meta http-equiv="Refresh" content="5; url= javascript:go()">'])
+@pytest.mark.parametrize("paragraphs", [6, 1])
+def test_readability_text_is_readability_lxml_s_own_article_and_leaves_the_tree_alone(extra, paragraphs):
+    page = article_page(body_extra=SCRIPTED_LINKS + extra).replace(
+        "".join(f"<p>{PROSE}Paragraph {i} adds detail number {i}.</p>" for i in range(paragraphs, 6)), "")
+    tree = parse_html(page)
+    before = etree.tostring(tree)
+    cleaned = copy.deepcopy(tree)
+    extractors._PAGE_CLEANER(cleaned)
+    assert etree.tostring(cleaned) == etree.tostring(html_cleaner.clean_html(copy.deepcopy(tree)))
+    own = Document(copy.deepcopy(tree)).summary(html_partial=True)
+    assert extractors.readability_text(tree) == extractors.block_text(lxml_html.fragment_fromstring(own))
+    assert etree.tostring(tree) == before
+
+
 def test_a_failing_extractor_gives_an_empty_text_and_the_others_still_run(monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("boom")
@@ -209,6 +239,16 @@ def test_a_failing_extractor_gives_an_empty_text_and_the_others_still_run(monkey
     texts = extractor_texts(page, parse_html(page))
     assert texts["readability"] == ""
     assert "council voted" in texts["trafilatura"]
+
+
+def test_a_shard_decided_in_runs_of_a_few_pages_gets_the_texts_of_one_run(monkeypatch):
+    pages = [(article_page(title=f"Night buses return {i}", body_extra=f"<p>Share this {i}</p>"), None) for i in range(5)]
+    pages[2] = ("", None)  # nothing to parse: a page of its own kind among the others
+    whole = extract_html_shard(pages)
+    monkeypatch.setattr(html, "MODEL_RUN_CHARS", 1)
+    runs = extract_html_shard(pages)
+    assert [(e.text, e.metadata, e.listing_reason) for e in runs] == [(e.text, e.metadata, e.listing_reason) for e in whole]
+    assert "Night buses return 4" in str(runs[4].metadata["title"]) and "council voted" in runs[4].text
 
 
 def test_blocks_every_extractor_kept_are_chosen_over_blocks_none_kept():
