@@ -3,7 +3,8 @@
 Stage 1 scores each line from its own features; stage 2 adds the stage-1 scores of its
 neighbourhood (a stacked model), which lets a short line inside the article stay body. A stage is
 a standardised logistic regression or gradient-boosted oblivious trees (``TreeStage``), which
-express interactions such as "short line inside a run of prose".
+express interactions such as "short line inside a run of prose": the text model's stage 2 is
+trees that also read each line's surroundings and comment cues, the other stages are logistic.
 The stage-2 scores then go to the body-run decode (``segments.py``) with the cut-off and the
 price of a body run. Two models ship: ``line_model.json`` for flattened text, and
 ``html_model.json`` for the HTML path, whose inputs add the share of each line that each single
@@ -67,8 +68,8 @@ class TreeStage:
     """Gradient-boosted oblivious trees: ``sigmoid(base + sum of one leaf value per tree)``.
 
     Every node of a tree's level tests the same feature against the same threshold (``x > t``),
-    so a line's leaf is the bit pattern of its ``depth`` tests: inference is a few column
-    comparisons and one table look-up per tree, for all lines of a shard at once.
+    so a line's leaf is the bit pattern of its ``depth`` tests (at most 8): inference is a few
+    column comparisons and one table look-up per tree, for all lines of a shard at once.
     """
 
     base: float
