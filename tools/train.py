@@ -4,9 +4,8 @@
 
 Writes ``commentary/clean/line_model.json`` (flattened text: both flattenings of every page, and the
 seeds) and ``commentary/clean/html_model.json`` (the HTML path: each block of the page with the
-share of it that each single extractor kept), deterministically (stage 1 and the HTML model's stage 2:
-logistic regression by Newton's method; the text model's stage 2: boosted trees drawn with a fixed
-seed; stacking folds dealt by site). Each file records what it was trained on. ``--permissive`` trains on permissively
+share of it that each single extractor kept), deterministically (Newton's method, stacking folds
+dealt by site). Each file records what it was trained on. ``--permissive`` trains on permissively
 licensed data only (benchmark MIT, readability Apache-2.0). ``--check`` rebuilds and exits 1 when
 a shipped model differs. ``--choose-decode`` chooses the decode settings by 5-fold cross-validation
 by site (``DECODE`` holds the chosen ones). ``tools/evaluation.py`` prints the out-of-sample figures.
@@ -48,8 +47,7 @@ NEWTON_TOLERANCE = 1e-5
 #: line to its definition (headline and byline in fields), and must come out exactly right.
 SEED_WEIGHT = 20.0
 #: Decode settings tried by cross-validation (cut-off of the body probability, price of a body run),
-#: and the ones it chose (``--choose-decode`` prints them; both on the pool and benchmark, 5 folds by
-#: site; the HTML model's by an earlier criterion, the mean over each dataset and input form).
+#: and the ones it chose (``--choose-decode`` prints them; both on the pool and benchmark, 5 folds by site).
 THRESHOLDS = (0.3, 0.4, 0.5)
 RUN_COSTS = (4.0, 8.0, 16.0)
 DECODE = {"text": (0.4, 16.0), "html": (0.4, 16.0)}
@@ -351,15 +349,13 @@ def corpus_f1(scorer, pages: list[Page], bodies: list[str], keep=lambda p: True)
 
 
 def choose_decode(scorer, pages: list[Page], lines: pl.DataFrame, probability: np.ndarray) -> tuple[float, float]:
-    """The decode settings with the best mean F1 over the cells the targets are set on (the dev split
-    and the pool as a whole, in each input form), on cross-validated scores."""
-    cells = sorted({(p.form, p.dataset == "benchmark") for p in pages if p.truth is not None})
+    """The decode settings with the best mean F1 over datasets and input forms, on cross-validated scores."""
+    groups = sorted({(p.dataset, p.form) for p in pages if p.truth is not None})
     best = None
     for threshold in THRESHOLDS:
         for run_cost in RUN_COSTS:
             bodies = decode(lines, probability, len(pages), threshold, run_cost)
-            mean = np.mean([corpus_f1(scorer, pages, bodies, lambda p, c=c: (p.form, p.dataset == "benchmark") == c)
-                            for c in cells])
+            mean = np.mean([corpus_f1(scorer, pages, bodies, lambda p, g=g: (p.dataset, p.form) == g) for g in groups])
             if best is None or mean > best[0] + 1e-9:
                 best = (mean, threshold, run_cost)
     return best[1], best[2]
