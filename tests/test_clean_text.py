@@ -303,7 +303,7 @@ def test_line_repeated_across_documents_of_a_shard_is_furniture():
     footer = "Example Daily newsletter and events"
     article = ("The council approved the budget on Monday after a long debate about the cost of new "
                "schools, and members said the plan would be reviewed again next year.")
-    texts = [f"{article} ({n})\n\n{footer}" for n in range(3)]
+    texts = [f"Night Bus Budget, Part {n}\n\n{article} ({n})\n\n{footer}" for n in range(3)]
     for page in clean_shard(texts):
         assert footer not in page.body
         assert {d.rule_id for d in page.lines if d.text == footer} == {"related.shard-repeat"}

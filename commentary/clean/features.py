@@ -34,6 +34,8 @@ RULE_MAX_WORDS = 60
 #: Window sizes (lines, centred) over which neighbour context is averaged.
 NEAR_WINDOW = 5
 WIDE_WINDOW = 15
+#: Distance (in lines) given to a line with no prose line, or no comment line, on that side.
+FAR_LINES = 1000
 
 
 class _CharFlags:
@@ -284,19 +286,47 @@ def feature_names(categories: Sequence[str]) -> list[str]:
     return [c for c in feature_frame(probe, categories).columns if c not in probe.columns]
 
 
-def context_frame(lines: pl.DataFrame, probability: np.ndarray) -> pl.DataFrame:
-    """Second-stage features: the first-stage body probability of each line and its neighbours."""
+def context_frame(lines: pl.DataFrame, probability: np.ndarray, names: Sequence[str]) -> pl.DataFrame:
+    """Second-stage features ``names`` of every line: the first-stage body probability of the line
+    and its neighbours (``p_*``), and what surrounds the line itself: the lines two away, the
+    nearest prose lines, the share of prose in its block, and the comment lines (by rule) before
+    and around it."""
     p = pl.col("p")
-    return lines.select("doc").with_columns(pl.Series("p", probability, dtype=pl.Float32)).select(
-        p.alias("p_self"),
-        _neighbour(p, 1).alias("p_prev"),
-        _neighbour(p, -1).alias("p_next"),
-        _window_mean(p, 3).alias("p_window_3"),
-        _window_mean(p, NEAR_WINDOW).alias("p_window_near"),
-        _window_mean(p, WIDE_WINDOW).alias("p_window_wide"),
-        p.max().over("doc").alias("p_doc_max"),
-        p.mean().over("doc").alias("p_doc_mean"),
-        (p.cum_max().over("doc") - p).alias("p_below_running_max"),
-        p.reverse().cum_max().reverse().over("doc").alias("p_max_after"),
-        p.cum_max().over("doc").alias("p_max_before"),
-    )
+    n_words = pl.col("n_words")
+    prose = (n_words >= PROSE_MIN_WORDS).cast(pl.Float32)
+    comment = (pl.col("rule_category") == "comments").fill_null(False).cast(pl.Float32)
+    index = pl.int_range(pl.len()).over("doc")
+
+    def nearest(flag: pl.Expr, fill: str) -> pl.Expr:
+        """Index of the nearest line with ``flag`` before (``forward``) or after (``backward``) each line."""
+        return pl.when(flag).then(index).otherwise(None).fill_null(strategy=fill).over("doc")
+
+    expressions = {
+        "p_self": p,
+        "p_prev": _neighbour(p, 1),
+        "p_next": _neighbour(p, -1),
+        "p_window_3": _window_mean(p, 3),
+        "p_window_near": _window_mean(p, NEAR_WINDOW),
+        "p_window_wide": _window_mean(p, WIDE_WINDOW),
+        "p_doc_max": p.max().over("doc"),
+        "p_doc_mean": p.mean().over("doc"),
+        "p_below_running_max": p.cum_max().over("doc") - p,
+        "p_max_after": p.reverse().cum_max().reverse().over("doc"),
+        "p_max_before": p.cum_max().over("doc"),
+        "prev2_log_words": _neighbour(_log(n_words), 2),
+        "next2_log_words": _neighbour(_log(n_words), -2),
+        "prev_prose": _neighbour(prose, 1),
+        "next_prose": _neighbour(prose, -1),
+        "log_since_prose": _log((index - nearest(prose > 0, "forward")).fill_null(FAR_LINES)),
+        "log_until_prose": _log((nearest(prose > 0, "backward") - index).fill_null(FAR_LINES)),
+        "block_prose": prose.mean().over("block"),
+        "after_comments": comment.cum_max().over("doc"),
+        "log_comments_before": _log(comment.cum_sum().over("doc")),
+        "log_since_comment": _log((index - nearest(comment > 0, "forward")).fill_null(FAR_LINES)),
+        "near_comments": _window_mean(comment, NEAR_WINDOW),
+        "near_rules": _window_mean(pl.col("rule_category").is_not_null().cast(pl.Float32), NEAR_WINDOW),
+        "doc_comment_share": _ratio(comment.sum().over("doc"), pl.len().over("doc")),
+    }
+    return (lines.select("doc", "block", "n_words", "rule_category")
+            .with_columns(pl.Series("p", probability, dtype=pl.Float32))
+            .select(expressions[name].alias(name) for name in names))

@@ -1,7 +1,10 @@
-"""Two-stage logistic line classifier (body or not), NumPy-only inference.
+"""Two-stage line classifier (body or not), NumPy-only inference.
 
 Stage 1 scores each line from its own features; stage 2 adds the stage-1 scores of its
-neighbourhood (a stacked model), which lets a short line inside the article stay body.
+neighbourhood (a stacked model), which lets a short line inside the article stay body. A stage is
+a standardised logistic regression or gradient-boosted oblivious trees (``TreeStage``), which
+express interactions such as "short line inside a run of prose": the text model's stage 2 is
+trees that also read each line's surroundings and comment cues, the other stages are logistic.
 The stage-2 scores then go to the body-run decode (``segments.py``) with the cut-off and the
 price of a body run. Two models ship: ``line_model.json`` for flattened text, and
 ``html_model.json`` for the HTML path, whose inputs add the share of each line that each single
@@ -61,14 +64,66 @@ class LogisticStage:
 
 
 @dataclass(frozen=True)
+class TreeStage:
+    """Gradient-boosted oblivious trees: ``sigmoid(base + sum of one leaf value per tree)``.
+
+    Every node of a tree's level tests the same feature against the same threshold (``x > t``),
+    so a line's leaf is the bit pattern of its ``depth`` tests (at most 8): inference is a few
+    column comparisons and one table look-up per tree, for all lines of a shard at once.
+    """
+
+    base: float
+    features: np.ndarray  # (trees, depth): the feature tested at each level
+    thresholds: np.ndarray  # (trees, depth)
+    values: np.ndarray  # (trees, 2 ** depth): leaf values, leaf = tests read as bits, first test highest
+
+    def logit(self, x: np.ndarray) -> np.ndarray:
+        """The summed leaf values of each row of ``x`` (column-major for speed), plus ``base``."""
+        z = np.full(len(x), self.base)
+        leaf = np.empty(len(x), dtype=np.uint8)  # in-place uint8 arithmetic: the cheapest bit pattern
+        test = np.empty(len(x), dtype=bool)
+        for features, thresholds, values in zip(self.features, self.thresholds, self.values):
+            np.greater(x[:, features[0]], thresholds[0], out=leaf)
+            for feature, threshold in zip(features[1:], thresholds[1:]):
+                np.greater(x[:, feature], threshold, out=test)
+                np.add(leaf, leaf, out=leaf)
+                np.bitwise_or(leaf, test, out=leaf)
+            z += values[leaf]
+        return z
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """Probability of the positive class for each row of ``x``."""
+        return 1.0 / (1.0 + np.exp(-np.clip(self.logit(x), -30, 30)))
+
+    def to_json(self) -> dict:
+        return {"base": self.base, "trees": [{"features": f.tolist(), "thresholds": t.tolist(), "values": v.tolist()}
+                                             for f, t, v in zip(self.features, self.thresholds, self.values)]}
+
+    @classmethod
+    def from_json(cls, data: dict) -> TreeStage:
+        trees = data["trees"]
+        return cls(float(data["base"]), np.array([t["features"] for t in trees], dtype=np.intp).reshape(len(trees), -1),
+                   np.array([t["thresholds"] for t in trees], dtype=np.float64).reshape(len(trees), -1),
+                   np.array([t["values"] for t in trees], dtype=np.float64).reshape(len(trees), -1))
+
+
+Stage = LogisticStage | TreeStage
+
+
+def stage_from_json(data: dict) -> Stage:
+    """A stage from its JSON form (trees when it holds ``trees``)."""
+    return TreeStage.from_json(data) if "trees" in data else LogisticStage.from_json(data)
+
+
+@dataclass(frozen=True)
 class LineModel:
     """Stage-1 and stage-2 classifiers with the feature names they expect, the cut-off and the
     price of a body run in the decode."""
 
     features: tuple[str, ...]
     context_features: tuple[str, ...]
-    stage1: LogisticStage
-    stage2: LogisticStage
+    stage1: Stage
+    stage2: Stage
     threshold: float
     run_cost: float
     trained_on: dict = field(default_factory=dict)
@@ -83,7 +138,7 @@ class LineModel:
     def load(cls, path: Path = MODEL_PATH) -> LineModel:
         data = json.loads(path.read_text(encoding="utf-8"))
         return cls(tuple(data["features"]), tuple(data["context_features"]),
-                   LogisticStage.from_json(data["stage1"]), LogisticStage.from_json(data["stage2"]),
+                   stage_from_json(data["stage1"]), stage_from_json(data["stage2"]),
                    float(data["threshold"]), float(data["run_cost"]), data.get("trained_on", {}))
 
 

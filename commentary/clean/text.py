@@ -272,7 +272,7 @@ def body_probability(lines: pl.DataFrame, model: LineModel) -> np.ndarray:
     for column, name in zip(inputs.T, model.features):
         column[:] = features[name].to_numpy()  # the HTML model's ``kept_by_*`` inputs come with ``lines``
     first = model.stage1.predict(inputs[:, :n_features])
-    context = context_frame(lines, first)
+    context = context_frame(lines, first, model.context_features)
     for column, name in zip(inputs.T[n_features:], model.context_features):
         column[:] = context[name].to_numpy()
     return model.stage2.predict(inputs)
