@@ -173,18 +173,21 @@ def extract_html_shard(pages: Sequence[tuple[str, str | None]]) -> list[HtmlExtr
     """
     results: list[HtmlExtraction | Exception | None] = []
     run: list[tuple[int, PageReading]] = []
+    run_chars = 0
     for html, url in pages:
         try:
             if len(html) > settings.HTML_ISOLATE_CHARS:
                 results.append(extract_isolated(html, url))
                 continue
-            run.append((len(results), read_page(html, url)))
+            reading = read_page(html, url)
+            run.append((len(results), reading))
+            run_chars += len(reading.page)
             results.append(None)
         except Exception as error:  # noqa: BLE001 - one bad page must not stop the shard
             results.append(error)
-        if sum(len(reading.page) for _, reading in run) >= MODEL_RUN_CHARS:
+        if run_chars >= MODEL_RUN_CHARS:
             _decide(run, results)
-            run = []
+            run, run_chars = [], 0
     _decide(run, results)
     return results
 
