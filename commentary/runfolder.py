@@ -22,9 +22,9 @@ from commentary.storage import RemoteFolder
 
 #: Every stage table of a run and its schema.
 SCHEMAS = {"stamps": cache.STAMPS, "ingest": tables.INGESTED, "keys": cache.KEYS, "clean": tables.ARTICLES,
-           "furniture": tables.FURNITURE, "dedup": tables.DEDUP_KEYS}
+           "furniture": tables.FURNITURE, "dedup": tables.DEDUP_KEYS, "measures": tables.MEASURES}
 #: The stage tables each shard step writes; the first is what its cache look-up compares.
-SHARD_TABLES = {"ingest": ("stamps", "ingest"), "clean": ("keys", "clean", "furniture", "dedup")}
+SHARD_TABLES = {"ingest": ("stamps", "ingest"), "clean": ("keys", "clean", "furniture", "dedup", "measures")}
 #: The two kinds of notes a step leaves about raw files, and their schemas.
 NOTES = {"rejects": tables.REJECTS, "repairs": tables.REPAIRS}
 

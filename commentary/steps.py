@@ -27,6 +27,7 @@ from commentary.runfolder import NOTES, SCHEMAS, SHARD_TABLES, CuratedFolder, Ru
 from commentary.settings import MAX_QUARANTINED_SHARE, SHARD_SIZE
 from commentary.storage import RemoteFolder
 from schemas import models
+from schemas.measures import body_measures
 from schemas.validation import DETAIL, REASON, split_valid
 
 log = logging.getLogger(__name__)
@@ -153,7 +154,8 @@ def ingest_step(job: ShardJob) -> Path:
 
 
 def clean_step(job: ShardJob) -> Path:
-    """Clean one ingested shard into articles, the furniture audit and the articles' dedup keys. Returns the shard's clean table.
+    """Clean one ingested shard into articles, the furniture audit, the articles' dedup keys and what the quality suite
+    checks of them (``measures``). Returns the shard's clean table.
 
     Documents whose key matches the cached run (``reuse``, same pipeline fingerprint) are copied
     from it, not cleaned again (a shard whose keys all match one cached shard is linked whole).
@@ -175,6 +177,7 @@ def clean_step(job: ShardJob) -> Path:
         {"furniture": pl.concat([audit, reused["furniture"]]).sort("doc_id", "line_no"),
          "dedup": pl.concat([stages.dedup_keys(valid), reused["dedup"]]).sort("doc_id"),
          "keys": keys,
+         "measures": pl.concat([body_measures(valid), reused["measures"]]).sort("doc_id"),
          "clean": pl.concat([valid, reused["clean"]]).sort("doc_id")},
         _rejects("clean", rejects + reused["rejects"].to_dicts(), pl.concat([failed, failed_audit], how="diagonal_relaxed")),
         pl.concat([stages.frame(repairs, tables.REPAIRS), reused["repairs"]]),
@@ -302,21 +305,20 @@ def curate_step(plan: RunPlan) -> Path:
 def quality_step(plan: RunPlan) -> dict:
     """Run the Great Expectations suites on each stage's whole table; write ``quality.json``.
 
-    Text columns are not loaded whole: Polars' streaming engine measures them (length, known
-    furniture) a batch at a time and the suites check the measures, so memory is bounded by the
-    batch size plus a few narrow columns per document. The furniture suite checks each (category,
-    rule) pair once, with its smallest line number: the same verdicts as over every removed line
-    (none of its expectations allows a share of failures), in memory that does not grow with the
-    corpus (about 180 removed lines per real page: 18 million rows at 100k pages).
+    Bodies are not read here: the clean step measured each article (``schemas.measures``) in the
+    shard processes, and the suites check those measures of the marked articles. Ingested texts are
+    measured by Polars' streaming engine a batch at a time. The furniture suite checks each
+    (category, rule) pair once, with its smallest line number: the same verdicts as over every
+    removed line (none of its expectations allows a share of failures), in memory that does not grow
+    with the corpus (about 180 removed lines per real page: 18 million rows at 100k pages).
     """
-    from schemas.expectations import body_measures, run_suites  # heavy import, only where suites run
+    from schemas.expectations import run_suites  # heavy import, only where suites run
 
     run = plan.run
     ingested = pl.scan_parquet(run.shards("ingest")).select(
         "doc_id", "format", "bytes", text_chars=pl.col("text").str.len_chars()).collect(engine="streaming")
-    cleaned = pl.scan_parquet(run.shards("clean")).select("doc_id", "title", "body", "word_count", "published_date")
-    marked = pl.scan_parquet(run.marks).select("doc_id")
-    measured = body_measures(cleaned.join(marked, on="doc_id", how="semi"))
+    measured = tables.read_parquet(run.shards("measures"), tables.MEASURES).join(
+        tables.read_parquet(run.marks, tables.MARKS, ["doc_id"]), on="doc_id", how="semi", maintain_order="left")
     furniture = (pl.scan_parquet(run.shards("furniture")).group_by("category", "rule_id").agg(pl.col("line_no").min())
                  .sort("category", "rule_id", nulls_last=True).collect(engine="streaming"))
     frames = {

@@ -53,6 +53,7 @@ REPAIRS = arrow_schema(models.Repair)
 CHANGES = arrow_schema(models.ArticleChange)
 MARKS = arrow_schema(models.DuplicateMark)
 DEDUP_KEYS = arrow_schema(models.DedupKey)
+MEASURES = arrow_schema(models.ArticleMeasure)
 
 
 @dataclass(frozen=True)

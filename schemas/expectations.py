@@ -15,43 +15,16 @@ from pathlib import Path
 import great_expectations as gx
 import great_expectations.expectations as gxe
 import pandas as pd
-import polars as pl
 from great_expectations.data_context.types.base import ProgressBarsConfig
 
-from commentary.clean.features import RULE_MAX_WORDS
-from commentary.clean.rules import first_matching_rule, load_rules, rule_groups
 from commentary.data_docs import make_offline
+from schemas.measures import ARTICLE_MEASURES
 from schemas.models import CATEGORIES
 
 #: Bodies shorter than this are suspicious (a teaser, a listing); longer ones are bounded by ingest caps.
 MIN_BODY_CHARS = 200
 #: Dates are compared as timestamps: pandas holds a date column as ``datetime64``, which GX cannot compare with ``date``.
 EARLIEST_DATE = dt.datetime(1990, 1, 1)
-#: The columns of the ``articles`` table the suite checks (``body_measures`` of the cleaned articles).
-ARTICLE_MEASURES = ("doc_id", "title", "word_count", "published_date", "body_chars", "known_furniture")
-
-
-def body_measures(articles: pl.LazyFrame) -> pl.DataFrame:
-    """Replace ``body`` by what the suite checks of it: ``body_chars``, and ``known_furniture``, the id of
-    the furniture rule (``commentary/rules/*.toml``) that the first matching line of the body matches
-    (a body's lines are its paragraphs, joined by a blank line).
-
-    The cleaner removes every line a rule matches, so a body line that matches one is furniture that
-    slipped through. Bodies are measured with Polars' streaming engine, a batch at a time.
-    """
-    rules = load_rules()
-    text, n_words = pl.col("text"), pl.col("n_words")
-    hit = pl.any_horizontal(
-        text.str.contains(group.regex) & (n_words <= (group.max_words or RULE_MAX_WORDS)) for group in rule_groups(rules))
-    lines = (articles.select("doc_id", text=pl.col("body").str.split("\n\n")).explode("text").with_row_index("line")
-             .with_columns(text=text.str.strip_chars()).with_columns(n_words=text.str.count_matches(r"\S+"))
-             .filter(n_words.is_between(1, RULE_MAX_WORDS)).filter(hit).collect(engine="streaming")
-             .sort("line").unique("doc_id", keep="first", maintain_order=True))
-    matched = lines.select("doc_id", known_furniture=pl.Series([rules[i].id for i in first_matching_rule(lines, rules)], dtype=pl.String))
-    measured = articles.with_columns(body_chars=pl.col("body").str.len_chars()).drop("body").collect(engine="streaming")
-    return measured.join(matched, on="doc_id", how="left", maintain_order="left")
-
-
 def _critical(expectation: gxe.Expectation, per_row: bool = False) -> gxe.Expectation:
     """Mark ``expectation`` critical; ``per_row``: its failing rows are quarantined instead of the release held."""
     expectation.meta = {"critical": True, "per_row": per_row}

@@ -143,6 +143,17 @@ class DedupKey(_Strict):
                                  description="MinHash signature of the body's word shingles")
 
 
+class ArticleMeasure(_Strict):
+    """What the quality suite checks of each cleaned article (``schemas.measures``), per shard of a run; never released."""
+
+    doc_id: str = pa.Field(str_matches=HEX16)
+    title: str = pa.Field(nullable=True)
+    word_count: int
+    published_date: dt.date = pa.Field(nullable=True)
+    body_chars: pl.UInt32 = pa.Field(description="length of the body in characters")
+    known_furniture: str = pa.Field(nullable=True, description="the furniture rule the body's first matching paragraph matches")
+
+
 class Reject(_Strict):
     """A raw file (or record) that did not make it into the release, and why."""
 

@@ -329,13 +329,14 @@ def test_a_publish_compares_with_the_kept_hashes_of_the_latest_release(tmp_path,
 
 def test_the_quality_suite_knows_every_furniture_rule_and_passes_prose():
     from commentary.clean.rules import load_rules
-    from schemas.expectations import body_measures
+    from schemas.measures import body_measures
 
     rules = load_rules()
     prose = "The committee met on Tuesday and agreed on the budget after a long debate."
     bodies = {f"{n:016x}": f"{prose}\n\n{example}\n\n{prose}" for n, rule in enumerate(rules) for example in rule.examples[:1]}
     bodies["f" * 16] = f"{prose}\n\n{prose}"
-    measured = body_measures(pl.LazyFrame({"doc_id": list(bodies), "body": list(bodies.values())}))
+    measured = body_measures(pl.DataFrame({"doc_id": list(bodies), "title": None, "word_count": 1, "published_date": None,
+                                           "body": list(bodies.values())}))
     found = dict(measured.select("doc_id", "known_furniture").iter_rows())
     assert found.pop("f" * 16) is None
     assert all(found.values()), [bodies[doc] for doc, rule in found.items() if rule is None]
@@ -344,11 +345,14 @@ def test_the_quality_suite_knows_every_furniture_rule_and_passes_prose():
 
 def _tamper_clean_shard(run_dir, count: int) -> list[str]:
     """Append a furniture line to the bodies of the first ``count`` cleaned articles, as a cleaner that let it through would."""
-    path = RunFolder(run_dir).shards("clean")[0]
-    frame = tables.read_parquet(path, tables.ARTICLES)
+    from schemas.measures import body_measures
+
+    run = RunFolder(run_dir)
+    frame = run.read("clean", 0)
     hit = pl.int_range(pl.len()) < count
     frame = frame.with_columns(body=pl.when(hit).then(pl.col("body") + "\n\nShare this article").otherwise("body"))
-    tables.write_parquet(frame.to_arrow(), path, tables.ARTICLES)
+    run.write("clean", 0, frame)
+    run.write("measures", 0, body_measures(frame))
     return frame.filter(hit)["source_path"].to_list()
 
 

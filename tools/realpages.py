@@ -28,6 +28,8 @@ from pathlib import Path
 
 import polars as pl
 
+from schemas.measures import body_measures
+
 REPO = Path(__file__).resolve().parents[1]
 SOURCES = ("benchmark/html", "pool/html")
 _PARAGRAPH = 120
@@ -53,13 +55,12 @@ def real_pages(shared: Path, work: Path) -> Pages:
             subprocess.run([sys.executable, str(shared / "tools" / "flatten.py"), str(flat), "--mode", "blocks",
                             "--html-dir", str(shared / source)], check=True, capture_output=True)
         done.write_text("")
-    from schemas.expectations import body_measures  # imports Great Expectations: only when the corpus is built
-
     names = sorted(path.name.split(".")[0] for source in SOURCES for path in (shared / source).glob("*.html.gz"))
     htmls = {path.name.split(".")[0]: path for source in SOURCES for path in (shared / source).glob("*.html.gz")}
     lines = {name: (flat / f"{name}.txt").read_text(encoding="utf-8").split("\n") for name in names}
     distinct = sorted({line for page_lines in lines.values() for line in page_lines})
-    measured = body_measures(pl.LazyFrame({"doc_id": [str(i) for i in range(len(distinct))], "body": distinct}))
+    measured = body_measures(pl.DataFrame({"doc_id": [str(i) for i in range(len(distinct))], "title": None, "word_count": 0,
+                                           "published_date": None, "body": distinct}))
     known = {distinct[int(i)] for i in measured.filter(pl.col("known_furniture").is_not_null())["doc_id"]}
     texts = tuple(tuple(line for line in lines[name] if line not in known) for name in names)
     paragraphs = tuple(line for lines in texts for line in lines if len(line) >= _PARAGRAPH)
