@@ -14,8 +14,10 @@ import functools
 import json
 import logging
 import os
+import queue
 import shutil
 import sys
+import threading
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -227,10 +229,57 @@ def _clean_unfinished(curated_root: Path) -> list[str]:
 
 
 def _write_compared(shards: tables.TableFiles, files: Files, name: str, tally: statistics.Tally) -> versions.TableHashes:
-    """Write a compared table into the release in key order; returns its hashes, taken from the rows as they are written."""
+    """Write a compared table into the release in key order; returns its hashes, taken from the rows as they are written.
+
+    The rows are read, merged, hashed and counted in a thread of their own while the writer encodes the
+    chunks before them (both mostly free the GIL): the same chunks in the same order, on two cores.
+    """
     hasher = versions.Hasher(RELEASE_TABLES[name].schema)
-    _write_table(tally.tee(name, hasher.tee(_in_key_order(shards, RELEASE_TABLES[name].key))), files, name)
+    _write_table(_ahead(tally.tee(name, hasher.tee(_in_key_order(shards, RELEASE_TABLES[name].key)))), files, name)
     return hasher.result()
+
+
+def _ahead(chunks: Iterator[pa.Table], depth: int = 2) -> Iterator[pa.Table]:
+    """The items of ``chunks``, produced in a thread of their own up to ``depth`` items ahead of the consumer.
+
+    An error of the producer is raised to the consumer; a consumer that stops early stops the producer.
+    """
+    ready: queue.Queue = queue.Queue(depth)
+    stopped = threading.Event()
+    done = object()
+
+    def hand(item: tuple) -> bool:
+        """Queue ``item`` unless the consumer has stopped; whether it was queued."""
+        while not stopped.is_set():
+            try:
+                ready.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for chunk in chunks:
+                if not hand((chunk, None)):
+                    return
+            hand((done, None))
+        except BaseException as error:  # noqa: BLE001 - handed to the consumer
+            hand((done, error))
+
+    producer = threading.Thread(target=produce, name="release-rows", daemon=True)
+    producer.start()
+    try:
+        while True:
+            chunk, error = ready.get()
+            if chunk is done:
+                if error is not None:
+                    raise error
+                return
+            yield chunk
+    finally:
+        stopped.set()
+        producer.join()
 
 
 def _write_table(chunks: Iterable[pa.Table], files: Files, name: str) -> list[Path]:
