@@ -24,13 +24,18 @@ def body_measures(articles: pl.DataFrame) -> pl.DataFrame:
     slipped through. Each document is measured on its own: a shard's measures are those of its articles.
     """
     rules = load_rules()
+    groups = rule_groups(rules)
     text, n_words = pl.col("text"), pl.col("n_words")
-    hit = pl.any_horizontal(
-        text.str.contains(group.regex) & (n_words <= (group.max_words or RULE_MAX_WORDS)) for group in rule_groups(rules))
     lines = (articles.select("doc_id", text=pl.col("body").str.split("\n\n")).explode("text")
              .with_columns(text=text.str.strip_chars()).with_columns(n_words=text.str.count_matches(r"\S+"))
-             .filter(n_words.is_between(1, RULE_MAX_WORDS)).filter(hit)
-             .unique("doc_id", keep="first", maintain_order=True))
-    matched = lines.select("doc_id", known_furniture=pl.Series([rules[i].id for i in first_matching_rule(lines, rules)], dtype=pl.String))
+             .filter(n_words.is_between(1, RULE_MAX_WORDS)).with_row_index("line"))
+    hits = []
+    for cap in sorted({group.max_words or RULE_MAX_WORDS for group in groups}):  # each group tried only on lines within its word cap
+        within = lines.filter(n_words <= cap) if cap < RULE_MAX_WORDS else lines
+        hits.append(within.filter(pl.any_horizontal(text.str.contains(group.regex) for group in groups
+                                                    if (group.max_words or RULE_MAX_WORDS) == cap))["line"])
+    first_hits = lines[pl.concat(hits).unique().sort()].drop("line").unique("doc_id", keep="first", maintain_order=True)
+    matched = first_hits.select("doc_id", known_furniture=pl.Series([rules[i].id for i in first_matching_rule(first_hits, rules)],
+                                                                     dtype=pl.String))
     measured = articles.select("doc_id", "title", "word_count", "published_date", body_chars=pl.col("body").str.len_chars())
     return measured.join(matched, on="doc_id", how="left", maintain_order="left")
