@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime as dt
 import gc
 import json
+import re
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from commentary.clean import CATEGORIES, LineDecision
+from commentary.clean.article import MARKUP_LINE, _blank_and_markup_chars
 from commentary.clean.features import char_profile
 from commentary.clean.dates import find_date
 from commentary.clean.fields import extract_fields
@@ -145,6 +147,17 @@ def test_char_profile_equals_its_regexes(texts):
     for column, (regex, counted) in PROFILE_REGEXES.items():
         want = text.str.count_matches(regex) if counted else text.str.contains(regex)
         assert profile[column].to_list() == want.to_list(), column
+
+
+LINE_ALPHABET = st.sampled_from(list(' a:\n\t\r\x0b\x1c\x85\xa0\u2028<>/!?{}[]"'))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(LINE_ALPHABET, max_size=60))
+def test_blank_and_markup_lines_are_counted_as_their_patterns_find_them(text):
+    markup_line = re.compile(rf"^{MARKUP_LINE.pattern}.*$", re.MULTILINE)
+    blank_line = re.compile(r"^[^\S\n]+$", re.MULTILINE)
+    assert _blank_and_markup_chars(text) == (sum(map(len, blank_line.findall(text))), sum(map(len, markup_line.findall(text))))
 
 
 def test_empty_and_blank_documents():

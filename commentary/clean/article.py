@@ -16,10 +16,10 @@ BLOCK_PAGE = re.compile(
     r"\b(just a moment\.\.\.|checking your browser|access denied|attention required|enable javascript and cookies"
     r"|verify you are (a )?human|are you a robot|403 forbidden|404 not found|page not found|service unavailable"
     r"|request blocked|you don't have permission to access)\b", re.IGNORECASE)
-#: A line of markup or data: opens with a tag, a brace or a bracket, or is a JSON key-value pair; matched whole.
-MARKUP_LINE = re.compile(r'^[^\S\n]*(?:<[/!?a-zA-Z]|[{}\[\]]|"[^"\n]{1,80}"[^\S\n]*:).*$', re.MULTILINE)
-#: A line of white space only: not counted among the page's characters.
-_BLANK_LINE = re.compile(r"^[^\S\n]+$", re.MULTILINE)
+#: How a line of markup or data opens: a tag, a brace or a bracket, or a JSON key-value pair; the whole line counts.
+MARKUP_LINE = re.compile(r'[^\S\n]*(?:<[/!?a-zA-Z]|[{}\[\]]|"[^"\n]{1,80}"[^\S\n]*:)')
+#: The first character, after white space, of every line MARKUP_LINE matches.
+_MARKUP_START = frozenset('<{}[]"')
 _WORD = re.compile(r"\w+")
 
 
@@ -32,13 +32,26 @@ def not_an_article(text: str, body: str) -> tuple[str, str] | None:
     words = _count_words(text, BLOCK_PAGE_MAX_WORDS + 1)
     if words <= BLOCK_PAGE_MAX_WORDS and (match := BLOCK_PAGE.search(text)):
         return "not-an-article", f"block, challenge or error page ({match.group(0)!r} in {words} words)"
-    chars = len(text) - text.count("\n") - sum(map(len, _BLANK_LINE.findall(text)))
-    markup = sum(map(len, MARKUP_LINE.findall(text)))
+    blank, markup = _blank_and_markup_chars(text)
+    chars = len(text) - text.count("\n") - blank
     if chars and markup / chars >= MARKUP_MIN_SHARE:
         return "not-an-article", f"markup or data saved as text ({markup / chars:.0%} of its characters)"
     if (body_words := _count_words(body, MIN_BODY_WORDS)) < MIN_BODY_WORDS:
         return "no-article-body", f"{body_words} words of article body (fewer than {MIN_BODY_WORDS})"
     return None
+
+
+def _blank_and_markup_chars(text: str) -> tuple[int, int]:
+    """The characters of ``text``'s lines of white space only, and of its lines of markup (``MARKUP_LINE``); one pass
+    over the lines, the pattern tried only on lines that open with one of its first characters."""
+    blank = markup = 0
+    for line in text.split("\n"):
+        opening = line.lstrip()[:1]
+        if not opening:
+            blank += len(line)
+        elif opening in _MARKUP_START and MARKUP_LINE.match(line):
+            markup += len(line)
+    return blank, markup
 
 
 def _count_words(text: str, limit: int) -> int:
