@@ -6,9 +6,11 @@ Rejects and repairs are plain dicts with ``source_path``, ``stage``, ``reason`` 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from itertools import chain
 from pathlib import Path
-from typing import get_origin, get_type_hints
+from typing import TypeVar, get_origin, get_type_hints
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -24,6 +26,7 @@ from commentary.settings import LSH_BANDS, LSH_ROWS, MINHASH_PERMUTATIONS, NEAR_
 from commentary.storage import RemoteFolder
 from schemas import models
 
+T = TypeVar("T")
 #: White space within a line: every character ``str.isspace`` calls white space but the line break, spelled out
 #: for Polars' regex engine (its ``\s`` is Unicode's White_Space, which leaves out U+001C to U+001F).
 LINE_SPACE = "\t\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
@@ -35,6 +38,22 @@ _MINHASH_SEED = 1
 _CHECKED_PAIRS = 8192
 #: Fields taken from HTML metadata; a page description is a teaser, not the key-takeaway summary.
 _HTML_FIELDS = set(models.SOURCED_FIELDS) - {"summary"}
+#: The threads of ``on_pattern_thread``, by name.
+_PATTERN_THREADS: dict[str, ThreadPoolExecutor] = {}
+
+
+def on_pattern_thread(name: str, function: Callable[..., T], *args, **kwargs) -> T:
+    """``function(*args, **kwargs)``, run on the thread kept for ``name`` (``cleaner``, ``measures``).
+
+    Polars keeps the last 32 compiled regular expressions of each thread. The cleaner's patterns are
+    about 30, and so are the quality measures' (the furniture rules again, tried as the measures try
+    them); on one thread with each other and with the stage's other patterns (validation, normalisation,
+    words), every shard would compile them all again (about 100 ms a shard). On threads of their own they
+    stay compiled.
+    """
+    if name not in _PATTERN_THREADS:
+        _PATTERN_THREADS[name] = ThreadPoolExecutor(1, thread_name_prefix=f"patterns-{name}")
+    return _PATTERN_THREADS[name].submit(function, *args, **kwargs).result()
 
 
 def reject(source_path: str, stage: str, reason: str, detail: str) -> dict:
@@ -189,7 +208,7 @@ def _clean_each(texts: list[str], extracted: list[bool]) -> list[CleanedPage | E
     ``extracted[i]`` marks HTML extractor output, which gets only the cleaner's precision tier.
     """
     try:
-        pages = clean_shard(texts, extracted=extracted)
+        pages = on_pattern_thread("cleaner", clean_shard, texts, extracted=extracted)
         if len(pages) == len(texts):
             return pages
     except Exception:  # noqa: BLE001 - retried one by one below, where the error is recorded
@@ -197,7 +216,7 @@ def _clean_each(texts: list[str], extracted: list[bool]) -> list[CleanedPage | E
     out = []
     for text, is_extracted in zip(texts, extracted, strict=True):
         try:
-            (page,) = clean_shard([text], extracted=[is_extracted])
+            (page,) = on_pattern_thread("cleaner", clean_shard, [text], extracted=[is_extracted])
             out.append(page)
         except Exception as error:  # noqa: BLE001
             out.append(error)

@@ -177,7 +177,7 @@ def clean_step(job: ShardJob) -> Path:
         {"furniture": pl.concat([audit, reused["furniture"]]).sort("doc_id", "line_no"),
          "dedup": pl.concat([stages.dedup_keys(valid), reused["dedup"]]).sort("doc_id"),
          "keys": keys,
-         "measures": pl.concat([body_measures(valid), reused["measures"]]).sort("doc_id"),
+         "measures": pl.concat([stages.on_pattern_thread("measures", body_measures, valid), reused["measures"]]).sort("doc_id"),
          "clean": pl.concat([valid, reused["clean"]]).sort("doc_id")},
         _rejects("clean", rejects + reused["rejects"].to_dicts(), pl.concat([failed, failed_audit], how="diagonal_relaxed")),
         pl.concat([stages.frame(repairs, tables.REPAIRS), reused["repairs"]]),
