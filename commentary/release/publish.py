@@ -19,7 +19,6 @@ import shutil
 import sys
 import threading
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import polars as pl
@@ -95,9 +94,8 @@ def _publish(curated_root: Path, run_id: str, shards: dict[str, tables.TableFile
         staging = releases / f".staging-{run_id}"
         staging.mkdir()
         files, tally = Files(staging), statistics.Tally()
-        with ThreadPoolExecutor(len(COMPARED_TABLES)) as pool:  # side by side: reading, hashing and zstd free the GIL
-            written = {name: pool.submit(_write_compared, shards[name], files, name, tally) for name in COMPARED_TABLES}
-        hashes = {name: future.result() for name, future in written.items()}
+        # One table after the other, each on two threads (``_write_compared``): one table's row groups in memory at a time.
+        hashes = {name: _write_compared(shards[name], files, name, tally) for name in COMPARED_TABLES}
         result = versions.diff(_release_hashes(curated_root, previous) if previous else None, hashes)
         if result.bump is None:
             shutil.rmtree(staging)

@@ -20,7 +20,7 @@ class Tally:
     """Counts a release's ``articles`` and ``furniture`` as their rows stream into it (``tee``).
 
     Of ``articles`` only narrow columns are kept (``ARTICLE_COLUMNS``); ``furniture`` is counted by
-    category chunk by chunk. The two tables may stream in two threads at once.
+    category chunk by chunk. Rows may stream in from another thread than the one that asks for the result.
     """
 
     def __init__(self):
