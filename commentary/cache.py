@@ -30,7 +30,7 @@ PROCESSING_SOURCES = (
     "commentary/ingest.py", "commentary/warc.py", "commentary/stages.py", "commentary/language.py", "commentary/steps.py",
     "commentary/runfolder.py", "commentary/cache.py",
     "commentary/tables.py", "commentary/settings.py", "commentary/clean", "commentary/rules",
-    "schemas/models.py", "schemas/validation.py", "uv.lock",
+    "schemas/models.py", "schemas/measures.py", "schemas/validation.py", "uv.lock",
 )
 #: Ingest columns that, with ``source_sha256``, decide a document's clean outputs.
 KEY_COLUMNS = ("source_path", "source_sha256", "format", "url", "outlet", "published_date", "language")

@@ -315,7 +315,7 @@ def _in_key_order(files: tables.TableFiles, key: tuple[str, ...]) -> Iterator[pa
             if passed < table.num_rows:
                 kept.append(table.slice(passed))
         held = kept
-        chunk = _sorted(pa.concat_tables(ready), key) if ready else None
+        chunk = pa.concat_tables(ready).sort_by([(column, "ascending") for column in key]) if ready else None
         if chunk is not None and chunk.num_rows:
             first = tuple(chunk[column][0].as_py() for column in key)
             if (last is not None and first <= last) or _has_repeated_keys(chunk, key):
@@ -323,24 +323,7 @@ def _in_key_order(files: tables.TableFiles, key: tuple[str, ...]) -> Iterator[pa
             last = tuple(chunk[column][-1].as_py() for column in key)
             yield chunk
         if opening is not None:
-            held.append(_sorted(files.read(opening[1]), key))
-
-
-def _sorted(table: pa.Table, key: tuple[str, ...]) -> pa.Table:
-    """``table`` sorted by ``key``: itself when its rows are in that order already (a shard's are), else a sorted copy."""
-    if table.num_rows < 2:
-        return table
-    if any(table[name].null_count for name in key):
-        return table.sort_by([(column, "ascending") for column in key])
-    earlier = [column.slice(0, table.num_rows - 1) for column in (table[name] for name in key)]
-    later = [table[name].slice(1) for name in key]
-    out_of_order, tied = pa.array([False] * (table.num_rows - 1)), pa.array([True] * (table.num_rows - 1))
-    for before, after in zip(earlier, later, strict=True):
-        out_of_order = pc.or_(out_of_order, pc.and_(tied, pc.greater(before, after)))
-        tied = pc.and_(tied, pc.equal(before, after))
-    if not pc.any(out_of_order).as_py():
-        return table
-    return table.sort_by([(column, "ascending") for column in key])
+            held.append(files.read(opening[1]).sort_by([(column, "ascending") for column in key]))
 
 
 def _has_repeated_keys(chunk: pa.Table, key: tuple[str, ...]) -> bool:
