@@ -24,7 +24,7 @@ OUTPUT_LAYOUT = re.compile(r"""^(?:
         | (?:articles|furniture)/part-\d{5}\.parquet)
   | runs/\d{8}T\d{12}Z/(?:ledger\.json|quality\.json|rejects\.parquet|repairs\.parquet
         | (?:rejects|repairs)/(?:ingest|clean|curate|release)-\d{5}\.parquet
-        | stages/(?:stamps|ingest|clean|furniture|keys|dedup)/shard-\d{5}\.parquet | stages/curate/marks\.parquet
+        | stages/(?:stamps|ingest|clean|furniture|keys|dedup|measures)/shard-\d{5}\.parquet | stages/curate/marks\.parquet
         | quality/gx/.+)
 )$""", re.VERBOSE)
 #: Calls that would run or unpickle something: none may appear in the project's code.
