@@ -14,6 +14,7 @@ from commentary.clean.extractors import agreement, consensus_text, covered_share
 from commentary.clean.html import extract_html, extract_html_shard, parse_html, select_blocks
 from commentary.clean.model import EXTRACTORS
 from commentary.clean.people import clean_authors
+from commentary.clean.text import rule_lines, with_kept
 
 PROSE = (
     "The council voted on Tuesday to expand the night bus network after months of "
@@ -274,3 +275,16 @@ def test_the_model_text_stays_when_no_extractor_agrees_more_with_the_others():
     assert consensus_text(article, outputs) == article  # a tie keeps the model's text
     assert consensus_text(article, {}) == article
     assert agreement([article, article, ""]) == [0.5, 0.5, 0.0]  # an empty text agrees with nothing
+
+
+def test_the_html_model_reads_how_many_extractors_kept_a_line_and_where_each_kept_span_lies():
+    page = "\n".join(["Home menu entry", f"{PROSE}First.", "A short caption here", f"{PROSE}Second.", "Copyright 2024 Courier"])
+    kept = {"trafilatura": {2: 1.0, 4: 1.0}, "readability": {2: 1.0, 3: 1.0, 4: 0.4}}
+    lines = with_kept(rule_lines([page]), [kept])
+    assert lines["kept_votes"].to_list() == [0, 2, 1, 1, 0]
+    assert lines["inside_trafilatura"].to_list() == [0, 1, 1, 1, 0]  # the caption lies inside trafilatura's span
+    assert lines["inside_readability"].to_list() == [0, 1, 1, 0, 0]
+    assert lines["inside_votes"].to_list() == [0, 2, 2, 1, 0]
+    words = lines["n_words"].to_list()
+    assert lines["page_kept_trafilatura"][0] == pytest.approx((words[1] + words[3]) / sum(words))
+    assert lines["page_kept_resiliparse"].to_list() == [0.0] * 5

@@ -4,11 +4,12 @@
 
 Writes ``commentary/clean/line_model.json`` (flattened text: both flattenings of every page, and the
 seeds) and ``commentary/clean/html_model.json`` (the HTML path: each block of the page with the
-share of it that each single extractor kept), deterministically (Newton's method, stacking folds
-dealt by site). Each file records what it was trained on. ``--permissive`` trains on permissively
-licensed data only (benchmark MIT, readability Apache-2.0). ``--check`` rebuilds and exits 1 when
-a shipped model differs. ``--choose-decode`` chooses the decode settings by 5-fold cross-validation
-by site (``DECODE`` holds the chosen ones). ``tools/evaluation.py`` prints the out-of-sample figures.
+share of it that each single extractor kept and how the extractors agree), deterministically
+(Newton's method, trees drawn with a fixed seed, stacking folds dealt by site). Each file records
+what it was trained on. ``--permissive`` trains on permissively licensed data only (benchmark MIT,
+readability Apache-2.0). ``--check`` rebuilds and exits 1 when a shipped model differs.
+``--choose-decode`` chooses the decode settings by 5-fold cross-validation by site (``DECODE`` holds
+the chosen ones). ``tools/evaluation.py`` prints the out-of-sample figures.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import json
 import re
 import sys
 import tempfile
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,7 +31,7 @@ from commentary.clean.features import context_frame, feature_frame, feature_name
 from commentary.clean.model import HTML_MODEL_PATH, MODEL_PATH, LineModel, LogisticStage, TreeStage
 from commentary.clean.rules import CATEGORY_PRIORITY
 from commentary.clean.segments import body_segments, line_evidence
-from commentary.clean.text import rule_lines, with_kept
+from commentary.clean.text import KEPT_FEATURES, rule_lines, with_kept
 from tools.corpus import LICENCES, PERMISSIVE, SHARED, Cache
 
 FLATTENINGS = ("flat-blocks", "flat-naive")
@@ -53,7 +55,7 @@ RUN_COSTS = (4.0, 8.0, 16.0)
 #: The text model's are the best mean over the dev split and the pool in each flattening among the
 #: settings that keep the seeds exact and a one-paragraph page an article (a run price of 16 drops it).
 DECODE = {"text": (0.4, 8.0), "html": (0.4, 16.0)}
-#: The boosted trees of the text model's stage 2: count, depth, learning rate, L2 penalty on leaf
+#: The boosted trees of both models' stage 2: count, depth, learning rate, L2 penalty on leaf
 #: values, bins per feature, and the shares of lines and of features each tree sees (few and
 #: shallow trees: inference stays well under 0.1 ms per page).
 TREES = 50
@@ -69,8 +71,10 @@ CONTEXT_FEATURES = ("p_self", "p_prev", "p_next", "p_window_3", "p_window_near",
 SURROUNDING_FEATURES = ("prev2_log_words", "next2_log_words", "prev_prose", "next_prose", "log_since_prose",
                         "log_until_prose", "block_prose", "after_comments", "log_comments_before",
                         "log_since_comment", "near_comments", "near_rules", "doc_comment_share")
-#: The HTML model's extra inputs: the share of each line that each extractor kept, and their mean.
-KEPT_FEATURES = (*(f"kept_by_{name}" for name in EXTRACTORS), "kept_by_mean")
+#: The HTML model's pages weigh ``(pages / (datasets * pages of their dataset)) ** DATASET_BALANCE``:
+#: halfway (on a log scale) between every page weighing the same and every dataset weighing the same,
+#: so that Dragnet's 948 pages do not drown the other sites' layouts.
+DATASET_BALANCE = 0.5
 
 
 @dataclass(frozen=True)
@@ -132,17 +136,18 @@ def load_pages(shared: Path, seeds: Path | None = None) -> list[Page]:
 
 def corpus_pages(cache: Cache, form: str, datasets: tuple[str, ...]) -> list[Page]:
     """Pages of ``datasets`` in one input form: a flattening, or ``html`` (the page's blocks and what
-    each extractor kept of them)."""
+    each extractor kept of them; each page weighted by its dataset's size, ``DATASET_BALANCE``)."""
     texts = cache.extracted("page-text") if form == "html" else cache.flattened(form)
     outputs = {name: cache.extracted(name) for name in EXTRACTORS} if form == "html" else {}
+    chosen = [page for page in cache.pages if page.dataset in datasets]
+    sizes = Counter(page.dataset for page in chosen)
     pages = []
-    for page in cache.pages:
-        if page.dataset not in datasets:
-            continue
+    for page in chosen:
         text = texts[page.page_id]
         kept = {name: kept_share(text, out[page.page_id]) for name, out in outputs.items()}
         labels = headline_is_no_body(text, shingle_labels(text, page.truth))
-        pages.append(Page(page.site, text, labels, page.truth, page.dataset, form, kept, page.page_id,
+        weight = (len(chosen) / (len(sizes) * sizes[page.dataset])) ** DATASET_BALANCE if form == "html" else 1.0
+        pages.append(Page(page.site, text, labels, page.truth, page.dataset, form, kept, page.page_id, weight,
                           outputs={name: out[page.page_id] for name, out in outputs.items()}))
     return pages
 
@@ -258,14 +263,14 @@ def fold_of(groups: list[str], folds: int = FOLDS) -> dict[str, int]:
 
 
 def context_features(html: bool) -> tuple[str, ...]:
-    """Stage 2's inputs beside the line features: for the HTML model (logistic) the stage-1 scores
-    around each line; for the text model (trees) also the line's surroundings."""
+    """Stage 2's inputs beside the line features: for the HTML model the stage-1 scores around each
+    line; for the text model also the line's surroundings."""
     return CONTEXT_FEATURES if html else CONTEXT_FEATURES + SURROUNDING_FEATURES
 
 
 def fit_stages(pages: list[Page], html: bool, lines_x=None):
-    """Stage 1 (logistic) on all lines and stage 2 (trees for text, logistic for HTML) on out-of-fold
-    stage-1 scores; returns the stages and names."""
+    """Stage 1 (logistic) on all lines and stage 2 (trees) on out-of-fold stage-1 scores; returns the
+    stages and names."""
     lines, names, x, y, weight, doc = lines_x or design(pages, html)
     folds = fold_of([p.group for p in pages], STACKING_FOLDS)
     line_fold = np.array([folds[pages[d].group] for d in doc])
@@ -274,8 +279,7 @@ def fit_stages(pages: list[Page], html: bool, lines_x=None):
         held = line_fold == k
         out_of_fold[held] = fit_logistic(x[~held], y[~held], weight[~held]).predict(x[held])
     context = context_frame(lines, out_of_fold, context_features(html)).to_numpy().astype(np.float64)
-    second = fit_logistic if html else fit_trees
-    return fit_logistic(x, y, weight), second(np.hstack([x, context]), y, weight), names
+    return fit_logistic(x, y, weight), fit_trees(np.hstack([x, context]), y, weight), names
 
 
 def provenance(pages: list[Page], fingerprint: str | None) -> dict:

@@ -3,12 +3,12 @@
 Stage 1 scores each line from its own features; stage 2 adds the stage-1 scores of its
 neighbourhood (a stacked model), which lets a short line inside the article stay body. A stage is
 a standardised logistic regression or gradient-boosted oblivious trees (``TreeStage``), which
-express interactions such as "short line inside a run of prose": the text model's stage 2 is
-trees that also read each line's surroundings and comment cues, the other stages are logistic.
+express interactions such as "short line inside a run of prose": both models' stage 2 is trees
+(the text model's also read each line's surroundings and comment cues), stage 1 is logistic.
 The stage-2 scores then go to the body-run decode (``segments.py``) with the cut-off and the
 price of a body run. Two models ship: ``line_model.json`` for flattened text, and
 ``html_model.json`` for the HTML path, whose inputs add the share of each line that each single
-extractor kept (``extractors.py``). Both are written by ``make train`` (``tools/train.py``) and
+extractor kept (``extractors.py``) and how the extractors agree (``text.with_kept``). Both are written by ``make train`` (``tools/train.py``) and
 record the data they were trained on (``trained_on``: datasets, page counts, licences).
 """
 from __future__ import annotations

@@ -25,7 +25,7 @@ import polars as pl
 
 from commentary.clean import CleanedPage, LineDecision
 from commentary.clean.article import not_an_article
-from commentary.clean.features import PROSE_MIN_WORDS, add_rule_matches, context_frame, feature_frame, line_table
+from commentary.clean.features import NEAR_WINDOW, PROSE_MIN_WORDS, add_rule_matches, context_frame, feature_frame, line_table
 from commentary.clean.fields import FIELD_CATEGORIES, extract_fields
 from commentary.clean.model import EXTRACTORS, MODEL_ID, LineModel, default_model
 from commentary.clean.rules import CATEGORY_PRIORITY, load_rules, load_structural_rules
@@ -253,14 +253,42 @@ def classify_shard(texts: Sequence[str], model: LineModel | None = None,
     )
 
 
+#: The HTML model's inputs that ``with_kept`` adds: the share of each line that each extractor kept and
+#: their mean, then how the extractors agree: how many kept most of the line, the share of the page's
+#: words each kept, whether the line lies between the first and last line each kept (and how many
+#: say so), and the mean kept share of the lines around it.
+KEPT_FEATURES = (
+    *(f"kept_by_{name}" for name in EXTRACTORS), "kept_by_mean", "kept_votes",
+    *(f"{kind}_{name}" for name in EXTRACTORS for kind in ("page_kept", "inside")), "kept_near", "inside_votes",
+)
+#: An extractor keeps a line when it kept more than this share of the line's words.
+KEPT_LINE_SHARE = 0.5
+
+
 def with_kept(lines: pl.DataFrame, kept: Sequence[dict[str, dict[int, float]]]) -> pl.DataFrame:
-    """``lines`` with the HTML model's inputs: ``kept_by_<extractor>``, the share of each line that
-    extractor kept (``kept[doc][extractor][line_no]``, 0 when absent), and their mean."""
+    """``lines`` with the HTML model's inputs (``KEPT_FEATURES``), from the share of each line that each
+    extractor kept (``kept[doc][extractor][line_no]``, 0 when absent)."""
     doc, number = lines["doc"].to_list(), lines["line_no"].to_list()
     columns = {f"kept_by_{name}": [kept[d].get(name, {}).get(n, 0.0) for d, n in zip(doc, number)]
                for name in EXTRACTORS}
     frame = pl.DataFrame(columns, schema={c: pl.Float64 for c in columns})
-    return pl.concat([lines, frame], how="horizontal").with_columns(pl.mean_horizontal(*columns).alias("kept_by_mean"))
+    index = pl.int_range(pl.len()).over("doc")
+    words = pl.col("n_words").cast(pl.Float64)
+    page_words = pl.max_horizontal(words.sum().over("doc"), pl.lit(1.0))
+    agreement = {}
+    for name, column in zip(EXTRACTORS, columns):
+        kept_index = pl.when(pl.col(column) > KEPT_LINE_SHARE).then(index).otherwise(None)
+        agreement[f"page_kept_{name}"] = (words * pl.col(column)).sum().over("doc") / page_words
+        agreement[f"inside_{name}"] = ((index >= kept_index.min().over("doc")) & (index <= kept_index.max().over("doc"))
+                                       ).fill_null(False).cast(pl.Float64)
+    return pl.concat([lines, frame], how="horizontal").with_columns(
+        pl.mean_horizontal(*columns).alias("kept_by_mean"),
+        pl.sum_horizontal(*((pl.col(c) > KEPT_LINE_SHARE).cast(pl.Float64) for c in columns)).alias("kept_votes"),
+        **agreement,
+    ).with_columns(
+        pl.col("kept_by_mean").rolling_mean(NEAR_WINDOW, center=True, min_samples=1).over("doc").alias("kept_near"),
+        pl.sum_horizontal(*(pl.col(f"inside_{name}") for name in EXTRACTORS)).alias("inside_votes"),
+    )
 
 
 def body_probability(lines: pl.DataFrame, model: LineModel) -> np.ndarray:
