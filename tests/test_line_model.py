@@ -3,7 +3,7 @@ import json
 
 import numpy as np
 
-from commentary.clean.model import HTML_MODEL_PATH, MODEL_PATH, LineModel, LogisticStage, TreeStage, stage_from_json
+from commentary.clean.model import HTML_MODEL_PATH, MODEL_PATH, LineModel, TreeStage, stage_from_json
 from tools.train import boost, fit_logistic
 
 
@@ -35,10 +35,12 @@ def test_trees_learn_an_interaction_that_the_logistic_stage_cannot():
 
 def test_shipped_models_load_through_one_interface_and_stay_cheap():
     text, html = LineModel.load(MODEL_PATH), LineModel.load(HTML_MODEL_PATH)
-    assert isinstance(text.stage1, LogisticStage) and isinstance(text.stage2, TreeStage)
-    trees, depth = text.stage2.features.shape
-    assert trees <= 100 and depth <= 6  # a shard's ~90,000 lines in well under 0.1 ms per page
-    assert text.stage2.features.max() < len(text.features) + len(text.context_features)
+    assert isinstance(text.stage1, TreeStage) and isinstance(text.stage2, TreeStage)
+    # Stage 1 reads only the line's own features; stage 2 also the context after them.
+    for stage, width in ((text.stage1, len(text.features)), (text.stage2, len(text.features) + len(text.context_features))):
+        trees, depth = stage.features.shape
+        assert trees <= 100 and depth <= 6  # a shard's ~90,000 lines in well under 0.1 ms per page
+        assert stage.features.max() < width
     for model in (text, html):
         width = len(model.features) + len(model.context_features)
         p = model.stage2.predict(np.asfortranarray(np.zeros((3, width))))

@@ -63,12 +63,20 @@ TREE_L2 = 1.0
 TREE_BINS = 32
 TREE_ROWS = 0.5
 TREE_COLUMNS = 0.5
+#: The text model's stage 1 is smaller trees on each line's own features (count, depth, learning
+#: rate; the other settings as above): they catch interactions between a line's length,
+#: punctuation and position that one weight per feature cannot.
+FIRST_TREES = 20
+FIRST_TREE_DEPTH = 4
+FIRST_TREE_RATE = 0.3
 CONTEXT_FEATURES = ("p_self", "p_prev", "p_next", "p_window_3", "p_window_near", "p_window_wide",
                     "p_doc_max", "p_doc_mean", "p_below_running_max", "p_max_after", "p_max_before")
-#: The text model's stage 2 (trees) also reads each line's surroundings and comment cues.
+#: The text model's stage 2 (trees) also reads each line's surroundings, comment cues and its
+#: length against the page's other lines.
 SURROUNDING_FEATURES = ("prev2_log_words", "next2_log_words", "prev_prose", "next_prose", "log_since_prose",
                         "log_until_prose", "block_prose", "after_comments", "log_comments_before",
-                        "log_since_comment", "near_comments", "near_rules", "doc_comment_share")
+                        "log_since_comment", "near_comments", "near_rules", "doc_comment_share",
+                        "length_rank", "words_vs_page_prose", "near_open_prose", "log_to_peak")
 #: The HTML model's extra inputs: the share of each line that each extractor kept, and their mean.
 KEPT_FEATURES = (*(f"kept_by_{name}" for name in EXTRACTORS), "kept_by_mean")
 
@@ -197,6 +205,11 @@ def fit_trees(x: np.ndarray, y: np.ndarray, weight: np.ndarray) -> TreeStage:
     return boost(x, y, weight)[0]
 
 
+def fit_first_trees(x: np.ndarray, y: np.ndarray, weight: np.ndarray) -> TreeStage:
+    """The text model's stage 1: the smaller trees of ``FIRST_TREES`` (see :func:`boost`)."""
+    return boost(x, y, weight, trees=FIRST_TREES, depth=FIRST_TREE_DEPTH, rate=FIRST_TREE_RATE)[0]
+
+
 def boost(x: np.ndarray, y: np.ndarray, weight: np.ndarray, trees: int = TREES, depth: int = TREE_DEPTH,
           rate: float = TREE_RATE, penalty: float = TREE_L2, bins: int = TREE_BINS,
           rows: float = TREE_ROWS, columns: float = TREE_COLUMNS) -> tuple[TreeStage, np.ndarray]:
@@ -264,18 +277,18 @@ def context_features(html: bool) -> tuple[str, ...]:
 
 
 def fit_stages(pages: list[Page], html: bool, lines_x=None):
-    """Stage 1 (logistic) on all lines and stage 2 (trees for text, logistic for HTML) on out-of-fold
-    stage-1 scores; returns the stages and names."""
+    """Stage 1 on all lines and stage 2 on out-of-fold stage-1 scores (both trees for text, both
+    logistic for HTML); returns the stages and names."""
     lines, names, x, y, weight, doc = lines_x or design(pages, html)
+    first, second = (fit_logistic, fit_logistic) if html else (fit_first_trees, fit_trees)
     folds = fold_of([p.group for p in pages], STACKING_FOLDS)
     line_fold = np.array([folds[pages[d].group] for d in doc])
     out_of_fold = np.zeros(len(y))
     for k in range(STACKING_FOLDS):
         held = line_fold == k
-        out_of_fold[held] = fit_logistic(x[~held], y[~held], weight[~held]).predict(x[held])
+        out_of_fold[held] = first(x[~held], y[~held], weight[~held]).predict(x[held])
     context = context_frame(lines, out_of_fold, context_features(html)).to_numpy().astype(np.float64)
-    second = fit_logistic if html else fit_trees
-    return fit_logistic(x, y, weight), second(np.hstack([x, context]), y, weight), names
+    return first(x, y, weight), second(np.hstack([x, context]), y, weight), names
 
 
 def provenance(pages: list[Page], fingerprint: str | None) -> dict:

@@ -3,8 +3,9 @@
 Stage 1 scores each line from its own features; stage 2 adds the stage-1 scores of its
 neighbourhood (a stacked model), which lets a short line inside the article stay body. A stage is
 a standardised logistic regression or gradient-boosted oblivious trees (``TreeStage``), which
-express interactions such as "short line inside a run of prose": the text model's stage 2 is
-trees that also read each line's surroundings and comment cues, the other stages are logistic.
+express interactions such as "short line inside a run of prose": both stages of the text model
+are trees (stage 2 also reads each line's surroundings and comment cues), the HTML model's are
+logistic.
 The stage-2 scores then go to the body-run decode (``segments.py``) with the cut-off and the
 price of a body run. Two models ship: ``line_model.json`` for flattened text, and
 ``html_model.json`` for the HTML path, whose inputs add the share of each line that each single
