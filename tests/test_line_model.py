@@ -35,11 +35,11 @@ def test_trees_learn_an_interaction_that_the_logistic_stage_cannot():
 
 def test_shipped_models_load_through_one_interface_and_stay_cheap():
     text, html = LineModel.load(MODEL_PATH), LineModel.load(HTML_MODEL_PATH)
-    assert isinstance(text.stage1, LogisticStage) and isinstance(text.stage2, TreeStage)
-    trees, depth = text.stage2.features.shape
-    assert trees <= 100 and depth <= 6  # a shard's ~90,000 lines in well under 0.1 ms per page
-    assert text.stage2.features.max() < len(text.features) + len(text.context_features)
     for model in (text, html):
+        assert isinstance(model.stage1, LogisticStage) and isinstance(model.stage2, TreeStage)
         width = len(model.features) + len(model.context_features)
+        trees, depth = model.stage2.features.shape
+        assert trees <= 100 and depth <= 6  # a shard's ~90,000 lines in well under 0.1 ms per page
+        assert model.stage2.features.max() < width  # stage 2 reads the line's features and the context after them
         p = model.stage2.predict(np.asfortranarray(np.zeros((3, width))))
         assert p.shape == (3,) and ((p > 0) & (p < 1)).all()

@@ -67,10 +67,12 @@ TREE_ROWS = 0.5
 TREE_COLUMNS = 0.5
 CONTEXT_FEATURES = ("p_self", "p_prev", "p_next", "p_window_3", "p_window_near", "p_window_wide",
                     "p_doc_max", "p_doc_mean", "p_below_running_max", "p_max_after", "p_max_before")
-#: The text model's stage 2 (trees) also reads each line's surroundings and comment cues.
+#: The text model's stage 2 (trees) also reads each line's surroundings, comment cues and its
+#: length against the page's other lines.
 SURROUNDING_FEATURES = ("prev2_log_words", "next2_log_words", "prev_prose", "next_prose", "log_since_prose",
                         "log_until_prose", "block_prose", "after_comments", "log_comments_before",
-                        "log_since_comment", "near_comments", "near_rules", "doc_comment_share")
+                        "log_since_comment", "near_comments", "near_rules", "doc_comment_share",
+                        "length_rank", "words_vs_page_prose", "near_open_prose", "log_to_peak")
 #: The HTML model's pages weigh ``(pages / (datasets * pages of their dataset)) ** DATASET_BALANCE``:
 #: halfway (on a log scale) between every page weighing the same and every dataset weighing the same,
 #: so that Dragnet's 948 pages do not drown the other sites' layouts.

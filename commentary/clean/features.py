@@ -289,8 +289,10 @@ def feature_names(categories: Sequence[str]) -> list[str]:
 def context_frame(lines: pl.DataFrame, probability: np.ndarray, names: Sequence[str]) -> pl.DataFrame:
     """Second-stage features ``names`` of every line: the first-stage body probability of the line
     and its neighbours (``p_*``), and what surrounds the line itself: the lines two away, the
-    nearest prose lines, the share of prose in its block, and the comment lines (by rule) before
-    and around it."""
+    nearest prose lines, the share of prose in its block, the comment lines (by rule) before
+    and around it, and the line against its page: the rank of its length, its length against the
+    page's median prose line, the share of unterminated prose around it (teasers, link lists),
+    and its distance to the page's most confident line."""
     p = pl.col("p")
     n_words = pl.col("n_words")
     prose = (n_words >= PROSE_MIN_WORDS).cast(pl.Float32)
@@ -326,7 +328,11 @@ def context_frame(lines: pl.DataFrame, probability: np.ndarray, names: Sequence[
         "near_comments": _window_mean(comment, NEAR_WINDOW),
         "near_rules": _window_mean(pl.col("rule_category").is_not_null().cast(pl.Float32), NEAR_WINDOW),
         "doc_comment_share": _ratio(comment.sum().over("doc"), pl.len().over("doc")),
+        "length_rank": _ratio(n_words.rank("average").over("doc"), pl.len().over("doc")),
+        "words_vs_page_prose": _log(n_words) - _log(n_words).filter(prose > 0).median().over("doc").fill_null(0.0),
+        "near_open_prose": _window_mean(prose * (1 - pl.col("ends_terminal").cast(pl.Float32)), NEAR_WINDOW),
+        "log_to_peak": _log((index - p.arg_max().over("doc")).abs()),
     }
-    return (lines.select("doc", "block", "n_words", "rule_category")
+    return (lines.select("doc", "block", "n_words", "ends_terminal", "rule_category")
             .with_columns(pl.Series("p", probability, dtype=pl.Float32))
             .select(expressions[name].alias(name) for name in names))
