@@ -229,17 +229,16 @@ def _clean_unfinished(curated_root: Path) -> list[str]:
 def _write_compared(shards: tables.TableFiles, files: Files, name: str, tally: statistics.Tally) -> versions.TableHashes:
     """Write a compared table into the release in key order; returns its hashes, taken from the rows as they are written.
 
-    The rows are read and merged in a thread, hashed and counted in another, while the writer encodes the
-    chunks before them (all three mostly free the GIL): the same chunks in the same order, on every core.
+    The rows are read, merged, hashed and counted in a thread of their own while the writer encodes the
+    chunks before them (both mostly free the GIL): the same chunks in the same order, on two cores.
     """
     hasher = versions.Hasher(RELEASE_TABLES[name].schema)
-    merged = _ahead(_in_key_order(shards, RELEASE_TABLES[name].key), "release-rows")
-    _write_table(_ahead(tally.tee(name, hasher.tee(merged)), "release-hashes"), files, name)
+    _write_table(_ahead(tally.tee(name, hasher.tee(_in_key_order(shards, RELEASE_TABLES[name].key)))), files, name)
     return hasher.result()
 
 
-def _ahead(chunks: Iterator[pa.Table], thread: str, depth: int = 2) -> Iterator[pa.Table]:
-    """The items of ``chunks``, produced in a thread of their own (named ``thread``) up to ``depth`` items ahead of the consumer.
+def _ahead(chunks: Iterator[pa.Table], depth: int = 2) -> Iterator[pa.Table]:
+    """The items of ``chunks``, produced in a thread of their own up to ``depth`` items ahead of the consumer.
 
     An error of the producer is raised to the consumer; a consumer that stops early stops the producer.
     """
@@ -266,7 +265,7 @@ def _ahead(chunks: Iterator[pa.Table], thread: str, depth: int = 2) -> Iterator[
         except BaseException as error:  # noqa: BLE001 - handed to the consumer
             hand((done, error))
 
-    producer = threading.Thread(target=produce, name=thread, daemon=True)
+    producer = threading.Thread(target=produce, name="release-rows", daemon=True)
     producer.start()
     try:
         while True:
