@@ -265,7 +265,8 @@ def test_mojibake_check_agrees_with_ftfy(seed):
 
     from commentary import ingest
     rng = random.Random(seed)
-    alphabet = "ab Z.,!?\n\t-'\"0" + "ÂÃÎÐØÙàâóéè€œŠš¢£Ÿž\xa0\xad®©°·»–—´‚Ä√±∂≈βΒΓВГРСЂўāœŒ×²°µ“”‘’…™\x85\x9d"
+    alphabet = ("ab Z.,!?\n\t-'\"0"  # ASCII, and characters of the pattern's branches
+                "ÂÃÎÐØÙàâóéè€œŠš¢£Ÿž\xa0\xad®©°·»–—´‚Ä√±∂≈βΒΓВГРСЂўāœŒ×²°µ“”‘’…™\x85\x9d")
     texts = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12))) for _ in range(20000)]
     assert [ingest._looks_bad(text) for text in texts] == [is_bad(text) for text in texts]
     assert 1000 < sum(map(is_bad, texts)) < len(texts) - 1000  # both outcomes are tried
