@@ -22,6 +22,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import ftfy
+from ftfy.badness import BADNESS_RE
 
 from commentary.settings import (
     MAX_CONTROL_SHARE, MAX_DECOMPRESSED_BYTES, MAX_HTML_CHARS, MAX_LINE_CHARS, MAX_RAW_BYTES, MAX_SIDECAR_BYTES,
@@ -68,6 +69,10 @@ _MOJIBAKE_HINT = re.compile(
     "[\u00c2-\u00ef][\u0080-\u00bf\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192\u02c6\u02dc\u2013\u2014"
     "\u2018-\u201a\u201c-\u201e\u2020-\u2022\u2026\u2030\u2039\u203a\u20ac\u2122]"
 )
+#: Characters before the first one that must be non-ASCII, at most, in a match of ftfy's mojibake pattern
+#: (``BADNESS_RE``; each of its branches has one within its first three characters, checked by the tests).
+_BADNESS_REACH = 2
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
 
 
 class RejectedFile(Exception):
@@ -287,13 +292,27 @@ def decode_bytes(content: bytes, fmt: str) -> tuple[str, list[tuple[str, str]]]:
         repairs.append(("invalid-bytes-replaced", f"{replaced} byte sequences not valid {encoding} replaced by U+FFFD"))
     utf8 = encoding == "utf-8" and not replaced  # text is exactly the bytes read as UTF-8
     # the hint's first character (U+00C2-U+00EF) is the byte C3 and a continuation byte in UTF-8
-    if (not utf8 or b"\xc3" in content) and _MOJIBAKE_HINT.search(text) and (fixed := ftfy.fix_encoding(text)) != text:
+    if (not utf8 or b"\xc3" in content) and _MOJIBAKE_HINT.search(text) and _looks_bad(text) and (fixed := ftfy.fix_encoding(text)) != text:
         text, utf8 = fixed, False
         repairs.append(("mojibake-fixed", "UTF-8 text that had been decoded as cp1252 or latin-1 was restored"))
     bad = _not_text_count(content) if utf8 else len(_NOT_TEXT.findall(text))
     if bad > MAX_CONTROL_SHARE * len(text):
         raise RejectedFile("binary-content", f"{bad} of {len(text)} characters are control codes or undecodable as {encoding}")
     return text.replace("\r\n", "\n").replace("\r", "\n"), repairs
+
+
+def _looks_bad(text: str) -> bool:
+    """``ftfy.badness.is_bad(text)``: whether ftfy sees mojibake, without which ``ftfy.fix_encoding`` returns the text as
+    it is. The pattern is tried only where a match can start (at most _BADNESS_REACH characters before a non-ASCII
+    character), not at every character: about a seventh of the time on the benchmark's pages."""
+    tried = -1
+    for found in _NON_ASCII.finditer(text):
+        at = found.start()
+        for start in range(max(at - _BADNESS_REACH, tried + 1), at + 1):
+            if BADNESS_RE.match(text, start):
+                return True
+        tried = at
+    return False
 
 
 def _not_text_count(content: bytes) -> int:

@@ -141,8 +141,8 @@ def clean(ingested: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, list[dict
             rejects.append(reject(doc["source_path"], "clean", reason, detail))
         else:
             articles.append(article)
-    for article, body in zip(articles, normalize_bodies([article["body"] for article in articles]), strict=True):
-        article["body"], article["body_sha256"] = body, body_fingerprint(body)
+    for article, body, fingerprint in zip(articles, *normalize_bodies([article["body"] for article in articles]), strict=True):
+        article["body"], article["body_sha256"] = body, fingerprint
     undeclared = [article for article in articles if not article["language"]]  # the page's own metadata comes first
     for article, detected in zip(undeclared, _languages([article["body"] for article in undeclared]), strict=True):
         if detected:
@@ -252,16 +252,27 @@ def _article(doc: dict, html_meta: dict, page: CleanedPage) -> dict:
     return row
 
 
-def normalize_bodies(bodies: list[str]) -> list[str]:
+def normalize_bodies(bodies: list[str]) -> tuple[list[str], list[str]]:
     """Each body with runs of white space within a line (no-break spaces, tabs) as one space and no white space at
-    a line's ends, as in the other text fields; line breaks kept. One Polars pass over a shard's bodies."""
-    return (pl.Series(bodies, dtype=pl.String).str.replace_all(f"[{LINE_SPACE}]+", " ")
-            .str.replace_all("(?m)^ | $", "").to_list())
+    a line's ends, as in the other text fields; line breaks kept. One Polars pass over a shard's bodies.
+
+    Returns the bodies and their ``body_fingerprint``: a normalised body's only white space is spaces and line
+    breaks, so Python's split and join of its words is the same pass with every run of those as one space.
+    """
+    normalized = (pl.Series(bodies, dtype=pl.String).str.replace_all(f"[{LINE_SPACE}]+", " ")
+                  .str.replace_all("(?m)^ | $", ""))
+    words = normalized.str.replace_all("[ \n]+", " ").str.strip_chars(" ").to_list()
+    return normalized.to_list(), [_fingerprint_of_words(text) for text in words]
 
 
 def body_fingerprint(body: str) -> str:
     """Hash of the body with case and white space normalised: equal for exact duplicates."""
-    return hashlib.sha256(" ".join(body.split()).casefold().encode("utf-8")).hexdigest()
+    return _fingerprint_of_words(" ".join(body.split()))
+
+
+def _fingerprint_of_words(words: str) -> str:
+    """``body_fingerprint`` of a body whose words are ``words``, joined by single spaces."""
+    return hashlib.sha256(words.casefold().encode("utf-8")).hexdigest()
 
 
 def dedup_keys(articles: pl.DataFrame) -> pl.DataFrame:

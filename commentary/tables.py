@@ -28,6 +28,8 @@ from schemas import models
 log = logging.getLogger(__name__)
 
 _ARROW_TYPES = {pl.String: pa.string(), pl.Int64: pa.int64(), pl.UInt32: pa.uint32(), pl.Date: pa.date32()}
+#: Columns of whole texts (pages, bodies): their values seldom repeat, so a run's files store them without a dictionary.
+_FREE_TEXT = frozenset({"text", "body"})
 
 
 def _arrow_type(dtype: pl.DataType) -> pa.DataType:
@@ -168,16 +170,20 @@ def to_arrow(frame: pl.DataFrame, schema: pa.Schema) -> pa.Table:
 
 
 def write_parquet(table: pa.Table, path: Path, schema: pa.Schema, row_group_rows: int = ROW_GROUP_ROWS) -> Path:
-    """Write one Parquet file deterministically (zstd, statistics, fixed row groups), aside and then renamed over ``path``.
+    """Write one file of a run folder deterministically (lz4, statistics, fixed row groups), aside and then renamed over ``path``.
 
-    The rename replaces an existing file, never writes into it: it may be a hard link to an earlier run's file (``link_file``).
+    A run's files are read back by the run (and the next ones) only, so they are compressed for speed (lz4 writes and reads
+    about twice as fast as zstd, for files about 40% larger) and their whole texts are not dictionary-encoded; releases
+    are zstd (``write_row_groups``). The rename replaces an existing file, never writes into it: it may be a hard link to
+    an earlier run's file (``link_file``).
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     aside = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     table = table.select(schema.names).cast(schema).replace_schema_metadata(None)
     with no_space_is_disk_full(aside):
         pq.write_table(
-            table, aside, compression="zstd", row_group_size=row_group_rows, write_statistics=True,
+            table, aside, compression="lz4", row_group_size=row_group_rows, write_statistics=True,
+            use_dictionary=[name for name in schema.names if name not in _FREE_TEXT],
         )
         os.replace(aside, path)
     return path

@@ -86,6 +86,7 @@ def test_rule_examples(rule):
 def test_rule_groups_choose_the_first_matching_rule():
     texts = [t for rule in RULES for t in (*rule.examples, *rule.counter_examples)]
     texts += [f"{a} {b}" for a, b in zip(texts, texts[1:])]
+    texts += texts[::-3]  # repeated lines (a site's menus), in another order
     frame = pl.DataFrame({"text": texts}).with_columns(pl.col("text").str.count_matches(r"\S+").alias("n_words"))
     one_by_one = [next((i for i, rule in enumerate(RULES) if _matches(rule, [t])[0]), None) for t in texts]
     assert first_matching_rule(frame, RULES).to_list() == one_by_one

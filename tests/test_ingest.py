@@ -207,3 +207,66 @@ def test_a_folder_that_cannot_be_listed_or_whose_path_is_too_long_is_rejected(tm
     refused = [f for f in found if f.refusal]
     assert len(refused) == 1 and refused[0].refusal[0] == "unreadable-folder"
     assert refused[0].rel_path.startswith("deep/" + "d" * 250) and "too long" in refused[0].refusal[1]
+
+
+def _reach_of_branch(items) -> int | None:
+    """Characters a branch of a parsed pattern may match before its first item that matches only non-ASCII; None when
+    the branch has no such item or holds constructs this walk does not follow."""
+    import re._constants as sre
+
+    def ascii_possible(op, value) -> bool:
+        if op == sre.LITERAL:
+            return value < 128
+        if op == sre.IN:
+            return any(o in (sre.NEGATE, sre.CATEGORY) or (o == sre.LITERAL and v < 128) or (o == sre.RANGE and v[0] < 128)
+                       for o, v in value)
+        if op in (sre.ANY, sre.NOT_LITERAL):
+            return True
+        raise ValueError(f"unexpected pattern item {op}")
+
+    consumed = 0
+    for op, value in items:
+        if op == sre.AT:
+            continue
+        if op == sre.MAX_REPEAT:
+            low, high, (sub,) = value[0], value[1], value[2].data
+            if high != 1:
+                return None
+            if low == 1 and not ascii_possible(*sub):
+                return consumed
+            consumed += 1
+            continue
+        if not ascii_possible(op, value):
+            return consumed
+        consumed += 1
+    return None
+
+
+def test_mojibake_check_tries_every_start_ftfy_could_match_at():
+    import re
+    import re._constants as sre
+    import re._parser as sre_parse
+
+    from ftfy.badness import BADNESS_RE
+
+    from commentary import ingest
+    assert not BADNESS_RE.flags & re.IGNORECASE  # a non-ASCII literal then matches only non-ASCII
+    (op, (_, branches)), = sre_parse.parse(BADNESS_RE.pattern, BADNESS_RE.flags).data
+    assert op == sre.BRANCH
+    reaches = [_reach_of_branch(list(branch)) for branch in branches]
+    assert None not in reaches and max(reaches) == ingest._BADNESS_REACH
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_mojibake_check_agrees_with_ftfy(seed):
+    import random
+
+    from ftfy.badness import is_bad
+
+    from commentary import ingest
+    rng = random.Random(seed)
+    alphabet = ("ab Z.,!?\n\t-'\"0"  # ASCII, and characters of the pattern's branches
+                "ÂÃÎÐØÙàâóéè€œŠš¢£Ÿž\xa0\xad®©°·»–—´‚Ä√±∂≈βΒΓВГРСЂўāœŒ×²°µ“”‘’…™\x85\x9d")
+    texts = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12))) for _ in range(20000)]
+    assert [ingest._looks_bad(text) for text in texts] == [is_bad(text) for text in texts]
+    assert 1000 < sum(map(is_bad, texts)) < len(texts) - 1000  # both outcomes are tried

@@ -182,7 +182,18 @@ def rule_groups(rules: tuple[Rule, ...]) -> tuple[RuleGroup, ...]:
 
 
 def first_matching_rule(lines: pl.DataFrame, rules: tuple[Rule, ...]) -> pl.Series:
-    """Index into ``rules`` of the first rule that matches each line (``text``, ``n_words``), or null."""
+    """Index into ``rules`` of the first rule that matches each line (``text``, ``n_words``), or null.
+
+    Each distinct text is matched once: a shard's pages repeat their sites' menus and footers (about half of
+    the short lines of a real-size shard are repeats).
+    """
+    distinct = lines.select("text", "n_words").unique("text", maintain_order=True)
+    found = distinct.select("text", _first_matching_rule(distinct, rules))
+    return lines.select("text").join(found, on="text", how="left", maintain_order="left").to_series(1)
+
+
+def _first_matching_rule(lines: pl.DataFrame, rules: tuple[Rule, ...]) -> pl.Series:
+    """``first_matching_rule`` with every line matched."""
     groups = rule_groups(rules)
     text, n_words = pl.col("text"), pl.col("n_words")
     group = pl.lit(None, dtype=pl.Int16)
