@@ -3,7 +3,7 @@
     python -m tools.bench [--sizes 1000,10000,20000,100000] [--work .cache/bench] [--shared ../shared]
                           [--cleaning-only] [--dask] [--warc-pages 2000] [--small-pages 10000]
 
-Cleaning speed comes first (``tools.speed`` on the shared benchmark pages, one Polars
+Cleaning speed comes first (``tools.speed`` on the shared benchmark and pool pages, one Polars
 thread, a minute or less); ``--cleaning-only`` stops there.
 
 Corpora are built from the real benchmark and pool pages (``tools.realpages``: text pages of real

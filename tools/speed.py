@@ -2,9 +2,11 @@
 
     POLARS_MAX_THREADS=1 python -m tools.speed [--shared ../shared] [--shard-size 500]
 
-Text path: one shard of ``--shard-size`` pages cycled from ``benchmark/flat-blocks`` (then
-``flat-naive``), cleaned by ``clean_shard``. Target: at least 1,000 pages per CPU second on one
-core (at most 1.0 CPU ms per page).
+Text path: one shard of ``--shard-size`` distinct pages, flattened (``flat-blocks``, then ``flat-naive``)
+from the benchmark and pool pages (``tools.corpus``: the benchmark's stored files, the pool flattened
+once into the eval cache) and spread evenly over their datasets, cleaned by ``clean_shard``. No page
+repeats, so work done once per distinct line gains only what a shard of different pages gives.
+Target: at least 1,000 pages per CPU second on one core (at most 1.0 CPU ms per page).
 
 HTML path: every page of ``benchmark/html`` read and decoded (``ingest.read_raw``), extracted
 (``extract_html_shard``: main text and metadata) and cleaned as one shard, as the clean stage does;
@@ -31,6 +33,7 @@ import trafilatura
 from commentary.clean.html import extract_html_shard
 from commentary.clean.text import clean_shard
 from commentary.ingest import discover, read_raw
+from tools.corpus import Cache
 
 T = TypeVar("T")
 
@@ -56,8 +59,11 @@ def best_cpu_seconds(run: Callable[[], T], repeat: int) -> tuple[float, T]:
 
 
 def text_path(pages: list[str], shard_size: int, repeat: int) -> dict[str, float]:
-    """Clean one shard of ``shard_size`` pages cycled from ``pages``: CPU ms/page, pages per CPU second."""
-    shard = (pages * (shard_size // len(pages) + 1))[:shard_size]
+    """Clean one shard of ``shard_size`` of the distinct ``pages``, spread evenly over them: CPU ms/page,
+    pages per CPU second."""
+    if len(pages) < shard_size:
+        raise SystemExit(f"{len(pages)} pages to measure on, fewer than a shard of {shard_size}")
+    shard = [pages[i * len(pages) // shard_size] for i in range(shard_size)]
     cpu, cleaned = best_cpu_seconds(lambda: clean_shard(shard), repeat)
     lines = sum(len(page.lines) for page in cleaned) / shard_size
     return {"pages": shard_size, "lines_per_page": lines, "cpu_ms_per_page": 1000 * cpu / shard_size,
@@ -99,9 +105,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeat", type=int, default=3, help="runs per measure; the best counts")
     args = parser.parse_args(argv)
     benchmark = args.shared / "benchmark"
+    corpus = Cache(args.shared)
     print(f"cleaning speed, {pl.thread_pool_size()} Polars thread(s), CPU time, best of {args.repeat}:", flush=True)
     for flattening in ("flat-blocks", "flat-naive"):
-        pages = [p.read_text(encoding="utf-8") for p in sorted((benchmark / flattening).glob("*.txt"))]
+        flattened = corpus.flattened(flattening)
+        pages = [flattened[page.page_id] for page in corpus.pages]
         r = text_path(pages, args.shard_size, args.repeat)
         print(f"  text path, {flattening}: {r['pages']} pages of {r['lines_per_page']:.0f} lines: "
               f"{r['pages_per_cpu_second']:,.0f} pages per CPU second, {r['cpu_ms_per_page']:.2f} CPU ms/page "
