@@ -1,7 +1,9 @@
 """Bulk line table and line features for a whole shard (Polars expressions, no per-line loops).
 
-Every feature is language-neutral: it looks at lengths, punctuation, letter case, position in
-the page and the neighbouring lines, never at the words of one language. What a feature reads
+The features of :func:`feature_frame` are language-neutral: they look at lengths, punctuation,
+letter case, position in the page and the neighbouring lines, never at the words of one language.
+The text model adds lexical inputs (:func:`lexical_keys`, :func:`lexical_frame`): the first and last
+tokens of each line, scored by a vocabulary learned across sites in training. What a feature reads
 from a line's characters (classes counted, first and last characters) comes from one pass over
 the shard's code points in NumPy (:func:`char_profile`), not from a regex per feature.
 """
@@ -36,6 +38,12 @@ NEAR_WINDOW = 5
 WIDE_WINDOW = 15
 #: Distance (in lines) given to a line with no prose line, or no comment line, on that side.
 FAR_LINES = 1000
+#: A token: a run of letters, digits and underscores, or one other non-space character ("|", "»", "©").
+TOKEN = r"[\p{L}\p{N}_]+|[^\p{L}\p{N}\s]"
+#: Lexical slots of a line: its first one, two and three tokens and its last one and two, each
+#: read from this many characters at the line's start or end (lowercased, digit runs folded to "0").
+LEXICAL_SLOTS = {"first_1": (0, 1), "first_2": (0, 2), "first_3": (0, 3), "last_1": (-1, 1), "last_2": (-2, 2)}
+LEXICAL_CHARS = 40
 
 
 class _CharFlags:
@@ -284,6 +292,33 @@ def feature_names(categories: Sequence[str]) -> list[str]:
     """Names of the columns of :func:`feature_frame` used as model inputs, in order."""
     probe = line_table(["x"]).with_columns(rule_category=pl.lit(None, dtype=pl.String))
     return [c for c in feature_frame(probe, categories).columns if c not in probe.columns]
+
+
+def lexical_keys(lines: pl.DataFrame) -> pl.DataFrame:
+    """The key of each :data:`LEXICAL_SLOTS` slot of every line of a :func:`line_table` (``key_<slot>``):
+    the slot's tokens joined by a space."""
+    def tokens(end: pl.Expr) -> pl.Expr:
+        return end.str.to_lowercase().str.replace_all(r"\p{N}+", "0").str.extract_all(TOKEN)
+
+    text = pl.col("text")
+    head, tail = tokens(text.str.slice(0, LEXICAL_CHARS)), tokens(text.str.slice(-LEXICAL_CHARS))
+    return lines.select(
+        (head if start >= 0 else tail).list.slice(start, length).list.join(" ").alias(f"key_{slot}")
+        for slot, (start, length) in LEXICAL_SLOTS.items())
+
+
+def lexical_names() -> list[str]:
+    """Names of the columns of :func:`lexical_frame`, in order."""
+    return [f"lex_{slot}" for slot in LEXICAL_SLOTS]
+
+
+def lexical_frame(keys: pl.DataFrame, lexicon: dict[str, dict[str, float]]) -> pl.DataFrame:
+    """The lexical inputs of every line (``keys``: :func:`lexical_keys`): per slot, the weight that
+    ``lexicon`` gives the line's key (its body log-odds against the prior), 0 for a key outside it."""
+    return keys.select(
+        pl.col(f"key_{slot}").replace_strict(list(lexicon[slot]), list(lexicon[slot].values()), default=0.0,
+                                             return_dtype=pl.Float64).alias(name)
+        for slot, name in zip(LEXICAL_SLOTS, lexical_names()))
 
 
 def context_frame(lines: pl.DataFrame, probability: np.ndarray, names: Sequence[str]) -> pl.DataFrame:
