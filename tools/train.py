@@ -28,7 +28,7 @@ from threadpoolctl import threadpool_limits
 
 from commentary.clean.extractors import EXTRACTORS, covered_share, kept_share
 from commentary.clean.features import (LEXICAL_SLOTS, context_frame, feature_frame, feature_names, lexical_frame,
-                                       lexical_keys, lexical_names)
+                                       lexical_keys, lexical_names, lexical_strings)
 from commentary.clean.model import HTML_MODEL_PATH, MODEL_PATH, LineModel, LogisticStage, TreeStage
 from commentary.clean.rules import CATEGORY_PRIORITY
 from commentary.clean.segments import body_segments, line_evidence
@@ -77,8 +77,8 @@ SURROUNDING_FEATURES = ("prev2_log_words", "next2_log_words", "prev_prose", "nex
 #: The text model's vocabulary: per lexical slot, the keys seen on at least ``LEXICON_MIN_SITES`` sites
 #: of the training pages, the ``LEXICON_SIZE`` whose weight (body log-odds against the prior, shrunk
 #: towards it by ``LEXICON_PRIOR_LINES`` lines) times their sites is largest.
-LEXICON_MIN_SITES = 10
-LEXICON_SIZE = 400
+LEXICON_MIN_SITES = 8
+LEXICON_SIZE = 1500
 LEXICON_PRIOR_LINES = 20.0
 #: The HTML model's pages weigh ``(pages / (datasets * pages of their dataset)) ** DATASET_BALANCE``:
 #: halfway (on a log scale) between every page weighing the same and every dataset weighing the same,
@@ -167,7 +167,8 @@ def design(pages: list[Page], html: bool):
     if html:
         lines = with_kept(lines, [p.kept for p in pages])
     else:
-        lines = lines.hstack(lexical_keys(lines))
+        keys = lexical_keys(lines["text"])
+        lines = lines.hstack([pl.Series(f"key_{slot}", keys[:, i]) for i, slot in enumerate(LEXICAL_SLOTS)])
     names = feature_names(CATEGORY_PRIORITY) + (list(KEPT_FEATURES) if html else [])
     x = feature_frame(lines, CATEGORY_PRIORITY).select(names).to_numpy().astype(np.float64)
     doc = lines["doc"].to_numpy()
@@ -279,22 +280,35 @@ def context_features(html: bool) -> tuple[str, ...]:
     return CONTEXT_FEATURES if html else CONTEXT_FEATURES + SURROUNDING_FEATURES
 
 
-def fit_lexicon(keys: pl.DataFrame, y: np.ndarray, site: np.ndarray) -> dict[str, dict[str, float]]:
-    """The vocabulary of each lexical slot (``keys``: ``features.lexical_keys``; ``site``: each line's
-    site), chosen and weighted by how the keys separate body lines from the others across sites."""
+def fit_lexicon(lines: pl.DataFrame, y: np.ndarray, site: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The vocabulary of each lexical slot as ``features.lexical_index`` gives it (sorted key hashes and
+    their weights), chosen and weighted by how the keys of ``lines`` (``key_<slot>`` columns) separate
+    body lines (``y``) from the others across sites (``site``: each line's site)."""
     prior = float(np.clip(y.mean(), 1e-6, 1 - 1e-6))
-    frame = keys.with_columns(pl.Series("y", y), pl.Series("site", site))
-    lexicon = {}
+    frame = lines.select(*(f"key_{slot}" for slot in LEXICAL_SLOTS), pl.Series("y", y), pl.Series("site", site))
+    index = []
     for slot in LEXICAL_SLOTS:
         key = f"key_{slot}"
         stats = (frame.group_by(key).agg(lines=pl.len(), body=pl.col("y").sum(), sites=pl.col("site").n_unique())
                  .filter(pl.col("sites") >= LEXICON_MIN_SITES)
                  .with_columns(weight=((pl.col("body") + LEXICON_PRIOR_LINES * prior)
                                        / (pl.col("lines") - pl.col("body") + LEXICON_PRIOR_LINES * (1 - prior))).log()
-                               - np.log(prior / (1 - prior)))
+                               .round(4) - round(float(np.log(prior / (1 - prior))), 4))
                  .sort([(pl.col("weight").abs() * pl.col("sites")), key], descending=[True, False])
                  .head(LEXICON_SIZE).sort(key))
-        lexicon[slot] = dict(zip(stats[key].to_list(), stats["weight"].round(4).to_list()))
+        index.append((stats[key].to_numpy(), stats["weight"].to_numpy()))
+    return index
+
+
+def readable_lexicon(index: list[tuple[np.ndarray, np.ndarray]], lines: pl.DataFrame) -> dict[str, dict[str, float]]:
+    """The vocabulary ``index`` as the model file holds it: per slot, each key's tokens (read from the
+    first line of ``lines`` that has it) and its weight, in key order."""
+    lexicon = {}
+    for slot, (keys, weights) in zip(LEXICAL_SLOTS, index):
+        found = (lines.select("text", f"key_{slot}").filter(pl.col(f"key_{slot}").is_in(pl.Series(keys).implode()))
+                 .unique(f"key_{slot}", keep="first", maintain_order=True))
+        text_of = dict(zip(found[f"key_{slot}"].to_list(), lexical_strings(found["text"].to_list(), slot)))
+        lexicon[slot] = dict(sorted((text_of[key], weight) for key, weight in zip(keys.tolist(), weights.tolist())))
     return lexicon
 
 
@@ -311,12 +325,12 @@ def fit_stages(pages: list[Page], html: bool, lines_x=None):
         sites = {g: i for i, g in enumerate(sorted({p.group for p in pages}))}
         site = np.array([sites[p.group] for p in pages])[doc]
         keys = lines.select(f"key_{slot}" for slot in LEXICAL_SLOTS)
-        lexicon = fit_lexicon(keys, y, site)
+        lexicon = readable_lexicon(fit_lexicon(keys, y, site), lines)
         lexical = np.zeros((len(y), len(LEXICAL_SLOTS)))
         for k in range(STACKING_FOLDS):
             held = line_fold == k
             vocabulary = fit_lexicon(keys.filter(pl.Series(~held)), y[~held], site[~held])
-            lexical[held] = lexical_frame(keys.filter(pl.Series(held)), vocabulary).to_numpy()
+            lexical[held] = lexical_frame(keys.filter(pl.Series(held)).to_numpy(), vocabulary).to_numpy()
         x, names = np.hstack([x, lexical]), names + lexical_names()
     out_of_fold = np.zeros(len(y))
     for k in range(STACKING_FOLDS):

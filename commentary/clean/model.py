@@ -17,11 +17,13 @@ from __future__ import annotations
 import json
 import threading
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 
 import numpy as np
 from threadpoolctl import ThreadpoolController
+
+from commentary.clean.features import lexical_index
 
 MODEL_PATH = Path(__file__).resolve().parent / "line_model.json"
 HTML_MODEL_PATH = Path(__file__).resolve().parent / "html_model.json"
@@ -130,6 +132,11 @@ class LineModel:
     trained_on: dict = field(default_factory=dict)
     #: The text model's vocabulary: per lexical slot (``features.LEXICAL_SLOTS``), each key's weight.
     lexicon: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    @cached_property
+    def lexical_index(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The vocabulary's keys hashed as ``features.lexical_keys`` hashes lines, for look-up."""
+        return lexical_index(self.lexicon)
 
     def save(self, path: Path = MODEL_PATH) -> None:
         data = {"id": MODEL_ID, "trained_on": self.trained_on, "features": list(self.features),

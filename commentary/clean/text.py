@@ -299,7 +299,7 @@ def body_probability(lines: pl.DataFrame, model: LineModel) -> np.ndarray:
     inputs = np.empty((lines.height, n_features + len(model.context_features)), order="F")
     features = feature_frame(lines, CATEGORY_PRIORITY)
     if model.lexicon:
-        features = features.hstack(lexical_frame(lexical_keys(lines), model.lexicon))
+        features = features.hstack(lexical_frame(lexical_keys(lines["text"]), model.lexical_index))
     for column, name in zip(inputs.T, model.features):
         column[:] = features[name].to_numpy()  # the HTML model's ``kept_by_*`` inputs come with ``lines``
     first = model.stage1.predict(inputs[:, :n_features])
