@@ -38,8 +38,6 @@ NEAR_WINDOW = 5
 WIDE_WINDOW = 15
 #: Distance (in lines) given to a line with no prose line, or no comment line, on that side.
 FAR_LINES = 1000
-#: A token: a run of letters, digits and underscores, or one other non-space character ("|", "»", "©").
-TOKEN = r"[\p{L}\p{N}_]+|[^\p{L}\p{N}\s]"
 #: Lexical slots of a line: its first one, two and three tokens and its last one and two (lowercased,
 #: digit runs folded to "0"), read from its first ``LEXICAL_HEAD`` characters and, when it is longer,
 #: its last ``LEXICAL_TAIL``.
@@ -324,7 +322,8 @@ _TAIL_TOKENS = max(length for first, length in LEXICAL_SLOTS.values() if first <
 
 
 def _tokens(text: pl.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The tokens of the strings of ``text`` (:data:`TOKEN`, lowercased, a run of digits as one "0"),
+    """The tokens of the strings of ``text`` (a run of letters, digits and underscores, or one other
+    non-space character such as "|", "»" or "©"; lowercased, a run of digits as one "0"),
     in reading order: each token's string index and hash, and the tokens' folded characters (each
     code point plus one) with each token's first position among them."""
     n_chars = text.str.len_chars().to_numpy().astype(np.int64)
@@ -355,9 +354,10 @@ def _tokens(text: pl.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nda
     return lines, hashes, chars, token_start
 
 
-def _by_position(n_lines: int, lines: np.ndarray, values: np.ndarray, columns: int, last: bool) -> np.ndarray:
-    """Each line's first ``columns`` values in reading order, or its last ones right-aligned (``last``);
-    a row per line, ``present`` marks the columns a line fills."""
+def _by_position(n_lines: int, lines: np.ndarray, values: np.ndarray, columns: int,
+                 last: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Each line's first ``columns`` values in reading order, or its last ones right-aligned (``last``),
+    a row per line (``lines``: sorted), and which of those columns the line fills."""
     count = np.bincount(lines, minlength=n_lines)
     rank = np.arange(len(lines)) - (np.cumsum(count) - count)[lines]
     column = columns - count[lines] + rank if last else rank
