@@ -291,9 +291,9 @@ def fit_lexicon(lines: pl.DataFrame, y: np.ndarray, site: np.ndarray) -> list[tu
         key = f"key_{slot}"
         stats = (frame.group_by(key).agg(lines=pl.len(), body=pl.col("y").sum(), sites=pl.col("site").n_unique())
                  .filter(pl.col("sites") >= LEXICON_MIN_SITES)
-                 .with_columns(weight=((pl.col("body") + LEXICON_PRIOR_LINES * prior)
-                                       / (pl.col("lines") - pl.col("body") + LEXICON_PRIOR_LINES * (1 - prior))).log()
-                               .round(4) - round(float(np.log(prior / (1 - prior))), 4))
+                 .with_columns(weight=(((pl.col("body") + LEXICON_PRIOR_LINES * prior)
+                                        / (pl.col("lines") - pl.col("body") + LEXICON_PRIOR_LINES * (1 - prior))).log()
+                                       - np.log(prior / (1 - prior))).round(4))
                  .sort([(pl.col("weight").abs() * pl.col("sites")), key], descending=[True, False])
                  .head(LEXICON_SIZE).sort(key))
         index.append((stats[key].to_numpy(), stats["weight"].to_numpy()))
