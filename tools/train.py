@@ -27,11 +27,12 @@ import polars as pl
 from threadpoolctl import threadpool_limits
 
 from commentary.clean.extractors import EXTRACTORS, covered_share, kept_share
-from commentary.clean.features import context_frame, feature_frame, feature_names
+from commentary.clean.features import (LEXICAL_SLOTS, context_frame, feature_frame, feature_names, lexical_frame,
+                                       lexical_keys, lexical_names, lexical_strings)
 from commentary.clean.model import HTML_MODEL_PATH, MODEL_PATH, LineModel, LogisticStage, TreeStage
 from commentary.clean.rules import CATEGORY_PRIORITY
 from commentary.clean.segments import body_segments, line_evidence
-from commentary.clean.text import KEPT_FEATURES, rule_lines, with_kept
+from commentary.clean.text import KEPT_FEATURES, body_probability, rule_lines, with_kept
 from tools.corpus import LICENCES, PERMISSIVE, SHARED, Cache
 
 FLATTENINGS = ("flat-blocks", "flat-naive")
@@ -73,6 +74,12 @@ SURROUNDING_FEATURES = ("prev2_log_words", "next2_log_words", "prev_prose", "nex
                         "log_until_prose", "block_prose", "after_comments", "log_comments_before",
                         "log_since_comment", "near_comments", "near_rules", "doc_comment_share",
                         "length_rank", "words_vs_page_prose", "near_open_prose", "log_to_peak")
+#: The text model's vocabulary: per lexical slot, the keys seen on at least ``LEXICON_MIN_SITES`` sites
+#: of the training pages, the ``LEXICON_SIZE`` whose weight (body log-odds against the prior, shrunk
+#: towards it by ``LEXICON_PRIOR_LINES`` lines) times their sites is largest.
+LEXICON_MIN_SITES = 8
+LEXICON_SIZE = 1500
+LEXICON_PRIOR_LINES = 20.0
 #: The HTML model's pages weigh ``(pages / (datasets * pages of their dataset)) ** DATASET_BALANCE``:
 #: halfway (on a log scale) between every page weighing the same and every dataset weighing the same,
 #: so that Dragnet's 948 pages do not drown the other sites' layouts.
@@ -159,6 +166,9 @@ def design(pages: list[Page], html: bool):
     lines = rule_lines([p.text for p in pages])
     if html:
         lines = with_kept(lines, [p.kept for p in pages])
+    else:
+        keys = lexical_keys(lines["text"])
+        lines = lines.hstack([pl.Series(f"key_{slot}", keys[:, i]) for i, slot in enumerate(LEXICAL_SLOTS)])
     names = feature_names(CATEGORY_PRIORITY) + (list(KEPT_FEATURES) if html else [])
     x = feature_frame(lines, CATEGORY_PRIORITY).select(names).to_numpy().astype(np.float64)
     doc = lines["doc"].to_numpy()
@@ -270,18 +280,64 @@ def context_features(html: bool) -> tuple[str, ...]:
     return CONTEXT_FEATURES if html else CONTEXT_FEATURES + SURROUNDING_FEATURES
 
 
+def fit_lexicon(lines: pl.DataFrame, y: np.ndarray, site: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The vocabulary of each lexical slot as ``features.lexical_index`` gives it (sorted key hashes and
+    their weights), chosen and weighted by how the keys of ``lines`` (``key_<slot>`` columns) separate
+    body lines (``y``) from the others across sites (``site``: each line's site)."""
+    prior = float(np.clip(y.mean(), 1e-6, 1 - 1e-6))
+    frame = lines.select(*(f"key_{slot}" for slot in LEXICAL_SLOTS), pl.Series("y", y), pl.Series("site", site))
+    index = []
+    for slot in LEXICAL_SLOTS:
+        key = f"key_{slot}"
+        stats = (frame.group_by(key).agg(lines=pl.len(), body=pl.col("y").sum(), sites=pl.col("site").n_unique())
+                 .filter(pl.col("sites") >= LEXICON_MIN_SITES)
+                 .with_columns(weight=(((pl.col("body") + LEXICON_PRIOR_LINES * prior)
+                                        / (pl.col("lines") - pl.col("body") + LEXICON_PRIOR_LINES * (1 - prior))).log()
+                                       - np.log(prior / (1 - prior))).round(4))
+                 .sort([(pl.col("weight").abs() * pl.col("sites")), key], descending=[True, False])
+                 .head(LEXICON_SIZE).sort(key))
+        index.append((stats[key].to_numpy(), stats["weight"].to_numpy()))
+    return index
+
+
+def readable_lexicon(index: list[tuple[np.ndarray, np.ndarray]], lines: pl.DataFrame) -> dict[str, dict[str, float]]:
+    """The vocabulary ``index`` as the model file holds it: per slot, each key's tokens (read from the
+    first line of ``lines`` that has it) and its weight, in key order."""
+    lexicon = {}
+    for slot, (keys, weights) in zip(LEXICAL_SLOTS, index):
+        found = (lines.select("text", f"key_{slot}").filter(pl.col(f"key_{slot}").is_in(pl.Series(keys).implode()))
+                 .unique(f"key_{slot}", keep="first", maintain_order=True))
+        text_of = dict(zip(found[f"key_{slot}"].to_list(), lexical_strings(found["text"].to_list(), slot)))
+        lexicon[slot] = dict(sorted((text_of[key], weight) for key, weight in zip(keys.tolist(), weights.tolist())))
+    return lexicon
+
+
 def fit_stages(pages: list[Page], html: bool, lines_x=None):
     """Stage 1 (logistic) on all lines and stage 2 (trees) on out-of-fold stage-1 scores; returns the
-    stages and names."""
+    stages, the input names and, for the text model, the vocabulary of its lexical inputs (which
+    the stages learn from out of fold: each stacking fold's lines are scored by a vocabulary of the
+    other folds)."""
     lines, names, x, y, weight, doc = lines_x or design(pages, html)
     folds = fold_of([p.group for p in pages], STACKING_FOLDS)
     line_fold = np.array([folds[pages[d].group] for d in doc])
+    lexicon = {}
+    if not html:
+        sites = {g: i for i, g in enumerate(sorted({p.group for p in pages}))}
+        site = np.array([sites[p.group] for p in pages])[doc]
+        keys = lines.select(f"key_{slot}" for slot in LEXICAL_SLOTS)
+        lexicon = readable_lexicon(fit_lexicon(keys, y, site), lines)
+        lexical = np.zeros((len(y), len(LEXICAL_SLOTS)))
+        for k in range(STACKING_FOLDS):
+            held = line_fold == k
+            vocabulary = fit_lexicon(keys.filter(pl.Series(~held)), y[~held], site[~held])
+            lexical[held] = lexical_frame(keys.filter(pl.Series(held)).to_numpy(), vocabulary).to_numpy()
+        x, names = np.hstack([x, lexical]), names + lexical_names()
     out_of_fold = np.zeros(len(y))
     for k in range(STACKING_FOLDS):
         held = line_fold == k
         out_of_fold[held] = fit_logistic(x[~held], y[~held], weight[~held]).predict(x[held])
     context = context_frame(lines, out_of_fold, context_features(html)).to_numpy().astype(np.float64)
-    return fit_logistic(x, y, weight), fit_trees(np.hstack([x, context]), y, weight), names
+    return fit_logistic(x, y, weight), fit_trees(np.hstack([x, context]), y, weight), names, lexicon
 
 
 def provenance(pages: list[Page], fingerprint: str | None) -> dict:
@@ -298,9 +354,9 @@ def provenance(pages: list[Page], fingerprint: str | None) -> dict:
 def train(pages: list[Page], html: bool = False, threshold: float = 0.35, run_cost: float = 8.0,
           fingerprint: str | None = None) -> LineModel:
     """Fit both stages on ``pages``; the decode settings are given (chosen by :func:`choose_decode`)."""
-    stage1, stage2, names = fit_stages(pages, html)
+    stage1, stage2, names, lexicon = fit_stages(pages, html)
     return LineModel(tuple(names), context_features(html), stage1, stage2, threshold, run_cost,
-                     provenance(pages, fingerprint))
+                     provenance(pages, fingerprint), lexicon)
 
 
 def decode(lines: pl.DataFrame, probability: np.ndarray, n_pages: int, threshold: float, run_cost: float) -> list[str]:
@@ -330,24 +386,21 @@ def fit_without(pages: list[Page], html: bool, lines_x, part_of: np.ndarray, par
                 run_cost: float) -> LineModel:
     """A model trained on the pages outside ``part`` (``part_of[i]`` is page i's part), from a shared design."""
     train_pages, sub = subset(lines_x, pages, np.flatnonzero(part_of != part))
-    stage1, stage2, names = fit_stages(train_pages, html, sub)
-    return LineModel(tuple(names), context_features(html), stage1, stage2, threshold, run_cost)
+    stage1, stage2, names, lexicon = fit_stages(train_pages, html, sub)
+    return LineModel(tuple(names), context_features(html), stage1, stage2, threshold, run_cost, lexicon=lexicon)
 
 
 def cross_validated_probability(pages: list[Page], html: bool, split) -> tuple[pl.DataFrame, np.ndarray]:
     """Stage-2 probability of every line from a model trained without its page's part of ``split``
     (``split(page) -> part``); the line table is computed once."""
     lines_x = design(pages, html)
-    lines, names, x, y, weight, doc = lines_x
+    lines, _, _, y, _, doc = lines_x
     parts = np.array([split(p) for p in pages])
     probability = np.zeros(len(y))
     for part in sorted(set(parts.tolist())):
         model = fit_without(pages, html, lines_x, parts, part, 0.0, 0.0)
         held_lines = parts[doc] == part
-        held = lines.filter(pl.Series(held_lines))
-        first = model.stage1.predict(x[held_lines])
-        context = context_frame(held, first, model.context_features).to_numpy().astype(np.float64)
-        probability[held_lines] = model.stage2.predict(np.asfortranarray(np.hstack([x[held_lines], context])))
+        probability[held_lines] = body_probability(lines.filter(pl.Series(held_lines)), model)
     return lines, probability
 
 

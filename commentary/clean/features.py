@@ -1,7 +1,9 @@
 """Bulk line table and line features for a whole shard (Polars expressions, no per-line loops).
 
-Every feature is language-neutral: it looks at lengths, punctuation, letter case, position in
-the page and the neighbouring lines, never at the words of one language. What a feature reads
+The features of :func:`feature_frame` are language-neutral: they look at lengths, punctuation,
+letter case, position in the page and the neighbouring lines, never at the words of one language.
+The text model adds lexical inputs (:func:`lexical_keys`, :func:`lexical_frame`): the first and last
+tokens of each line, scored by a vocabulary learned across sites in training. What a feature reads
 from a line's characters (classes counted, first and last characters) comes from one pass over
 the shard's code points in NumPy (:func:`char_profile`), not from a regex per feature.
 """
@@ -36,6 +38,12 @@ NEAR_WINDOW = 5
 WIDE_WINDOW = 15
 #: Distance (in lines) given to a line with no prose line, or no comment line, on that side.
 FAR_LINES = 1000
+#: Lexical slots of a line: its first one, two and three tokens and its last one and two (lowercased,
+#: digit runs folded to "0"), read from its first ``LEXICAL_HEAD`` characters and, when it is longer,
+#: its last ``LEXICAL_TAIL``.
+LEXICAL_SLOTS = {"first_1": (0, 1), "first_2": (0, 2), "first_3": (0, 3), "last_1": (-1, 1), "last_2": (-2, 2)}
+LEXICAL_HEAD = 24
+LEXICAL_TAIL = 12
 
 
 class _CharFlags:
@@ -284,6 +292,146 @@ def feature_names(categories: Sequence[str]) -> list[str]:
     """Names of the columns of :func:`feature_frame` used as model inputs, in order."""
     probe = line_table(["x"]).with_columns(rule_category=pl.lit(None, dtype=pl.String))
     return [c for c in feature_frame(probe, categories).columns if c not in probe.columns]
+
+
+class _Lowercase:
+    """The lowercase code point of each capital (itself when its lowercase is several), filled in as capitals appear."""
+
+    def __init__(self) -> None:
+        self._table = np.zeros(0x110000, dtype=np.uint32)  # 0: not yet seen
+        self._lock = threading.Lock()
+
+    def __call__(self, capitals: np.ndarray) -> np.ndarray:
+        lower = self._table.take(capitals)
+        if not lower.all():
+            with self._lock:
+                for c in np.unique(capitals[lower == 0]).tolist():
+                    folded = chr(c).lower()
+                    self._table[c] = ord(folded) if len(folded) == 1 else c
+            lower = self._table.take(capitals)
+        return lower
+
+
+_LOWERCASE = _Lowercase()
+#: Multipliers of the 64-bit polynomial hashes of a token's characters and of a slot's tokens.
+_CHAR_BASE = np.uint64(0x100000001B3)
+_TOKEN_BASE = np.uint64(0x9E3779B97F4A7C15)
+#: Most tokens a slot holds (first three, last two).
+_HEAD_TOKENS = max(length for first, length in LEXICAL_SLOTS.values() if first >= 0)
+_TAIL_TOKENS = max(length for first, length in LEXICAL_SLOTS.values() if first < 0)
+
+
+def _tokens(text: pl.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The tokens of the strings of ``text`` (a run of letters, digits and underscores, or one other
+    non-space character such as "|", "»" or "©"; lowercased, a run of digits as one "0"),
+    in reading order: each token's string index and hash, and the tokens' folded characters (each
+    code point plus one) with each token's first position among them."""
+    n_chars = text.str.len_chars().to_numpy().astype(np.int64)
+    if not n_chars.sum():
+        return np.zeros(0, np.int64), np.zeros(0, np.uint64), np.zeros(0, np.uint64), np.zeros(0, np.int64)
+    code_points = _code_points(text)
+    flags = _CHAR_FLAGS(code_points)
+    bit = {name: np.uint16(1 << index) for index, name in enumerate(CHAR_CLASSES)}
+    number = (flags & bit["number"]) != 0
+    word = ((flags & (bit["letter"] | bit["number"])) != 0) | (code_points == ord("_"))
+    starts = np.cumsum(n_chars) - n_chars
+    after_word, after_number = np.r_[False, word[:-1]], np.r_[False, number[:-1]]
+    after_word[starts] = after_number[starts] = False
+    kept = np.flatnonzero(((flags & bit["space"]) == 0) & ~(number & after_number))
+    token_start = np.flatnonzero(~word[kept] | ~after_word[kept])
+    chars = code_points[kept]
+    capital = np.flatnonzero((flags[kept] & bit["upper"]) != 0)
+    chars[capital] = _LOWERCASE(chars[capital])
+    chars[number[kept]] = ord("0")
+    chars = chars.astype(np.uint64) + np.uint64(1)
+    position = np.arange(len(chars), dtype=np.int32)
+    first_of_token = np.zeros(len(chars), dtype=np.int32)
+    first_of_token[token_start] = token_start
+    offset = position - np.maximum.accumulate(first_of_token)
+    powers = np.cumprod(np.r_[np.uint64(1), np.full(int(offset.max(initial=0)), _CHAR_BASE)], dtype=np.uint64)
+    hashes = np.add.reduceat(chars * powers[offset], token_start)
+    lines = np.searchsorted(starts, kept[token_start], side="right") - 1
+    return lines, hashes, chars, token_start
+
+
+def _by_position(n_lines: int, lines: np.ndarray, values: np.ndarray, columns: int,
+                 last: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Each line's first ``columns`` values in reading order, or its last ones right-aligned (``last``),
+    a row per line (``lines``: sorted), and which of those columns the line fills."""
+    count = np.bincount(lines, minlength=n_lines)
+    rank = np.arange(len(lines)) - (np.cumsum(count) - count)[lines]
+    column = columns - count[lines] + rank if last else rank
+    chosen = (column >= 0) & (column < columns)
+    table = np.zeros((n_lines, columns), dtype=values.dtype)
+    table[lines[chosen], column[chosen]] = values[chosen]
+    filled = np.minimum(count, columns)[:, None]
+    present = np.arange(columns) >= columns - filled if last else np.arange(columns) < filled
+    return table, present
+
+
+def lexical_keys(text: pl.Series, whole: bool = False) -> np.ndarray:
+    """The key of each :data:`LEXICAL_SLOTS` slot (columns, in order) of each line of ``text``: a hash
+    of the slot's tokens, read from the line's ends (from the whole line when ``whole``).
+    A line's keys depend on its own text only."""
+    n = len(text)
+    # A line that the head holds whole gives its last tokens from the head.
+    long = np.zeros(n, dtype=bool) if whole else (text.str.len_chars() > LEXICAL_HEAD).to_numpy()
+    long_rows = np.flatnonzero(long)
+    lines, hashes, _, _ = _tokens(pl.concat([text if whole else text.str.slice(0, LEXICAL_HEAD),
+                                             text.gather(long_rows).str.slice(-LEXICAL_TAIL)]))
+    head = lines < n
+    tail = ~head | ~long[np.minimum(lines, n - 1)]
+    tail_lines = np.where(head, lines, long_rows[np.maximum(lines - n, 0)] if len(long_rows) else 0)[tail]
+    order = np.argsort(tail_lines, kind="stable")
+    tables = {False: _by_position(n, lines[head], hashes[head], _HEAD_TOKENS, last=False),
+              True: _by_position(n, tail_lines[order], hashes[tail][order], _TAIL_TOKENS, last=True)}
+    keys = np.empty((n, len(LEXICAL_SLOTS)), dtype=np.uint64)
+    for index, (first, length) in enumerate(LEXICAL_SLOTS.values()):
+        table, present = tables[first < 0]
+        key = np.full(n, _TOKEN_BASE, dtype=np.uint64)
+        for column in range(length) if first >= 0 else range(_TAIL_TOKENS - length, _TAIL_TOKENS):
+            key = np.where(present[:, column], key * _TOKEN_BASE + table[:, column], key)
+        keys[:, index] = key
+    return keys
+
+
+def lexical_strings(text: Sequence[str], slot: str) -> list[str]:
+    """The folded tokens of ``slot`` of each line of ``text`` joined by a space: the readable form of
+    :func:`lexical_keys` (``lexical_keys`` of a returned string, read whole, equals that of its line)."""
+    first, length = LEXICAL_SLOTS[slot]
+    series = pl.Series(list(text), dtype=pl.String)
+    lines, _, chars, token_start = _tokens(series.str.slice(0, LEXICAL_HEAD) if first >= 0 else pl.select(
+        pl.when(series.str.len_chars() > LEXICAL_HEAD).then(series.str.slice(-LEXICAL_TAIL)).otherwise(series)).to_series())
+    tokens: list[list[str]] = [[] for _ in text]
+    for line, start, end in zip(lines.tolist(), token_start.tolist(), np.r_[token_start[1:], len(chars)].tolist()):
+        tokens[line].append("".join(chr(c - 1) for c in chars[start:end].tolist()))
+    return [" ".join(t[:length] if first >= 0 else t[-length:]) for t in tokens]
+
+
+def lexical_names() -> list[str]:
+    """Names of the columns of :func:`lexical_frame`, in order."""
+    return [f"lex_{slot}" for slot in LEXICAL_SLOTS]
+
+
+def lexical_index(lexicon: dict[str, dict[str, float]]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per slot of ``lexicon`` (``{slot: {key string: weight}}``), its keys' hashes sorted and their weights."""
+    index = []
+    for column, slot in enumerate(LEXICAL_SLOTS):
+        words = lexicon.get(slot, {})
+        keys = lexical_keys(pl.Series(list(words), dtype=pl.String), whole=True)[:, column]
+        order = np.argsort(keys, kind="stable")
+        index.append((keys[order], np.array(list(words.values()), dtype=np.float64)[order]))
+    return index
+
+
+def lexical_frame(keys: np.ndarray, index: list[tuple[np.ndarray, np.ndarray]]) -> pl.DataFrame:
+    """The lexical inputs of every line (``keys``: :func:`lexical_keys`): per slot, the weight that the
+    vocabulary (:func:`lexical_index`) gives the line's key, 0 for a key outside it."""
+    columns = {}
+    for name, column, (known, weights) in zip(lexical_names(), keys.T, index):
+        at = np.minimum(np.searchsorted(known, column), max(len(known) - 1, 0))
+        columns[name] = np.where(known[at] == column, weights[at], 0.0) if len(known) else np.zeros(len(column))
+    return pl.DataFrame(columns, schema={name: pl.Float64 for name in columns})
 
 
 def context_frame(lines: pl.DataFrame, probability: np.ndarray, names: Sequence[str]) -> pl.DataFrame:

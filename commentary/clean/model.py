@@ -6,8 +6,9 @@ a standardised logistic regression or gradient-boosted oblivious trees (``TreeSt
 express interactions such as "short line inside a run of prose": both models' stage 2 is trees
 (the text model's also read each line's surroundings and comment cues), stage 1 is logistic.
 The stage-2 scores then go to the body-run decode (``segments.py``) with the cut-off and the
-price of a body run. Two models ship: ``line_model.json`` for flattened text, and
-``html_model.json`` for the HTML path, whose inputs add the share of each line that each single
+price of a body run. The text model's stage 1 also reads lexical inputs: the weight its vocabulary
+(``lexicon``, learned across sites) gives the first and last tokens of each line. Two models ship:
+``line_model.json`` for flattened text, and ``html_model.json`` for the HTML path, whose inputs add the share of each line that each single
 extractor kept (``extractors.py``) and how the extractors agree (``text.with_kept``). Both are written by ``make train`` (``tools/train.py``) and
 record the data they were trained on (``trained_on``: datasets, page counts, licences).
 """
@@ -16,11 +17,13 @@ from __future__ import annotations
 import json
 import threading
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 
 import numpy as np
 from threadpoolctl import ThreadpoolController
+
+from commentary.clean.features import lexical_index
 
 MODEL_PATH = Path(__file__).resolve().parent / "line_model.json"
 HTML_MODEL_PATH = Path(__file__).resolve().parent / "html_model.json"
@@ -127,11 +130,20 @@ class LineModel:
     threshold: float
     run_cost: float
     trained_on: dict = field(default_factory=dict)
+    #: The text model's vocabulary: per lexical slot (``features.LEXICAL_SLOTS``), each key's weight.
+    lexicon: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    @cached_property
+    def lexical_index(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The vocabulary's keys hashed as ``features.lexical_keys`` hashes lines, for look-up."""
+        return lexical_index(self.lexicon)
 
     def save(self, path: Path = MODEL_PATH) -> None:
         data = {"id": MODEL_ID, "trained_on": self.trained_on, "features": list(self.features),
                 "context_features": list(self.context_features), "threshold": self.threshold,
                 "run_cost": self.run_cost, "stage1": self.stage1.to_json(), "stage2": self.stage2.to_json()}
+        if self.lexicon:
+            data["lexicon"] = self.lexicon
         path.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
 
     @classmethod
@@ -139,7 +151,8 @@ class LineModel:
         data = json.loads(path.read_text(encoding="utf-8"))
         return cls(tuple(data["features"]), tuple(data["context_features"]),
                    stage_from_json(data["stage1"]), stage_from_json(data["stage2"]),
-                   float(data["threshold"]), float(data["run_cost"]), data.get("trained_on", {}))
+                   float(data["threshold"]), float(data["run_cost"]), data.get("trained_on", {}),
+                   data.get("lexicon", {}))
 
 
 @cache

@@ -25,7 +25,8 @@ import polars as pl
 
 from commentary.clean import CleanedPage, LineDecision
 from commentary.clean.article import not_an_article
-from commentary.clean.features import NEAR_WINDOW, PROSE_MIN_WORDS, add_rule_matches, context_frame, feature_frame, line_table
+from commentary.clean.features import (NEAR_WINDOW, PROSE_MIN_WORDS, add_rule_matches, context_frame, feature_frame,
+                                       lexical_frame, lexical_keys, line_table)
 from commentary.clean.fields import FIELD_CATEGORIES, extract_fields
 from commentary.clean.model import EXTRACTORS, MODEL_ID, LineModel, default_model
 from commentary.clean.rules import CATEGORY_PRIORITY, load_rules, load_structural_rules
@@ -297,6 +298,8 @@ def body_probability(lines: pl.DataFrame, model: LineModel) -> np.ndarray:
     n_features = len(model.features)
     inputs = np.empty((lines.height, n_features + len(model.context_features)), order="F")
     features = feature_frame(lines, CATEGORY_PRIORITY)
+    if model.lexicon:
+        features = features.hstack(lexical_frame(lexical_keys(lines["text"]), model.lexical_index))
     for column, name in zip(inputs.T, model.features):
         column[:] = features[name].to_numpy()  # the HTML model's ``kept_by_*`` inputs come with ``lines``
     first = model.stage1.predict(inputs[:, :n_features])
