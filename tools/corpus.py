@@ -10,12 +10,15 @@ from __future__ import annotations
 import gzip
 import hashlib
 import importlib.util
+import inspect
 import json
 import warnings
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from urllib.parse import urlparse
+
+import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
@@ -130,6 +133,31 @@ class Cache:
         if not path.exists():
             self._extract_all()
         return json.loads(path.read_text(encoding="utf-8"))["texts"]
+
+    def dom(self) -> dict[str, np.ndarray]:
+        """``{page_id: DOM inputs of each line of its page text}`` (``extractors.page_blocks``), cached
+        under a key of the extractors' source, so that a change to the walk or its vocabulary is read anew."""
+        from commentary.clean import extractors
+        from commentary.clean.html import parse_html
+        key = hashlib.sha256(inspect.getsource(extractors).encode()).hexdigest()[:12]
+        path = self.root / f"page-dom-{key}.npz"
+        texts = self.extracted("page-text")
+        if not path.exists():
+            rows = {}
+            for page in self.pages:
+                tree = parse_html(read_html(page))
+                text, rows[page.page_id] = extractors.page_blocks(tree) if tree is not None else ("", None)
+                if text != texts[page.page_id]:
+                    raise RuntimeError(f"{page.page_id}: the walk's text differs from the cached page text")
+            ids = [page.page_id for page in self.pages if rows[page.page_id] is not None]
+            with path.open("wb") as out:
+                np.savez_compressed(out, ids=np.array(ids), sizes=np.array([len(rows[i]) for i in ids]),
+                                    rows=np.vstack([rows[i] for i in ids]))
+        with np.load(path) as stored:
+            parts = np.split(stored["rows"], np.cumsum(stored["sizes"])[:-1])
+            found = dict(zip(stored["ids"].tolist(), parts))
+        width = len(extractors.DOM_FEATURES)
+        return {page.page_id: found.get(page.page_id, np.zeros((0, width))) for page in self.pages}
 
     def _extract_all(self) -> None:
         """Every page's whole text (``page-text``) and each single extractor's output."""

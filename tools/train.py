@@ -26,12 +26,12 @@ import numpy as np
 import polars as pl
 from threadpoolctl import threadpool_limits
 
-from commentary.clean.extractors import EXTRACTORS, covered_share, kept_share
+from commentary.clean.extractors import DOM_FEATURES, EXTRACTORS, covered_share, kept_share
 from commentary.clean.features import context_frame, feature_frame, feature_names
 from commentary.clean.model import HTML_MODEL_PATH, MODEL_PATH, LineModel, LogisticStage, TreeStage
 from commentary.clean.rules import CATEGORY_PRIORITY
 from commentary.clean.segments import body_segments, line_evidence
-from commentary.clean.text import KEPT_FEATURES, rule_lines, with_kept
+from commentary.clean.text import KEPT_FEATURES, rule_lines, with_dom, with_kept
 from tools.corpus import LICENCES, PERMISSIVE, SHARED, Cache
 
 FLATTENINGS = ("flat-blocks", "flat-naive")
@@ -94,6 +94,7 @@ class Page:
     page_id: str = ""
     weight: float = 1.0
     outputs: dict[str, str] = field(default_factory=dict)
+    dom: np.ndarray = field(default_factory=lambda: np.zeros((0, len(DOM_FEATURES))))
 
 
 def shingle_labels(text: str, body: str) -> dict[int, bool]:
@@ -137,10 +138,11 @@ def load_pages(shared: Path, seeds: Path | None = None) -> list[Page]:
 
 
 def corpus_pages(cache: Cache, form: str, datasets: tuple[str, ...]) -> list[Page]:
-    """Pages of ``datasets`` in one input form: a flattening, or ``html`` (the page's blocks and what
-    each extractor kept of them; each page weighted by its dataset's size, ``DATASET_BALANCE``)."""
+    """Pages of ``datasets`` in one input form: a flattening, or ``html`` (the page's blocks, their DOM
+    inputs and what each extractor kept of them; each page weighted by its dataset's size, ``DATASET_BALANCE``)."""
     texts = cache.extracted("page-text") if form == "html" else cache.flattened(form)
     outputs = {name: cache.extracted(name) for name in EXTRACTORS} if form == "html" else {}
+    dom = cache.dom() if form == "html" else {}
     chosen = [page for page in cache.pages if page.dataset in datasets]
     sizes = Counter(page.dataset for page in chosen)
     pages = []
@@ -150,7 +152,8 @@ def corpus_pages(cache: Cache, form: str, datasets: tuple[str, ...]) -> list[Pag
         labels = headline_is_no_body(text, shingle_labels(text, page.truth))
         weight = (len(chosen) / (len(sizes) * sizes[page.dataset])) ** DATASET_BALANCE if form == "html" else 1.0
         pages.append(Page(page.site, text, labels, page.truth, page.dataset, form, kept, page.page_id, weight,
-                          outputs={name: out[page.page_id] for name, out in outputs.items()}))
+                          outputs={name: out[page.page_id] for name, out in outputs.items()},
+                          **({"dom": dom[page.page_id]} if form == "html" else {})))
     return pages
 
 
@@ -158,8 +161,8 @@ def design(pages: list[Page], html: bool):
     """Line table, feature names, stage-1 features, labels, weights and page index of each line."""
     lines = rule_lines([p.text for p in pages])
     if html:
-        lines = with_kept(lines, [p.kept for p in pages])
-    names = feature_names(CATEGORY_PRIORITY) + (list(KEPT_FEATURES) if html else [])
+        lines = with_dom(with_kept(lines, [p.kept for p in pages]), [p.dom for p in pages])
+    names = feature_names(CATEGORY_PRIORITY) + (list(KEPT_FEATURES) + list(DOM_FEATURES) if html else [])
     x = feature_frame(lines, CATEGORY_PRIORITY).select(names).to_numpy().astype(np.float64)
     doc = lines["doc"].to_numpy()
     y = np.array([pages[d].labels.get(n, False) for d, n in zip(doc, lines["line_no"].to_list())], dtype=float)

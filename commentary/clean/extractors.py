@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import logging
 import re
+from functools import lru_cache
 from itertools import chain, combinations
 
 import numpy as np
@@ -110,31 +111,134 @@ class _Readability(Document):
 
 def block_text(element: lxml_html.HtmlElement) -> str:
     """Visible text of ``element``, a line break around each block element, spaces squeezed."""
-    parts: list[str] = []
-
-    def walk(node) -> None:
-        if not isinstance(node.tag, str) or node.tag in _HIDDEN_TAGS:
-            return
-        block = node.tag in _BLOCK_TAGS
-        if block:
-            parts.append("\n")
-        if node.text:
-            parts.append(node.text)
-        for child in node:
-            walk(child)
-            if child.tail:
-                parts.append(child.tail)
-        if block:
-            parts.append("\n")
-
-    walk(element)
-    lines = (" ".join(line.split()) for line in "".join(parts).split("\n"))
-    return "\n".join(line for line in lines if line)
+    return page_blocks(element)[0]
 
 
 def page_text(tree: lxml_html.HtmlElement) -> str:
     """The whole page as text, every block on its own line (all furniture kept)."""
     return block_text(tree)
+
+
+#: The innermost block element around a line, by kind (``dom_tag_*``; any other block is ``other``).
+DOM_TAG_KINDS = {"title": "title", **{f"h{n}": "heading" for n in range(1, 7)}, "p": "p", "li": "item", "dd": "item",
+                 "dt": "item", "td": "cell", "th": "cell", "blockquote": "quote", "pre": "pre", "div": "div",
+                 "section": "div", "article": "div", "main": "div", "figcaption": "caption"}
+_TAG_KINDS = ("title", "heading", "p", "item", "cell", "quote", "pre", "div", "caption", "other")
+#: Elements a line may lie inside (the line's block or one of its ancestors: ``dom_in_*``).
+DOM_CONTAINERS = ("article", "main", "aside", "nav", "footer", "header", "form", "li", "table")
+#: Words of class and id attributes that mark boilerplate or content across sites (``dom_class_*``):
+#: a word of an attribute of the line's block or an ancestor that starts with one of these (camelCase
+#: and any non-letter split words). ``ad`` and ``ads`` must be whole words.
+DOM_CLASS_WORDS = {
+    "comment": ("comment", "reply", "replies", "respond", "disqus", "discussion"),
+    "nav": ("nav", "menu", "breadcrumb", "pagination", "pager", "skip"),
+    "footer": ("footer", "copyright", "legal"),
+    "sidebar": ("sidebar", "widget", "aside", "rail"),
+    "related": ("related", "recommend", "trending", "popular", "more"),
+    "share": ("share", "sharing", "social", "follow", "print", "email"),
+    "tags": ("tag", "categor", "topic", "keyword"),
+    "byline": ("byline", "author", "meta", "dateline", "date", "posted", "timestamp"),
+    "ad": ("ad", "ads", "advert", "promo", "sponsor", "banner", "outbrain", "taboola"),
+    "caption": ("caption", "credit", "photo", "figure", "gallery", "image", "media"),
+    "content": ("content", "article", "post", "entry", "story", "body", "text", "main"),
+}
+_WHOLE_WORDS = frozenset({"ad", "ads"})
+_CLASS_RE = re.compile("|".join(
+    f"(?P<{group}>" + "|".join(f"{word}(?![a-z])" if word in _WHOLE_WORDS else word for word in words) + ")"
+    for group, words in DOM_CLASS_WORDS.items()))
+_CAMEL_RE = re.compile(r"([a-z])([A-Z])")
+_ATTRIBUTE_WORD_RE = re.compile(r"[a-z]+")
+#: The DOM inputs of each line (:func:`page_blocks`), in order.
+DOM_FEATURES = (*(f"dom_tag_{kind}" for kind in _TAG_KINDS), "dom_log_depth",
+                *(f"dom_in_{name}" for name in DOM_CONTAINERS), *(f"dom_class_{group}" for group in DOM_CLASS_WORDS),
+                "dom_link_share")
+_KIND_OF = {tag: _TAG_KINDS.index(kind) for tag, kind in DOM_TAG_KINDS.items()}
+_OTHER_KIND = _TAG_KINDS.index("other")
+_N_TAGS, _N_CONTAINERS = len(_TAG_KINDS), len(DOM_CONTAINERS)
+_CONTAINER_BIT = {name: 1 << i for i, name in enumerate(DOM_CONTAINERS)}
+_CLASS_BIT = {group: 1 << (_N_CONTAINERS + i) for i, group in enumerate(DOM_CLASS_WORDS)}
+_N_FLAGS = _N_CONTAINERS + len(DOM_CLASS_WORDS)
+
+
+@lru_cache(maxsize=8192)
+def _attribute_flags(value: str) -> int:
+    """The ``DOM_CLASS_WORDS`` groups (as bits) of a class and id value."""
+    flags = 0
+    for word in _ATTRIBUTE_WORD_RE.findall(_CAMEL_RE.sub(r"\1 \2", value).lower()):
+        found = _CLASS_RE.match(word)
+        if found:
+            flags |= _CLASS_BIT[found.lastgroup]
+    return flags
+
+
+def page_blocks(element: lxml_html.HtmlElement) -> tuple[str, np.ndarray]:
+    """Visible text of ``element``, a line break around each block element, spaces squeezed, and the DOM
+    inputs (``DOM_FEATURES``) of each of its lines, one row per line, read in the same walk: the kind
+    of the line's innermost block element and its depth, the elements it lies inside, the class and id
+    words of that block and its ancestors, and the share of its characters inside links."""
+    lines: list[str] = []
+    contexts: list[tuple[int, int, int]] = []  # (tag kind, depth, flags) of each line's block
+    link_shares: list[float] = []
+    pieces: list[str] = []
+    linked = [0]  # characters (not spaces) of the current line inside links
+
+    def close(context: tuple[int, int, int]) -> None:
+        line = " ".join("".join(pieces).split())
+        pieces.clear()
+        if line:
+            lines.append(line)
+            contexts.append(context)
+            link_shares.append(min(1.0, linked[0] / max(1, len(line) - line.count(" "))))
+        linked[0] = 0
+
+    def add(text: str, context: tuple[int, int, int], in_link: bool) -> None:
+        first, *rest = text.split("\n")
+        for k, piece in enumerate((first, *rest)):
+            if k:
+                close(context)
+            pieces.append(piece)
+            if in_link:
+                linked[0] += len("".join(piece.split()))
+
+    def walk(node, context: tuple[int, int, int], flags: int, depth: int, in_link: bool) -> None:
+        tag = node.tag
+        if not isinstance(tag, str) or tag in _HIDDEN_TAGS:
+            return
+        attributes = node.get("class"), node.get("id")
+        if attributes != (None, None):
+            flags |= _attribute_flags(f"{attributes[0] or ''} {attributes[1] or ''}")
+        flags |= _CONTAINER_BIT.get(tag, 0)
+        in_link = in_link or tag == "a"
+        block = tag in _BLOCK_TAGS
+        if block:
+            close(context)
+            context = (_KIND_OF.get(tag, _OTHER_KIND), depth, flags)
+        if node.text:
+            add(node.text, context, in_link)
+        for child in node:
+            walk(child, context, flags, depth + 1, in_link)
+            if child.tail:
+                add(child.tail, context, in_link)
+        if block:
+            close(context)
+
+    root = (_OTHER_KIND, 0, 0)
+    walk(element, root, 0, 0, False)
+    close(root)
+    return "\n".join(lines), _dom_rows(contexts, link_shares)
+
+
+def _dom_rows(contexts: list[tuple[int, int, int]], link_shares: list[float]) -> np.ndarray:
+    """The ``DOM_FEATURES`` matrix of lines read as (tag kind, depth, flags) and link share."""
+    rows = np.zeros((len(contexts), len(DOM_FEATURES)))
+    if not contexts:
+        return rows
+    kinds, depths, flags = (np.array(column, dtype=np.int64) for column in zip(*contexts))
+    rows[np.arange(len(kinds)), kinds] = 1.0
+    rows[:, _N_TAGS] = np.log1p(depths)
+    rows[:, _N_TAGS + 1:_N_TAGS + 1 + _N_FLAGS] = (flags[:, None] >> np.arange(_N_FLAGS)) & 1
+    rows[:, -1] = link_shares
+    return rows
 
 
 def resiliparse_text(html: str) -> str:

@@ -25,6 +25,7 @@ import polars as pl
 
 from commentary.clean import CleanedPage, LineDecision
 from commentary.clean.article import not_an_article
+from commentary.clean.extractors import DOM_FEATURES
 from commentary.clean.features import NEAR_WINDOW, PROSE_MIN_WORDS, add_rule_matches, context_frame, feature_frame, line_table
 from commentary.clean.fields import FIELD_CATEGORIES, extract_fields
 from commentary.clean.model import EXTRACTORS, MODEL_ID, LineModel, default_model
@@ -289,6 +290,19 @@ def with_kept(lines: pl.DataFrame, kept: Sequence[dict[str, dict[int, float]]]) 
         pl.col("kept_by_mean").rolling_mean(NEAR_WINDOW, center=True, min_samples=1).over("doc").alias("kept_near"),
         pl.sum_horizontal(*(pl.col(f"inside_{name}") for name in EXTRACTORS)).alias("inside_votes"),
     )
+
+
+def with_dom(lines: pl.DataFrame, dom: Sequence[np.ndarray]) -> pl.DataFrame:
+    """``lines`` with the HTML model's DOM inputs (``DOM_FEATURES``): row ``line_no - 1`` of ``dom[doc]``,
+    each page's matrix from :func:`extractors.page_blocks` (zeros for a line it lacks)."""
+    docs, numbers = lines["doc"].to_numpy(), lines["line_no"].to_numpy().astype(np.int64) - 1
+    sizes = np.array([len(rows) for rows in dom], dtype=np.int64)
+    starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+    stacked = np.vstack([*(rows for rows in dom if len(rows)), np.zeros((1, len(DOM_FEATURES)))])
+    present = numbers < sizes[docs]
+    values = np.zeros((len(docs), len(DOM_FEATURES)))
+    values[present] = stacked[starts[docs[present]] + numbers[present]]
+    return pl.concat([lines, pl.DataFrame(values, schema=list(DOM_FEATURES), orient="row")], how="horizontal")
 
 
 def body_probability(lines: pl.DataFrame, model: LineModel) -> np.ndarray:
