@@ -11,7 +11,7 @@ from readability.cleaners import html_cleaner
 
 from commentary.clean import extractors, html
 from commentary.clean.dates import parse_date
-from commentary.clean.extractors import (DOM_FEATURES, agreement, consensus_text, covered_share, extractor_texts, page_blocks,
+from commentary.clean.extractors import (DOM_COLUMNS, DOM_FEATURES, agreement, consensus_text, covered_share, extractor_texts, page_blocks,
                                          page_text)
 from commentary.clean.html import extract_html, extract_html_shard, parse_html, select_blocks
 from commentary.clean.model import EXTRACTORS
@@ -217,8 +217,8 @@ def test_the_walk_reads_each_line_s_block_tag_link_share_and_container_words():
         '<aside class="ad-slot"><td>Cell</td></aside><div class="shadow loaded">Plain</div></body></html>')
     text, dom = page_blocks(tree)
     lines = text.split("\n")
-    assert text == page_text(tree) and dom.shape == (len(lines), len(DOM_FEATURES))  # one row per line
-    row = {line: dict(zip(DOM_FEATURES, values)) for line, values in zip(lines, dom.tolist())}
+    assert text == page_text(tree) and dom.shape == (len(lines), len(DOM_COLUMNS))  # one row per line
+    row = {line: dict(zip(DOM_COLUMNS, values)) for line, values in zip(lines, dom.tolist())}
     assert list(row) == ["Night buses", "Home", "Night buses return", "The council voted on Tuesday.", "Buses run late.",
                          "Loose words", "A quote", "I ride it every week", "Cell", "Plain"]
     tags = {line: [name for name in DOM_FEATURES if name.startswith("dom_tag_") and features[name]] for line, features in row.items()}
@@ -235,6 +235,8 @@ def test_the_walk_reads_each_line_s_block_tag_link_share_and_container_words():
     assert row["Cell"]["dom_class_ad"] == row["Cell"]["dom_in_aside"] == 1.0
     assert row["Plain"]["dom_class_ad"] == row["Plain"]["dom_class_nav"] == 0.0  # "shadow", "loaded" hold no whole "ad"
     assert row["Night buses"]["dom_log_depth"] < row["I ride it every week"]["dom_log_depth"]
+    parents = [features["dom_parent"] for features in row.values()]
+    assert parents[2] == parents[3] == parents[4] == parents[5] != parents[6]  # the blocks right under <article>
 
 
 SCRIPTED_LINKS = (
@@ -288,7 +290,7 @@ def test_blocks_every_extractor_kept_are_chosen_over_blocks_none_kept():
     prose = [f"{PROSE}Sentence {i} of the story." for i in range(6)]
     page = "\n".join(["Home", "News", "Sport", *prose, "Share this", "Copyright 2024"])
     article = {n: 1.0 for n in range(4, 10)}
-    dom = np.zeros((10, len(DOM_FEATURES)))
+    dom = np.zeros((10, len(DOM_COLUMNS)))
     chosen = select_blocks([page], [{name: article for name in EXTRACTORS}], [dom])[0].split("\n")
     assert chosen == prose
 

@@ -26,12 +26,12 @@ import numpy as np
 import polars as pl
 from threadpoolctl import threadpool_limits
 
-from commentary.clean.extractors import DOM_FEATURES, EXTRACTORS, covered_share, kept_share
-from commentary.clean.features import context_frame, feature_frame, feature_names
+from commentary.clean.extractors import DOM_COLUMNS, DOM_FEATURES, covered_share, kept_share
+from commentary.clean.features import feature_frame, feature_names
 from commentary.clean.model import HTML_MODEL_PATH, MODEL_PATH, LineModel, LogisticStage, TreeStage
 from commentary.clean.rules import CATEGORY_PRIORITY
 from commentary.clean.segments import body_segments, line_evidence
-from commentary.clean.text import KEPT_FEATURES, rule_lines, with_dom, with_kept
+from commentary.clean.text import KEPT_FEATURES, PARENT_CONTEXT_FEATURES, rule_lines, stage2_context, with_dom, with_kept
 from tools.corpus import LICENCES, PERMISSIVE, SHARED, Cache
 
 FLATTENINGS = ("flat-blocks", "flat-naive")
@@ -94,7 +94,7 @@ class Page:
     page_id: str = ""
     weight: float = 1.0
     outputs: dict[str, str] = field(default_factory=dict)
-    dom: np.ndarray = field(default_factory=lambda: np.zeros((0, len(DOM_FEATURES))))
+    dom: np.ndarray = field(default_factory=lambda: np.zeros((0, len(DOM_COLUMNS))))
 
 
 def shingle_labels(text: str, body: str) -> dict[int, bool]:
@@ -141,8 +141,7 @@ def corpus_pages(cache: Cache, form: str, datasets: tuple[str, ...]) -> list[Pag
     """Pages of ``datasets`` in one input form: a flattening, or ``html`` (the page's blocks, their DOM
     inputs and what each extractor kept of them; each page weighted by its dataset's size, ``DATASET_BALANCE``)."""
     texts = cache.extracted("page-text") if form == "html" else cache.flattened(form)
-    outputs = {name: cache.extracted(name) for name in EXTRACTORS} if form == "html" else {}
-    dom = cache.dom() if form == "html" else {}
+    outputs, dom = cache.path_inputs() if form == "html" else ({}, {})
     chosen = [page for page in cache.pages if page.dataset in datasets]
     sizes = Counter(page.dataset for page in chosen)
     pages = []
@@ -269,8 +268,8 @@ def fold_of(groups: list[str], folds: int = FOLDS) -> dict[str, int]:
 
 def context_features(html: bool) -> tuple[str, ...]:
     """Stage 2's inputs beside the line features: for the HTML model the stage-1 scores around each
-    line; for the text model also the line's surroundings."""
-    return CONTEXT_FEATURES if html else CONTEXT_FEATURES + SURROUNDING_FEATURES
+    line and of the lines under the same parent element; for the text model also the line's surroundings."""
+    return CONTEXT_FEATURES + PARENT_CONTEXT_FEATURES if html else CONTEXT_FEATURES + SURROUNDING_FEATURES
 
 
 def fit_stages(pages: list[Page], html: bool, lines_x=None):
@@ -283,7 +282,7 @@ def fit_stages(pages: list[Page], html: bool, lines_x=None):
     for k in range(STACKING_FOLDS):
         held = line_fold == k
         out_of_fold[held] = fit_logistic(x[~held], y[~held], weight[~held]).predict(x[held])
-    context = context_frame(lines, out_of_fold, context_features(html)).to_numpy().astype(np.float64)
+    context = stage2_context(lines, out_of_fold, context_features(html)).to_numpy().astype(np.float64)
     return fit_logistic(x, y, weight), fit_trees(np.hstack([x, context]), y, weight), names
 
 
@@ -349,7 +348,7 @@ def cross_validated_probability(pages: list[Page], html: bool, split) -> tuple[p
         held_lines = parts[doc] == part
         held = lines.filter(pl.Series(held_lines))
         first = model.stage1.predict(x[held_lines])
-        context = context_frame(held, first, model.context_features).to_numpy().astype(np.float64)
+        context = stage2_context(held, first, model.context_features).to_numpy().astype(np.float64)
         probability[held_lines] = model.stage2.predict(np.asfortranarray(np.hstack([x[held_lines], context])))
     return lines, probability
 

@@ -1,11 +1,13 @@
 """The single main-content extractors the HTML path chooses between, run on one parsed tree.
 
 Each returns plain text with one block (paragraph, heading, list item, table row) per line:
-trafilatura in its default and ``favor_precision`` settings, readability-lxml and resiliparse.
+trafilatura in its default and ``favor_precision`` settings (both without the fallback extractors it
+compares its own text with: readability-lxml runs on its own), readability-lxml and resiliparse.
 trafilatura and readability-lxml work on copies of the tree parsed once by ``html.parse_html``;
 resiliparse parses the page itself (its own parser, about 30 times faster than lxml).
 ``consensus_text`` chooses a page's text between the HTML model's and theirs: the medoid, the
-text that shares the most 4-word shingles with the others.
+text that shares the most 4-word shingles with the others. ``page_blocks`` walks the whole page once
+for its text (one block per line) and the DOM inputs of each line.
 """
 from __future__ import annotations
 
@@ -42,9 +44,11 @@ _BLOCK_TAGS = frozenset({"p", "div", "li", "h1", "h2", "h3", "h4", "h5", "h6", "
 _HIDDEN_TAGS = frozenset({"script", "style", "noscript", "template", "svg"})
 
 
-def trafilatura_text(tree: lxml_html.HtmlElement, url: str | None = None, precision: bool = False) -> str:
-    """trafilatura's main content of ``tree`` (it works on its own copy)."""
-    document = trafilatura.bare_extraction(tree, url=url, favor_precision=precision, **_TRAFILATURA_OPTIONS)
+def trafilatura_text(tree: lxml_html.HtmlElement, url: str | None = None, precision: bool = False,
+                     fast: bool = True) -> str:
+    """trafilatura's main content of ``tree`` (it works on its own copy); ``fast``: without the fallback
+    extractors it compares its text with (its ports of readability and jusText), as the HTML path runs it."""
+    document = trafilatura.bare_extraction(tree, url=url, favor_precision=precision, fast=fast, **_TRAFILATURA_OPTIONS)
     return document.text.strip() if document is not None and document.text else ""
 
 
@@ -152,6 +156,9 @@ _ATTRIBUTE_WORD_RE = re.compile(r"[a-z]+")
 DOM_FEATURES = (*(f"dom_tag_{kind}" for kind in _TAG_KINDS), "dom_log_depth",
                 *(f"dom_in_{name}" for name in DOM_CONTAINERS), *(f"dom_class_{group}" for group in DOM_CLASS_WORDS),
                 "dom_link_share")
+#: The columns of :func:`page_blocks`' matrix: the DOM inputs, then the number of the element holding
+#: the line's block (its parent; 0 for the root), which groups the page's lines for the model's stage 2.
+DOM_COLUMNS = (*DOM_FEATURES, "dom_parent")
 _KIND_OF = {tag: _TAG_KINDS.index(kind) for tag, kind in DOM_TAG_KINDS.items()}
 _OTHER_KIND = _TAG_KINDS.index("other")
 _N_TAGS, _N_CONTAINERS = len(_TAG_KINDS), len(DOM_CONTAINERS)
@@ -173,16 +180,19 @@ def _attribute_flags(value: str) -> int:
 
 def page_blocks(element: lxml_html.HtmlElement) -> tuple[str, np.ndarray]:
     """Visible text of ``element``, a line break around each block element, spaces squeezed, and the DOM
-    inputs (``DOM_FEATURES``) of each of its lines, one row per line, read in the same walk: the kind
+    columns (``DOM_COLUMNS``) of each of its lines, one row per line, read in the same walk: the kind
     of the line's innermost block element and its depth, the elements it lies inside, the class and id
-    words of that block and its ancestors, and the share of its characters inside links."""
+    words of that block and its ancestors, the share of its characters inside links, and the number
+    (in document order) of the element that holds its block."""
     lines: list[str] = []
-    contexts: list[tuple[int, int, int]] = []  # (tag kind, depth, flags) of each line's block
+    contexts: list[tuple[int, int, int, int]] = []  # (tag kind, depth, flags, parent) of each line's block
     link_shares: list[float] = []
     pieces: list[str] = []
     linked = [0]  # characters (not spaces) of the current line inside links
 
-    def close(context: tuple[int, int, int]) -> None:
+    def close(context: tuple[int, int, int, int]) -> None:
+        if not pieces:
+            return
         line = " ".join("".join(pieces).split())
         pieces.clear()
         if line:
@@ -191,53 +201,62 @@ def page_blocks(element: lxml_html.HtmlElement) -> tuple[str, np.ndarray]:
             link_shares.append(min(1.0, linked[0] / max(1, len(line) - line.count(" "))))
         linked[0] = 0
 
-    def add(text: str, context: tuple[int, int, int], in_link: bool) -> None:
-        first, *rest = text.split("\n")
-        for k, piece in enumerate((first, *rest)):
+    def add(text: str, context: tuple[int, int, int, int], in_link: bool) -> None:
+        if "\n" not in text:
+            pieces.append(text)
+            if in_link:
+                linked[0] += len("".join(text.split()))
+            return
+        for k, piece in enumerate(text.split("\n")):
             if k:
                 close(context)
             pieces.append(piece)
             if in_link:
                 linked[0] += len("".join(piece.split()))
 
-    def walk(node, context: tuple[int, int, int], flags: int, depth: int, in_link: bool) -> None:
+    def walk(node, context: tuple[int, int, int, int], flags: int, depth: int, in_link: bool, parent: int) -> None:
         tag = node.tag
         if not isinstance(tag, str) or tag in _HIDDEN_TAGS:
             return
-        attributes = node.get("class"), node.get("id")
-        if attributes != (None, None):
-            flags |= _attribute_flags(f"{attributes[0] or ''} {attributes[1] or ''}")
-        flags |= _CONTAINER_BIT.get(tag, 0)
+        elements[0] += 1
+        number = elements[0]
+        words = node.get("class"), node.get("id")
+        if words != (None, None):
+            flags |= _attribute_flags(f"{words[0] or ''} {words[1] or ''}")
+        if tag in _CONTAINER_BIT:
+            flags |= _CONTAINER_BIT[tag]
         in_link = in_link or tag == "a"
         block = tag in _BLOCK_TAGS
         if block:
             close(context)
-            context = (_KIND_OF.get(tag, _OTHER_KIND), depth, flags)
+            context = (_KIND_OF.get(tag, _OTHER_KIND), depth, flags, parent)
         if node.text:
             add(node.text, context, in_link)
         for child in node:
-            walk(child, context, flags, depth + 1, in_link)
+            walk(child, context, flags, depth + 1, in_link, number)
             if child.tail:
                 add(child.tail, context, in_link)
         if block:
             close(context)
 
-    root = (_OTHER_KIND, 0, 0)
-    walk(element, root, 0, 0, False)
+    root = (_OTHER_KIND, 0, 0, 0)
+    elements = [0]  # elements entered so far
+    walk(element, root, 0, 0, False, 0)
     close(root)
     return "\n".join(lines), _dom_rows(contexts, link_shares)
 
 
-def _dom_rows(contexts: list[tuple[int, int, int]], link_shares: list[float]) -> np.ndarray:
-    """The ``DOM_FEATURES`` matrix of lines read as (tag kind, depth, flags) and link share."""
-    rows = np.zeros((len(contexts), len(DOM_FEATURES)))
+def _dom_rows(contexts: list[tuple[int, int, int, int]], link_shares: list[float]) -> np.ndarray:
+    """The ``DOM_COLUMNS`` matrix of lines read as (tag kind, depth, flags, parent) and link share."""
+    rows = np.zeros((len(contexts), len(DOM_COLUMNS)))
     if not contexts:
         return rows
-    kinds, depths, flags = (np.array(column, dtype=np.int64) for column in zip(*contexts))
+    kinds, depths, flags, parents = (np.array(column, dtype=np.int64) for column in zip(*contexts))
     rows[np.arange(len(kinds)), kinds] = 1.0
     rows[:, _N_TAGS] = np.log1p(depths)
     rows[:, _N_TAGS + 1:_N_TAGS + 1 + _N_FLAGS] = (flags[:, None] >> np.arange(_N_FLAGS)) & 1
-    rows[:, -1] = link_shares
+    rows[:, -2] = link_shares
+    rows[:, -1] = parents
     return rows
 
 
@@ -247,11 +266,12 @@ def resiliparse_text(html: str) -> str:
                               links=False, form_fields=False).strip()
 
 
-def extractor_texts(html: str, tree: lxml_html.HtmlElement, url: str | None = None) -> dict[str, str]:
-    """Every extractor's text of one page; an extractor that fails gives an empty text."""
+def extractor_texts(html: str, tree: lxml_html.HtmlElement, url: str | None = None, fast: bool = True) -> dict[str, str]:
+    """Every extractor's text of one page (trafilatura ``fast`` or not: :func:`trafilatura_text`); an
+    extractor that fails gives an empty text."""
     steps = {
-        "trafilatura": lambda: trafilatura_text(tree, url),
-        "trafilatura-precision": lambda: trafilatura_text(tree, url, precision=True),
+        "trafilatura": lambda: trafilatura_text(tree, url, fast=fast),
+        "trafilatura-precision": lambda: trafilatura_text(tree, url, precision=True, fast=fast),
         "readability": lambda: readability_text(tree),
         "resiliparse": lambda: resiliparse_text(html),
     }

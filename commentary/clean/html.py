@@ -36,7 +36,7 @@ from trafilatura import metadata as trafilatura_metadata
 
 from commentary import settings
 from commentary.clean.dates import parse_date
-from commentary.clean.extractors import DOM_FEATURES, consensus_text, extractor_texts, kept_shares, page_blocks
+from commentary.clean.extractors import DOM_COLUMNS, consensus_text, extractor_texts, kept_shares, page_blocks
 from commentary.clean.model import LineModel, html_model
 from commentary.clean.people import NAME_MIN_WORDS, clean_authors
 from commentary.clean.tags import split_tags
@@ -69,7 +69,7 @@ def _page_parser() -> lxml_html.HTMLParser:
 
 _PARSER = _page_parser()
 #: The DOM inputs of a page without lines.
-_NO_LINES = np.zeros((0, len(DOM_FEATURES)))
+_NO_LINES = np.zeros((0, len(DOM_COLUMNS)))
 #: A document type declaration, with any internal subset (where entities would be declared).
 _DOCTYPE_RE = re.compile(r"<!DOCTYPE(?:[^<>\[]|\[[^\]]*\])*>", re.IGNORECASE)
 #: Characters that XML (and so lxml) rejects.
