@@ -190,9 +190,7 @@ def page_blocks(element: lxml_html.HtmlElement) -> tuple[str, np.ndarray]:
     pieces: list[str] = []
     linked = [0]  # characters (not spaces) of the current line inside links
 
-    def close(context: tuple[int, int, int, int]) -> None:
-        if not pieces:
-            return
+    def close(context: tuple[int, int, int, int]) -> None:  # called when ``pieces`` holds text
         line = " ".join("".join(pieces).split())
         pieces.clear()
         if line:
@@ -202,13 +200,8 @@ def page_blocks(element: lxml_html.HtmlElement) -> tuple[str, np.ndarray]:
         linked[0] = 0
 
     def add(text: str, context: tuple[int, int, int, int], in_link: bool) -> None:
-        if "\n" not in text:
-            pieces.append(text)
-            if in_link:
-                linked[0] += len("".join(text.split()))
-            return
         for k, piece in enumerate(text.split("\n")):
-            if k:
+            if k and pieces:
                 close(context)
             pieces.append(piece)
             if in_link:
@@ -228,21 +221,31 @@ def page_blocks(element: lxml_html.HtmlElement) -> tuple[str, np.ndarray]:
         in_link = in_link or tag == "a"
         block = tag in _BLOCK_TAGS
         if block:
-            close(context)
+            if pieces:
+                close(context)
             context = (_KIND_OF.get(tag, _OTHER_KIND), depth, flags, parent)
-        if node.text:
-            add(node.text, context, in_link)
+        text = node.text
+        if text:
+            if in_link or "\n" in text:
+                add(text, context, in_link)
+            else:
+                pieces.append(text)
         for child in node:
             walk(child, context, flags, depth + 1, in_link, number)
-            if child.tail:
-                add(child.tail, context, in_link)
-        if block:
+            text = child.tail
+            if text:
+                if in_link or "\n" in text:
+                    add(text, context, in_link)
+                else:
+                    pieces.append(text)
+        if block and pieces:
             close(context)
 
     root = (_OTHER_KIND, 0, 0, 0)
     elements = [0]  # elements entered so far
     walk(element, root, 0, 0, False, 0)
-    close(root)
+    if pieces:
+        close(root)
     return "\n".join(lines), _dom_rows(contexts, link_shares)
 
 
