@@ -4,7 +4,7 @@
 
 Writes ``commentary/clean/line_model.json`` (flattened text: both flattenings of every page, and the
 seeds) and ``commentary/clean/html_model.json`` (the HTML path: each block of the page with the
-share of it that each single extractor kept and how the extractors agree), deterministically
+share of it that each single extractor kept, how the extractors agree and its DOM cues), deterministically
 (Newton's method, trees drawn with a fixed seed, stacking folds dealt by site). Each file records
 what it was trained on. ``--permissive`` trains on permissively licensed data only (benchmark MIT,
 readability Apache-2.0). ``--check`` rebuilds and exits 1 when a shipped model differs.

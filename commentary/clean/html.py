@@ -5,7 +5,8 @@ processing instructions dropped), reads metadata from that tree in a fixed order
 (JSON-LD, then meta/OpenGraph tags, then trafilatura's own metadata), and chooses the main text
 among the page's blocks with the HTML line model (``html_model.json``), whose inputs add to the
 text features the share of each block that each single extractor kept (trafilatura in both
-settings, readability-lxml, resiliparse: ``extractors.py``) and how they agree; of the model's text and the
+settings, readability-lxml, resiliparse: ``extractors.py``), how they agree, and the block's DOM cues
+read in the walk that writes the page's lines (``extractors.page_blocks``); of the model's text and the
 extractors' outputs, the page keeps the one that agrees most with the others (``consensus_text``).
 The text keeps one block (paragraph, heading, list item, table row) per line, for the text-level
 furniture rules that run after.
