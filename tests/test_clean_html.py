@@ -3,6 +3,7 @@ import copy
 import datetime as dt
 import socket
 
+import numpy as np
 import pytest
 from lxml import etree, html as lxml_html
 from readability import Document
@@ -10,7 +11,8 @@ from readability.cleaners import html_cleaner
 
 from commentary.clean import extractors, html
 from commentary.clean.dates import parse_date
-from commentary.clean.extractors import agreement, consensus_text, covered_share, extractor_texts, page_text
+from commentary.clean.extractors import (DOM_COLUMNS, DOM_FEATURES, agreement, consensus_text, covered_share, extractor_texts, page_blocks,
+                                         page_text)
 from commentary.clean.html import extract_html, extract_html_shard, parse_html, select_blocks
 from commentary.clean.model import EXTRACTORS
 from commentary.clean.people import clean_authors
@@ -205,6 +207,38 @@ def test_page_text_keeps_every_visible_block_and_no_script():
     assert page_text(tree).split("\n") == ["T", "Home", "First bold words", "Second"]
 
 
+def test_the_walk_reads_each_line_s_block_tag_link_share_and_container_words():
+    tree = parse_html(
+        "<html><head><title>Night buses</title></head><body>"
+        '<nav class="mainMenu"><ul><li><a href="/">Home</a></li></ul></nav>'
+        '<article><h2>Night buses return</h2><p>The council voted <a href="/v">on Tuesday</a>.\nBuses run late.</p>'
+        '<div class="post-content">Loose words<blockquote>A quote</blockquote></div></article>'
+        '<section id="comments"><div class="comment-body"><p>I ride it <b>every</b> week</p></div></section>'
+        '<aside class="ad-slot"><td>Cell</td></aside><div class="shadow loaded">Plain</div></body></html>')
+    text, dom = page_blocks(tree)
+    lines = text.split("\n")
+    assert text == page_text(tree) and dom.shape == (len(lines), len(DOM_COLUMNS))  # one row per line
+    row = {line: dict(zip(DOM_COLUMNS, values)) for line, values in zip(lines, dom.tolist())}
+    assert list(row) == ["Night buses", "Home", "Night buses return", "The council voted on Tuesday.", "Buses run late.",
+                         "Loose words", "A quote", "I ride it every week", "Cell", "Plain"]
+    tags = {line: [name for name in DOM_FEATURES if name.startswith("dom_tag_") and features[name]] for line, features in row.items()}
+    assert tags == {"Night buses": ["dom_tag_title"], "Home": ["dom_tag_item"], "Night buses return": ["dom_tag_heading"],
+                    "The council voted on Tuesday.": ["dom_tag_p"], "Buses run late.": ["dom_tag_p"],
+                    "Loose words": ["dom_tag_div"], "A quote": ["dom_tag_quote"], "I ride it every week": ["dom_tag_p"],
+                    "Cell": ["dom_tag_cell"], "Plain": ["dom_tag_div"]}
+    assert row["Home"]["dom_link_share"] == 1.0 and row["Buses run late."]["dom_link_share"] == 0.0
+    assert row["The council voted on Tuesday."]["dom_link_share"] == pytest.approx(len("onTuesday") / len("ThecouncilvotedonTuesday."))
+    assert row["Home"]["dom_in_nav"] == row["Home"]["dom_in_li"] == row["Home"]["dom_class_nav"] == 1.0
+    assert row["A quote"]["dom_in_article"] == row["A quote"]["dom_class_content"] == 1.0 and not row["A quote"]["dom_in_nav"]
+    assert row["I ride it every week"]["dom_class_comment"] == 1.0  # id "comments" of an ancestor
+    assert row["Loose words"]["dom_class_comment"] == 0.0
+    assert row["Cell"]["dom_class_ad"] == row["Cell"]["dom_in_aside"] == 1.0
+    assert row["Plain"]["dom_class_ad"] == row["Plain"]["dom_class_nav"] == 0.0  # "shadow", "loaded" hold no whole "ad"
+    assert row["Night buses"]["dom_log_depth"] < row["I ride it every week"]["dom_log_depth"]
+    parents = [features["dom_parent"] for features in row.values()]
+    assert parents[2] == parents[3] == parents[4] == parents[5] != parents[6]  # the blocks right under <article>
+
+
 SCRIPTED_LINKS = (
     '<p onclick="steal()" ONMOUSEOVER="x()">Share <a href="javascript:alert(1)">this</a> or '
     '<a href="  /news/night-buses  " onmouseover="y()">read more</a>'
@@ -256,7 +290,8 @@ def test_blocks_every_extractor_kept_are_chosen_over_blocks_none_kept():
     prose = [f"{PROSE}Sentence {i} of the story." for i in range(6)]
     page = "\n".join(["Home", "News", "Sport", *prose, "Share this", "Copyright 2024"])
     article = {n: 1.0 for n in range(4, 10)}
-    chosen = select_blocks([page], [{name: article for name in EXTRACTORS}])[0].split("\n")
+    dom = np.zeros((10, len(DOM_COLUMNS)))
+    chosen = select_blocks([page], [{name: article for name in EXTRACTORS}], [dom])[0].split("\n")
     assert chosen == prose
 
 

@@ -10,12 +10,15 @@ from __future__ import annotations
 import gzip
 import hashlib
 import importlib.util
+import inspect
 import json
 import warnings
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from urllib.parse import urlparse
+
+import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
@@ -27,7 +30,8 @@ LICENCES = {"benchmark": "MIT", "readability": "Apache-2.0", "cleanportal": "see
 #: Datasets whose licence lets a model trained on them ship under any terms.
 PERMISSIVE = ("benchmark", "readability")
 DATASETS = ("benchmark", "dragnet", "cleanportal", "readability")
-#: What ``Cache.extracted`` holds per page: the whole page as text, then each single extractor's output.
+#: What ``Cache.extracted`` holds per page: the whole page as text, then each single extractor's output
+#: (the extractors as they run on their own; ``Cache.path_inputs`` holds them as the HTML path runs them).
 EXTRACTED = ("page-text", "trafilatura", "trafilatura-precision", "readability", "resiliparse")
 
 
@@ -131,15 +135,50 @@ class Cache:
             self._extract_all()
         return json.loads(path.read_text(encoding="utf-8"))["texts"]
 
+    def path_inputs(self) -> tuple[dict[str, dict[str, str]], dict[str, np.ndarray]]:
+        """What the HTML path reads of each page besides its text: ``{extractor: {page_id: output}}`` as
+        the path runs the extractors (``extractors.extractor_texts``), and ``{page_id: DOM columns of each
+        line}`` (``extractors.page_blocks``). Cached under a key of ``extractors.py``'s source, so that a
+        change to the extractors' settings, the walk or its vocabulary is read anew."""
+        from commentary.clean import extractors
+        from commentary.clean.html import parse_html
+        key = hashlib.sha256(inspect.getsource(extractors).encode()).hexdigest()[:12]
+        outputs_path, dom_path = self.root / f"path-outputs-{key}.json", self.root / f"page-dom-{key}.npz"
+        texts = self.extracted("page-text")
+        if not (outputs_path.exists() and dom_path.exists()):
+            outputs: dict[str, dict[str, str]] = {name: {} for name in extractors.EXTRACTORS}
+            rows = {}
+            for page in self.pages:
+                html = read_html(page)
+                tree = parse_html(html)
+                text, rows[page.page_id] = extractors.page_blocks(tree) if tree is not None else ("", None)
+                if text != texts[page.page_id]:
+                    raise RuntimeError(f"{page.page_id}: the walk's text differs from the cached page text")
+                found = extractors.extractor_texts(html, tree) if tree is not None else {}
+                for name in extractors.EXTRACTORS:
+                    outputs[name][page.page_id] = found.get(name, "")
+            ids = [page.page_id for page in self.pages if rows[page.page_id] is not None]
+            with dom_path.open("wb") as out:
+                np.savez_compressed(out, ids=np.array(ids), sizes=np.array([len(rows[i]) for i in ids]),
+                                    rows=np.vstack([rows[i] for i in ids]))
+            outputs_path.write_text(json.dumps(outputs, ensure_ascii=False), encoding="utf-8")
+        with np.load(dom_path) as stored:
+            parts = np.split(stored["rows"], np.cumsum(stored["sizes"])[:-1])
+            found_rows = dict(zip(stored["ids"].tolist(), parts))
+        width = len(extractors.DOM_COLUMNS)
+        return (json.loads(outputs_path.read_text(encoding="utf-8")),
+                {page.page_id: found_rows.get(page.page_id, np.zeros((0, width))) for page in self.pages})
+
     def _extract_all(self) -> None:
-        """Every page's whole text (``page-text``) and each single extractor's output."""
+        """Every page's whole text (``page-text``) and each single extractor's output in its own settings
+        (trafilatura with its fallback extractors, as it runs by default)."""
         from commentary.clean.extractors import extractor_texts, page_text
         from commentary.clean.html import parse_html
         texts: dict[str, dict[str, str]] = {name: {} for name in EXTRACTED}
         for page in self.pages:
             html = read_html(page)
             tree = parse_html(html)
-            outputs = {"page-text": page_text(tree), **extractor_texts(html, tree)} if tree is not None else {}
+            outputs = {"page-text": page_text(tree), **extractor_texts(html, tree, fast=False)} if tree is not None else {}
             for name in EXTRACTED:
                 texts[name][page.page_id] = outputs.get(name, "")  # a failing extractor gives ""
         for name in EXTRACTED:

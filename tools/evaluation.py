@@ -50,7 +50,7 @@ def held_out_bodies(pages: list[Page], html: bool, shipped: LineModel, split) ->
         held = np.flatnonzero(parts == part)
         texts = [pages[i].text for i in held]
         if html:
-            texts = select_blocks(texts, [pages[i].kept for i in held], model)
+            texts = select_blocks(texts, [pages[i].kept for i in held], [pages[i].dom for i in held], model)
             texts = [consensus_text(text, pages[i].outputs) for i, text in zip(held, texts)]
             cleaned = clean_shard(texts, extracted=[True] * len(texts))
         else:

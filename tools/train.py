@@ -4,7 +4,7 @@
 
 Writes ``commentary/clean/line_model.json`` (flattened text: both flattenings of every page, and the
 seeds) and ``commentary/clean/html_model.json`` (the HTML path: each block of the page with the
-share of it that each single extractor kept and how the extractors agree), deterministically
+share of it that each single extractor kept, how the extractors agree and its DOM cues), deterministically
 (Newton's method, trees drawn with a fixed seed, stacking folds dealt by site). Each file records
 what it was trained on. ``--permissive`` trains on permissively licensed data only (benchmark MIT,
 readability Apache-2.0). ``--check`` rebuilds and exits 1 when a shipped model differs.
@@ -26,13 +26,14 @@ import numpy as np
 import polars as pl
 from threadpoolctl import threadpool_limits
 
-from commentary.clean.extractors import EXTRACTORS, covered_share, kept_share
-from commentary.clean.features import (LEXICAL_SLOTS, context_frame, feature_frame, feature_names, lexical_frame,
-                                       lexical_keys, lexical_names, lexical_strings)
+from commentary.clean.extractors import DOM_COLUMNS, DOM_FEATURES, covered_share, kept_share
+from commentary.clean.features import (LEXICAL_SLOTS, feature_frame, feature_names, lexical_frame, lexical_keys,
+                                       lexical_names, lexical_strings)
 from commentary.clean.model import HTML_MODEL_PATH, MODEL_PATH, LineModel, LogisticStage, TreeStage
 from commentary.clean.rules import CATEGORY_PRIORITY
 from commentary.clean.segments import body_segments, line_evidence
-from commentary.clean.text import KEPT_FEATURES, body_probability, rule_lines, with_kept
+from commentary.clean.text import (KEPT_FEATURES, PARENT_CONTEXT_FEATURES, body_probability, rule_lines, stage2_context,
+                                   with_dom, with_kept)
 from tools.corpus import LICENCES, PERMISSIVE, SHARED, Cache
 
 FLATTENINGS = ("flat-blocks", "flat-naive")
@@ -101,6 +102,7 @@ class Page:
     page_id: str = ""
     weight: float = 1.0
     outputs: dict[str, str] = field(default_factory=dict)
+    dom: np.ndarray = field(default_factory=lambda: np.zeros((0, len(DOM_COLUMNS))))
 
 
 def shingle_labels(text: str, body: str) -> dict[int, bool]:
@@ -144,10 +146,10 @@ def load_pages(shared: Path, seeds: Path | None = None) -> list[Page]:
 
 
 def corpus_pages(cache: Cache, form: str, datasets: tuple[str, ...]) -> list[Page]:
-    """Pages of ``datasets`` in one input form: a flattening, or ``html`` (the page's blocks and what
-    each extractor kept of them; each page weighted by its dataset's size, ``DATASET_BALANCE``)."""
+    """Pages of ``datasets`` in one input form: a flattening, or ``html`` (the page's blocks, their DOM
+    inputs and what each extractor kept of them; each page weighted by its dataset's size, ``DATASET_BALANCE``)."""
     texts = cache.extracted("page-text") if form == "html" else cache.flattened(form)
-    outputs = {name: cache.extracted(name) for name in EXTRACTORS} if form == "html" else {}
+    outputs, dom = cache.path_inputs() if form == "html" else ({}, {})
     chosen = [page for page in cache.pages if page.dataset in datasets]
     sizes = Counter(page.dataset for page in chosen)
     pages = []
@@ -157,7 +159,8 @@ def corpus_pages(cache: Cache, form: str, datasets: tuple[str, ...]) -> list[Pag
         labels = headline_is_no_body(text, shingle_labels(text, page.truth))
         weight = (len(chosen) / (len(sizes) * sizes[page.dataset])) ** DATASET_BALANCE if form == "html" else 1.0
         pages.append(Page(page.site, text, labels, page.truth, page.dataset, form, kept, page.page_id, weight,
-                          outputs={name: out[page.page_id] for name, out in outputs.items()}))
+                          outputs={name: out[page.page_id] for name, out in outputs.items()},
+                          **({"dom": dom[page.page_id]} if form == "html" else {})))
     return pages
 
 
@@ -165,11 +168,11 @@ def design(pages: list[Page], html: bool):
     """Line table, feature names, stage-1 features, labels, weights and page index of each line."""
     lines = rule_lines([p.text for p in pages])
     if html:
-        lines = with_kept(lines, [p.kept for p in pages])
+        lines = with_dom(with_kept(lines, [p.kept for p in pages]), [p.dom for p in pages])
     else:
         keys = lexical_keys(lines["text"])
         lines = lines.hstack([pl.Series(f"key_{slot}", keys[:, i]) for i, slot in enumerate(LEXICAL_SLOTS)])
-    names = feature_names(CATEGORY_PRIORITY) + (list(KEPT_FEATURES) if html else [])
+    names = feature_names(CATEGORY_PRIORITY) + (list(KEPT_FEATURES) + list(DOM_FEATURES) if html else [])
     x = feature_frame(lines, CATEGORY_PRIORITY).select(names).to_numpy().astype(np.float64)
     doc = lines["doc"].to_numpy()
     y = np.array([pages[d].labels.get(n, False) for d, n in zip(doc, lines["line_no"].to_list())], dtype=float)
@@ -276,8 +279,8 @@ def fold_of(groups: list[str], folds: int = FOLDS) -> dict[str, int]:
 
 def context_features(html: bool) -> tuple[str, ...]:
     """Stage 2's inputs beside the line features: for the HTML model the stage-1 scores around each
-    line; for the text model also the line's surroundings."""
-    return CONTEXT_FEATURES if html else CONTEXT_FEATURES + SURROUNDING_FEATURES
+    line and of the lines under the same parent element; for the text model also the line's surroundings."""
+    return CONTEXT_FEATURES + PARENT_CONTEXT_FEATURES if html else CONTEXT_FEATURES + SURROUNDING_FEATURES
 
 
 def fit_lexicon(lines: pl.DataFrame, y: np.ndarray, site: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -336,7 +339,7 @@ def fit_stages(pages: list[Page], html: bool, lines_x=None):
     for k in range(STACKING_FOLDS):
         held = line_fold == k
         out_of_fold[held] = fit_logistic(x[~held], y[~held], weight[~held]).predict(x[held])
-    context = context_frame(lines, out_of_fold, context_features(html)).to_numpy().astype(np.float64)
+    context = stage2_context(lines, out_of_fold, context_features(html)).to_numpy().astype(np.float64)
     return fit_logistic(x, y, weight), fit_trees(np.hstack([x, context]), y, weight), names, lexicon
 
 

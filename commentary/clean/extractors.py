@@ -1,17 +1,20 @@
 """The single main-content extractors the HTML path chooses between, run on one parsed tree.
 
 Each returns plain text with one block (paragraph, heading, list item, table row) per line:
-trafilatura in its default and ``favor_precision`` settings, readability-lxml and resiliparse.
+trafilatura in its default and ``favor_precision`` settings (both without the fallback extractors it
+compares its own text with: readability-lxml runs on its own), readability-lxml and resiliparse.
 trafilatura and readability-lxml work on copies of the tree parsed once by ``html.parse_html``;
 resiliparse parses the page itself (its own parser, about 30 times faster than lxml).
 ``consensus_text`` chooses a page's text between the HTML model's and theirs: the medoid, the
-text that shares the most 4-word shingles with the others.
+text that shares the most 4-word shingles with the others. ``page_blocks`` walks the whole page once
+for its text (one block per line) and the DOM inputs of each line.
 """
 from __future__ import annotations
 
 import copy
 import logging
 import re
+from functools import lru_cache
 from itertools import chain, combinations
 
 import numpy as np
@@ -41,9 +44,11 @@ _BLOCK_TAGS = frozenset({"p", "div", "li", "h1", "h2", "h3", "h4", "h5", "h6", "
 _HIDDEN_TAGS = frozenset({"script", "style", "noscript", "template", "svg"})
 
 
-def trafilatura_text(tree: lxml_html.HtmlElement, url: str | None = None, precision: bool = False) -> str:
-    """trafilatura's main content of ``tree`` (it works on its own copy)."""
-    document = trafilatura.bare_extraction(tree, url=url, favor_precision=precision, **_TRAFILATURA_OPTIONS)
+def trafilatura_text(tree: lxml_html.HtmlElement, url: str | None = None, precision: bool = False,
+                     fast: bool = True) -> str:
+    """trafilatura's main content of ``tree`` (it works on its own copy); ``fast``: without the fallback
+    extractors it compares its text with (its ports of readability and jusText), as the HTML path runs it."""
+    document = trafilatura.bare_extraction(tree, url=url, favor_precision=precision, fast=fast, **_TRAFILATURA_OPTIONS)
     return document.text.strip() if document is not None and document.text else ""
 
 
@@ -110,31 +115,152 @@ class _Readability(Document):
 
 def block_text(element: lxml_html.HtmlElement) -> str:
     """Visible text of ``element``, a line break around each block element, spaces squeezed."""
-    parts: list[str] = []
-
-    def walk(node) -> None:
-        if not isinstance(node.tag, str) or node.tag in _HIDDEN_TAGS:
-            return
-        block = node.tag in _BLOCK_TAGS
-        if block:
-            parts.append("\n")
-        if node.text:
-            parts.append(node.text)
-        for child in node:
-            walk(child)
-            if child.tail:
-                parts.append(child.tail)
-        if block:
-            parts.append("\n")
-
-    walk(element)
-    lines = (" ".join(line.split()) for line in "".join(parts).split("\n"))
-    return "\n".join(line for line in lines if line)
+    return page_blocks(element)[0]
 
 
 def page_text(tree: lxml_html.HtmlElement) -> str:
     """The whole page as text, every block on its own line (all furniture kept)."""
     return block_text(tree)
+
+
+#: The innermost block element around a line, by kind (``dom_tag_*``; any other block is ``other``).
+DOM_TAG_KINDS = {"title": "title", **{f"h{n}": "heading" for n in range(1, 7)}, "p": "p", "li": "item", "dd": "item",
+                 "dt": "item", "td": "cell", "th": "cell", "blockquote": "quote", "pre": "pre", "div": "div",
+                 "section": "div", "article": "div", "main": "div", "figcaption": "caption"}
+_TAG_KINDS = ("title", "heading", "p", "item", "cell", "quote", "pre", "div", "caption", "other")
+#: Elements a line may lie inside (the line's block or one of its ancestors: ``dom_in_*``).
+DOM_CONTAINERS = ("article", "main", "aside", "nav", "footer", "header", "form", "li", "table")
+#: Words of class and id attributes that mark boilerplate or content across sites (``dom_class_*``):
+#: a word of an attribute of the line's block or an ancestor that starts with one of these (camelCase
+#: and any non-letter split words). ``ad`` and ``ads`` must be whole words.
+DOM_CLASS_WORDS = {
+    "comment": ("comment", "reply", "replies", "respond", "disqus", "discussion"),
+    "nav": ("nav", "menu", "breadcrumb", "pagination", "pager", "skip"),
+    "footer": ("footer", "copyright", "legal"),
+    "sidebar": ("sidebar", "widget", "aside", "rail"),
+    "related": ("related", "recommend", "trending", "popular", "more"),
+    "share": ("share", "sharing", "social", "follow", "print", "email"),
+    "tags": ("tag", "categor", "topic", "keyword"),
+    "byline": ("byline", "author", "meta", "dateline", "date", "posted", "timestamp"),
+    "ad": ("ad", "ads", "advert", "promo", "sponsor", "banner", "outbrain", "taboola"),
+    "caption": ("caption", "credit", "photo", "figure", "gallery", "image", "media"),
+    "content": ("content", "article", "post", "entry", "story", "body", "text", "main"),
+}
+_WHOLE_WORDS = frozenset({"ad", "ads"})
+_CLASS_RE = re.compile("|".join(
+    f"(?P<{group}>" + "|".join(f"{word}(?![a-z])" if word in _WHOLE_WORDS else word for word in words) + ")"
+    for group, words in DOM_CLASS_WORDS.items()))
+_CAMEL_RE = re.compile(r"([a-z])([A-Z])")
+_ATTRIBUTE_WORD_RE = re.compile(r"[a-z]+")
+#: The DOM inputs of each line (:func:`page_blocks`), in order.
+DOM_FEATURES = (*(f"dom_tag_{kind}" for kind in _TAG_KINDS), "dom_log_depth",
+                *(f"dom_in_{name}" for name in DOM_CONTAINERS), *(f"dom_class_{group}" for group in DOM_CLASS_WORDS),
+                "dom_link_share")
+#: The columns of :func:`page_blocks`' matrix: the DOM inputs, then the number of the element holding
+#: the line's block (its parent; 0 for the root), which groups the page's lines for the model's stage 2.
+DOM_COLUMNS = (*DOM_FEATURES, "dom_parent")
+_KIND_OF = {tag: _TAG_KINDS.index(kind) for tag, kind in DOM_TAG_KINDS.items()}
+_OTHER_KIND = _TAG_KINDS.index("other")
+_N_TAGS, _N_CONTAINERS = len(_TAG_KINDS), len(DOM_CONTAINERS)
+_CONTAINER_BIT = {name: 1 << i for i, name in enumerate(DOM_CONTAINERS)}
+_CLASS_BIT = {group: 1 << (_N_CONTAINERS + i) for i, group in enumerate(DOM_CLASS_WORDS)}
+_N_FLAGS = _N_CONTAINERS + len(DOM_CLASS_WORDS)
+
+
+@lru_cache(maxsize=8192)
+def _attribute_flags(value: str) -> int:
+    """The ``DOM_CLASS_WORDS`` groups (as bits) of a class and id value."""
+    flags = 0
+    for word in _ATTRIBUTE_WORD_RE.findall(_CAMEL_RE.sub(r"\1 \2", value).lower()):
+        found = _CLASS_RE.match(word)
+        if found:
+            flags |= _CLASS_BIT[found.lastgroup]
+    return flags
+
+
+def page_blocks(element: lxml_html.HtmlElement) -> tuple[str, np.ndarray]:
+    """Visible text of ``element``, a line break around each block element, spaces squeezed, and the DOM
+    columns (``DOM_COLUMNS``) of each of its lines, one row per line, read in the same walk: the kind
+    of the line's innermost block element and its depth, the elements it lies inside, the class and id
+    words of that block and its ancestors, the share of its characters inside links, and the number
+    (in document order) of the element that holds its block."""
+    lines: list[str] = []
+    contexts: list[tuple[int, int, int, int]] = []  # (tag kind, depth, flags, parent) of each line's block
+    link_shares: list[float] = []
+    pieces: list[str] = []
+    linked = [0]  # characters (not spaces) of the current line inside links
+
+    def close(context: tuple[int, int, int, int]) -> None:  # called when ``pieces`` holds text
+        line = " ".join("".join(pieces).split())
+        pieces.clear()
+        if line:
+            lines.append(line)
+            contexts.append(context)
+            link_shares.append(min(1.0, linked[0] / max(1, len(line) - line.count(" "))))
+        linked[0] = 0
+
+    def add(text: str, context: tuple[int, int, int, int], in_link: bool) -> None:
+        for k, piece in enumerate(text.split("\n")):
+            if k and pieces:
+                close(context)
+            pieces.append(piece)
+            if in_link:
+                linked[0] += len("".join(piece.split()))
+
+    def walk(node, context: tuple[int, int, int, int], flags: int, depth: int, in_link: bool, parent: int) -> None:
+        tag = node.tag
+        if not isinstance(tag, str) or tag in _HIDDEN_TAGS:
+            return
+        elements[0] += 1
+        number = elements[0]
+        words = node.get("class"), node.get("id")
+        if words != (None, None):
+            flags |= _attribute_flags(f"{words[0] or ''} {words[1] or ''}")
+        if tag in _CONTAINER_BIT:
+            flags |= _CONTAINER_BIT[tag]
+        in_link = in_link or tag == "a"
+        block = tag in _BLOCK_TAGS
+        if block:
+            if pieces:
+                close(context)
+            context = (_KIND_OF.get(tag, _OTHER_KIND), depth, flags, parent)
+        text = node.text
+        if text:
+            if in_link or "\n" in text:
+                add(text, context, in_link)
+            else:
+                pieces.append(text)
+        for child in node:
+            walk(child, context, flags, depth + 1, in_link, number)
+            text = child.tail
+            if text:
+                if in_link or "\n" in text:
+                    add(text, context, in_link)
+                else:
+                    pieces.append(text)
+        if block and pieces:
+            close(context)
+
+    root = (_OTHER_KIND, 0, 0, 0)
+    elements = [0]  # elements entered so far
+    walk(element, root, 0, 0, False, 0)
+    if pieces:
+        close(root)
+    return "\n".join(lines), _dom_rows(contexts, link_shares)
+
+
+def _dom_rows(contexts: list[tuple[int, int, int, int]], link_shares: list[float]) -> np.ndarray:
+    """The ``DOM_COLUMNS`` matrix of lines read as (tag kind, depth, flags, parent) and link share."""
+    rows = np.zeros((len(contexts), len(DOM_COLUMNS)))
+    if not contexts:
+        return rows
+    kinds, depths, flags, parents = (np.array(column, dtype=np.int64) for column in zip(*contexts))
+    rows[np.arange(len(kinds)), kinds] = 1.0
+    rows[:, _N_TAGS] = np.log1p(depths)
+    rows[:, _N_TAGS + 1:_N_TAGS + 1 + _N_FLAGS] = (flags[:, None] >> np.arange(_N_FLAGS)) & 1
+    rows[:, -2] = link_shares
+    rows[:, -1] = parents
+    return rows
 
 
 def resiliparse_text(html: str) -> str:
@@ -143,11 +269,12 @@ def resiliparse_text(html: str) -> str:
                               links=False, form_fields=False).strip()
 
 
-def extractor_texts(html: str, tree: lxml_html.HtmlElement, url: str | None = None) -> dict[str, str]:
-    """Every extractor's text of one page; an extractor that fails gives an empty text."""
+def extractor_texts(html: str, tree: lxml_html.HtmlElement, url: str | None = None, fast: bool = True) -> dict[str, str]:
+    """Every extractor's text of one page (trafilatura ``fast`` or not: :func:`trafilatura_text`); an
+    extractor that fails gives an empty text."""
     steps = {
-        "trafilatura": lambda: trafilatura_text(tree, url),
-        "trafilatura-precision": lambda: trafilatura_text(tree, url, precision=True),
+        "trafilatura": lambda: trafilatura_text(tree, url, fast=fast),
+        "trafilatura-precision": lambda: trafilatura_text(tree, url, precision=True, fast=fast),
         "readability": lambda: readability_text(tree),
         "resiliparse": lambda: resiliparse_text(html),
     }

@@ -5,7 +5,8 @@ processing instructions dropped), reads metadata from that tree in a fixed order
 (JSON-LD, then meta/OpenGraph tags, then trafilatura's own metadata), and chooses the main text
 among the page's blocks with the HTML line model (``html_model.json``), whose inputs add to the
 text features the share of each block that each single extractor kept (trafilatura in both
-settings, readability-lxml, resiliparse: ``extractors.py``) and how they agree; of the model's text and the
+settings, readability-lxml, resiliparse: ``extractors.py``), how they agree, and the block's DOM cues
+read in the walk that writes the page's lines (``extractors.page_blocks``); of the model's text and the
 extractors' outputs, the page keeps the one that agrees most with the others (``consensus_text``).
 The text keeps one block (paragraph, heading, list item, table row) per line, for the text-level
 furniture rules that run after.
@@ -28,6 +29,7 @@ from html import unescape
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Sequence
 
+import numpy as np
 import polars as pl
 from htmldate import find_date
 from lxml import etree, html as lxml_html
@@ -35,11 +37,11 @@ from trafilatura import metadata as trafilatura_metadata
 
 from commentary import settings
 from commentary.clean.dates import parse_date
-from commentary.clean.extractors import consensus_text, extractor_texts, kept_shares, page_text
+from commentary.clean.extractors import DOM_COLUMNS, consensus_text, extractor_texts, kept_shares, page_blocks
 from commentary.clean.model import LineModel, html_model
 from commentary.clean.people import NAME_MIN_WORDS, clean_authors
 from commentary.clean.tags import split_tags
-from commentary.clean.text import body_probability, body_runs, rule_lines, with_kept
+from commentary.clean.text import body_probability, body_runs, rule_lines, with_dom, with_kept
 
 LOGGER = logging.getLogger(__name__)
 
@@ -67,6 +69,8 @@ def _page_parser() -> lxml_html.HTMLParser:
 
 
 _PARSER = _page_parser()
+#: The DOM inputs of a page without lines.
+_NO_LINES = np.zeros((0, len(DOM_COLUMNS)))
 #: A document type declaration, with any internal subset (where entities would be declared).
 _DOCTYPE_RE = re.compile(r"<!DOCTYPE(?:[^<>\[]|\[[^\]]*\])*>", re.IGNORECASE)
 #: Characters that XML (and so lxml) rejects.
@@ -138,12 +142,13 @@ class TooCostly(Exception):
 
 @dataclass
 class PageReading:
-    """One page read for block selection: the whole page as text (one block per line), each
-    extractor's output and the share of each line that it kept, the metadata, and the link
+    """One page read for block selection: the whole page as text (one block per line) and the DOM
+    inputs of each line, each extractor's output and the share of each line that it kept, the metadata, and the link
     statistics of its body (``None`` when it has no body) for the listing check; ``parsed`` is False
     when nothing usable came out of the parser."""
 
     page: str
+    dom: np.ndarray
     outputs: dict[str, str]
     kept: dict[str, dict[int, float]]
     metadata: dict[str, tuple[Any, str]]
@@ -154,7 +159,7 @@ class PageReading:
 def extract_html(html: str, url: str | None = None) -> HtmlExtraction:
     """Extract the main text and metadata of ``html`` in this process; never raises, never fetches."""
     reading = read_page(html, url)
-    return finish_pages([reading], [_safe(lambda: select_blocks([reading.page], [reading.kept])[0], "")])[0]
+    return finish_pages([reading], [_safe(lambda: select_blocks([reading.page], [reading.kept], [reading.dom])[0], "")])[0]
 
 
 #: Characters of page text that one run of the HTML model reads. The pages of a shard are read and
@@ -197,9 +202,9 @@ def _decide(run: list[tuple[int, PageReading]], results: list[HtmlExtraction | E
     extraction at its position in ``results``."""
     readings = [reading for _, reading in run]
     try:
-        texts = select_blocks([r.page for r in readings], [r.kept for r in readings])
+        texts = select_blocks([r.page for r in readings], [r.kept for r in readings], [r.dom for r in readings])
     except Exception:  # noqa: BLE001 - retried page by page so that one page cannot fail the others
-        texts = [_safe(lambda r=r: select_blocks([r.page], [r.kept])[0], "") for r in readings]
+        texts = [_safe(lambda r=r: select_blocks([r.page], [r.kept], [r.dom])[0], "") for r in readings]
     for (i, _), extraction in zip(run, finish_pages(readings, texts), strict=True):
         results[i] = extraction
 
@@ -208,12 +213,12 @@ def read_page(html: str, url: str | None = None) -> PageReading:
     """Parse ``html`` once and read what block selection needs from it (see :class:`PageReading`)."""
     tree = parse_html(html)
     if tree is None:
-        return PageReading(page="", outputs={}, kept={}, metadata={}, link_share=None, parsed=False)
+        return PageReading(page="", dom=_NO_LINES, outputs={}, kept={}, metadata={}, link_share=None, parsed=False)
     metadata = _safe(lambda: extract_page_metadata(tree, url), {})
-    page = _safe(lambda: page_text(tree), "")
+    page, dom = _safe(lambda: page_blocks(tree), ("", _NO_LINES))
     outputs = _safe(lambda: extractor_texts(html, tree, url), {})
     kept = kept_shares(page, outputs)
-    return PageReading(page=page, outputs=outputs, kept=kept, metadata=metadata,
+    return PageReading(page=page, dom=dom, outputs=outputs, kept=kept, metadata=metadata,
                        link_share=_safe(lambda: body_link_share(tree), None))
 
 
@@ -291,15 +296,16 @@ def parse_html(html: str) -> lxml_html.HtmlElement | None:
 
 # --- main text -------------------------------------------------------------------------
 
-def select_blocks(pages: list[str], kept: list[dict[str, dict[int, float]]],
+def select_blocks(pages: list[str], kept: list[dict[str, dict[int, float]]], dom: list[np.ndarray],
                   model: LineModel | None = None) -> list[str]:
     """The article of each page (all blocks, one per line): the lines the HTML model keeps, given the
-    share of each line that each extractor kept (``kept[i][extractor][line_no]``)."""
+    share of each line that each extractor kept (``kept[i][extractor][line_no]``) and the DOM inputs
+    of each line (``dom[i]``, one row per line, from ``extractors.page_blocks``)."""
     model = html_model() if model is None else model
     lines = rule_lines(pages)
     if lines.height == 0:
         return [""] * len(pages)
-    lines = with_kept(lines, kept)
+    lines = with_dom(with_kept(lines, kept), dom)
     body = pl.Series(body_runs(lines, body_probability(lines, model), model))
     chosen = dict(lines.filter(body).group_by("doc").agg(pl.col("text").str.join("\n")).rows())
     return [chosen.get(i, "") for i in range(len(pages))]

@@ -25,6 +25,7 @@ import polars as pl
 
 from commentary.clean import CleanedPage, LineDecision
 from commentary.clean.article import not_an_article
+from commentary.clean.extractors import DOM_COLUMNS
 from commentary.clean.features import (NEAR_WINDOW, PROSE_MIN_WORDS, add_rule_matches, context_frame, feature_frame,
                                        lexical_frame, lexical_keys, line_table)
 from commentary.clean.fields import FIELD_CATEGORIES, extract_fields
@@ -292,6 +293,39 @@ def with_kept(lines: pl.DataFrame, kept: Sequence[dict[str, dict[int, float]]]) 
     )
 
 
+def with_dom(lines: pl.DataFrame, dom: Sequence[np.ndarray]) -> pl.DataFrame:
+    """``lines`` with the HTML model's DOM columns (``DOM_COLUMNS``): row ``line_no - 1`` of ``dom[doc]``,
+    each page's matrix from :func:`extractors.page_blocks` (zeros for a line it lacks)."""
+    docs, numbers = lines["doc"].to_numpy(), lines["line_no"].to_numpy().astype(np.int64) - 1
+    sizes = np.array([len(rows) for rows in dom], dtype=np.int64)
+    starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+    stacked = np.vstack([*(rows for rows in dom if len(rows)), np.zeros((1, len(DOM_COLUMNS)))])
+    present = numbers < sizes[docs]
+    values = np.zeros((len(docs), len(DOM_COLUMNS)))
+    values[present] = stacked[starts[docs[present]] + numbers[present]]
+    return pl.concat([lines, pl.DataFrame(values, schema=list(DOM_COLUMNS), orient="row")], how="horizontal")
+
+
+#: The HTML model's stage-2 inputs from the lines whose blocks share the line's parent element
+#: (``dom_parent``): their stage-1 scores (mean weighted by characters, and the highest) and how many they are.
+PARENT_CONTEXT_FEATURES = ("p_parent_mean", "p_parent_max", "log_parent_lines")
+
+
+def stage2_context(lines: pl.DataFrame, probability: np.ndarray, names: Sequence[str]) -> pl.DataFrame:
+    """Stage-2 inputs ``names`` beside the line features, from the stage-1 scores ``probability``:
+    :func:`features.context_frame`'s and ``PARENT_CONTEXT_FEATURES`` (``lines`` then needs ``dom_parent``)."""
+    own = [name for name in names if name not in PARENT_CONTEXT_FEATURES]
+    context = context_frame(lines, probability, own)
+    if len(own) == len(names):
+        return context
+    p, chars, group = pl.col("p"), pl.col("n_chars").cast(pl.Float64), ("doc", "dom_parent")
+    parent = lines.select("doc", "dom_parent", "n_chars").with_columns(pl.Series("p", probability, dtype=pl.Float64)).select(
+        ((p * chars).sum().over(group) / pl.max_horizontal(chars.sum().over(group), pl.lit(1.0))).alias("p_parent_mean"),
+        p.max().over(group).alias("p_parent_max"),
+        pl.len().over(group).cast(pl.Float64).log1p().alias("log_parent_lines"))
+    return pl.concat([context, parent], how="horizontal").select(names)
+
+
 def body_probability(lines: pl.DataFrame, model: LineModel) -> np.ndarray:
     """Stage-2 body probability of every line (``lines`` with ``rule_category``)."""
     # One column-major matrix holds the stage-1 features, then the context, filled column by column.
@@ -303,7 +337,7 @@ def body_probability(lines: pl.DataFrame, model: LineModel) -> np.ndarray:
     for column, name in zip(inputs.T, model.features):
         column[:] = features[name].to_numpy()  # the HTML model's ``kept_by_*`` inputs come with ``lines``
     first = model.stage1.predict(inputs[:, :n_features])
-    context = context_frame(lines, first, model.context_features)
+    context = stage2_context(lines, first, model.context_features)
     for column, name in zip(inputs.T[n_features:], model.context_features):
         column[:] = context[name].to_numpy()
     return model.stage2.predict(inputs)
