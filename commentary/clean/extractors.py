@@ -200,6 +200,9 @@ def page_blocks(element: lxml_html.HtmlElement) -> tuple[str, np.ndarray]:
         linked[0] = 0
 
     def add(text: str, context: tuple[int, int, int, int], in_link: bool) -> None:
+        if not in_link and "\n" not in text:  # most text: part of the current line
+            pieces.append(text)
+            return
         for k, piece in enumerate(text.split("\n")):
             if k and pieces:
                 close(context)
@@ -224,20 +227,12 @@ def page_blocks(element: lxml_html.HtmlElement) -> tuple[str, np.ndarray]:
             if pieces:
                 close(context)
             context = (_KIND_OF.get(tag, _OTHER_KIND), depth, flags, parent)
-        text = node.text
-        if text:
-            if in_link or "\n" in text:
-                add(text, context, in_link)
-            else:
-                pieces.append(text)
+        if node.text:
+            add(node.text, context, in_link)
         for child in node:
             walk(child, context, flags, depth + 1, in_link, number)
-            text = child.tail
-            if text:
-                if in_link or "\n" in text:
-                    add(text, context, in_link)
-                else:
-                    pieces.append(text)
+            if child.tail:
+                add(child.tail, context, in_link)
         if block and pieces:
             close(context)
 
