@@ -335,7 +335,7 @@ def body_probability(lines: pl.DataFrame, model: LineModel) -> np.ndarray:
     if model.lexicon:
         features = features.hstack(lexical_frame(lexical_keys(lines["text"]), model.lexical_index))
     for column, name in zip(inputs.T, model.features):
-        column[:] = features[name].to_numpy()  # the HTML model's ``kept_by_*`` inputs come with ``lines``
+        column[:] = features[name].to_numpy()  # the HTML model's ``kept_by_*`` and ``dom_*`` inputs come with ``lines``
     first = model.stage1.predict(inputs[:, :n_features])
     context = stage2_context(lines, first, model.context_features)
     for column, name in zip(inputs.T[n_features:], model.context_features):
