@@ -7,6 +7,8 @@ import os
 import signal
 
 _PR_SET_PDEATHSIG = 1
+#: glibc's ``mallopt`` parameters by name (malloc.h).
+_MALLOC_PARAMETERS = {"M_TRIM_THRESHOLD": -1, "M_TOP_PAD": -2, "M_MMAP_THRESHOLD": -3}
 
 
 def die_with(parent_pid: int) -> None:
@@ -20,8 +22,15 @@ def die_with(parent_pid: int) -> None:
         os._exit(1)
 
 
-def serve(parent_pid: int, environment: dict[str, str]) -> None:
+def serve(parent_pid: int, environment: dict[str, str], malloc_options: dict[str, int] | None = None) -> None:
     """Start a process that serves ``parent_pid`` and dies with it (``die_with``), with ``environment`` set before
-    anything is imported that reads it once (Polars reads ``POLARS_MAX_THREADS`` when imported)."""
+    anything is imported that reads it once (Polars reads ``POLARS_MAX_THREADS`` when imported) and glibc's
+    ``malloc_options`` (``mallopt``; none where the C library has no ``mallopt``)."""
     os.environ.update(environment)
     die_with(parent_pid)
+    with contextlib.suppress(OSError, AttributeError):
+        import ctypes
+
+        libc = ctypes.CDLL(None)
+        for name, value in (malloc_options or {}).items():
+            libc.mallopt(_MALLOC_PARAMETERS[name], value)

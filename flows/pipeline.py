@@ -27,7 +27,8 @@ from prefect.utilities.annotations import quote
 from commentary import lifetime
 from commentary.locking import run_lock
 from commentary.progress import Progress, summary
-from commentary.settings import LOCAL_THREADS, SHARD_SIZE, WORKER_POLARS_THREADS, WORKER_PROCESSES
+from commentary.settings import (LOCAL_THREADS, SHARD_ALLOCATOR_ENVIRONMENT, SHARD_MALLOC_OPTIONS, SHARD_SIZE, WORKER_POLARS_THREADS,
+                                 WORKER_PROCESSES)
 from commentary.steps import SHARD_STEPS, STEPS, RunPlan, Scope, ShardJob, Step, run_shard, serve_corpus_steps
 from commentary.storage import RemoteFolder, raw_folder
 
@@ -172,11 +173,12 @@ def start_progress(plan: RunPlan, removed: list[str]) -> Progress:
 
 @contextmanager
 def shard_processes() -> Iterator[ProcessPoolExecutor]:
-    """WORKER_PROCESSES new processes for the shard steps, each with its share of Polars threads, started at once
-    from this thread; they die with this process. On exit they are told to stop and left to exit on their own."""
-    environment = {"POLARS_MAX_THREADS": str(WORKER_POLARS_THREADS)}
+    """WORKER_PROCESSES new processes for the shard steps, each with its share of Polars threads and allocators that
+    keep freed memory for the next shard, started at once from this thread; they die with this process. On exit they
+    are told to stop and left to exit on their own."""
+    environment = {"POLARS_MAX_THREADS": str(WORKER_POLARS_THREADS), **SHARD_ALLOCATOR_ENVIRONMENT}
     shard_worker = ProcessPoolExecutor(max_workers=WORKER_PROCESSES, mp_context=multiprocessing.get_context("spawn"),
-                                       initializer=lifetime.serve, initargs=(os.getpid(), environment))
+                                       initializer=lifetime.serve, initargs=(os.getpid(), environment, SHARD_MALLOC_OPTIONS))
     try:
         for _ in range(WORKER_PROCESSES):
             shard_worker.submit(int)  # each submit while none is idle starts one more process
@@ -209,5 +211,5 @@ def with_runner(runner: str = "local", scheduler: str | None = None):
 
     dask = DaskTaskRunner(address=scheduler) if scheduler else DaskTaskRunner(cluster_kwargs={
         "n_workers": WORKER_PROCESSES, "threads_per_worker": 1, "dashboard_address": "127.0.0.1:0",
-        "env": {"POLARS_MAX_THREADS": str(WORKER_POLARS_THREADS)}})
+        "env": {"POLARS_MAX_THREADS": str(WORKER_POLARS_THREADS), **SHARD_ALLOCATOR_ENVIRONMENT}})
     return run_pipeline.with_options(task_runner=dask)

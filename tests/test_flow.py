@@ -1,6 +1,7 @@
 """The whole flow on the sample pages under a Prefect test server; the release read back by DuckDB and Polars."""
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 from pathlib import Path
@@ -14,7 +15,7 @@ from prefect.testing.utilities import prefect_test_harness
 from commentary import reader, steps
 from commentary.release.manifest import sha256_file
 from commentary.runfolder import RunFolder
-from commentary.settings import WORKER_POLARS_THREADS
+from commentary.settings import SHARD_ALLOCATOR_ENVIRONMENT, WORKER_POLARS_THREADS
 from commentary.clean.model import HTML_MODEL_PATH, MODEL_PATH, LineModel
 from schemas.expectations import suites
 
@@ -150,6 +151,36 @@ def test_the_shard_steps_run_in_processes_of_their_own_each_with_its_share_of_po
         assert shard_worker.submit(pl.thread_pool_size).result() == WORKER_POLARS_THREADS
         with pytest.raises(FileNotFoundError):
             shard_worker.submit(pl.read_parquet, "no-such-shard.parquet").result()
+
+
+class _MallocInfo(ctypes.Structure):
+    """glibc's ``struct mallinfo2``."""
+
+    _fields_ = [(name, ctypes.c_size_t) for name in
+                ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
+
+
+def _mapped_on_its_own(size: int = 64 * 1024 * 1024) -> bool:
+    """Whether glibc's malloc gives a block of ``size`` bytes a mapping of its own (by default, blocks of more than
+    32 MiB), rather than a place in its heap, where freed memory is kept for reuse."""
+    mallinfo2 = ctypes.CDLL(None).mallinfo2
+    mallinfo2.restype = _MallocInfo
+    before = mallinfo2().hblkhd
+    block = bytearray(size)
+    mapped = mallinfo2().hblkhd - before >= size
+    del block
+    return mapped
+
+
+@pytest.mark.skipif(not hasattr(ctypes.CDLL(None), "mallinfo2"), reason="needs glibc 2.33 or later")
+def test_shard_processes_keep_freed_memory_for_the_next_shard():
+    from flows.pipeline import shard_processes
+
+    assert _mapped_on_its_own()
+    with shard_processes() as shard_worker:
+        assert not shard_worker.submit(_mapped_on_its_own).result()
+        for name, value in SHARD_ALLOCATOR_ENVIRONMENT.items():
+            assert shard_worker.submit(os.getenv, name).result() == value
 
 
 def test_prefect_shows_each_run_under_its_run_id_with_its_progress_summary_and_ledger_table(runs):
