@@ -30,6 +30,9 @@ T = TypeVar("T")
 #: White space within a line: every character ``str.isspace`` calls white space but the line break, spelled out
 #: for Polars' regex engine (its ``\s`` is Unicode's White_Space, which leaves out U+001C to U+001F).
 LINE_SPACE = "\t\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+#: The runs of white space within a line that normalising changes: two characters or more, or one that is not a
+#: space. A single space between words (most of them) is left unmatched, and so costs no replacement.
+_CHANGED_LINE_SPACE = f"[{LINE_SPACE}]{{2,}}|[{LINE_SPACE.replace(' ', '')}]"
 #: Sourced fields whose value is a list; the others are scalars.
 _LIST_FIELDS = {name for name in models.SOURCED_FIELDS if get_origin(get_type_hints(models.Article)[name]) is list}
 #: Fixed so that signatures, and so duplicate groups, are the same in every run.
@@ -259,9 +262,9 @@ def normalize_bodies(bodies: list[str]) -> tuple[list[str], list[str]]:
     Returns the bodies and their ``body_fingerprint``: a normalised body's only white space is spaces and line
     breaks, so Python's split and join of its words is the same pass with every run of those as one space.
     """
-    normalized = (pl.Series(bodies, dtype=pl.String).str.replace_all(f"[{LINE_SPACE}]+", " ")
+    normalized = (pl.Series(bodies, dtype=pl.String).str.replace_all(_CHANGED_LINE_SPACE, " ")
                   .str.replace_all("(?m)^ | $", ""))
-    words = normalized.str.replace_all("[ \n]+", " ").str.strip_chars(" ").to_list()
+    words = normalized.str.replace_all("[ \n]{2,}|\n", " ").str.strip_chars(" ").to_list()
     return normalized.to_list(), [_fingerprint_of_words(text) for text in words]
 
 

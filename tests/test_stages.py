@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 
 from builders import clean_run
+from hypothesis import given, strategies as st
 
 from commentary import stages, steps, tables
 from commentary.clean.text import clean_shard
@@ -21,6 +22,12 @@ def test_bodies_are_normalised_as_python_splits_lines_and_strips_white_space():
     expected = ["\n".join(re.sub(r"[^\S\n]+", " ", line).strip() for line in body.split("\n")) for body in bodies]
     assert stages.normalize_bodies(bodies) == (expected, [stages.body_fingerprint(body) for body in bodies])
     assert stages.normalize_bodies(["x\u200by"])[0] == ["x\u200by"]  # a zero-width space is no white space to Python either
+
+
+@given(st.lists(st.text(alphabet="ab \n\t\r\x1c\xa0\u3000", max_size=40), max_size=5))
+def test_bodies_of_any_white_space_runs_are_normalised_as_python_does(bodies):
+    expected = ["\n".join(" ".join(line.split()) for line in body.split("\n")) for body in bodies]
+    assert stages.normalize_bodies(bodies) == (expected, [stages.body_fingerprint(body) for body in bodies])
 
 
 def test_sidecar_fields_win_over_text_fields(raw_copy):
