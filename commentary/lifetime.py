@@ -25,12 +25,17 @@ def die_with(parent_pid: int) -> None:
 def serve(parent_pid: int, environment: dict[str, str], malloc_options: dict[str, int] | None = None) -> None:
     """Start a process that serves ``parent_pid`` and dies with it (``die_with``), with ``environment`` set before
     anything is imported that reads it once (Polars reads ``POLARS_MAX_THREADS`` when imported) and glibc's
-    ``malloc_options`` (``mallopt``; none where the C library has no ``mallopt``)."""
+    ``malloc_options`` (``set_malloc_options``)."""
     os.environ.update(environment)
     die_with(parent_pid)
+    set_malloc_options(malloc_options or {})
+
+
+def set_malloc_options(options: dict[str, int]) -> None:
+    """Set glibc's malloc ``options`` by name (``mallopt``) for this process; nothing where the C library has no ``mallopt``."""
     with contextlib.suppress(OSError, AttributeError):
         import ctypes
 
         libc = ctypes.CDLL(None)
-        for name, value in (malloc_options or {}).items():
+        for name, value in options.items():
             libc.mallopt(_MALLOC_PARAMETERS[name], value)

@@ -29,6 +29,7 @@ from pathlib import Path
 
 from commentary import reader
 from commentary.server import local_server
+from commentary.settings import SHARD_ALLOCATOR_ENVIRONMENT
 from tools import realpages, synthetic
 
 REPO = Path(__file__).resolve().parents[1]
@@ -67,7 +68,7 @@ def corpus(work: Path, shared: Path, pages: int) -> Path:
 def stage_cpu(raw: Path, curated: Path) -> dict:
     """``tools.stagecpu`` on ``raw`` in a fresh ``curated`` folder, on one Polars thread: CPU ms per page and peak memory after each stage."""
     shutil.rmtree(curated, ignore_errors=True)
-    env = {**os.environ, "POLARS_MAX_THREADS": "1"}
+    env = {**os.environ, "POLARS_MAX_THREADS": "1", **SHARD_ALLOCATOR_ENVIRONMENT}
     process = subprocess.run([sys.executable, "-m", "tools.stagecpu", str(raw), str(curated)], env=env, capture_output=True, text=True, check=True)
     return json.loads(process.stdout)
 

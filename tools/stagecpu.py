@@ -3,7 +3,9 @@
     python -m tools.stagecpu RAW CURATED      prints {"pages": N, "cpu_ms_per_page": {stage: ms}, "peak_rss_mib": {stage: MiB}} as JSON
 
 Run it with ``POLARS_MAX_THREADS=1``: the process's CPU time is then every thread's work, and the
-figures do not depend on what else runs on the machine (only on how much it slows each core).
+figures do not depend on what else runs on the machine (only on how much it slows each core). It keeps
+freed memory as a run's shard processes do: glibc's options are set here, Polars' allocator reads
+``SHARD_ALLOCATOR_ENVIRONMENT`` from the environment (``tools.bench`` passes it).
 Imports (Great Expectations, matplotlib) are done before the clock starts. ``peak_rss_mib`` is the
 process's peak resident memory at the end of each stage: where it grows, that stage set a new peak.
 """
@@ -15,8 +17,9 @@ import sys
 import time
 from pathlib import Path
 
+from commentary.lifetime import set_malloc_options
 from commentary.locking import run_lock
-from commentary.settings import SHARD_SIZE, apply_environment_defaults
+from commentary.settings import SHARD_MALLOC_OPTIONS, SHARD_SIZE, apply_environment_defaults
 from commentary.steps import walk
 
 #: The stage each step's time counts to.
@@ -46,4 +49,5 @@ def stage_cpu(raw: Path, curated: Path) -> dict:
 
 if __name__ == "__main__":
     apply_environment_defaults()
+    set_malloc_options(SHARD_MALLOC_OPTIONS)
     print(json.dumps(stage_cpu(Path(sys.argv[1]), Path(sys.argv[2]))))
