@@ -182,22 +182,26 @@ def _run(args) -> int:
     apply_environment_defaults()  # before Arrow allocates: it picks its memory pool once
     from contextlib import ExitStack
 
-    from commentary.ledger import ReleaseOutcome
     from commentary.locking import check_unlocked
-    from commentary.progress import quality_errors, summary
-    from commentary.runfolder import CuratedFolder
-    from commentary.steps import run as run_inline
-    from commentary.storage import raw_folder
 
     check_unlocked(Path(args.curated))  # a held lock is told in one line before Prefect starts
-    if args.inline:
-        entry = run_inline(raw_folder(args.raw), Path(args.curated), args.shard_size, args.mirror)
-    else:
-        from flows.api_server import shared_api_server
-        from flows.pipeline import with_runner
+    with ExitStack() as stack:
+        if not args.inline:  # the temporary API server starts up while this process imports the flow
+            from flows.api_server import start_api_server
+            server = start_api_server(stack)
+        from commentary.ledger import ReleaseOutcome
+        from commentary.progress import quality_errors, summary
+        from commentary.runfolder import CuratedFolder
+        from commentary.steps import run as run_inline
+        from commentary.storage import raw_folder
 
-        with ExitStack() as stack:
-            shared_api_server(stack)
+        if args.inline:
+            entry = run_inline(raw_folder(args.raw), Path(args.curated), args.shard_size, args.mirror)
+        else:
+            from flows.api_server import use_api_server
+            from flows.pipeline import with_runner
+
+            use_api_server(stack, server)
             entry = with_runner(args.runner, args.scheduler)(raw=args.raw, curated=args.curated, shard_size=args.shard_size,
                                                              mirror=args.mirror)
     if args.json:
