@@ -5,12 +5,13 @@ import itertools
 from dataclasses import replace
 
 import numpy as np
+import polars as pl
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from commentary.clean.model import default_model
-from commentary.clean.segments import body_segments, line_evidence
-from commentary.clean.text import body_runs, rule_lines
+from commentary.clean.segments import body_segments, line_evidence, page_body
+from commentary.clean.text import body_runs, classify_shard, rule_lines
 
 
 def _objective(evidence: np.ndarray, body: np.ndarray, run_cost: float) -> float:
@@ -71,3 +72,34 @@ def test_a_paragraph_written_without_spaces_weighs_by_its_length():
     probability = np.where(lines["text"] == paragraph, 0.8, 0.1)
     model = replace(default_model(), threshold=0.35, run_cost=8.0)
     assert body_runs(lines, probability, model).tolist() == [False] * 5 + [True] + [False] * 2
+
+
+def _rescue_shard(rescue: bool) -> list[bool]:
+    """Three pages decoded at a cut-off of 0.4: a page with a confident article, a short article whose only
+    paragraph scores below the cut-off, and a page whose best line is a two-word link."""
+    doc = np.array([0, 0, 0, 1, 1, 1, 2, 2, 2])
+    probability = np.array([0.1, 0.9, 0.1, 0.05, 0.3, 0.05, 0.05, 0.35, 0.05])
+    n_words = np.array([3, 40, 2, 2, 12, 3, 2, 2, 3])
+    prose = n_words >= 8 if rescue else None
+    return page_body(doc, probability, 0.4, 2.0, n_words * 6, np.ones(9, dtype=bool), prose).tolist()
+
+
+def test_a_page_left_without_body_keeps_its_best_prose_run_at_a_lower_cutoff():
+    assert _rescue_shard(rescue=True) == [False, True, False, False, True, False, False, False, False]
+
+
+def test_without_prose_flags_the_decode_is_the_plain_one():
+    assert _rescue_shard(rescue=False) == [False, True, False] + [False] * 6
+
+
+def test_the_text_path_rescues_a_page_its_cutoff_leaves_empty_and_the_html_decode_does_not():
+    paragraph = ("The city council approved the new budget on Monday after a long debate, and members agreed to "
+                 "repair school buildings first and to add two bus lines before the end of the year.")
+    text = "\n\n".join(["Home", "News", "Sport", paragraph, "About us", "Contact"])
+    strict = replace(default_model(), threshold=0.99)
+    decided = classify_shard([text], strict)
+    assert decided.filter(pl.col("category") == "body")["text"].to_list() == [paragraph]
+    lines = rule_lines([text])
+    probability = np.where(lines["text"] == paragraph, 0.9, 0.1)
+    assert not body_runs(lines, probability, strict).any()
+    assert body_runs(lines, probability, strict, rescue=True).tolist() == (lines["text"] == paragraph).to_list()

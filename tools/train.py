@@ -27,11 +27,11 @@ import polars as pl
 from threadpoolctl import threadpool_limits
 
 from commentary.clean.extractors import DOM_COLUMNS, DOM_FEATURES, covered_share, kept_share
-from commentary.clean.features import (LEXICAL_SLOTS, feature_frame, feature_names, lexical_frame, lexical_keys,
+from commentary.clean.features import (LEXICAL_SLOTS, PROSE_MIN_WORDS, feature_frame, feature_names, lexical_frame, lexical_keys,
                                        lexical_names, lexical_strings)
 from commentary.clean.model import HTML_MODEL_PATH, MODEL_PATH, LineModel, LogisticStage, TreeStage
 from commentary.clean.rules import CATEGORY_PRIORITY
-from commentary.clean.segments import body_segments, line_evidence
+from commentary.clean.segments import page_body
 from commentary.clean.text import (KEPT_FEATURES, PARENT_CONTEXT_FEATURES, body_probability, rule_lines, stage2_context,
                                    with_dom, with_kept)
 from tools.corpus import LICENCES, PERMISSIVE, SHARED, Cache
@@ -362,10 +362,13 @@ def train(pages: list[Page], html: bool = False, threshold: float = 0.35, run_co
                      provenance(pages, fingerprint), lexicon)
 
 
-def decode(lines: pl.DataFrame, probability: np.ndarray, n_pages: int, threshold: float, run_cost: float) -> list[str]:
-    """The body of each page: the lines of its decoded body runs, joined by newlines."""
-    evidence = line_evidence(probability, threshold, lines["n_chars"].to_numpy(), lines["n_letters"].to_numpy() > 0)
-    body = body_segments(lines["doc"].to_numpy(), evidence, run_cost)
+def decode(lines: pl.DataFrame, probability: np.ndarray, n_pages: int, threshold: float, run_cost: float,
+           rescue: bool) -> list[str]:
+    """The body of each page: the lines of its decoded body runs, joined by newlines (``rescue``: the text
+    path's second decode of a page left without body, ``segments.page_body``)."""
+    prose = lines["n_words"].to_numpy() >= PROSE_MIN_WORDS if rescue else None
+    body = page_body(lines["doc"].to_numpy(), probability, threshold, run_cost, lines["n_chars"].to_numpy(),
+                     lines["n_letters"].to_numpy() > 0, prose)
     kept = lines.select("doc", "text").filter(pl.Series(body)).group_by("doc", maintain_order=True) \
         .agg(pl.col("text").str.join("\n"))
     bodies = [""] * n_pages
@@ -413,13 +416,14 @@ def corpus_f1(scorer, pages: list[Page], bodies: list[str], keep=lambda p: True)
     return scorer.aggregate(triples)["f1"] if triples else float("nan")
 
 
-def choose_decode(scorer, pages: list[Page], lines: pl.DataFrame, probability: np.ndarray) -> tuple[float, float]:
+def choose_decode(scorer, pages: list[Page], lines: pl.DataFrame, probability: np.ndarray,
+                  rescue: bool) -> tuple[float, float]:
     """The decode settings with the best mean F1 over datasets and input forms, on cross-validated scores."""
     groups = sorted({(p.dataset, p.form) for p in pages if p.truth is not None})
     best = None
     for threshold in THRESHOLDS:
         for run_cost in RUN_COSTS:
-            bodies = decode(lines, probability, len(pages), threshold, run_cost)
+            bodies = decode(lines, probability, len(pages), threshold, run_cost, rescue)
             mean = np.mean([corpus_f1(scorer, pages, bodies, lambda p, g=g: (p.dataset, p.form) == g) for g in groups])
             if best is None or mean > best[0] + 1e-9:
                 best = (mean, threshold, run_cost)
@@ -440,7 +444,7 @@ def build(cache: Cache, shared: Path, datasets: tuple[str, ...], seeds: Path, ch
         threshold, run_cost = DECODE[name]
         if choose:
             lines, probability = cross_validated_probability(pages, html, lambda p: folds[p.group])
-            threshold, run_cost = choose_decode(scorer(shared), pages, lines, probability)
+            threshold, run_cost = choose_decode(scorer(shared), pages, lines, probability, not html)
             print(f"{name}: cross-validation chooses threshold {threshold}, run cost {run_cost}")
         if not html:
             pages += seed_pages(shared / "gold" / "seeds.json", seeds)

@@ -8,6 +8,11 @@ two-state Viterbi path, read from max-marginals (best score through each state o
 which come from max-plus products of 2x2 step matrices over the whole shard at once. The scan
 works in integers, so its result is exact and a page's lines get the same decision wherever
 the page sits in its shard.
+
+A page whose decode keeps no line is decoded again at a lower cut-off, a share of its own highest
+body probability (``RESCUE_CUTOFF_SHARE``), and keeps that run if it holds a prose line: an article
+of one short paragraph (a photo post, a video page) scores below the cut-off on many sites, and an
+empty body loses the whole page.
 """
 from __future__ import annotations
 
@@ -18,6 +23,9 @@ SCALE = 1024
 #: Line length is measured in characters, in units of an English word and its space, so that
 #: scripts written without spaces (Chinese, Japanese, Thai) weigh as much as spaced ones.
 CHARS_PER_WORD = 6
+
+#: The second decode of a page left without body cuts at this share of the page's highest body probability.
+RESCUE_CUTOFF_SHARE = 0.5
 
 Matrices = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
@@ -81,3 +89,25 @@ def body_segments(doc: np.ndarray, evidence: np.ndarray, run_cost: float) -> np.
     backward = _prefix_products(tuple(m[::-1] for m in (zero, enter_next, zero, score_next)))
     after_furniture, after_body = backward[0][::-1], backward[2][::-1]
     return forward[2] + after_body > forward[0] + after_furniture
+
+
+def page_body(doc: np.ndarray, probability: np.ndarray, threshold: float, run_cost: float, n_chars: np.ndarray,
+              has_letters: np.ndarray, prose: np.ndarray | None = None) -> np.ndarray:
+    """Body flag of each line: the decode of ``body_segments`` at ``threshold``, and, when ``prose`` (a flag
+    per line) is given, for a page it leaves without body the decode at ``RESCUE_CUTOFF_SHARE`` of the
+    page's highest ``probability`` (at most ``threshold``) if that keeps a prose line. ``doc`` is sorted
+    as for ``body_segments``."""
+    body = body_segments(doc, line_evidence(probability, threshold, n_chars, has_letters), run_cost)
+    if prose is None or len(doc) == 0:
+        return body
+    new_page = np.r_[True, doc[1:] != doc[:-1]]
+    starts, page = np.flatnonzero(new_page), np.cumsum(new_page) - 1
+    empty = ~np.logical_or.reduceat(body, starts)[page]
+    if not empty.any():
+        return body
+    cutoff = np.minimum(threshold, RESCUE_CUTOFF_SHARE * np.maximum.reduceat(probability, starts))[page[empty]]
+    rescued = body_segments(doc[empty], line_evidence(probability[empty], cutoff, n_chars[empty], has_letters[empty]),
+                            run_cost)
+    with_prose = np.bincount(page[empty], weights=rescued & prose[empty], minlength=len(starts)) > 0
+    body[empty] = rescued & with_prose[page[empty]]
+    return body

@@ -31,7 +31,7 @@ from commentary.clean.features import (NEAR_WINDOW, PROSE_MIN_WORDS, add_rule_ma
 from commentary.clean.fields import FIELD_CATEGORIES, extract_fields
 from commentary.clean.model import EXTRACTORS, MODEL_ID, LineModel, default_model
 from commentary.clean.rules import CATEGORY_PRIORITY, load_rules, load_structural_rules
-from commentary.clean.segments import body_segments, line_evidence
+from commentary.clean.segments import page_body
 
 
 def structural(rule_id: str) -> str:
@@ -232,7 +232,7 @@ def classify_shard(texts: Sequence[str], model: LineModel | None = None,
                     & (pl.col("doc").n_unique().over("text") >= SHARD_REPEAT_MIN_DOCS))
     lines = lines.with_columns(shard_repeat.alias("shard_repeat")).with_columns(
         pl.when(pl.col("extracted")).then(pl.col("rule_id").is_null())
-        .otherwise(pl.Series(body_runs(lines, probability, model)) & ~pl.col("shard_repeat")).alias("model_body"))
+        .otherwise(pl.Series(body_runs(lines, probability, model, rescue=True)) & ~pl.col("shard_repeat")).alias("model_body"))
     lines = _structural_rules(lines).with_columns(
         pl.when(pl.col("extracted") & pl.col("structural_id").is_in(NOT_FOR_EXTRACTED)).then(None)
         .otherwise(pl.col("structural_id")).alias("structural_id"))
@@ -373,10 +373,12 @@ class _CollectorPause:
 _COLLECTOR_PAUSE = _CollectorPause()
 
 
-def body_runs(lines: pl.DataFrame, probability: np.ndarray, model: LineModel) -> np.ndarray:
-    """Body flag of every line: the model's probabilities decoded into body runs per page."""
-    evidence = line_evidence(probability, model.threshold, lines["n_chars"].to_numpy(), lines["n_letters"].to_numpy() > 0)
-    return body_segments(lines["doc"].to_numpy(), evidence, model.run_cost)
+def body_runs(lines: pl.DataFrame, probability: np.ndarray, model: LineModel, rescue: bool = False) -> np.ndarray:
+    """Body flag of every line: the model's probabilities decoded into body runs per page; with ``rescue``
+    (the text path), a page left without body is decoded again (``segments.page_body``)."""
+    prose = lines["n_words"].to_numpy() >= PROSE_MIN_WORDS if rescue else None
+    return page_body(lines["doc"].to_numpy(), probability, model.threshold, model.run_cost, lines["n_chars"].to_numpy(),
+                     lines["n_letters"].to_numpy() > 0, prose)
 
 
 def clean_shard(texts: Sequence[str], model: LineModel | None = None,
