@@ -5,9 +5,13 @@ import socket
 
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 from lxml import etree, html as lxml_html
+import trafilatura
 from readability import Document
 from readability.cleaners import html_cleaner
+from readability.readability import clean as readability_clean
+from trafilatura import metadata as trafilatura_metadata
 
 from commentary.clean import extractors, html
 from commentary.clean.dates import parse_date
@@ -189,6 +193,21 @@ def _split_body_page() -> str:
 </article></body></html>"""
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(["<", "!", "DOCTYPE", "doctype", "DocType", "<!--", "-->", ">", "[", "]", " ", "a", "é",
+                                 "\x01", "\x0b", "\ufffe", "\uffff", "\n", "<!DOC\x01TYPE", "<!DOCTYPE html>"]), max_size=12).map("".join))
+def test_the_parser_reads_a_page_without_the_characters_xml_rejects_and_its_first_doctype(text):
+    page = f"{text}<html><body><p>{text}</p></body></html>"
+    cleaned = html._DOCTYPE_RE.sub("", html._INVALID_XML_CHARS_RE.sub("", page), count=1)
+    try:
+        expected = lxml_html.document_fromstring(cleaned.encode("utf-8", "surrogatepass"), parser=html._PARSER)
+    except etree.ParserError:  # nothing left to parse
+        expected = None
+    tree = parse_html(page)
+    assert (None if tree is None else etree.tostring(tree)) == (None if expected is None or not len(expected)
+                                                                else etree.tostring(expected))
+
+
 def test_body_split_by_an_ad_break_is_joined():
     text = extract_html(_split_body_page()).text
     assert "First part 0." in text
@@ -263,6 +282,80 @@ def test_readability_text_is_readability_lxml_s_own_article_and_leaves_the_tree_
     own = Document(copy.deepcopy(tree)).summary(html_partial=True)
     assert extractors.readability_text(tree) == extractors.block_text(lxml_html.fragment_fromstring(own))
     assert etree.tostring(tree) == before
+
+
+#: Elements that readability-lxml's steps rework: unlikely candidates inside one another and inside code, a
+#: ``div`` of inline elements only (made a paragraph), ones with a block inside (an ``img``, a ``dl`` deep
+#: in an inline element), inline children and tails gathered into paragraphs.
+READABILITY_CASES = (
+    '<div class="sidebar"><div class="menu-comment"><p>Sidebar text that is long enough to count here.</p></div></div>'
+    '<pre>kept code <span class="comment">// a comment in the code, long enough to be kept</span></pre>'
+    '<div>Plain words in a div with <a href="/a">a link</a> and <b>bold text</b>, long enough to be scored.</div>'
+    '<div><span>Inline words first</span> then <em>more</em><p>A block paragraph with enough words.</p>a tail<br>'
+    'after a break</div><div class="header"><article><p>An article inside an unlikely candidate.</p></article></div>'
+    '<div><img src="/i.png"> caption text for the picture above, long enough</div>'
+    '<div>A glossary of terms used in this story, long enough <span><DL><dt>term</dt></DL></span></div>'
+)
+
+
+@pytest.mark.parametrize("paragraphs", [6, 1, 0])
+def test_readability_text_reworks_misused_divs_and_unlikely_candidates_as_readability_lxml_does(paragraphs):
+    page = article_page(body_extra=READABILITY_CASES).replace(
+        "".join(f"<p>{PROSE}Paragraph {i} adds detail number {i}.</p>" for i in range(paragraphs, 6)), "")
+    tree = parse_html(page)
+    own = Document(copy.deepcopy(tree)).summary(html_partial=True)
+    assert extractors._Readability(tree).summary(html_partial=True) == own
+    assert extractors.readability_text(tree) == extractors.block_text(lxml_html.fragment_fromstring(own))
+
+
+@pytest.mark.parametrize("text", ["  a link ", "two  spaces", "a line\nbreak", "a\ttab", " \xa0no-break\xa0spaces ",
+                                  "word " * 60, "", " \u2003 "])
+def test_the_length_of_a_cleaned_text_is_readability_lxml_s(text):
+    assert extractors._clean_length(text) == len(readability_clean(text))
+
+
+FORUM_JSONLD = '<script type="application/ld+json">{"@type": "DiscussionForumPosting", "headline": "Night buses"}</script>'
+COMMENT_SECTION = ('<div id="comments"><ol class="commentlist"><li><p>Reader one says the buses were late again '
+                   'this week.</p></li><li><p>Reader two agrees.</p></li></ol></div>')
+SHORT_PAGE = ('<html><body><div class="infinite-scroll"><p>Next story</p></div><p>A short note.</p>'
+              + "".join(f"<table><tr><td>Row {i} of a long fixtures table with many words in it</td></tr></table>"
+                        for i in range(40)) + "</body></html>")
+
+
+@pytest.mark.parametrize("page", [article_page(body_extra=COMMENT_SECTION), article_page(FORUM_JSONLD, COMMENT_SECTION),
+                                  SHORT_PAGE, "<html><body><nav><a href='/'>Home</a></nav></body></html>"])
+def test_both_trafilatura_settings_give_bare_extraction_s_texts_from_one_pruned_copy(page):
+    tree = parse_html(page)
+    before = etree.tostring(tree)
+    own = {}
+    for name, precision in (("trafilatura", False), ("trafilatura-precision", True)):
+        document = trafilatura.bare_extraction(copy.deepcopy(tree), favor_precision=precision, fast=True, include_comments=False,
+                                               include_tables=True, include_images=False, include_links=False)
+        own[name] = document.text.strip() if document is not None and document.text else ""
+    assert extractors.trafilatura_texts(tree) == own
+    assert etree.tostring(tree) == before
+
+
+@pytest.mark.parametrize("body", [
+    '<div class="comments"><span class="author">Reader Name</span></div><p class="byline">By Jane Roe '
+    '<time>1 May</time>and John Doe</p>',
+    '<figure><span class="author">Photo Agency</span></figure><span class="author-name">Jane <span class="date">today'
+    '</span>Roe</span>',
+    '<div class="author"><a>X</a></div><div class="writer">Jane Roe</div>',
+    "<p>No byline at all.</p>",
+])
+def test_the_visible_author_is_trafilatura_s_without_copying_the_page(body):
+    tree = parse_html(article_page(body_extra=body))
+    before = etree.tostring(tree)
+    assert html.visible_author(tree) == trafilatura_metadata.extract_author(tree)
+    assert etree.tostring(tree) == before
+
+
+def test_a_byline_inside_a_comment_section_or_figure_is_not_the_author():
+    tree = parse_html(article_page(body_extra='<div class="comments"><span class="author">Reader Name</span></div>'
+                                              '<figure><span class="author">Photo Agency</span></figure>'
+                                              '<p class="byline">By Jane Roe</p>'))
+    assert html.visible_author(tree) == "Jane Roe"
 
 
 def test_a_failing_extractor_gives_an_empty_text_and_the_others_still_run(monkeypatch):
