@@ -12,6 +12,7 @@ from readability import Document
 from readability.cleaners import html_cleaner
 from readability.readability import clean as readability_clean
 from trafilatura import metadata as trafilatura_metadata
+from trafilatura.xpaths import AUTHOR_XPATHS
 
 from commentary.clean import extractors, html
 from commentary.clean.dates import parse_date
@@ -349,6 +350,22 @@ def test_the_visible_author_is_trafilatura_s_without_copying_the_page(body):
     before = etree.tostring(tree)
     assert html.visible_author(tree) == trafilatura_metadata.extract_author(tree)
     assert etree.tostring(tree) == before
+
+
+#: An element for each test of trafilatura's ``AUTHOR_XPATHS`` and a few that pass only some of them.
+AUTHOR_ELEMENTS = (
+    '<author>A</author><span rel="author">B</span><div id="author">C</div><p class="author">D</p>'
+    '<a itemprop="author name">E</a><div><rel>me</rel></div><div><rel>not me</rel></div><div data-testid="AuthorCard">F</div>'
+    '<span class="post-authorName">G</span><h3 class="byline">H</h3><h4 class="username">I</h4><div id="zuozhe">J</div>'
+    '<span class="posted-by-x">K</span><section data-component="TheByline">L</section><em itemprop="authors">M</em>'
+    '<li id="mainAuthor">N</li><td class="writer">O</td><li class="author">P</li><div class="Author">Q</div>'
+    '<strong class="byline">R</strong><p class="bylines">S</p>'
+)
+
+
+def test_the_author_candidates_are_the_elements_trafilatura_s_author_xpaths_select():
+    tree = parse_html(article_page(body_extra=AUTHOR_ELEMENTS))
+    assert [list(expression(tree)) for expression in AUTHOR_XPATHS] == list(html._author_candidates(tree))
 
 
 def test_a_byline_inside_a_comment_section_or_figure_is_not_the_author():
