@@ -12,7 +12,7 @@ from readability import Document
 from readability.cleaners import html_cleaner
 from readability.readability import clean as readability_clean
 from trafilatura import metadata as trafilatura_metadata
-from trafilatura.xpaths import AUTHOR_XPATHS
+from trafilatura.xpaths import AUTHOR_XPATHS, RAW_TREE_PRUNE_XPATH, REMOVE_COMMENTS_AND_LISTS_XPATH, REMOVE_COMMENTS_XPATH
 
 from commentary.clean import extractors, html
 from commentary.clean.dates import parse_date
@@ -321,6 +321,31 @@ COMMENT_SECTION = ('<div id="comments"><ol class="commentlist"><li><p>Reader one
 SHORT_PAGE = ('<html><body><div class="infinite-scroll"><p>Next story</p></div><p>A short note.</p>'
               + "".join(f"<table><tr><td>Row {i} of a long fixtures table with many words in it</td></tr></table>"
                         for i in range(40)) + "</body></html>")
+
+
+#: An element for each test of trafilatura's raw-tree and comment pruning, and some that pass only part of them.
+PRUNED_ELEMENTS = (
+    '<div class="infinite-scroll"><p>An appended story.</p><div id="infinitescroll-2">Nested</div></div>'
+    '<section id="infinitescroll"><h1>The page itself</h1></section><div class="mvp-post-add-box"><h1>Next</h1></div>'
+    '<aside class="x elementor-share-buttons">Share</aside><p class="elementor-share-buttons">Kept</p>'
+    '<div id="comments">C</div><section class="post-comments">D</section><details id="disqus_thread">E</details>'
+    '<div id="commentary">Kept</div><ol class="commentlist"><li>F</li></ol><ul id="dsq-comments"><li>G</li></ul>'
+    '<ul id="comol"><li>H</li></ul><list class="Comments">I</list><ul class="article-comments"><li>J</li></ul>'
+)
+
+
+def test_trafilatura_s_pruning_selects_the_elements_its_xpaths_do():
+    theirs, ours = parse_html(article_page(body_extra=PRUNED_ELEMENTS)), parse_html(article_page(body_extra=PRUNED_ELEMENTS))
+    our_selections = extractors.raw_prune_selections(ours)
+    for expression in RAW_TREE_PRUNE_XPATH:
+        selected, our_selected = expression(theirs), next(our_selections)
+        assert [etree.tostring(e) for e in selected] == [etree.tostring(e) for e in our_selected]
+        extractors._delete(selected)
+        extractors._delete(our_selected)
+    for lists, (expression,) in ((False, REMOVE_COMMENTS_XPATH), (True, REMOVE_COMMENTS_AND_LISTS_XPATH)):
+        assert ([etree.tostring(e) for e in expression(theirs)]
+                == [etree.tostring(e) for e in extractors.comment_sections(ours, lists=lists)])
+    assert len(extractors.comment_sections(ours, lists=True)) == 7
 
 
 @pytest.mark.parametrize("page", [article_page(body_extra=COMMENT_SECTION), article_page(FORUM_JSONLD, COMMENT_SECTION),

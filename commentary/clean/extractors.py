@@ -16,6 +16,7 @@ import logging
 import re
 from functools import lru_cache
 from itertools import chain, combinations
+from typing import Iterator
 
 import numpy as np
 
@@ -23,11 +24,11 @@ import trafilatura
 from lxml import etree, html as lxml_html
 from trafilatura.baseline import baseline, html2txt
 from trafilatura.core import ESCALATION_ACCEPT_RATIO, ESCALATION_MAX_LENGTH, ESCALATION_PAGE_SHARE, _forum_thread_page, _recall_retry
-from trafilatura.htmlprocessing import convert_tags, prune_unwanted_nodes, tree_cleaning
+from trafilatura.htmlprocessing import convert_tags, tree_cleaning
 from trafilatura.main_extractor import extract_content
 from trafilatura.settings import Extractor
-from trafilatura.xml import xmltotxt
-from trafilatura.xpaths import RAW_TREE_PRUNE_XPATH, REMOVE_COMMENTS_AND_LISTS_XPATH, REMOVE_COMMENTS_XPATH
+from trafilatura.xml import delete_element, xmltotxt
+from trafilatura.xpaths import _COMMENTS_CLASS, _COMMENTS_ID
 from lxml.html.defs import link_attrs
 from lxml_html_clean import Cleaner
 from readability import Document
@@ -67,7 +68,8 @@ def trafilatura_texts(tree: lxml_html.HtmlElement, url: str | None = None, fast:
     if fast:
         raw = copy.copy(tree)
         is_forum = _forum_thread_page(raw)
-        raw = prune_unwanted_nodes(raw, RAW_TREE_PRUNE_XPATH)
+        for selected in raw_prune_selections(raw):
+            _delete(selected)
     for name, precision in _TRAFILATURA_SETTINGS:
         try:
             if not fast:
@@ -76,12 +78,61 @@ def trafilatura_texts(tree: lxml_html.HtmlElement, url: str | None = None, fast:
                 texts[name] = document.text.strip() if document is not None and document.text else ""
                 continue
             if precision == is_forum:  # on forum threads only the precision setting drops comment sections
-                raw = prune_unwanted_nodes(raw, REMOVE_COMMENTS_AND_LISTS_XPATH)
+                _delete(comment_sections(raw, lists=True))
             texts[name] = _trafilatura_sequence(raw, url, precision, is_forum)
         except Exception as err:  # noqa: BLE001 - one setting failing must not stop the other
             LOGGER.warning("%s failed: %r", name, err)
             texts[name] = ""
     return texts
+
+
+#: trafilatura's ``RAW_TREE_PRUNE_XPATH``, ``REMOVE_COMMENTS_XPATH`` and ``REMOVE_COMMENTS_AND_LISTS_XPATH`` as
+#: Python tests of an element's tag, id and class (its XPath's regex tests call back into Python for
+#: every element it reaches: about 2 ms a page each).
+_RAW_PRUNE_TAGS = frozenset({"div", "section", "aside"})
+_APPENDED_RE = re.compile("mvp-post-add-(?:box|wrap)|infinite-?scroll")
+_APPENDED_THEME_RE = re.compile("mvp-post-add-(?:box|wrap)")
+_COMMENT_TAGS = frozenset({"div", "list", "section", "details"})
+_COMMENT_ID_RE = re.compile(f"^(?:{_COMMENTS_ID}|disqus_thread|dsq-comments)")
+_COMMENT_LIST_ID_RE = re.compile(f"^(?:{_COMMENTS_ID})")
+_COMMENT_CLASS_RE = re.compile(_COMMENTS_CLASS)
+
+
+def _matches(pattern: re.Pattern, value: str | None) -> bool:
+    return value is not None and pattern.search(value) is not None
+
+
+def raw_prune_selections(tree: lxml_html.HtmlElement) -> Iterator[list[lxml_html.HtmlElement]]:
+    """The elements each expression of trafilatura's ``RAW_TREE_PRUNE_XPATH`` selects in ``tree``, in document
+    order, each read after the elements of the one before were deleted: containers of appended articles
+    (infinite scroll; without the page's ``h1`` unless a known theme's), then share-button containers."""
+    yield [e for e in tree.iterdescendants(*_RAW_PRUNE_TAGS)
+           if (_matches(_APPENDED_RE, e.get("id")) or _matches(_APPENDED_RE, e.get("class")))
+           and (e.find(".//h1") is None or _matches(_APPENDED_THEME_RE, e.get("id"))
+                or _matches(_APPENDED_THEME_RE, e.get("class")))]
+    yield [e for e in tree.iterdescendants(*_RAW_PRUNE_TAGS) if "elementor-share-buttons" in (e.get("class") or "")]
+
+
+def comment_sections(tree: lxml_html.HtmlElement, lists: bool) -> list[lxml_html.HtmlElement]:
+    """The elements trafilatura's ``REMOVE_COMMENTS_AND_LISTS_XPATH`` (``lists``) or ``REMOVE_COMMENTS_XPATH``
+    selects in ``tree``, in document order: comment sections by id or class, and with ``lists`` comment
+    lists (``ol``, ``ul``) by an id or class of their own."""
+    tags = _COMMENT_TAGS | {"ol", "ul"} if lists else _COMMENT_TAGS
+    selected = []
+    for element in tree.iterdescendants(*tags):
+        ident, css = element.get("id"), element.get("class")
+        if not (_matches(_COMMENT_ID_RE, ident) or _matches(_COMMENT_CLASS_RE, css)):
+            continue
+        if element.tag in ("ol", "ul") and not (_matches(_COMMENT_LIST_ID_RE, ident) or _matches(_COMMENT_CLASS_RE, css)):
+            continue
+        selected.append(element)
+    return selected
+
+
+def _delete(elements: list[lxml_html.HtmlElement]) -> None:
+    """Delete each element as trafilatura prunes (its tail kept)."""
+    for element in elements:
+        delete_element(element)
 
 
 def _trafilatura_sequence(raw: lxml_html.HtmlElement, url: str | None, precision: bool, is_forum: bool) -> str:
@@ -92,7 +143,7 @@ def _trafilatura_sequence(raw: lxml_html.HtmlElement, url: str | None, precision
                         images=False, links=False, dedup=False, url=url, with_metadata=False)
     cleaned = convert_tags(tree_cleaning(raw if precision else copy.copy(raw), options), options, url)
     if precision and not is_forum:
-        cleaned = prune_unwanted_nodes(cleaned, REMOVE_COMMENTS_XPATH)
+        _delete(comment_sections(cleaned, lists=False))
     body, text = extract_content(cleaned, options)
     if not precision:  # the baseline rescue and the recall retry of a short text
         if len(text) < options.min_extracted_size:
