@@ -12,6 +12,8 @@ from readability import Document
 from readability.cleaners import html_cleaner
 from readability.readability import clean as readability_clean
 from trafilatura import metadata as trafilatura_metadata
+from trafilatura.baseline import html2txt
+from trafilatura.settings import BASIC_CLEAN_XPATH
 from trafilatura.xpaths import AUTHOR_XPATHS, RAW_TREE_PRUNE_XPATH, REMOVE_COMMENTS_AND_LISTS_XPATH, REMOVE_COMMENTS_XPATH
 
 from commentary.clean import extractors, html
@@ -346,6 +348,18 @@ def test_trafilatura_s_pruning_selects_the_elements_its_xpaths_do():
         assert ([etree.tostring(e) for e in expression(theirs)]
                 == [etree.tostring(e) for e in extractors.comment_sections(ours, lists=lists)])
     assert len(extractors.comment_sections(ours, lists=True)) == 7
+
+
+def test_the_whole_page_text_leaves_out_what_trafilatura_s_basic_cleaning_xpath_selects():
+    tree = parse_html(article_page(body_extra=(
+        '<aside>A</aside><div class="site-footer">B</div><div id="footer-2">C</div><div class="main" id="footer">D</div>'
+        '<div id="main" class="footer">E</div><p class="footer">Kept</p><svg><text>F</text></svg><template>G</template>'
+        '<section class="Cookie-Banner">H</section><span id="onetrust-x">I</span><div class="cookies">Kept</div>')))
+    body = tree.find("body")
+    assert list(BASIC_CLEAN_XPATH(body)) == extractors.basic_clean_selection(body)
+    assert extractors._whole_text_length(tree) == len(html2txt(tree))
+    # a div with both a class and an id is read by the first of them, as XPath reads "@class|@id": not D, not E
+    assert [e.text for e in extractors.basic_clean_selection(body)][:7] == ["A", "B", "C", None, "G", "H", "I"]
 
 
 @pytest.mark.parametrize("page", [article_page(body_extra=COMMENT_SECTION), article_page(FORUM_JSONLD, COMMENT_SECTION),

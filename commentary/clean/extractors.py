@@ -4,7 +4,11 @@ Each returns plain text with one block (paragraph, heading, list item, table row
 trafilatura in its default and ``favor_precision`` settings (both without the fallback extractors it
 compares its own text with: readability-lxml runs on its own), readability-lxml and resiliparse.
 trafilatura and readability-lxml work on copies of the tree parsed once by ``html.parse_html``;
-resiliparse parses the page itself (its own parser, about 30 times faster than lxml).
+resiliparse parses the page itself (its own parser, about 30 times faster than lxml). Where the
+libraries spend time on work that gives nothing more, it is done once or in a cheaper way with the
+same results: trafilatura's two settings share one pruned copy of the page, its XPath selections that
+call regexes back for every element are made by Python tests (each compared with its XPath in the
+tests), and readability-lxml's per-element tests are cached or read from the tree.
 ``consensus_text`` chooses a page's text between the HTML model's and theirs: the medoid, the
 text that shares the most 4-word shingles with the others. ``page_blocks`` walks the whole page once
 for its text (one block per line) and the DOM inputs of each line.
@@ -22,11 +26,11 @@ import numpy as np
 
 import trafilatura
 from lxml import etree, html as lxml_html
-from trafilatura.baseline import baseline, html2txt
+from trafilatura.baseline import _spaced_text, baseline
 from trafilatura.core import ESCALATION_ACCEPT_RATIO, ESCALATION_MAX_LENGTH, ESCALATION_PAGE_SHARE, _forum_thread_page, _recall_retry
 from trafilatura.htmlprocessing import convert_tags, tree_cleaning
 from trafilatura.main_extractor import extract_content
-from trafilatura.settings import Extractor
+from trafilatura.settings import _COOKIE_CONSENT_RE, Extractor
 from trafilatura.xml import delete_element, xmltotxt
 from trafilatura.xpaths import _COMMENTS_CLASS, _COMMENTS_ID
 from lxml.html.defs import link_attrs
@@ -62,8 +66,9 @@ def trafilatura_texts(tree: lxml_html.HtmlElement, url: str | None = None, fast:
     jusText), as the HTML path runs it. A setting that fails gives "".
 
     Fast, the steps of ``trafilatura.bare_extraction`` for these options run with the work common to both
-    settings done once: one copy of the tree, pruned of trafilatura's raw-tree and comment sections (their
-    XPath tests are about a third of its time); not fast, ``bare_extraction`` runs once per setting."""
+    settings done once: one copy of the tree, pruned of trafilatura's raw-tree and comment sections
+    (:func:`raw_prune_selections`, :func:`comment_sections`); not fast, ``bare_extraction`` runs once per
+    setting."""
     texts = dict.fromkeys(name for name, _ in _TRAFILATURA_SETTINGS)
     if fast:
         raw = copy.copy(tree)
@@ -129,6 +134,35 @@ def comment_sections(tree: lxml_html.HtmlElement, lists: bool) -> list[lxml_html
     return selected
 
 
+#: trafilatura's ``BASIC_CLEAN_XPATH`` (what its whole-page text leaves out) as Python tests.
+_BASIC_CLEAN_TAGS = frozenset({"aside", "fencedframe", "footer", "script", "style", "svg", "template"})
+_CONSENT_RE = re.compile(_COOKIE_CONSENT_RE, re.IGNORECASE)
+
+
+def basic_clean_selection(tree: lxml_html.HtmlElement) -> list[lxml_html.HtmlElement]:
+    """The elements trafilatura's ``BASIC_CLEAN_XPATH`` selects in ``tree``, in document order: asides,
+    footers, scripts, styles, embedded frames and graphics, ``div`` elements whose class or id holds
+    "footer", cookie-consent banners by class or id."""
+    selected = []
+    for element in tree.iterdescendants(etree.Element):
+        tag, css, ident = element.tag, element.get("class"), element.get("id")
+        if (tag in _BASIC_CLEAN_TAGS or _matches(_CONSENT_RE, css) or _matches(_CONSENT_RE, ident)
+                or tag == "div" and (element.xpath("contains(@class|@id, 'footer')") if css is not None and ident is not None
+                                     else "footer" in (css or ident or ""))):
+            selected.append(element)
+    return selected
+
+
+def _whole_text_length(raw: lxml_html.HtmlElement) -> int:
+    """The length of trafilatura's ``baseline.html2txt(raw)``, its cleaning's elements chosen by
+    :func:`basic_clean_selection`."""
+    tree = copy.copy(raw)
+    body = tree.find(".//body")
+    body = tree if body is None else body
+    _delete(basic_clean_selection(body))
+    return len(_spaced_text(body))
+
+
 def _delete(elements: list[lxml_html.HtmlElement]) -> None:
     """Delete each element as trafilatura prunes (its tail kept)."""
     for element in elements:
@@ -150,7 +184,7 @@ def _trafilatura_sequence(raw: lxml_html.HtmlElement, url: str | None, precision
             b_body, b_text, b_len = baseline(raw)
             if b_len > len(text):
                 body, text = b_body, b_text
-        if 0 < len(text) < ESCALATION_MAX_LENGTH and len(text) < ESCALATION_PAGE_SHARE * len(html2txt(raw)):
+        if 0 < len(text) < ESCALATION_MAX_LENGTH and len(text) < ESCALATION_PAGE_SHARE * _whole_text_length(raw):
             r_options = copy.copy(options)
             r_options.focus = "recall"
             r_text = ""
