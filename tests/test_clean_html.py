@@ -5,9 +5,16 @@ import socket
 
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 from lxml import etree, html as lxml_html
+import trafilatura
 from readability import Document
 from readability.cleaners import html_cleaner
+from readability.readability import clean as readability_clean
+from trafilatura import metadata as trafilatura_metadata
+from trafilatura.baseline import html2txt
+from trafilatura.settings import BASIC_CLEAN_XPATH
+from trafilatura.xpaths import AUTHOR_XPATHS, RAW_TREE_PRUNE_XPATH, REMOVE_COMMENTS_AND_LISTS_XPATH, REMOVE_COMMENTS_XPATH
 
 from commentary.clean import extractors, html
 from commentary.clean.dates import parse_date
@@ -189,6 +196,21 @@ def _split_body_page() -> str:
 </article></body></html>"""
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(["<", "!", "DOCTYPE", "doctype", "DocType", "<!--", "-->", ">", "[", "]", " ", "a", "é",
+                                 "\x01", "\x0b", "\ufffe", "\uffff", "\n", "<!DOC\x01TYPE", "<!DOCTYPE html>"]), max_size=12).map("".join))
+def test_the_parser_reads_a_page_without_the_characters_xml_rejects_and_its_first_doctype(text):
+    page = f"{text}<html><body><p>{text}</p></body></html>"
+    cleaned = html._DOCTYPE_RE.sub("", html._INVALID_XML_CHARS_RE.sub("", page), count=1)
+    try:
+        expected = lxml_html.document_fromstring(cleaned.encode("utf-8", "surrogatepass"), parser=html._PARSER)
+    except etree.ParserError:  # nothing left to parse
+        expected = None
+    tree = parse_html(page)
+    assert (None if tree is None else etree.tostring(tree)) == (None if expected is None or not len(expected)
+                                                                else etree.tostring(expected))
+
+
 def test_body_split_by_an_ad_break_is_joined():
     text = extract_html(_split_body_page()).text
     assert "First part 0." in text
@@ -263,6 +285,133 @@ def test_readability_text_is_readability_lxml_s_own_article_and_leaves_the_tree_
     own = Document(copy.deepcopy(tree)).summary(html_partial=True)
     assert extractors.readability_text(tree) == extractors.block_text(lxml_html.fragment_fromstring(own))
     assert etree.tostring(tree) == before
+
+
+#: Elements that readability-lxml's steps rework: unlikely candidates inside one another and inside code, a
+#: ``div`` of inline elements only (made a paragraph), ones with a block inside (an ``img``, a ``dl`` deep
+#: in an inline element), inline children and tails gathered into paragraphs.
+READABILITY_CASES = (
+    '<div class="sidebar"><div class="menu-comment"><p>Sidebar text that is long enough to count here.</p></div></div>'
+    '<pre>kept code <span class="comment">// a comment in the code, long enough to be kept</span></pre>'
+    '<div>Plain words in a div with <a href="/a">a link</a> and <b>bold text</b>, long enough to be scored.</div>'
+    '<div><span>Inline words first</span> then <em>more</em><p>A block paragraph with enough words.</p>a tail<br>'
+    'after a break</div><div class="header"><article><p>An article inside an unlikely candidate.</p></article></div>'
+    '<div><img src="/i.png"> caption text for the picture above, long enough</div>'
+    '<div>A glossary of terms used in this story, long enough <span><DL><dt>term</dt></DL></span></div>'
+)
+
+
+@pytest.mark.parametrize("paragraphs", [6, 1, 0])
+def test_readability_text_reworks_misused_divs_and_unlikely_candidates_as_readability_lxml_does(paragraphs):
+    page = article_page(body_extra=READABILITY_CASES).replace(
+        "".join(f"<p>{PROSE}Paragraph {i} adds detail number {i}.</p>" for i in range(paragraphs, 6)), "")
+    tree = parse_html(page)
+    own = Document(copy.deepcopy(tree)).summary(html_partial=True)
+    assert extractors._Readability(tree).summary(html_partial=True) == own
+    assert extractors.readability_text(tree) == extractors.block_text(lxml_html.fragment_fromstring(own))
+
+
+@pytest.mark.parametrize("text", ["  a link ", "two  spaces", "a line\nbreak", "a\ttab", " \xa0no-break\xa0spaces ",
+                                  "word " * 60, "", " \u2003 "])
+def test_the_length_of_a_cleaned_text_is_readability_lxml_s(text):
+    assert extractors._clean_length(text) == len(readability_clean(text))
+
+
+FORUM_JSONLD = '<script type="application/ld+json">{"@type": "DiscussionForumPosting", "headline": "Night buses"}</script>'
+COMMENT_SECTION = ('<div id="comments"><ol class="commentlist"><li><p>Reader one says the buses were late again '
+                   'this week.</p></li><li><p>Reader two agrees.</p></li></ol></div>')
+SHORT_PAGE = ('<html><body><div class="infinite-scroll"><p>Next story</p></div><p>A short note.</p>'
+              + "".join(f"<table><tr><td>Row {i} of a long fixtures table with many words in it</td></tr></table>"
+                        for i in range(40)) + "</body></html>")
+
+
+#: An element for each test of trafilatura's raw-tree and comment pruning, and some that pass only part of them.
+PRUNED_ELEMENTS = (
+    '<div class="infinite-scroll"><p>An appended story.</p><div id="infinitescroll-2">Nested</div></div>'
+    '<section id="infinitescroll"><h1>The page itself</h1></section><div class="mvp-post-add-box"><h1>Next</h1></div>'
+    '<aside class="x elementor-share-buttons">Share</aside><p class="elementor-share-buttons">Kept</p>'
+    '<div id="comments">C</div><section class="post-comments">D</section><details id="disqus_thread">E</details>'
+    '<div id="commentary">Kept</div><ol class="commentlist"><li>F</li></ol><ul id="dsq-comments"><li>G</li></ul>'
+    '<ul id="comol"><li>H</li></ul><list class="Comments">I</list><ul class="article-comments"><li>J</li></ul>'
+)
+
+
+def test_trafilatura_s_pruning_selects_the_elements_its_xpaths_do():
+    theirs, ours = parse_html(article_page(body_extra=PRUNED_ELEMENTS)), parse_html(article_page(body_extra=PRUNED_ELEMENTS))
+    our_selections = extractors.raw_prune_selections(ours)
+    for expression in RAW_TREE_PRUNE_XPATH:
+        selected, our_selected = expression(theirs), next(our_selections)
+        assert [etree.tostring(e) for e in selected] == [etree.tostring(e) for e in our_selected]
+        extractors._delete(selected)
+        extractors._delete(our_selected)
+    for lists, (expression,) in ((False, REMOVE_COMMENTS_XPATH), (True, REMOVE_COMMENTS_AND_LISTS_XPATH)):
+        assert ([etree.tostring(e) for e in expression(theirs)]
+                == [etree.tostring(e) for e in extractors.comment_sections(ours, lists=lists)])
+    assert len(extractors.comment_sections(ours, lists=True)) == 7
+
+
+def test_the_whole_page_text_leaves_out_what_trafilatura_s_basic_cleaning_xpath_selects():
+    tree = parse_html(article_page(body_extra=(
+        '<aside>A</aside><div class="site-footer">B</div><div id="footer-2">C</div><div class="main" id="footer">D</div>'
+        '<div id="main" class="footer">E</div><p class="footer">Kept</p><svg><text>F</text></svg><template>G</template>'
+        '<section class="Cookie-Banner">H</section><span id="onetrust-x">I</span><div class="cookies">Kept</div>')))
+    body = tree.find("body")
+    assert list(BASIC_CLEAN_XPATH(body)) == extractors.basic_clean_selection(body)
+    assert extractors._whole_text_length(tree) == len(html2txt(tree))
+    # a div with both a class and an id is read by the first of them, as XPath reads "@class|@id": not D, not E
+    assert [e.text for e in extractors.basic_clean_selection(body)][:7] == ["A", "B", "C", None, "G", "H", "I"]
+
+
+@pytest.mark.parametrize("page", [article_page(body_extra=COMMENT_SECTION), article_page(FORUM_JSONLD, COMMENT_SECTION),
+                                  SHORT_PAGE, "<html><body><nav><a href='/'>Home</a></nav></body></html>"])
+def test_both_trafilatura_settings_give_bare_extraction_s_texts_from_one_pruned_copy(page):
+    tree = parse_html(page)
+    before = etree.tostring(tree)
+    own = {}
+    for name, precision in (("trafilatura", False), ("trafilatura-precision", True)):
+        document = trafilatura.bare_extraction(copy.deepcopy(tree), favor_precision=precision, fast=True, include_comments=False,
+                                               include_tables=True, include_images=False, include_links=False)
+        own[name] = document.text.strip() if document is not None and document.text else ""
+    assert extractors.trafilatura_texts(tree) == own
+    assert etree.tostring(tree) == before
+
+
+@pytest.mark.parametrize("body", [
+    '<div class="comments"><span class="author">Reader Name</span></div><p class="byline">By Jane Roe '
+    '<time>1 May</time>and John Doe</p>',
+    '<figure><span class="author">Photo Agency</span></figure><span class="author-name">Jane <span class="date">today'
+    '</span>Roe</span>',
+    '<div class="author"><a>X</a></div><div class="writer">Jane Roe</div>',
+    "<p>No byline at all.</p>",
+])
+def test_the_visible_author_is_trafilatura_s_without_copying_the_page(body):
+    tree = parse_html(article_page(body_extra=body))
+    before = etree.tostring(tree)
+    assert html.visible_author(tree) == trafilatura_metadata.extract_author(tree)
+    assert etree.tostring(tree) == before
+
+
+#: An element for each test of trafilatura's ``AUTHOR_XPATHS`` and a few that pass only some of them.
+AUTHOR_ELEMENTS = (
+    '<author>A</author><span rel="author">B</span><div id="author">C</div><p class="author">D</p>'
+    '<a itemprop="author name">E</a><div><rel>me</rel></div><div><rel>not me</rel></div><div data-testid="AuthorCard">F</div>'
+    '<span class="post-authorName">G</span><h3 class="byline">H</h3><h4 class="username">I</h4><div id="zuozhe">J</div>'
+    '<span class="posted-by-x">K</span><section data-component="TheByline">L</section><em itemprop="authors">M</em>'
+    '<li id="mainAuthor">N</li><td class="writer">O</td><li class="author">P</li><div class="Author">Q</div>'
+    '<strong class="byline">R</strong><p class="bylines">S</p>'
+)
+
+
+def test_the_author_candidates_are_the_elements_trafilatura_s_author_xpaths_select():
+    tree = parse_html(article_page(body_extra=AUTHOR_ELEMENTS))
+    assert [list(expression(tree)) for expression in AUTHOR_XPATHS] == list(html._author_candidates(tree))
+
+
+def test_a_byline_inside_a_comment_section_or_figure_is_not_the_author():
+    tree = parse_html(article_page(body_extra='<div class="comments"><span class="author">Reader Name</span></div>'
+                                              '<figure><span class="author">Photo Agency</span></figure>'
+                                              '<p class="byline">By Jane Roe</p>'))
+    assert html.visible_author(tree) == "Jane Roe"
 
 
 def test_a_failing_extractor_gives_an_empty_text_and_the_others_still_run(monkeypatch):

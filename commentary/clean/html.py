@@ -34,6 +34,10 @@ import polars as pl
 from htmldate import find_date
 from lxml import etree, html as lxml_html
 from trafilatura import metadata as trafilatura_metadata
+from trafilatura.htmlprocessing import prune_unwanted_nodes
+from trafilatura.json_metadata import normalize_authors
+from trafilatura.utils import trim
+from trafilatura.xpaths import AUTHOR_DISCARD_XPATHS
 
 from commentary import settings
 from commentary.clean.dates import parse_date
@@ -75,6 +79,9 @@ _NO_LINES = np.zeros((0, len(DOM_COLUMNS)))
 _DOCTYPE_RE = re.compile(r"<!DOCTYPE(?:[^<>\[]|\[[^\]]*\])*>", re.IGNORECASE)
 #: Characters that XML (and so lxml) rejects.
 _INVALID_XML_CHARS_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+#: Those characters' bytes in UTF-8: the control codes, and U+FFFE and U+FFFF.
+_INVALID_XML_CONTROL_BYTES = bytes(set(range(0x20)) - {0x09, 0x0A, 0x0D})
+_INVALID_XML_NONCHARACTERS = ("\ufffe".encode(), "\uffff".encode())
 
 #: schema.org types whose node describes the page's article.
 ARTICLE_TYPES = frozenset({
@@ -285,13 +292,29 @@ def parse_html(html: str) -> lxml_html.HtmlElement | None:
     """Parse untrusted HTML into a tree, or None when nothing usable comes out."""
     if not html or not html.strip():
         return None
-    html = _DOCTYPE_RE.sub("", _INVALID_XML_CHARS_RE.sub("", html), count=1)
-    data = html.encode("utf-8", "surrogatepass")
+    data = _without_doctype(html).encode("utf-8", "surrogatepass")
+    # characters XML rejects, looked for in the bytes (a scan in C) and removed from the text when some occur
+    if (len(data.translate(None, _INVALID_XML_CONTROL_BYTES)) < len(data)
+            or any(character in data for character in _INVALID_XML_NONCHARACTERS)):
+        data = _without_doctype(_INVALID_XML_CHARS_RE.sub("", html)).encode("utf-8", "surrogatepass")
     try:
         tree = lxml_html.document_fromstring(data, parser=_PARSER)
     except (etree.ParserError, ValueError, etree.XMLSyntaxError):
         return None
     return tree if tree is not None and len(tree) else None
+
+
+def _without_doctype(html: str) -> str:
+    """``html`` without its first document type declaration (``_DOCTYPE_RE``), looked for only where a
+    ``<!`` stands before the word: the regex searched alone scans the whole page without a plain prefix."""
+    start = html.find("<!")
+    while start != -1:
+        if html[start + 2:start + 9].lower() == "doctype":
+            found = _DOCTYPE_RE.match(html, start)
+            if found:
+                return html[:start] + html[found.end():]
+        start = html.find("<!", start + 2)
+    return html
 
 
 # --- main text -------------------------------------------------------------------------
@@ -553,7 +576,7 @@ def _trafilatura_fields(tree: lxml_html.HtmlElement, missing: set[str],
     if "title" in missing:
         fields["title"] = _clean_text(trafilatura_metadata.extract_title(tree))
     if "authors" in missing:
-        author = trafilatura_metadata.extract_author(tree)  # works on its own copy
+        author = visible_author(tree)
         fields["authors"] = clean_authors(author.split(";") if author else [], outlet,
                                            min_words=NAME_MIN_WORDS)
     if "published_date" in missing:
@@ -565,3 +588,61 @@ def _trafilatura_fields(tree: lxml_html.HtmlElement, missing: set[str],
         if sitename and len(sitename.split()) <= MAX_OUTLET_WORDS:
             fields["outlet"] = sitename
     return fields
+
+
+#: trafilatura's sections that hold no byline (``AUTHOR_DISCARD_XPATHS``), as a test of an element and its
+#: ancestors: its first expression's predicates on ``ancestor-or-self``, then its ``//time|//figure``.
+_AUTHOR_DISCARDED = etree.XPath(
+    "ancestor-or-self::*" + AUTHOR_DISCARD_XPATHS[0].path.strip().removeprefix(".//*")
+    + " | ancestor-or-self::time | ancestor-or-self::figure", namespaces={"re": "http://exslt.org/regular-expressions"})
+#: The longest byline trafilatura accepts, in characters (``extract_author``).
+_AUTHOR_MAX_CHARS = 120
+
+
+def visible_author(tree: lxml_html.HtmlElement) -> str | None:
+    """trafilatura's ``metadata.extract_author`` of ``tree`` (left as it is) without its copy of the whole tree
+    pruned of the sections that hold no byline: the candidates of its ``AUTHOR_XPATHS``
+    (:func:`_author_candidates`) that lie in no such section, in its order, each read from a pruned copy of
+    itself. Their predicates test an element's own tag and attributes, which the pruning leaves as they are."""
+    for candidates in _author_candidates(tree):
+        for element in candidates:
+            if _AUTHOR_DISCARDED(element):
+                continue
+            content = trim(" ".join(prune_unwanted_nodes(copy.deepcopy(element), AUTHOR_DISCARD_XPATHS).itertext()))
+            if content and 2 < len(content) < _AUTHOR_MAX_CHARS:
+                return normalize_authors(None, content)
+    return None
+
+
+#: trafilatura's ``AUTHOR_XPATHS`` (its specific, generic and last-resort byline elements) as Python tests.
+_AUTHOR_TAGS = (frozenset({"a", "address", "div", "link", "p", "span", "strong"}),
+                frozenset({"a", "div", "h3", "h4", "p", "span"}))
+_AUTHOR_CLASS_RE = (re.compile("author-?name|AuthorName|authorName"),
+                    re.compile("author|channel-name|zuozhe|bianji|xiaobian|submitted-by|posted-by|journalist-name"),
+                    re.compile("[Aa]uthor|screenname|writer|[Bb]yline"))
+_AUTHOR_ID_RE = (re.compile("author|zuozhe|bianji|xiaobian"), re.compile("[Aa]uthor"))
+
+
+def _author_candidates(tree: lxml_html.HtmlElement) -> tuple[list, list, list]:
+    """The elements each of trafilatura's ``AUTHOR_XPATHS`` selects in ``tree``, in document order, from one
+    pass over its elements (the XPath tests, with their regular expressions called back in Python, cost
+    about three times as much)."""
+    found: tuple[list, list, list] = ([], [], [])
+    for element in tree.iter(etree.Element):
+        tag = element.tag
+        css, ident, itemprop = element.get("class"), element.get("id"), element.get("itemprop")
+        author_prop = itemprop is not None and "author" in itemprop
+        if tag == "author" or tag in _AUTHOR_TAGS[0] and (
+                element.get("rel") == "author" or ident == "author" or css == "author" or itemprop == "author name"
+                or element.get("data-testid") in ("AuthorCard", "AuthorURL")
+                or css is not None and _AUTHOR_CLASS_RE[0].search(css)
+                or any(child.tag == "rel" and "".join(child.itertext()) == "me" for child in element)):
+            found[0].append(element)
+        if tag in _AUTHOR_TAGS[1] and (
+                css in ("byline", "username", "byl", "BBL") or author_prop
+                or ident is not None and _AUTHOR_ID_RE[0].search(ident) or css is not None and _AUTHOR_CLASS_RE[1].search(css)):
+            found[1].append(element)
+        if ("Byline" in (element.get("data-component") or "") or author_prop
+                or ident is not None and _AUTHOR_ID_RE[1].search(ident) or css is not None and _AUTHOR_CLASS_RE[2].search(css)):
+            found[2].append(element)
+    return found
