@@ -71,7 +71,7 @@ def test_a_paragraph_written_without_spaces_weighs_by_its_length():
     lines = rule_lines(["\n\n".join([*menu, paragraph, "关于我们", "版权所有"])])
     probability = np.where(lines["text"] == paragraph, 0.8, 0.1)
     model = replace(default_model(), threshold=0.35, run_cost=8.0)
-    assert body_runs(lines, probability, model).tolist() == [False] * 5 + [True] + [False] * 2
+    assert body_runs(lines, probability, model.threshold, model.run_cost).tolist() == [False] * 5 + [True] + [False] * 2
 
 
 def _rescue_shard(rescue: bool) -> list[bool]:
@@ -101,5 +101,5 @@ def test_the_text_path_rescues_a_page_its_cutoff_leaves_empty_and_the_html_decod
     assert decided.filter(pl.col("category") == "body")["text"].to_list() == [paragraph]
     lines = rule_lines([text])
     probability = np.where(lines["text"] == paragraph, 0.9, 0.1)
-    assert not body_runs(lines, probability, strict).any()
-    assert body_runs(lines, probability, strict, rescue=True).tolist() == (lines["text"] == paragraph).to_list()
+    assert not body_runs(lines, probability, strict.threshold, strict.run_cost).any()
+    assert body_runs(lines, probability, strict.threshold, strict.run_cost, rescue=True).tolist() == (lines["text"] == paragraph).to_list()

@@ -27,13 +27,12 @@ import polars as pl
 from threadpoolctl import threadpool_limits
 
 from commentary.clean.extractors import DOM_COLUMNS, DOM_FEATURES, covered_share, kept_share
-from commentary.clean.features import (LEXICAL_SLOTS, PROSE_MIN_WORDS, feature_frame, feature_names, lexical_frame, lexical_keys,
+from commentary.clean.features import (LEXICAL_SLOTS, feature_frame, feature_names, lexical_frame, lexical_keys,
                                        lexical_names, lexical_strings)
 from commentary.clean.model import HTML_MODEL_PATH, MODEL_PATH, LineModel, LogisticStage, TreeStage
 from commentary.clean.rules import CATEGORY_PRIORITY
-from commentary.clean.segments import page_body
-from commentary.clean.text import (KEPT_FEATURES, PARENT_CONTEXT_FEATURES, body_probability, rule_lines, stage2_context,
-                                   with_dom, with_kept)
+from commentary.clean.text import (KEPT_FEATURES, PARENT_CONTEXT_FEATURES, body_probability, body_runs, rule_lines,
+                                   stage2_context, with_dom, with_kept)
 from tools.corpus import LICENCES, PERMISSIVE, SHARED, Cache
 
 FLATTENINGS = ("flat-blocks", "flat-naive")
@@ -366,9 +365,7 @@ def decode(lines: pl.DataFrame, probability: np.ndarray, n_pages: int, threshold
            rescue: bool) -> list[str]:
     """The body of each page: the lines of its decoded body runs, joined by newlines (``rescue``: the text
     path's second decode of a page left without body, ``segments.page_body``)."""
-    prose = lines["n_words"].to_numpy() >= PROSE_MIN_WORDS if rescue else None
-    body = page_body(lines["doc"].to_numpy(), probability, threshold, run_cost, lines["n_chars"].to_numpy(),
-                     lines["n_letters"].to_numpy() > 0, prose)
+    body = body_runs(lines, probability, threshold, run_cost, rescue)
     kept = lines.select("doc", "text").filter(pl.Series(body)).group_by("doc", maintain_order=True) \
         .agg(pl.col("text").str.join("\n"))
     bodies = [""] * n_pages

@@ -329,7 +329,7 @@ def select_blocks(pages: list[str], kept: list[dict[str, dict[int, float]]], dom
     if lines.height == 0:
         return [""] * len(pages)
     lines = with_dom(with_kept(lines, kept), dom)
-    body = pl.Series(body_runs(lines, body_probability(lines, model), model))
+    body = pl.Series(body_runs(lines, body_probability(lines, model), model.threshold, model.run_cost))
     chosen = dict(lines.filter(body).group_by("doc").agg(pl.col("text").str.join("\n")).rows())
     return [chosen.get(i, "") for i in range(len(pages))]
 

@@ -232,7 +232,7 @@ def classify_shard(texts: Sequence[str], model: LineModel | None = None,
                     & (pl.col("doc").n_unique().over("text") >= SHARD_REPEAT_MIN_DOCS))
     lines = lines.with_columns(shard_repeat.alias("shard_repeat")).with_columns(
         pl.when(pl.col("extracted")).then(pl.col("rule_id").is_null())
-        .otherwise(pl.Series(body_runs(lines, probability, model, rescue=True)) & ~pl.col("shard_repeat")).alias("model_body"))
+        .otherwise(pl.Series(body_runs(lines, probability, model.threshold, model.run_cost, rescue=True)) & ~pl.col("shard_repeat")).alias("model_body"))
     lines = _structural_rules(lines).with_columns(
         pl.when(pl.col("extracted") & pl.col("structural_id").is_in(NOT_FOR_EXTRACTED)).then(None)
         .otherwise(pl.col("structural_id")).alias("structural_id"))
@@ -373,11 +373,13 @@ class _CollectorPause:
 _COLLECTOR_PAUSE = _CollectorPause()
 
 
-def body_runs(lines: pl.DataFrame, probability: np.ndarray, model: LineModel, rescue: bool = False) -> np.ndarray:
-    """Body flag of every line: the model's probabilities decoded into body runs per page; with ``rescue``
-    (the text path), a page left without body is decoded again (``segments.page_body``)."""
+def body_runs(lines: pl.DataFrame, probability: np.ndarray, threshold: float, run_cost: float,
+              rescue: bool = False) -> np.ndarray:
+    """Body flag of every line: the probabilities decoded into body runs per page at the cut-off ``threshold``
+    and the price ``run_cost`` of a run; with ``rescue`` (the text path), a page left without body is decoded
+    again (``segments.page_body``)."""
     prose = lines["n_words"].to_numpy() >= PROSE_MIN_WORDS if rescue else None
-    return page_body(lines["doc"].to_numpy(), probability, model.threshold, model.run_cost, lines["n_chars"].to_numpy(),
+    return page_body(lines["doc"].to_numpy(), probability, threshold, run_cost, lines["n_chars"].to_numpy(),
                      lines["n_letters"].to_numpy() > 0, prose)
 
 
