@@ -18,8 +18,10 @@ BLOCK_PAGE = re.compile(
     r"|request blocked|you don't have permission to access)\b", re.IGNORECASE)
 #: How a line of markup or data opens: a tag, a brace or a bracket, or a JSON key-value pair; the whole line counts.
 MARKUP_LINE = re.compile(r'[^\S\n]*(?:<[/!?a-zA-Z]|[{}\[\]]|"[^"\n]{1,80}"[^\S\n]*:)')
-#: The first character, after white space, of every line MARKUP_LINE matches.
-_MARKUP_START = frozenset('<{}[]"')
+#: A newline and the whole line after it: of markup (MARKUP_LINE), or of white space only. Searched for in the page
+#: with a newline put before it, so that the search skips from newline to newline in C.
+_MARKUP_AFTER_NEWLINE = re.compile(rf"\n(?:{MARKUP_LINE.pattern})[^\n]*")
+_BLANK_AFTER_NEWLINE = re.compile(r"\n[^\S\n]+(?=\n|\Z)")
 _WORD = re.compile(r"\w+")
 
 
@@ -42,18 +44,13 @@ def not_an_article(text: str, body: str) -> tuple[str, str] | None:
 
 
 def _blank_and_markup_chars(text: str) -> tuple[int, int]:
-    """The characters of ``text``'s lines of white space only, and of its lines of markup (``MARKUP_LINE``); one pass
-    over the lines, the pattern tried only on lines that open with one of its first characters."""
-    blank = markup = 0
-    for line in text.split("\n"):
-        opening = line.lstrip()[:1]
-        if not opening:
-            blank += len(line)
-        elif opening in _MARKUP_START and MARKUP_LINE.match(line):
-            markup += len(line)
-    return blank, markup
+    """The characters of ``text``'s lines of white space only, and of its lines of markup (``MARKUP_LINE``)."""
+    lined = "\n" + text
+    blank, markup = _BLANK_AFTER_NEWLINE.findall(lined), _MARKUP_AFTER_NEWLINE.findall(lined)
+    # Each match holds its line and the newline before it.
+    return sum(map(len, blank)) - len(blank), sum(map(len, markup)) - len(markup)
 
 
 def _count_words(text: str, limit: int) -> int:
     """The number of words in ``text``, counted up to ``limit``."""
-    return sum(1 for _ in itertools.islice(_WORD.finditer(text), limit))
+    return len(list(itertools.islice(_WORD.finditer(text), limit)))
