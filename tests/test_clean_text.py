@@ -17,6 +17,7 @@ from commentary.clean import CATEGORIES, LineDecision
 from commentary.clean.article import MARKUP_LINE, _blank_and_markup_chars
 from commentary.clean.features import char_profile
 from commentary.clean.dates import find_date
+from commentary.clean.distinct import first_rows, text_ids
 from commentary.clean.fields import extract_fields
 from commentary.clean.people import byline_names
 from commentary.clean.model import MODEL_ID
@@ -385,3 +386,22 @@ def test_an_article_mentioning_an_error_is_kept():
                         + ARTICLE_PROSE] * 8)
     page = clean_text(text)
     assert page.rejection is None and "city council" in page.body
+
+
+def _ids_by_first_occurrence(texts: list[str]) -> list[int]:
+    ids: dict[str, int] = {}
+    return [ids.setdefault(t, len(ids)) for t in texts]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.text(st.sampled_from("ab \u00e9"), max_size=3), max_size=30))
+def test_text_ids_number_distinct_texts_by_first_occurrence(texts):
+    ids = text_ids(pl.Series(texts, dtype=pl.String))
+    assert ids.tolist() == _ids_by_first_occurrence(texts)
+    assert first_rows(ids).tolist() == [texts.index(t) for t in dict.fromkeys(texts)]
+
+
+def test_text_ids_survive_hash_collisions(monkeypatch):
+    texts = ["Home", "News", "Home", "", "News", "About"]
+    monkeypatch.setattr(pl.Series, "hash", lambda self, *a, **k: pl.Series([7] * len(self), dtype=pl.UInt64))
+    assert text_ids(pl.Series(texts)).tolist() == _ids_by_first_occurrence(texts)

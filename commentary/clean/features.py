@@ -16,7 +16,8 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from commentary.clean.rules import Rule, first_matching_rule
+from commentary.clean.distinct import first_rows, text_ids
+from commentary.clean.rules import Rule, rule_of_every_line
 
 #: Characters Python's ``str.strip()`` removes, so that "blank line" means what it means in Python.
 WHITESPACE = "".join(c for c in map(chr, range(0x3001)) if c.isspace())
@@ -175,8 +176,9 @@ def char_profile(text: pl.Series) -> pl.DataFrame:
 
 
 def line_table(texts: Sequence[str]) -> pl.DataFrame:
-    """One row per non-blank line: ``doc``, ``line_no`` (1-based), stripped ``text``, ``block``,
-    and the line's :func:`char_profile` (``n_chars``, ``n_words``, ...).
+    """One row per non-blank line: ``doc``, ``line_no`` (1-based), stripped ``text``, ``block``, ``text_id``
+    (:func:`distinct.text_ids`) and the line's :func:`char_profile` (``n_chars``, ``n_words``, ...), computed once per
+    distinct text.
 
     A block is a run of lines between blank lines (one text node per line in flat-naive pages);
     ``block`` numbers the blocks across the whole shard, so it alone identifies one.
@@ -197,7 +199,9 @@ def line_table(texts: Sequence[str]) -> pl.DataFrame:
         # Both keys of the window expressions are sorted: Polars then slices groups instead of hashing.
         .with_columns(pl.col("doc").set_sorted(), pl.col("block").set_sorted())
     )
-    return pl.concat([lines, char_profile(lines["text"])], how="horizontal")
+    ids = text_ids(lines["text"])
+    profile = char_profile(lines["text"].gather(first_rows(ids)))
+    return pl.concat([lines.with_columns(text_id=pl.Series(ids, dtype=pl.UInt32)), profile[ids]], how="horizontal")
 
 
 def _ratio(numerator: pl.Expr, denominator: pl.Expr) -> pl.Expr:
@@ -219,13 +223,13 @@ def _window_mean(expr: pl.Expr, size: int) -> pl.Expr:
 def add_rule_matches(lines: pl.DataFrame, rules: tuple[Rule, ...]) -> pl.DataFrame:
     """Add ``rule``: index of the first matching furniture rule (null when none).
 
-    Only lines of at most RULE_MAX_WORDS words are tried: furniture is short.
+    Only lines of at most RULE_MAX_WORDS words are tried, each distinct text once: furniture is short.
     """
-    rows = pl.int_range(pl.len(), dtype=pl.UInt32)
-    tried = lines.select(rows.alias("row"), "text", "n_words").filter(pl.col("n_words") <= RULE_MAX_WORDS)
-    matched = tried.select("row", first_matching_rule(tried, rules)).drop_nulls()
-    return (lines.with_columns(rows.alias("row")).join(matched, on="row", how="left", maintain_order="left")
-            .drop("row"))
+    ids = lines["text_id"].to_numpy()
+    distinct = lines.select("text", "n_words")[first_rows(ids)]
+    tried = distinct.with_row_index("id").filter(pl.col("n_words") <= RULE_MAX_WORDS)
+    rule = pl.repeat(None, distinct.height, dtype=pl.Int16, eager=True).scatter(tried["id"], rule_of_every_line(tried, rules))
+    return lines.with_columns(rule.gather(ids).alias("rule"))
 
 
 def feature_frame(lines: pl.DataFrame, categories: Sequence[str]) -> pl.DataFrame:
@@ -263,7 +267,7 @@ def feature_frame(lines: pl.DataFrame, categories: Sequence[str]) -> pl.DataFram
         pl.col("has_separator_char").cast(pl.Float32).alias("has_separator"),
         text.str.contains(r"https?://|www\.|@\w|\.(com|org|net)(?-u:\b)").cast(pl.Float32).alias("has_address"),
         pl.col("letterless").cast(pl.Float32).alias("no_letters"),
-        (pl.len().over("doc", "text") > 1).cast(pl.Float32).alias("repeated"),
+        (pl.len().over("doc", "text_id") > 1).cast(pl.Float32).alias("repeated"),
         _ratio(index, n_lines - 1).alias("position"),
         _log(index).alias("log_from_start"),
         _log(n_lines - 1 - index).alias("log_to_end"),

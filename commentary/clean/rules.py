@@ -18,6 +18,8 @@ from pathlib import Path
 
 import polars as pl
 
+from commentary.clean.distinct import first_rows, text_ids
+
 RULES_DIR = Path(__file__).resolve().parent.parent / "rules"
 LEXICONS_DIR = RULES_DIR / "lexicons"
 
@@ -187,13 +189,12 @@ def first_matching_rule(lines: pl.DataFrame, rules: tuple[Rule, ...]) -> pl.Seri
     Each distinct text is matched once: a shard's pages repeat their sites' menus and footers (about half of
     the short lines of a real-size shard are repeats).
     """
-    distinct = lines.select("text", "n_words").unique("text", maintain_order=True)
-    found = distinct.select("text", _first_matching_rule(distinct, rules))
-    return lines.select("text").join(found, on="text", how="left", maintain_order="left").to_series(1)
+    ids = text_ids(lines["text"])
+    return rule_of_every_line(lines.select("text", "n_words")[first_rows(ids)], rules).gather(ids)
 
 
-def _first_matching_rule(lines: pl.DataFrame, rules: tuple[Rule, ...]) -> pl.Series:
-    """``first_matching_rule`` with every line matched."""
+def rule_of_every_line(lines: pl.DataFrame, rules: tuple[Rule, ...]) -> pl.Series:
+    """``first_matching_rule`` with every line matched (for lines already distinct)."""
     groups = rule_groups(rules)
     text, n_words = pl.col("text"), pl.col("n_words")
     group = pl.lit(None, dtype=pl.Int16)

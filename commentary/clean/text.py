@@ -25,6 +25,7 @@ import polars as pl
 
 from commentary.clean import CleanedPage, LineDecision
 from commentary.clean.article import not_an_article
+from commentary.clean.distinct import first_rows
 from commentary.clean.extractors import DOM_COLUMNS
 from commentary.clean.features import (NEAR_WINDOW, PROSE_MIN_WORDS, add_rule_matches, context_frame, feature_frame,
                                        lexical_frame, lexical_keys, line_table)
@@ -229,7 +230,7 @@ def classify_shard(texts: Sequence[str], model: LineModel | None = None,
     probability = body_probability(lines, model)
     shard_repeat = (~pl.col("extracted") & pl.col("n_words").is_between(SHARD_REPEAT_MIN_WORDS, PROSE_MIN_WORDS - 1)
                     & pl.col("opens_letter")
-                    & (pl.col("doc").n_unique().over("text") >= SHARD_REPEAT_MIN_DOCS))
+                    & (pl.col("doc").n_unique().over("text_id") >= SHARD_REPEAT_MIN_DOCS))
     lines = lines.with_columns(shard_repeat.alias("shard_repeat")).with_columns(
         pl.when(pl.col("extracted")).then(pl.col("rule_id").is_null())
         .otherwise(pl.Series(body_runs(lines, probability, model.threshold, model.run_cost, rescue=True)) & ~pl.col("shard_repeat")).alias("model_body"))
@@ -333,7 +334,9 @@ def body_probability(lines: pl.DataFrame, model: LineModel) -> np.ndarray:
     inputs = np.empty((lines.height, n_features + len(model.context_features)), order="F")
     features = feature_frame(lines, CATEGORY_PRIORITY)
     if model.lexicon:
-        features = features.hstack(lexical_frame(lexical_keys(lines["text"]), model.lexical_index))
+        ids = lines["text_id"].to_numpy()  # the keys of each distinct text, looked up once
+        distinct = lines["text"].gather(first_rows(ids))
+        features = features.hstack(lexical_frame(lexical_keys(distinct), model.lexical_index)[ids])
     for column, name in zip(inputs.T, model.features):
         column[:] = features[name].to_numpy()  # the HTML model's ``kept_by_*`` and ``dom_*`` inputs come with ``lines``
     first = model.stage1.predict(inputs[:, :n_features])

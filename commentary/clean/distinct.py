@@ -1,0 +1,35 @@
+"""Distinct lines of a shard: what depends on a line's text alone is computed once per distinct text.
+
+A shard's pages repeat their sites' menus and footers: about half the lines of a shard of real
+pages are repeats (docs/PERFORMANCE.md, "Cleaning speed").
+"""
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+
+
+def text_ids(text: pl.Series) -> np.ndarray:
+    """Each string's id (uint32): the number of distinct strings of ``text`` before its first occurrence.
+
+    Strings are grouped by their 64-bit hash; every string is then compared with the first of its
+    group, and a hash collision falls back to grouping the strings themselves.
+    """
+    _, first, inverse = np.unique(text.hash().to_numpy(), return_index=True, return_inverse=True)
+    if not (text.gather(first[inverse]) == text).all():
+        return _ids_of_first_rows(text.to_frame("text").with_row_index("row").select(
+            pl.col("row").min().over("text")).to_series().to_numpy())
+    return _ids_of_first_rows(first[inverse])
+
+
+def _ids_of_first_rows(first_row: np.ndarray) -> np.ndarray:
+    """Ids in order of first occurrence, from each row's first row with the same text."""
+    is_first = first_row == np.arange(len(first_row))
+    return (np.cumsum(is_first, dtype=np.uint32) - 1)[first_row]
+
+
+def first_rows(ids: np.ndarray) -> np.ndarray:
+    """The row where each id of ``ids`` (:func:`text_ids`, of the same rows) first occurs, by id."""
+    if not len(ids):
+        return np.zeros(0, dtype=np.int64)
+    return np.flatnonzero(np.r_[True, ids[1:] > np.maximum.accumulate(ids)[:-1]])
