@@ -15,15 +15,15 @@ from hypothesis import strategies as st
 
 from commentary.clean import CATEGORIES, LineDecision
 from commentary.clean.article import MARKUP_LINE, _blank_and_markup_chars
-from commentary.clean.features import char_profile
+from commentary.clean.features import char_profile, feature_frame
 from commentary.clean.dates import find_date
 from commentary.clean.distinct import first_rows, text_ids
 from commentary.clean.fields import extract_fields
 from commentary.clean.people import byline_names
 from commentary.clean.model import MODEL_ID
-from commentary.clean.rules import first_matching_rule, load_rules, load_structural_rules, rule_groups, rule_match_expr
+from commentary.clean.rules import CATEGORY_PRIORITY, first_matching_rule, load_rules, load_structural_rules, rule_groups, rule_match_expr
 from commentary.clean.tags import line_tags
-from commentary.clean.text import clean_shard, clean_text
+from commentary.clean.text import clean_shard, clean_text, rule_lines
 from tools.train import load_pages, train
 
 TEST_DATA = Path(__file__).parent / "data"
@@ -405,3 +405,13 @@ def test_text_ids_survive_hash_collisions(monkeypatch):
     texts = ["Home", "News", "Home", "", "News", "About"]
     monkeypatch.setattr(pl.Series, "hash", lambda self, *a, **k: pl.Series([7] * len(self), dtype=pl.UInt64))
     assert text_ids(pl.Series(texts)).tolist() == _ids_by_first_occurrence(texts)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.lists(st.sampled_from(["Home", "News", "a b", "x.com"]), max_size=6), max_size=5))
+def test_repeated_and_address_features_per_line(pages):
+    lines = rule_lines(["\n".join(page) for page in pages])
+    features = feature_frame(lines, CATEGORY_PRIORITY)
+    want = [float(page.count(line) > 1) for page in pages for line in page]
+    assert features["repeated"].to_list() == want
+    assert features["has_address"].to_list() == [float(line == "x.com") for page in pages for line in page]

@@ -232,9 +232,28 @@ def add_rule_matches(lines: pl.DataFrame, rules: tuple[Rule, ...]) -> pl.DataFra
     return lines.with_columns(rule.gather(ids).alias("rule"))
 
 
+#: A web or e-mail address, or a domain name.
+ADDRESS = r"https?://|www\.|@\w|\.(com|org|net)(?-u:\b)"
+
+
+def _has_address(text: pl.Series, ids: np.ndarray) -> np.ndarray:
+    """Whether each line holds an ``ADDRESS`` (``ids``: :func:`distinct.text_ids` of ``text``), tried once per distinct text."""
+    return text.gather(first_rows(ids)).str.contains(ADDRESS).to_numpy()[ids]
+
+
+def _repeated_in_doc(doc: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """Whether each line's text (``ids``: :func:`distinct.text_ids`) occurs more than once in its document (``doc``)."""
+    repeated = np.zeros(len(ids), dtype=bool)
+    in_shard = np.flatnonzero(np.bincount(ids)[ids] > 1)  # only texts found more than once in the shard can be
+    _, inverse, counts = np.unique(doc[in_shard].astype(np.uint64) << np.uint64(32) | ids[in_shard],
+                                   return_inverse=True, return_counts=True)
+    repeated[in_shard] = counts[inverse] > 1
+    return repeated
+
+
 def feature_frame(lines: pl.DataFrame, categories: Sequence[str]) -> pl.DataFrame:
     """Numeric features of every line of a :func:`line_table` with ``rule_category`` (null when no rule)."""
-    text = pl.col("text")
+    ids = lines["text_id"].to_numpy()
     n_words = pl.col("n_words")
     # Sub-expressions that several features use are computed once, as columns dropped at the end.
     shared = {
@@ -265,9 +284,9 @@ def feature_frame(lines: pl.DataFrame, categories: Sequence[str]) -> pl.DataFram
         pl.col("opens_lower").cast(pl.Float32).alias("starts_lower"),
         pl.col("opens_punct").cast(pl.Float32).alias("starts_punct"),
         pl.col("has_separator_char").cast(pl.Float32).alias("has_separator"),
-        text.str.contains(r"https?://|www\.|@\w|\.(com|org|net)(?-u:\b)").cast(pl.Float32).alias("has_address"),
+        pl.Series("has_address", _has_address(lines["text"], ids), dtype=pl.Boolean).cast(pl.Float32),
         pl.col("letterless").cast(pl.Float32).alias("no_letters"),
-        (pl.len().over("doc", "text_id") > 1).cast(pl.Float32).alias("repeated"),
+        pl.Series("repeated", _repeated_in_doc(lines["doc"].to_numpy(), ids)).cast(pl.Float32),
         _ratio(index, n_lines - 1).alias("position"),
         _log(index).alias("log_from_start"),
         _log(n_lines - 1 - index).alias("log_to_end"),
