@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from commentary.clean import CATEGORIES, LineDecision
-from commentary.clean.article import MARKUP_LINE, _blank_and_markup_chars
+from commentary.clean.article import MARKUP_LINE, _blank_and_markup_chars, _has_words
 from commentary.clean.features import char_profile, feature_frame
 from commentary.clean.dates import find_date
 from commentary.clean.distinct import first_rows, text_ids
@@ -415,3 +415,9 @@ def test_repeated_and_address_features_per_line(pages):
     want = [float(page.count(line) > 1) for page in pages for line in page]
     assert features["repeated"].to_list() == want
     assert features["has_address"].to_list() == [float(line == "x.com") for page in pages for line in page]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(st.sampled_from(list("ab_9 .-\n\u0301\u00e9\u4e2d\u0660\u00b2")), max_size=40), st.integers(0, 12))
+def test_has_words_counts_runs_of_word_characters(text, count):
+    assert _has_words(text, count) == (len(re.findall(r"\w+", text)) >= count)

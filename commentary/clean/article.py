@@ -6,8 +6,8 @@ a few words (a navigation menu, a placeholder). The thresholds are in ``commenta
 """
 from __future__ import annotations
 
-import itertools
 import re
+from functools import cache
 
 from commentary.settings import BLOCK_PAGE_MAX_WORDS, MARKUP_MIN_SHARE, MIN_BODY_WORDS
 
@@ -31,15 +31,14 @@ def not_an_article(text: str, body: str) -> tuple[str, str] | None:
     Reasons: ``not-an-article`` (block or error page, markup or data), ``no-article-body`` (a few words).
     Words are counted only up to the thresholds that use them, so a long page costs no more than a short one.
     """
-    words = _count_words(text, BLOCK_PAGE_MAX_WORDS + 1)
-    if words <= BLOCK_PAGE_MAX_WORDS and (match := BLOCK_PAGE.search(text)):
-        return "not-an-article", f"block, challenge or error page ({match.group(0)!r} in {words} words)"
+    if not _has_words(text, BLOCK_PAGE_MAX_WORDS + 1) and (match := BLOCK_PAGE.search(text)):
+        return "not-an-article", f"block, challenge or error page ({match.group(0)!r} in {len(_WORD.findall(text))} words)"
     blank, markup = _blank_and_markup_chars(text)
     chars = len(text) - text.count("\n") - blank
     if chars and markup / chars >= MARKUP_MIN_SHARE:
         return "not-an-article", f"markup or data saved as text ({markup / chars:.0%} of its characters)"
-    if (body_words := _count_words(body, MIN_BODY_WORDS)) < MIN_BODY_WORDS:
-        return "no-article-body", f"{body_words} words of article body (fewer than {MIN_BODY_WORDS})"
+    if not _has_words(body, MIN_BODY_WORDS):
+        return "no-article-body", f"{len(_WORD.findall(body))} words of article body (fewer than {MIN_BODY_WORDS})"
     return None
 
 
@@ -51,6 +50,12 @@ def _blank_and_markup_chars(text: str) -> tuple[int, int]:
     return sum(map(len, blank)) - len(blank), sum(map(len, markup)) - len(markup)
 
 
-def _count_words(text: str, limit: int) -> int:
-    """The number of words in ``text``, counted up to ``limit``."""
-    return len(list(itertools.islice(_WORD.finditer(text), limit)))
+def _has_words(text: str, count: int) -> bool:
+    """Whether ``text`` holds at least ``count`` words (runs of ``\\w``): one match, no word taken apart."""
+    return _words_pattern(count).match(text) is not None
+
+
+@cache
+def _words_pattern(count: int) -> re.Pattern:
+    # Possessive: each repetition takes a whole run of non-word characters, then a whole word.
+    return re.compile(rf"(?:\W*+\w++){{{count}}}")

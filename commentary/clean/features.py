@@ -213,7 +213,9 @@ def _log(expr: pl.Expr) -> pl.Expr:
 
 
 def _neighbour(expr: pl.Expr, offset: int) -> pl.Expr:
-    return expr.shift(offset).over("doc").fill_null(0.0)
+    """``expr`` of the line ``offset`` lines before (after, when negative) in the same document, else 0."""
+    doc = pl.col("doc")  # sorted: a shift over the shard, kept where it stays in the document
+    return pl.when(doc.shift(offset) == doc).then(expr.shift(offset)).otherwise(0.0)
 
 
 def _window_mean(expr: pl.Expr, size: int) -> pl.Expr:
