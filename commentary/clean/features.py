@@ -5,7 +5,7 @@ letter case, position in the page and the neighbouring lines, never at the words
 The text model adds lexical inputs (:func:`lexical_keys`, :func:`lexical_frame`): the first and last
 tokens of each line, scored by a vocabulary learned across sites in training. What a feature reads
 from a line's characters (classes counted, first and last characters) comes from one pass over
-the shard's code points in NumPy (:func:`char_profile`), not from a regex per feature.
+the code points of the shard's distinct texts in NumPy (:func:`char_profile`), not from a regex per feature.
 """
 from __future__ import annotations
 
