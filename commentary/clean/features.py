@@ -246,7 +246,7 @@ def _has_address(text: pl.Series, ids: np.ndarray) -> np.ndarray:
 def _repeated_in_doc(doc: np.ndarray, ids: np.ndarray) -> np.ndarray:
     """Whether each line's text (``ids``: :func:`distinct.text_ids`) occurs more than once in its document (``doc``)."""
     repeated = np.zeros(len(ids), dtype=bool)
-    in_shard = np.flatnonzero(np.bincount(ids)[ids] > 1)  # only texts found more than once in the shard can be
+    in_shard = np.flatnonzero(np.bincount(ids)[ids] > 1)  # only a text found more than once in the shard can repeat in a page
     _, inverse, counts = np.unique(doc[in_shard].astype(np.uint64) << np.uint64(32) | ids[in_shard],
                                    return_inverse=True, return_counts=True)
     repeated[in_shard] = counts[inverse] > 1
