@@ -8,6 +8,7 @@ import re
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
 from hypothesis import given, settings
@@ -15,7 +16,7 @@ from hypothesis import strategies as st
 
 from commentary.clean import CATEGORIES, LineDecision
 from commentary.clean.article import MARKUP_LINE, _blank_and_markup_chars, _has_words
-from commentary.clean.features import char_profile, feature_frame
+from commentary.clean.features import FAR_LINES, char_profile, context_frame, feature_frame
 from commentary.clean.dates import find_date
 from commentary.clean.distinct import first_rows, text_ids
 from commentary.clean.fields import extract_fields
@@ -421,3 +422,22 @@ def test_repeated_and_address_features_per_line(pages):
 @given(st.text(st.sampled_from(list("ab_9 .-\n\u0301\u00e9\u4e2d\u0660\u00b2")), max_size=40), st.integers(0, 12))
 def test_has_words_counts_runs_of_word_characters(text, count):
     assert _has_words(text, count) == (len(re.findall(r"\w+", text)) >= count)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.lists(st.booleans(), max_size=6), max_size=5))
+def test_distances_to_prose_stay_within_the_page(pages):
+    prose_line = "one two three four five six seven eight"
+    lines = rule_lines(["\n".join(f"{prose_line} {i}" if is_prose else f"menu {i}" for i, is_prose in enumerate(page))
+                        for page in pages])
+    got = context_frame(lines, np.zeros(lines.height), ["log_since_prose", "log_until_prose"])
+
+    def distance(page: list[bool], i: int, step: int) -> int:
+        j = i
+        while 0 <= j < len(page) and not page[j]:
+            j += step
+        return abs(j - i) if 0 <= j < len(page) else FAR_LINES
+
+    for column, step in (("log_since_prose", -1), ("log_until_prose", 1)):
+        want = [distance(page, i, step) for page in pages for i in range(len(page))]
+        assert got[column].to_list() == pl.Series(want).cast(pl.Float32).log1p().to_list()

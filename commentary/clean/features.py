@@ -472,9 +472,14 @@ def context_frame(lines: pl.DataFrame, probability: np.ndarray, names: Sequence[
     comment = (pl.col("rule_category") == "comments").fill_null(False).cast(pl.Float32)
     index = pl.int_range(pl.len()).over("doc")
 
-    def nearest(flag: pl.Expr, fill: str) -> pl.Expr:
-        """Index of the nearest line with ``flag`` before (``forward``) or after (``backward``) each line."""
-        return pl.when(flag).then(index).otherwise(None).fill_null(strategy=fill).over("doc")
+    def lines_to(flag: pl.Expr, fill: str) -> pl.Expr:
+        """Lines from each line to the nearest line with ``flag`` in its page before it (``fill``: ``forward``) or
+        after it (``backward``), itself included; null when there is none. The pages' rows are consecutive: the
+        nearest row with ``flag`` of the shard, kept when it lies in the same page."""
+        row = pl.int_range(pl.len())
+        nearest = pl.when(flag).then(row).fill_null(strategy=fill)
+        distance = row - nearest if fill == "forward" else nearest - row
+        return pl.when(pl.when(flag).then(pl.col("doc")).fill_null(strategy=fill) == pl.col("doc")).then(distance)
 
     expressions = {
         "p_self": p,
@@ -492,12 +497,12 @@ def context_frame(lines: pl.DataFrame, probability: np.ndarray, names: Sequence[
         "next2_log_words": _neighbour(_log(n_words), -2),
         "prev_prose": _neighbour(prose, 1),
         "next_prose": _neighbour(prose, -1),
-        "log_since_prose": _log((index - nearest(prose > 0, "forward")).fill_null(FAR_LINES)),
-        "log_until_prose": _log((nearest(prose > 0, "backward") - index).fill_null(FAR_LINES)),
+        "log_since_prose": _log(lines_to(prose > 0, "forward").fill_null(FAR_LINES)),
+        "log_until_prose": _log(lines_to(prose > 0, "backward").fill_null(FAR_LINES)),
         "block_prose": prose.mean().over("block"),
         "after_comments": comment.cum_max().over("doc"),
         "log_comments_before": _log(comment.cum_sum().over("doc")),
-        "log_since_comment": _log((index - nearest(comment > 0, "forward")).fill_null(FAR_LINES)),
+        "log_since_comment": _log(lines_to(comment > 0, "forward").fill_null(FAR_LINES)),
         "near_comments": _window_mean(comment, NEAR_WINDOW),
         "near_rules": _window_mean(pl.col("rule_category").is_not_null().cast(pl.Float32), NEAR_WINDOW),
         "doc_comment_share": _ratio(comment.sum().over("doc"), pl.len().over("doc")),
