@@ -33,6 +33,10 @@ LINE_SPACE = "\t\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u20
 #: The runs of white space within a line that normalising changes: two characters or more, or one that is not a
 #: space. A single space between words (most of them) is left unmatched, and so costs no replacement.
 _CHANGED_LINE_SPACE = f"[{LINE_SPACE}]{{2,}}|[{LINE_SPACE.replace(' ', '')}]"
+#: The characters that Polars' ``to_lowercase`` maps otherwise than Python's ``casefold`` (``ß``, final sigma, Cherokee,
+#: ligatures...), and capital sigma, whose lower case depends on its neighbours: a text without any is case-folded
+#: by Polars (a test checks every code point).
+_FOLDED_OTHERWISE = "[\u00b5\u00df\u0149\u017f\u01f0\u0345\u0390\u03a3\u03b0\u03c2\u03d0-\u03d1\u03d5-\u03d6\u03f0-\u03f1\u03f5\u0587\u13a0-\u13f5\u13f8-\u13fd\u1c80-\u1c89\u1e96-\u1e9b\u1e9e\u1f50\u1f52\u1f54\u1f56\u1f80-\u1faf\u1fb2-\u1fb4\u1fb6-\u1fb7\u1fbc\u1fbe\u1fc2-\u1fc4\u1fc6-\u1fc7\u1fcc\u1fd2-\u1fd3\u1fd6-\u1fd7\u1fe2-\u1fe4\u1fe6-\u1fe7\u1ff2-\u1ff4\u1ff6-\u1ff7\u1ffc\ua7cb-\ua7cc\ua7ce\ua7d2\ua7d4\ua7da\ua7dc\uab70-\uabbf\ufb00-\ufb06\ufb13-\ufb17\U00010d50-\U00010d65\U00016ea0-\U00016eb8]"
 #: Sourced fields whose value is a list; the others are scalars.
 _LIST_FIELDS = {name for name in models.SOURCED_FIELDS if get_origin(get_type_hints(models.Article)[name]) is list}
 #: Fixed so that signatures, and so duplicate groups, are the same in every run.
@@ -260,12 +264,15 @@ def normalize_bodies(bodies: list[str]) -> tuple[list[str], list[str]]:
     a line's ends, as in the other text fields; line breaks kept. One Polars pass over a shard's bodies.
 
     Returns the bodies and their ``body_fingerprint``: a normalised body's only white space is spaces and line
-    breaks, so Python's split and join of its words is the same pass with every run of those as one space.
+    breaks, so Python's split and join of its words is the same pass with every run of those as one space; its
+    case is folded by Polars unless it holds a character that Polars folds otherwise (``_FOLDED_OTHERWISE``).
     """
     normalized = (pl.Series(bodies, dtype=pl.String).str.replace_all(_CHANGED_LINE_SPACE, " ")
                   .str.replace_all("(?m)^ | $", ""))
-    words = normalized.str.replace_all("[ \n]{2,}|\n", " ").str.strip_chars(" ").to_list()
-    return normalized.to_list(), [_fingerprint_of_words(text) for text in words]
+    words = normalized.str.replace_all("[ \n]{2,}|\n", " ").str.strip_chars(" ")
+    folded_otherwise = words.str.contains(_FOLDED_OTHERWISE).to_list()
+    return normalized.to_list(), [_fingerprint_of_words(text) if otherwise else _sha256(lower) for text, lower, otherwise
+                                  in zip(words.to_list(), words.str.to_lowercase().to_list(), folded_otherwise, strict=True)]
 
 
 def body_fingerprint(body: str) -> str:
@@ -275,13 +282,17 @@ def body_fingerprint(body: str) -> str:
 
 def _fingerprint_of_words(words: str) -> str:
     """``body_fingerprint`` of a body whose words are ``words``, joined by single spaces."""
-    return hashlib.sha256(words.casefold().encode("utf-8")).hexdigest()
+    return _sha256(words.casefold())
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def dedup_keys(articles: pl.DataFrame) -> pl.DataFrame:
     """What choosing canonical copies needs, per shard: identity, outlet, dates, richness, MinHash signature."""
     filled = [pl.col(name).list.len() > 0 if name in _LIST_FIELDS else pl.col(name).is_not_null() for name in models.SOURCED_FIELDS]
-    signatures = pl.Series("minhash", minhash_signatures(articles["body"].to_list()),
+    signatures = pl.Series("minhash", minhash_signatures(articles["body"]),
                            dtype=pl.Array(pl.UInt32, MINHASH_PERMUTATIONS))
     return articles.select(
         "doc_id", "source_path", "published_date", "outlet", "syndicated_from", "body_sha256",
@@ -289,7 +300,7 @@ def dedup_keys(articles: pl.DataFrame) -> pl.DataFrame:
     ).with_columns(signatures)
 
 
-def minhash_signatures(bodies: list[str]) -> np.ndarray:
+def minhash_signatures(bodies: list[str] | pl.Series) -> np.ndarray:
     """One MinHash signature (uint32 per permutation) per body, over its lower-cased word 5-grams (all its words when fewer).
 
     Words are found and hashed by Polars, a shingle's hash mixes its words' hashes (NumPy), and rensa
@@ -299,20 +310,38 @@ def minhash_signatures(bodies: list[str]) -> np.ndarray:
 
     words = pl.Series(bodies, dtype=pl.String).str.to_lowercase().str.extract_all(r"\w+")
     counts = words.list.len().to_numpy().astype(np.int64)
-    hashes = words.explode().hash(seed=_MINHASH_SEED).to_numpy()
+    hashes = words.explode().drop_nulls().hash(seed=_MINHASH_SEED).to_numpy()
     starts = np.cumsum(counts) - counts
     size = np.minimum(SHINGLE_WORDS, counts)
     shingles = np.where(counts > 0, counts - size + 1, 0)  # per body: its number of shingles
     first = np.repeat(starts - (np.cumsum(shingles) - shingles), shingles) + np.arange(shingles.sum())
-    width = np.repeat(size, shingles)
-    mixed = hashes[first] if len(first) else np.zeros(0, dtype=np.uint64)
-    for k in range(1, SHINGLE_WORDS):  # the k-th word's hash rotated by 13 k bits: the same words in another order differ
-        word = np.where(k < width, hashes[np.minimum(first + k, len(hashes) - 1)], np.uint64(0))
-        mixed ^= word << np.uint64(13 * k) | word >> np.uint64(64 - 13 * k)
-    mixed = _mix64(mixed)
+    mixed = _shingle_hashes(hashes, first, np.repeat(size, shingles))
     offsets = np.r_[0, np.cumsum(shingles)].astype(np.uint64)
-    matrix = RMinHash.digest_matrix_from_flat_token_hashes(mixed, offsets, MINHASH_PERMUTATIONS, _MINHASH_SEED)
+    matrix = RMinHash.digest_matrix_from_flat_token_hashes(_mix64(mixed), offsets, MINHASH_PERMUTATIONS, _MINHASH_SEED)
     return np.array(matrix.to_rows(), dtype=np.uint32).reshape(len(bodies), MINHASH_PERMUTATIONS)
+
+
+def _shingle_hashes(hashes: np.ndarray, first: np.ndarray, width: np.ndarray) -> np.ndarray:
+    """The hash of each shingle of ``width`` words from ``first`` on: its k-th word's hash rotated by 13 k bits (so that the
+    same words in another order differ), all xored.
+
+    Full shingles (SHINGLE_WORDS words) are taken from one xor of shifted slices of the words' hashes; the few shorter ones
+    (a body of fewer words) word by word.
+    """
+    def rotated(word: np.ndarray, k: int) -> np.ndarray:
+        return word << np.uint64(13 * k) | word >> np.uint64(64 - 13 * k) if k else word
+
+    windows = max(0, len(hashes) - SHINGLE_WORDS + 1)  # every run of SHINGLE_WORDS consecutive words, across bodies too
+    full = np.zeros(windows, dtype=np.uint64)
+    for k in range(SHINGLE_WORDS):
+        full ^= rotated(hashes[k:k + windows], k)
+    short = width < SHINGLE_WORDS
+    mixed = np.zeros(len(first), dtype=np.uint64)
+    mixed[~short] = full[first[~short]]
+    for k in range(int(width[short].max(initial=0))):
+        within = short & (width > k)
+        mixed[within] ^= rotated(hashes[first[within] + k], k)
+    return mixed
 
 
 def _mix64(values: np.ndarray) -> np.ndarray:

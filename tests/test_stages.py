@@ -30,6 +30,22 @@ def test_bodies_of_any_white_space_runs_are_normalised_as_python_does(bodies):
     assert stages.normalize_bodies(bodies) == (expected, [stages.body_fingerprint(body) for body in bodies])
 
 
+def test_polars_folds_case_as_python_does_but_for_the_characters_set_apart():
+    import polars as pl
+
+    characters = [chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF]
+    set_apart = pl.Series(characters).str.contains(stages._FOLDED_OTHERWISE).to_list()
+    lowered = pl.Series(characters).str.to_lowercase().to_list()
+    assert [c for c, lower, apart in zip(characters, lowered, set_apart) if not apart and lower != c.casefold()] == []
+    assert "\u03a3" in "".join(c for c, apart in zip(characters, set_apart) if apart)  # its lower case depends on its neighbours
+
+
+@given(st.lists(st.text(alphabet="aAß\u03a3\u03c3\u03c2\u0130I\ufb00\u13a0 .\n", max_size=30), max_size=5))
+def test_fingerprints_fold_case_as_python_casefold(bodies):
+    assert stages.normalize_bodies(bodies)[1] == [stages.body_fingerprint(body) for body in bodies]
+    assert stages.normalize_bodies(["Straße \u0391\u03a3."])[1] == [stages.body_fingerprint("strasse \u03b1\u03c3.")]
+
+
 def test_sidecar_fields_win_over_text_fields(raw_copy):
     name = "003_0f58b206a21a80c4.txt"
     (raw_copy / f"{name}.meta.json").write_text('{"outlet": "Sidecar Outlet", "url": "https://example.org/x"}')
