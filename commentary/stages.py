@@ -37,6 +37,9 @@ _CHANGED_LINE_SPACE = f"[{LINE_SPACE}]{{2,}}|[{LINE_SPACE.replace(' ', '')}]"
 #: ligatures...), and capital sigma, whose lower case depends on its neighbours: a text without any is case-folded
 #: by Polars (a test checks every code point).
 _FOLDED_OTHERWISE = "[\u00b5\u00df\u0149\u017f\u01f0\u0345\u0390\u03a3\u03b0\u03c2\u03d0-\u03d1\u03d5-\u03d6\u03f0-\u03f1\u03f5\u0587\u13a0-\u13f5\u13f8-\u13fd\u1c80-\u1c89\u1e96-\u1e9b\u1e9e\u1f50\u1f52\u1f54\u1f56\u1f80-\u1faf\u1fb2-\u1fb4\u1fb6-\u1fb7\u1fbc\u1fbe\u1fc2-\u1fc4\u1fc6-\u1fc7\u1fcc\u1fd2-\u1fd3\u1fd6-\u1fd7\u1fe2-\u1fe4\u1fe6-\u1fe7\u1ff2-\u1ff4\u1ff6-\u1ff7\u1ffc\ua7cb-\ua7cc\ua7ce\ua7d2\ua7d4\ua7da\ua7dc\uab70-\uabbf\ufb00-\ufb06\ufb13-\ufb17\U00010d50-\U00010d65\U00016ea0-\U00016eb8]"
+#: The characters whose lower case Polars' ``\w`` takes otherwise than themselves: a body without them has as many
+#: ``\w+`` words as its lower case (a test checks every code point).
+_WORDS_OTHERWISE_IN_LOWER_CASE = "[\ua7d2\ua7d4]"
 #: Sourced fields whose value is a list; the others are scalars.
 _LIST_FIELDS = {name for name in models.SOURCED_FIELDS if get_origin(get_type_hints(models.Article)[name]) is list}
 #: Fixed so that signatures, and so duplicate groups, are the same in every run.
@@ -102,8 +105,9 @@ def ingest(raw_root: Path | RemoteFolder, files: list[RawFile]) -> tuple[pl.Data
     return frame(records, tables.INGESTED), rejects, repairs
 
 
-def clean(ingested: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, list[dict], list[dict]]:
-    """Strip furniture and extract fields; returns articles, the furniture audit, rejects and repairs.
+def clean(ingested: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, list[dict], list[dict]]:
+    """Strip furniture and extract fields; returns articles, the furniture audit, the articles' ``dedup_keys``, rejects
+    and repairs.
 
     An extractor or cleaner error on one document rejects that document, not the shard. URLs that
     are not absolute http(s) URLs are repaired (``repair_page_urls``).
@@ -154,9 +158,10 @@ def clean(ingested: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, list[dict
     for article, detected in zip(undeclared, _languages([article["body"] for article in undeclared]), strict=True):
         if detected:
             article["language"], article["field_sources"]["language"] = detected, language.SOURCE
-    cleaned = frame(articles, tables.ARTICLES).with_columns(word_count=pl.col("body").str.count_matches(r"\w+").cast(pl.Int64))
-    cleaned, url_repairs = repair_page_urls(cleaned)
-    return cleaned, _furniture(audited_ids, audited_pages), rejects, repairs + url_repairs
+    cleaned = frame(articles, tables.ARTICLES)
+    words = minhash_words(cleaned["body"])
+    cleaned, url_repairs = repair_page_urls(cleaned.with_columns(word_count=word_counts(cleaned["body"], words)))
+    return cleaned, _furniture(audited_ids, audited_pages), dedup_keys(cleaned, words), rejects, repairs + url_repairs
 
 
 def _languages(bodies: list[str]) -> list[str | None]:
@@ -289,26 +294,47 @@ def _sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def dedup_keys(articles: pl.DataFrame) -> pl.DataFrame:
-    """What choosing canonical copies needs, per shard: identity, outlet, dates, richness, MinHash signature."""
+def dedup_keys(articles: pl.DataFrame, words: pl.Series | None = None) -> pl.DataFrame:
+    """What choosing canonical copies needs, per shard: identity, outlet, dates, richness, MinHash signature.
+
+    ``words``: the bodies' ``minhash_words``, when already found.
+    """
     filled = [pl.col(name).list.len() > 0 if name in _LIST_FIELDS else pl.col(name).is_not_null() for name in models.SOURCED_FIELDS]
-    signatures = pl.Series("minhash", minhash_signatures(articles["body"]),
-                           dtype=pl.Array(pl.UInt32, MINHASH_PERMUTATIONS))
+    words = minhash_words(articles["body"]) if words is None else words
+    signatures = pl.Series("minhash", _signatures(words), dtype=pl.Array(pl.UInt32, MINHASH_PERMUTATIONS))
     return articles.select(
         "doc_id", "source_path", "published_date", "outlet", "syndicated_from", "body_sha256",
         pl.sum_horizontal(filled).alias("metadata_fields"),
     ).with_columns(signatures)
 
 
-def minhash_signatures(bodies: list[str] | pl.Series) -> np.ndarray:
-    """One MinHash signature (uint32 per permutation) per body, over its lower-cased word 5-grams (all its words when fewer).
+def minhash_words(bodies: list[str] | pl.Series) -> pl.Series:
+    """The words MinHash shingles: each body's ``\\w+`` words, lower-cased."""
+    return pl.Series(bodies, dtype=pl.String).str.to_lowercase().str.extract_all(r"\w+")
 
-    Words are found and hashed by Polars, a shingle's hash mixes its words' hashes (NumPy), and rensa
-    computes the signatures of the whole shard from those hashes in one call.
+
+def word_counts(bodies: pl.Series, words: pl.Series) -> pl.Series:
+    """The number of ``\\w+`` words of each body, from its ``minhash_words`` where lower-casing keeps them."""
+    otherwise = bodies.str.contains(_WORDS_OTHERWISE_IN_LOWER_CASE)
+    counts = words.list.len().cast(pl.Int64)
+    if otherwise.any():
+        counts = counts.zip_with(~otherwise, bodies.str.count_matches(r"\w+").cast(pl.Int64))
+    return counts
+
+
+def minhash_signatures(bodies: list[str] | pl.Series) -> np.ndarray:
+    """One MinHash signature (uint32 per permutation) per body, over its lower-cased word 5-grams (all its words when fewer)."""
+    return _signatures(minhash_words(bodies))
+
+
+def _signatures(words: pl.Series) -> np.ndarray:
+    """``minhash_signatures`` of bodies whose ``minhash_words`` are ``words``.
+
+    Words are hashed by Polars, a shingle's hash mixes its words' hashes (NumPy), and rensa computes the signatures of
+    the whole shard from those hashes in one call.
     """
     from rensa import RMinHash
 
-    words = pl.Series(bodies, dtype=pl.String).str.to_lowercase().str.extract_all(r"\w+")
     counts = words.list.len().to_numpy().astype(np.int64)
     hashes = words.explode().drop_nulls().hash(seed=_MINHASH_SEED).to_numpy()
     starts = np.cumsum(counts) - counts
@@ -318,7 +344,7 @@ def minhash_signatures(bodies: list[str] | pl.Series) -> np.ndarray:
     mixed = _shingle_hashes(hashes, first, np.repeat(size, shingles))
     offsets = np.r_[0, np.cumsum(shingles)].astype(np.uint64)
     matrix = RMinHash.digest_matrix_from_flat_token_hashes(_mix64(mixed), offsets, MINHASH_PERMUTATIONS, _MINHASH_SEED)
-    return np.array(matrix.to_rows(), dtype=np.uint32).reshape(len(bodies), MINHASH_PERMUTATIONS)
+    return np.array(matrix.to_rows(), dtype=np.uint32).reshape(len(words), MINHASH_PERMUTATIONS)
 
 
 def _shingle_hashes(hashes: np.ndarray, first: np.ndarray, width: np.ndarray) -> np.ndarray:

@@ -46,11 +46,25 @@ def test_fingerprints_fold_case_as_python_casefold(bodies):
     assert stages.normalize_bodies(["Straße \u0391\u03a3."])[1] == [stages.body_fingerprint("strasse \u03b1\u03c3.")]
 
 
+def test_word_counts_from_the_minhash_words_are_the_bodies_own():
+    import polars as pl
+
+    characters = pl.Series([chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF])
+    kept = ~characters.str.contains(stages._WORDS_OTHERWISE_IN_LOWER_CASE)
+    lowered = characters.str.to_lowercase()
+    word = characters.str.contains(r"^\w$")
+    changed = (word & ~lowered.str.contains(r"^\w+$")) | (~word & ~lowered.str.contains(r"^\W+$"))
+    assert (changed & kept).sum() == 0 and changed.sum() > 0
+    bodies = pl.Series(["One two, three", "x\ua7d2y z", "\u0130stanbul \u03a3\u03a3. ok", "?!", "\ua7d4"])
+    expected = bodies.str.count_matches(r"\w+").cast(pl.Int64)
+    assert stages.word_counts(bodies, stages.minhash_words(bodies)).to_list() == expected.to_list()
+
+
 def test_sidecar_fields_win_over_text_fields(raw_copy):
     name = "003_0f58b206a21a80c4.txt"
     (raw_copy / f"{name}.meta.json").write_text('{"outlet": "Sidecar Outlet", "url": "https://example.org/x"}')
     ingested, rejects, _ = stages.ingest(raw_copy, [f for f in discover(raw_copy) if f.rel_path == name])
-    articles, _, _, _ = stages.clean(ingested)
+    articles, _, _, _, _ = stages.clean(ingested)
     row = articles.row(0, named=True)
     assert not rejects
     assert row["outlet"] == "Sidecar Outlet" and row["field_sources"]["outlet"] == "sidecar"
@@ -61,7 +75,7 @@ def test_sidecar_fields_win_over_text_fields(raw_copy):
 def test_a_page_without_body_is_rejected(tmp_path):
     (tmp_path / "nav.txt").write_text("Home\n\nBack to top\n")
     ingested, _, _ = stages.ingest(tmp_path, discover(tmp_path))
-    articles, furniture, rejects, _ = stages.clean(ingested)
+    articles, furniture, _, rejects, _ = stages.clean(ingested)
     assert articles.height == 0
     assert [r["reason"] for r in rejects] == ["no-article-body"]
     assert furniture.height >= 1
@@ -70,7 +84,7 @@ def test_a_page_without_body_is_rejected(tmp_path):
 def test_the_furniture_audit_holds_every_line_not_kept_as_body_and_word_counts_are_counted(raw_copy):
     files = sorted(discover(raw_copy), key=lambda raw: raw.rel_path)
     ingested, _, _ = stages.ingest(raw_copy, files)
-    articles, furniture, _, _ = stages.clean(ingested)
+    articles, furniture, _, _, _ = stages.clean(ingested)
     pages = clean_shard(ingested["text"].to_list(), extracted=[False] * ingested.height)
     expected = sorted((doc_id, line.line_no, line.category, line.rule_id, line.text)
                       for doc_id, page in zip(ingested["doc_id"], pages, strict=True) for line in page.lines if line.category != "body")
