@@ -10,7 +10,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from itertools import chain
 from pathlib import Path
-from typing import TypeVar, get_origin, get_type_hints
+from typing import NamedTuple, TypeVar, get_origin, get_type_hints
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -152,16 +152,16 @@ def clean(ingested: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFr
             rejects.append(reject(doc["source_path"], "clean", reason, detail))
         else:
             articles.append(article)
-    for article, body, fingerprint in zip(articles, *normalize_bodies([article["body"] for article in articles]), strict=True):
+    bodies = normalize_bodies([article["body"] for article in articles])
+    for article, body, fingerprint in zip(articles, bodies.texts, bodies.fingerprints, strict=True):
         article["body"], article["body_sha256"] = body, fingerprint
     undeclared = [article for article in articles if not article["language"]]  # the page's own metadata comes first
     for article, detected in zip(undeclared, _languages([article["body"] for article in undeclared]), strict=True):
         if detected:
             article["language"], article["field_sources"]["language"] = detected, language.SOURCE
     cleaned = frame(articles, tables.ARTICLES)
-    words = minhash_words(cleaned["body"])
-    cleaned, url_repairs = repair_page_urls(cleaned.with_columns(word_count=word_counts(cleaned["body"], words)))
-    return cleaned, _furniture(audited_ids, audited_pages), dedup_keys(cleaned, words), rejects, repairs + url_repairs
+    cleaned, url_repairs = repair_page_urls(cleaned.with_columns(word_count=word_counts(cleaned["body"], bodies.words)))
+    return cleaned, _furniture(audited_ids, audited_pages), dedup_keys(cleaned, bodies.words), rejects, repairs + url_repairs
 
 
 def _languages(bodies: list[str]) -> list[str | None]:
@@ -264,20 +264,31 @@ def _article(doc: dict, html_meta: dict, page: CleanedPage) -> dict:
     return row
 
 
-def normalize_bodies(bodies: list[str]) -> tuple[list[str], list[str]]:
+class NormalizedBodies(NamedTuple):
+    """A shard's bodies normalised (``normalize_bodies``), their ``body_fingerprint`` and their ``minhash_words``."""
+
+    texts: list[str]
+    fingerprints: list[str]
+    words: pl.Series
+
+
+def normalize_bodies(bodies: list[str]) -> NormalizedBodies:
     """Each body with runs of white space within a line (no-break spaces, tabs) as one space and no white space at
     a line's ends, as in the other text fields; line breaks kept. One Polars pass over a shard's bodies.
 
-    Returns the bodies and their ``body_fingerprint``: a normalised body's only white space is spaces and line
-    breaks, so Python's split and join of its words is the same pass with every run of those as one space; its
-    case is folded by Polars unless it holds a character that Polars folds otherwise (``_FOLDED_OTHERWISE``).
+    The bodies are lower-cased once, for their fingerprints and their MinHash words. A normalised body's only white
+    space is spaces and line breaks, so Python's split and join of its words is the same pass with every run of those
+    as one space; its case is folded by Polars unless it holds a character that Polars folds otherwise
+    (``_FOLDED_OTHERWISE``).
     """
     normalized = (pl.Series(bodies, dtype=pl.String).str.replace_all(_CHANGED_LINE_SPACE, " ")
                   .str.replace_all("(?m)^ | $", ""))
-    words = normalized.str.replace_all("[ \n]{2,}|\n", " ").str.strip_chars(" ")
-    folded_otherwise = words.str.contains(_FOLDED_OTHERWISE).to_list()
-    return normalized.to_list(), [_fingerprint_of_words(text) if otherwise else _sha256(lower) for text, lower, otherwise
-                                  in zip(words.to_list(), words.str.to_lowercase().to_list(), folded_otherwise, strict=True)]
+    lowered = normalized.str.to_lowercase()
+    folded_words = lowered.str.replace_all("[ \n]{2,}|\n", " ").str.strip_chars(" ").to_list()
+    texts = normalized.to_list()
+    fingerprints = [body_fingerprint(text) if otherwise else _sha256(words) for text, words, otherwise
+                    in zip(texts, folded_words, normalized.str.contains(_FOLDED_OTHERWISE).to_list(), strict=True)]
+    return NormalizedBodies(texts, fingerprints, _words_of_lowered(lowered))
 
 
 def body_fingerprint(body: str) -> str:
@@ -310,7 +321,12 @@ def dedup_keys(articles: pl.DataFrame, words: pl.Series | None = None) -> pl.Dat
 
 def minhash_words(bodies: list[str] | pl.Series) -> pl.Series:
     """The words MinHash shingles: each body's ``\\w+`` words, lower-cased."""
-    return pl.Series(bodies, dtype=pl.String).str.to_lowercase().str.extract_all(r"\w+")
+    return _words_of_lowered(pl.Series(bodies, dtype=pl.String).str.to_lowercase())
+
+
+def _words_of_lowered(lowered: pl.Series) -> pl.Series:
+    """``minhash_words`` of bodies already lower-cased."""
+    return lowered.str.extract_all(r"\w+")
 
 
 def word_counts(bodies: pl.Series, words: pl.Series) -> pl.Series:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 
+import polars as pl
 from builders import clean_run
 from hypothesis import given, strategies as st
 
@@ -20,19 +21,20 @@ def test_bodies_are_normalised_as_python_splits_lines_and_strips_white_space():
     spaces = [chr(c) for c in range(0x110000) if chr(c).isspace() and chr(c) != "\n"]
     bodies = [f"{space}a{space}{space}b {space}\n{space}\n\n c{space}" for space in spaces] + ["", "\n", "one\r\ntwo\t three  "]
     expected = ["\n".join(re.sub(r"[^\S\n]+", " ", line).strip() for line in body.split("\n")) for body in bodies]
-    assert stages.normalize_bodies(bodies) == (expected, [stages.body_fingerprint(body) for body in bodies])
-    assert stages.normalize_bodies(["x\u200by"])[0] == ["x\u200by"]  # a zero-width space is no white space to Python either
+    normalized = stages.normalize_bodies(bodies)
+    assert (normalized.texts, normalized.fingerprints) == (expected, [stages.body_fingerprint(body) for body in bodies])
+    assert normalized.words.to_list() == stages.minhash_words(expected).to_list()
+    assert stages.normalize_bodies(["x\u200by"]).texts == ["x\u200by"]  # a zero-width space is no white space to Python either
 
 
 @given(st.lists(st.text(alphabet="ab \n\t\r\x1c\xa0\u3000", max_size=40), max_size=5))
 def test_bodies_of_any_white_space_runs_are_normalised_as_python_does(bodies):
     expected = ["\n".join(" ".join(line.split()) for line in body.split("\n")) for body in bodies]
-    assert stages.normalize_bodies(bodies) == (expected, [stages.body_fingerprint(body) for body in bodies])
+    normalized = stages.normalize_bodies(bodies)
+    assert (normalized.texts, normalized.fingerprints) == (expected, [stages.body_fingerprint(body) for body in bodies])
 
 
 def test_polars_folds_case_as_python_does_but_for_the_characters_set_apart():
-    import polars as pl
-
     characters = [chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF]
     set_apart = pl.Series(characters).str.contains(stages._FOLDED_OTHERWISE).to_list()
     lowered = pl.Series(characters).str.to_lowercase().to_list()
@@ -42,13 +44,11 @@ def test_polars_folds_case_as_python_does_but_for_the_characters_set_apart():
 
 @given(st.lists(st.text(alphabet="aAß\u03a3\u03c3\u03c2\u0130I\ufb00\u13a0 .\n", max_size=30), max_size=5))
 def test_fingerprints_fold_case_as_python_casefold(bodies):
-    assert stages.normalize_bodies(bodies)[1] == [stages.body_fingerprint(body) for body in bodies]
-    assert stages.normalize_bodies(["Straße \u0391\u03a3."])[1] == [stages.body_fingerprint("strasse \u03b1\u03c3.")]
+    assert stages.normalize_bodies(bodies).fingerprints == [stages.body_fingerprint(body) for body in bodies]
+    assert stages.normalize_bodies(["Straße \u0391\u03a3."]).fingerprints == [stages.body_fingerprint("strasse \u03b1\u03c3.")]
 
 
 def test_word_counts_from_the_minhash_words_are_the_bodies_own():
-    import polars as pl
-
     characters = pl.Series([chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF])
     kept = ~characters.str.contains(stages._WORDS_OTHERWISE_IN_LOWER_CASE)
     lowered = characters.str.to_lowercase()
