@@ -293,12 +293,7 @@ def normalize_bodies(bodies: list[str]) -> NormalizedBodies:
 
 def body_fingerprint(body: str) -> str:
     """Hash of the body with case and white space normalised: equal for exact duplicates."""
-    return _fingerprint_of_words(" ".join(body.split()))
-
-
-def _fingerprint_of_words(words: str) -> str:
-    """``body_fingerprint`` of a body whose words are ``words``, joined by single spaces."""
-    return _sha256(words.casefold())
+    return _sha256(" ".join(body.split()).casefold())
 
 
 def _sha256(text: str) -> str:
