@@ -54,20 +54,26 @@ def detect_all(bodies: list[str]) -> list[str | None]:
 
 
 def _features(encoded: list[bytes]) -> np.ndarray:
-    """The feature the automaton emits at each byte of each text (-1: none), one row per text."""
+    """The feature the automaton emits at each byte of each text (-1: none), one row per text.
+
+    The texts are walked longest first, so that the texts still being read at a step are a leading slice of them.
+    """
     nextmove, rowbase, output, _ = _automaton()
     lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
+    order = np.argsort(-lengths, kind="stable")
     width = int(lengths.max(initial=0))
-    letters = np.zeros((len(encoded), width), dtype=np.int64)
-    for row, data in enumerate(encoded):
-        letters[row, :len(data)] = np.frombuffer(data, dtype=np.uint8)
+    letters = np.zeros((width, len(encoded)), dtype=np.int64)  # by step, then by text (longest first)
+    for column, row in enumerate(order):
+        letters[:lengths[row], column] = np.frombuffer(encoded[row], dtype=np.uint8)
+    reading = np.searchsorted(-lengths[order], -np.arange(width), side="left")  # per step: how many texts are longer
     states = np.zeros(len(encoded), dtype=np.int64)
-    features = np.full((len(encoded), width), -1, dtype=np.int64)
-    for step in range(width):
-        active = lengths > step
-        states = np.where(active, nextmove[rowbase[states] + letters[:, step]], states)
-        features[:, step] = np.where(active, output[states], -1)
-    return features
+    features = np.full((width, len(encoded)), -1, dtype=np.int64)
+    for step, count in enumerate(reading.tolist()):
+        states[:count] = nextmove[rowbase[states[:count]] + letters[step, :count]]
+        features[step, :count] = output[states[:count]]
+    unsorted = np.empty_like(features)
+    unsorted[:, order] = features
+    return unsorted.T
 
 
 def _decide(identifier, data: bytes, features: np.ndarray) -> str | None:

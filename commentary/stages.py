@@ -10,7 +10,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from itertools import chain
 from pathlib import Path
-from typing import TypeVar, get_origin, get_type_hints
+from typing import NamedTuple, TypeVar, get_origin, get_type_hints
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -33,6 +33,13 @@ LINE_SPACE = "\t\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u20
 #: The runs of white space within a line that normalising changes: two characters or more, or one that is not a
 #: space. A single space between words (most of them) is left unmatched, and so costs no replacement.
 _CHANGED_LINE_SPACE = f"[{LINE_SPACE}]{{2,}}|[{LINE_SPACE.replace(' ', '')}]"
+#: The characters that Polars' ``to_lowercase`` maps otherwise than Python's ``casefold`` (``ß``, final sigma, Cherokee,
+#: ligatures...), and capital sigma, whose lower case depends on its neighbours: a text without any is case-folded
+#: by Polars (a test checks every code point).
+_FOLDED_OTHERWISE = "[\u00b5\u00df\u0149\u017f\u01f0\u0345\u0390\u03a3\u03b0\u03c2\u03d0-\u03d1\u03d5-\u03d6\u03f0-\u03f1\u03f5\u0587\u13a0-\u13f5\u13f8-\u13fd\u1c80-\u1c89\u1e96-\u1e9b\u1e9e\u1f50\u1f52\u1f54\u1f56\u1f80-\u1faf\u1fb2-\u1fb4\u1fb6-\u1fb7\u1fbc\u1fbe\u1fc2-\u1fc4\u1fc6-\u1fc7\u1fcc\u1fd2-\u1fd3\u1fd6-\u1fd7\u1fe2-\u1fe4\u1fe6-\u1fe7\u1ff2-\u1ff4\u1ff6-\u1ff7\u1ffc\ua7cb-\ua7cc\ua7ce\ua7d2\ua7d4\ua7da\ua7dc\uab70-\uabbf\ufb00-\ufb06\ufb13-\ufb17\U00010d50-\U00010d65\U00016ea0-\U00016eb8]"
+#: The characters whose lower case Polars' ``\w`` takes otherwise than themselves: a body without them has as many
+#: ``\w+`` words as its lower case (a test checks every code point).
+_WORDS_OTHERWISE_IN_LOWER_CASE = "[\ua7d2\ua7d4]"
 #: Sourced fields whose value is a list; the others are scalars.
 _LIST_FIELDS = {name for name in models.SOURCED_FIELDS if get_origin(get_type_hints(models.Article)[name]) is list}
 #: Fixed so that signatures, and so duplicate groups, are the same in every run.
@@ -98,8 +105,9 @@ def ingest(raw_root: Path | RemoteFolder, files: list[RawFile]) -> tuple[pl.Data
     return frame(records, tables.INGESTED), rejects, repairs
 
 
-def clean(ingested: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, list[dict], list[dict]]:
-    """Strip furniture and extract fields; returns articles, the furniture audit, rejects and repairs.
+def clean(ingested: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, list[dict], list[dict]]:
+    """Strip furniture and extract fields; returns articles, the furniture audit, the articles' ``dedup_keys``, rejects
+    and repairs.
 
     An extractor or cleaner error on one document rejects that document, not the shard. URLs that
     are not absolute http(s) URLs are repaired (``repair_page_urls``).
@@ -144,15 +152,16 @@ def clean(ingested: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, list[dict
             rejects.append(reject(doc["source_path"], "clean", reason, detail))
         else:
             articles.append(article)
-    for article, body, fingerprint in zip(articles, *normalize_bodies([article["body"] for article in articles]), strict=True):
+    bodies = normalize_bodies([article["body"] for article in articles])
+    for article, body, fingerprint in zip(articles, bodies.texts, bodies.fingerprints, strict=True):
         article["body"], article["body_sha256"] = body, fingerprint
     undeclared = [article for article in articles if not article["language"]]  # the page's own metadata comes first
     for article, detected in zip(undeclared, _languages([article["body"] for article in undeclared]), strict=True):
         if detected:
             article["language"], article["field_sources"]["language"] = detected, language.SOURCE
-    cleaned = frame(articles, tables.ARTICLES).with_columns(word_count=pl.col("body").str.count_matches(r"\w+").cast(pl.Int64))
-    cleaned, url_repairs = repair_page_urls(cleaned)
-    return cleaned, _furniture(audited_ids, audited_pages), rejects, repairs + url_repairs
+    cleaned = frame(articles, tables.ARTICLES)
+    cleaned, url_repairs = repair_page_urls(cleaned.with_columns(word_count=word_counts(cleaned["body"], bodies.words)))
+    return cleaned, _furniture(audited_ids, audited_pages), dedup_keys(cleaned, bodies.words), rejects, repairs + url_repairs
 
 
 def _languages(bodies: list[str]) -> list[str | None]:
@@ -255,64 +264,121 @@ def _article(doc: dict, html_meta: dict, page: CleanedPage) -> dict:
     return row
 
 
-def normalize_bodies(bodies: list[str]) -> tuple[list[str], list[str]]:
+class NormalizedBodies(NamedTuple):
+    """A shard's bodies normalised (``normalize_bodies``), their ``body_fingerprint`` and their ``minhash_words``."""
+
+    texts: list[str]
+    fingerprints: list[str]
+    words: pl.Series
+
+
+def normalize_bodies(bodies: list[str]) -> NormalizedBodies:
     """Each body with runs of white space within a line (no-break spaces, tabs) as one space and no white space at
     a line's ends, as in the other text fields; line breaks kept. One Polars pass over a shard's bodies.
 
-    Returns the bodies and their ``body_fingerprint``: a normalised body's only white space is spaces and line
-    breaks, so Python's split and join of its words is the same pass with every run of those as one space.
+    The bodies are lower-cased once, for their fingerprints and their MinHash words. A normalised body's only white
+    space is spaces and line breaks, so Python's split and join of its words is the same pass with every run of those
+    as one space; its case is folded by Polars unless it holds a character that Polars folds otherwise
+    (``_FOLDED_OTHERWISE``).
     """
     normalized = (pl.Series(bodies, dtype=pl.String).str.replace_all(_CHANGED_LINE_SPACE, " ")
                   .str.replace_all("(?m)^ | $", ""))
-    words = normalized.str.replace_all("[ \n]{2,}|\n", " ").str.strip_chars(" ").to_list()
-    return normalized.to_list(), [_fingerprint_of_words(text) for text in words]
+    lowered = normalized.str.to_lowercase()
+    folded_words = lowered.str.replace_all("[ \n]{2,}|\n", " ").str.strip_chars(" ").to_list()
+    texts = normalized.to_list()
+    fingerprints = [body_fingerprint(text) if otherwise else _sha256(words) for text, words, otherwise
+                    in zip(texts, folded_words, normalized.str.contains(_FOLDED_OTHERWISE).to_list(), strict=True)]
+    return NormalizedBodies(texts, fingerprints, _words_of_lowered(lowered))
 
 
 def body_fingerprint(body: str) -> str:
     """Hash of the body with case and white space normalised: equal for exact duplicates."""
-    return _fingerprint_of_words(" ".join(body.split()))
+    return _sha256(" ".join(body.split()).casefold())
 
 
-def _fingerprint_of_words(words: str) -> str:
-    """``body_fingerprint`` of a body whose words are ``words``, joined by single spaces."""
-    return hashlib.sha256(words.casefold().encode("utf-8")).hexdigest()
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def dedup_keys(articles: pl.DataFrame) -> pl.DataFrame:
-    """What choosing canonical copies needs, per shard: identity, outlet, dates, richness, MinHash signature."""
+def dedup_keys(articles: pl.DataFrame, words: pl.Series | None = None) -> pl.DataFrame:
+    """What choosing canonical copies needs, per shard: identity, outlet, dates, richness, MinHash signature.
+
+    ``words``: the bodies' ``minhash_words``, when already found.
+    """
     filled = [pl.col(name).list.len() > 0 if name in _LIST_FIELDS else pl.col(name).is_not_null() for name in models.SOURCED_FIELDS]
-    signatures = pl.Series("minhash", minhash_signatures(articles["body"].to_list()),
-                           dtype=pl.Array(pl.UInt32, MINHASH_PERMUTATIONS))
+    words = minhash_words(articles["body"]) if words is None else words
+    signatures = pl.Series("minhash", _signatures(words), dtype=pl.Array(pl.UInt32, MINHASH_PERMUTATIONS))
     return articles.select(
         "doc_id", "source_path", "published_date", "outlet", "syndicated_from", "body_sha256",
         pl.sum_horizontal(filled).alias("metadata_fields"),
     ).with_columns(signatures)
 
 
-def minhash_signatures(bodies: list[str]) -> np.ndarray:
-    """One MinHash signature (uint32 per permutation) per body, over its lower-cased word 5-grams (all its words when fewer).
+def minhash_words(bodies: list[str] | pl.Series) -> pl.Series:
+    """The words MinHash shingles: each body's ``\\w+`` words, lower-cased."""
+    return _words_of_lowered(pl.Series(bodies, dtype=pl.String).str.to_lowercase())
 
-    Words are found and hashed by Polars, a shingle's hash mixes its words' hashes (NumPy), and rensa
-    computes the signatures of the whole shard from those hashes in one call.
+
+def _words_of_lowered(lowered: pl.Series) -> pl.Series:
+    """``minhash_words`` of bodies already lower-cased."""
+    return lowered.str.extract_all(r"\w+")
+
+
+def word_counts(bodies: pl.Series, words: pl.Series) -> pl.Series:
+    """The number of ``\\w+`` words of each body, from its ``minhash_words`` where lower-casing keeps them."""
+    otherwise = bodies.str.contains(_WORDS_OTHERWISE_IN_LOWER_CASE)
+    counts = words.list.len().cast(pl.Int64)
+    if otherwise.any():
+        counts = counts.zip_with(~otherwise, bodies.str.count_matches(r"\w+").cast(pl.Int64))
+    return counts
+
+
+def minhash_signatures(bodies: list[str] | pl.Series) -> np.ndarray:
+    """One MinHash signature (uint32 per permutation) per body, over its lower-cased word 5-grams (all its words when fewer)."""
+    return _signatures(minhash_words(bodies))
+
+
+def _signatures(words: pl.Series) -> np.ndarray:
+    """``minhash_signatures`` of bodies whose ``minhash_words`` are ``words``.
+
+    Words are hashed by Polars, a shingle's hash mixes its words' hashes (NumPy), and rensa computes the signatures of
+    the whole shard from those hashes in one call.
     """
     from rensa import RMinHash
 
-    words = pl.Series(bodies, dtype=pl.String).str.to_lowercase().str.extract_all(r"\w+")
     counts = words.list.len().to_numpy().astype(np.int64)
-    hashes = words.explode().hash(seed=_MINHASH_SEED).to_numpy()
+    hashes = words.explode().drop_nulls().hash(seed=_MINHASH_SEED).to_numpy()
     starts = np.cumsum(counts) - counts
     size = np.minimum(SHINGLE_WORDS, counts)
     shingles = np.where(counts > 0, counts - size + 1, 0)  # per body: its number of shingles
     first = np.repeat(starts - (np.cumsum(shingles) - shingles), shingles) + np.arange(shingles.sum())
-    width = np.repeat(size, shingles)
-    mixed = hashes[first] if len(first) else np.zeros(0, dtype=np.uint64)
-    for k in range(1, SHINGLE_WORDS):  # the k-th word's hash rotated by 13 k bits: the same words in another order differ
-        word = np.where(k < width, hashes[np.minimum(first + k, len(hashes) - 1)], np.uint64(0))
-        mixed ^= word << np.uint64(13 * k) | word >> np.uint64(64 - 13 * k)
-    mixed = _mix64(mixed)
+    mixed = _shingle_hashes(hashes, first, np.repeat(size, shingles))
     offsets = np.r_[0, np.cumsum(shingles)].astype(np.uint64)
-    matrix = RMinHash.digest_matrix_from_flat_token_hashes(mixed, offsets, MINHASH_PERMUTATIONS, _MINHASH_SEED)
-    return np.array(matrix.to_rows(), dtype=np.uint32).reshape(len(bodies), MINHASH_PERMUTATIONS)
+    matrix = RMinHash.digest_matrix_from_flat_token_hashes(_mix64(mixed), offsets, MINHASH_PERMUTATIONS, _MINHASH_SEED)
+    return np.array(matrix.to_rows(), dtype=np.uint32).reshape(len(words), MINHASH_PERMUTATIONS)
+
+
+def _shingle_hashes(hashes: np.ndarray, first: np.ndarray, width: np.ndarray) -> np.ndarray:
+    """The hash of each shingle of ``width`` words from ``first`` on: its k-th word's hash rotated by 13 k bits (so that the
+    same words in another order differ), all xored.
+
+    Full shingles (SHINGLE_WORDS words) are taken from one xor of shifted slices of the words' hashes; the few shorter ones
+    (a body of fewer words) word by word.
+    """
+    def rotated(word: np.ndarray, k: int) -> np.ndarray:
+        return word << np.uint64(13 * k) | word >> np.uint64(64 - 13 * k) if k else word
+
+    windows = max(0, len(hashes) - SHINGLE_WORDS + 1)  # every run of SHINGLE_WORDS consecutive words, across bodies too
+    full = np.zeros(windows, dtype=np.uint64)
+    for k in range(SHINGLE_WORDS):
+        full ^= rotated(hashes[k:k + windows], k)
+    short = width < SHINGLE_WORDS
+    mixed = np.zeros(len(first), dtype=np.uint64)
+    mixed[~short] = full[first[~short]]
+    for k in range(int(width[short].max(initial=0))):
+        within = short & (width > k)
+        mixed[within] ^= rotated(hashes[first[within] + k], k)
+    return mixed
 
 
 def _mix64(values: np.ndarray) -> np.ndarray:

@@ -166,7 +166,7 @@ def clean_step(job: ShardJob) -> Path:
         return run.link_step(RunFolder(reuse.run_dir), reuse.twin, "clean", job.shard_no)
     reused = _cached_outputs(reuse, "clean", keys, ["doc_id", "cache_key"])
     ingested = run.read("ingest", job.shard_no).join(reused["hits"], on="doc_id", how="anti")
-    articles, furniture, rejects, repairs = stages.clean(ingested)
+    articles, furniture, dedup, rejects, repairs = stages.clean(ingested)
     valid, failed = split_valid(articles, models.Article)
     audit_ok, audit_failed = split_valid(furniture, models.FurnitureLine)
     bad_audit_docs = audit_failed.select("doc_id", REASON, DETAIL).unique("doc_id", keep="first")
@@ -175,7 +175,7 @@ def clean_step(job: ShardJob) -> Path:
     audit = audit_ok.filter(pl.col("doc_id").is_in(valid["doc_id"].implode()))
     return Made(
         {"furniture": pl.concat([audit, reused["furniture"]]).sort("doc_id", "line_no"),
-         "dedup": pl.concat([stages.dedup_keys(valid), reused["dedup"]]).sort("doc_id"),
+         "dedup": pl.concat([dedup.join(valid.select("doc_id"), on="doc_id", how="semi"), reused["dedup"]]).sort("doc_id"),
          "keys": keys,
          "measures": pl.concat([stages.on_pattern_thread("measures", body_measures, valid), reused["measures"]]).sort("doc_id"),
          "clean": pl.concat([valid, reused["clean"]]).sort("doc_id")},

@@ -28,7 +28,8 @@ from schemas import models
 log = logging.getLogger(__name__)
 
 _ARROW_TYPES = {pl.String: pa.string(), pl.Int64: pa.int64(), pl.UInt32: pa.uint32(), pl.Date: pa.date32()}
-#: Columns of whole texts (pages, bodies): their values seldom repeat, so a run's files store them without a dictionary.
+#: Columns of whole texts (pages, bodies, furniture lines): their values seldom repeat and nothing filters on them, so a
+#: run's files store them without a dictionary or statistics.
 _FREE_TEXT = frozenset({"text", "body"})
 
 
@@ -170,21 +171,19 @@ def to_arrow(frame: pl.DataFrame, schema: pa.Schema) -> pa.Table:
 
 
 def write_parquet(table: pa.Table, path: Path, schema: pa.Schema, row_group_rows: int = ROW_GROUP_ROWS) -> Path:
-    """Write one file of a run folder deterministically (lz4, statistics, fixed row groups), aside and then renamed over ``path``.
+    """Write one file of a run folder deterministically (lz4, fixed row groups), aside and then renamed over ``path``.
 
     A run's files are read back by the run (and the next ones) only, so they are compressed for speed (lz4 writes and reads
-    about twice as fast as zstd, for files about 40% larger) and their whole texts are not dictionary-encoded; releases
-    are zstd (``write_row_groups``). The rename replaces an existing file, never writes into it: it may be a hard link to
-    an earlier run's file (``link_file``).
+    about twice as fast as zstd, for files about 40% larger) and their whole texts have neither a dictionary nor statistics;
+    releases are zstd (``write_row_groups``). The rename replaces an existing file, never writes into it: it may be a hard
+    link to an earlier run's file (``link_file``).
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     aside = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     table = table.select(schema.names).cast(schema).replace_schema_metadata(None)
+    coded = [name for name in schema.names if name not in _FREE_TEXT]
     with no_space_is_disk_full(aside):
-        pq.write_table(
-            table, aside, compression="lz4", row_group_size=row_group_rows, write_statistics=True,
-            use_dictionary=[name for name in schema.names if name not in _FREE_TEXT],
-        )
+        pq.write_table(table, aside, compression="lz4", row_group_size=row_group_rows, write_statistics=coded, use_dictionary=coded)
         os.replace(aside, path)
     return path
 

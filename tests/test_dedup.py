@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 
+import numpy as np
 import polars as pl
 import pytest
 
@@ -148,6 +149,30 @@ def test_a_signature_depends_only_on_its_own_body():
     alone = [stages.minhash_signatures([body])[0] for body in bodies]
     assert (together == alone).all()
     assert (stages.minhash_signatures(list(reversed(bodies)))[::-1] == together).all()
+
+
+def test_a_shingle_hashes_its_words_in_order_and_a_short_body_is_one_shingle():
+    """Each shingle's hash is its words' hashes, the k-th rotated by 13 k bits, xored and mixed; rensa takes those."""
+    from rensa import RMinHash
+
+    bodies = [" ".join(_text(seed, [1, 3, 4, 5, 6, 40][seed])) for seed in range(6)] + ["?!", "Mixed CASE words here"]
+
+    def rotated(value: int, k: int) -> int:
+        return ((value << 13 * k) | (value >> (64 - 13 * k))) & (2 ** 64 - 1) if k else value
+
+    expected = []
+    for body in bodies:
+        words = pl.Series(body.lower().split() if body != "?!" else [], dtype=pl.String).hash(seed=1).to_list()
+        width = min(5, len(words))
+        shingles = [words[i:i + width] for i in range(len(words) - width + 1)] if words else []
+        hashes = [0] * len(shingles)
+        for n, shingle in enumerate(shingles):
+            for k, word in enumerate(shingle):
+                hashes[n] ^= rotated(word, k)
+        mixed = stages._mix64(np.array(hashes, dtype=np.uint64))
+        expected.append(np.array(RMinHash.digest_matrix_from_flat_token_hashes(
+            mixed, np.array([0, len(mixed)], dtype=np.uint64), 128, 1).to_rows()[0], dtype=np.uint32))
+    assert (stages.minhash_signatures(bodies) == np.array(expected)).all()
 
 
 def test_the_same_words_in_another_order_are_not_a_near_duplicate():

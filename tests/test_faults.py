@@ -448,7 +448,7 @@ def test_an_extractor_or_cleaner_error_rejects_only_that_document(tmp_path, arti
     monkeypatch.setattr(stages, "clean_shard", fragile_clean)
     monkeypatch.setattr(html, "read_page", fragile_read)
     ingested, _, _ = stages.ingest(tmp_path, discover(tmp_path))
-    articles_out, _, rejects, _ = stages.clean(ingested)
+    articles_out, _, _, rejects, _ = stages.clean(ingested)
     assert articles_out["source_path"].to_list() == ["good.txt"]
     assert {(r["source_path"], r["reason"], r["detail"]) for r in rejects} == {
         ("bad-text.txt", "cleaning-failed", "ValueError: cleaner bug"),

@@ -279,7 +279,7 @@ def test_an_html_page_that_outlives_its_time_is_rejected_and_the_others_released
     monkeypatch.setattr(settings, "HTML_ISOLATE_CHARS", 100_000)
     monkeypatch.setattr(settings, "HTML_TIMEOUT_SECONDS", 1.0)
     ingested, _, _ = stages.ingest(tmp_path, discover(tmp_path))
-    articles, _, rejects, _ = stages.clean(ingested)
+    articles, _, _, rejects, _ = stages.clean(ingested)
     assert articles["source_path"].to_list() == ["good.html"]
     assert [(r["source_path"], r["reason"]) for r in rejects] == [("costly.html", "too-costly")]
     assert "took more than 1 s" in rejects[0]["detail"]

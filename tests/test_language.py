@@ -12,7 +12,7 @@ FRENCH = ("Le gouvernement a annoncé mardi que les négociations reprendraient 
 
 def _articles(folder):
     ingested, _, _ = stages.ingest(folder, discover(folder))
-    articles, _, _, _ = stages.clean(ingested)
+    articles, _, _, _, _ = stages.clean(ingested)
     return {row["source_path"]: row for row in articles.iter_rows(named=True)}
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 
+import polars as pl
 from builders import clean_run
 from hypothesis import given, strategies as st
 
@@ -20,21 +21,50 @@ def test_bodies_are_normalised_as_python_splits_lines_and_strips_white_space():
     spaces = [chr(c) for c in range(0x110000) if chr(c).isspace() and chr(c) != "\n"]
     bodies = [f"{space}a{space}{space}b {space}\n{space}\n\n c{space}" for space in spaces] + ["", "\n", "one\r\ntwo\t three  "]
     expected = ["\n".join(re.sub(r"[^\S\n]+", " ", line).strip() for line in body.split("\n")) for body in bodies]
-    assert stages.normalize_bodies(bodies) == (expected, [stages.body_fingerprint(body) for body in bodies])
-    assert stages.normalize_bodies(["x\u200by"])[0] == ["x\u200by"]  # a zero-width space is no white space to Python either
+    normalized = stages.normalize_bodies(bodies)
+    assert (normalized.texts, normalized.fingerprints) == (expected, [stages.body_fingerprint(body) for body in bodies])
+    assert normalized.words.to_list() == stages.minhash_words(expected).to_list()
+    assert stages.normalize_bodies(["x\u200by"]).texts == ["x\u200by"]  # a zero-width space is no white space to Python either
 
 
 @given(st.lists(st.text(alphabet="ab \n\t\r\x1c\xa0\u3000", max_size=40), max_size=5))
 def test_bodies_of_any_white_space_runs_are_normalised_as_python_does(bodies):
     expected = ["\n".join(" ".join(line.split()) for line in body.split("\n")) for body in bodies]
-    assert stages.normalize_bodies(bodies) == (expected, [stages.body_fingerprint(body) for body in bodies])
+    normalized = stages.normalize_bodies(bodies)
+    assert (normalized.texts, normalized.fingerprints) == (expected, [stages.body_fingerprint(body) for body in bodies])
+
+
+def test_polars_folds_case_as_python_does_but_for_the_characters_set_apart():
+    characters = [chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF]
+    set_apart = pl.Series(characters).str.contains(stages._FOLDED_OTHERWISE).to_list()
+    lowered = pl.Series(characters).str.to_lowercase().to_list()
+    assert [c for c, lower, apart in zip(characters, lowered, set_apart) if not apart and lower != c.casefold()] == []
+    assert "\u03a3" in "".join(c for c, apart in zip(characters, set_apart) if apart)  # its lower case depends on its neighbours
+
+
+@given(st.lists(st.text(alphabet="aAß\u03a3\u03c3\u03c2\u0130I\ufb00\u13a0 .\n", max_size=30), max_size=5))
+def test_fingerprints_fold_case_as_python_casefold(bodies):
+    assert stages.normalize_bodies(bodies).fingerprints == [stages.body_fingerprint(body) for body in bodies]
+    assert stages.normalize_bodies(["Straße \u0391\u03a3."]).fingerprints == [stages.body_fingerprint("strasse \u03b1\u03c3.")]
+
+
+def test_word_counts_from_the_minhash_words_are_the_bodies_own():
+    characters = pl.Series([chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF])
+    kept = ~characters.str.contains(stages._WORDS_OTHERWISE_IN_LOWER_CASE)
+    lowered = characters.str.to_lowercase()
+    word = characters.str.contains(r"^\w$")
+    changed = (word & ~lowered.str.contains(r"^\w+$")) | (~word & ~lowered.str.contains(r"^\W+$"))
+    assert (changed & kept).sum() == 0 and changed.sum() > 0
+    bodies = pl.Series(["One two, three", "x\ua7d2y z", "\u0130stanbul \u03a3\u03a3. ok", "?!", "\ua7d4"])
+    expected = bodies.str.count_matches(r"\w+").cast(pl.Int64)
+    assert stages.word_counts(bodies, stages.minhash_words(bodies)).to_list() == expected.to_list()
 
 
 def test_sidecar_fields_win_over_text_fields(raw_copy):
     name = "003_0f58b206a21a80c4.txt"
     (raw_copy / f"{name}.meta.json").write_text('{"outlet": "Sidecar Outlet", "url": "https://example.org/x"}')
     ingested, rejects, _ = stages.ingest(raw_copy, [f for f in discover(raw_copy) if f.rel_path == name])
-    articles, _, _, _ = stages.clean(ingested)
+    articles, _, _, _, _ = stages.clean(ingested)
     row = articles.row(0, named=True)
     assert not rejects
     assert row["outlet"] == "Sidecar Outlet" and row["field_sources"]["outlet"] == "sidecar"
@@ -45,7 +75,7 @@ def test_sidecar_fields_win_over_text_fields(raw_copy):
 def test_a_page_without_body_is_rejected(tmp_path):
     (tmp_path / "nav.txt").write_text("Home\n\nBack to top\n")
     ingested, _, _ = stages.ingest(tmp_path, discover(tmp_path))
-    articles, furniture, rejects, _ = stages.clean(ingested)
+    articles, furniture, _, rejects, _ = stages.clean(ingested)
     assert articles.height == 0
     assert [r["reason"] for r in rejects] == ["no-article-body"]
     assert furniture.height >= 1
@@ -54,7 +84,7 @@ def test_a_page_without_body_is_rejected(tmp_path):
 def test_the_furniture_audit_holds_every_line_not_kept_as_body_and_word_counts_are_counted(raw_copy):
     files = sorted(discover(raw_copy), key=lambda raw: raw.rel_path)
     ingested, _, _ = stages.ingest(raw_copy, files)
-    articles, furniture, _, _ = stages.clean(ingested)
+    articles, furniture, _, _, _ = stages.clean(ingested)
     pages = clean_shard(ingested["text"].to_list(), extracted=[False] * ingested.height)
     expected = sorted((doc_id, line.line_no, line.category, line.rule_id, line.text)
                       for doc_id, page in zip(ingested["doc_id"], pages, strict=True) for line in page.lines if line.category != "body")
