@@ -1,6 +1,7 @@
 """Tests of the text cleaner: seed golden pages, rule examples, behaviour on edge cases."""
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import gc
 import json
@@ -93,6 +94,22 @@ def test_rule_groups_choose_the_first_matching_rule():
     one_by_one = [next((i for i, rule in enumerate(RULES) if _matches(rule, [t])[0]), None) for t in texts]
     assert first_matching_rule(frame, RULES).to_list() == one_by_one
     assert len(rule_groups(RULES)) < len(RULES)
+
+
+def test_prefiltered_rules_match_as_their_plain_patterns():
+    # Hostile variants: letters that case-fold to ASCII ones (long s, Kelvin sign), capitals, the
+    # prefilter's words inside other words and sentences, and lines over a word cap.
+    texts = [t for rule in RULES for t in (*rule.examples, *rule.counter_examples)]
+    texts += [v for t in texts for v in (t.upper(), t.replace("s", "ſ"), t.replace("k", "\u212a"), f"Yes. {t}", f"{t} inboxes")]
+    texts += ["Subscribe to the NEWSLETTERS", "Get it delivered straight to your inbox!", "newsletterinbox", "Thanks. Sign up for the daily newſletter now",
+              "Delivered to your inboxes", "subscribe for a newsletter " + "word " * 40, "Newsletter"]
+    frame = pl.DataFrame({"text": texts}).with_columns(pl.col("text").str.count_matches(r"\S+").alias("n_words"))
+    plain = tuple(dataclasses.replace(rule, prefilter=None) for rule in RULES)
+    assert any(rule.prefilter for rule in RULES) and not any(rule.prefilter for rule in plain)
+    got = first_matching_rule(frame, RULES).to_list()
+    assert got == first_matching_rule(frame, plain).to_list()
+    assert {RULES[i].id for i in got if i is not None} >= {rule.id for rule in RULES if rule.prefilter}
+    assert "Thanks. Sign up for the daily newſletter now" in [t for t, i in zip(texts, got) if i is not None and RULES[i].prefilter]
 
 
 def test_rule_ids_unique():

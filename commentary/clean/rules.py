@@ -5,7 +5,9 @@ by ``text.py``; word lists of field extraction are in ``commentary/rules/lexicon
 
 Each rule has an ``id`` (``<category>.<name>``), a ``pattern`` matched against the stripped line
 (case-insensitive unless ``case_sensitive = true``), an optional ``max_words`` cap, a
-``description``, and ``examples`` / ``counter_examples`` that the test suite checks.
+``description``, and ``examples`` / ``counter_examples`` that the test suite checks. An optional
+``prefilter`` is a cheap pattern (under the same case flag) that every line the rule matches also matches,
+such as a word its every match holds: the rule's pattern is then only tried on the lines it selects.
 Patterns use the Rust regex dialect of Polars, so they are matched in bulk, never per line.
 Consecutive rules are matched in small groups, one alternation per group (see :class:`RuleGroup`).
 """
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
 from commentary.clean.distinct import first_rows, text_ids
@@ -43,18 +46,28 @@ class Rule:
     description: str
     max_words: int | None = None
     case_sensitive: bool = False
+    prefilter: str | None = None
     examples: tuple[str, ...] = ()
     counter_examples: tuple[str, ...] = ()
 
     @property
     def regex(self) -> str:
         """The pattern as matched by Polars (with the case flag applied)."""
-        return self.pattern if self.case_sensitive else f"(?i){self.pattern}"
+        return _with_case(self.pattern, self.case_sensitive)
+
+    @property
+    def prefilter_regex(self) -> str | None:
+        """The prefilter as matched by Polars (with the rule's case flag), or None."""
+        return None if self.prefilter is None else _with_case(self.prefilter, self.case_sensitive)
 
     @property
     def anchored(self) -> bool:
         """Whether every match starts at the start of the line (each top-level branch opens with ``^``)."""
         return all(branch.startswith("^") for branch in _top_level_branches(self.pattern))
+
+
+def _with_case(pattern: str, case_sensitive: bool) -> str:
+    return pattern if case_sensitive else f"(?i){pattern}"
 
 
 def _top_level_branches(pattern: str) -> list[str]:
@@ -101,6 +114,13 @@ class RuleGroup:
     def max_words(self) -> int | None:
         return self.rules[0].max_words
 
+    @property
+    def prefilter(self) -> str | None:
+        """A line the group matches also matches this: its rules' prefilters (None unless all have one)."""
+        if any(rule.prefilter is None for rule in self.rules):
+            return None
+        return "|".join(f"(?:{rule.prefilter_regex})" for rule in self.rules)
+
     def can_take(self, rule: Rule) -> bool:
         """Whether ``rule``, the next one in priority order, can join the group."""
         return len(self.rules) < RULE_GROUP_SIZE and rule.max_words == self.max_words and self.rules[-1].anchored
@@ -118,7 +138,7 @@ def load_rules(rules_dir: Path = RULES_DIR) -> tuple[Rule, ...]:
             rules.append(Rule(
                 id=raw["id"], category=category, pattern=raw["pattern"],
                 description=raw["description"], max_words=raw.get("max_words"),
-                case_sensitive=raw.get("case_sensitive", False),
+                case_sensitive=raw.get("case_sensitive", False), prefilter=raw.get("prefilter"),
                 examples=tuple(raw.get("examples", ())),
                 counter_examples=tuple(raw.get("counter_examples", ())),
             ))
@@ -193,28 +213,42 @@ def first_matching_rule(lines: pl.DataFrame, rules: tuple[Rule, ...]) -> pl.Seri
     return rule_of_every_line(lines.select("text", "n_words")[first_rows(ids)], rules).gather(ids)
 
 
+def matches_where(lines: pl.DataFrame, pattern: str, where: pl.Expr) -> pl.Series:
+    """Whether ``text`` matches ``pattern`` and ``where`` holds (a null ``where`` counts as false).
+
+    The regex only runs on the rows where ``where`` holds: Polars runs it on every row it is given.
+    """
+    rows = lines.select(pl.arg_where(where.fill_null(False))).to_series()
+    return pl.zeros(lines.height, pl.Boolean, eager=True).scatter(rows, lines["text"].gather(rows).str.contains(pattern))
+
+
 def rule_of_every_line(lines: pl.DataFrame, rules: tuple[Rule, ...]) -> pl.Series:
     """``first_matching_rule`` with every line matched (for lines already distinct)."""
     groups = rule_groups(rules)
     text, n_words = pl.col("text"), pl.col("n_words")
-    group = pl.lit(None, dtype=pl.Int16)
+    tests = []
+    for group in groups:
+        test = text.str.contains(group.regex if group.prefilter is None else group.prefilter)
+        tests.append(test if group.max_words is None else test & (n_words <= group.max_words))
+    tested = lines.select(test.alias(str(index)) for index, test in enumerate(tests))
+    # The first group that matches each line: the groups' hits written from the last group to the first.
+    group_of = np.full(lines.height, -1, dtype=np.int16)
     for index in reversed(range(len(groups))):
-        hit = text.str.contains(groups[index].regex)
-        if groups[index].max_words is not None:
-            hit = hit & (n_words <= groups[index].max_words)
-        group = pl.when(hit).then(pl.lit(index, pl.Int16)).otherwise(group)
-    hits = lines.select(pl.int_range(pl.len(), dtype=pl.UInt32).alias("row"), "text", group.alias("group")
-                        ).drop_nulls("group")
-    first = pl.Series([g.first for g in groups], dtype=pl.Int16)
-    rule = pl.repeat(None, lines.height, dtype=pl.Int16, eager=True).alias("rule")
-    rule.scatter(hits["row"], first.gather(hits["group"]))
+        hit = tested[str(index)]
+        if groups[index].prefilter is not None:  # the group's pattern tried only on the lines its prefilter selects
+            rows = hit.arg_true()
+            hit = pl.zeros(lines.height, pl.Boolean, eager=True).scatter(rows, lines["text"].gather(rows).str.contains(groups[index].regex))
+        group_of[hit.to_numpy()] = index
+    rows = np.flatnonzero(group_of >= 0)
+    rule = np.full(lines.height, -1, dtype=np.int16)
+    rule[rows] = np.array([g.first for g in groups], dtype=np.int16)[group_of[rows]]
     # Only the lines a group matched are searched again, for the marker of the rule that matched.
-    for index in hits["group"].unique().to_list():
+    for index in np.unique(group_of[rows]).tolist():
         members = len(groups[index].rules)
         if members > 1:
-            found = hits.filter(pl.col("group") == index)
-            markers = found["text"].str.extract_groups(groups[index].regex).struct.unnest()
+            found = rows[group_of[rows] == index]
+            markers = lines["text"].gather(found).str.extract_groups(groups[index].regex).struct.unnest()
             offset = markers.select(pl.coalesce(*(pl.when(pl.col(f"rule{k}").is_not_null()).then(pl.lit(k, pl.Int16))
-                                                  for k in range(members)))).to_series()
-            rule.scatter(found["row"], offset + groups[index].first)
-    return rule
+                                                  for k in range(members)))).to_series().to_numpy()
+            rule[found] = offset + groups[index].first
+    return pl.Series("rule", rule).scatter(np.flatnonzero(rule < 0), None)

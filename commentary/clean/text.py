@@ -31,7 +31,7 @@ from commentary.clean.features import (NEAR_WINDOW, PROSE_MIN_WORDS, add_rule_ma
                                        lexical_frame, lexical_keys, line_table)
 from commentary.clean.fields import FIELD_CATEGORIES, extract_fields
 from commentary.clean.model import EXTRACTORS, MODEL_ID, LineModel, default_model
-from commentary.clean.rules import CATEGORY_PRIORITY, load_rules, load_structural_rules
+from commentary.clean.rules import CATEGORY_PRIORITY, load_rules, load_structural_rules, matches_where
 from commentary.clean.segments import page_body
 
 
@@ -95,15 +95,6 @@ MODEL_HEAD_CATEGORY = "nav"
 MODEL_LATER_CATEGORY = "related"
 
 
-def _matches_where(lines: pl.DataFrame, pattern: str, where: pl.Expr) -> pl.Series:
-    """Whether ``text`` matches ``pattern`` and ``where`` holds (a null ``where`` counts as false).
-
-    The regex only runs on the rows where ``where`` holds: Polars runs it on every row it is given.
-    """
-    rows = lines.select(pl.arg_where(where.fill_null(False))).to_series()
-    return pl.zeros(lines.height, pl.Boolean, eager=True).scatter(rows, lines["text"].gather(rows).str.contains(pattern))
-
-
 def _structural_rules(lines: pl.DataFrame) -> pl.DataFrame:
     """Add ``structural_id``: decisions that need a line's neighbours or zone (null when none)."""
     rule_id = pl.col("rule_id")
@@ -126,9 +117,9 @@ def _structural_rules(lines: pl.DataFrame) -> pl.DataFrame:
     segment_rule, offset = pl.col("segment_rule"), pl.col("segment_offset")
     short_item = pl.col("segment_long_lines") == 0
     body_after = pl.col("body_from_here") - pl.col("model_body").cast(pl.Int32)
-    name_line = _matches_where(lines, NAME_LINE, unclaimed & (prev_rule == "byline.by-label")
+    name_line = matches_where(lines, NAME_LINE, unclaimed & (prev_rule == "byline.by-label")
                                & (pl.col("n_words") <= BYLINE_NAME_MAX_WORDS))
-    bio_sentence = _matches_where(lines, BIO_SENTENCE, unclaimed & (pl.col("n_words") <= BIO_MAX_WORDS) & (body_after == 0)
+    bio_sentence = matches_where(lines, BIO_SENTENCE, unclaimed & (pl.col("n_words") <= BIO_MAX_WORDS) & (body_after == 0)
                                   & (pl.col("body_from_here") < pl.col("body_from_here").max().over("doc")))
     lines = lines.with_columns(
         pl.when(unclaimed & (segment_rule == "summary.heading") & (offset <= SUMMARY_MAX_ITEMS) & short_item)
@@ -144,7 +135,7 @@ def _structural_rules(lines: pl.DataFrame) -> pl.DataFrame:
     lines = lines.with_columns(pl.when(pl.col("structural_id") == structural("byline.after-label")).then(pl.col("text"))
                                .forward_fill().over("doc").alias("author"))
     author = pl.col("author")
-    name_then_verb = _matches_where(lines, NAME_THEN_VERB, unclaimed & author.is_not_null()
+    name_then_verb = matches_where(lines, NAME_THEN_VERB, unclaimed & author.is_not_null()
                                     & pl.col("text").str.starts_with(author.fill_null("\x00"))
                                     & (pl.col("n_words") <= BIO_MAX_WORDS))
     lines = lines.with_columns(
