@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from commentary.clean import CATEGORIES, LineDecision
-from commentary.clean.article import MARKUP_LINE, _blank_and_markup_chars, _has_words
+from commentary.clean.article import _BLANK_AFTER_NEWLINE, _MARKUP_AFTER_NEWLINE, MARKUP_LINE, _has_words, _line_chars
 from commentary.clean.features import FAR_LINES, char_profile, context_frame, feature_frame
 from commentary.clean.dates import find_date
 from commentary.clean.distinct import first_rows, text_ids
@@ -177,7 +177,8 @@ LINE_ALPHABET = st.sampled_from(list(' a:\n\t\r\x0b\x1c\x85\xa0\u2028<>/!?{}[]"'
 def test_blank_and_markup_lines_are_counted_as_their_patterns_find_them(text):
     markup_line = re.compile(rf"^{MARKUP_LINE.pattern}.*$", re.MULTILINE)
     blank_line = re.compile(r"^[^\S\n]+$", re.MULTILINE)
-    assert _blank_and_markup_chars(text) == (sum(map(len, blank_line.findall(text))), sum(map(len, markup_line.findall(text))))
+    assert _line_chars(_BLANK_AFTER_NEWLINE, text) == sum(map(len, blank_line.findall(text)))
+    assert _line_chars(_MARKUP_AFTER_NEWLINE, text) == sum(map(len, markup_line.findall(text)))
 
 
 def test_empty_and_blank_documents():

@@ -33,21 +33,21 @@ def not_an_article(text: str, body: str) -> tuple[str, str] | None:
     """
     if not _has_words(text, BLOCK_PAGE_MAX_WORDS + 1) and (match := BLOCK_PAGE.search(text)):
         return "not-an-article", f"block, challenge or error page ({match.group(0)!r} in {len(_WORD.findall(text))} words)"
-    blank, markup = _blank_and_markup_chars(text)
-    chars = len(text) - text.count("\n") - blank
-    if chars and markup / chars >= MARKUP_MIN_SHARE:
-        return "not-an-article", f"markup or data saved as text ({markup / chars:.0%} of its characters)"
+    # Only a page with markup lines can be markup: most pages need no search for their blank lines.
+    if markup := _line_chars(_MARKUP_AFTER_NEWLINE, text):
+        chars = len(text) - text.count("\n") - _line_chars(_BLANK_AFTER_NEWLINE, text)
+        if markup / chars >= MARKUP_MIN_SHARE:
+            return "not-an-article", f"markup or data saved as text ({markup / chars:.0%} of its characters)"
     if not _has_words(body, MIN_BODY_WORDS):
         return "no-article-body", f"{len(_WORD.findall(body))} words of article body (fewer than {MIN_BODY_WORDS})"
     return None
 
 
-def _blank_and_markup_chars(text: str) -> tuple[int, int]:
-    """The characters of ``text``'s lines of white space only, and of its lines of markup (``MARKUP_LINE``)."""
-    lined = "\n" + text
-    blank, markup = _BLANK_AFTER_NEWLINE.findall(lined), _MARKUP_AFTER_NEWLINE.findall(lined)
-    # Each match holds its line and the newline before it.
-    return sum(map(len, blank)) - len(blank), sum(map(len, markup)) - len(markup)
+def _line_chars(line_after_newline: re.Pattern, text: str) -> int:
+    """The characters of the lines of ``text`` that ``line_after_newline`` finds (``_MARKUP_AFTER_NEWLINE``,
+    ``_BLANK_AFTER_NEWLINE``: a newline and the line after it)."""
+    found = line_after_newline.findall("\n" + text)
+    return sum(map(len, found)) - len(found)  # each match holds its line and the newline before it
 
 
 def _has_words(text: str, count: int) -> bool:

@@ -369,13 +369,11 @@ def _tokens(text: pl.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nda
     chars[capital] = _LOWERCASE(chars[capital])
     chars[number[kept]] = ord("0")
     chars = chars.astype(np.uint64) + np.uint64(1)
-    position = np.arange(len(chars), dtype=np.int32)
-    first_of_token = np.zeros(len(chars), dtype=np.int32)
-    first_of_token[token_start] = token_start
-    offset = position - np.maximum.accumulate(first_of_token)
+    # Each character's place in its token (the first kept character always opens a token).
+    offset = np.arange(len(chars)) - np.repeat(token_start, np.diff(np.r_[token_start, len(chars)]))
     powers = np.cumprod(np.r_[np.uint64(1), np.full(int(offset.max(initial=0)), _CHAR_BASE)], dtype=np.uint64)
     hashes = np.add.reduceat(chars * powers[offset], token_start)
-    lines = np.searchsorted(starts, kept[token_start], side="right") - 1
+    lines = np.repeat(np.arange(len(n_chars)), n_chars)[kept[token_start]]
     return lines, hashes, chars, token_start
 
 
