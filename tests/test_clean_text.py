@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from commentary.clean import CATEGORIES, LineDecision
 from commentary.clean.article import _BLANK_AFTER_NEWLINE, _MARKUP_AFTER_NEWLINE, MARKUP_LINE, _has_words, _line_chars
-from commentary.clean.features import FAR_LINES, char_profile, context_frame, feature_frame
+from commentary.clean.features import FAR_LINES, _Pages, char_profile, context_frame, feature_frame
 from commentary.clean.dates import find_date
 from commentary.clean.distinct import first_rows, text_ids
 from commentary.clean.fields import extract_fields
@@ -459,3 +459,29 @@ def test_distances_to_prose_stay_within_the_page(pages):
     for column, step in (("log_since_prose", -1), ("log_until_prose", 1)):
         want = [distance(page, i, step) for page in pages for i in range(len(page))]
         assert got[column].to_list() == pl.Series(want).cast(pl.Float32).log1p().to_list()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(st.sampled_from([0.0, 0.25, 0.5, 1.0, 1e-13]), max_size=6), max_size=5))
+def test_page_maxima_and_distances_stay_within_the_page(pages):
+    values = np.array([v for page in pages for v in page], dtype=np.float32)
+    doc = np.array([d for d, page in enumerate(pages) for _ in page], dtype=np.int64)
+    got = _Pages(doc)
+    flag = values > 0.3
+    want = {"before": [], "after": [], "highest": [], "first_highest": [], "since": [], "until": []}
+    row = 0
+    for page in pages:
+        for i, _ in enumerate(page):
+            want["before"].append(max(page[:i + 1]))
+            want["after"].append(max(page[i:]))
+            want["highest"].append(max(page))
+            want["first_highest"].append(row + page.index(max(page)))
+            want["since"].append(next((i - j for j in range(i, -1, -1) if page[j] > 0.3), -1))
+            want["until"].append(next((j - i for j in range(i, len(page)) if page[j] > 0.3), -1))
+        row += len(page)
+    assert got.running_max(values).tolist() == want["before"]
+    assert got.running_max(values, reverse=True).tolist() == want["after"]
+    assert got.highest(values).tolist() == want["highest"]
+    assert got.first_row(values == got.highest(values)).tolist() == want["first_highest"]
+    assert got.since(flag).tolist() == want["since"]
+    assert got.until(flag).tolist() == want["until"]

@@ -457,6 +457,51 @@ def lexical_frame(keys: np.ndarray, index: list[tuple[np.ndarray, np.ndarray]]) 
     return pl.DataFrame(columns, schema={name: pl.Float64 for name in columns})
 
 
+class _Pages:
+    """Where the pages of a shard's rows (``doc``: sorted) start and end, for per-page work in NumPy."""
+
+    def __init__(self, doc: np.ndarray) -> None:
+        self.row = np.arange(len(doc))
+        opens = np.r_[True, doc[1:] != doc[:-1]] if len(doc) else np.zeros(0, dtype=bool)
+        self.starts = np.flatnonzero(opens)
+        self.page = np.cumsum(opens) - 1  # each row's page, counted from 0
+        self.first = self.starts[self.page]
+        self.end = np.r_[self.starts[1:], len(doc)][self.page]  # the row after each row's page
+
+    def since(self, flag: np.ndarray) -> np.ndarray:
+        """Rows from each row back to the nearest row with ``flag`` in its page, itself included; -1 when none."""
+        nearest = np.maximum.accumulate(np.where(flag, self.row, -1))
+        return np.where(nearest >= self.first, self.row - nearest, -1)
+
+    def until(self, flag: np.ndarray) -> np.ndarray:
+        """Rows from each row on to the nearest row with ``flag`` in its page, itself included; -1 when none."""
+        nearest = np.minimum.accumulate(np.where(flag, self.row, len(flag))[::-1])[::-1]
+        return np.where(nearest < self.end, nearest - self.row, -1)
+
+    def running_max(self, value: np.ndarray, reverse: bool = False) -> np.ndarray:
+        """The greatest of ``value`` (float32, not negative) in each row's page up to it (from it on with ``reverse``).
+
+        A non-negative float32 orders as its bits: the page number above them keeps one maximum from running
+        into the next page.
+        """
+        page = (self.page[::-1].max(initial=0) - self.page if reverse else self.page).astype(np.uint64)
+        key = page << np.uint64(32) | value.view(np.uint32)
+        key = np.maximum.accumulate(key[::-1])[::-1] if reverse else np.maximum.accumulate(key)
+        return (key & np.uint64(0xFFFFFFFF)).astype(np.uint32).view(np.float32)
+
+    def total(self, value: np.ndarray) -> np.ndarray:
+        """The sum of ``value`` (integers) over each row's page."""
+        return np.add.reduceat(value, self.starts)[self.page] if len(value) else value
+
+    def highest(self, value: np.ndarray) -> np.ndarray:
+        """The greatest of ``value`` in each row's page."""
+        return np.maximum.reduceat(value, self.starts)[self.page] if len(value) else value
+
+    def first_row(self, flag: np.ndarray) -> np.ndarray:
+        """The first row with ``flag`` in each row's page (one after the page when none)."""
+        return np.minimum.reduceat(np.where(flag, self.row, len(flag)), self.starts)[self.page] if len(flag) else self.row
+
+
 def context_frame(lines: pl.DataFrame, probability: np.ndarray, names: Sequence[str]) -> pl.DataFrame:
     """Second-stage features ``names`` of every line: the first-stage body probability of the line
     and its neighbours (``p_*``), and what surrounds the line itself: the lines two away, the
@@ -468,16 +513,27 @@ def context_frame(lines: pl.DataFrame, probability: np.ndarray, names: Sequence[
     n_words = pl.col("n_words")
     prose = (n_words >= PROSE_MIN_WORDS).cast(pl.Float32)
     comment = (pl.col("rule_category") == "comments").fill_null(False).cast(pl.Float32)
-    index = pl.int_range(pl.len()).over("doc")
+    p_values = pl.Series("p", probability, dtype=pl.Float32)
+    # Distances, counts and maxima per page in NumPy (integers and maxima: the same values as Polars' windows
+    # over the page); the float arithmetic after them stays in Polars.
+    pages = _Pages(lines["doc"].to_numpy())
+    is_prose = lines["n_words"].to_numpy() >= PROSE_MIN_WORDS
+    is_comment = (lines["rule_category"] == "comments").fill_null(False).to_numpy()
+    p32 = p_values.to_numpy()
+    p_doc_max = pages.highest(p32)
+    comments_before = np.cumsum(is_comment) - (np.cumsum(is_comment) - is_comment)[pages.first]
+    helpers = {
+        "_since_prose": pages.since(is_prose), "_until_prose": pages.until(is_prose),
+        "_since_comment": pages.since(is_comment), "_comments_before": comments_before,
+        "_comments_in_doc": pages.total(is_comment.astype(np.int64)), "_doc_lines": pages.end - pages.first,
+        "_p_max_before": pages.running_max(p32), "_p_max_after": pages.running_max(p32, reverse=True),
+        "_p_doc_max": p_doc_max,
+        "_to_peak": np.abs(pages.row - pages.first_row(p32 == p_doc_max)),  # the first highest, as Polars' ``arg_max``
+    }
 
-    def lines_to(flag: pl.Expr, fill: str) -> pl.Expr:
-        """Lines from each line to the nearest line with ``flag`` in its page before it (``fill``: ``forward``) or
-        after it (``backward``), itself included; null when there is none. The pages' rows are consecutive: the
-        nearest row with ``flag`` of the shard, kept when it lies in the same page."""
-        row = pl.int_range(pl.len())
-        nearest = pl.when(flag).then(row).fill_null(strategy=fill)
-        distance = row - nearest if fill == "forward" else nearest - row
-        return pl.when(pl.when(flag).then(pl.col("doc")).fill_null(strategy=fill) == pl.col("doc")).then(distance)
+    def distance(name: str) -> pl.Expr:
+        """``_log`` of a distance of ``helpers`` (FAR_LINES when there is none)."""
+        return _log(pl.when(pl.col(name) >= 0).then(pl.col(name)).otherwise(FAR_LINES))
 
     expressions = {
         "p_self": p,
@@ -486,29 +542,29 @@ def context_frame(lines: pl.DataFrame, probability: np.ndarray, names: Sequence[
         "p_window_3": _window_mean(p, 3),
         "p_window_near": _window_mean(p, NEAR_WINDOW),
         "p_window_wide": _window_mean(p, WIDE_WINDOW),
-        "p_doc_max": p.max().over("doc"),
+        "p_doc_max": pl.col("_p_doc_max"),
         "p_doc_mean": p.mean().over("doc"),
-        "p_below_running_max": p.cum_max().over("doc") - p,
-        "p_max_after": p.reverse().cum_max().reverse().over("doc"),
-        "p_max_before": p.cum_max().over("doc"),
+        "p_below_running_max": pl.col("_p_max_before") - p,
+        "p_max_after": pl.col("_p_max_after"),
+        "p_max_before": pl.col("_p_max_before"),
         "prev2_log_words": _neighbour(_log(n_words), 2),
         "next2_log_words": _neighbour(_log(n_words), -2),
         "prev_prose": _neighbour(prose, 1),
         "next_prose": _neighbour(prose, -1),
-        "log_since_prose": _log(lines_to(prose > 0, "forward").fill_null(FAR_LINES)),
-        "log_until_prose": _log(lines_to(prose > 0, "backward").fill_null(FAR_LINES)),
+        "log_since_prose": distance("_since_prose"),
+        "log_until_prose": distance("_until_prose"),
         "block_prose": prose.mean().over("block"),
-        "after_comments": comment.cum_max().over("doc"),
-        "log_comments_before": _log(comment.cum_sum().over("doc")),
-        "log_since_comment": _log(lines_to(comment > 0, "forward").fill_null(FAR_LINES)),
+        "after_comments": (pl.col("_comments_before") > 0).cast(pl.Float32),
+        "log_comments_before": _log(pl.col("_comments_before")),
+        "log_since_comment": distance("_since_comment"),
         "near_comments": _window_mean(comment, NEAR_WINDOW),
         "near_rules": _window_mean(pl.col("rule_category").is_not_null().cast(pl.Float32), NEAR_WINDOW),
-        "doc_comment_share": _ratio(comment.sum().over("doc"), pl.len().over("doc")),
+        "doc_comment_share": _ratio(pl.col("_comments_in_doc").cast(pl.Float32), pl.col("_doc_lines").cast(pl.UInt32)),
         "length_rank": _ratio(n_words.rank("average").over("doc"), pl.len().over("doc")),
         "words_vs_page_prose": _log(n_words) - _log(n_words).filter(prose > 0).median().over("doc").fill_null(0.0),
         "near_open_prose": _window_mean(prose * (1 - pl.col("ends_terminal").cast(pl.Float32)), NEAR_WINDOW),
-        "log_to_peak": _log((index - p.arg_max().over("doc")).abs()),
+        "log_to_peak": _log(pl.col("_to_peak")),
     }
     return (lines.select("doc", "block", "n_words", "ends_terminal", "rule_category")
-            .with_columns(pl.Series("p", probability, dtype=pl.Float32))
+            .with_columns(p_values, **{name: pl.Series(name, values) for name, values in helpers.items()})
             .select(expressions[name].alias(name) for name in names))
