@@ -462,7 +462,7 @@ def test_distances_to_prose_stay_within_the_page(pages):
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.lists(st.sampled_from([0.0, 0.25, 0.5, 1.0, 1e-13]), max_size=6), max_size=5))
+@given(st.lists(st.lists(st.sampled_from([0.0, 0.25, 0.5, 1.0, 2.0 ** -40]), max_size=6), max_size=5))
 def test_page_maxima_and_distances_stay_within_the_page(pages):
     values = np.array([v for page in pages for v in page], dtype=np.float32)
     doc = np.array([d for d, page in enumerate(pages) for _ in page], dtype=np.int64)
