@@ -95,11 +95,25 @@ MODEL_HEAD_CATEGORY = "nav"
 MODEL_LATER_CATEGORY = "related"
 
 
+def _previous_in_page(expr: pl.Expr) -> pl.Expr:
+    """``expr`` of the line before in the same page, else null: the pages' rows are consecutive, so one shift
+    over the shard, kept where it stays in the page."""
+    doc = pl.col("doc")
+    return pl.when(doc.shift(1) == doc).then(expr.shift(1))
+
+
+def _filled_in_page(expr: pl.Expr) -> pl.Expr:
+    """The last non-null value of ``expr`` up to each line in its page, else null: one forward fill over the
+    shard, kept where the value comes from the same page."""
+    doc = pl.col("doc")
+    return pl.when(pl.when(expr.is_not_null()).then(doc).forward_fill() == doc).then(expr.forward_fill())
+
+
 def _structural_rules(lines: pl.DataFrame) -> pl.DataFrame:
     """Add ``structural_id``: decisions that need a line's neighbours or zone (null when none)."""
     rule_id = pl.col("rule_id")
     unclaimed = rule_id.is_null()
-    prev_rule = rule_id.shift(1).over("doc")
+    prev_rule = _previous_in_page(rule_id)
     # Segments start at every rule-matched line and at every document's first line; lines after a
     # heading belong to its segment. A segment is a run of rows: what it holds up to a line is a
     # running total over the shard minus that total before the segment's first line.
@@ -112,7 +126,7 @@ def _structural_rules(lines: pl.DataFrame) -> pl.DataFrame:
         (long_lines - pl.when(segment_start).then(long_lines - long_line).forward_fill()).alias("segment_long_lines"),
         pl.int_range(pl.len()).over("doc").alias("index"),
         pl.col("model_body").cast(pl.Int32).reverse().cum_sum().reverse().over("doc").alias("body_from_here"),
-        rule_id.forward_fill().over("doc").alias("segment_rule"),
+        _filled_in_page(rule_id).alias("segment_rule"),
     )
     segment_rule, offset = pl.col("segment_rule"), pl.col("segment_offset")
     short_item = pl.col("segment_long_lines") == 0
@@ -131,9 +145,9 @@ def _structural_rules(lines: pl.DataFrame) -> pl.DataFrame:
         .alias("structural_id")
     )
     # A role line ("Senior Fellow, Asia") follows a byline name; a bio may open with that name.
-    byline_name = pl.col("structural_id").shift(1).over("doc") == structural("byline.after-label")
-    lines = lines.with_columns(pl.when(pl.col("structural_id") == structural("byline.after-label")).then(pl.col("text"))
-                               .forward_fill().over("doc").alias("author"))
+    byline_name = _previous_in_page(pl.col("structural_id")) == structural("byline.after-label")
+    lines = lines.with_columns(_filled_in_page(pl.when(pl.col("structural_id") == structural("byline.after-label"))
+                                               .then(pl.col("text"))).alias("author"))
     author = pl.col("author")
     name_then_verb = matches_where(lines, NAME_THEN_VERB, unclaimed & author.is_not_null()
                                     & pl.col("text").str.starts_with(author.fill_null("\x00"))
@@ -163,8 +177,8 @@ def _tail_zone(lines: pl.DataFrame) -> pl.DataFrame:
          | (pl.col("rule_id").is_in(LIST_MARKERS) & (body_share_before >= TAIL_MIN_BODY_SHARE))).fill_null(False)
         .alias("tail_marker"))
     marker = pl.col("tail_marker")
-    after_marker = marker.cast(pl.Int32).cum_max().shift(1).over("doc").fill_null(0) == 1
-    marker_category = pl.when(marker).then(pl.col("rule_category")).forward_fill().over("doc")
+    after_marker = _previous_in_page(_filled_in_page(pl.when(marker).then(pl.lit(True)))).fill_null(False)
+    marker_category = _filled_in_page(pl.when(marker).then(pl.col("rule_category")))
     return lines.with_columns(
         pl.when(after_marker & pl.col("rule_id").is_null() & pl.col("structural_id").is_null())
         .then(pl.lit(TAIL_ZONE_PREFIX) + marker_category)
@@ -219,9 +233,8 @@ def classify_shard(texts: Sequence[str], model: LineModel | None = None,
                              dtype=pl.Boolean).gather(lines["doc"])
     lines = lines.with_columns(is_extracted)
     probability = body_probability(lines, model)
-    shard_repeat = (~pl.col("extracted") & pl.col("n_words").is_between(SHARD_REPEAT_MIN_WORDS, PROSE_MIN_WORDS - 1)
-                    & pl.col("opens_letter")
-                    & (pl.col("doc").n_unique().over("text_id") >= SHARD_REPEAT_MIN_DOCS))
+    repeat_text = pl.col("n_words").is_between(SHARD_REPEAT_MIN_WORDS, PROSE_MIN_WORDS - 1) & pl.col("opens_letter")
+    shard_repeat = ~pl.col("extracted") & repeat_text & pl.Series(_in_documents(lines, repeat_text, SHARD_REPEAT_MIN_DOCS))
     lines = lines.with_columns(shard_repeat.alias("shard_repeat")).with_columns(
         pl.when(pl.col("extracted")).then(pl.col("rule_id").is_null())
         .otherwise(pl.Series(body_runs(lines, probability, model.threshold, model.run_cost, rescue=True)) & ~pl.col("shard_repeat")).alias("model_body"))
@@ -232,7 +245,7 @@ def classify_shard(texts: Sequence[str], model: LineModel | None = None,
     declared = load_structural_rules()
     decided_category = pl.coalesce("rule_category", structural_id.replace_strict(
         list(declared), [rule.category for rule in declared.values()], default=None, return_dtype=pl.String))
-    seen_body = pl.col("model_body").cast(pl.Int32).cum_sum().over("doc") > 0
+    seen_body = _filled_in_page(pl.when(pl.col("model_body")).then(pl.lit(True))).fill_null(False)
     return lines.with_columns(pl.coalesce("rule_id", structural_id).alias("rule_id")).select(
         "doc", "line_no", "text",
         pl.when(pl.col("rule_id").is_not_null()).then(decided_category)
@@ -375,6 +388,17 @@ def body_runs(lines: pl.DataFrame, probability: np.ndarray, threshold: float, ru
     prose = lines["n_words"].to_numpy() >= PROSE_MIN_WORDS if rescue else None
     return page_body(lines["doc"].to_numpy(), probability, threshold, run_cost, lines["n_chars"].to_numpy(),
                      lines["n_letters"].to_numpy() > 0, prose)
+
+
+def _in_documents(lines: pl.DataFrame, tried: pl.Expr, documents: int) -> np.ndarray:
+    """Whether each line's text is found in at least ``documents`` documents of the shard, for the lines where
+    ``tried`` (a condition on the text alone) holds; false for the others."""
+    ids = lines["text_id"].to_numpy()
+    rows = np.flatnonzero(lines.select(tried).to_series().to_numpy() & (np.bincount(ids)[ids] >= documents))
+    pairs = np.unique(ids[rows].astype(np.uint64) << np.uint64(32) | lines["doc"].to_numpy()[rows].astype(np.uint64))
+    found = np.zeros(len(ids), dtype=bool)
+    found[rows] = (np.bincount((pairs >> np.uint64(32)).astype(np.int64), minlength=len(ids))[ids[rows]] >= documents)
+    return found
 
 
 def clean_shard(texts: Sequence[str], model: LineModel | None = None,
