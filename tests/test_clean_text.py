@@ -25,7 +25,7 @@ from commentary.clean.people import byline_names
 from commentary.clean.model import MODEL_ID
 from commentary.clean.rules import CATEGORY_PRIORITY, first_matching_rule, load_rules, load_structural_rules, rule_groups, rule_match_expr
 from commentary.clean.tags import line_tags
-from commentary.clean.text import clean_shard, clean_text, rule_lines
+from commentary.clean.text import _shared_strings, clean_shard, clean_text, rule_lines
 from tools.train import load_pages, train
 
 TEST_DATA = Path(__file__).parent / "data"
@@ -485,3 +485,10 @@ def test_page_maxima_and_distances_stay_within_the_page(pages):
     assert got.first_row(values == got.highest(values)).tolist() == want["first_highest"]
     assert got.since(flag).tolist() == want["since"]
     assert got.until(flag).tolist() == want["until"]
+
+
+@given(st.lists(st.sampled_from(["body", "nav", "nav.shard-repeat", "", "é"]), max_size=30))
+def test_shared_strings_read_as_the_column(values):
+    got = _shared_strings(pl.Series(values, dtype=pl.String))
+    assert got == values
+    assert len({id(v) for v in got}) == len(set(values))

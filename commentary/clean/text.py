@@ -401,6 +401,13 @@ def _in_documents(lines: pl.DataFrame, tried: pl.Expr, documents: int) -> np.nda
     return found
 
 
+def _shared_strings(column: pl.Series) -> list[str]:
+    """``column.to_list()`` (no nulls) with one Python string for each distinct value: a shard's lines share a few
+    categories and rule ids."""
+    values = column.unique(maintain_order=True)
+    return np.array(values.to_list(), dtype=object)[column.cast(pl.Enum(values)).to_physical().to_numpy()].tolist()
+
+
 def clean_shard(texts: Sequence[str], model: LineModel | None = None,
                 extracted: Sequence[bool] | None = None) -> list[CleanedPage]:
     """Clean many documents at once; see the module docstring for how lines are decided."""
@@ -419,8 +426,8 @@ def clean_shard(texts: Sequence[str], model: LineModel | None = None,
     pages = []
     with _COLLECTOR_PAUSE:
         # tuple.__new__ skips LineDecision's Python-level __new__.
-        decisions = list(map(tuple.__new__, repeat(LineDecision),
-                             zip(*(columns[c].to_list() for c in LineDecision._fields))))
+        decisions = list(map(tuple.__new__, repeat(LineDecision), zip(
+            columns["line_no"].to_list(), columns["text"].to_list(), *map(_shared_strings, (columns["category"], columns["rule_id"])))))
         for doc in range(len(texts)):
             # Fields only come from the FIELD_CATEGORIES lines.
             own_sources = [decisions[i] for i in sources[source_bounds[doc]:source_bounds[doc + 1]]]
