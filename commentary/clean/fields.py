@@ -50,10 +50,10 @@ def extract_fields(lines: Sequence[LineDecision]) -> dict:
         put("title", chosen.text, chosen.rule_id)
     bio = [d for d in lines if d.category == "bio" and d.rule_id != "bio.heading"]
     for d in lines:
-        if d.category == "byline":
-            if d.rule_id in ("byline.by-name", "byline.after-label"):
+        if d.category == "byline":  # a page has many bylines and datelines: only read until one gives the field
+            if d.rule_id in ("byline.by-name", "byline.after-label") and "authors" not in sources:
                 put("authors", byline_names(after_by(d.text) if d.rule_id == "byline.by-name" else d.text), d.rule_id)
-            elif d.rule_id == "byline.dateline":
+            elif d.rule_id == "byline.dateline" and "published_date" not in sources:
                 put("published_date", find_date(d.text), d.rule_id)
         elif d.category == "disclaimer" and (match := OUTLET_PHRASE.search(d.text)):
             put("outlet", match["outlet"], d.rule_id)
