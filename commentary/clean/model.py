@@ -86,14 +86,17 @@ class TreeStage:
     def logit(self, x: np.ndarray) -> np.ndarray:
         """The summed leaf values of each row of ``x`` (column-major for speed), plus ``base``."""
         z = np.full(len(x), self.base)
+        # Trees share many tests: each distinct (feature, threshold) test is made once, as uint8 (0 or 1).
+        pairs, test_of = np.unique(np.stack([self.features.ravel(), self.thresholds.ravel()]), axis=1, return_inverse=True)
+        tests = np.empty((len(pairs[0]), len(x)), dtype=np.uint8)
+        for test, feature, threshold in zip(tests, pairs[0].astype(np.intp), pairs[1]):
+            np.greater(x[:, feature], threshold, out=test)
         leaf = np.empty(len(x), dtype=np.uint8)  # in-place uint8 arithmetic: the cheapest bit pattern
-        test = np.empty(len(x), dtype=bool)
-        for features, thresholds, values in zip(self.features, self.thresholds, self.values):
-            np.greater(x[:, features[0]], thresholds[0], out=leaf)
-            for feature, threshold in zip(features[1:], thresholds[1:]):
-                np.greater(x[:, feature], threshold, out=test)
+        for tree_tests, values in zip(test_of.reshape(self.features.shape), self.values):
+            np.copyto(leaf, tests[tree_tests[0]])
+            for index in tree_tests[1:]:
                 np.add(leaf, leaf, out=leaf)
-                np.bitwise_or(leaf, test, out=leaf)
+                np.bitwise_or(leaf, tests[index], out=leaf)
             z += values[leaf]
         return z
 
