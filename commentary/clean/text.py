@@ -210,13 +210,9 @@ def _title_rules(lines: pl.DataFrame) -> pl.DataFrame:
 def rule_lines(texts: Sequence[str]) -> pl.DataFrame:
     """The line table with ``rule_id`` and ``rule_category`` of the first matching rule (or null)."""
     rules = load_rules()
-    rule = pl.col("rule")
-    indices = list(range(len(rules)))
-    return add_rule_matches(line_table(texts), rules).with_columns(
-        rule.replace_strict(indices, [r.id for r in rules], default=None, return_dtype=pl.String).alias("rule_id"),
-        rule.replace_strict(indices, [r.category for r in rules], default=None, return_dtype=pl.String)
-        .alias("rule_category"),
-    )
+    lines = add_rule_matches(line_table(texts), rules)
+    return lines.with_columns(pl.Series("rule_id", [r.id for r in rules], dtype=pl.String).gather(lines["rule"]),
+                              pl.Series("rule_category", [r.category for r in rules], dtype=pl.String).gather(lines["rule"]))
 
 
 def classify_shard(texts: Sequence[str], model: LineModel | None = None,
