@@ -15,11 +15,15 @@ def text_ids(text: pl.Series) -> np.ndarray:
     Strings are grouped by their 64-bit hash; every string is then compared with the first of its
     group, and a hash collision falls back to grouping the strings themselves.
     """
-    _, first, inverse = np.unique(text.hash().to_numpy(), return_index=True, return_inverse=True)
-    if not (text.gather(first[inverse]) == text).all():
-        return _ids_of_first_rows(text.to_frame("text").with_row_index("row").select(
-            pl.col("row").min().over("text")).to_series().to_numpy())
-    return _ids_of_first_rows(first[inverse])
+    first_row = _first_rows_of(text.hash())
+    if not (text.gather(first_row) == text).all():
+        first_row = _first_rows_of(text)
+    return _ids_of_first_rows(first_row)
+
+
+def _first_rows_of(key: pl.Series) -> np.ndarray:
+    """The first row of each row's value of ``key`` (grouped by hashing in Polars, cheaper than sorting)."""
+    return key.to_frame("key").with_row_index("row").select(pl.col("row").min().over("key")).to_series().to_numpy()
 
 
 def _ids_of_first_rows(first_row: np.ndarray) -> np.ndarray:
