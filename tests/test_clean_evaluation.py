@@ -1,5 +1,6 @@
 """The development tools around the cleaner: what they refuse and what the shipped models record."""
 import json
+from types import SimpleNamespace
 
 from commentary.clean.model import HTML_MODEL_PATH, MODEL_PATH
 from commentary.clean.extractors import kept_share
@@ -42,3 +43,27 @@ def test_provenance_counts_pages_once_across_flattenings_and_names_licences():
     assert provenance(pages, "0123456789abcdef") == {
         "datasets": {"benchmark": {"pages": 1, "licence": "MIT"}, "readability": {"pages": 1, "licence": "Apache-2.0"}},
         "data_fingerprint": "0123456789abcdef"}
+
+
+def test_dump_writes_each_page_with_its_body_and_per_method_scores(tmp_path):
+    def page_counts(truth, text):
+        true, found = set(truth.split()), set(text.split())
+        total = len(true | found) or 1
+        return len(true & found) / total, len(found - true) / total, len(true - found) / total
+
+    score = SimpleNamespace(page_counts=page_counts,
+                            page_precision=lambda tp, fp, fn: tp / (tp + fp) if tp + fp else 0.0,
+                            page_recall=lambda tp, fp, fn: tp / (tp + fn) if tp + fn else 0.0)
+    pages = [Page("a.example", "x", {}, "one two three four", "cleanportal", "html", page_id="p1"),
+             Page("b.example", "x", {}, "five six", "readability", "html", page_id="p2")]
+    single = {"readability": {"p1": "one two", "p2": ""}}
+    path = tmp_path / "dump" / "html-site.jsonl"
+    evaluation.dump_pages(path, score, pages, ["one two three four", "five seven"], ["one", "five six"], single)
+    first, second = (json.loads(line) for line in path.read_text(encoding="utf-8").splitlines())
+    assert (first["page_id"], first["dataset"], first["site"], first["model_text"]) == ("p1", "cleanportal", "a.example", "one")
+    assert first["scores"]["project"] == {"precision": 1.0, "recall": 1.0, "f1": 1.0}
+    assert first["scores"]["model"]["recall"] == 0.25
+    assert first["scores"]["readability"] == {"precision": 1.0, "recall": 0.5, "f1": 0.6667}
+    assert second["body"] == "five seven"
+    assert second["scores"]["project"]["f1"] == 0.5
+    assert second["scores"]["readability"]["f1"] == 0.0
