@@ -2,8 +2,10 @@
 import json
 from types import SimpleNamespace
 
-from commentary.clean.model import HTML_MODEL_PATH, MODEL_PATH
 from commentary.clean.extractors import kept_share
+from commentary.clean.html import extract_html_shard, read_page
+from commentary.clean.model import HTML_MODEL_PATH, MODEL_PATH, html_model
+from commentary.clean.text import clean_shard
 from tools import evaluation
 from tools.train import Page, headline_is_no_body, provenance
 
@@ -67,3 +69,27 @@ def test_dump_writes_each_page_with_its_body_and_per_method_scores(tmp_path):
     assert second["body"] == "five seven"
     assert second["scores"]["project"]["f1"] == 0.5
     assert second["scores"]["readability"]["f1"] == 0.0
+
+
+def news_page(title: str, topic: str) -> str:
+    prose = "".join(f"<p>The council voted on Tuesday to change the {topic} after months of complaints from residents "
+                    f"who said the old plan left them stranded. Paragraph {i} adds detail number {i}.</p>" for i in range(6))
+    return (f"<html lang='en'><head><title>{title} | The Courier</title></head><body><nav><a href='/'>Home</a> "
+            f"<a href='/news'>News</a></nav><article><h1>{title}</h1>{prose}</article>"
+            "<footer><p>Copyright 2024 The Courier</p></footer></body></html>")
+
+
+def test_the_evaluation_s_html_bodies_are_the_product_s():
+    headlines = {"Night buses return": "night bus network", "Parks stay open later": "park hours",
+                 "Libraries add Sunday hours": "library budget"}
+    raw = [news_page(headline, topic) for headline, topic in headlines.items()]
+    readings = [read_page(page) for page in raw]
+    pages = [Page(f"site-{i}", r.page, {}, form="html", kept=r.kept, outputs=r.outputs, dom=r.dom,
+                  title=r.metadata["title"][0]) for i, r in enumerate(readings)]
+    model_texts, bodies = evaluation.html_bodies(pages, html_model())
+    released = [page.body for page in clean_shard([e.text for e in extract_html_shard([(p, None) for p in raw])],
+                                                  extracted=[True] * len(raw))]
+    assert bodies == released
+    # the finish's title drop is what makes them equal: the chosen blocks begin with the headline
+    assert [text.splitlines()[0] for text in model_texts] == list(headlines)
+    assert not any(body.startswith(headline) for body, headline in zip(bodies, headlines))

@@ -6,8 +6,9 @@ Reads ``../shared/benchmark`` (65 pages, the dev split) and ``../shared/pool`` (
 datasets). Every figure of the project's cleaner is out of sample: the line models are retrained
 without the held-out pages, by cross-validation with folds dealt by site (5 folds) and by leaving
 one dataset out, with the shipped decode settings; held-out pages then go through the product's own
-functions (``clean_shard`` for flattened text; for HTML ``select_blocks``, ``consensus_text``, then
-``clean_shard`` on the extracted text). On the same pages: trafilatura (default and
+functions (``clean_shard`` for flattened text; for HTML ``select_blocks``, the page finish
+``html.finish_pages`` (the consensus text, the repeated title dropped), then ``clean_shard`` on the
+extracted text). On the same pages: trafilatura (default and
 ``favor_precision``), readability-lxml, resiliparse, and "nothing removed" (the whole ``flat-blocks`` page). Per dataset: F1 of the
 benchmark's metric; "comments kept": the mean share of the gold-cut reader comments (pool
 ``comments``, 277 Dragnet pages) found in the output. Targets are printed beside the figures;
@@ -27,8 +28,7 @@ from pathlib import Path
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from commentary.clean.extractors import consensus_text
-from commentary.clean.html import select_blocks
+from commentary.clean.html import PageReading, finish_pages, select_blocks
 from commentary.clean.model import HTML_MODEL_PATH, MODEL_PATH, LineModel
 from commentary.clean.text import clean_shard
 from tools.corpus import DATASETS, SHARED, Cache, MissingData, scorer
@@ -56,19 +56,27 @@ def held_out_bodies(pages: list[Page], html: bool, shipped: LineModel, split,
     for part in sorted(set(parts.tolist())):
         model = fit_without(pages, html, lines_x, parts, part, shipped.threshold, shipped.run_cost)
         held = np.flatnonzero(parts == part)
-        texts = [pages[i].text for i in held]
         if html:
-            texts = select_blocks(texts, [pages[i].kept for i in held], [pages[i].dom for i in held], model)
+            texts, cleaned = html_bodies([pages[i] for i in held], model)
             if model_texts is not None:
                 for i, text in zip(held, texts):
                     model_texts[i] = text
-            texts = [consensus_text(text, pages[i].outputs) for i, text in zip(held, texts)]
-            cleaned = clean_shard(texts, extracted=[True] * len(texts))
         else:
-            cleaned = clean_shard(texts, model)
-        for i, page in zip(held, cleaned):
-            bodies[i] = page.body
+            cleaned = [page.body for page in clean_shard([pages[i].text for i in held], model)]
+        for i, body in zip(held, cleaned):
+            bodies[i] = body
     return bodies
+
+
+def html_bodies(pages: list[Page], model: LineModel) -> tuple[list[str], list[str]]:
+    """The block model's text and the body of each HTML page as the product makes them: ``select_blocks``,
+    the page finish (``html.finish_pages``: the consensus text, the repeated title dropped), then
+    ``clean_shard`` on the extracted text."""
+    texts = select_blocks([p.text for p in pages], [p.kept for p in pages], [p.dom for p in pages], model)
+    readings = [PageReading(page=p.text, dom=p.dom, outputs=p.outputs, kept=p.kept, link_share=None,
+                            metadata={"title": (p.title, "html")} if p.title else {}) for p in pages]
+    finished = [extraction.text for extraction in finish_pages(readings, texts)]
+    return texts, [page.body for page in clean_shard(finished, extracted=[True] * len(finished))]
 
 
 def scores(score, pages: list[Page], bodies: list[str], comments: dict[str, str]) -> dict[str, tuple[float, float | None]]:
