@@ -1,8 +1,11 @@
 """The development tools around the cleaner: what they refuse and what the shipped models record."""
 import json
+from types import SimpleNamespace
 
-from commentary.clean.model import HTML_MODEL_PATH, MODEL_PATH
 from commentary.clean.extractors import kept_share
+from commentary.clean.html import extract_html_shard, read_page
+from commentary.clean.model import HTML_MODEL_PATH, MODEL_PATH, html_model
+from commentary.clean.text import clean_shard
 from tools import evaluation
 from tools.train import Page, headline_is_no_body, provenance
 
@@ -42,3 +45,51 @@ def test_provenance_counts_pages_once_across_flattenings_and_names_licences():
     assert provenance(pages, "0123456789abcdef") == {
         "datasets": {"benchmark": {"pages": 1, "licence": "MIT"}, "readability": {"pages": 1, "licence": "Apache-2.0"}},
         "data_fingerprint": "0123456789abcdef"}
+
+
+def test_dump_writes_each_page_with_its_body_and_per_method_scores(tmp_path):
+    def page_counts(truth, text):
+        true, found = set(truth.split()), set(text.split())
+        total = len(true | found) or 1
+        return len(true & found) / total, len(found - true) / total, len(true - found) / total
+
+    score = SimpleNamespace(page_counts=page_counts,
+                            page_precision=lambda tp, fp, fn: tp / (tp + fp) if tp + fp else 0.0,
+                            page_recall=lambda tp, fp, fn: tp / (tp + fn) if tp + fn else 0.0)
+    pages = [Page("a.example", "x", {}, "one two three four", "cleanportal", "html", page_id="p1"),
+             Page("b.example", "x", {}, "five six", "readability", "html", page_id="p2")]
+    single = {"readability": {"p1": "one two", "p2": ""}}
+    path = tmp_path / "dump" / "html-site.jsonl"
+    evaluation.dump_pages(path, score, pages, ["one two three four", "five seven"], ["one", "five six"], single)
+    first, second = (json.loads(line) for line in path.read_text(encoding="utf-8").splitlines())
+    assert (first["page_id"], first["dataset"], first["site"], first["model_text"]) == ("p1", "cleanportal", "a.example", "one")
+    assert first["scores"]["project"] == {"precision": 1.0, "recall": 1.0, "f1": 1.0}
+    assert first["scores"]["model"]["recall"] == 0.25
+    assert first["scores"]["readability"] == {"precision": 1.0, "recall": 0.5, "f1": 0.6667}
+    assert second["body"] == "five seven"
+    assert second["scores"]["project"]["f1"] == 0.5
+    assert second["scores"]["readability"]["f1"] == 0.0
+
+
+def news_page(title: str, topic: str) -> str:
+    prose = "".join(f"<p>The council voted on Tuesday to change the {topic} after months of complaints from residents "
+                    f"who said the old plan left them stranded. Paragraph {i} adds detail number {i}.</p>" for i in range(6))
+    return (f"<html lang='en'><head><title>{title} | The Courier</title></head><body><nav><a href='/'>Home</a> "
+            f"<a href='/news'>News</a></nav><article><h1>{title}</h1>{prose}</article>"
+            "<footer><p>Copyright 2024 The Courier</p></footer></body></html>")
+
+
+def test_the_evaluation_s_html_bodies_are_the_product_s():
+    headlines = {"Night buses return": "night bus network", "Parks stay open later": "park hours",
+                 "Libraries add Sunday hours": "library budget"}
+    raw = [news_page(headline, topic) for headline, topic in headlines.items()]
+    readings = [read_page(page) for page in raw]
+    pages = [Page(f"site-{i}", r.page, {}, form="html", kept=r.kept, outputs=r.outputs, dom=r.dom,
+                  title=r.metadata["title"][0]) for i, r in enumerate(readings)]
+    model_texts, bodies = evaluation.html_bodies(pages, html_model())
+    released = [page.body for page in clean_shard([e.text for e in extract_html_shard([(p, None) for p in raw])],
+                                                  extracted=[True] * len(raw))]
+    assert bodies == released
+    # the finish's title drop is what makes them equal: the chosen blocks begin with the headline
+    assert [text.splitlines()[0] for text in model_texts] == list(headlines)
+    assert not any(body.startswith(headline) for body, headline in zip(bodies, headlines))

@@ -333,6 +333,18 @@ def test_extracted_text_keeps_short_lines_and_loses_pattern_furniture():
     assert [d.rule_id for d in extracted.lines if d.category == "body"] == ["extractor.main-content"] * 4
 
 
+def test_extracted_text_keeps_a_long_caption_with_an_agency_credit():
+    caption = ("Rescue workers search the rubble of a school in Moore, Oklahoma, after the tornado of May 20, "
+               "2013. (Photo by: Jane Roe/AFP/Getty Images)")
+    story = "The storm flattened whole streets of the town, and the search for survivors went on through the night."
+    text = "\n".join([story, caption, "Getty Images", "Jane Roe / AFP", story.replace("storm", "wind")])
+    flat, extracted = clean_shard([text, text], extracted=[False, True])
+    decisions = {d.text: d.rule_id for d in extracted.lines}
+    assert decisions[caption] == "extractor.main-content"
+    assert decisions["Getty Images"] == decisions["Jane Roe / AFP"] == "media.agency-credit"
+    assert {d.text: d.rule_id for d in flat.lines}[caption] == "media.agency-credit"
+
+
 def test_line_repeated_across_documents_of_a_shard_is_furniture():
     footer = "Example Daily newsletter and events"
     article = ("The council approved the budget on Monday after a long debate about the cost of new "

@@ -169,6 +169,21 @@ class Cache:
         return (json.loads(outputs_path.read_text(encoding="utf-8")),
                 {page.page_id: found_rows.get(page.page_id, np.zeros((0, width))) for page in self.pages})
 
+    def page_titles(self) -> dict[str, str | None]:
+        """``{page_id: the page's metadata title}`` as the HTML path reads it (``html.extract_page_metadata``),
+        for the finish's title drop. Cached under a key of ``html.py``'s and ``extractors.py``'s sources."""
+        from commentary.clean import extractors, html
+        key = hashlib.sha256((inspect.getsource(extractors) + inspect.getsource(html)).encode()).hexdigest()[:12]
+        path = self.root / f"page-title-{key}.json"
+        if not path.exists():
+            titles = {}
+            for page in self.pages:
+                tree = html.parse_html(read_html(page))
+                metadata = html.extract_page_metadata(tree, None) if tree is not None else {}
+                titles[page.page_id] = metadata.get("title", (None, ""))[0]
+            path.write_text(json.dumps(titles, ensure_ascii=False), encoding="utf-8")
+        return json.loads(path.read_text(encoding="utf-8"))
+
     def _extract_all(self) -> None:
         """Every page's whole text (``page-text``) and each single extractor's output in its own settings
         (trafilatura with its fallback extractors, as it runs by default)."""

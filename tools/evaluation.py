@@ -1,21 +1,26 @@
 """Cleaning accuracy on pages the models never trained on, beside the single extractors.
 
-    python -m tools.evaluation [--shared ../shared] [--strict]
+    python -m tools.evaluation [--shared ../shared] [--strict] [--dump DIR]
 
 Reads ``../shared/benchmark`` (65 pages, the dev split) and ``../shared/pool`` (1,131 pages of three
 datasets). Every figure of the project's cleaner is out of sample: the line models are retrained
 without the held-out pages, by cross-validation with folds dealt by site (5 folds) and by leaving
 one dataset out, with the shipped decode settings; held-out pages then go through the product's own
-functions (``clean_shard`` for flattened text; for HTML ``select_blocks``, ``consensus_text``, then
-``clean_shard`` on the extracted text). On the same pages: trafilatura (default and
+functions (``clean_shard`` for flattened text; for HTML ``select_blocks``, the page finish
+``html.finish_pages`` (the consensus text, the repeated title dropped), then ``clean_shard`` on the
+extracted text). On the same pages: trafilatura (default and
 ``favor_precision``), readability-lxml, resiliparse, and "nothing removed" (the whole ``flat-blocks`` page). Per dataset: F1 of the
 benchmark's metric; "comments kept": the mean share of the gold-cut reader comments (pool
 ``comments``, 277 Dragnet pages) found in the output. Targets are printed beside the figures;
 ``--strict`` exits 1 when one is missed. Flattened pages and extractor outputs are cached (``corpus.py``).
+``--dump DIR`` writes, per path and split, ``DIR/<form>-<split>.jsonl``: one line a page with its id,
+dataset and site, its held-out body (for HTML also the block model's text before the choice) and each
+method's page precision, recall and F1, for per-page error analysis.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -23,8 +28,7 @@ from pathlib import Path
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from commentary.clean.extractors import consensus_text
-from commentary.clean.html import select_blocks
+from commentary.clean.html import PageReading, finish_pages, select_blocks
 from commentary.clean.model import HTML_MODEL_PATH, MODEL_PATH, LineModel
 from commentary.clean.text import clean_shard
 from tools.corpus import DATASETS, SHARED, Cache, MissingData, scorer
@@ -40,24 +44,39 @@ HTML_MARGIN = 0.01
 COMMENTS_KEPT_MAX = 0.10
 
 
-def held_out_bodies(pages: list[Page], html: bool, shipped: LineModel, split) -> list[str]:
-    """Each page's body from a model trained without the pages sharing its part of ``split``."""
+def held_out_bodies(pages: list[Page], html: bool, shipped: LineModel, split,
+                    model_texts: list[str] | None = None) -> list[str]:
+    """Each page's body from a model trained without the pages sharing its part of ``split``; for HTML,
+    ``model_texts`` (when given) receives each page's block-model text before the choice."""
     lines_x = design(pages, html)
     parts = np.array([split(p) for p in pages])
     bodies = [""] * len(pages)
+    if model_texts is not None:
+        model_texts[:] = [""] * len(pages)
     for part in sorted(set(parts.tolist())):
         model = fit_without(pages, html, lines_x, parts, part, shipped.threshold, shipped.run_cost)
         held = np.flatnonzero(parts == part)
-        texts = [pages[i].text for i in held]
         if html:
-            texts = select_blocks(texts, [pages[i].kept for i in held], [pages[i].dom for i in held], model)
-            texts = [consensus_text(text, pages[i].outputs) for i, text in zip(held, texts)]
-            cleaned = clean_shard(texts, extracted=[True] * len(texts))
+            texts, cleaned = html_bodies([pages[i] for i in held], model)
+            if model_texts is not None:
+                for i, text in zip(held, texts):
+                    model_texts[i] = text
         else:
-            cleaned = clean_shard(texts, model)
-        for i, page in zip(held, cleaned):
-            bodies[i] = page.body
+            cleaned = [page.body for page in clean_shard([pages[i].text for i in held], model)]
+        for i, body in zip(held, cleaned):
+            bodies[i] = body
     return bodies
+
+
+def html_bodies(pages: list[Page], model: LineModel) -> tuple[list[str], list[str]]:
+    """The block model's text and the body of each HTML page as the product makes them: ``select_blocks``,
+    the page finish (``html.finish_pages``: the consensus text, the repeated title dropped), then
+    ``clean_shard`` on the extracted text."""
+    texts = select_blocks([p.text for p in pages], [p.kept for p in pages], [p.dom for p in pages], model)
+    readings = [PageReading(page=p.text, dom=p.dom, outputs=p.outputs, kept=p.kept, link_share=None,
+                            metadata={"title": (p.title, "html")} if p.title else {}) for p in pages]
+    finished = [extraction.text for extraction in finish_pages(readings, texts)]
+    return texts, [page.body for page in clean_shard(finished, extracted=[True] * len(finished))]
 
 
 def scores(score, pages: list[Page], bodies: list[str], comments: dict[str, str]) -> dict[str, tuple[float, float | None]]:
@@ -86,6 +105,7 @@ def evaluate(argv: list[str] | None) -> int:
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     parser.add_argument("--only", choices=("text", "html"), help="evaluate one path (the extractors are always shown)")
     parser.add_argument("--split", choices=("site", "dataset"), help="one of the two splits (default: both)")
+    parser.add_argument("--dump", type=Path, metavar="DIR", help="write each page's held-out body and scores to DIR")
     args = parser.parse_args(argv)
     started = time.monotonic()
     try:
@@ -102,8 +122,10 @@ def evaluate(argv: list[str] | None) -> int:
     rows: list[tuple[str, str, dict]] = []
     print(HEADER)
     html_pages = corpus_pages(cache, "html", DATASETS)
+    single = {}
     for name in SINGLE_EXTRACTORS:
         outputs = cache.extracted(name)
+        single[name] = outputs
         rows.append(("html", name, scores(score, html_pages, [outputs[p.page_id] for p in html_pages], comments)))
         print_row(*rows[-1])
     flat = cache.flattened("flat-blocks")
@@ -118,12 +140,39 @@ def evaluate(argv: list[str] | None) -> int:
                                   ("dataset", "this project, dataset left out", lambda p: p.dataset)):
             if args.split not in (None, key):
                 continue
-            bodies = held_out_bodies(pages, kind == "html", shipped, split)
+            model_texts: list[str] = []
+            bodies = held_out_bodies(pages, kind == "html", shipped, split, model_texts)
+            if args.dump:
+                dump_pages(args.dump / f"{kind}-{key}.jsonl", score, pages, bodies,
+                           model_texts if kind == "html" else None, single)
             for form in ("html",) if kind == "html" else FLATTENINGS:
                 chosen = [(p, b) for p, b in zip(pages, bodies) if p.form == form]
                 rows.append((form, label, scores(score, [p for p, _ in chosen], [b for _, b in chosen], comments)))
                 print_row(*rows[-1])
     return report(rows, args.strict, time.monotonic() - started)
+
+
+def dump_pages(path: Path, score, pages: list[Page], bodies: list[str], model_texts: list[str] | None,
+               single: dict[str, dict[str, str]]) -> None:
+    """One JSON line a page: id, dataset, site, form, held-out body (and block-model text), and the
+    page precision, recall and F1 of the project and of each single extractor on it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as out:
+        for i, (page, body) in enumerate(zip(pages, bodies)):
+            texts = {"project": body, **({"model": model_texts[i]} if model_texts else {}),
+                     **({name: outputs[page.page_id] for name, outputs in single.items()} if page.form == "html" else {})}
+            record = {"page_id": page.page_id, "dataset": page.dataset, "site": page.group, "form": page.form,
+                      "body": body, **({"model_text": model_texts[i]} if model_texts else {}),
+                      "scores": {name: page_scores(score, page.truth, text) for name, text in texts.items()}}
+            out.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+
+def page_scores(score, truth: str, text: str) -> dict[str, float]:
+    """Page precision, recall and F1 of ``text`` against ``truth`` (the benchmark's per-page definitions)."""
+    counts = score.page_counts(truth, text)
+    precision, recall = score.page_precision(*counts), score.page_recall(*counts)
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4)}
 
 
 COLUMNS = (*DATASETS, "pool")

@@ -9,8 +9,8 @@ Order of decisions for each non-blank line (the first that applies wins):
    furniture named after its zone (``nav`` before the first body line, ``related`` after it).
 
 Text that an extractor already reduced to the main content (``extracted``) gets only the
-precision tier: the furniture rules and the structural rules that follow a rule-matched line
-(author boxes, bylines, comment and link-list tails). Its other lines are body: the title and
+precision tier: the furniture rules (but a long photo caption stays, ``CAPTION_RULES``) and the
+structural rules that follow a rule-matched line (author boxes, bylines, comment and link-list tails). Its other lines are body: the title and
 zone decisions, made for whole flattened pages, would cut article text there.
 """
 from __future__ import annotations
@@ -91,6 +91,10 @@ NOT_FOR_EXTRACTED = (structural("title.first-line"), structural("title.repeat"))
 TAIL_ZONE_PREFIX = "zone.tail-"
 #: Rule id of the body lines of extracted text (kept as the extractor returned them).
 EXTRACTOR_ID = "extractor.main-content"
+#: Caption rules that leave a line of extracted text of at least ``EXTRACTED_CAPTION_MIN_WORDS`` words
+#: as body: there the line is a photo caption that the extractors kept inside the article.
+CAPTION_RULES = ("media.agency-credit",)
+EXTRACTED_CAPTION_MIN_WORDS = 15
 MODEL_HEAD_CATEGORY = "nav"
 MODEL_LATER_CATEGORY = "related"
 
@@ -229,6 +233,11 @@ def classify_shard(texts: Sequence[str], model: LineModel | None = None,
                              dtype=pl.Boolean).gather(lines["doc"])
     lines = lines.with_columns(is_extracted)
     probability = body_probability(lines, model)
+    if extracted is not None and any(extracted):
+        kept_caption = (pl.col("extracted") & pl.col("rule_id").is_in(CAPTION_RULES)
+                        & (pl.col("n_words") >= EXTRACTED_CAPTION_MIN_WORDS))
+        lines = lines.with_columns(pl.when(kept_caption).then(None).otherwise(pl.col(name)).alias(name)
+                                   for name in ("rule_id", "rule_category"))
     repeat_text = pl.col("n_words").is_between(SHARD_REPEAT_MIN_WORDS, PROSE_MIN_WORDS - 1) & pl.col("opens_letter")
     shard_repeat = ~pl.col("extracted") & repeat_text & pl.Series(_in_documents(lines, repeat_text, SHARD_REPEAT_MIN_DOCS))
     lines = lines.with_columns(shard_repeat.alias("shard_repeat")).with_columns(
