@@ -10,8 +10,9 @@ Order of decisions for each non-blank line (the first that applies wins):
 
 Text that an extractor already reduced to the main content (``extracted``) gets only the
 precision tier: the furniture rules (but a long photo caption stays, ``CAPTION_RULES``) and the
-structural rules that follow a rule-matched line (author boxes, bylines, comment and link-list tails). Its other lines are body: the title and
-zone decisions, made for whole flattened pages, would cut article text there.
+structural rules that follow a rule-matched line (author boxes, bylines, comment and link-list
+tails). Its other lines are body: the title and zone decisions, made for whole flattened pages,
+would cut article text there.
 """
 from __future__ import annotations
 
