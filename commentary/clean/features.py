@@ -212,10 +212,15 @@ def _log(expr: pl.Expr) -> pl.Expr:
     return expr.cast(pl.Float32).log1p()
 
 
+def shifted_in_page(expr: pl.Expr, offset: int) -> pl.Expr:
+    """``expr`` of the line ``offset`` lines before (after, when negative) in the same document, else null."""
+    doc = pl.col("doc")  # sorted: a shift over the shard, kept where it stays in the document
+    return pl.when(doc.shift(offset) == doc).then(expr.shift(offset))
+
+
 def _neighbour(expr: pl.Expr, offset: int) -> pl.Expr:
     """``expr`` of the line ``offset`` lines before (after, when negative) in the same document, else 0."""
-    doc = pl.col("doc")  # sorted: a shift over the shard, kept where it stays in the document
-    return pl.when(doc.shift(offset) == doc).then(expr.shift(offset)).otherwise(0.0)
+    return shifted_in_page(expr, offset).otherwise(0.0)
 
 
 def _window_mean(expr: pl.Expr, size: int) -> pl.Expr:

@@ -29,7 +29,7 @@ from commentary.clean.article import not_an_article
 from commentary.clean.distinct import first_rows
 from commentary.clean.extractors import DOM_COLUMNS
 from commentary.clean.features import (NEAR_WINDOW, PROSE_MIN_WORDS, add_rule_matches, context_frame, feature_frame,
-                                       lexical_frame, lexical_keys, line_table)
+                                       lexical_frame, lexical_keys, line_table, shifted_in_page)
 from commentary.clean.fields import FIELD_CATEGORIES, extract_fields
 from commentary.clean.model import EXTRACTORS, MODEL_ID, LineModel, default_model
 from commentary.clean.rules import CATEGORY_PRIORITY, load_rules, load_structural_rules, matches_where
@@ -100,13 +100,6 @@ MODEL_HEAD_CATEGORY = "nav"
 MODEL_LATER_CATEGORY = "related"
 
 
-def _previous_in_page(expr: pl.Expr) -> pl.Expr:
-    """``expr`` of the line before in the same page, else null: the pages' rows are consecutive, so one shift
-    over the shard, kept where it stays in the page."""
-    doc = pl.col("doc")
-    return pl.when(doc.shift(1) == doc).then(expr.shift(1))
-
-
 def _filled_in_page(expr: pl.Expr) -> pl.Expr:
     """The last non-null value of ``expr`` up to each line in its page, else null: one forward fill over the
     shard, kept where the value comes from the same page."""
@@ -118,7 +111,7 @@ def _structural_rules(lines: pl.DataFrame) -> pl.DataFrame:
     """Add ``structural_id``: decisions that need a line's neighbours or zone (null when none)."""
     rule_id = pl.col("rule_id")
     unclaimed = rule_id.is_null()
-    prev_rule = _previous_in_page(rule_id)
+    prev_rule = shifted_in_page(rule_id, 1)
     # Segments start at every rule-matched line and at every document's first line; lines after a
     # heading belong to its segment. A segment is a run of rows: what it holds up to a line is a
     # running total over the shard minus that total before the segment's first line.
@@ -150,7 +143,7 @@ def _structural_rules(lines: pl.DataFrame) -> pl.DataFrame:
         .alias("structural_id")
     )
     # A role line ("Senior Fellow, Asia") follows a byline name; a bio may open with that name.
-    byline_name = _previous_in_page(pl.col("structural_id")) == structural("byline.after-label")
+    byline_name = shifted_in_page(pl.col("structural_id"), 1) == structural("byline.after-label")
     lines = lines.with_columns(_filled_in_page(pl.when(pl.col("structural_id") == structural("byline.after-label"))
                                                .then(pl.col("text"))).alias("author"))
     author = pl.col("author")
@@ -182,7 +175,7 @@ def _tail_zone(lines: pl.DataFrame) -> pl.DataFrame:
          | (pl.col("rule_id").is_in(LIST_MARKERS) & (body_share_before >= TAIL_MIN_BODY_SHARE))).fill_null(False)
         .alias("tail_marker"))
     marker = pl.col("tail_marker")
-    after_marker = _previous_in_page(_filled_in_page(pl.when(marker).then(pl.lit(True)))).fill_null(False)
+    after_marker = shifted_in_page(_filled_in_page(pl.when(marker).then(pl.lit(True))), 1).fill_null(False)
     marker_category = _filled_in_page(pl.when(marker).then(pl.col("rule_category")))
     return lines.with_columns(
         pl.when(after_marker & pl.col("rule_id").is_null() & pl.col("structural_id").is_null())
