@@ -44,28 +44,25 @@ HTML_MARGIN = 0.01
 COMMENTS_KEPT_MAX = 0.10
 
 
-def held_out_bodies(pages: list[Page], html: bool, shipped: LineModel, split,
-                    model_texts: list[str] | None = None) -> list[str]:
-    """Each page's body from a model trained without the pages sharing its part of ``split``; for HTML,
-    ``model_texts`` (when given) receives each page's block-model text before the choice."""
+def held_out_bodies(pages: list[Page], html: bool, shipped: LineModel, split) -> tuple[list[str], list[str] | None]:
+    """Each page's body from a model trained without the pages sharing its part of ``split``, and for HTML
+    each page's block-model text before the choice (None for flattened text)."""
     lines_x = design(pages, html)
     parts = np.array([split(p) for p in pages])
     bodies = [""] * len(pages)
-    if model_texts is not None:
-        model_texts[:] = [""] * len(pages)
+    model_texts = [""] * len(pages) if html else None
     for part in sorted(set(parts.tolist())):
         model = fit_without(pages, html, lines_x, parts, part, shipped.threshold, shipped.run_cost)
         held = np.flatnonzero(parts == part)
         if html:
             texts, cleaned = html_bodies([pages[i] for i in held], model)
-            if model_texts is not None:
-                for i, text in zip(held, texts):
-                    model_texts[i] = text
+            for i, text in zip(held, texts):
+                model_texts[i] = text
         else:
             cleaned = [page.body for page in clean_shard([pages[i].text for i in held], model)]
         for i, body in zip(held, cleaned):
             bodies[i] = body
-    return bodies
+    return bodies, model_texts
 
 
 def html_bodies(pages: list[Page], model: LineModel) -> tuple[list[str], list[str]]:
@@ -140,11 +137,9 @@ def evaluate(argv: list[str] | None) -> int:
                                   ("dataset", "this project, dataset left out", lambda p: p.dataset)):
             if args.split not in (None, key):
                 continue
-            model_texts: list[str] = []
-            bodies = held_out_bodies(pages, kind == "html", shipped, split, model_texts)
+            bodies, model_texts = held_out_bodies(pages, kind == "html", shipped, split)
             if args.dump:
-                dump_pages(args.dump / f"{kind}-{key}.jsonl", score, pages, bodies,
-                           model_texts if kind == "html" else None, single)
+                dump_pages(args.dump / f"{kind}-{key}.jsonl", score, pages, bodies, model_texts, single)
             for form in ("html",) if kind == "html" else FLATTENINGS:
                 chosen = [(p, b) for p, b in zip(pages, bodies) if p.form == form]
                 rows.append((form, label, scores(score, [p for p, _ in chosen], [b for _, b in chosen], comments)))
