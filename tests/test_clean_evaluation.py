@@ -7,6 +7,7 @@ from commentary.clean.html import extract_html_shard, read_page
 from commentary.clean.model import HTML_MODEL_PATH, MODEL_PATH, html_model
 from commentary.clean.text import clean_shard
 from tools import evaluation
+from tools.corpus import page_host
 from tools.train import Page, headline_is_no_body, provenance
 
 
@@ -93,3 +94,14 @@ def test_the_evaluation_s_html_bodies_are_the_product_s():
     # the finish's title drop is what makes them equal: the chosen blocks begin with the headline
     assert [text.splitlines()[0] for text in model_texts] == list(headlines)
     assert not any(body.startswith(headline) for body, headline in zip(bodies, headlines))
+
+
+def test_a_page_without_a_url_is_grouped_by_the_host_it_names_as_its_own():
+    canonical = '<a href="https://other.example/x">o</a><link href="https://www.blog.example/post" rel="canonical">'
+    assert page_host(canonical) == "blog.example"
+    assert page_host("<meta content='http://news.example/a' property='og:url'>") == "news.example"
+    linked = ('<a href="http://b.example/1">1</a><a class=x href=http://b.example/2>2</a>'
+              '<a href="https://a.example/">3</a><a href="/relative">4</a><img src="http://cdn.example/i.png">')
+    assert page_host(linked) == "b.example"
+    assert page_host('<a href="http://z.example/">z</a><a href="http://y.example/">y</a>') == "y.example"
+    assert page_host("<p>no links</p><a href='mailto:x@example.org'>m</a>") == ""

@@ -12,7 +12,9 @@ import hashlib
 import importlib.util
 import inspect
 import json
+import re
 import warnings
+from collections import Counter
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -55,9 +57,38 @@ class Page:
     html_path: Path
 
 
-def _site(url: str, page_id: str) -> str:
-    host = urlparse(url or "").netloc.lower().removeprefix("www.")
-    return host or page_id
+_TAG = re.compile(r"<(link|meta|a)\s([^>]*)>", re.IGNORECASE)
+_ATTRIBUTE = re.compile(r"""([\w:-]+)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))""")
+
+
+def _host(url: str | None) -> str:
+    try:
+        host = urlparse((url or "").strip()).hostname or ""
+    except ValueError:
+        return ""
+    return host.removeprefix("www.")
+
+
+def page_host(html: str) -> str:
+    """The host a page names as its own: its canonical link or ``og:url``, else the host its absolute
+    ``<a href>`` links point to most (ties by name), else ``""``."""
+    own, linked = "", Counter()
+    for tag, attributes in _TAG.findall(html):
+        values = {name.lower(): a or b or c for name, a, b, c in _ATTRIBUTE.findall(attributes)}
+        tag = tag.lower()
+        if not own and ((tag == "link" and values.get("rel", "").lower() == "canonical")
+                        or (tag == "meta" and values.get("property", "").lower() == "og:url")):
+            own = _host(values.get("href") or values.get("content"))
+        elif tag == "a" and values.get("href", "").lower().startswith(("http://", "https://")):
+            if host := _host(values["href"]):
+                linked[host] += 1
+    return own or min(linked, key=lambda host: (-linked[host], host), default="")
+
+
+def _site(url: str | None, page_id: str, html_path: Path) -> str:
+    """A page's fold group: the host of its recorded URL; for pages without one (Dragnet's and
+    Readability's), the host the page names as its own (``page_host``); else the page's id."""
+    return _host(url) or page_host(gzip.decompress(html_path.read_bytes()).decode("utf-8", "replace")) or page_id
 
 
 def load_corpus(shared: Path = SHARED) -> list[Page]:
@@ -68,12 +99,14 @@ def load_corpus(shared: Path = SHARED) -> list[Page]:
     pages = []
     truth = json.loads((shared / "benchmark" / "ground-truth.json").read_text(encoding="utf-8"))
     for page_id, item in truth.items():
-        pages.append(Page(page_id, "benchmark", _site(item.get("url"), page_id), item.get("articleBody") or "", "",
-                          shared / "benchmark" / "html" / f"{page_id}.html.gz"))
+        html_path = shared / "benchmark" / "html" / f"{page_id}.html.gz"
+        pages.append(Page(page_id, "benchmark", _site(item.get("url"), page_id, html_path),
+                          item.get("articleBody") or "", "", html_path))
     truth = json.loads((shared / "pool" / "ground-truth.json").read_text(encoding="utf-8"))
     for page_id, item in truth.items():
-        pages.append(Page(page_id, item["dataset"], _site(item.get("url"), page_id), item.get("articleBody") or "",
-                          item.get("comments") or "", shared / "pool" / "html" / f"{page_id}.html.gz"))
+        html_path = shared / "pool" / "html" / f"{page_id}.html.gz"
+        pages.append(Page(page_id, item["dataset"], _site(item.get("url"), page_id, html_path),
+                          item.get("articleBody") or "", item.get("comments") or "", html_path))
     return sorted(pages, key=lambda p: (DATASETS.index(p.dataset), p.page_id))
 
 
