@@ -3,10 +3,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import gc
 import json
 import re
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +23,7 @@ from commentary.clean.people import byline_names
 from commentary.clean.model import MODEL_ID
 from commentary.clean.rules import CATEGORY_PRIORITY, first_matching_rule, load_rules, load_structural_rules, rule_groups, rule_match_expr
 from commentary.clean.tags import line_tags
-from commentary.clean.text import _shared_strings, clean_shard, clean_text, rule_lines
+from commentary.clean.text import clean_shard, clean_text, rule_lines
 from tools.train import load_pages, train
 
 TEST_DATA = Path(__file__).parent / "data"
@@ -373,20 +371,6 @@ def test_fields_read_from_field_categories_equal_fields_read_from_all_lines():
         assert {name: getattr(page, name) for name in fields} == fields
 
 
-def test_clean_shard_leaves_the_garbage_collector_as_it_found_it():
-    texts = [(RAW / d["file"]).read_text(encoding="utf-8") for d in SEED_DOCS]
-    assert gc.isenabled()
-    with ThreadPoolExecutor(max_workers=3) as pool:
-        assert all(len(pages) == len(texts) for pages in pool.map(clean_shard, [texts] * 6))
-    assert gc.isenabled()
-    gc.disable()
-    try:
-        clean_shard(texts)
-        assert not gc.isenabled()
-    finally:
-        gc.enable()
-
-
 def test_training_is_deterministic(tmp_path):
     """The same pages give the same model file, byte for byte (the shipped one is checked by `make train`)."""
     pages = load_pages(TEST_DATA, seeds=RAW)
@@ -497,10 +481,3 @@ def test_page_maxima_and_distances_stay_within_the_page(pages):
     assert got.first_row(values == got.highest(values)).tolist() == want["first_highest"]
     assert got.since(flag).tolist() == want["since"]
     assert got.until(flag).tolist() == want["until"]
-
-
-@given(st.lists(st.sampled_from(["body", "nav", "nav.shard-repeat", "", "é"]), max_size=30))
-def test_shared_strings_read_as_the_column(values):
-    got = _shared_strings(pl.Series(values, dtype=pl.String))
-    assert got == values
-    assert len({id(v) for v in got}) == len(set(values))

@@ -16,15 +16,12 @@ would cut article text there.
 """
 from __future__ import annotations
 
-import gc
-import threading
 from collections.abc import Sequence
-from itertools import repeat
 
 import numpy as np
 import polars as pl
 
-from commentary.clean import CleanedPage, LineDecision
+from commentary.clean import LINE_SCHEMA, CleanedPage, LineDecision, PageLines
 from commentary.clean.article import not_an_article
 from commentary.clean.distinct import first_rows
 from commentary.clean.extractors import DOM_COLUMNS
@@ -349,36 +346,6 @@ def body_probability(lines: pl.DataFrame, model: LineModel) -> np.ndarray:
     return model.stage2.predict(inputs)
 
 
-class _CollectorPause:
-    """Pauses Python's cyclic garbage collector while a shard's pages are assembled.
-
-    The collections that a shard's new named tuples would set off scan every object of the process
-    (docs/PERFORMANCE.md). Nestable and thread-safe: the collector resumes when the last pause
-    ends, if it was running before.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._depth = 0
-        self._resume = False
-
-    def __enter__(self) -> None:
-        with self._lock:
-            if self._depth == 0:
-                self._resume = gc.isenabled()
-                gc.disable()
-            self._depth += 1
-
-    def __exit__(self, *exc_info) -> None:
-        with self._lock:
-            self._depth -= 1
-            if self._depth == 0 and self._resume:
-                gc.enable()
-
-
-_COLLECTOR_PAUSE = _CollectorPause()
-
-
 def body_runs(lines: pl.DataFrame, probability: np.ndarray, threshold: float, run_cost: float,
               rescue: bool = False) -> np.ndarray:
     """Body flag of every line: the probabilities decoded into body runs per page at the cut-off ``threshold``
@@ -400,13 +367,6 @@ def _in_documents(lines: pl.DataFrame, tried: pl.Expr, documents: int) -> np.nda
     return found
 
 
-def _shared_strings(column: pl.Series) -> list[str]:
-    """``column.to_list()`` (no nulls) with one Python string for each distinct value: a shard's lines share a few
-    categories and rule ids."""
-    values = column.unique(maintain_order=True)
-    return np.array(values.to_list(), dtype=object)[column.cast(pl.Enum(values)).to_physical().to_numpy()].tolist()
-
-
 def clean_shard(texts: Sequence[str], model: LineModel | None = None,
                 extracted: Sequence[bool] | None = None) -> list[CleanedPage]:
     """Clean many documents at once; see the module docstring for how lines are decided."""
@@ -415,24 +375,18 @@ def clean_shard(texts: Sequence[str], model: LineModel | None = None,
     bodies = (decided.lazy().filter(is_body).group_by("doc").agg(pl.col("text").str.join("\n\n"))
               .collect().rows())
     body_of = dict(bodies)
-    columns = decided.select("doc", "line_no", "text", "category", "rule_id",
-                             pl.col("category").is_in(FIELD_CATEGORIES).alias("field_source"))
-    doc_ids = columns["doc"].to_numpy()
-    bounds = np.searchsorted(doc_ids, np.arange(len(texts) + 1))
-    sources = np.flatnonzero(columns["field_source"].to_numpy())
-    source_bounds = np.searchsorted(doc_ids[sources], np.arange(len(texts) + 1)).tolist()
-    sources = sources.tolist()
+    lines = decided.select(LINE_SCHEMA.names())
+    bounds = np.searchsorted(decided["doc"].to_numpy(), np.arange(len(texts) + 1)).tolist()
+    # Fields only come from the FIELD_CATEGORIES lines: only they become LineDecision objects here.
+    sources = decided.filter(pl.col("category").is_in(FIELD_CATEGORIES))
+    source_bounds = np.searchsorted(sources["doc"].to_numpy(), np.arange(len(texts) + 1)).tolist()
+    sources = list(map(LineDecision._make, sources.select(LINE_SCHEMA.names()).iter_rows()))
     pages = []
-    with _COLLECTOR_PAUSE:
-        # tuple.__new__ skips LineDecision's Python-level __new__.
-        decisions = list(map(tuple.__new__, repeat(LineDecision), zip(
-            columns["line_no"].to_list(), columns["text"].to_list(), *map(_shared_strings, (columns["category"], columns["rule_id"])))))
-        for doc in range(len(texts)):
-            # Fields only come from the FIELD_CATEGORIES lines.
-            own_sources = [decisions[i] for i in sources[source_bounds[doc]:source_bounds[doc + 1]]]
-            body = body_of.get(doc, "")
-            pages.append(CleanedPage(body=body, lines=decisions[bounds[doc]:bounds[doc + 1]],
-                                     rejection=not_an_article(texts[doc], body), **extract_fields(own_sources)))
+    for doc in range(len(texts)):
+        body = body_of.get(doc, "")
+        pages.append(CleanedPage(body=body, lines=PageLines(lines.slice(bounds[doc], bounds[doc + 1] - bounds[doc])),
+                                 rejection=not_an_article(texts[doc], body),
+                                 **extract_fields(sources[source_bounds[doc]:source_bounds[doc + 1]])))
     return pages
 
 
