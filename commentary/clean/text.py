@@ -329,9 +329,9 @@ def stage2_context(lines: pl.DataFrame, probability: np.ndarray, names: Sequence
 
 def body_probability(lines: pl.DataFrame, model: LineModel) -> np.ndarray:
     """Stage-2 body probability of every line (``lines`` with ``rule_category``)."""
-    # One column-major matrix holds the stage-1 features, then the context, filled column by column.
-    n_features = len(model.features)
-    inputs = np.empty((lines.height, n_features + len(model.context_features)), order="F")
+    # One column-major matrix holds the stage-1 features, filled column by column; stage 2 reads its columns and
+    # the context's as they are.
+    inputs = np.empty((lines.height, len(model.features)), order="F")
     features = feature_frame(lines, CATEGORY_PRIORITY)
     if model.lexicon:
         ids = lines["text_id"].to_numpy()  # the keys of each distinct text, looked up once
@@ -339,11 +339,8 @@ def body_probability(lines: pl.DataFrame, model: LineModel) -> np.ndarray:
         features = features.hstack(lexical_frame(lexical_keys(distinct), model.lexical_index)[ids])
     for column, name in zip(inputs.T, model.features):
         column[:] = features[name].to_numpy()  # the HTML model's ``kept_by_*`` and ``dom_*`` inputs come with ``lines``
-    first = model.stage1.predict(inputs[:, :n_features])
-    context = stage2_context(lines, first, model.context_features)
-    for column, name in zip(inputs.T[n_features:], model.context_features):
-        column[:] = context[name].to_numpy()
-    return model.stage2.predict(inputs)
+    context = stage2_context(lines, model.stage1.predict(inputs), model.context_features)
+    return model.stage2.predict([*inputs.T, *(context[name].to_numpy() for name in model.context_features)])
 
 
 def body_runs(lines: pl.DataFrame, probability: np.ndarray, threshold: float, run_cost: float,
