@@ -442,24 +442,21 @@ def lexical_names() -> list[str]:
 
 
 def lexical_index(lexicon: dict[str, dict[str, float]]) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Per slot of ``lexicon`` (``{slot: {key string: weight}}``), its keys' hashes sorted and their weights."""
+    """Per slot of ``lexicon`` (``{slot: {key string: weight}}``), its keys' distinct hashes and their weights (of the
+    first key string with that hash)."""
     index = []
     for column, slot in enumerate(LEXICAL_SLOTS):
         words = lexicon.get(slot, {})
-        keys = lexical_keys(pl.Series(list(words), dtype=pl.String), whole=True)[:, column]
-        order = np.argsort(keys, kind="stable")
-        index.append((keys[order], np.array(list(words.values()), dtype=np.float64)[order]))
+        keys, first = np.unique(lexical_keys(pl.Series(list(words), dtype=pl.String), whole=True)[:, column], return_index=True)
+        index.append((keys, np.array(list(words.values()), dtype=np.float64)[first]))
     return index
 
 
 def lexical_frame(keys: np.ndarray, index: list[tuple[np.ndarray, np.ndarray]]) -> pl.DataFrame:
     """The lexical inputs of every line (``keys``: :func:`lexical_keys`): per slot, the weight that the
-    vocabulary (:func:`lexical_index`) gives the line's key, 0 for a key outside it."""
-    columns = {}
-    for name, column, (known, weights) in zip(lexical_names(), keys.T, index):
-        at = np.minimum(np.searchsorted(known, column), max(len(known) - 1, 0))
-        columns[name] = np.where(known[at] == column, weights[at], 0.0) if len(known) else np.zeros(len(column))
-    return pl.DataFrame(columns, schema={name: pl.Float64 for name in columns})
+    vocabulary (:func:`lexical_index`) gives the line's key, 0 for a key outside it (a hash look-up in Polars)."""
+    return pl.DataFrame({name: pl.Series(column).replace_strict(known, weights, default=0.0, return_dtype=pl.Float64)
+                         for name, column, (known, weights) in zip(lexical_names(), keys.T, index)})
 
 
 class _Pages:
