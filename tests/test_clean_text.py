@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from commentary.clean import CATEGORIES, LineDecision
 from commentary.clean.article import _BLANK_AFTER_NEWLINE, _MARKUP_AFTER_NEWLINE, MARKUP_LINE, _has_words, _line_chars
-from commentary.clean.features import FAR_LINES, _Pages, char_profile, context_frame, feature_frame
+from commentary.clean.features import FAR_LINES, LOG1P_TABLE_SIZE, _log1p, _Pages, char_profile, context_frame, feature_frame
 from commentary.clean.dates import find_date
 from commentary.clean.distinct import first_rows, text_ids
 from commentary.clean.fields import extract_fields
@@ -430,6 +430,17 @@ def test_repeated_and_address_features_per_line(pages):
     want = [float(page.count(line) > 1) for page in pages for line in page]
     assert features["repeated"].to_list() == want
     assert features["has_address"].to_list() == [float(line == "x.com") for page in pages for line in page]
+
+
+@pytest.mark.parametrize("values", [
+    pl.Series(np.arange(LOG1P_TABLE_SIZE + 3)), pl.Series([0, 1, 2, 65535], dtype=pl.UInt16),
+    pl.Series([3, -1, 7], dtype=pl.Int8), pl.Series([4, None, 0], dtype=pl.UInt32), pl.Series([0.5, 2.0, 1e9]),
+    pl.Series([], dtype=pl.Int64), pl.Series([LOG1P_TABLE_SIZE - 1, 0], dtype=pl.Int64),
+])
+def test_log1p_of_counts_is_polars_own(values):
+    got, want = _log1p(values), values.cast(pl.Float32).log1p()
+    assert got.dtype == pl.Float32 and got.to_numpy().view(np.uint32).tolist() == want.to_numpy().view(np.uint32).tolist()
+    assert got.null_count() == want.null_count()
 
 
 @settings(max_examples=300, deadline=None)
