@@ -59,7 +59,7 @@ class _CharFlags:
 
     def __call__(self, code_points: np.ndarray) -> np.ndarray:
         flags = self._table.take(code_points)
-        if not (flags & self.KNOWN).all():
+        if flags.min(initial=self.KNOWN) < self.KNOWN:  # KNOWN lies above every class bit
             with self._lock:
                 new = np.unique(code_points[(flags & self.KNOWN) == 0])
                 chars = pl.Series([chr(c) for c in new], dtype=pl.String)

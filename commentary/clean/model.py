@@ -98,12 +98,13 @@ class TreeStage:
         for test, feature, threshold in zip(tests, pairs[0].astype(np.intp), pairs[1]):
             np.greater(columns[feature], threshold, out=test)
         leaf = np.empty(len(z), dtype=np.uint8)  # in-place uint8 arithmetic: the cheapest bit pattern
+        leaf_values = np.empty(len(z))
         for tree_tests, values in zip(test_of.reshape(self.features.shape), self.values):
             np.copyto(leaf, tests[tree_tests[0]])
             for index in tree_tests[1:]:
                 np.add(leaf, leaf, out=leaf)
                 np.bitwise_or(leaf, tests[index], out=leaf)
-            z += values[leaf]
+            z += np.take(values, leaf, out=leaf_values)
         return z
 
     def predict(self, x: Inputs) -> np.ndarray:
