@@ -208,7 +208,7 @@ def _furniture(doc_ids: list[str], pages: list[CleanedPage]) -> pl.DataFrame:
     """The furniture audit of ``pages`` (one per id of ``doc_ids``): every line not classified as body, from the
     pages' line tables."""
     owner = np.repeat(np.arange(len(pages)), [len(page.lines) for page in pages])
-    audit = pl.concat([PageLines().frame, *(page.lines.frame for page in pages)])
+    audit = pl.concat([PageLines().frame, *(page.lines.frame for page in pages)])  # an empty table first: there may be no pages
     return (audit.with_columns(pl.col("line_no").cast(pl.Int64), doc_id=pl.Series(doc_ids, dtype=pl.String).gather(owner))
             .filter(pl.col("category") != "body").select(tables.FURNITURE.names))
 

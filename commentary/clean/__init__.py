@@ -6,8 +6,8 @@ fields with where each came from, and a `LineDecision` for every non-blank line 
 """
 from __future__ import annotations
 
-from dataclasses import field, make_dataclass
 from collections.abc import Iterator
+from dataclasses import field, make_dataclass
 from typing import Any, NamedTuple, get_origin, get_type_hints
 
 import polars as pl
