@@ -18,7 +18,7 @@ import polars as pl
 import pyarrow as pa
 
 from commentary import language, tables, warc
-from commentary.clean import CleanedPage, LineDecision
+from commentary.clean import CleanedPage, PageLines
 from commentary.clean.html import TooCostly, extract_html_shard
 from commentary.clean.text import clean_shard
 from commentary.ingest import RawFile, RejectedFile, cap_long_lines, read_raw
@@ -205,12 +205,11 @@ def repair_page_urls(articles: pl.DataFrame) -> tuple[pl.DataFrame, list[dict]]:
 
 
 def _furniture(doc_ids: list[str], pages: list[CleanedPage]) -> pl.DataFrame:
-    """The furniture audit of ``pages`` (one per id of ``doc_ids``): every line not classified as body, built column by column."""
-    types = {"line_no": pl.Int64, "text": pl.String, "category": pl.String, "rule_id": pl.String}
-    lines = list(chain.from_iterable(page.lines for page in pages))
+    """The furniture audit of ``pages`` (one per id of ``doc_ids``): every line not classified as body, from the
+    pages' line tables."""
     owner = np.repeat(np.arange(len(pages)), [len(page.lines) for page in pages])
-    audit = pl.DataFrame([pl.Series(name, [line[i] for line in lines], dtype=types[name]) for i, name in enumerate(LineDecision._fields)])
-    return (audit.with_columns(doc_id=pl.Series(doc_ids, dtype=pl.String).gather(owner))
+    audit = pl.concat([PageLines().frame, *(page.lines.frame for page in pages)])  # an empty table first: there may be no pages
+    return (audit.with_columns(pl.col("line_no").cast(pl.Int64), doc_id=pl.Series(doc_ids, dtype=pl.String).gather(owner))
             .filter(pl.col("category") != "body").select(tables.FURNITURE.names))
 
 

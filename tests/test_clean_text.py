@@ -3,10 +3,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import gc
 import json
 import re
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +15,7 @@ from hypothesis import strategies as st
 
 from commentary.clean import CATEGORIES, LineDecision
 from commentary.clean.article import _BLANK_AFTER_NEWLINE, _MARKUP_AFTER_NEWLINE, MARKUP_LINE, _has_words, _line_chars
-from commentary.clean.features import FAR_LINES, _Pages, char_profile, context_frame, feature_frame
+from commentary.clean.features import FAR_LINES, LOG1P_TABLE_SIZE, _log1p, _Pages, char_profile, context_frame, feature_frame
 from commentary.clean.dates import find_date
 from commentary.clean.distinct import first_rows, text_ids
 from commentary.clean.fields import extract_fields
@@ -25,7 +23,7 @@ from commentary.clean.people import byline_names
 from commentary.clean.model import MODEL_ID
 from commentary.clean.rules import CATEGORY_PRIORITY, first_matching_rule, load_rules, load_structural_rules, rule_groups, rule_match_expr
 from commentary.clean.tags import line_tags
-from commentary.clean.text import _shared_strings, clean_shard, clean_text, rule_lines
+from commentary.clean.text import clean_shard, clean_text, rule_lines
 from tools.train import load_pages, train
 
 TEST_DATA = Path(__file__).parent / "data"
@@ -373,20 +371,6 @@ def test_fields_read_from_field_categories_equal_fields_read_from_all_lines():
         assert {name: getattr(page, name) for name in fields} == fields
 
 
-def test_clean_shard_leaves_the_garbage_collector_as_it_found_it():
-    texts = [(RAW / d["file"]).read_text(encoding="utf-8") for d in SEED_DOCS]
-    assert gc.isenabled()
-    with ThreadPoolExecutor(max_workers=3) as pool:
-        assert all(len(pages) == len(texts) for pages in pool.map(clean_shard, [texts] * 6))
-    assert gc.isenabled()
-    gc.disable()
-    try:
-        clean_shard(texts)
-        assert not gc.isenabled()
-    finally:
-        gc.enable()
-
-
 def test_training_is_deterministic(tmp_path):
     """The same pages give the same model file, byte for byte (the shipped one is checked by `make train`)."""
     pages = load_pages(TEST_DATA, seeds=RAW)
@@ -448,6 +432,17 @@ def test_repeated_and_address_features_per_line(pages):
     assert features["has_address"].to_list() == [float(line == "x.com") for page in pages for line in page]
 
 
+@pytest.mark.parametrize("values", [
+    pl.Series(np.arange(LOG1P_TABLE_SIZE + 3)), pl.Series([0, 1, 2, 65535], dtype=pl.UInt16),
+    pl.Series([3, -1, 7], dtype=pl.Int8), pl.Series([4, None, 0], dtype=pl.UInt32), pl.Series([0.5, 2.0, 1e9]),
+    pl.Series([], dtype=pl.Int64), pl.Series([LOG1P_TABLE_SIZE - 1, 0], dtype=pl.Int64),
+])
+def test_log1p_of_counts_is_polars_own(values):
+    got, want = _log1p(values), values.cast(pl.Float32).log1p()
+    assert got.dtype == pl.Float32 and got.to_numpy().view(np.uint32).tolist() == want.to_numpy().view(np.uint32).tolist()
+    assert got.null_count() == want.null_count()
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.text(st.sampled_from(list("ab_9 .-\n\u0301\u00e9\u4e2d\u0660\u00b2")), max_size=40), st.integers(0, 12))
 def test_has_words_counts_runs_of_word_characters(text, count):
@@ -497,10 +492,3 @@ def test_page_maxima_and_distances_stay_within_the_page(pages):
     assert got.first_row(values == got.highest(values)).tolist() == want["first_highest"]
     assert got.since(flag).tolist() == want["since"]
     assert got.until(flag).tolist() == want["until"]
-
-
-@given(st.lists(st.sampled_from(["body", "nav", "nav.shard-repeat", "", "é"]), max_size=30))
-def test_shared_strings_read_as_the_column(values):
-    got = _shared_strings(pl.Series(values, dtype=pl.String))
-    assert got == values
-    assert len({id(v) for v in got}) == len(set(values))

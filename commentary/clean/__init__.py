@@ -2,12 +2,15 @@
 
 `clean_shard` takes the decoded text of many documents at once (so that line features can be
 computed in bulk) and returns one `CleanedPage` per document: the article body, the metadata
-fields with where each came from, and one `LineDecision` for every non-blank line.
+fields with where each came from, and a `LineDecision` for every non-blank line (`PageLines`).
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import field, make_dataclass
 from typing import Any, NamedTuple, get_origin, get_type_hints
+
+import polars as pl
 
 from schemas.models import CATEGORIES, SOURCED_FIELDS, Article  # noqa: F401  (CATEGORIES re-exported: the line categories)
 
@@ -23,6 +26,34 @@ class LineDecision(NamedTuple):
     rule_id: str
 
 
+#: The columns of ``PageLines.frame``: ``LineDecision``'s fields.
+LINE_SCHEMA = pl.Schema({"line_no": pl.Int32, "text": pl.String, "category": pl.String, "rule_id": pl.String})
+
+
+class PageLines:
+    """The decisions on a page's non-blank lines, in order: a table of ``LINE_SCHEMA`` (``frame``, a slice of the
+    shard's table, which the pipeline's furniture audit reads as it is), one ``LineDecision`` per line when iterated."""
+
+    __slots__ = ("frame",)
+
+    def __init__(self, frame: pl.DataFrame | None = None) -> None:
+        self.frame = pl.DataFrame(schema=LINE_SCHEMA) if frame is None else frame
+
+    def __len__(self) -> int:
+        return self.frame.height
+
+    def __iter__(self) -> Iterator[LineDecision]:
+        return map(LineDecision._make, self.frame.iter_rows())
+
+    def __eq__(self, other: object) -> bool:
+        return list(self) == list(other) if isinstance(other, (PageLines, list)) else NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # compared by value, as a list
+
+    def __repr__(self) -> str:
+        return f"PageLines({list(self)!r})"
+
+
 #: The article fields that the visible text can give: all sourced fields but the page's own url and language.
 TEXT_FIELDS = tuple(name for name in SOURCED_FIELDS if name not in ("url", "language"))
 
@@ -36,7 +67,7 @@ def _article_field(name: str) -> tuple[str, type, Any]:
 CleanedPage = make_dataclass("CleanedPage", [
     ("body", str), *map(_article_field, TEXT_FIELDS),
     ("field_sources", dict[str, str], field(default_factory=dict)),
-    ("lines", list[LineDecision], field(default_factory=list)),
+    ("lines", PageLines, field(default_factory=PageLines)),
     ("rejection", tuple[str, str] | None, field(default=None)),
 ])
 CleanedPage.__module__ = __name__

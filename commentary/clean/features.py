@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from functools import cache
 
 import numpy as np
 import polars as pl
@@ -58,7 +59,7 @@ class _CharFlags:
 
     def __call__(self, code_points: np.ndarray) -> np.ndarray:
         flags = self._table.take(code_points)
-        if not (flags & self.KNOWN).all():
+        if flags.min(initial=self.KNOWN) < self.KNOWN:  # KNOWN lies above every class bit
             with self._lock:
                 new = np.unique(code_points[(flags & self.KNOWN) == 0])
                 chars = pl.Series([chr(c) for c in new], dtype=pl.String)
@@ -208,8 +209,27 @@ def _ratio(numerator: pl.Expr, denominator: pl.Expr) -> pl.Expr:
     return (numerator / pl.max_horizontal(denominator, pl.lit(1))).cast(pl.Float32)
 
 
+#: Counts below this have their ``log1p`` looked up in a table of Polars' own values (``_log1p``).
+LOG1P_TABLE_SIZE = 1 << 17
+
+
+@cache
+def _log1p_table() -> np.ndarray:
+    return pl.Series(np.arange(LOG1P_TABLE_SIZE, dtype=np.uint32)).cast(pl.Float32).log1p().to_numpy()
+
+
+def _log1p(values: pl.Series) -> pl.Series:
+    """``values.cast(pl.Float32).log1p()``, looked up when they are counts below ``LOG1P_TABLE_SIZE`` (a gather
+    costs a fraction of Polars' ``log1p``)."""
+    if (values.dtype.is_integer() and len(values) and not values.has_nulls()
+            and 0 <= values.min() and values.max() < LOG1P_TABLE_SIZE):
+        return pl.Series(values.name, _log1p_table()[values.to_numpy()], dtype=pl.Float32)
+    return values.cast(pl.Float32).log1p()
+
+
 def _log(expr: pl.Expr) -> pl.Expr:
-    return expr.cast(pl.Float32).log1p()
+    """``log1p`` of ``expr`` as Float32 (``_log1p``); not for use inside a window, which would call it once per group."""
+    return expr.map_batches(_log1p, return_dtype=pl.Float32, is_elementwise=True)
 
 
 def shifted_in_page(expr: pl.Expr, offset: int) -> pl.Expr:
@@ -268,14 +288,14 @@ def feature_frame(lines: pl.DataFrame, categories: Sequence[str]) -> pl.DataFram
         "_index": pl.int_range(pl.len()).over("doc"),
         "_n_lines": pl.len().over("doc"),
         "_block_chars": pl.col("n_chars").sum().over("block"),
-        "_dense": _window_mean(_log(pl.col("n_chars")), NEAR_WINDOW),
+        "_dense": _window_mean(pl.col("_log_chars"), NEAR_WINDOW),
     }
     terminal, index, n_lines, block_chars, dense = map(pl.col, shared)
     n_chars, letters = pl.col("n_chars"), pl.col("n_letters")
     prose = (n_words >= PROSE_MIN_WORDS).cast(pl.Float32)
-    log_chars = _log(n_chars)
+    log_chars = pl.col("_log_chars")  # a column before the windows that read it (``_log``)
     doc_chars = n_chars.sum().over("doc")
-    return lines.with_columns(**shared).with_columns(
+    return lines.with_columns(_log(n_chars).alias("_log_chars")).with_columns(**shared).with_columns(
         log_chars.alias("log_chars"),
         _log(n_words).alias("log_words"),
         _ratio(letters, n_chars).alias("letter_share"),
@@ -315,7 +335,7 @@ def feature_frame(lines: pl.DataFrame, categories: Sequence[str]) -> pl.DataFram
         _ratio(dense, dense.max().over("doc")).alias("density_vs_peak"),
         *[(pl.col("rule_category") == c).fill_null(False).cast(pl.Float32).alias(f"rule_{c}")
           for c in categories],
-    ).drop(*shared)
+    ).drop("_log_chars", *shared)
 
 
 def feature_names(categories: Sequence[str]) -> list[str]:
@@ -442,24 +462,21 @@ def lexical_names() -> list[str]:
 
 
 def lexical_index(lexicon: dict[str, dict[str, float]]) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Per slot of ``lexicon`` (``{slot: {key string: weight}}``), its keys' hashes sorted and their weights."""
+    """Per slot of ``lexicon`` (``{slot: {key string: weight}}``), its keys' distinct hashes and their weights (of the
+    first key string with that hash)."""
     index = []
     for column, slot in enumerate(LEXICAL_SLOTS):
         words = lexicon.get(slot, {})
-        keys = lexical_keys(pl.Series(list(words), dtype=pl.String), whole=True)[:, column]
-        order = np.argsort(keys, kind="stable")
-        index.append((keys[order], np.array(list(words.values()), dtype=np.float64)[order]))
+        keys, first = np.unique(lexical_keys(pl.Series(list(words), dtype=pl.String), whole=True)[:, column], return_index=True)
+        index.append((keys, np.array(list(words.values()), dtype=np.float64)[first]))
     return index
 
 
 def lexical_frame(keys: np.ndarray, index: list[tuple[np.ndarray, np.ndarray]]) -> pl.DataFrame:
     """The lexical inputs of every line (``keys``: :func:`lexical_keys`): per slot, the weight that the
-    vocabulary (:func:`lexical_index`) gives the line's key, 0 for a key outside it."""
-    columns = {}
-    for name, column, (known, weights) in zip(lexical_names(), keys.T, index):
-        at = np.minimum(np.searchsorted(known, column), max(len(known) - 1, 0))
-        columns[name] = np.where(known[at] == column, weights[at], 0.0) if len(known) else np.zeros(len(column))
-    return pl.DataFrame(columns, schema={name: pl.Float64 for name in columns})
+    vocabulary (:func:`lexical_index`) gives the line's key, 0 for a key outside it (a hash look-up in Polars)."""
+    return pl.DataFrame({name: pl.Series(column).replace_strict(known, weights, default=0.0, return_dtype=pl.Float64)
+                         for name, column, (known, weights) in zip(lexical_names(), keys.T, index)})
 
 
 class _Pages:
@@ -534,7 +551,9 @@ def context_frame(lines: pl.DataFrame, probability: np.ndarray, names: Sequence[
         "_p_max_before": pages.running_max(p32), "_p_max_after": pages.running_max(p32, reverse=True),
         "_p_doc_max": p_doc_max,
         "_to_peak": np.abs(pages.row - pages.first_row(p32 == p_doc_max)),  # the first highest, as Polars' ``arg_max``
+        "_log_words": _log1p(lines["n_words"]),  # a column: a window reads it
     }
+    log_words = pl.col("_log_words")
 
     def distance(name: str) -> pl.Expr:
         """``_log`` of a distance of ``helpers`` (FAR_LINES when there is none)."""
@@ -552,8 +571,8 @@ def context_frame(lines: pl.DataFrame, probability: np.ndarray, names: Sequence[
         "p_below_running_max": pl.col("_p_max_before") - p,
         "p_max_after": pl.col("_p_max_after"),
         "p_max_before": pl.col("_p_max_before"),
-        "prev2_log_words": _neighbour(_log(n_words), 2),
-        "next2_log_words": _neighbour(_log(n_words), -2),
+        "prev2_log_words": _neighbour(log_words, 2),
+        "next2_log_words": _neighbour(log_words, -2),
         "prev_prose": _neighbour(prose, 1),
         "next_prose": _neighbour(prose, -1),
         "log_since_prose": distance("_since_prose"),
@@ -566,7 +585,7 @@ def context_frame(lines: pl.DataFrame, probability: np.ndarray, names: Sequence[
         "near_rules": _window_mean(pl.col("rule_category").is_not_null().cast(pl.Float32), NEAR_WINDOW),
         "doc_comment_share": _ratio(pl.col("_comments_in_doc").cast(pl.Float32), pl.col("_doc_lines").cast(pl.UInt32)),
         "length_rank": _ratio(n_words.rank("average").over("doc"), pl.len().over("doc")),
-        "words_vs_page_prose": _log(n_words) - _log(n_words).filter(prose > 0).median().over("doc").fill_null(0.0),
+        "words_vs_page_prose": log_words - log_words.filter(prose > 0).median().over("doc").fill_null(0.0),
         "near_open_prose": _window_mean(prose * (1 - pl.col("ends_terminal").cast(pl.Float32)), NEAR_WINDOW),
         "log_to_peak": _log(pl.col("_to_peak")),
     }

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache, cached_property
 from pathlib import Path
@@ -34,6 +35,9 @@ MODEL_ID = "model.line-v2"
 #: The single extractors (``extractors.py``) whose kept share of each line the HTML model reads.
 EXTRACTORS = ("trafilatura", "trafilatura-precision", "readability", "resiliparse")
 
+#: A stage's inputs: a matrix with a row per line, or the sequence of its columns (no copy into one matrix).
+Inputs = np.ndarray | Sequence[np.ndarray]
+
 _BLAS = ThreadpoolController()
 #: Products run under the BLAS limit one at a time, so that concurrent shards do not undo each other's limit.
 _BLAS_LIMIT_LOCK = threading.Lock()
@@ -48,11 +52,12 @@ class LogisticStage:
     coef: np.ndarray
     intercept: float
 
-    def predict(self, x: np.ndarray) -> np.ndarray:
+    def predict(self, x: Inputs) -> np.ndarray:
         """Probability of the positive class for each row of ``x``."""
         # Standardisation folded into the weights: one matrix-vector product. On the calling thread
         # only: OpenBLAS's helper threads keep spinning after the call, which costs more CPU time
         # than they save on a product this small (and gives the same result).
+        x = x if isinstance(x, np.ndarray) else np.column_stack(x)
         weights = self.coef / self.scale
         with _BLAS_LIMIT_LOCK, _BLAS.limit(limits=1, user_api="blas"):
             z = x @ weights
@@ -83,24 +88,26 @@ class TreeStage:
     thresholds: np.ndarray  # (trees, depth)
     values: np.ndarray  # (trees, 2 ** depth): leaf values, leaf = tests read as bits, first test highest
 
-    def logit(self, x: np.ndarray) -> np.ndarray:
-        """The summed leaf values of each row of ``x`` (column-major for speed), plus ``base``."""
-        z = np.full(len(x), self.base)
+    def logit(self, x: Inputs) -> np.ndarray:
+        """The summed leaf values of each row of ``x`` (a matrix column-major for speed, or its columns), plus ``base``."""
+        columns = x.T if isinstance(x, np.ndarray) else x
+        z = np.full(len(columns[0]), self.base)
         # Trees share many tests: each distinct (feature, threshold) test is made once, as uint8 (0 or 1).
         pairs, test_of = np.unique(np.stack([self.features.ravel(), self.thresholds.ravel()]), axis=1, return_inverse=True)
-        tests = np.empty((len(pairs[0]), len(x)), dtype=np.uint8)
+        tests = np.empty((len(pairs[0]), len(z)), dtype=np.uint8)
         for test, feature, threshold in zip(tests, pairs[0].astype(np.intp), pairs[1]):
-            np.greater(x[:, feature], threshold, out=test)
-        leaf = np.empty(len(x), dtype=np.uint8)  # in-place uint8 arithmetic: the cheapest bit pattern
+            np.greater(columns[feature], threshold, out=test)
+        leaf = np.empty(len(z), dtype=np.uint8)  # in-place uint8 arithmetic: the cheapest bit pattern
+        leaf_values = np.empty(len(z))
         for tree_tests, values in zip(test_of.reshape(self.features.shape), self.values):
             np.copyto(leaf, tests[tree_tests[0]])
             for index in tree_tests[1:]:
                 np.add(leaf, leaf, out=leaf)
                 np.bitwise_or(leaf, tests[index], out=leaf)
-            z += values[leaf]
+            z += np.take(values, leaf, out=leaf_values)
         return z
 
-    def predict(self, x: np.ndarray) -> np.ndarray:
+    def predict(self, x: Inputs) -> np.ndarray:
         """Probability of the positive class for each row of ``x``."""
         return 1.0 / (1.0 + np.exp(-np.clip(self.logit(x), -30, 30)))
 

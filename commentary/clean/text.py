@@ -16,15 +16,12 @@ would cut article text there.
 """
 from __future__ import annotations
 
-import gc
-import threading
 from collections.abc import Sequence
-from itertools import repeat
 
 import numpy as np
 import polars as pl
 
-from commentary.clean import CleanedPage, LineDecision
+from commentary.clean import LINE_SCHEMA, CleanedPage, LineDecision, PageLines
 from commentary.clean.article import not_an_article
 from commentary.clean.distinct import first_rows
 from commentary.clean.extractors import DOM_COLUMNS
@@ -36,11 +33,21 @@ from commentary.clean.rules import CATEGORY_PRIORITY, load_rules, load_structura
 from commentary.clean.segments import page_body
 
 
-def structural(rule_id: str) -> str:
-    """``rule_id``, which must be declared in ``commentary/rules/structural.toml``."""
-    if rule_id not in load_structural_rules():
+#: The ids of the structural rules (``commentary/rules/structural.toml``): the line table's ``structural_id`` is an index
+#: into them, and the rule ids become strings once, for the decided lines.
+STRUCTURAL_IDS = tuple(load_structural_rules())
+
+
+def structural(rule_id: str) -> int:
+    """The index in ``STRUCTURAL_IDS`` of ``rule_id``, which must be declared in ``commentary/rules/structural.toml``."""
+    if rule_id not in STRUCTURAL_IDS:
         raise KeyError(f"structural rule {rule_id} is not declared in commentary/rules/structural.toml")
-    return rule_id
+    return STRUCTURAL_IDS.index(rule_id)
+
+
+def _structural_lit(rule_id: str) -> pl.Expr:
+    """``structural(rule_id)`` as a ``structural_id`` value."""
+    return pl.lit(structural(rule_id), dtype=pl.Int8)
 
 
 #: A title is a short line of several words (the benchmark's <title> and <h1> lines have 2-25).
@@ -90,6 +97,9 @@ SHARD_REPEAT_MIN_WORDS = 2
 NOT_FOR_EXTRACTED = (structural("title.first-line"), structural("title.repeat"))
 #: Prefix of the ids of the lines after a tail marker (``zone.tail-<marker's category>``).
 TAIL_ZONE_PREFIX = "zone.tail-"
+#: The ``structural_id`` of the lines after a tail marker, by the marker's category.
+_TAIL_ZONES = {category: structural(TAIL_ZONE_PREFIX + category)
+               for category in sorted({rule_id.split(".")[0] for rule_id in (*COMMENT_MARKERS, *COMMENT_ENTRIES, *LIST_MARKERS)})}
 #: Rule id of the body lines of extracted text (kept as the extractor returned them).
 EXTRACTOR_ID = "extractor.main-content"
 #: Caption rules that leave a line of extracted text of at least ``EXTRACTED_CAPTION_MIN_WORDS`` words
@@ -135,11 +145,11 @@ def _structural_rules(lines: pl.DataFrame) -> pl.DataFrame:
                                   & (pl.col("body_from_here") < pl.col("body_from_here").max().over("doc")))
     lines = lines.with_columns(
         pl.when(unclaimed & (segment_rule == "summary.heading") & (offset <= SUMMARY_MAX_ITEMS) & short_item)
-        .then(pl.lit(structural("summary.item")))
+        .then(_structural_lit("summary.item"))
         .when(unclaimed & (segment_rule == "bio.heading") & (offset <= BIO_MAX_LINES))
-        .then(pl.lit(structural("bio.after-heading")))
-        .when(name_line).then(pl.lit(structural("byline.after-label")))
-        .when(bio_sentence).then(pl.lit(structural("bio.name-after-body")))
+        .then(_structural_lit("bio.after-heading"))
+        .when(name_line).then(_structural_lit("byline.after-label"))
+        .when(bio_sentence).then(_structural_lit("bio.name-after-body"))
         .alias("structural_id")
     )
     # A role line ("Senior Fellow, Asia") follows a byline name; a bio may open with that name.
@@ -154,8 +164,8 @@ def _structural_rules(lines: pl.DataFrame) -> pl.DataFrame:
         pl.when(pl.col("structural_id").is_not_null()).then(pl.col("structural_id"))
         .when(unclaimed & byline_name & (pl.col("n_words") <= BYLINE_ROLE_MAX_WORDS)
               & ~pl.col("ends_stop"))
-        .then(pl.lit(structural("byline.role")))
-        .when(name_then_verb).then(pl.lit(structural("bio.author-name")))
+        .then(_structural_lit("byline.role"))
+        .when(name_then_verb).then(_structural_lit("bio.author-name"))
         .otherwise(pl.col("structural_id"))
         .alias("structural_id")
     )
@@ -176,10 +186,10 @@ def _tail_zone(lines: pl.DataFrame) -> pl.DataFrame:
         .alias("tail_marker"))
     marker = pl.col("tail_marker")
     after_marker = shifted_in_page(_filled_in_page(pl.when(marker).then(pl.lit(True))), 1).fill_null(False)
-    marker_category = _filled_in_page(pl.when(marker).then(pl.col("rule_category")))
+    zone = _filled_in_page(pl.when(marker).then(pl.col("rule_category").replace_strict(_TAIL_ZONES, default=None,
+                                                                                       return_dtype=pl.Int8)))
     return lines.with_columns(
-        pl.when(after_marker & pl.col("rule_id").is_null() & pl.col("structural_id").is_null())
-        .then(pl.lit(TAIL_ZONE_PREFIX) + marker_category)
+        pl.when(after_marker & pl.col("rule_id").is_null() & pl.col("structural_id").is_null()).then(zone)
         .otherwise(pl.col("structural_id")).alias("structural_id")
     )
 
@@ -198,8 +208,8 @@ def _title_rules(lines: pl.DataFrame) -> pl.DataFrame:
         | (title.str.starts_with(pl.col("text")) & (pl.col("n_words") >= TITLE_REPEAT_MIN_WORDS))
     )
     return lines.with_columns(
-        pl.when(free & (pl.col("index") == pl.col("first_title_index"))).then(pl.lit(structural("title.first-line")))
-        .when(is_repeat & (pl.col("index") <= pl.col("first_body") + 1)).then(pl.lit(structural("title.repeat")))
+        pl.when(free & (pl.col("index") == pl.col("first_title_index"))).then(_structural_lit("title.first-line"))
+        .when(is_repeat & (pl.col("index") <= pl.col("first_body") + 1)).then(_structural_lit("title.repeat"))
         .otherwise(pl.col("structural_id"))
         .alias("structural_id")
     )
@@ -231,7 +241,7 @@ def classify_shard(texts: Sequence[str], model: LineModel | None = None,
         kept_caption = (pl.col("extracted") & pl.col("rule_id").is_in(CAPTION_RULES)
                         & (pl.col("n_words") >= EXTRACTED_CAPTION_MIN_WORDS))
         lines = lines.with_columns(pl.when(kept_caption).then(None).otherwise(pl.col(name)).alias(name)
-                                   for name in ("rule_id", "rule_category"))
+                                   for name in ("rule", "rule_id", "rule_category"))
     repeat_text = pl.col("n_words").is_between(SHARD_REPEAT_MIN_WORDS, PROSE_MIN_WORDS - 1) & pl.col("opens_letter")
     shard_repeat = ~pl.col("extracted") & repeat_text & pl.Series(_in_documents(lines, repeat_text, SHARD_REPEAT_MIN_DOCS))
     lines = lines.with_columns(shard_repeat.alias("shard_repeat")).with_columns(
@@ -239,24 +249,36 @@ def classify_shard(texts: Sequence[str], model: LineModel | None = None,
         .otherwise(pl.Series(body_runs(lines, probability, model.threshold, model.run_cost, rescue=True)) & ~pl.col("shard_repeat")).alias("model_body"))
     lines = _structural_rules(lines).with_columns(
         pl.when(pl.col("extracted") & pl.col("structural_id").is_in(NOT_FOR_EXTRACTED)).then(None)
-        .otherwise(pl.col("structural_id")).alias("structural_id"))
-    structural_id = pl.col("structural_id")
-    declared = load_structural_rules()
-    decided_category = pl.coalesce("rule_category", structural_id.replace_strict(
-        list(declared), [rule.category for rule in declared.values()], default=None, return_dtype=pl.String))
-    seen_body = _filled_in_page(pl.when(pl.col("model_body")).then(pl.lit(True))).fill_null(False)
-    return lines.with_columns(pl.coalesce("rule_id", structural_id).alias("rule_id")).select(
-        "doc", "line_no", "text",
-        pl.when(pl.col("rule_id").is_not_null()).then(decided_category)
-        .when(pl.col("model_body")).then(pl.lit("body"))
-        .when(seen_body).then(pl.lit(MODEL_LATER_CATEGORY))
-        .otherwise(pl.lit(MODEL_HEAD_CATEGORY)).alias("category"),
-        "rule_id", "extracted", "shard_repeat",
-    ).select(
-        "doc", "line_no", "text", "category",
-        pl.coalesce("rule_id", pl.when(pl.col("extracted")).then(pl.lit(EXTRACTOR_ID)),
-                    pl.when(pl.col("shard_repeat")).then(pl.col("category") + SHARD_REPEAT_SUFFIX), pl.lit(MODEL_ID)),
-    )
+        .otherwise(pl.col("structural_id")).alias("structural_id"),
+        _filled_in_page(pl.when(pl.col("model_body")).then(pl.lit(True))).fill_null(False).alias("seen_body"))
+    return lines.select("doc", "line_no", "text", **_decisions(lines))
+
+
+def _decisions(lines: pl.DataFrame) -> dict[str, pl.Series]:
+    """``category`` and ``rule_id`` of every line: its furniture rule's (``rule``), else its structural rule's
+    (``structural_id``), else the extractor's (``extracted``: body), else the model's (body, or the zone before or
+    after the first body line; a shard repeat there is named after that zone). Decided as indices into the few
+    strings they can be, which are gathered once at the end."""
+    rules, declared = load_rules(), load_structural_rules()
+    rule_ids = [*(rule.id for rule in rules), *STRUCTURAL_IDS, EXTRACTOR_ID, MODEL_ID]
+    categories = list(dict.fromkeys([*(rule.category for rule in rules), *(rule.category for rule in declared.values()),
+                                     "body", MODEL_LATER_CATEGORY, MODEL_HEAD_CATEGORY]))
+    rule = lines["rule"].fill_null(-1).to_numpy().astype(np.int64)
+    structural_rule = lines["structural_id"].fill_null(-1).to_numpy().astype(np.int64)
+    extracted, shard_repeat, body, seen_body = (lines[name].to_numpy() for name in ("extracted", "shard_repeat", "model_body", "seen_body"))
+    has_rule, has_structural = rule >= 0, structural_rule >= 0
+    model_zone = np.where(body, categories.index("body"),
+                          np.where(seen_body, categories.index(MODEL_LATER_CATEGORY), categories.index(MODEL_HEAD_CATEGORY)))
+    category = np.select(
+        [has_rule, has_structural],
+        [np.array([categories.index(r.category) for r in rules])[rule],
+         np.array([categories.index(declared[i].category) for i in STRUCTURAL_IDS])[structural_rule]], model_zone)
+    repeat_id = np.where(seen_body, structural(MODEL_LATER_CATEGORY + SHARD_REPEAT_SUFFIX),
+                         structural(MODEL_HEAD_CATEGORY + SHARD_REPEAT_SUFFIX)) + len(rules)
+    rule_id = np.select([has_rule, has_structural, extracted, shard_repeat],
+                        [rule, structural_rule + len(rules), len(rule_ids) - 2, repeat_id], len(rule_ids) - 1)
+    return {"category": pl.Series(categories, dtype=pl.String).gather(category),
+            "rule_id": pl.Series(rule_ids, dtype=pl.String).gather(rule_id)}
 
 
 #: The HTML model's inputs that ``with_kept`` adds: the share of each line that each extractor kept and
@@ -332,9 +354,9 @@ def stage2_context(lines: pl.DataFrame, probability: np.ndarray, names: Sequence
 
 def body_probability(lines: pl.DataFrame, model: LineModel) -> np.ndarray:
     """Stage-2 body probability of every line (``lines`` with ``rule_category``)."""
-    # One column-major matrix holds the stage-1 features, then the context, filled column by column.
-    n_features = len(model.features)
-    inputs = np.empty((lines.height, n_features + len(model.context_features)), order="F")
+    # One column-major matrix holds the stage-1 features, filled column by column; stage 2 reads its columns and
+    # the context's as they are.
+    inputs = np.empty((lines.height, len(model.features)), order="F")
     features = feature_frame(lines, CATEGORY_PRIORITY)
     if model.lexicon:
         ids = lines["text_id"].to_numpy()  # the keys of each distinct text, looked up once
@@ -342,41 +364,8 @@ def body_probability(lines: pl.DataFrame, model: LineModel) -> np.ndarray:
         features = features.hstack(lexical_frame(lexical_keys(distinct), model.lexical_index)[ids])
     for column, name in zip(inputs.T, model.features):
         column[:] = features[name].to_numpy()  # the HTML model's ``kept_by_*`` and ``dom_*`` inputs come with ``lines``
-    first = model.stage1.predict(inputs[:, :n_features])
-    context = stage2_context(lines, first, model.context_features)
-    for column, name in zip(inputs.T[n_features:], model.context_features):
-        column[:] = context[name].to_numpy()
-    return model.stage2.predict(inputs)
-
-
-class _CollectorPause:
-    """Pauses Python's cyclic garbage collector while a shard's pages are assembled.
-
-    The collections that a shard's new named tuples would set off scan every object of the process
-    (docs/PERFORMANCE.md). Nestable and thread-safe: the collector resumes when the last pause
-    ends, if it was running before.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._depth = 0
-        self._resume = False
-
-    def __enter__(self) -> None:
-        with self._lock:
-            if self._depth == 0:
-                self._resume = gc.isenabled()
-                gc.disable()
-            self._depth += 1
-
-    def __exit__(self, *exc_info) -> None:
-        with self._lock:
-            self._depth -= 1
-            if self._depth == 0 and self._resume:
-                gc.enable()
-
-
-_COLLECTOR_PAUSE = _CollectorPause()
+    context = stage2_context(lines, model.stage1.predict(inputs), model.context_features)
+    return model.stage2.predict([*inputs.T, *(context[name].to_numpy() for name in model.context_features)])
 
 
 def body_runs(lines: pl.DataFrame, probability: np.ndarray, threshold: float, run_cost: float,
@@ -400,13 +389,6 @@ def _in_documents(lines: pl.DataFrame, tried: pl.Expr, documents: int) -> np.nda
     return found
 
 
-def _shared_strings(column: pl.Series) -> list[str]:
-    """``column.to_list()`` (no nulls) with one Python string for each distinct value: a shard's lines share a few
-    categories and rule ids."""
-    values = column.unique(maintain_order=True)
-    return np.array(values.to_list(), dtype=object)[column.cast(pl.Enum(values)).to_physical().to_numpy()].tolist()
-
-
 def clean_shard(texts: Sequence[str], model: LineModel | None = None,
                 extracted: Sequence[bool] | None = None) -> list[CleanedPage]:
     """Clean many documents at once; see the module docstring for how lines are decided."""
@@ -415,24 +397,18 @@ def clean_shard(texts: Sequence[str], model: LineModel | None = None,
     bodies = (decided.lazy().filter(is_body).group_by("doc").agg(pl.col("text").str.join("\n\n"))
               .collect().rows())
     body_of = dict(bodies)
-    columns = decided.select("doc", "line_no", "text", "category", "rule_id",
-                             pl.col("category").is_in(FIELD_CATEGORIES).alias("field_source"))
-    doc_ids = columns["doc"].to_numpy()
-    bounds = np.searchsorted(doc_ids, np.arange(len(texts) + 1))
-    sources = np.flatnonzero(columns["field_source"].to_numpy())
-    source_bounds = np.searchsorted(doc_ids[sources], np.arange(len(texts) + 1)).tolist()
-    sources = sources.tolist()
+    lines = decided.select(LINE_SCHEMA.names())
+    bounds = np.searchsorted(decided["doc"].to_numpy(), np.arange(len(texts) + 1)).tolist()
+    # Fields only come from the FIELD_CATEGORIES lines: only they become LineDecision objects here.
+    sources = decided.filter(pl.col("category").is_in(FIELD_CATEGORIES))
+    source_bounds = np.searchsorted(sources["doc"].to_numpy(), np.arange(len(texts) + 1)).tolist()
+    sources = list(map(LineDecision._make, sources.select(LINE_SCHEMA.names()).iter_rows()))
     pages = []
-    with _COLLECTOR_PAUSE:
-        # tuple.__new__ skips LineDecision's Python-level __new__.
-        decisions = list(map(tuple.__new__, repeat(LineDecision), zip(
-            columns["line_no"].to_list(), columns["text"].to_list(), *map(_shared_strings, (columns["category"], columns["rule_id"])))))
-        for doc in range(len(texts)):
-            # Fields only come from the FIELD_CATEGORIES lines.
-            own_sources = [decisions[i] for i in sources[source_bounds[doc]:source_bounds[doc + 1]]]
-            body = body_of.get(doc, "")
-            pages.append(CleanedPage(body=body, lines=decisions[bounds[doc]:bounds[doc + 1]],
-                                     rejection=not_an_article(texts[doc], body), **extract_fields(own_sources)))
+    for doc in range(len(texts)):
+        body = body_of.get(doc, "")
+        pages.append(CleanedPage(body=body, lines=PageLines(lines.slice(bounds[doc], bounds[doc + 1] - bounds[doc])),
+                                 rejection=not_an_article(texts[doc], body),
+                                 **extract_fields(sources[source_bounds[doc]:source_bounds[doc + 1]])))
     return pages
 
 
