@@ -280,6 +280,9 @@ def test_parse_date_formats():
     ("25.06.2021", "byline.dateline", "published_date", dt.date(2021, 6, 25)),
     ("This article originally appeared in The Diplomat on June 25th, 2021.", "syndication.originally-appeared",
      "syndicated_date", dt.date(2021, 6, 25)),
+    # A print-edition note is a syndication note that names no other outlet.
+    ("A version of this article appeared in print on 11/08/2012, on page B9 of the New York edition.",
+     "syndication.originally-appeared", "syndicated_from", None),
     # Bylines in capitals read as names; organisation words mark a byline that is not all people.
     ("By JANE DOE", "byline.by-name", "authors", ["Jane Doe"]),
     ("By Jane Doe, Digital Desk", "byline.by-name", "authors", []),

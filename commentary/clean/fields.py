@@ -16,7 +16,8 @@ from commentary.clean.tags import line_tags
 
 OUTLET_PHRASE = re.compile(r"\bnot (?:necessarily )?(?:the |those of )?(?:views?|opinions?|positions?) of (?P<outlet>.+?)\W*$",
                            re.IGNORECASE)
-SYNDICATION = re.compile(r"\b(?:appeared|published|ran|reprinted|republished|reposted)\b(?:\s+\w+)?\s+"
+#: A note naming the outlet (and date) a piece first ran in; a print-edition note ("appeared in print on ...") names none.
+SYNDICATION = re.compile(r"\b(?:appeared|published|ran|reprinted|republished|reposted)\b(?!\s+in\s+print\b)(?:\s+\w+)?\s+"
                          r"(?:in|on|at|by|from)\s+(?P<outlet>.+?)(?:\s+on\s+(?P<date>[^.]+?))?\.?$", re.IGNORECASE)
 SECTION_LABEL = re.compile(r"^(?P<section>[A-Z][A-Z ]+?)(?:\s+(?P<topic>[A-Z][a-z].*))?$")
 #: The categories whose lines :func:`extract_fields` reads; it ignores the others.
