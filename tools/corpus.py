@@ -88,7 +88,7 @@ def page_host(html: str) -> str:
 def _site(url: str | None, page_id: str, html_path: Path) -> str:
     """A page's fold group: the host of its recorded URL; for pages without one (Dragnet's and
     Readability's), the host the page names as its own (``page_host``); else the page's id."""
-    return _host(url) or page_host(gzip.decompress(html_path.read_bytes()).decode("utf-8", "replace")) or page_id
+    return _host(url) or page_host(_html_file(html_path)) or page_id
 
 
 def load_corpus(shared: Path = SHARED) -> list[Page]:
@@ -129,8 +129,12 @@ def shared_tool(shared: Path, name: str):
     return module
 
 
+def _html_file(path: Path) -> str:
+    return gzip.decompress(path.read_bytes()).decode("utf-8", "replace")
+
+
 def read_html(page: Page) -> str:
-    return gzip.decompress(page.html_path.read_bytes()).decode("utf-8", "replace")
+    return _html_file(page.html_path)
 
 
 class Cache:
