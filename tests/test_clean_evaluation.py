@@ -105,3 +105,10 @@ def test_a_page_without_a_url_is_grouped_by_the_host_it_names_as_its_own():
     assert page_host(linked) == "b.example"
     assert page_host('<a href="http://z.example/">z</a><a href="http://y.example/">y</a>') == "y.example"
     assert page_host("<p>no links</p><a href='mailto:x@example.org'>m</a>") == ""
+    # a rel of several words, og:url given as a name, and protocol-relative links count too
+    assert page_host('<link rel="canonical nofollow" href="http://own.example/p"><a href="http://x.example/">x</a>') \
+        == "own.example"
+    assert page_host('<meta name="og:url" content="https://named.example/p">') == "named.example"
+    assert page_host('<a href="//c.example/1">1</a><a href="//c.example/2">2</a><a href="http://d.example/">3</a>') \
+        == "c.example"
+    assert page_host('<link rel="canonicalish" href="http://no.example/"><a href="http://e.example/">e</a>') == "e.example"

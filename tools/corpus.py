@@ -70,16 +70,18 @@ def _host(url: str | None) -> str:
 
 
 def page_host(html: str) -> str:
-    """The host a page names as its own: its canonical link or ``og:url``, else the host its absolute
+    """The host a page names as its own: its canonical link (``rel`` holding the word "canonical") or
+    ``og:url`` (as ``property`` or ``name``), else the host its absolute or protocol-relative
     ``<a href>`` links point to most (ties by name), else ``""``."""
     own, linked = "", Counter()
     for tag, attributes in _TAG.findall(html):
         values = {name.lower(): a or b or c for name, a, b, c in _ATTRIBUTE.findall(attributes)}
         tag = tag.lower()
-        if not own and ((tag == "link" and values.get("rel", "").lower() == "canonical")
-                        or (tag == "meta" and values.get("property", "").lower() == "og:url")):
+        if not own and ((tag == "link" and "canonical" in values.get("rel", "").lower().split())
+                        or (tag == "meta" and "og:url" in (values.get("property", "").lower(),
+                                                           values.get("name", "").lower()))):
             own = _host(values.get("href") or values.get("content"))
-        elif tag == "a" and values.get("href", "").lower().startswith(("http://", "https://")):
+        elif tag == "a" and values.get("href", "").lower().startswith(("http://", "https://", "//")):
             if host := _host(values["href"]):
                 linked[host] += 1
     return own or min(linked, key=lambda host: (-linked[host], host), default="")
