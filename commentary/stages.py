@@ -18,7 +18,7 @@ import polars as pl
 import pyarrow as pa
 
 from commentary import language, tables, warc
-from commentary.clean import CleanedPage, PageLines
+from commentary.clean import CleanedPage, PageLines, released_body
 from commentary.clean.html import TooCostly, extract_html_shard
 from commentary.clean.text import clean_shard
 from commentary.ingest import RawFile, RejectedFile, cap_long_lines, read_raw
@@ -141,7 +141,7 @@ def clean(ingested: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFr
         try:
             if isinstance(page, Exception):
                 raise page
-            article = _article(doc, meta, page) if page.body.strip() and page.rejection is None else None
+            article = _article(doc, meta, page) if released_body(page) else None
         except Exception as error:  # noqa: BLE001 - one bad page must not stop the shard
             rejects.append(reject(doc["source_path"], "clean", "cleaning-failed", _describe(error)))
             continue

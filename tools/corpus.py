@@ -208,19 +208,21 @@ class Cache:
         return (json.loads(outputs_path.read_text(encoding="utf-8")),
                 {page.page_id: found_rows.get(page.page_id, np.zeros((0, width))) for page in self.pages})
 
-    def page_titles(self) -> dict[str, str | None]:
-        """``{page_id: the page's metadata title}`` as the HTML path reads it (``html.extract_page_metadata``),
-        for the finish's title drop. Cached under a key of ``html.py``'s and ``extractors.py``'s sources."""
+    def page_readings(self) -> dict[str, dict]:
+        """``{page_id: {"title", "page_type", "link_share"}}``: what the HTML path's page finish reads of a page
+        besides its texts, as it reads them (``html.extract_page_metadata``, ``html.body_link_share``), for the
+        title drop and the listing check. Cached under a key of ``html.py``'s and ``extractors.py``'s sources."""
         from commentary.clean import extractors, html
         key = hashlib.sha256((inspect.getsource(extractors) + inspect.getsource(html)).encode()).hexdigest()[:12]
-        path = self.root / f"page-title-{key}.json"
+        path = self.root / f"page-reading-{key}.json"
         if not path.exists():
-            titles = {}
+            readings = {}
             for page in self.pages:
                 tree = html.parse_html(read_html(page))
                 metadata = html.extract_page_metadata(tree, None) if tree is not None else {}
-                titles[page.page_id] = metadata.get("title", (None, ""))[0]
-            path.write_text(json.dumps(titles, ensure_ascii=False), encoding="utf-8")
+                readings[page.page_id] = {name: metadata.get(name, (None, ""))[0] for name in ("title", "page_type")}
+                readings[page.page_id]["link_share"] = html.body_link_share(tree) if tree is not None else None
+            path.write_text(json.dumps(readings, ensure_ascii=False), encoding="utf-8")
         return json.loads(path.read_text(encoding="utf-8"))
 
     def _extract_all(self) -> None:

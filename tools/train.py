@@ -90,7 +90,7 @@ DATASET_BALANCE = 0.5
 class Page:
     """One training page: its text, fold group (site), body label per line number, gold body, dataset,
     input form, and for the HTML path the share of each line each extractor kept, their outputs, the DOM
-    inputs of each line and the page's metadata title."""
+    inputs of each line, the page's metadata title and page type, and the share of its body's words in links."""
 
     group: str
     text: str
@@ -104,6 +104,8 @@ class Page:
     outputs: dict[str, str] = field(default_factory=dict)
     dom: np.ndarray = field(default_factory=lambda: np.zeros((0, len(DOM_COLUMNS))))
     title: str | None = None
+    page_type: str | None = None
+    link_share: float | None = None
 
 
 def shingle_labels(text: str, body: str) -> dict[int, bool]:
@@ -151,7 +153,7 @@ def corpus_pages(cache: Cache, form: str, datasets: tuple[str, ...]) -> list[Pag
     inputs and what each extractor kept of them; each page weighted by its dataset's size, ``DATASET_BALANCE``)."""
     texts = cache.extracted("page-text") if form == "html" else cache.flattened(form)
     outputs, dom = cache.path_inputs() if form == "html" else ({}, {})
-    titles = cache.page_titles() if form == "html" else {}
+    readings = cache.page_readings() if form == "html" else {}
     chosen = [page for page in cache.pages if page.dataset in datasets]
     sizes = Counter(page.dataset for page in chosen)
     pages = []
@@ -162,7 +164,7 @@ def corpus_pages(cache: Cache, form: str, datasets: tuple[str, ...]) -> list[Pag
         weight = (len(chosen) / (len(sizes) * sizes[page.dataset])) ** DATASET_BALANCE if form == "html" else 1.0
         pages.append(Page(page.site, text, labels, page.truth, page.dataset, form, kept, page.page_id, weight,
                           outputs={name: out[page.page_id] for name, out in outputs.items()},
-                          **({"dom": dom[page.page_id], "title": titles[page.page_id]} if form == "html" else {})))
+                          **({"dom": dom[page.page_id], **readings[page.page_id]} if form == "html" else {})))
     return pages
 
 

@@ -73,3 +73,8 @@ CleanedPage = make_dataclass("CleanedPage", [
 CleanedPage.__module__ = __name__
 CleanedPage.__doc__ = """The cleaned article and its ``TEXT_FIELDS`` (typed as in the ``Article`` model); ``field_sources``
 maps field name to origin; ``rejection`` is ``(reason, detail)`` when the page holds no article (``article.py``)."""
+
+
+def released_body(page: CleanedPage) -> str:
+    """The body the pipeline releases for ``page``: ``""`` when it is rejected or its body is blank."""
+    return page.body if page.body.strip() and page.rejection is None else ""
