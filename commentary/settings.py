@@ -52,6 +52,13 @@ KEEP_RUNS = 20
 MIN_BODY_WORDS = 10
 BLOCK_PAGE_MAX_WORDS = 200
 MARKUP_MIN_SHARE = 0.5
+#: An HTML page is a listing or index page (``not-an-article``) when its extracted text holds fewer than
+#: ``LISTING_MAX_PROSE_BLOCKS`` prose blocks (a line of ``LISTING_PROSE_MIN_WORDS`` words or more ending a
+#: sentence) and at least ``LISTING_MIN_LINK_SHARE`` of the words of the page's body and of that text lie
+#: in links (a short post on a blog with a long link sidebar is released: its own text is no link list).
+LISTING_PROSE_MIN_WORDS = 12
+LISTING_MAX_PROSE_BLOCKS = 3
+LISTING_MIN_LINK_SHARE = 0.5
 #: Processes that run the shard steps, one shard at a time each: the local runner's shard processes, or
 #: the worker processes (one thread each) of the Dask LocalCluster started by ``--runner dask``. Threads
 #: of one process would share its GIL (the cleaner's page assembly, the ingest decoder and the field

@@ -147,6 +147,22 @@ def test_listing_page_is_flagged_and_article_is_not():
     assert not extract_html(article_page()).is_listing
 
 
+def test_a_short_post_beside_a_long_link_sidebar_is_no_listing():
+    # one paragraph of article, while most of the page's words are the blog's sidebar links
+    sidebar = "".join(f'<li><a href="/{i}">Archive link {i} of the blog</a></li>' for i in range(40))
+    post = ("<p>The night buses came back this week after a long winter without them, and the riders we met on the "
+            "first run said the new timetable finally fits the shifts they work at the hospital and the port.</p>")
+    page = (f"<html><head><title>Night buses | A blog</title></head><body><div class='post'><h1>Night buses</h1>"
+            f"{post}</div><aside><ul>{sidebar}</ul></aside></body></html>")
+    extraction = extract_html(page)
+    assert "night buses came back" in extraction.text
+    assert not extraction.is_listing
+    # the same sidebar with a list of post links instead of the post is a listing
+    links = "".join(f'<li><a href="/post/{i}">Post number {i} on the blog</a></li>' for i in range(12))
+    listing = page.replace(post, f"<ul>{links}</ul>")
+    assert extract_html(listing).is_listing
+
+
 def test_collection_page_type_flags_listing():
     head = '<script type="application/ld+json">{"@type": "CollectionPage", "name": "Topics"}</script>'
     assert extract_html(article_page(head=head)).listing_reason == "page type CollectionPage"

@@ -238,7 +238,7 @@ def finish_pages(readings: Sequence[PageReading], texts: Sequence[str]) -> list[
         text = drop_repeated_title(text, reading.metadata.get("title", (None, ""))[0])
         out.append(HtmlExtraction(
             text=text, metadata=reading.metadata,
-            listing_reason=_safe(lambda: looks_like_listing(reading.link_share, text, reading.metadata), None)
+            listing_reason=_safe(lambda: looks_like_listing(reading, text), None)
             if reading.parsed else None,
         ))
     return out
@@ -356,12 +356,6 @@ def drop_repeated_title(text: str, title: str | None) -> str:
 
 # --- listing pages -------------------------------------------------------------------------
 
-#: A block needs this many words and a sentence end to count as prose.
-PROSE_MIN_WORDS = 12
-#: A page with fewer prose blocks than this is a listing candidate.
-LISTING_MAX_PROSE_BLOCKS = 3
-#: Share of the page's visible text inside links above which the page is link-dominated.
-LISTING_MIN_LINK_SHARE = 0.5
 _SENTENCE_END_RE = re.compile(r"[.!?。！？…:;\"'”»)]\s*$")
 
 
@@ -375,26 +369,42 @@ def body_link_share(tree: lxml_html.HtmlElement) -> float | None:
     return link_words / page_words if page_words else 1.0
 
 
-def looks_like_listing(link_share: float | None, text: str,
-                       metadata: dict[str, tuple[Any, str]]) -> str | None:
-    """Why the page looks like an index/listing page, or None if it reads like an article
-    (``link_share`` from :func:`body_link_share`)."""
-    page_type = metadata.get("page_type", (None, ""))[0]
+def text_link_share(reading: PageReading, text: str) -> float | None:
+    """Share of the words of ``text`` that lie inside links on the page: each page line's link share
+    weighted by how many of its words ``text`` holds (``kept_shares``); None when it holds none."""
+    lines = reading.page.split("\n")
+    if len(lines) != len(reading.dom):
+        return None
+    held = kept_shares(reading.page, {"": text})[""]
+    words = np.array([held.get(n, 0.0) * len(line.split()) for n, line in enumerate(lines, 1)])
+    total = words.sum()
+    return float(words @ reading.dom[:, DOM_COLUMNS.index("dom_link_share")] / total) if total else None
+
+
+def looks_like_listing(reading: PageReading, text: str) -> str | None:
+    """Why the page looks like an index/listing page, or None if ``text``, its extracted text, reads like an
+    article: a listing holds fewer than ``settings.LISTING_MAX_PROSE_BLOCKS`` prose blocks, and most words of the page
+    (``PageReading.link_share``) and of ``text`` (:func:`text_link_share`) lie in links."""
+    page_type = reading.metadata.get("page_type", (None, ""))[0]
     if page_type in LISTING_TYPES:
         return f"page type {page_type}"
     if page_type in STRICT_ARTICLE_TYPES or page_type == "article":
         return None
     prose_blocks = sum(
         1 for line in text.splitlines()
-        if len(line.split()) >= PROSE_MIN_WORDS and _SENTENCE_END_RE.search(line)
+        if len(line.split()) >= settings.LISTING_PROSE_MIN_WORDS and _SENTENCE_END_RE.search(line)
     )
-    if prose_blocks >= LISTING_MAX_PROSE_BLOCKS:
+    if prose_blocks >= settings.LISTING_MAX_PROSE_BLOCKS:
         return None
-    if link_share is None:
+    if reading.link_share is None:
         return "no body"
-    if link_share >= LISTING_MIN_LINK_SHARE:
-        return f"{prose_blocks} prose blocks, {link_share:.0%} of words in links"
-    return None
+    if reading.link_share < settings.LISTING_MIN_LINK_SHARE:
+        return None
+    in_links = text_link_share(reading, text)
+    if in_links is not None and in_links < settings.LISTING_MIN_LINK_SHARE:
+        return None
+    return (f"{prose_blocks} prose blocks, {reading.link_share:.0%} of the page's words in links"
+            + ("" if in_links is None else f", {in_links:.0%} of the text's"))
 
 
 # --- metadata ------------------------------------------------------------------------------
