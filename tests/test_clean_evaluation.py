@@ -72,6 +72,22 @@ def test_dump_writes_each_page_with_its_body_and_per_method_scores(tmp_path):
     assert second["scores"]["readability"]["f1"] == 0.0
 
 
+def test_the_interval_beside_a_target_comes_from_sites_drawn_anew():
+    score = SimpleNamespace(page_precision=lambda tp, fp, fn: tp / (tp + fp) if tp + fp else 0.0,
+                            page_recall=lambda tp, fp, fn: tp / (tp + fn) if tp + fn else 0.0)
+    pages = [Page(f"site-{i // 2}", "x", {}, "gold", "dragnet", "html", page_id=f"p{i}") for i in range(8)]
+    perfect, half = (1.0, 0.0, 0.0), (0.5, 0.5, 0.0)
+    ours = evaluation.Row("html", "ours", pages, [perfect] * 4 + [half] * 4, {})
+    # the first two sites are perfect, the last two half right: a new draw of sites moves the figure
+    low, high = evaluation.interval(score, ours, "dragnet")
+    assert 0.6 < low < high <= 1.0
+    # paired against itself the margin never moves; against a row worse on every page it stays above 0
+    assert evaluation.interval(score, ours, "dragnet", baseline=ours) == (0.0, 0.0)
+    worse = evaluation.Row("html", "worse", pages, [(0.25, 0.75, 0.0)] * 8, {})
+    low, high = evaluation.interval(score, ours, "pool", baseline=worse)
+    assert 0 < low <= high
+
+
 def news_page(title: str, topic: str) -> str:
     prose = "".join(f"<p>The council voted on Tuesday to change the {topic} after months of complaints from residents "
                     f"who said the old plan left them stranded. Paragraph {i} adds detail number {i}.</p>" for i in range(6))
