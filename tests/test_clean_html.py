@@ -469,6 +469,23 @@ def test_the_text_the_extractors_agree_on_replaces_a_model_text_that_kept_a_comm
     assert consensus_text(f"{article}\n{thread}", outputs) == article
 
 
+def test_trafilatura_twins_do_not_outvote_the_block_model_and_readability_agreeing_on_the_article():
+    article = "\n".join(f"{PROSE}Sentence {i} of the story." for i in range(4))
+    teasers = "\n".join(f"Related: the council's {n} plan for night buses divides riders across the city again"
+                        for n in ("first", "second", "third", "fourth", "fifth", "sixth"))
+    readability = f"{article}\nShare this"
+    twins = f"{teasers}\n{article.splitlines()[0]}"  # the teaser list and the article's first paragraph
+    outputs = {"trafilatura": twins, "trafilatura-precision": twins, "readability": readability,
+               "resiliparse": f"{teasers}\n{article}"}
+    texts = [article, twins, twins, readability, outputs["resiliparse"]]
+    assert max(agreement(texts)[1:4]) == agreement(texts)[1] > agreement(texts)[0]  # the medoid alone: the twins
+    assert consensus_text(article, outputs) == article
+    # A trafilatura text that agrees with both nearly as closely as they agree with each other stays.
+    close = f"{article}\nRelated: the council's first plan for night buses"
+    outputs = {**outputs, "trafilatura": close, "trafilatura-precision": close}
+    assert consensus_text(article, outputs) == close
+
+
 def test_the_model_text_stays_when_no_extractor_agrees_more_with_the_others():
     article = "\n".join(f"{PROSE}Sentence {i} of the story." for i in range(4))
     outputs = {"trafilatura": article, "trafilatura-precision": article, "readability": "",

@@ -10,8 +10,9 @@ same results: trafilatura's two settings share one pruned copy of the page, its 
 call regexes back for every element are made by Python tests (each compared with its XPath in the
 tests), and readability-lxml's per-element tests are cached or read from the tree.
 ``consensus_text`` chooses a page's text between the HTML model's and theirs: the medoid, the
-text that shares the most 4-word shingles with the others. ``page_blocks`` walks the whole page once
-for its text (one block per line) and the DOM inputs of each line.
+text that shares the most 4-word shingles with the others, unless that is a trafilatura text and the
+block model and readability-lxml agree with each other clearly more than with it. ``page_blocks``
+walks the whole page once for its text (one block per line) and the DOM inputs of each line.
 """
 from __future__ import annotations
 
@@ -658,19 +659,27 @@ def covered_share(text: str, reference: str) -> dict[int, float]:
 #: The outputs that may replace the HTML model's text on a page; resiliparse's output only votes
 #: (as a candidate it lowered the cross-validated F1 a little: dev split by site, pool with a dataset left out).
 CANDIDATES = ("trafilatura", "trafilatura-precision", "readability")
+#: How much more closely the block model's text and readability-lxml's agree with each other (shingle F1)
+#: than the trafilatura text the medoid chose agrees with either, for one of those two to replace it.
+INDEPENDENT_PAIR_MARGIN = 0.1
 
 
-def agreement(texts: list[str]) -> list[float]:
-    """How much each text agrees with the others: the F1 of its mean 4-word-shingle precision and
-    mean recall against each other text (0 for an empty text)."""
-    words = [_WORD.findall(text) for text in texts]
-    ids, base = _word_ids(words)
+def shingle_overlaps(texts: list[str]) -> tuple[list[int], np.ndarray]:
+    """The number of distinct 4-word shingles of each text, and the number each pair of texts shares."""
+    ids, base = _word_ids([_WORD.findall(text) for text in texts])
     shingles = [_distinct(codes) for codes in _split_codes(
         [_windows(text_ids, np.zeros(len(text_ids), dtype=np.int64), SHINGLE)[1] for text_ids in ids], base)]
-    sizes = [len(own) for own in shingles]
     common = np.zeros((len(texts), len(texts)), dtype=np.int64)
     for i, j in combinations(range(len(texts)), 2):
         common[i, j] = common[j, i] = np.count_nonzero(_member(shingles[i], shingles[j]))
+    return [len(own) for own in shingles], common
+
+
+def agreement(texts: list[str], overlaps: tuple[list[int], np.ndarray] | None = None) -> list[float]:
+    """How much each text agrees with the others: the F1 of its mean 4-word-shingle precision and
+    mean recall against each other text (0 for an empty text); ``overlaps``: their
+    :func:`shingle_overlaps`, when already counted."""
+    sizes, common = overlaps or shingle_overlaps(texts)
     scores = []
     for i, own in enumerate(sizes):
         others = [j for j in range(len(texts)) if j != i]
@@ -680,10 +689,28 @@ def agreement(texts: list[str]) -> list[float]:
     return scores
 
 
+def _pair_f1(sizes: list[int], common: np.ndarray, i: int, j: int) -> float:
+    """The shingle F1 of texts ``i`` and ``j`` against each other (0 when either is empty)."""
+    return 2 * int(common[i, j]) / (sizes[i] + sizes[j]) if sizes[i] and sizes[j] else 0.0
+
+
 def consensus_text(model_text: str, outputs: dict[str, str]) -> str:
     """The page's text among the HTML model's and the ``CANDIDATES`` extractors' outputs: the one that
-    agrees most with all the others (every extractor in ``outputs`` votes); the model's text on a tie."""
+    agrees most with all the others (every extractor in ``outputs`` votes); the model's text on a tie.
+
+    trafilatura's two settings share most of their code, so their texts often agree with each other on
+    the same wrong block (a teaser or related list) and outvote the rest: when the medoid is a
+    trafilatura text and the block model's text and readability-lxml's, made in unrelated ways, agree
+    with each other by ``INDEPENDENT_PAIR_MARGIN`` more than that text agrees with either of them, the
+    page keeps whichever of those two agrees most with all the texts."""
     voters = [name for name in outputs if name not in CANDIDATES]
     texts = [model_text, *(outputs.get(name, "") for name in CANDIDATES), *(outputs[name] for name in voters)]
-    scores = agreement(texts)[:1 + len(CANDIDATES)]
-    return texts[int(np.argmax(scores))]
+    sizes, common = overlaps = shingle_overlaps(texts)
+    scores = agreement(texts, overlaps)
+    chosen = int(np.argmax(scores[:1 + len(CANDIDATES)]))
+    model, readability = 0, 1 + CANDIDATES.index("readability")
+    if chosen in (1 + CANDIDATES.index("trafilatura"), 1 + CANDIDATES.index("trafilatura-precision")):
+        chosen_pair = max(_pair_f1(sizes, common, chosen, model), _pair_f1(sizes, common, chosen, readability))
+        if _pair_f1(sizes, common, model, readability) - chosen_pair >= INDEPENDENT_PAIR_MARGIN:
+            chosen = model if scores[model] >= scores[readability] else readability
+    return texts[chosen]
