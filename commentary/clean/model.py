@@ -104,8 +104,7 @@ class TreeStage:
             for index in tree_tests[1:]:
                 np.add(leaf, leaf, out=leaf)
                 np.bitwise_or(leaf, tests[index], out=leaf)
-            # "clip" never clips (a leaf is below 2 ** depth) but spares the check of every index, which with
-            # ``out`` and uint8 indices costs ten times the gather itself.
+            # "clip" never clips (a leaf is below 2 ** depth) and spares the bounds check of every index.
             z += np.take(values, leaf, out=leaf_values, mode="clip")
         return z
 
