@@ -100,7 +100,9 @@ def test_prefiltered_rules_match_as_their_plain_patterns():
     texts = [t for rule in RULES for t in (*rule.examples, *rule.counter_examples)]
     texts += [v for t in texts for v in (t.upper(), t.replace("s", "ſ"), t.replace("k", "\u212a"), f"Yes. {t}", f"{t} inboxes")]
     texts += ["Subscribe to the NEWSLETTERS", "Get it delivered straight to your inbox!", "newsletterinbox", "Thanks. Sign up for the daily newſletter now",
-              "Delivered to your inboxes", "subscribe for a newsletter " + "word " * 40, "Newsletter"]
+              "Delivered to your inboxes", "subscribe for a newsletter " + "word " * 40, "Newsletter",
+              "Submit Comment *", "Response 12 Jane Roe, March 3", "Jane Roe | 3 March 2012 at 10.31 · Reply",
+              "Log in or register to post comments", "Quinta-feira, 5 de Março de 2020, às 9h30"]
     frame = pl.DataFrame({"text": texts}).with_columns(pl.col("text").str.count_matches(r"\S+").alias("n_words"))
     plain = tuple(dataclasses.replace(rule, prefilter=None) for rule in RULES)
     assert any(rule.prefilter for rule in RULES) and not any(rule.prefilter for rule in plain)

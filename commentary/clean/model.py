@@ -104,7 +104,8 @@ class TreeStage:
             for index in tree_tests[1:]:
                 np.add(leaf, leaf, out=leaf)
                 np.bitwise_or(leaf, tests[index], out=leaf)
-            z += np.take(values, leaf, out=leaf_values)
+            # "clip" never clips (a leaf is below 2 ** depth) and spares the bounds check of every index.
+            z += np.take(values, leaf, out=leaf_values, mode="clip")
         return z
 
     def predict(self, x: Inputs) -> np.ndarray:
