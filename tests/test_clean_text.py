@@ -310,6 +310,7 @@ def test_split_tags_prefers_separators():
     ("Related Topics: Foreign Policy, Health Care", ["Foreign Policy", "Health Care"]),
     ("Tags: Astoria, Oregon, Shopping", ["Astoria", "Oregon", "Shopping"]),
     ("Tags Kristi Noem South Dakota", ["Kristi Noem", "South Dakota"]),
+    ("Tagged with: Budget, Schools, City Council", ["Budget", "Schools", "City Council"]),
 ])
 def test_tag_line_loses_its_whole_label(line, tags):
     page = clean_text("\n\n".join(["Council Approves the Budget", *ARTICLE_PARAGRAPHS, line]))
