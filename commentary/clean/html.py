@@ -41,7 +41,7 @@ from trafilatura.xpaths import AUTHOR_DISCARD_XPATHS
 
 from commentary import settings
 from commentary.clean.dates import parse_date
-from commentary.clean.extractors import DOM_COLUMNS, consensus_text, extractor_texts, kept_shares, page_blocks
+from commentary.clean.extractors import DOM_COLUMNS, consensus_text, extractor_texts, kept_share, kept_shares, page_blocks
 from commentary.clean.model import LineModel, html_model
 from commentary.clean.people import NAME_MIN_WORDS, clean_authors
 from commentary.clean.tags import split_tags
@@ -371,11 +371,11 @@ def body_link_share(tree: lxml_html.HtmlElement) -> float | None:
 
 def text_link_share(reading: PageReading, text: str) -> float | None:
     """Share of the words of ``text`` that lie inside links on the page: each page line's link share
-    weighted by how many of its words ``text`` holds (``kept_shares``); None when it holds none."""
+    weighted by how many of its words ``text`` holds (``kept_share``); None when it holds none."""
     lines = reading.page.split("\n")
     if len(lines) != len(reading.dom):
         return None
-    held = kept_shares(reading.page, {"": text})[""]
+    held = kept_share(reading.page, text)
     words = np.array([held.get(n, 0.0) * len(line.split()) for n, line in enumerate(lines, 1)])
     total = words.sum()
     return float(words @ reading.dom[:, DOM_COLUMNS.index("dom_link_share")] / total) if total else None
