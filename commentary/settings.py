@@ -55,7 +55,8 @@ MARKUP_MIN_SHARE = 0.5
 #: An HTML page is a listing or index page (``not-an-article``) when its extracted text holds fewer than
 #: ``LISTING_MAX_PROSE_BLOCKS`` prose blocks (a line of ``LISTING_PROSE_MIN_WORDS`` words or more ending a
 #: sentence) and at least ``LISTING_MIN_LINK_SHARE`` of the words of the page's body and of that text lie
-#: in links (a short post on a blog with a long link sidebar is released: its own text is no link list).
+#: in links, of those that can be measured (a short post on a blog with a long link sidebar is released: its
+#: own text is no link list; so is a short article that a malformed page leaves outside any body).
 LISTING_PROSE_MIN_WORDS = 12
 LISTING_MAX_PROSE_BLOCKS = 3
 LISTING_MIN_LINK_SHARE = 0.5

@@ -163,6 +163,15 @@ def test_a_short_post_beside_a_long_link_sidebar_is_no_listing():
     assert extract_html(listing).is_listing
 
 
+@pytest.mark.parametrize("wrapper", ["noscript", "object"])
+def test_a_short_article_the_parser_leaves_without_a_body_is_no_listing(wrapper):
+    # malformed pages whose text lxml keeps inside <head>: no body to measure links in, and the text is prose
+    prose = "".join(f"<p>{PROSE}Paragraph {i} adds detail number {i}.</p>" for i in range(2))
+    extraction = extract_html(f"<html><head><title>Night buses</title><{wrapper}>{prose}</{wrapper}></head></html>")
+    assert extraction.text.startswith("The council voted")
+    assert not extraction.is_listing
+
+
 def test_collection_page_type_flags_listing():
     head = '<script type="application/ld+json">{"@type": "CollectionPage", "name": "Topics"}</script>'
     assert extract_html(article_page(head=head)).listing_reason == "page type CollectionPage"

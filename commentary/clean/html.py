@@ -384,7 +384,8 @@ def text_link_share(reading: PageReading, text: str) -> float | None:
 def looks_like_listing(reading: PageReading, text: str) -> str | None:
     """Why the page looks like an index/listing page, or None if ``text``, its extracted text, reads like an
     article: a listing holds fewer than ``settings.LISTING_MAX_PROSE_BLOCKS`` prose blocks, and most words of the page
-    (``PageReading.link_share``) and of ``text`` (:func:`text_link_share`) lie in links."""
+    (``PageReading.link_share``) and of ``text`` (:func:`text_link_share`) lie in links, of those two shares that can
+    be measured (a page the parser left without a body has no page share); with neither, it is no listing."""
     page_type = reading.metadata.get("page_type", (None, ""))[0]
     if page_type in LISTING_TYPES:
         return f"page type {page_type}"
@@ -396,15 +397,16 @@ def looks_like_listing(reading: PageReading, text: str) -> str | None:
     )
     if prose_blocks >= settings.LISTING_MAX_PROSE_BLOCKS:
         return None
-    if reading.link_share is None:
-        return "no body"
-    if reading.link_share < settings.LISTING_MIN_LINK_SHARE:
+    if reading.link_share is not None and reading.link_share < settings.LISTING_MIN_LINK_SHARE:
         return None
     in_links = text_link_share(reading, text)
+    if in_links is None and reading.link_share is None:  # no body and no line of the text on the page: unmeasured
+        return None
     if in_links is not None and in_links < settings.LISTING_MIN_LINK_SHARE:
         return None
-    return (f"{prose_blocks} prose blocks, {reading.link_share:.0%} of the page's words in links"
-            + ("" if in_links is None else f", {in_links:.0%} of the text's"))
+    return ", ".join([f"{prose_blocks} prose blocks",
+                      *([] if reading.link_share is None else [f"{reading.link_share:.0%} of the page's words in links"]),
+                      *([] if in_links is None else [f"{in_links:.0%} of the text's"])])
 
 
 # --- metadata ------------------------------------------------------------------------------
