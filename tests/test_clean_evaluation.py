@@ -2,7 +2,7 @@
 import json
 from types import SimpleNamespace
 
-from commentary.clean.extractors import kept_share
+from commentary.clean.agreement import kept_share
 from commentary.clean.html import extract_html_shard, read_page
 from commentary.clean.model import HTML_MODEL_PATH, MODEL_PATH, html_model
 from commentary.clean.text import clean_shard

@@ -17,9 +17,9 @@ from trafilatura.settings import BASIC_CLEAN_XPATH
 from trafilatura.xpaths import AUTHOR_XPATHS, RAW_TREE_PRUNE_XPATH, REMOVE_COMMENTS_AND_LISTS_XPATH, REMOVE_COMMENTS_XPATH
 
 from commentary.clean import extractors, html
+from commentary.clean.agreement import agreement, consensus_text, covered_share
 from commentary.clean.dates import parse_date
-from commentary.clean.extractors import (DOM_COLUMNS, DOM_FEATURES, agreement, consensus_text, covered_share, extractor_texts, page_blocks,
-                                         page_text)
+from commentary.clean.extractors import DOM_COLUMNS, DOM_FEATURES, extractor_texts, page_blocks, page_text
 from commentary.clean.html import extract_html, extract_html_shard, parse_html, select_blocks
 from commentary.clean.model import EXTRACTORS
 from commentary.clean.people import clean_authors

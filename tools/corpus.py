@@ -178,7 +178,8 @@ class Cache:
         """What the HTML path reads of each page besides its text: ``{extractor: {page_id: output}}`` as
         the path runs the extractors (``extractors.extractor_texts``), and ``{page_id: DOM columns of each
         line}`` (``extractors.page_blocks``). Cached under a key of ``extractors.py``'s source, so that a
-        change to the extractors' settings, the walk or its vocabulary is read anew."""
+        change to the extractors' settings, the walk or its vocabulary is read anew; the code that compares
+        and chooses between the texts (``agreement.py``) is outside it, so a change there reuses the outputs."""
         from commentary.clean import extractors
         from commentary.clean.html import parse_html
         key = hashlib.sha256(inspect.getsource(extractors).encode()).hexdigest()[:12]

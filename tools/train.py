@@ -26,7 +26,8 @@ import numpy as np
 import polars as pl
 from threadpoolctl import threadpool_limits
 
-from commentary.clean.extractors import DOM_COLUMNS, DOM_FEATURES, covered_share, kept_share
+from commentary.clean.agreement import covered_share, kept_share
+from commentary.clean.extractors import DOM_COLUMNS, DOM_FEATURES
 from commentary.clean.features import (LEXICAL_SLOTS, feature_frame, feature_names, lexical_frame, lexical_keys,
                                        lexical_names, lexical_strings)
 from commentary.clean.model import HTML_MODEL_PATH, MODEL_PATH, LineModel, LogisticStage, TreeStage

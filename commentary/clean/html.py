@@ -5,9 +5,10 @@ processing instructions dropped), reads metadata from that tree in a fixed order
 (JSON-LD, then meta/OpenGraph tags, then trafilatura's own metadata), and chooses the main text
 among the page's blocks with the HTML line model (``html_model.json``), whose inputs add to the
 text features the share of each block that each single extractor kept (trafilatura in both
-settings, readability-lxml, resiliparse: ``extractors.py``), how they agree, and the block's DOM cues
-read in the walk that writes the page's lines (``extractors.page_blocks``); of the model's text and the
-extractors' outputs, the page keeps the one that agrees most with the others (``consensus_text``).
+settings, readability-lxml, resiliparse: ``extractors.py``), how they agree (``agreement.py``), and
+the block's DOM cues read in the walk that writes the page's lines (``extractors.page_blocks``); of the
+model's text and the extractors' outputs, the page keeps the one that agrees most with the others
+(``agreement.consensus_text``).
 The text keeps one block (paragraph, heading, list item, table row) per line, for the text-level
 furniture rules that run after.
 ``extract_html_shard`` runs the model once over a shard's pages, and extracts a page above
@@ -40,8 +41,9 @@ from trafilatura.utils import trim
 from trafilatura.xpaths import AUTHOR_DISCARD_XPATHS
 
 from commentary import settings
+from commentary.clean.agreement import consensus_text, kept_share, kept_shares
 from commentary.clean.dates import parse_date
-from commentary.clean.extractors import DOM_COLUMNS, consensus_text, extractor_texts, kept_share, kept_shares, page_blocks
+from commentary.clean.extractors import DOM_COLUMNS, extractor_texts, page_blocks
 from commentary.clean.model import LineModel, html_model
 from commentary.clean.people import NAME_MIN_WORDS, clean_authors
 from commentary.clean.tags import split_tags
