@@ -17,7 +17,7 @@ from trafilatura.settings import BASIC_CLEAN_XPATH
 from trafilatura.xpaths import AUTHOR_XPATHS, RAW_TREE_PRUNE_XPATH, REMOVE_COMMENTS_AND_LISTS_XPATH, REMOVE_COMMENTS_XPATH
 
 from commentary.clean import extractors, html
-from commentary.clean.agreement import agreement, consensus_text, covered_share
+from commentary.clean.agreement import agreement, consensus_text, covered_share, held_elsewhere
 from commentary.clean.dates import parse_date
 from commentary.clean.extractors import DOM_COLUMNS, DOM_FEATURES, extractor_texts, page_blocks, page_text
 from commentary.clean.html import extract_html, extract_html_shard, parse_html, select_blocks
@@ -502,6 +502,23 @@ def test_the_model_text_stays_when_no_extractor_agrees_more_with_the_others():
     assert consensus_text(article, outputs) == article  # a tie keeps the model's text
     assert consensus_text(article, {}) == article
     assert agreement([article, article, ""]) == [0.5, 0.5, 0.0]  # an empty text agrees with nothing
+
+
+def test_the_chosen_text_loses_the_lines_that_no_other_text_holds():
+    article = "\n".join(f"{PROSE}Sentence {i} of the story." for i in range(4))
+    sidebar = "Follow us on Twitter\nRead us on Android and iOS with the Currents app"
+    chosen = f"{article}\n- - -\n{sidebar}"  # a sidebar that trafilatura's two settings alone kept
+    outputs = {"trafilatura": chosen, "trafilatura-precision": chosen, "readability": article,
+               "resiliparse": article}
+    assert consensus_text(article, outputs) == article
+    # Each text keeps a block of its own: the chosen one (the model's, on a tie) loses its own.
+    own = {name: f"{article}\nFollow the {name} desk on Twitter" for name in ("model", *outputs)}
+    assert consensus_text(own["model"], {name: own[name] for name in outputs}) == article
+    # The block model's text keeps the sidebar that the other texts hold too.
+    assert consensus_text(chosen, {**outputs, "readability": "", "resiliparse": ""}) == chosen
+    shortened = f"{article}\nFollow us on Twitter"  # a line half held by another text stays
+    assert held_elsewhere([chosen, shortened], 0) == f"{article}\n- - -\nFollow us on Twitter"
+    assert held_elsewhere([chosen, "", " "], 0) == chosen  # no other text to hold anything: all stays
 
 
 def test_the_html_model_reads_how_many_extractors_kept_a_line_and_where_each_kept_span_lies():
