@@ -5,8 +5,9 @@ of the HTML line model); ``covered_share``: the same with shingles across lines,
 labels count (training labels). ``consensus_text`` chooses a page's text between the HTML model's and
 the extractors' outputs: the medoid, the text that shares the most 4-word shingles with the others,
 unless that is a trafilatura text and the block model and readability-lxml agree with each other
-clearly more than with it, less the lines that no other text holds. Nothing here runs an extractor: the evaluation caches the extractors'
-outputs under a key of ``extractors.py`` alone, so a change here does not make it run them again.
+clearly more than with it; less the lines that no other text holds. Nothing here runs an extractor:
+the evaluation caches the extractors' outputs under a key of ``extractors.py`` alone, so a change here
+does not make it run them again.
 """
 from __future__ import annotations
 
