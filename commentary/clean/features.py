@@ -284,7 +284,7 @@ def feature_frame(lines: pl.DataFrame, categories: Sequence[str]) -> pl.DataFram
     n_words = pl.col("n_words")
     # Sums, counts, maxima and shares of flags over pages and blocks in NumPy (the same values as Polars' windows:
     # a block is a group of one to a few rows, and a window per group costs Polars more than the work).
-    pages, blocks = _Pages(lines["doc"].to_numpy()), _Pages(lines["block"].to_numpy())
+    pages, blocks = Pages(lines["doc"].to_numpy()), Pages(lines["block"].to_numpy())
     is_prose, is_terminal = lines["n_words"].to_numpy() >= PROSE_MIN_WORDS, lines["ends_terminal"].to_numpy()
     # Sub-expressions that several features use are computed once, as columns dropped at the end.
     shared = {
@@ -483,7 +483,7 @@ def lexical_frame(keys: np.ndarray, index: list[tuple[np.ndarray, np.ndarray]]) 
                          for name, column, (known, weights) in zip(lexical_names(), keys.T, index)})
 
 
-class _Pages:
+class Pages:
     """Where the pages of a shard's rows (``doc``: sorted) start and end, for per-page work in NumPy."""
 
     def __init__(self, doc: np.ndarray) -> None:
@@ -516,8 +516,17 @@ class _Pages:
         return (key & np.uint64(0xFFFFFFFF)).astype(np.uint32).view(np.float32)
 
     def total(self, value: np.ndarray) -> np.ndarray:
-        """The sum of ``value`` (integers) over each row's page."""
+        """The sum of ``value`` (integers, not booleans: NumPy adds those as "or") over each row's page."""
         return np.add.reduceat(value, self.starts)[self.page] if len(value) else value
+
+    def running_total(self, value: np.ndarray) -> np.ndarray:
+        """The sum of ``value`` (integers) over each row's page up to it, itself included."""
+        running = np.cumsum(value)
+        return running - (running - value)[self.first]
+
+    def total_from_here(self, value: np.ndarray) -> np.ndarray:
+        """The sum of ``value`` (integers) over each row's page from it on, itself included."""
+        return self.total(value) - self.running_total(value) + value
 
     def highest(self, value: np.ndarray) -> np.ndarray:
         """The greatest of ``value`` in each row's page."""
@@ -559,7 +568,7 @@ def context_frame(lines: pl.DataFrame, probability: np.ndarray, names: Sequence[
     p_values = pl.Series("p", probability, dtype=pl.Float32)
     # Distances, counts, maxima and shares of flags per page and block in NumPy (integers, maxima and shares of
     # exact sums: the same values as Polars' windows); the float arithmetic after them stays in Polars.
-    pages, blocks = _Pages(lines["doc"].to_numpy()), _Pages(lines["block"].to_numpy())
+    pages, blocks = Pages(lines["doc"].to_numpy()), Pages(lines["block"].to_numpy())
     is_prose = lines["n_words"].to_numpy() >= PROSE_MIN_WORDS
     is_comment = (lines["rule_category"] == "comments").fill_null(False).to_numpy()
     is_rule = lines["rule_category"].is_not_null().to_numpy()
