@@ -72,6 +72,17 @@ class _CharFlags:
 
 
 _CHAR_FLAGS = _CharFlags()
+#: What ``char_profile`` counts of the rare characters, one class each (digits, commas, the other punctuation and
+#: symbols, capitals, characters of no class): per line in one count over the shard.
+_RARE_COUNTS = ("number", "comma", "punct_symbol", "upper", "unclassed")
+
+
+@cache
+def _rare_count_class() -> np.ndarray:
+    """The index in ``_RARE_COUNTS`` of a rare character (a capital or neither letter nor space), by its flags."""
+    flags = np.arange(1 << 16, dtype=np.uint32)
+    bits = [(flags & (1 << list(CHAR_CLASSES).index(name))) != 0 for name in _RARE_COUNTS[:-1]]
+    return np.select(bits, np.arange(len(bits)), len(bits)).astype(np.int64)
 
 
 def _code_points(text: pl.Series) -> np.ndarray:
@@ -111,10 +122,6 @@ def char_profile(text: pl.Series) -> pl.DataFrame:
     def per_line(lines: np.ndarray) -> np.ndarray:
         return np.bincount(lines, minlength=len(starts)).astype(np.uint32)
 
-    def count(bits: np.uint16) -> np.ndarray:
-        """Characters of each line in any of ``bits`` (rare classes only)."""
-        return per_line(positions(bits)[1])
-
     def at(where: np.ndarray, bits: np.uint16) -> np.ndarray:
         return (flags[where] & bits) != 0
 
@@ -123,8 +130,10 @@ def char_profile(text: pl.Series) -> pl.DataFrame:
     word_start[1:] &= space[:-1]
     word_start[starts] = ~space[starts]
     n_letters = np.add.reduceat((flags & bit["letter"]) != 0, starts, dtype=np.uint32)
-    # Letters, digits, punctuation and symbols, and spaces are disjoint classes in Unicode.
-    unclassed_line = rare_lines[(rare_flags & (bit["letter"] | bit["number"] | bit["punct_symbol"] | bit["space"])) == 0]
+    # Letters, digits, punctuation and symbols, and spaces are disjoint classes in Unicode; a comma is punctuation.
+    counts = np.bincount(rare_lines * len(_RARE_COUNTS) + _rare_count_class()[rare_flags],
+                         minlength=len(starts) * len(_RARE_COUNTS)).astype(np.uint32).reshape(len(starts), -1)
+    n_numbers, n_commas, n_other_punct, n_upper, n_unclassed = counts.T
 
     # A capital opens a match after the line start or a space, maybe behind an opening quote.
     upper, upper_line = positions(bit["upper"])
@@ -158,10 +167,10 @@ def char_profile(text: pl.Series) -> pl.DataFrame:
         "n_chars": n_chars.astype(np.uint32),
         "n_words": np.add.reduceat(word_start, starts, dtype=np.uint32),  # \S+
         "n_letters": n_letters,  # \p{L}
-        "n_upper": per_line(upper_line),  # \p{Lu}
-        "n_numbers": count(bit["number"]),  # \p{N}
-        "n_punct_symbols": count(bit["punct_symbol"]),  # [\p{P}\p{S}]
-        "n_commas": count(bit["comma"]),
+        "n_upper": n_upper,  # \p{Lu}
+        "n_numbers": n_numbers,  # \p{N}
+        "n_punct_symbols": n_other_punct + n_commas,  # [\p{P}\p{S}]
+        "n_commas": n_commas,
         "n_capitalised": per_line(upper_line[capitalised]),  # (^|\s)["“‘'(]?\p{Lu}
         "n_sentence_ends": per_line(mark_line[sentence_end]),  # SENTENCE_BREAK
         "ends_terminal": per_line(mark_line[terminal]) > 0,  # [.!?…。！？؟।]["'”’»)\]]*$
@@ -172,7 +181,7 @@ def char_profile(text: pl.Series) -> pl.DataFrame:
         "opens_letter": at(starts, bit["letter"]),  # ^\p{L}
         "opens_punct": at(starts, bit["leading_punct"]),  # ^[,.;:)\]]
         "has_separator_char": per_line(np.r_[separator_line, slash_line[spaced]]) > 0,  # [|»›•·]|\s/\s
-        "letterless": (n_letters == 0) & (per_line(unclassed_line) == 0),  # ^[\p{N}\p{P}\p{S}\s]+$
+        "letterless": (n_letters == 0) & (n_unclassed == 0),  # ^[\p{N}\p{P}\p{S}\s]+$
     })
 
 
@@ -413,9 +422,10 @@ def _by_position(n_lines: int, lines: np.ndarray, values: np.ndarray, columns: i
     count = np.bincount(lines, minlength=n_lines)
     rank = np.arange(len(lines)) - (np.cumsum(count) - count)[lines]
     column = columns - count[lines] + rank if last else rank
-    chosen = (column >= 0) & (column < columns)
-    table = np.zeros((n_lines, columns), dtype=values.dtype)
-    table[lines[chosen], column[chosen]] = values[chosen]
+    chosen = np.flatnonzero((column >= 0) & (column < columns))
+    table = np.zeros(n_lines * columns, dtype=values.dtype)  # written through flat indices: cheaper than a 2-D index
+    table[lines[chosen] * columns + column[chosen]] = values[chosen]
+    table = table.reshape(n_lines, columns)
     filled = np.minimum(count, columns)[:, None]
     present = np.arange(columns) >= columns - filled if last else np.arange(columns) < filled
     return table, present
