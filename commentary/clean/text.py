@@ -188,16 +188,20 @@ def _tail_zone(lines: pl.DataFrame, pages: Pages) -> pl.DataFrame:
         pl.Series("body_share_before", pages.running_total(body_chars) / np.maximum(pages.total(body_chars), 1)),
         pl.Series("thread_start", entry & (entries_from_here >= COMMENT_THREAD_MIN_ENTRIES)))
     body_share_before, thread_start = pl.col("body_share_before"), pl.col("thread_start")
-    lines = lines.with_columns(
+    marker = lines.select(
         (((pl.col("rule_id").is_in(COMMENT_MARKERS) | thread_start) & (body_share_before >= COMMENT_MIN_BODY_SHARE))
          | (pl.col("rule_id").is_in(LIST_MARKERS) & (body_share_before >= TAIL_MIN_BODY_SHARE))).fill_null(False)
-        .alias("tail_marker"))
-    marker = pl.col("tail_marker")
-    after_marker = shifted_in_page(_filled_in_page(pl.when(marker).then(pl.lit(True))), 1).fill_null(False)
-    zone = _filled_in_page(pl.when(marker).then(pl.col("rule_category").replace_strict(_TAIL_ZONES, default=None,
-                                                                                       return_dtype=pl.Int8)))
+    ).to_series().to_numpy()
+    # The zone of the nearest marker at or before each line in its page (markers are few: found in NumPy).
+    marker_rows = np.flatnonzero(marker)
+    zone_at = np.full(len(marker), -1, dtype=np.int8)
+    zone_at[marker_rows] = lines["rule_category"].gather(marker_rows).replace_strict(
+        _TAIL_ZONES, default=None, return_dtype=pl.Int8).fill_null(-1).to_numpy()
+    since_zone = pages.since(zone_at >= 0)
+    after_marker = np.r_[False, pages.since(marker)[:-1] >= 0] & (pages.row != pages.first)
     return lines.with_columns(
-        pl.when(after_marker & pl.col("rule_id").is_null() & pl.col("structural_id").is_null()).then(zone)
+        pl.when(pl.Series(after_marker & (since_zone >= 0)) & pl.col("rule_id").is_null() & pl.col("structural_id").is_null())
+        .then(pl.Series(zone_at[pages.row - np.maximum(since_zone, 0)], dtype=pl.Int8))
         .otherwise(pl.col("structural_id")).alias("structural_id")
     )
 
