@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from commentary.clean import CATEGORIES, LineDecision
 from commentary.clean.article import _BLANK_AFTER_NEWLINE, _MARKUP_AFTER_NEWLINE, MARKUP_LINE, _has_words, _line_chars
-from commentary.clean.features import FAR_LINES, LOG1P_TABLE_SIZE, _log1p, _Pages, char_profile, context_frame, feature_frame
+from commentary.clean.features import FAR_LINES, LOG1P_TABLE_SIZE, _log1p, Pages, char_profile, context_frame, feature_frame
 from commentary.clean.dates import find_date
 from commentary.clean.distinct import first_rows, text_ids
 from commentary.clean.fields import extract_fields
@@ -479,7 +479,7 @@ def test_distances_to_prose_stay_within_the_page(pages):
 def test_page_maxima_and_distances_stay_within_the_page(pages):
     values = np.array([v for page in pages for v in page], dtype=np.float32)
     doc = np.array([d for d, page in enumerate(pages) for _ in page], dtype=np.int64)
-    got = _Pages(doc)
+    got = Pages(doc)
     flag = values > 0.3
     want = {"before": [], "after": [], "highest": [], "first_highest": [], "since": [], "until": []}
     row = 0
@@ -498,3 +498,18 @@ def test_page_maxima_and_distances_stay_within_the_page(pages):
     assert got.first_row(values == got.highest(values)).tolist() == want["first_highest"]
     assert got.since(flag).tolist() == want["since"]
     assert got.until(flag).tolist() == want["until"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(st.booleans(), max_size=20), max_size=6), st.sampled_from([1, 3, 5, 15]))
+def test_page_shares_and_window_means_are_polars_own(pages, size):
+    flags = np.array([f for page in pages for f in page], dtype=bool)
+    frame = pl.DataFrame({"doc": [d for d, page in enumerate(pages) for _ in page], "flag": flags},
+                         schema={"doc": pl.Int64, "flag": pl.Boolean})
+    got = Pages(frame["doc"].to_numpy())
+    flag = pl.col("flag").cast(pl.Float32)
+    want = frame.select(flag.rolling_mean(size, center=True, min_samples=1).over("doc").alias("window"),
+                        flag.mean().over("doc").alias("share"))
+    for name, values in (("window", got.window_mean(flags, size)), ("share", got.share(flags))):
+        assert values.dtype == np.float32 and values.view(np.uint32).tolist() == want[name].to_numpy().view(np.uint32).tolist()
+    assert got.size().tolist() == frame.select(pl.len().over("doc")).to_series().to_list()

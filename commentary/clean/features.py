@@ -72,6 +72,17 @@ class _CharFlags:
 
 
 _CHAR_FLAGS = _CharFlags()
+#: What ``char_profile`` counts of the rare characters, one class each (digits, commas, the other punctuation and
+#: symbols, capitals, characters of no class): per line in one count over the shard.
+_RARE_COUNTS = ("number", "comma", "punct_symbol", "upper", "unclassed")
+
+
+@cache
+def _rare_count_class() -> np.ndarray:
+    """The index in ``_RARE_COUNTS`` of a rare character (a capital or neither letter nor space), by its flags."""
+    flags = np.arange(1 << 16, dtype=np.uint32)
+    bits = [(flags & (1 << list(CHAR_CLASSES).index(name))) != 0 for name in _RARE_COUNTS[:-1]]
+    return np.select(bits, np.arange(len(bits)), len(bits)).astype(np.int64)
 
 
 def _code_points(text: pl.Series) -> np.ndarray:
@@ -111,10 +122,6 @@ def char_profile(text: pl.Series) -> pl.DataFrame:
     def per_line(lines: np.ndarray) -> np.ndarray:
         return np.bincount(lines, minlength=len(starts)).astype(np.uint32)
 
-    def count(bits: np.uint16) -> np.ndarray:
-        """Characters of each line in any of ``bits`` (rare classes only)."""
-        return per_line(positions(bits)[1])
-
     def at(where: np.ndarray, bits: np.uint16) -> np.ndarray:
         return (flags[where] & bits) != 0
 
@@ -123,8 +130,10 @@ def char_profile(text: pl.Series) -> pl.DataFrame:
     word_start[1:] &= space[:-1]
     word_start[starts] = ~space[starts]
     n_letters = np.add.reduceat((flags & bit["letter"]) != 0, starts, dtype=np.uint32)
-    # Letters, digits, punctuation and symbols, and spaces are disjoint classes in Unicode.
-    unclassed_line = rare_lines[(rare_flags & (bit["letter"] | bit["number"] | bit["punct_symbol"] | bit["space"])) == 0]
+    # Letters, digits, punctuation and symbols, and spaces are disjoint classes in Unicode; a comma is punctuation.
+    counts = np.bincount(rare_lines * len(_RARE_COUNTS) + _rare_count_class()[rare_flags],
+                         minlength=len(starts) * len(_RARE_COUNTS)).astype(np.uint32).reshape(len(starts), -1)
+    n_numbers, n_commas, n_other_punct, n_upper, n_unclassed = counts.T
 
     # A capital opens a match after the line start or a space, maybe behind an opening quote.
     upper, upper_line = positions(bit["upper"])
@@ -158,10 +167,10 @@ def char_profile(text: pl.Series) -> pl.DataFrame:
         "n_chars": n_chars.astype(np.uint32),
         "n_words": np.add.reduceat(word_start, starts, dtype=np.uint32),  # \S+
         "n_letters": n_letters,  # \p{L}
-        "n_upper": per_line(upper_line),  # \p{Lu}
-        "n_numbers": count(bit["number"]),  # \p{N}
-        "n_punct_symbols": count(bit["punct_symbol"]),  # [\p{P}\p{S}]
-        "n_commas": count(bit["comma"]),
+        "n_upper": n_upper,  # \p{Lu}
+        "n_numbers": n_numbers,  # \p{N}
+        "n_punct_symbols": n_other_punct + n_commas,  # [\p{P}\p{S}]
+        "n_commas": n_commas,
         "n_capitalised": per_line(upper_line[capitalised]),  # (^|\s)["“‘'(]?\p{Lu}
         "n_sentence_ends": per_line(mark_line[sentence_end]),  # SENTENCE_BREAK
         "ends_terminal": per_line(mark_line[terminal]) > 0,  # [.!?…。！？؟।]["'”’»)\]]*$
@@ -172,7 +181,7 @@ def char_profile(text: pl.Series) -> pl.DataFrame:
         "opens_letter": at(starts, bit["letter"]),  # ^\p{L}
         "opens_punct": at(starts, bit["leading_punct"]),  # ^[,.;:)\]]
         "has_separator_char": per_line(np.r_[separator_line, slash_line[spaced]]) > 0,  # [|»›•·]|\s/\s
-        "letterless": (n_letters == 0) & (per_line(unclassed_line) == 0),  # ^[\p{N}\p{P}\p{S}\s]+$
+        "letterless": (n_letters == 0) & (n_unclassed == 0),  # ^[\p{N}\p{P}\p{S}\s]+$
     })
 
 
@@ -282,12 +291,16 @@ def feature_frame(lines: pl.DataFrame, categories: Sequence[str]) -> pl.DataFram
     """Numeric features of every line of a :func:`line_table` with ``rule_category`` (null when no rule)."""
     ids = lines["text_id"].to_numpy()
     n_words = pl.col("n_words")
+    # Sums, counts, maxima and shares of flags over pages and blocks in NumPy (the same values as Polars' windows:
+    # a block is a group of one to a few rows, and a window per group costs Polars more than the work).
+    pages, blocks = Pages(lines["doc"].to_numpy()), Pages(lines["block"].to_numpy())
+    is_prose, is_terminal = lines["n_words"].to_numpy() >= PROSE_MIN_WORDS, lines["ends_terminal"].to_numpy()
     # Sub-expressions that several features use are computed once, as columns dropped at the end.
     shared = {
         "_terminal": pl.col("ends_terminal").cast(pl.Float32),
         "_index": pl.int_range(pl.len()).over("doc"),
         "_n_lines": pl.len().over("doc"),
-        "_block_chars": pl.col("n_chars").sum().over("block"),
+        "_block_chars": pl.Series(blocks.total(lines["n_chars"].to_numpy())),
         "_dense": _window_mean(pl.col("_log_chars"), NEAR_WINDOW),
     }
     terminal, index, n_lines, block_chars, dense = map(pl.col, shared)
@@ -320,17 +333,17 @@ def feature_frame(lines: pl.DataFrame, categories: Sequence[str]) -> pl.DataFram
         _ratio(n_chars.cum_sum().over("doc") - n_chars, doc_chars).alias("chars_before"),
         _log(n_lines).alias("log_doc_lines"),
         _ratio(n_chars, n_chars.max().over("doc")).alias("length_vs_longest"),
-        _log(pl.len().over("block")).alias("log_block_lines"),
+        _log1p(pl.Series("log_block_lines", blocks.size())),
         _log(block_chars).alias("log_block_chars"),
         _ratio(n_chars, block_chars).alias("block_share"),
-        terminal.max().over("block").alias("block_terminal"),
+        pl.Series("block_terminal", blocks.highest(is_terminal).astype(np.float32)),
         _neighbour(log_chars, 1).alias("prev_log_chars"),
         _neighbour(log_chars, -1).alias("next_log_chars"),
         _neighbour(terminal, 1).alias("prev_terminal"),
         _neighbour(terminal, -1).alias("next_terminal"),
-        _window_mean(prose, NEAR_WINDOW).alias("near_prose"),
-        _window_mean(prose, WIDE_WINDOW).alias("wide_prose"),
-        _window_mean(terminal, NEAR_WINDOW).alias("near_terminal"),
+        pl.Series("near_prose", pages.window_mean(is_prose, NEAR_WINDOW)),
+        pl.Series("wide_prose", pages.window_mean(is_prose, WIDE_WINDOW)),
+        pl.Series("near_terminal", pages.window_mean(is_terminal, NEAR_WINDOW)),
         dense.alias("near_log_chars"),
         _ratio(dense, dense.max().over("doc")).alias("density_vs_peak"),
         *[(pl.col("rule_category") == c).fill_null(False).cast(pl.Float32).alias(f"rule_{c}")
@@ -409,9 +422,10 @@ def _by_position(n_lines: int, lines: np.ndarray, values: np.ndarray, columns: i
     count = np.bincount(lines, minlength=n_lines)
     rank = np.arange(len(lines)) - (np.cumsum(count) - count)[lines]
     column = columns - count[lines] + rank if last else rank
-    chosen = (column >= 0) & (column < columns)
-    table = np.zeros((n_lines, columns), dtype=values.dtype)
-    table[lines[chosen], column[chosen]] = values[chosen]
+    chosen = np.flatnonzero((column >= 0) & (column < columns))
+    table = np.zeros(n_lines * columns, dtype=values.dtype)  # written through flat indices: cheaper than a 2-D index
+    table[lines[chosen] * columns + column[chosen]] = values[chosen]
+    table = table.reshape(n_lines, columns)
     filled = np.minimum(count, columns)[:, None]
     present = np.arange(columns) >= columns - filled if last else np.arange(columns) < filled
     return table, present
@@ -479,7 +493,7 @@ def lexical_frame(keys: np.ndarray, index: list[tuple[np.ndarray, np.ndarray]]) 
                          for name, column, (known, weights) in zip(lexical_names(), keys.T, index)})
 
 
-class _Pages:
+class Pages:
     """Where the pages of a shard's rows (``doc``: sorted) start and end, for per-page work in NumPy."""
 
     def __init__(self, doc: np.ndarray) -> None:
@@ -512,8 +526,17 @@ class _Pages:
         return (key & np.uint64(0xFFFFFFFF)).astype(np.uint32).view(np.float32)
 
     def total(self, value: np.ndarray) -> np.ndarray:
-        """The sum of ``value`` (integers) over each row's page."""
+        """The sum of ``value`` (integers, not booleans: NumPy adds those as "or") over each row's page."""
         return np.add.reduceat(value, self.starts)[self.page] if len(value) else value
+
+    def running_total(self, value: np.ndarray) -> np.ndarray:
+        """The sum of ``value`` (integers) over each row's page up to it, itself included."""
+        running = np.cumsum(value)
+        return running - (running - value)[self.first]
+
+    def total_from_here(self, value: np.ndarray) -> np.ndarray:
+        """The sum of ``value`` (integers) over each row's page from it on, itself included."""
+        return self.total(value) - self.running_total(value) + value
 
     def highest(self, value: np.ndarray) -> np.ndarray:
         """The greatest of ``value`` in each row's page."""
@@ -522,6 +545,24 @@ class _Pages:
     def first_row(self, flag: np.ndarray) -> np.ndarray:
         """The first row with ``flag`` in each row's page (one after the page when none)."""
         return np.minimum.reduceat(np.where(flag, self.row, len(flag)), self.starts)[self.page] if len(flag) else self.row
+
+    def size(self) -> np.ndarray:
+        """The number of rows of each row's page."""
+        return self.end - self.first
+
+    def share(self, flag: np.ndarray) -> np.ndarray:
+        """The share of rows with ``flag`` in each row's page (float32): Polars' ``mean().over(page)`` of the flag as 0.0
+        and 1.0."""
+        return (self.total(flag.astype(np.int64)) / self.size()).astype(np.float32)
+
+    def window_mean(self, flag: np.ndarray, size: int) -> np.ndarray:
+        """The share of rows with ``flag`` among the ``size`` rows centred on each row, within its page (float32): Polars'
+        ``rolling_mean(size, center=True, min_samples=1).over(page)`` of the flag as 0.0 and 1.0, whose sums are exact."""
+        if size % 2 == 0:
+            raise ValueError("a centred window has an odd size")
+        running = np.r_[0, np.cumsum(flag, dtype=np.int64)]
+        low, high = np.maximum(self.row - size // 2, self.first), np.minimum(self.row + size // 2 + 1, self.end)
+        return ((running[high] - running[low]) / (high - low)).astype(np.float32)
 
 
 def context_frame(lines: pl.DataFrame, probability: np.ndarray, names: Sequence[str]) -> pl.DataFrame:
@@ -534,13 +575,13 @@ def context_frame(lines: pl.DataFrame, probability: np.ndarray, names: Sequence[
     p = pl.col("p")
     n_words = pl.col("n_words")
     prose = (n_words >= PROSE_MIN_WORDS).cast(pl.Float32)
-    comment = (pl.col("rule_category") == "comments").fill_null(False).cast(pl.Float32)
     p_values = pl.Series("p", probability, dtype=pl.Float32)
-    # Distances, counts and maxima per page in NumPy (integers and maxima: the same values as Polars' windows
-    # over the page); the float arithmetic after them stays in Polars.
-    pages = _Pages(lines["doc"].to_numpy())
+    # Distances, counts, maxima and shares of flags per page and block in NumPy (integers, maxima and shares of
+    # exact sums: the same values as Polars' windows); the float arithmetic after them stays in Polars.
+    pages, blocks = Pages(lines["doc"].to_numpy()), Pages(lines["block"].to_numpy())
     is_prose = lines["n_words"].to_numpy() >= PROSE_MIN_WORDS
     is_comment = (lines["rule_category"] == "comments").fill_null(False).to_numpy()
+    is_rule = lines["rule_category"].is_not_null().to_numpy()
     p32 = p_values.to_numpy()
     p_doc_max = pages.highest(p32)
     comments_before = np.cumsum(is_comment) - (np.cumsum(is_comment) - is_comment)[pages.first]
@@ -552,6 +593,9 @@ def context_frame(lines: pl.DataFrame, probability: np.ndarray, names: Sequence[
         "_p_doc_max": p_doc_max,
         "_to_peak": np.abs(pages.row - pages.first_row(p32 == p_doc_max)),  # the first highest, as Polars' ``arg_max``
         "_log_words": _log1p(lines["n_words"]),  # a column: a window reads it
+        "_block_prose": blocks.share(is_prose), "_near_comments": pages.window_mean(is_comment, NEAR_WINDOW),
+        "_near_rules": pages.window_mean(is_rule, NEAR_WINDOW),
+        "_near_open_prose": pages.window_mean(is_prose & ~lines["ends_terminal"].to_numpy(), NEAR_WINDOW),
     }
     log_words = pl.col("_log_words")
 
@@ -577,16 +621,16 @@ def context_frame(lines: pl.DataFrame, probability: np.ndarray, names: Sequence[
         "next_prose": _neighbour(prose, -1),
         "log_since_prose": distance("_since_prose"),
         "log_until_prose": distance("_until_prose"),
-        "block_prose": prose.mean().over("block"),
+        "block_prose": pl.col("_block_prose"),
         "after_comments": (pl.col("_comments_before") > 0).cast(pl.Float32),
         "log_comments_before": _log(pl.col("_comments_before")),
         "log_since_comment": distance("_since_comment"),
-        "near_comments": _window_mean(comment, NEAR_WINDOW),
-        "near_rules": _window_mean(pl.col("rule_category").is_not_null().cast(pl.Float32), NEAR_WINDOW),
+        "near_comments": pl.col("_near_comments"),
+        "near_rules": pl.col("_near_rules"),
         "doc_comment_share": _ratio(pl.col("_comments_in_doc").cast(pl.Float32), pl.col("_doc_lines").cast(pl.UInt32)),
         "length_rank": _ratio(n_words.rank("average").over("doc"), pl.len().over("doc")),
         "words_vs_page_prose": log_words - log_words.filter(prose > 0).median().over("doc").fill_null(0.0),
-        "near_open_prose": _window_mean(prose * (1 - pl.col("ends_terminal").cast(pl.Float32)), NEAR_WINDOW),
+        "near_open_prose": pl.col("_near_open_prose"),
         "log_to_peak": _log(pl.col("_to_peak")),
     }
     return (lines.select("doc", "block", "n_words", "ends_terminal", "rule_category")

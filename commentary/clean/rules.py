@@ -225,30 +225,37 @@ def matches_where(lines: pl.DataFrame, pattern: str, where: pl.Expr) -> pl.Serie
 def rule_of_every_line(lines: pl.DataFrame, rules: tuple[Rule, ...]) -> pl.Series:
     """``first_matching_rule`` with every line matched (for lines already distinct)."""
     groups = rule_groups(rules)
+    text = lines["text"]
+    rule = np.full(lines.height, -1, dtype=np.int16)
+    # Groups in priority order: a group's pattern is only run on the lines its search found that no earlier group took.
+    for group, found in zip(groups, _searched(lines, groups)):
+        rows = found[rule[found] < 0]
+        if len(group.rules) == 1 and group.prefilter is None:
+            rule[rows] = group.first
+        elif len(rows):
+            matched, offset = _matching_member(text.gather(rows), group)
+            rule[rows[matched]] = group.first + offset[matched]
+    return pl.Series("rule", rule).scatter(np.flatnonzero(rule < 0), None)
+
+
+def _searched(lines: pl.DataFrame, groups: tuple[RuleGroup, ...]) -> list[np.ndarray]:
+    """The rows of ``lines`` (``text``, ``n_words``) that each group's search (its prefilter, else its pattern) finds,
+    under the group's word cap."""
     text, n_words = pl.col("text"), pl.col("n_words")
     tests = []
     for group in groups:
-        test = text.str.contains(group.regex if group.prefilter is None else group.prefilter)
+        test = text.str.contains(group.prefilter or group.regex)
         tests.append(test if group.max_words is None else test & (n_words <= group.max_words))
     tested = lines.select(test.alias(str(index)) for index, test in enumerate(tests))
-    # The first group that matches each line: the groups' hits written from the last group to the first.
-    group_of = np.full(lines.height, -1, dtype=np.int16)
-    for index in reversed(range(len(groups))):
-        hit = tested[str(index)]
-        if groups[index].prefilter is not None:  # the group's pattern tried only on the lines its prefilter selects
-            rows = hit.arg_true()
-            hit = pl.zeros(lines.height, pl.Boolean, eager=True).scatter(rows, lines["text"].gather(rows).str.contains(groups[index].regex))
-        group_of[hit.to_numpy()] = index
-    rows = np.flatnonzero(group_of >= 0)
-    rule = np.full(lines.height, -1, dtype=np.int16)
-    rule[rows] = np.array([g.first for g in groups], dtype=np.int16)[group_of[rows]]
-    # Only the lines a group matched are searched again, for the marker of the rule that matched.
-    for index in np.unique(group_of[rows]).tolist():
-        members = len(groups[index].rules)
-        if members > 1:
-            found = rows[group_of[rows] == index]
-            markers = lines["text"].gather(found).str.extract_groups(groups[index].regex).struct.unnest()
-            offset = markers.select(pl.coalesce(*(pl.when(pl.col(f"rule{k}").is_not_null()).then(pl.lit(k, pl.Int16))
-                                                  for k in range(members)))).to_series().to_numpy()
-            rule[found] = offset + groups[index].first
-    return pl.Series("rule", rule).scatter(np.flatnonzero(rule < 0), None)
+    return [np.flatnonzero(tested[str(index)].to_numpy()) for index in range(len(groups))]
+
+
+def _matching_member(text: pl.Series, group: RuleGroup) -> tuple[np.ndarray, np.ndarray]:
+    """Whether ``group``'s pattern matches each of ``text``, and the offset in the group of the rule that matched (read
+    from the empty marker group after each rule's branch)."""
+    if len(group.rules) == 1:
+        matched = text.str.contains(group.regex).to_numpy()
+        return matched, np.zeros(len(matched), dtype=np.int16)
+    markers = text.str.extract_groups(group.regex).struct.unnest()
+    present = np.column_stack([markers[f"rule{k}"].is_not_null().to_numpy() for k in range(len(group.rules))])
+    return present.any(axis=1), present.argmax(axis=1).astype(np.int16)

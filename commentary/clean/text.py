@@ -25,7 +25,7 @@ from commentary.clean import LINE_SCHEMA, CleanedPage, LineDecision, PageLines
 from commentary.clean.article import not_an_article
 from commentary.clean.distinct import first_rows
 from commentary.clean.extractors import DOM_COLUMNS
-from commentary.clean.features import (NEAR_WINDOW, PROSE_MIN_WORDS, add_rule_matches, context_frame, feature_frame,
+from commentary.clean.features import (NEAR_WINDOW, PROSE_MIN_WORDS, Pages, add_rule_matches, context_frame, feature_frame,
                                        lexical_frame, lexical_keys, line_table, shifted_in_page)
 from commentary.clean.fields import FIELD_CATEGORIES, extract_fields
 from commentary.clean.model import EXTRACTORS, MODEL_ID, LineModel, default_model
@@ -93,6 +93,8 @@ SHARD_REPEAT_SUFFIX = ".shard-repeat"
 #: (", and", "The") recur in many documents as pieces of sentences split at links, and prose
 #: recurs in syndicated copies of one story (deduplication, after cleaning, handles those).
 SHARD_REPEAT_MIN_WORDS = 2
+#: The index of the first body line of a page without body (past any line).
+NO_BODY_INDEX = 1 << 30
 #: Structural rules that are not applied to extracted text (it rarely starts with the title).
 NOT_FOR_EXTRACTED = (structural("title.first-line"), structural("title.repeat"))
 #: Prefix of the ids of the lines after a tail marker (``zone.tail-<marker's category>``).
@@ -129,11 +131,16 @@ def _structural_rules(lines: pl.DataFrame) -> pl.DataFrame:
     row = pl.int_range(pl.len())
     long_line = (pl.col("n_words") > SUMMARY_ITEM_MAX_WORDS).cast(pl.Int32)
     long_lines = long_line.cum_sum()
+    # Sums and positions within the page in NumPy (the same values as Polars' windows over the page).
+    pages = Pages(lines["doc"].to_numpy())
+    model_body = lines["model_body"].to_numpy().astype(np.int32)
+    body_from_here = pages.total_from_here(model_body)
     lines = lines.with_columns(
         (row - pl.when(segment_start).then(row).forward_fill()).alias("segment_offset"),
         (long_lines - pl.when(segment_start).then(long_lines - long_line).forward_fill()).alias("segment_long_lines"),
-        pl.int_range(pl.len()).over("doc").alias("index"),
-        pl.col("model_body").cast(pl.Int32).reverse().cum_sum().reverse().over("doc").alias("body_from_here"),
+        pl.Series("index", pages.row - pages.first),
+        pl.Series("body_from_here", body_from_here, dtype=pl.Int32),
+        pl.Series("body_before_page_end", body_from_here < pages.total(model_body)),
         _filled_in_page(rule_id).alias("segment_rule"),
     )
     segment_rule, offset = pl.col("segment_rule"), pl.col("segment_offset")
@@ -142,7 +149,7 @@ def _structural_rules(lines: pl.DataFrame) -> pl.DataFrame:
     name_line = matches_where(lines, NAME_LINE, unclaimed & (prev_rule == "byline.by-label")
                                & (pl.col("n_words") <= BYLINE_NAME_MAX_WORDS))
     bio_sentence = matches_where(lines, BIO_SENTENCE, unclaimed & (pl.col("n_words") <= BIO_MAX_WORDS) & (body_after == 0)
-                                  & (pl.col("body_from_here") < pl.col("body_from_here").max().over("doc")))
+                                  & pl.col("body_before_page_end"))
     lines = lines.with_columns(
         pl.when(unclaimed & (segment_rule == "summary.heading") & (offset <= SUMMARY_MAX_ITEMS) & short_item)
         .then(_structural_lit("summary.item"))
@@ -169,39 +176,48 @@ def _structural_rules(lines: pl.DataFrame) -> pl.DataFrame:
         .otherwise(pl.col("structural_id"))
         .alias("structural_id")
     )
-    return _title_rules(_tail_zone(lines))
+    return _title_rules(_tail_zone(lines, pages), pages)
 
 
-def _tail_zone(lines: pl.DataFrame) -> pl.DataFrame:
+def _tail_zone(lines: pl.DataFrame, pages: Pages) -> pl.DataFrame:
     """Lines after a tail marker (a comment header or thread, a related list) take the marker's category."""
-    body_chars = pl.when(pl.col("model_body")).then(pl.col("n_chars")).otherwise(0)
+    body_chars = np.where(lines["model_body"].to_numpy(), lines["n_chars"].to_numpy().astype(np.int64), 0)
+    entry = lines["rule_id"].is_in(COMMENT_ENTRIES).fill_null(False).to_numpy()
+    entries_from_here = pages.total_from_here(entry.astype(np.int32))
     lines = lines.with_columns(
-        (body_chars.cum_sum().over("doc") / pl.max_horizontal(body_chars.sum().over("doc"), 1)).alias("body_share_before"))
-    body_share_before = pl.col("body_share_before")
-    entry = pl.col("rule_id").is_in(COMMENT_ENTRIES).fill_null(False)
-    thread_start = entry & (entry.cast(pl.Int32).reverse().cum_sum().reverse().over("doc") >= COMMENT_THREAD_MIN_ENTRIES)
-    lines = lines.with_columns(
+        pl.Series("body_share_before", pages.running_total(body_chars) / np.maximum(pages.total(body_chars), 1)),
+        pl.Series("thread_start", entry & (entries_from_here >= COMMENT_THREAD_MIN_ENTRIES)))
+    body_share_before, thread_start = pl.col("body_share_before"), pl.col("thread_start")
+    marker = lines.select(
         (((pl.col("rule_id").is_in(COMMENT_MARKERS) | thread_start) & (body_share_before >= COMMENT_MIN_BODY_SHARE))
          | (pl.col("rule_id").is_in(LIST_MARKERS) & (body_share_before >= TAIL_MIN_BODY_SHARE))).fill_null(False)
-        .alias("tail_marker"))
-    marker = pl.col("tail_marker")
-    after_marker = shifted_in_page(_filled_in_page(pl.when(marker).then(pl.lit(True))), 1).fill_null(False)
-    zone = _filled_in_page(pl.when(marker).then(pl.col("rule_category").replace_strict(_TAIL_ZONES, default=None,
-                                                                                       return_dtype=pl.Int8)))
+    ).to_series().to_numpy()
+    # The zone of the nearest marker at or before each line in its page (markers are few: found in NumPy).
+    marker_rows = np.flatnonzero(marker)
+    zone_at = np.full(len(marker), -1, dtype=np.int8)
+    zone_at[marker_rows] = lines["rule_category"].gather(marker_rows).replace_strict(
+        _TAIL_ZONES, default=None, return_dtype=pl.Int8).fill_null(-1).to_numpy()
+    since_zone = pages.since(zone_at >= 0)
+    after_marker = np.r_[False, pages.since(marker)[:-1] >= 0] & (pages.row != pages.first)
     return lines.with_columns(
-        pl.when(after_marker & pl.col("rule_id").is_null() & pl.col("structural_id").is_null()).then(zone)
+        pl.when(pl.Series(after_marker & (since_zone >= 0)) & pl.col("rule_id").is_null() & pl.col("structural_id").is_null())
+        .then(pl.Series(zone_at[pages.row - np.maximum(since_zone, 0)], dtype=pl.Int8))
         .otherwise(pl.col("structural_id")).alias("structural_id")
     )
 
 
-def _title_rules(lines: pl.DataFrame) -> pl.DataFrame:
+def _title_rules(lines: pl.DataFrame, pages: Pages) -> pl.DataFrame:
     """Mark the title (first short unclaimed line up to the body) and its repeats."""
     free = pl.col("rule_id").is_null() & pl.col("structural_id").is_null()
-    lines = lines.with_columns(
-        pl.when(pl.col("model_body")).then(pl.col("index")).min().over("doc").fill_null(1 << 30).alias("first_body"))
-    candidate = free & pl.col("n_words").is_between(TITLE_MIN_WORDS, TITLE_MAX_WORDS) & (pl.col("index") <= pl.col("first_body"))
-    lines = lines.with_columns(pl.col("text").filter(candidate).first().over("doc").alias("title"),
-                               pl.col("index").filter(candidate).first().over("doc").alias("first_title_index"))
+    first_body = pages.first_row(lines["model_body"].to_numpy())
+    first_body = np.where(first_body < pages.end, first_body - pages.first, NO_BODY_INDEX)
+    candidate = lines.select(free & pl.col("n_words").is_between(TITLE_MIN_WORDS, TITLE_MAX_WORDS)).to_series().to_numpy()
+    title_row = pages.first_row(candidate & (pages.row - pages.first <= first_body))
+    has_title = title_row < pages.end
+    title_row = np.where(has_title, title_row, 0)
+    lines = lines.with_columns(pl.Series("first_body", first_body),
+                               pl.when(pl.Series(has_title)).then(lines["text"].gather(title_row)).alias("title"),
+                               pl.when(pl.Series(has_title)).then(pl.Series(title_row - pages.first)).alias("first_title_index"))
     title = pl.col("title")
     is_repeat = free & (
         (pl.col("text") == title)
