@@ -6,7 +6,8 @@ Order of decisions for each non-blank line (the first that applies wins):
    ``commentary/rules/structural.toml``);
 3. a line repeated in several documents of the shard (``<zone>.shard-repeat``, declared there too);
 4. the line model (``MODEL_ID``) and its body-run decode (``segments.py``): body, or
-   furniture named after its zone (``nav`` before the first body line, ``related`` after it).
+   furniture named after its zone (``nav`` before the first body line, ``related`` after it);
+   the lines of a paragraph broken at its links are decided together (``_chains_decided_whole``).
 
 Text that an extractor already reduced to the main content (``extracted``) gets only the
 precision tier: the furniture rules (but a long photo caption stays, ``CAPTION_RULES``) and the
@@ -113,8 +114,8 @@ MODEL_LATER_CATEGORY = "related"
 #: A paragraph of a flattened page breaks at each link or emphasis into lines that continue one another
 #: (a line not ending a sentence, then one opening in lower case or with punctuation); the lines of such a
 #: chain that the model decides are body together when the decode kept more than this share of their
-#: characters. At 0 one kept line carries its chain: a majority of characters (0.5), or a majority over the
-#: whole block between blank lines, gained less (docs/ACCURACY.md, "Text path").
+#: characters. At 0 one kept line carries its chain; a majority (0.5) gained less, and a majority over the
+#: whole block between blank lines (often a menu in flat-naive) lost the dev split (docs/ACCURACY.md, "Text path").
 CHAIN_BODY_SHARE = 0.0
 
 
@@ -278,8 +279,8 @@ def classify_shard(texts: Sequence[str], model: LineModel | None = None,
 
 def _continuation_chains(lines: pl.DataFrame) -> np.ndarray:
     """A number per line, shared by the lines of one chain: a chain breaks at each block (``features.line_table``)
-    and before a line that does not continue the one before it (which ends a sentence, or is followed by a
-    line opening with a letter in upper case)."""
+    and before a line that does not continue the one before it: that one ends a sentence, or this one opens
+    with a letter in upper case or without case."""
     block = lines["block"].to_numpy()
     continues = (np.r_[False, ~lines["ends_terminal"].to_numpy()[:-1]]
                  & (lines["opens_lower"].to_numpy() | ~lines["opens_letter"].to_numpy()))
