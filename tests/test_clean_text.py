@@ -23,7 +23,7 @@ from commentary.clean.people import byline_names
 from commentary.clean.model import MODEL_ID
 from commentary.clean.rules import CATEGORY_PRIORITY, first_matching_rule, load_rules, load_structural_rules, rule_groups, rule_match_expr
 from commentary.clean.tags import line_tags
-from commentary.clean.text import clean_shard, clean_text, rule_lines
+from commentary.clean.text import _chains_decided_whole, clean_shard, clean_text, rule_lines
 from tools.train import load_pages, train
 
 TEST_DATA = Path(__file__).parent / "data"
@@ -513,3 +513,17 @@ def test_page_shares_and_window_means_are_polars_own(pages, size):
     for name, values in (("window", got.window_mean(flags, size)), ("share", got.share(flags))):
         assert values.dtype == np.float32 and values.view(np.uint32).tolist() == want[name].to_numpy().view(np.uint32).tolist()
     assert got.size().tolist() == frame.select(pl.len().over("doc")).to_series().to_list()
+
+
+def test_a_paragraph_broken_at_its_links_is_decided_whole():
+    # Lines 1-3 are one sentence broken at two links; line 4 opens a new sentence; line 5 stands alone.
+    text = ("Fred Wilson recently\nmade a compelling case\n(in a long post) that founders should not raise too much.\n"
+            "Read the rest of the post on his blog\n\nhome and about")
+    lines = rule_lines([text]).with_columns(extracted=pl.lit(False), shard_repeat=pl.lit(False))
+    kept = [False, False, True, False, False]
+    decided = _chains_decided_whole(lines.with_columns(model_body=pl.Series(kept)))
+    assert decided["model_body"].to_list() == [True, True, True, False, False]
+    # A chain the decode left out stays out; a shard repeat keeps the decode's answer.
+    assert not _chains_decided_whole(lines.with_columns(model_body=pl.lit(False)))["model_body"].any()
+    repeat = lines.with_columns(model_body=pl.Series(kept), shard_repeat=pl.Series([True, False, False, False, False]))
+    assert _chains_decided_whole(repeat)["model_body"].to_list() == [False, True, True, False, False]

@@ -6,7 +6,8 @@ Order of decisions for each non-blank line (the first that applies wins):
    ``commentary/rules/structural.toml``);
 3. a line repeated in several documents of the shard (``<zone>.shard-repeat``, declared there too);
 4. the line model (``MODEL_ID``) and its body-run decode (``segments.py``): body, or
-   furniture named after its zone (``nav`` before the first body line, ``related`` after it).
+   furniture named after its zone (``nav`` before the first body line, ``related`` after it);
+   the lines of a paragraph broken at its links are decided together (``_chains_decided_whole``).
 
 Text that an extractor already reduced to the main content (``extracted``) gets only the
 precision tier: the furniture rules (but a long photo caption stays, ``CAPTION_RULES``) and the
@@ -110,6 +111,12 @@ CAPTION_RULES = ("media.agency-credit",)
 EXTRACTED_CAPTION_MIN_WORDS = 15
 MODEL_HEAD_CATEGORY = "nav"
 MODEL_LATER_CATEGORY = "related"
+#: A paragraph of a flattened page breaks at each link or emphasis into lines that continue one another
+#: (a line not ending a sentence, then one opening in lower case or with punctuation); the lines of such a
+#: chain that the model decides are body together when the decode kept more than this share of their
+#: characters. At 0 one kept line carries its chain; a majority (0.5) gained less, and a majority over the
+#: whole block between blank lines (often a menu in flat-naive) lost the dev split (docs/ACCURACY.md, "Text path").
+CHAIN_BODY_SHARE = 0.0
 
 
 def _filled_in_page(expr: pl.Expr) -> pl.Expr:
@@ -263,11 +270,33 @@ def classify_shard(texts: Sequence[str], model: LineModel | None = None,
     lines = lines.with_columns(shard_repeat.alias("shard_repeat")).with_columns(
         pl.when(pl.col("extracted")).then(pl.col("rule_id").is_null())
         .otherwise(pl.Series(body_runs(lines, probability, model.threshold, model.run_cost, rescue=True)) & ~pl.col("shard_repeat")).alias("model_body"))
-    lines = _structural_rules(lines).with_columns(
+    lines = _structural_rules(_chains_decided_whole(lines)).with_columns(
         pl.when(pl.col("extracted") & pl.col("structural_id").is_in(NOT_FOR_EXTRACTED)).then(None)
         .otherwise(pl.col("structural_id")).alias("structural_id"),
         _filled_in_page(pl.when(pl.col("model_body")).then(pl.lit(True))).fill_null(False).alias("seen_body"))
     return lines.select("doc", "line_no", "text", **_decisions(lines))
+
+
+def _continuation_chains(lines: pl.DataFrame) -> np.ndarray:
+    """A number per line, shared by the lines of one chain: a chain breaks at each block (``features.line_table``)
+    and before a line that does not continue the one before it: that one ends a sentence, or this one opens
+    with a letter in upper case or without case."""
+    block = lines["block"].to_numpy()
+    continues = (np.r_[False, ~lines["ends_terminal"].to_numpy()[:-1]]
+                 & (lines["opens_lower"].to_numpy() | ~lines["opens_letter"].to_numpy()))
+    return np.cumsum(np.r_[True, block[1:] != block[:-1]] | ~continues)
+
+
+def _chains_decided_whole(lines: pl.DataFrame) -> pl.DataFrame:
+    """``model_body`` decided per continuation chain (``_continuation_chains``) for the lines the model decides
+    (no furniture rule, not extracted, not a shard repeat): body when the decode kept more than
+    ``CHAIN_BODY_SHARE`` of their characters in the chain."""
+    decided = (lines["rule"].is_null() & ~lines["extracted"] & ~lines["shard_repeat"]).to_numpy()
+    body = lines["model_body"].to_numpy()
+    chars = np.where(decided, lines["n_chars"].to_numpy().astype(np.int64), 0)
+    chains = Pages(_continuation_chains(lines))
+    whole = chains.total(np.where(body, chars, 0)) > CHAIN_BODY_SHARE * chains.total(chars)
+    return lines.with_columns(pl.Series("model_body", np.where(decided, whole, body)))
 
 
 def _decisions(lines: pl.DataFrame) -> dict[str, pl.Series]:
