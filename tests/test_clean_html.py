@@ -516,9 +516,16 @@ def test_the_chosen_text_loses_the_lines_that_no_other_text_holds():
     assert consensus_text(own["model"], {name: own[name] for name in outputs}) == article
     # The block model's text keeps the sidebar that the other texts hold too.
     assert consensus_text(chosen, {**outputs, "readability": "", "resiliparse": ""}) == chosen
-    shortened = f"{article}\nFollow us on Twitter"  # a line half held by another text stays
+    shortened = f"{article}\nFollow us on Twitter"  # a line held by another text stays, without the rest of its block
     assert held_elsewhere([chosen, shortened], 0) == f"{article}\n- - -\nFollow us on Twitter"
     assert held_elsewhere([chosen, "", " "], 0) == chosen  # no other text to hold anything: all stays
+    # Only a text of its own beside it (the other extractors failed): nothing to go by, all stays.
+    assert consensus_text(article, {"trafilatura": "", "trafilatura-precision": "", "readability": "",
+                                    "resiliparse": "Log in\nSign up"}) == article
+    # A line stays when another text holds half its words (HELD_SHARE), not less.
+    line = "one two three four five six seven eight nine ten"
+    assert held_elsewhere([f"{article}\n{line}", f"{article}\none two three four five"], 0) == f"{article}\n{line}"
+    assert held_elsewhere([f"{article}\n{line}", f"{article}\none two three four"], 0) == article
 
 
 def test_the_html_model_reads_how_many_extractors_kept_a_line_and_where_each_kept_span_lies():

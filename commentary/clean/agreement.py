@@ -210,11 +210,14 @@ def consensus_text(model_text: str, outputs: dict[str, str]) -> str:
 
 def held_elsewhere(texts: list[str], chosen: int) -> str:
     """``texts[chosen]`` without its lines of which no other text holds ``HELD_SHARE`` of the words
-    (lines without words stay); whole when every other text is empty (no extractor gave anything)."""
+    (lines without words stay); whole when no other text holds any of its words (the other extractors
+    gave nothing, or only a page of their own: then nothing tells its furniture from its article)."""
     text = texts[chosen]
     others = {str(i): other for i, other in enumerate(texts) if i != chosen and other.strip()}
     if not text or not others:
         return text
     shares = list(kept_shares(text, others).values())
+    if not any(any(share.values()) for share in shares):
+        return text
     return "\n".join(line for number, line in enumerate(text.split("\n"), start=1)
                      if number not in shares[0] or any(share[number] >= HELD_SHARE for share in shares))

@@ -1,4 +1,4 @@
-"""Bulk line table and line features for a whole shard (Polars expressions, no per-line loops).
+"""Bulk line table and line features for a whole shard (Polars expressions and NumPy over the pages, no per-line loops).
 
 The features of :func:`feature_frame` are language-neutral: they look at lengths, punctuation,
 letter case, position in the page and the neighbouring lines, never at the words of one language.

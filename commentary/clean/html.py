@@ -7,8 +7,8 @@ among the page's blocks with the HTML line model (``html_model.json``), whose in
 text features the share of each block that each single extractor kept (trafilatura in both
 settings, readability-lxml, resiliparse: ``extractors.py``), how they agree (``agreement.py``), and
 the block's DOM cues read in the walk that writes the page's lines (``extractors.page_blocks``); of the
-model's text and the extractors' outputs, the page keeps the one that agrees most with the others
-(``agreement.consensus_text``).
+model's text and the extractors' outputs, the page keeps the one that agrees most with the others, less
+the lines that no other text holds (``agreement.consensus_text``).
 The text keeps one block (paragraph, heading, list item, table row) per line, for the text-level
 furniture rules that run after.
 ``extract_html_shard`` runs the model once over a shard's pages, and extracts a page above
@@ -233,7 +233,8 @@ def read_page(html: str, url: str | None = None) -> PageReading:
 
 def finish_pages(readings: Sequence[PageReading], texts: Sequence[str]) -> list[HtmlExtraction]:
     """The extraction of each page from its reading and the blocks the HTML model chose: the text is
-    the one of those blocks and the extractors' outputs that agrees most with the others."""
+    the one of those blocks and the extractors' outputs that agrees most with the others, less the lines
+    that no other text holds."""
     out = []
     for reading, text in zip(readings, texts, strict=True):
         text = _safe(lambda: consensus_text(text, reading.outputs), text)

@@ -9,7 +9,7 @@ The stage-2 scores then go to the body-run decode (``segments.py``) with the cut
 price of a body run. The text model's stage 1 also reads lexical inputs: the weight its vocabulary
 (``lexicon``, learned across sites) gives the first and last tokens of each line. Two models ship:
 ``line_model.json`` for flattened text, and ``html_model.json`` for the HTML path, whose inputs add the
-share of each line that each single extractor kept (``extractors.py``), how the extractors agree
+share of each line that each single extractor kept (``agreement.kept_shares``), how the extractors agree
 (``text.with_kept``) and the line's DOM cues (``extractors.page_blocks``, ``text.with_dom``; stage 2
 also the scores of the lines under the same parent element, ``text.stage2_context``). Both are written
 by ``make train`` (``tools/train.py``) and

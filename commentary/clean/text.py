@@ -112,7 +112,7 @@ EXTRACTED_CAPTION_MIN_WORDS = 15
 MODEL_HEAD_CATEGORY = "nav"
 MODEL_LATER_CATEGORY = "related"
 #: A paragraph of a flattened page breaks at each link or emphasis into lines that continue one another
-#: (a line not ending a sentence, then one opening in lower case or with punctuation); the lines of such a
+#: (a line not ending a sentence, then one opening in lower case or with a character other than a letter); the lines of such a
 #: chain that the model decides are body together when the decode kept more than this share of their
 #: characters. At 0 one kept line carries its chain; a majority (0.5) gained less, and a majority over the
 #: whole block between blank lines (often a menu in flat-naive) lost the dev split (docs/ACCURACY.md, "Text path").
