@@ -67,6 +67,12 @@ def test_lexical_keys_read_the_lines_ends_lowercased_with_digits_folded():
         assert (lexical_keys(readable, whole=True)[:, column] == keys[:, column]).all()
 
 
+def test_an_empty_string_has_keys_of_nothing_wherever_it_stands():
+    keys = lexical_keys(pl.Series(["Read more", ""]))
+    assert (keys[0] == lexical_keys(pl.Series(["Read more"]))[0]).all()
+    assert (keys[1] == lexical_keys(pl.Series(["", "Read more"]))[0]).all()
+
+
 def test_a_key_outside_the_vocabulary_maps_to_nothing():
     lexicon = {"first_2": {"read more": -2.5}, "last_1": {".": 1.5}}
     rows = _lexical(["Read more »", "Reading more books helps.", "READ MORE", "Read"], lexicon).rows(named=True)

@@ -397,7 +397,7 @@ def _tokens(text: pl.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nda
     bit = {name: np.uint16(1 << index) for index, name in enumerate(CHAR_CLASSES)}
     number = (flags & bit["number"]) != 0
     word = ((flags & (bit["letter"] | bit["number"])) != 0) | (code_points == ord("_"))
-    starts = np.cumsum(n_chars) - n_chars
+    starts = (np.cumsum(n_chars) - n_chars)[n_chars > 0]  # an empty string opens nothing (and may end the input)
     after_word, after_number = np.r_[False, word[:-1]], np.r_[False, number[:-1]]
     after_word[starts] = after_number[starts] = False
     kept = np.flatnonzero(((flags & bit["space"]) == 0) & ~(number & after_number))
