@@ -68,6 +68,9 @@ BIO_MAX_WORDS = 120
 #: "Name Surname is a ...": two to four capitalised words, then a copula or typical bio verb.
 BIO_SENTENCE = (r"^\p{Lu}[\p{L}.'’-]+(\s+\p{Lu}[\p{L}.'’-]*){1,3},?\s+"
                 r"(is|was|has been|serves as|writes|covers|specializes|specialises|teaches|directs|leads)\s")
+#: Capitalised words that open a sentence but no person's name ("The Obama Administration is ..."):
+#: a bio sentence does not open with one.
+NOT_A_NAME = r"^(The|This|That|These|Those|A|An|Our|Their|His|Her|Its|My|Your|We|They|It|He|She|There|Here)\s"
 #: "Name Surname" (for a line after a bare "BY" label).
 NAME_LINE = r"^\p{Lu}[\p{L}.'’-]+(\s+\p{Lu}[\p{L}.'’-]*){1,3}$"
 #: "Name Surname verb ..." (a bio that opens with the byline's author name).
@@ -155,8 +158,8 @@ def _structural_rules(lines: pl.DataFrame) -> pl.DataFrame:
     body_after = pl.col("body_from_here") - pl.col("model_body").cast(pl.Int32)
     name_line = matches_where(lines, NAME_LINE, unclaimed & (prev_rule == "byline.by-label")
                                & (pl.col("n_words") <= BYLINE_NAME_MAX_WORDS))
-    bio_sentence = matches_where(lines, BIO_SENTENCE, unclaimed & (pl.col("n_words") <= BIO_MAX_WORDS) & (body_after == 0)
-                                  & pl.col("body_before_page_end"))
+    may_be_bio = unclaimed & (pl.col("n_words") <= BIO_MAX_WORDS) & (body_after == 0) & pl.col("body_before_page_end")
+    bio_sentence = matches_where(lines, BIO_SENTENCE, may_be_bio) & ~matches_where(lines, NOT_A_NAME, may_be_bio)
     lines = lines.with_columns(
         pl.when(unclaimed & (segment_rule == "summary.heading") & (offset <= SUMMARY_MAX_ITEMS) & short_item)
         .then(_structural_lit("summary.item"))
