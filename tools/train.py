@@ -5,7 +5,7 @@
 Writes ``commentary/clean/line_model.json`` (flattened text: both flattenings of every page, and the
 seeds) and ``commentary/clean/html_model.json`` (the HTML path: each block of the page with the
 share of it that each single extractor kept, how the extractors agree and its DOM cues), deterministically
-(Newton's method, trees drawn with a fixed seed, stacking folds dealt by site). Each file records
+(Newton's method, trees drawn with fixed seeds, stacking folds dealt by site). Each file records
 what it was trained on. ``--permissive`` trains on permissively licensed data only (benchmark MIT,
 readability Apache-2.0). ``--check`` rebuilds and exits 1 when a shipped model differs.
 ``--choose-decode`` chooses the decode settings by 5-fold cross-validation by site (``DECODE`` holds
@@ -59,7 +59,9 @@ RUN_COSTS = (4.0, 8.0, 16.0)
 DECODE = {"text": (0.4, 8.0), "html": (0.4, 16.0)}
 #: The boosted trees of both models' stage 2: count, depth, learning rate, L2 penalty on leaf
 #: values, bins per feature, and the shares of lines and of features each tree sees (few and
-#: shallow trees: inference stays well under 0.1 ms per page).
+#: shallow trees: inference stays well under 0.1 ms per page); then how many such boosted models,
+#: each drawn with its own seed, the stage averages (their mean logit: less of what one draw of
+#: lines and features decides).
 TREES = 50
 TREE_DEPTH = 6
 TREE_RATE = 0.2
@@ -67,6 +69,7 @@ TREE_L2 = 1.0
 TREE_BINS = 32
 TREE_ROWS = 0.5
 TREE_COLUMNS = 0.5
+TREE_BAGS = 3
 CONTEXT_FEATURES = ("p_self", "p_prev", "p_next", "p_window_3", "p_window_near", "p_window_wide",
                     "p_doc_max", "p_doc_mean", "p_below_running_max", "p_max_after", "p_max_before")
 #: The text model's stage 2 (trees) also reads each line's surroundings, comment cues and its
@@ -217,23 +220,26 @@ def bin_edges(column: np.ndarray, bins: int) -> np.ndarray:
     return np.unique(np.quantile(column, np.arange(1, bins) / bins, method="lower"))
 
 
-def fit_trees(x: np.ndarray, y: np.ndarray, weight: np.ndarray) -> TreeStage:
-    """Gradient-boosted oblivious trees with the settings above (see :func:`boost`)."""
-    return boost(x, y, weight)[0]
+def fit_trees(x: np.ndarray, y: np.ndarray, weight: np.ndarray, bags: int = TREE_BAGS) -> TreeStage:
+    """The mean logit of ``bags`` boosted models with the settings above (:func:`boost`), seeds 0 to
+    ``bags - 1``: one stage of all their trees, each leaf value divided by their number."""
+    stages = [boost(x, y, weight, seed=seed)[0] for seed in range(bags)]
+    return TreeStage(float(np.mean([stage.base for stage in stages])), np.vstack([stage.features for stage in stages]),
+                     np.vstack([stage.thresholds for stage in stages]), np.vstack([stage.values for stage in stages]) / bags)
 
 
 def boost(x: np.ndarray, y: np.ndarray, weight: np.ndarray, trees: int = TREES, depth: int = TREE_DEPTH,
           rate: float = TREE_RATE, penalty: float = TREE_L2, bins: int = TREE_BINS,
-          rows: float = TREE_ROWS, columns: float = TREE_COLUMNS) -> tuple[TreeStage, np.ndarray]:
+          rows: float = TREE_ROWS, columns: float = TREE_COLUMNS, seed: int = 0) -> tuple[TreeStage, np.ndarray]:
     """Gradient-boosted oblivious trees on the weighted log-loss (Newton steps), and the trainer's
     own logit of every row of ``x`` (read from the binned features, as the trees were grown).
 
-    Each tree sees a share ``rows`` of the lines and ``columns`` of the features, drawn with a
-    fixed seed (deterministic). Each level of a tree takes the feature and threshold with the best
+    Each tree sees a share ``rows`` of the lines and ``columns`` of the features, drawn with the
+    fixed ``seed`` (deterministic). Each level of a tree takes the feature and threshold with the best
     gain summed over the level's nodes, from histograms of gradients and Hessians over each
     feature's bins.
     """
-    random = np.random.default_rng(0)
+    random = np.random.default_rng(seed)
     edges = [bin_edges(column, bins) for column in x.T]
     codes = np.column_stack([np.searchsorted(e, column, side="left") for e, column in zip(edges, x.T)]).astype(np.uint8)
     splittable = np.flatnonzero([len(e) > 0 for e in edges])
