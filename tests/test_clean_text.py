@@ -23,8 +23,8 @@ from commentary.clean.people import byline_names
 from commentary.clean.model import MODEL_ID
 from commentary.clean.rules import CATEGORY_PRIORITY, first_matching_rule, load_rules, load_structural_rules, rule_groups, rule_match_expr
 from commentary.clean.tags import line_tags
-from commentary.clean.text import _chains_decided_whole, clean_shard, clean_text, rule_lines
-from tools.train import load_pages, train
+from commentary.clean.text import _chains_decided_whole, body_probability, clean_shard, clean_text, rule_lines
+from tools.train import cross_validated_probability, design, fit_without, load_pages, train
 
 TEST_DATA = Path(__file__).parent / "data"
 RAW = Path(__file__).parents[1] / "raw"
@@ -383,6 +383,21 @@ def test_training_is_deterministic(tmp_path):
     for name in ("first", "second"):
         train(pages).save(tmp_path / f"{name}.json")
     assert (tmp_path / "first.json").read_bytes() == (tmp_path / "second.json").read_bytes()
+
+
+def test_cross_validated_scores_are_the_held_out_pages_scored_on_their_own():
+    """``make train --choose-decode`` scores each part's lines, cut from the table of all pages, with the model
+    trained without them: as the cleaner scores a table of those pages alone."""
+    pages = [p for p in load_pages(TEST_DATA, seeds=RAW) if p.form == "flat-blocks"][:24]
+    part_of = {page.group: i % 2 for i, page in enumerate(pages)}
+    lines, probability = cross_validated_probability(pages, False, lambda page: part_of[page.group])
+    lines_x = design(pages, False)
+    parts = np.array([part_of[page.group] for page in pages])
+    for part in (0, 1):
+        model = fit_without(pages, False, lines_x, parts, part, 0.0, 0.0)
+        held = [page.text for page, p in zip(pages, parts) if p == part]
+        own = body_probability(rule_lines(held), model)
+        np.testing.assert_allclose(probability[parts[lines["doc"].to_numpy()] == part], own, rtol=0, atol=1e-12)
 
 
 ARTICLE_PROSE = ("The city council approved the new budget on Monday after a long debate about transit funding, "

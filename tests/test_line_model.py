@@ -5,6 +5,7 @@ import json
 import numpy as np
 import polars as pl
 
+from commentary.clean.distinct import renumbered, text_ids
 from commentary.clean.features import (LEXICAL_SLOTS, lexical_frame, lexical_index, lexical_keys, lexical_names,
                                        lexical_strings, line_table)
 from commentary.clean.model import HTML_MODEL_PATH, MODEL_PATH, LineModel, LogisticStage, TreeStage, stage_from_json
@@ -119,3 +120,9 @@ def test_shipped_text_model_reads_its_lexical_inputs():
     assert set(model.lexicon) == set(LEXICAL_SLOTS) and all(model.lexicon.values())
     assert model.features[-len(LEXICAL_SLOTS):] == tuple(lexical_names())
     assert not LineModel.load(HTML_MODEL_PATH).lexicon
+
+
+def test_ids_of_some_rows_are_numbered_as_those_rows_alone_number_them():
+    text = pl.Series(["menu", "story", "menu", "footer", "story", "tags", "footer"])
+    keep = np.array([False, True, True, True, True, False, True])
+    assert renumbered(text_ids(text)[keep]).tolist() == text_ids(text.filter(pl.Series(keep))).tolist() == [0, 1, 2, 0, 2]

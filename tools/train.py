@@ -27,6 +27,7 @@ import polars as pl
 from threadpoolctl import threadpool_limits
 
 from commentary.clean.agreement import covered_share, kept_share
+from commentary.clean.distinct import renumbered
 from commentary.clean.extractors import DOM_COLUMNS, DOM_FEATURES
 from commentary.clean.features import (LEXICAL_SLOTS, feature_frame, feature_names, lexical_frame, lexical_keys,
                                        lexical_names, lexical_strings)
@@ -393,8 +394,15 @@ def subset(lines_x, pages: list[Page], chosen: np.ndarray):
     index[chosen] = np.arange(len(chosen))
     keep = index[doc] >= 0
     sub_doc = index[doc][keep]
-    sub_lines = lines.filter(pl.Series(keep)).with_columns(pl.Series("doc", sub_doc, dtype=pl.UInt32))
+    sub_lines = rows_of(lines, keep).with_columns(pl.Series("doc", sub_doc, dtype=pl.UInt32))
     return [pages[i] for i in chosen], (sub_lines, names, x[keep], y[keep], weight[keep], sub_doc)
+
+
+def rows_of(lines: pl.DataFrame, keep: np.ndarray) -> pl.DataFrame:
+    """The rows of the line table ``lines`` where ``keep`` holds, their ``text_id`` numbered as a table of those
+    rows alone numbers them (``distinct.renumbered``: the cleaner reads values per distinct text by id)."""
+    kept = lines.filter(pl.Series(keep))
+    return kept.with_columns(pl.Series("text_id", renumbered(kept["text_id"].to_numpy()), dtype=pl.UInt32))
 
 
 def fit_without(pages: list[Page], html: bool, lines_x, part_of: np.ndarray, part, threshold: float,
@@ -415,7 +423,7 @@ def cross_validated_probability(pages: list[Page], html: bool, split) -> tuple[p
     for part in sorted(set(parts.tolist())):
         model = fit_without(pages, html, lines_x, parts, part, 0.0, 0.0)
         held_lines = parts[doc] == part
-        probability[held_lines] = body_probability(lines.filter(pl.Series(held_lines)), model)
+        probability[held_lines] = body_probability(rows_of(lines, held_lines), model)
     return lines, probability
 
 

@@ -32,6 +32,14 @@ def _ids_of_first_rows(first_row: np.ndarray) -> np.ndarray:
     return (np.cumsum(is_first, dtype=np.uint32) - 1)[first_row]
 
 
+def renumbered(ids: np.ndarray) -> np.ndarray:
+    """The :func:`text_ids` of some rows of a table, numbered again as :func:`text_ids` numbers those rows alone."""
+    _, first, inverse = np.unique(ids, return_index=True, return_inverse=True)
+    rank = np.empty(len(first), dtype=np.uint32)
+    rank[np.argsort(first)] = np.arange(len(first), dtype=np.uint32)
+    return rank[inverse.reshape(-1)]
+
+
 def first_rows(ids: np.ndarray) -> np.ndarray:
     """The row where each id of ``ids`` (:func:`text_ids`, of the same rows) first occurs, by id."""
     if not len(ids):
