@@ -221,28 +221,35 @@ def bin_edges(column: np.ndarray, bins: int) -> np.ndarray:
     return np.unique(np.quantile(column, np.arange(1, bins) / bins, method="lower"))
 
 
+def bin_features(x: np.ndarray, bins: int) -> tuple[list[np.ndarray], np.ndarray]:
+    """Each feature's split thresholds (:func:`bin_edges`) and each row's bin of each feature (uint8)."""
+    edges = [bin_edges(column, bins) for column in x.T]
+    return edges, np.column_stack([np.searchsorted(e, column, side="left") for e, column in zip(edges, x.T)]).astype(np.uint8)
+
+
 def fit_trees(x: np.ndarray, y: np.ndarray, weight: np.ndarray, bags: int = TREE_BAGS) -> TreeStage:
     """The mean logit of ``bags`` boosted models with the settings above (:func:`boost`), seeds 0 to
     ``bags - 1``: one stage of all their trees, each leaf value divided by their number."""
-    stages = [boost(x, y, weight, seed=seed)[0] for seed in range(bags)]
+    binned = bin_features(x, TREE_BINS)  # the same bins for every model
+    stages = [boost(x, y, weight, seed=seed, binned=binned)[0] for seed in range(bags)]
     return TreeStage(float(np.mean([stage.base for stage in stages])), np.vstack([stage.features for stage in stages]),
                      np.vstack([stage.thresholds for stage in stages]), np.vstack([stage.values for stage in stages]) / bags)
 
 
 def boost(x: np.ndarray, y: np.ndarray, weight: np.ndarray, trees: int = TREES, depth: int = TREE_DEPTH,
           rate: float = TREE_RATE, penalty: float = TREE_L2, bins: int = TREE_BINS,
-          rows: float = TREE_ROWS, columns: float = TREE_COLUMNS, seed: int = 0) -> tuple[TreeStage, np.ndarray]:
+          rows: float = TREE_ROWS, columns: float = TREE_COLUMNS, seed: int = 0,
+          binned: tuple[list[np.ndarray], np.ndarray] | None = None) -> tuple[TreeStage, np.ndarray]:
     """Gradient-boosted oblivious trees on the weighted log-loss (Newton steps), and the trainer's
     own logit of every row of ``x`` (read from the binned features, as the trees were grown).
 
     Each tree sees a share ``rows`` of the lines and ``columns`` of the features, drawn with the
     fixed ``seed`` (deterministic). Each level of a tree takes the feature and threshold with the best
     gain summed over the level's nodes, from histograms of gradients and Hessians over each
-    feature's bins.
+    feature's bins (``binned``: :func:`bin_features` of ``x`` with ``bins``, when already made).
     """
     random = np.random.default_rng(seed)
-    edges = [bin_edges(column, bins) for column in x.T]
-    codes = np.column_stack([np.searchsorted(e, column, side="left") for e, column in zip(edges, x.T)]).astype(np.uint8)
+    edges, codes = binned or bin_features(x, bins)
     splittable = np.flatnonzero([len(e) > 0 for e in edges])
     prior = np.clip(np.sum(weight * y) / np.sum(weight), 1e-6, 1 - 1e-6)
     base = float(np.log(prior / (1 - prior)))
