@@ -34,10 +34,7 @@ def _ids_of_first_rows(first_row: np.ndarray) -> np.ndarray:
 
 def renumbered(ids: np.ndarray) -> np.ndarray:
     """The :func:`text_ids` of some rows of a table, numbered again as :func:`text_ids` numbers those rows alone."""
-    _, first, inverse = np.unique(ids, return_index=True, return_inverse=True)
-    rank = np.empty(len(first), dtype=np.uint32)
-    rank[np.argsort(first)] = np.arange(len(first), dtype=np.uint32)
-    return rank[inverse.reshape(-1)]
+    return _ids_of_first_rows(_first_rows_of(pl.Series(ids)))
 
 
 def first_rows(ids: np.ndarray) -> np.ndarray:
