@@ -57,6 +57,9 @@ WESTERN_MESS_MARGIN = 0.1
 #: Labels that browsers read as windows-1252 (its superset): latin-1 and ASCII.
 _READ_AS_CP1252 = frozenset({"latin-1", "iso8859-1", "ascii"})
 #: Control characters that never occur in text (tab, line ends and form feed excluded), and U+FFFD.
+#: What ``valid_text`` replaces or drops.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f]")
 _NOT_TEXT = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f\ufffd]")
 #: The same characters in UTF-8 bytes: every byte but the ASCII control codes (deleted to count those),
 #: the C1 control codes, and U+FFFD.
@@ -217,26 +220,14 @@ def _read_bytes(raw_root: Path | RemoteFolder, rel_path: str, limit: int) -> byt
 
 
 def _read_capped(raw_root: Path, path: Path, limit: int) -> bytes:
-    """The bytes of a regular file inside ``raw_root``, at most ``limit`` of them.
-
-    Symbolic links that lead out of the raw folder are not followed; FIFOs, sockets and devices
-    are not opened (reading them could block or never end).
-    """
+    """The bytes of a regular file inside ``raw_root`` (:func:`regular_file`), at most ``limit`` of them."""
+    info = regular_file(raw_root, path)
+    if info.st_size > limit:
+        raise RejectedFile("too-large", f"{info.st_size} bytes > limit {limit}")
+    if (age := time.time() - info.st_mtime) < MIN_FILE_AGE_SECONDS:
+        raise RejectedFile("still-being-written", f"{path.name} was modified {max(age, 0):.1f} s before it was read "
+                           f"(< {MIN_FILE_AGE_SECONDS:g} s); a later run reads it")
     try:
-        outside = path.is_symlink() and not path.resolve().is_relative_to(raw_root.resolve())
-    except RuntimeError as error:  # raised by ``resolve`` for a loop of links
-        raise RejectedFile("unreadable", "symbolic links that lead to each other in a loop") from error
-    if outside:
-        raise RejectedFile("symlink-outside-raw", "symbolic link leads out of the raw folder; not followed")
-    try:
-        info = path.stat()
-        if not stat.S_ISREG(info.st_mode):
-            raise RejectedFile("not-a-regular-file", "a FIFO, socket or device, not a file; not read")
-        if info.st_size > limit:
-            raise RejectedFile("too-large", f"{info.st_size} bytes > limit {limit}")
-        if (age := time.time() - info.st_mtime) < MIN_FILE_AGE_SECONDS:
-            raise RejectedFile("still-being-written", f"{path.name} was modified {max(age, 0):.1f} s before it was read "
-                               f"(< {MIN_FILE_AGE_SECONDS:g} s); a later run reads it")
         with path.open("rb") as handle:
             data = handle.read(limit + 1)
     except OSError as error:
@@ -244,6 +235,27 @@ def _read_capped(raw_root: Path, path: Path, limit: int) -> bytes:
     if len(data) > limit:
         raise RejectedFile("too-large", f"grew beyond the limit of {limit} bytes while being read")
     return data
+
+
+def regular_file(raw_root: Path, path: Path) -> os.stat_result:
+    """The status of ``path``, a regular file in ``raw_root`` or a link to one; RejectedFile for anything else.
+
+    Symbolic links that lead out of the raw folder are not followed; FIFOs, sockets and devices
+    are not opened (reading them could block or never end).
+    """
+    try:
+        outside = path.is_symlink() and not path.resolve().is_relative_to(raw_root.resolve())
+    except (RuntimeError, OSError) as error:  # ``resolve`` on a loop of links
+        raise RejectedFile("unreadable", "symbolic links that lead to each other in a loop") from error
+    if outside:
+        raise RejectedFile("symlink-outside-raw", "symbolic link leads out of the raw folder; not followed")
+    try:
+        info = path.stat()
+    except OSError as error:
+        raise RejectedFile("unreadable", f"{type(error).__name__}: {error.strerror or error}") from error
+    if not stat.S_ISREG(info.st_mode):
+        raise RejectedFile("not-a-regular-file", "a FIFO, socket or device, not a file; not read")
+    return info
 
 
 def _gunzip(data: bytes) -> bytes:
@@ -261,6 +273,12 @@ def _gunzip(data: bytes) -> bytes:
             raise RejectedFile("corrupt-gzip", "compressed stream is truncated")
         rest = inflater.unused_data
     return b"".join(out)
+
+
+def valid_text(text: str) -> str:
+    """``text`` without what cannot be stored or shown as text: lone surrogates (left by a JSON escape such
+    as ``\\ud800``) become U+FFFD and control characters other than tabs and line breaks are dropped."""
+    return _CONTROL.sub("", _SURROGATE.sub("\ufffd", text))
 
 
 def decode_bytes(content: bytes, fmt: str) -> tuple[str, list[tuple[str, str]]]:
@@ -443,7 +461,7 @@ def _read_sidecar(raw_root: Path | RemoteFolder, rel_path: str) -> dict:
         value = meta.get(key)
         if value is not None and not isinstance(value, kind):
             raise RejectedFile("invalid-sidecar", f"{path.name}: {key} must be a string")
-        fields[key] = value.strip() if value else None
+        fields[key] = " ".join(valid_text(value).split()) or None if value else None
     if fields["url"]:
         url = urlparse(fields["url"])
         if url.scheme.lower() not in ("http", "https") or not url.hostname:

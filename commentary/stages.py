@@ -19,9 +19,10 @@ import pyarrow as pa
 
 from commentary import language, tables, warc
 from commentary.clean import CleanedPage, PageLines, released_body
+from commentary.clean.article import block_page
 from commentary.clean.html import TooCostly, extract_html_shard
 from commentary.clean.text import clean_shard
-from commentary.ingest import RawFile, RejectedFile, cap_long_lines, read_raw
+from commentary.ingest import RawFile, RejectedFile, cap_long_lines, read_raw, valid_text
 from commentary.settings import LSH_BANDS, LSH_ROWS, MINHASH_PERMUTATIONS, NEAR_DUPLICATE_THRESHOLD, SHINGLE_WORDS
 from commentary.storage import RemoteFolder
 from schemas import models
@@ -125,6 +126,10 @@ def clean(ingested: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFr
                 continue
             if isinstance(extraction, Exception):
                 rejects.append(reject(doc["source_path"], "clean", "extraction-failed", _describe(extraction)))
+                continue
+            title = extraction.metadata.get("title", (None, None))[0]
+            if detail := block_page(f"{title or ''}\n{extraction.text}"):  # its title may be all that says so
+                rejects.append(reject(doc["source_path"], "clean", "not-an-article", detail))
                 continue
             if extraction.is_listing:
                 rejects.append(reject(doc["source_path"], "clean", "not-an-article", f"listing or index page: {extraction.listing_reason}"))
@@ -253,6 +258,10 @@ def _article(doc: dict, html_meta: dict, page: CleanedPage) -> dict:
             value, source = getattr(page, name, None), page.field_sources.get(name)
         if not value:
             value, source = None, None
+        if isinstance(value, str):
+            value = valid_text(value).strip()
+        elif isinstance(value, list):
+            value = [text for text in (valid_text(item).strip() for item in value) if text]
         row[name] = value if value or name not in _LIST_FIELDS else []
         sources[name] = source
     row["field_sources"] = sources

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import zlib
 from collections.abc import Iterator
 from itertools import groupby
@@ -26,13 +27,15 @@ from urllib.parse import urlparse
 
 from fastwarc.warc import ArchiveIterator, WarcRecordType
 
-from commentary.ingest import RawFile, RejectedFile, decode_bytes, doc_id_for, web_encoding
+from commentary.ingest import RawFile, RejectedFile, decode_bytes, doc_id_for, regular_file, web_encoding
 from commentary.settings import MAX_DECOMPRESSED_BYTES
 from commentary.storage import RemoteFolder
 
 #: HTTP content types that are documents; every other type is rejected (``not-html``).
 HTML_TYPES = {"text/html", "application/xhtml+xml"}
 _GZIP_MAGIC = b"\x1f\x8b"
+#: A chunk size of chunked transfer coding (at most 64 bits).
+_CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,16}")
 
 
 @dataclass(frozen=True)
@@ -114,11 +117,10 @@ def _scan(raw_root: Path | RemoteFolder, raw: RawFile) -> dict:
     offsets: list[int] = []
     refusal = None
     if not isinstance(raw_root, RemoteFolder):
-        path = Path(raw_root, raw.rel_path)
-        if path.is_symlink() and not path.resolve().is_relative_to(Path(raw_root).resolve()):
-            return {"offsets": [], "refusal": ("symlink-outside-raw", "symbolic link leads out of the raw folder; not followed")}
-        if not path.is_file():
-            return {"offsets": [], "refusal": ("not-a-regular-file", "a FIFO, socket or device, not a file; not read")}
+        try:
+            regular_file(Path(raw_root), Path(raw_root, raw.rel_path))
+        except RejectedFile as error:
+            return {"offsets": [], "refusal": (error.reason, error.detail)}
     try:
         with _open(raw_root, raw.rel_path) as handle:
             try:
@@ -237,10 +239,12 @@ def _decode_transfer(body: bytes, transfer: str | None, encoding: str | None) ->
         if transfer and "chunked" in transfer.lower():
             body = _unchunk(body)
         if coding in ("gzip", "x-gzip", "deflate"):
-            wbits = 47 if coding != "deflate" else 15 if body[:1] == b"\x78" else -15
-            body = zlib.decompressobj(wbits=wbits).decompress(body, MAX_DECOMPRESSED_BYTES + 1)
+            body = _inflate(body, 47 if coding != "deflate" else 15 if body[:1] == b"\x78" else -15)
         elif coding == "br":
-            body = brotli.decompress(body)
+            decompressor = brotli.Decompressor()
+            body = decompressor.process(body, output_buffer_limit=MAX_DECOMPRESSED_BYTES + 1)
+            if len(body) <= MAX_DECOMPRESSED_BYTES and not decompressor.is_finished():
+                raise ValueError("the brotli stream ends before its last block")
     except (zlib.error, ValueError, brotli.error) as error:
         raise RejectedFile("corrupt-content-encoding", f"{type(error).__name__}: {error}") from error
     if len(body) > MAX_DECOMPRESSED_BYTES:
@@ -248,14 +252,40 @@ def _decode_transfer(body: bytes, transfer: str | None, encoding: str | None) ->
     return body
 
 
+def _inflate(body: bytes, wbits: int) -> bytes:
+    """A gzip (every member of it) or deflate stream decompressed, up to just over ``MAX_DECOMPRESSED_BYTES``;
+    ValueError when it stops before its end or is followed by other bytes."""
+    out, size = [], 0
+    while True:
+        inflater = zlib.decompressobj(wbits=wbits)
+        out.append(inflater.decompress(body, MAX_DECOMPRESSED_BYTES + 1 - size))
+        size += len(out[-1])
+        if size > MAX_DECOMPRESSED_BYTES:
+            return b"".join(out)
+        if not inflater.eof:
+            raise ValueError("the compressed stream is cut short")
+        body = inflater.unused_data
+        if not body or wbits != 47 or body[:2] != _GZIP_MAGIC:
+            break
+    if body.strip(b"\0"):
+        raise ValueError(f"{len(body)} bytes after the end of the compressed stream")
+    return b"".join(out)
+
+
 def _unchunk(body: bytes) -> bytes:
-    """The content of a chunked HTTP body (``size CRLF data CRLF``..., ``0 CRLF CRLF``)."""
+    """The content of a chunked HTTP body (``size CRLF data CRLF``..., ``0 CRLF CRLF``); ValueError when a
+    size is not a hexadecimal number or the body ends inside a chunk."""
     out, position = [], 0
     while True:
         end = body.index(b"\r\n", position)
-        size = int(body[position:end].split(b";")[0], 16)
+        size_field = body[position:end].split(b";")[0].strip()
+        if not _CHUNK_SIZE.fullmatch(size_field):
+            raise ValueError(f"chunk size {size_field[:20]!r} is not a hexadecimal number")
+        size = int(size_field, 16)
         if size == 0:
             return b"".join(out)
+        if end + 2 + size > len(body):
+            raise ValueError("the body ends inside a chunk")
         out.append(body[end + 2:end + 2 + size])
         position = end + 2 + size + 2
 

@@ -6,6 +6,7 @@ function to kill its own process there); the next run happens in this process.
 from __future__ import annotations
 
 import errno
+import json
 import os
 import shutil
 import subprocess
@@ -64,6 +65,9 @@ DRIVER = textwrap.dedent("""
     tables.write_parquet = write_then_maybe_die
     tables.write_row_groups = write_row_groups_then_maybe_die
     publishing.os.rename = rename_then_die if point == "latest" else rename
+    if point == "link":  # LATEST names the new release, the latest link not yet
+        replace_link = publishing._replace_link
+        publishing._replace_link = lambda path, target: kill() if target.name == "1.1.0" else replace_link(path, target)
     print(steps.run(raw, curated, shard_size=2)["release"])
 """)
 
@@ -195,6 +199,22 @@ def test_a_run_killed_at_any_point_leaves_the_last_release_and_the_next_run_comp
     assert entry["balanced"] and entry["released"] == 5
     assert reader.read_manifest(curated)["counts"]["articles"] == 5
     assert entry["release"]["published"]  # killed after the rename: the pending release is removed and published again
+
+
+def test_a_run_killed_between_latest_and_its_link_has_the_link_repaired_by_the_next_run(grown):
+    raw, curated = grown
+    killed = _start(raw, curated, "link")
+    _, err = killed.communicate(timeout=300)
+    assert killed.returncode == -9, err[-3000:]
+    def linked_version():
+        return json.loads((curated / reader.LATEST_LINK / "manifest.json").read_text())["version"]
+
+    assert (reader.latest_version(curated), linked_version()) == ("1.1.0", "1.0.0")
+
+    entry = steps.run(raw, curated, shard_size=2)
+    assert not entry["release"]["published"]  # nothing changed since 1.1.0
+    assert os.readlink(curated / reader.LATEST_LINK) == "releases/1.1.0" and linked_version() == "1.1.0"
+    assert _leftovers(curated) == []
 
 
 @pytest.mark.parametrize("point", ["curate", "staging", "rename", "ledger"])

@@ -7,6 +7,7 @@ import os
 import random
 
 import pytest
+from conftest import text_page
 
 from commentary import ingest, settings, stages
 from commentary.clean.html import extract_html, extract_html_shard
@@ -283,6 +284,35 @@ def test_an_html_page_that_outlives_its_time_is_rejected_and_the_others_released
     assert articles["source_path"].to_list() == ["good.html"]
     assert [(r["source_path"], r["reason"]) for r in rejects] == [("costly.html", "too-costly")]
     assert "took more than 1 s" in rejects[0]["detail"]
+
+
+def test_lone_surrogates_and_control_characters_in_metadata_are_cleaned_and_the_run_goes_on(tmp_path, articles):
+    # JSON escapes can name half of a surrogate pair (a CMS cutting an emoji in two) or a control character.
+    headline = '<script type="application/ld+json">{"@type": "NewsArticle", "headline": "Night \\ud83d buses\\u001b[31m"}</script>'
+    (tmp_path / "page.html").write_text(ARTICLE_HTML.replace("</head>", headline + "</head>"))
+    (tmp_path / "page.txt").write_text(text_page(*articles[0]))
+    (tmp_path / "page.txt.meta.json").write_text('{"outlet": "The \\ud800 Courier\\u0000"}')
+    (tmp_path / "good.txt").write_text(text_page(*articles[1]))
+    ingested, rejects, _ = stages.ingest(tmp_path, discover(tmp_path))
+    articles, _, _, clean_rejects, _ = stages.clean(ingested)
+    assert rejects == clean_rejects == []
+    fields = {row["source_path"]: row for row in articles.to_dicts()}
+    assert fields["page.html"]["title"] == "Night \ufffd buses[31m"
+    assert fields["page.txt"]["outlet"] == "The \ufffd Courier"
+    assert sorted(fields) == ["good.txt", "page.html", "page.txt"]
+
+
+def test_a_block_page_that_says_so_only_in_its_title_is_not_an_article(tmp_path):
+    (tmp_path / "challenge.html").write_text(
+        "<html><head><title>Just a moment...</title></head><body><div><p>Checking if the site connection is secure. "
+        "example.org needs to review the security of your connection before proceeding, which takes a few seconds."
+        "</p></div></body></html>")
+    (tmp_path / "good.html").write_text(ARTICLE_HTML)
+    ingested, _, _ = stages.ingest(tmp_path, discover(tmp_path))
+    articles, _, _, rejects, _ = stages.clean(ingested)
+    assert articles["source_path"].to_list() == ["good.html"]
+    assert [(r["source_path"], r["reason"]) for r in rejects] == [("challenge.html", "not-an-article")]
+    assert "'just a moment...'" in rejects[0]["detail"].lower()
 
 
 def test_a_large_page_extracted_in_its_own_process_comes_out_as_in_this_one(monkeypatch):

@@ -7,6 +7,7 @@ import os
 import zlib
 from pathlib import Path
 
+import brotli
 import polars as pl
 import pytest
 from builders import PASSED, clean_run
@@ -212,6 +213,43 @@ def test_content_codings_are_undone_and_a_broken_one_is_a_reason():
     with pytest.raises(warc.RejectedFile) as error:
         warc._decode_transfer(page, None, "compress")
     assert error.value.reason == "unsupported-content-encoding"
+
+
+#: A page of distinct paragraphs, compressed.
+_PAGE = "".join(f"<p>paragraph {n} of the page</p>" for n in range(300)).encode()
+_PACKED = {"gzip": gzip.compress(_PAGE, mtime=0), "br": brotli.compress(_PAGE)}
+
+
+@pytest.mark.parametrize(("transfer", "coding", "body"), [
+    ("chunked", None, b"-6\r\nhello\r\n0\r\n\r\n"),              # a negative size once looped for ever
+    ("chunked", None, b"zz\r\nhello\r\n0\r\n\r\n"),
+    ("chunked", None, b"50\r\nhello\r\n0\r\n\r\n"),              # the body ends inside the chunk
+    (None, "gzip", _PACKED["gzip"][:len(_PACKED["gzip"]) // 2]),  # cut short: once released in part
+    (None, "gzip", gzip.compress(b"<p>text</p>", mtime=0) + b"more"),
+    (None, "br", _PACKED["br"][:len(_PACKED["br"]) // 2]),
+])
+def test_a_broken_transfer_or_content_coding_is_a_reason_not_a_partial_page(transfer, coding, body):
+    with pytest.raises(warc.RejectedFile) as error:
+        warc._decode_transfer(body, transfer, coding)
+    assert error.value.reason == "corrupt-content-encoding"
+
+
+def test_every_gzip_member_is_read_and_every_coding_is_capped(monkeypatch):
+    assert warc._decode_transfer(gzip.compress(b"first ", mtime=0) + gzip.compress(b"second", mtime=0), None, "gzip") == b"first second"
+    monkeypatch.setattr(warc, "MAX_DECOMPRESSED_BYTES", 1000)
+    for coding, packed in (("gzip", gzip.compress(bytes(10**6), mtime=0)), ("br", brotli.compress(bytes(10**6)))):
+        with pytest.raises(warc.RejectedFile) as error:
+            warc._decode_transfer(packed, None, coding)
+        assert error.value.reason == "gzip-too-large"
+
+
+def test_a_loop_of_links_named_warc_is_unreadable(tmp_path):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "a.warc").symlink_to("b.warc")
+    (raw / "b.warc").symlink_to("a.warc")
+    found = warc.expand(raw, [RawFile("a.warc", "warc", False)], None)
+    assert [(entry.rel_path, entry.refusal[0]) for entry in found] == [("a.warc", "unreadable")]
 
 
 def test_a_fifo_or_a_link_out_of_the_raw_folder_named_warc_is_refused_unread(tmp_path, articles):

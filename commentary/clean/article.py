@@ -13,9 +13,9 @@ from commentary.settings import BLOCK_PAGE_MAX_WORDS, MARKUP_MIN_SHARE, MIN_BODY
 
 #: What block, challenge and error pages say (anti-bot walls, access denials, HTTP errors).
 BLOCK_PAGE = re.compile(
-    r"\b(just a moment\.\.\.|checking your browser|access denied|attention required|enable javascript and cookies"
-    r"|verify you are (a )?human|are you a robot|403 forbidden|404 not found|page not found|service unavailable"
-    r"|request blocked|you don't have permission to access)\b", re.IGNORECASE)
+    r"\b(just a moment\.\.\.|checking your browser|access (to this page )?(has been |is )?denied|attention required"
+    r"|enable javascript and cookies|verify you are (a )?human|are you a robot|403 forbidden|404 not found|page not found"
+    r"|service unavailable|request blocked|you don't have permission to access)(?!\w)", re.IGNORECASE)
 #: How a line of markup or data opens: a tag, a brace or a bracket, or a JSON key-value pair; the whole line counts.
 MARKUP_LINE = re.compile(r'[^\S\n]*(?:<[/!?a-zA-Z]|[{}\[\]]|"[^"\n]{1,80}"[^\S\n]*:)')
 #: A newline and the whole line after it: of markup (MARKUP_LINE), or of white space only. Searched for in the page
@@ -31,8 +31,8 @@ def not_an_article(text: str, body: str) -> tuple[str, str] | None:
     Reasons: ``not-an-article`` (block or error page, markup or data), ``no-article-body`` (a few words).
     Words are counted only up to the thresholds that use them, so a long page costs no more than a short one.
     """
-    if not _has_words(text, BLOCK_PAGE_MAX_WORDS + 1) and (match := BLOCK_PAGE.search(text)):
-        return "not-an-article", f"block, challenge or error page ({match.group(0)!r} in {len(_WORD.findall(text))} words)"
+    if detail := block_page(text):
+        return "not-an-article", detail
     # Only a page with markup lines can be markup: most pages need no search for their blank lines.
     if markup := _line_chars(_MARKUP_AFTER_NEWLINE, text):
         chars = len(text) - text.count("\n") - _line_chars(_BLANK_AFTER_NEWLINE, text)
@@ -40,6 +40,13 @@ def not_an_article(text: str, body: str) -> tuple[str, str] | None:
             return "not-an-article", f"markup or data saved as text ({markup / chars:.0%} of its characters)"
     if not _has_words(body, MIN_BODY_WORDS):
         return "no-article-body", f"{len(_WORD.findall(body))} words of article body (fewer than {MIN_BODY_WORDS})"
+    return None
+
+
+def block_page(text: str) -> str | None:
+    """The detail of a rejection when ``text`` is short and says it is a block, challenge or error page, else None."""
+    if not _has_words(text, BLOCK_PAGE_MAX_WORDS + 1) and (match := BLOCK_PAGE.search(text)):
+        return f"block, challenge or error page ({match.group(0)!r} in {len(_WORD.findall(text))} words)"
     return None
 
 

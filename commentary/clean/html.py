@@ -41,6 +41,7 @@ from trafilatura.utils import trim
 from trafilatura.xpaths import AUTHOR_DISCARD_XPATHS
 
 from commentary import settings
+from commentary.ingest import valid_text
 from commentary.clean.agreement import consensus_text, kept_share, kept_shares
 from commentary.clean.dates import parse_date
 from commentary.clean.extractors import DOM_COLUMNS, extractor_texts, page_blocks
@@ -441,8 +442,7 @@ def _clean_text(value: Any) -> str | None:
         value = next((v for v in value if isinstance(v, str)), None)
     if not isinstance(value, str):
         return None
-    value = " ".join(unescape(value).split())
-    return value or None
+    return " ".join(valid_text(unescape(value)).split()) or None
 
 
 # JSON-LD

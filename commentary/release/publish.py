@@ -223,7 +223,19 @@ def _clean_unfinished(curated_root: Path) -> list[str]:
         pending.unlink()
     if removed:
         log.warning("removed what an interrupted publish left in %s: %s", releases, ", ".join(removed))
+    _relink_latest(curated_root)
     return removed
+
+
+def _relink_latest(curated_root: Path) -> None:
+    """Point the ``latest`` link at the release that ``LATEST`` names, when a publish stopped between the two."""
+    version = latest_version(curated_root)
+    if not version or not (releases_dir(curated_root) / version / manifests.MANIFEST).is_file():
+        return  # no release yet, or a damaged LATEST, which the publish refuses on its own
+    link, target = curated_root / LATEST_LINK, (releases_dir(curated_root) / version).relative_to(curated_root)
+    if not (link.is_symlink() and Path(os.readlink(link)) == target):
+        log.warning("the %s link did not name release %s, the latest: pointed at it", LATEST_LINK, version)
+        _replace_link(link, target)
 
 
 def _write_side_by_side(shards: dict[str, tables.TableFiles], files: Files, tally: statistics.Tally) -> dict[str, versions.TableHashes]:
