@@ -125,13 +125,16 @@ def _explain(error: Exception) -> tuple[int, str]:
     return EXIT_SOFTWARE, f"internal error ({type(error).__name__}: {first_line}); rerun with --debug to see the traceback"
 
 
-def check_run_arguments(raw: str, curated: str, shard_size: int) -> None:
+def check_run_arguments(raw: str, curated: str, shard_size: int, mirror: str | None = None) -> None:
     """Raise UserError for arguments a run cannot start with; creates nothing.
 
     ``raw`` must be a folder holding at least one file (a URL must name a folder); ``curated``
     must be a folder, or a path one can be created at, that this process can write, and must not
-    lie inside ``raw`` (the next run would read the releases as raw pages).
+    lie inside ``raw`` (the next run would read the releases as raw pages); nor must ``mirror``, whose
+    URL must name a file system that fsspec has.
     """
+    import fsspec
+
     from commentary.runfolder import CuratedFolder
     from commentary.storage import raw_folder
 
@@ -155,6 +158,15 @@ def check_run_arguments(raw: str, curated: str, shard_size: int) -> None:
     if CuratedFolder(target).inside(root) is not None:
         raise UserError(f"--curated {curated} lies inside the raw folder {raw}: the next run would read the releases as raw pages; "
                         "choose a folder outside it")
+    if mirror is not None:
+        try:
+            fsspec.core.url_to_fs(mirror)
+        except (ValueError, ImportError) as error:
+            raise UserError(f"--mirror {mirror} names no file system that can be written: {error}") from error
+        copy = raw_folder(mirror)
+        if isinstance(copy, Path) and CuratedFolder(copy).inside(root) is not None:
+            raise UserError(f"--mirror {mirror} lies inside the raw folder {raw}: the next run would read the releases as raw pages; "
+                            "choose a folder outside it")
     existing = next(folder for folder in (target, *target.absolute().parents) if folder.exists())
     if not existing.is_dir():
         raise UserError(f"--curated {curated} cannot be created: {existing} is a file")
@@ -176,7 +188,7 @@ def _writable(folder: Path) -> bool:
 
 
 def _run(args) -> int:
-    check_run_arguments(args.raw, args.curated, args.shard_size)
+    check_run_arguments(args.raw, args.curated, args.shard_size, args.mirror)
     # Errors are told in one line by ``_dispatch``; Prefect's log stays in its UI, and comes to the terminal with --debug.
     os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "INFO" if args.debug else "CRITICAL")
     apply_environment_defaults()  # before Arrow allocates: it picks its memory pool once

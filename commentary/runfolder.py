@@ -76,6 +76,11 @@ class RunFolder:
     def ledger(self) -> Path:
         return self.path / "ledger.json"
 
+    def complete(self) -> bool:
+        """Whether every shard of the run has every file its steps write (none deleted since)."""
+        return all(path.is_file() for n in range(len(self.shards("stamps"))) for step in SHARD_TABLES
+                   for path in self.step_files(step, n))
+
     def step_files(self, step: str, shard_no: int) -> list[Path]:
         """Every file a shard step writes: its stage tables, rejects and repairs."""
         return [self.shard(table, shard_no) for table in SHARD_TABLES[step]] + [self.note(kind, step, shard_no) for kind in NOTES]

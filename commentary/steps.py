@@ -86,6 +86,9 @@ def plan_run(raw_root: Path | RemoteFolder, curated_root: Path, shard_size: int 
     curated = CuratedFolder(curated_root)
     fingerprint = cache.pipeline_fingerprint()
     cached_path = cache.load(curated_root, fingerprint)
+    if cached_path and not RunFolder(cached_path).complete():
+        log.warning("the cached run %s lacks some of its shard files: every shard is made anew", cached_path.name)
+        cached_path = None
     cached_run = RunFolder(cached_path) if cached_path else None
     members = [tables.read_parquet(path, cache.STAMPS, ["source_path"])["source_path"].to_list()
                for path in cached_run.shards("stamps")] if cached_run else []

@@ -89,6 +89,8 @@ WRONG_ARGUMENTS = [  # (arguments under tmp_path, exit code, what the message mu
     (["--curated", "a-file/curated"], cli.EXIT_USAGE, "cannot be created: {t}/a-file is a file"),
     (["--curated", "raw/curated"], cli.EXIT_USAGE, "lies inside the raw folder"),
     (["--shard-size", "0"], cli.EXIT_USAGE, "--shard-size must be at least 1"),
+    (["--mirror", "nosuch://bucket/curated"], cli.EXIT_USAGE, "--mirror nosuch://bucket/curated names no file system"),
+    (["--mirror", "raw/copy"], cli.EXIT_USAGE, "--mirror {t}/raw/copy lies inside the raw folder"),
 ]
 
 
@@ -97,7 +99,7 @@ WRONG_ARGUMENTS = [  # (arguments under tmp_path, exit code, what the message mu
 def test_wrong_arguments_stop_the_run_with_one_line_before_anything_starts(paths, capsys, mode, wrong, code, message):
     given = dict(zip(wrong[::2], wrong[1::2], strict=True))
     arguments = {"--raw": str(paths / "raw"), "--curated": str(paths / "curated"), "--shard-size": "500"}
-    arguments |= {name: value if name == "--shard-size" else str(paths / value) for name, value in given.items()}
+    arguments |= {name: value if name == "--shard-size" or "://" in value else str(paths / value) for name, value in given.items()}
     assert main(["run", *mode, *(item for pair in arguments.items() for item in pair)]) == code
     assert message.format(t=paths) in _one_line_error(capsys)
     assert not (paths / "curated").exists()  # nothing created: no curated folder, no .run.lock

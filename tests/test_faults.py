@@ -418,6 +418,16 @@ def test_stale_staging_and_a_pending_release_are_removed_when_the_next_run_start
     _assert_releases_intact(curated, "1.0.0", ["1.0.0"])
 
 
+def test_a_cached_run_missing_a_shard_file_is_not_reused(grown, caplog):
+    raw, curated = grown
+    last_run = max((curated / "runs").iterdir())
+    (last_run / "stages" / "clean" / "shard-00000.parquet").unlink()
+    entry = steps.run(raw, curated, shard_size=2)
+    assert entry["balanced"] and entry["released"] == 5 and entry["release"]["version"] == "1.1.0"
+    assert any("lacks some of its shard files" in message for message in caplog.messages)
+    assert steps.run(raw, curated, shard_size=2)["release"]["reason"] == Result.NOTHING_CHANGED
+
+
 @pytest.mark.parametrize("record", ["ledger.json", "clean.json"])
 @pytest.mark.parametrize("damage", ["", '{"run_dir": ', "[1, 2]"])
 def test_a_damaged_run_record_is_skipped_with_a_warning(grown, caplog, record, damage):

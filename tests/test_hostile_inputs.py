@@ -315,6 +315,15 @@ def test_a_block_page_that_says_so_only_in_its_title_is_not_an_article(tmp_path)
     assert "'just a moment...'" in rejects[0]["detail"].lower()
 
 
+def test_a_page_nested_deeper_than_the_parser_default_keeps_its_article_and_an_empty_one_has_no_body(tmp_path):
+    (tmp_path / "deep.html").write_text(ARTICLE_HTML.replace("<body>", "<body>" + "<div>" * 300))  # libxml2 stops at 256
+    (tmp_path / "empty.html").write_text("<html><head><title>Night buses</title></head><body><div></div></body></html>")
+    ingested, _, _ = stages.ingest(tmp_path, discover(tmp_path))
+    articles, _, _, rejects, _ = stages.clean(ingested)
+    assert articles["source_path"].to_list() == ["deep.html"] and "paragraph 11." in articles["body"][0]
+    assert [(r["source_path"], r["reason"]) for r in rejects] == [("empty.html", "no-article-body")]
+
+
 def test_a_large_page_extracted_in_its_own_process_comes_out_as_in_this_one(monkeypatch):
     monkeypatch.setattr(settings, "HTML_ISOLATE_CHARS", len(ARTICLE_HTML) - 1)
     (isolated,) = extract_html_shard([(ARTICLE_HTML, "https://example.org/a")])

@@ -59,14 +59,15 @@ _FORM_ELEMENT_CLASSES = {"form": lxml_html.FormElement, "input": lxml_html.Input
 
 
 def _page_parser() -> lxml_html.HTMLParser:
-    """Parser for untrusted pages: never touches the network, loads no DTD, keeps no comments.
+    """Parser for untrusted pages: never touches the network, loads no DTD, keeps no comments, and reads pages
+    nested deeper than libxml2's default limit of 256 elements (``huge_tree``; the page size is capped before).
 
     Its trees hold the element classes of lxml.html's parser, looked up in C by tag name rather than
     by lxml.html's Python callback, which runs each time an element is touched (every extractor walks
     the tree several times): the same trees, 40% less time per element touched.
     """
     parser = lxml_html.HTMLParser(collect_ids=False, default_doctype=False, encoding="utf-8", no_network=True,
-                                  remove_comments=True, remove_pis=True)
+                                  remove_comments=True, remove_pis=True, huge_tree=True)
     lookup = etree.ElementNamespaceClassLookup(etree.ElementDefaultClassLookup(
         element=lxml_html.HtmlElement, comment=lxml_html.HtmlComment, pi=lxml_html.HtmlProcessingInstruction,
         entity=lxml_html.HtmlEntity))
@@ -393,8 +394,8 @@ def looks_like_listing(reading: PageReading, text: str) -> str | None:
     page_type = reading.metadata.get("page_type", (None, ""))[0]
     if page_type in LISTING_TYPES:
         return f"page type {page_type}"
-    if page_type in STRICT_ARTICLE_TYPES or page_type == "article":
-        return None
+    if page_type in STRICT_ARTICLE_TYPES or page_type == "article" or not text.strip():
+        return None  # an article, or nothing extracted: no article body, which the cleaner tells
     prose_blocks = sum(
         1 for line in text.splitlines()
         if len(line.split()) >= settings.LISTING_PROSE_MIN_WORDS and _SENTENCE_END_RE.search(line)
