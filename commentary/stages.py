@@ -20,6 +20,7 @@ import pyarrow as pa
 from commentary import language, tables, warc
 from commentary.clean import CleanedPage, PageLines, released_body
 from commentary.clean.article import block_page
+from commentary.clean.extractors import brief
 from commentary.clean.html import TooCostly, extract_html_shard
 from commentary.clean.text import clean_shard
 from commentary.ingest import RawFile, RejectedFile, cap_long_lines, read_raw, valid_text
@@ -99,7 +100,7 @@ def ingest(raw_root: Path | RemoteFolder, files: list[RawFile]) -> tuple[pl.Data
         except RejectedFile as error:
             rejects.append(reject(raw.rel_path, "ingest", error.reason, error.detail))
         except Exception as error:  # noqa: BLE001 - one bad file must not stop the shard
-            rejects.append(reject(raw.rel_path, "ingest", "ingest-failed", _describe(error)))
+            rejects.append(reject(raw.rel_path, "ingest", "ingest-failed", brief(error)))
         else:
             records.append(record)
             repairs.extend(repair(raw.rel_path, "ingest", reason, detail) for reason, detail in fixes)
@@ -125,7 +126,7 @@ def clean(ingested: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFr
                 rejects.append(reject(doc["source_path"], "clean", "too-costly", str(extraction)))
                 continue
             if isinstance(extraction, Exception):
-                rejects.append(reject(doc["source_path"], "clean", "extraction-failed", _describe(extraction)))
+                rejects.append(reject(doc["source_path"], "clean", "extraction-failed", brief(extraction)))
                 continue
             title = extraction.metadata.get("title", (None, None))[0]
             if detail := block_page(f"{title or ''}\n{extraction.text}"):  # its title may be all that says so
@@ -148,7 +149,7 @@ def clean(ingested: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFr
                 raise page
             article = _article(doc, meta, page) if released_body(page) else None
         except Exception as error:  # noqa: BLE001 - one bad page must not stop the shard
-            rejects.append(reject(doc["source_path"], "clean", "cleaning-failed", _describe(error)))
+            rejects.append(reject(doc["source_path"], "clean", "cleaning-failed", brief(error)))
             continue
         audited_ids.append(doc["doc_id"])
         audited_pages.append(page)
@@ -237,12 +238,6 @@ def _clean_each(texts: list[str], extracted: list[bool]) -> list[CleanedPage | E
         except Exception as error:  # noqa: BLE001
             out.append(error)
     return out
-
-
-def _describe(error: Exception) -> str:
-    """An exception as a one-line reject detail."""
-    message = str(error).strip()
-    return f"{type(error).__name__}: {message.splitlines()[0][:300]}" if message else type(error).__name__
 
 
 def _article(doc: dict, html_meta: dict, page: CleanedPage) -> dict:

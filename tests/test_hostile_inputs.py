@@ -10,7 +10,8 @@ import pytest
 from conftest import text_page
 
 from commentary import ingest, settings, stages
-from commentary.clean.html import extract_html, extract_html_shard
+from commentary.clean import extractors
+from commentary.clean.html import extract_html, extract_html_shard, parse_html
 from commentary.ingest import RejectedFile, discover, read_raw
 from commentary.settings import (
     HTML_ISOLATE_CHARS, HTML_TIMEOUT_SECONDS, KEEP_RUNS, MAX_CONTROL_SHARE, MAX_DECOMPRESSED_BYTES, MAX_HTML_CHARS,
@@ -322,6 +323,17 @@ def test_a_page_nested_deeper_than_the_parser_default_keeps_its_article_and_an_e
     articles, _, _, rejects, _ = stages.clean(ingested)
     assert articles["source_path"].to_list() == ["deep.html"] and "paragraph 11." in articles["body"][0]
     assert [(r["source_path"], r["reason"]) for r in rejects] == [("empty.html", "no-article-body")]
+
+
+def test_an_extractor_failing_with_the_page_in_its_error_logs_one_short_line(monkeypatch, caplog):
+    def failing(tree):
+        raise ValueError("Unparseable: " + ARTICLE_HTML * 50)
+
+    monkeypatch.setattr(extractors, "readability_text", failing)
+    texts = extractors.extractor_texts(ARTICLE_HTML, parse_html(ARTICLE_HTML))
+    assert texts["readability"] == "" and texts["trafilatura"]
+    (message,) = [m for m in caplog.messages if m.startswith("readability failed")]
+    assert "\n" not in message and len(message) < 400
 
 
 def test_a_large_page_extracted_in_its_own_process_comes_out_as_in_this_one(monkeypatch):

@@ -84,9 +84,16 @@ def trafilatura_texts(tree: lxml_html.HtmlElement, url: str | None = None, fast:
                 _delete(comment_sections(raw, lists=True))
             texts[name] = _trafilatura_sequence(raw, url, precision, is_forum)
         except Exception as err:  # noqa: BLE001 - one setting failing must not stop the other
-            LOGGER.warning("%s failed: %r", name, err)
+            LOGGER.warning("%s failed: %s", name, brief(err))
             texts[name] = ""
     return texts
+
+
+def brief(error: Exception) -> str:
+    """An error as one line for a log or a reject's detail: its type and at most 300 characters of its message's
+    first line (an extractor's error can hold the whole page)."""
+    message = str(error).strip()
+    return f"{type(error).__name__}: {message.splitlines()[0][:300]}" if message else type(error).__name__
 
 
 #: trafilatura's ``RAW_TREE_PRUNE_XPATH``, ``REMOVE_COMMENTS_XPATH`` and ``REMOVE_COMMENTS_AND_LISTS_XPATH`` as
@@ -189,7 +196,7 @@ def _trafilatura_sequence(raw: lxml_html.HtmlElement, url: str | None, precision
             try:
                 r_body, r_text = _recall_retry(raw, r_options, url)
             except Exception as err:  # noqa: BLE001 - as in trafilatura: a failed retry keeps the first text
-                LOGGER.warning("trafilatura's recall retry failed: %r", err)
+                LOGGER.warning("trafilatura's recall retry failed: %s", brief(err))
             if len(r_text) >= options.min_extracted_size and len(r_text) > ESCALATION_ACCEPT_RATIO * len(text):
                 body, text = r_body, r_text
     if len(text) < options.min_output_size:
@@ -521,6 +528,6 @@ def extractor_texts(html: str, tree: lxml_html.HtmlElement, url: str | None = No
         try:
             texts.update(step())
         except Exception as err:  # noqa: BLE001 - one extractor failing must not stop the page
-            LOGGER.warning("%s failed: %r", " and ".join(names), err)
+            LOGGER.warning("%s failed: %s", " and ".join(names), brief(err))
             texts.update(dict.fromkeys(names, ""))
     return texts

@@ -44,7 +44,7 @@ from commentary import settings
 from commentary.ingest import valid_text
 from commentary.clean.agreement import consensus_text, kept_share, kept_shares
 from commentary.clean.dates import parse_date
-from commentary.clean.extractors import DOM_COLUMNS, extractor_texts, page_blocks
+from commentary.clean.extractors import DOM_COLUMNS, brief, extractor_texts, page_blocks
 from commentary.clean.model import LineModel, html_model
 from commentary.clean.people import NAME_MIN_WORDS, clean_authors
 from commentary.clean.tags import split_tags
@@ -289,7 +289,7 @@ def _safe(compute, default):
     try:
         return compute()
     except Exception as err:  # noqa: BLE001 - malformed input must never stop a shard
-        LOGGER.warning("html extraction step failed: %r", err)
+        LOGGER.warning("html extraction step failed: %s", brief(err))
         return default
 
 
