@@ -365,13 +365,13 @@ _SENTENCE_END_RE = re.compile(r"[.!?。！？…:;\"'”»)]\s*$")
 
 
 def body_link_share(tree: lxml_html.HtmlElement) -> float | None:
-    """Share of the words of the page's body inside links (1.0 for an empty body; None: no body)."""
+    """Share of the words of the page's body inside links (None: no body, or no word in it)."""
     body = tree.find("body")
     if body is None:
         return None
     page_words = len(" ".join(body.itertext()).split())
     link_words = sum(len(" ".join(a.itertext()).split()) for a in body.iter("a"))
-    return link_words / page_words if page_words else 1.0
+    return link_words / page_words if page_words else None
 
 
 def text_link_share(reading: PageReading, text: str) -> float | None:
@@ -394,8 +394,8 @@ def looks_like_listing(reading: PageReading, text: str) -> str | None:
     page_type = reading.metadata.get("page_type", (None, ""))[0]
     if page_type in LISTING_TYPES:
         return f"page type {page_type}"
-    if page_type in STRICT_ARTICLE_TYPES or page_type == "article" or not text.strip():
-        return None  # an article, or nothing extracted: no article body, which the cleaner tells
+    if page_type in STRICT_ARTICLE_TYPES or page_type == "article":
+        return None
     prose_blocks = sum(
         1 for line in text.splitlines()
         if len(line.split()) >= settings.LISTING_PROSE_MIN_WORDS and _SENTENCE_END_RE.search(line)
