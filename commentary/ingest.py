@@ -156,10 +156,19 @@ def _entry(rel: str, name: str, names: set[str]) -> RawFile | None:
         document = name[: -len(SIDECAR_SUFFIX)]
         if document.endswith(SIDECAR_SUFFIX):
             return RawFile(rel, None, False, ("orphan-sidecar", "sidecar of a sidecar: a sidecar describes a document"))
-        return None if document in names else RawFile(rel, None, False, ("orphan-sidecar", "sidecar without the document it describes"))
+        if document not in names:
+            return RawFile(rel, None, False, ("orphan-sidecar", "sidecar without the document it describes"))
+        if _format_of(document)[0] == "warc":
+            return RawFile(rel, None, False, ("orphan-sidecar", "sidecar of a WARC file: its records take their URL and date "
+                                                                "from the archive; a sidecar describes a page"))
+        return None
+    return RawFile(rel, *_format_of(name))
+
+
+def _format_of(name: str) -> tuple[str | None, bool]:
+    """The format (``FORMAT_BY_SUFFIX``) of the file ``name``, and whether it is gzip-compressed."""
     compressed = name.lower().endswith(".gz")
-    suffix = Path(name[:-3] if compressed else name).suffix.lower()
-    return RawFile(rel, FORMAT_BY_SUFFIX.get(suffix), compressed)
+    return FORMAT_BY_SUFFIX.get(Path(name[:-3] if compressed else name).suffix.lower()), compressed
 
 
 def _is_utf8(name: str) -> bool:

@@ -191,6 +191,13 @@ def test_a_sidecar_without_its_document_is_rejected(tmp_path):
     assert _reject(tmp_path, "gone.txt.meta.json").reason == "orphan-sidecar"
 
 
+def test_a_sidecar_of_a_warc_file_is_rejected_not_ignored(tmp_path):
+    (tmp_path / "crawl.warc.gz").write_bytes(b"")
+    (tmp_path / "crawl.warc.gz.meta.json").write_text('{"outlet": "Example"}')
+    error = _reject(tmp_path, "crawl.warc.gz.meta.json")
+    assert error.reason == "orphan-sidecar" and "WARC" in error.detail
+
+
 def test_a_sidecar_linked_from_outside_is_not_followed(tmp_path):
     (tmp_path / "secret.json").write_text('{"outlet": "Secret"}')
     root = tmp_path / "raw"
