@@ -160,3 +160,9 @@ def test_data_docs_render_offline_with_the_results_in_their_index(tmp_path):
     pixels = _screenshot(Path(report["data_docs"]), tmp_path / "index.png", tmp_path, height=900)
     failed_cells = (np.abs(pixels - [0xC6, 0x28, 0x28]).max(axis=-1) < 8).sum()
     assert failed_cells > 500, "the index shows no validation result"
+
+
+def test_an_untrusted_value_in_a_card_table_stays_one_cell_of_text():
+    hostile = '<script>alert(1)</script>\n| Fake | row |'
+    lines = card.Markdown.table(card.Table(("outlet", "articles"), [(hostile, 2)]))
+    assert lines[1] == "| &lt;script&gt;alert(1)&lt;/script&gt; \\| Fake \\| row \\| | 2 |"

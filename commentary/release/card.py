@@ -227,11 +227,17 @@ class Markdown:
     @staticmethod
     def table(block: Table) -> list[str]:
         return ["| " + " | ".join(block.header) + " |\n|" + "---|" * len(block.header),
-                *("| " + " | ".join(str(v).replace("|", "\\|") for v in row) + " |" for row in block.rows), ""]
+                *("| " + " | ".join(map(_markdown_cell, row)) + " |" for row in block.rows), ""]
 
     @staticmethod
     def image(block: Image) -> list[str]:
         return [f"![{block.alt}]({block.path})\n"]
+
+
+def _markdown_cell(value) -> str:
+    """A value as one Markdown table cell: one line, its pipes escaped and HTML shown as text (a page's
+    outlet name is untrusted)."""
+    return html.escape(" ".join(str(value).split()), quote=False).replace("|", "\\|")
 
 
 class Html:
