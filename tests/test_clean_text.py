@@ -169,13 +169,13 @@ def test_char_profile_equals_its_regexes(texts):
         assert profile[column].to_list() == want.to_list(), column
 
 
-LINE_ALPHABET = st.sampled_from(list(' a:\n\t\r\x0b\x1c\x85\xa0\u2028<>/!?{}[]"'))
+LINE_ALPHABET = st.sampled_from(list(' a:.\n\t\r\x0b\x1c\x85\xa0\u2028<>/!?{}[]"'))
 
 
 @settings(max_examples=300, deadline=None)
 @given(st.text(LINE_ALPHABET, max_size=60))
 def test_blank_and_markup_lines_are_counted_as_their_patterns_find_them(text):
-    markup_line = re.compile(rf"^{MARKUP_LINE.pattern}.*$", re.MULTILINE)
+    markup_line = re.compile(rf"^(?:{MARKUP_LINE.pattern})$", re.MULTILINE)
     blank_line = re.compile(r"^[^\S\n]+$", re.MULTILINE)
     assert _line_chars(_BLANK_AFTER_NEWLINE, text) == sum(map(len, blank_line.findall(text)))
     assert _line_chars(_MARKUP_AFTER_NEWLINE, text) == sum(map(len, markup_line.findall(text)))
@@ -420,6 +420,14 @@ def test_pages_that_are_not_articles_are_rejected_with_a_reason(text, reason):
 def test_an_article_mentioning_an_error_is_kept():
     text = "\n\n".join([ARTICLE_PROSE, "Critics said the page not found error on the city website hid the plan. "
                         + ARTICLE_PROSE] * 8)
+    page = clean_text(text)
+    assert page.rejection is None and "city council" in page.body
+
+
+@pytest.mark.parametrize("opening", ["[00:01:{:02d}] HOST: ", '"Reform {}": '])
+def test_prose_whose_lines_open_like_markup_is_an_article(opening):
+    # a transcript's time stamps, or paragraphs that open with a quoted phrase and a colon
+    text = "\n\n".join(opening.format(n) + ARTICLE_PROSE for n in range(8))
     page = clean_text(text)
     assert page.rejection is None and "city council" in page.body
 

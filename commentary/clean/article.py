@@ -16,11 +16,13 @@ BLOCK_PAGE = re.compile(
     r"\b(just a moment\.\.\.|checking your browser|access (to this page )?(has been |is )?denied|attention required"
     r"|enable javascript and cookies|verify you are (a )?human|are you a robot|403 forbidden|404 not found|page not found"
     r"|service unavailable|request blocked|you don't have permission to access)(?!\w)", re.IGNORECASE)
-#: How a line of markup or data opens: a tag, a brace or a bracket, or a JSON key-value pair; the whole line counts.
-MARKUP_LINE = re.compile(r'[^\S\n]*(?:<[/!?a-zA-Z]|[{}\[\]]|"[^"\n]{1,80}"[^\S\n]*:)')
+#: A line of markup or data: it opens with a tag, a brace or a bracket, or a JSON key-value pair, and does not end
+#: as a sentence does (a transcript's "[00:01:02] HOST: Welcome.", a paragraph opening with a quoted phrase and a
+#: colon are prose).
+MARKUP_LINE = re.compile(r'[^\S\n]*(?:<[/!?a-zA-Z]|[{}\[\]]|"[^"\n]{1,80}"[^\S\n]*:)[^\n]*(?<![.!?…])')
 #: A newline and the whole line after it: of markup (MARKUP_LINE), or of white space only. Searched for in the page
 #: with a newline put before it, so that the search skips from newline to newline in C.
-_MARKUP_AFTER_NEWLINE = re.compile(rf"\n(?:{MARKUP_LINE.pattern})[^\n]*")
+_MARKUP_AFTER_NEWLINE = re.compile(rf"\n(?:{MARKUP_LINE.pattern})(?=\n|\Z)")
 _BLANK_AFTER_NEWLINE = re.compile(r"\n[^\S\n]+(?=\n|\Z)")
 _WORD = re.compile(r"\w+")
 
