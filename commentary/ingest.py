@@ -36,7 +36,8 @@ SIDECAR_KEYS = {"url": str, "outlet": str, "published_date": str, "language": st
 #: Leading bytes of common binary formats that sometimes arrive under a text name.
 BINARY_MAGIC = (b"\x89PNG", b"%PDF", b"\xff\xd8\xff", b"GIF8", b"PK\x03\x04", b"\x7fELF")
 _HTML_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
-_LANGUAGE_TAG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+#: A language tag (BCP 47, in the shapes pages and sidecars use: "en", "en-GB", "zh-Hant-TW").
+LANGUAGE_TAG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
 _BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
 #: The encodings a page may declare: WHATWG's Encoding Standard (what browsers accept), by Python codec
 #: name. A declared label is looked up with ``codecs.lookup``; a codec outside this set (``unicode_escape``,
@@ -234,8 +235,9 @@ def _read_capped(raw_root: Path, path: Path, limit: int) -> bytes:
     if info.st_size > limit:
         raise RejectedFile("too-large", f"{info.st_size} bytes > limit {limit}")
     if (age := time.time() - info.st_mtime) < MIN_FILE_AGE_SECONDS:
-        raise RejectedFile("still-being-written", f"{path.name} was modified {max(age, 0):.1f} s before it was read "
-                           f"(< {MIN_FILE_AGE_SECONDS:g} s); a later run reads it")
+        when = f"{age:.1f} s before it was read" if age >= 0 else f"at a time {-age:.0f} s after it was read (a clock ahead)"
+        raise RejectedFile("still-being-written", f"{path.name} was modified {when} (< {MIN_FILE_AGE_SECONDS:g} s); "
+                           "a later run reads it")
     try:
         with path.open("rb") as handle:
             data = handle.read(limit + 1)
@@ -472,11 +474,15 @@ def _read_sidecar(raw_root: Path | RemoteFolder, rel_path: str) -> dict:
             raise RejectedFile("invalid-sidecar", f"{path.name}: {key} must be a string")
         fields[key] = " ".join(valid_text(value).split()) or None if value else None
     if fields["url"]:
-        url = urlparse(fields["url"])
-        if url.scheme.lower() not in ("http", "https") or not url.hostname:
+        try:
+            url = urlparse(fields["url"])
+            valid = url.scheme.lower() in ("http", "https") and bool(url.hostname) and (url.port or 1) > 0 and " " not in url.netloc
+        except ValueError:  # a bracketed host that is no IPv6 address, a port out of range
+            valid = False
+        if not valid:
             raise RejectedFile("invalid-sidecar", f"{path.name}: url {fields['url']!r} is not an http(s) URL with a host")
         fields["url"] = url._replace(scheme=url.scheme.lower()).geturl()
-    if fields["language"] and not _LANGUAGE_TAG.match(fields["language"]):
+    if fields["language"] and not LANGUAGE_TAG.match(fields["language"]):
         raise RejectedFile("invalid-sidecar", f"{path.name}: language {fields['language']!r} is not a language tag")
     if fields["published_date"]:
         fields["published_date"] = _sidecar_date(path.name, fields["published_date"])

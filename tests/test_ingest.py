@@ -151,6 +151,15 @@ def test_a_file_modified_moments_ago_is_left_for_a_later_run(tmp_path, monkeypat
     assert _outcome(tmp_path, "old.txt") == "read"
 
 
+def test_a_file_dated_in_the_future_is_told_so(tmp_path):
+    (tmp_path / "ahead.txt").write_text("A page copied from a machine whose clock runs ahead.")
+    _age(tmp_path / "ahead.txt", -3600)
+    (raw,) = discover(tmp_path)
+    with pytest.raises(RejectedFile) as error:
+        read_raw(tmp_path, raw)
+    assert error.value.reason == "still-being-written" and "3600 s after it was read (a clock ahead)" in error.value.detail
+
+
 def _age(path, seconds):
     """Set the modification time of ``path`` ``seconds`` back."""
     import os
@@ -167,6 +176,11 @@ def _age(path, seconds):
     ({"url": "http://"}, False),
     ({"url": "https:///path-without-host"}, False),
     ({"url": "HTTPS://Example.org/a"}, True),
+    ({"url": "http://[::1"}, False),                 # once an ingest failure instead of a rejected sidecar
+    ({"url": "http://example.org:99999/a"}, False),
+    ({"url": "http://exa mple.org/a"}, False),
+    ({"language": "en-a-bbb-x-a-ccc"}, True),        # extension and private-use subtags of one character
+    ({"language": "English (UK)"}, False),
 ])
 def test_sidecar_values_are_checked_strictly(tmp_path, sidecar, accepted):
     (tmp_path / "a.txt").write_text("Some text of a page.")

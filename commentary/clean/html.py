@@ -41,7 +41,7 @@ from trafilatura.utils import trim
 from trafilatura.xpaths import AUTHOR_DISCARD_XPATHS
 
 from commentary import settings
-from commentary.ingest import valid_text
+from commentary.ingest import LANGUAGE_TAG, valid_text
 from commentary.clean.agreement import consensus_text, kept_share, kept_shares
 from commentary.clean.dates import parse_date
 from commentary.clean.extractors import DOM_COLUMNS, brief, extractor_texts, page_blocks
@@ -446,6 +446,12 @@ def _clean_text(value: Any) -> str | None:
     return " ".join(valid_text(unescape(value)).split()) or None
 
 
+def _language(value: Any) -> str | None:
+    """A language tag from the page (``en_GB`` read as ``en-GB``), or None when the value is no language tag."""
+    value = _clean_text(value)
+    return value.replace("_", "-") if value and LANGUAGE_TAG.match(value.replace("_", "-")) else None
+
+
 # JSON-LD
 
 def _jsonld_nodes(tree: lxml_html.HtmlElement) -> Iterator[dict]:
@@ -498,7 +504,7 @@ def _jsonld_fields(tree: lxml_html.HtmlElement) -> dict[str, Any]:
             "section": _clean_text(node.get("articleSection")),
             "tags": split_tags(node.get("keywords")),
             "summary": _clean_text(node.get("description")),
-            "language": _clean_text(node.get("inLanguage")),
+            "language": _language(node.get("inLanguage")),
             "url": _clean_text(node.get("url")),
         }
         for name, value in candidate.items():
@@ -559,7 +565,7 @@ def _meta_fields(tree: lxml_html.HtmlElement) -> list[tuple[dict[str, Any], str]
     first(_META_SECTION, "section")
     first(_META_OUTLET, "outlet")
     first(_META_SUMMARY, "summary")
-    first(_META_LANGUAGE, "language", lambda raw: _clean_text(raw.replace("_", "-")))
+    first(_META_LANGUAGE, "language", _language)
     first(_META_URL, "url")
     og_type = (index.get("og:type") or [None])[0]
     if og_type:
@@ -577,7 +583,7 @@ def _meta_fields(tree: lxml_html.HtmlElement) -> list[tuple[dict[str, Any], str]
     title = tree.find("head/title")
     if title is not None:
         html_fields["title"] = _clean_text(title.text_content())
-    html_fields["language"] = _clean_text(tree.get("lang") or tree.get("xml:lang"))
+    html_fields["language"] = _language(tree.get("lang") or tree.get("xml:lang"))
     for link in tree.iter("link"):
         if (link.get("rel") or "").lower() == "canonical" and link.get("href"):
             html_fields["url"] = link.get("href").strip()
