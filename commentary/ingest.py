@@ -57,10 +57,10 @@ MAX_ENCODING_MESS = 0.2
 WESTERN_MESS_MARGIN = 0.1
 #: Labels that browsers read as windows-1252 (its superset): latin-1 and ASCII.
 _READ_AS_CP1252 = frozenset({"latin-1", "iso8859-1", "ascii"})
+#: What ``valid_text`` replaces (lone surrogates) or drops (control characters other than tabs and line breaks).
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f]")
 #: Control characters that never occur in text (tab, line ends and form feed excluded), and U+FFFD.
-#: What ``valid_text`` replaces or drops.
-_SURROGATE = re.compile("[\ud800-\udfff]")
-_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f]")
 _NOT_TEXT = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f\ufffd]")
 #: The same characters in UTF-8 bytes: every byte but the ASCII control codes (deleted to count those),
 #: the C1 control codes, and U+FFFD.
@@ -474,19 +474,26 @@ def _read_sidecar(raw_root: Path | RemoteFolder, rel_path: str) -> dict:
             raise RejectedFile("invalid-sidecar", f"{path.name}: {key} must be a string")
         fields[key] = " ".join(valid_text(value).split()) or None if value else None
     if fields["url"]:
-        try:
-            url = urlparse(fields["url"])
-            valid = url.scheme.lower() in ("http", "https") and bool(url.hostname) and (url.port or 1) > 0 and " " not in url.netloc
-        except ValueError:  # a bracketed host that is no IPv6 address, a port out of range
-            valid = False
-        if not valid:
+        if (url := _http_url(fields["url"])) is None:
             raise RejectedFile("invalid-sidecar", f"{path.name}: url {fields['url']!r} is not an http(s) URL with a host")
-        fields["url"] = url._replace(scheme=url.scheme.lower()).geturl()
+        fields["url"] = url
     if fields["language"] and not LANGUAGE_TAG.match(fields["language"]):
         raise RejectedFile("invalid-sidecar", f"{path.name}: language {fields['language']!r} is not a language tag")
     if fields["published_date"]:
         fields["published_date"] = _sidecar_date(path.name, fields["published_date"])
     return fields
+
+
+def _http_url(value: str) -> str | None:
+    """``value`` with its scheme in lower case when it is an http(s) URL with a host and a valid port, else None."""
+    try:
+        url = urlparse(value)
+        port_ok = url.port is None or url.port > 0
+    except ValueError:  # a bracketed host that is no IPv6 address, a port out of range
+        return None
+    if url.scheme.lower() not in ("http", "https") or not url.hostname or " " in url.netloc or not port_ok:
+        return None
+    return url._replace(scheme=url.scheme.lower()).geturl()
 
 
 def _sidecar_date(name: str, value: str) -> dt.date:

@@ -246,17 +246,9 @@ def _article(doc: dict, html_meta: dict, page: CleanedPage) -> dict:
     sources = {}
     for name in models.SOURCED_FIELDS:
         from_html = html_meta.get(name, (None, None)) if name in _HTML_FIELDS else (None, None)
-        value, source = doc.get(name), "sidecar"
-        if not value:
-            value, source = from_html
-        if not value:
-            value, source = getattr(page, name, None), page.field_sources.get(name)
-        if not value:
-            value, source = None, None
-        if isinstance(value, str):
-            value = valid_text(value).strip()
-        elif isinstance(value, list):
-            value = [text for text in (valid_text(item).strip() for item in value) if text]
+        candidates = ((doc.get(name), "sidecar"), from_html, (getattr(page, name, None), page.field_sources.get(name)))
+        value, source = next(((value, source) for value, source in ((_valid(v), s) for v, s in candidates) if value),
+                             (None, None))
         row[name] = value if value or name not in _LIST_FIELDS else []
         sources[name] = source
     row["field_sources"] = sources
@@ -265,6 +257,16 @@ def _article(doc: dict, html_meta: dict, page: CleanedPage) -> dict:
     row["body_sha256"] = None
     row["duplicate_of"] = None
     return row
+
+
+def _valid(value):
+    """A field's value without what cannot be stored or shown as text (``valid_text``): a string stripped, a list
+    of strings without its empty items; other values as they are."""
+    if isinstance(value, str):
+        return valid_text(value).strip()
+    if isinstance(value, list):
+        return [text for text in (valid_text(item).strip() for item in value) if text]
+    return value
 
 
 class NormalizedBodies(NamedTuple):
