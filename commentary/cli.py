@@ -82,7 +82,7 @@ EXIT_CODES_HELP = f"""exit codes:
   {EXIT_USAGE}   wrong arguments (missing or empty raw folder, curated path that is a file, unknown release or article)
   {EXIT_SOFTWARE}  an error of the program: rerun with --debug and report the traceback
   {EXIT_CANNOT_WRITE}  the curated folder cannot be written (read-only, permission denied)
-  {EXIT_DISK_FULL}  the disk filled up during the run; nothing was published
+  {EXIT_DISK_FULL}  the disk filled up during the run; nothing was published (unless the message says otherwise)
   {EXIT_LOCKED}  another run is using the curated folder; try again when it has finished
   130 interrupted (Ctrl-C)"""
 

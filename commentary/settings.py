@@ -43,6 +43,8 @@ MAX_CONTROL_SHARE = 0.05
 #: and the others released; more than this share of a run's articles failing holds the whole release
 #: (a fault of the batch, such as a broken rule or extractor, not of a few pages).
 MAX_QUARANTINED_SHARE = 0.05
+#: ... and at least this many of them: one or two bad pages never hold a release, however small the run.
+MIN_QUARANTINED_TO_HOLD = 3
 #: Run folders (``<curated>/runs/<run_id>``) kept; older ones are removed when a run starts, except the
 #: cached run and the run of the LATEST release. A run folder is mostly hard links to earlier runs' shards.
 KEEP_RUNS = 20

@@ -24,7 +24,7 @@ from commentary.ledger import ReleaseOutcome, Result, ledger, provenance
 from commentary.locking import run_lock
 from commentary.release import card, publish
 from commentary.runfolder import NOTES, SCHEMAS, SHARD_TABLES, CuratedFolder, RunFolder
-from commentary.settings import MAX_QUARANTINED_SHARE, SHARD_SIZE
+from commentary.settings import MAX_QUARANTINED_SHARE, MIN_QUARANTINED_TO_HOLD, SHARD_SIZE
 from commentary.storage import RemoteFolder
 from schemas import models
 from schemas.measures import body_measures
@@ -341,8 +341,8 @@ def quarantine(run: RunFolder, report: dict) -> None:
     They are rejected at stage ``quality`` with the expectation as reason and left out of the
     duplicate marks, so neither they nor their furniture are released; a duplicate of one of
     them points to the first (by ``doc_id``) of its remaining copies instead. When more than
-    MAX_QUARANTINED_SHARE of the articles fail, the batch as a whole has failed: nothing is
-    taken out and the failure is added to ``report["critical_failed"]``, which holds the release.
+    MAX_QUARANTINED_SHARE of the articles fail, and at least MIN_QUARANTINED_TO_HOLD, the batch as a whole has
+    failed: nothing is taken out and the failure is added to ``report["critical_failed"]``, which holds the release.
     """
     marks = tables.read_parquet(run.marks, tables.MARKS)
     failed = pl.DataFrame(report["quarantined"], schema={"doc_id": pl.String, "check": pl.String, "reason": pl.String, "value": pl.String},
@@ -351,7 +351,7 @@ def quarantine(run: RunFolder, report: dict) -> None:
     report["quarantined_articles"] = failed.height
     if not failed.height:
         return
-    if failed.height > MAX_QUARANTINED_SHARE * marks.height:
+    if failed.height > MAX_QUARANTINED_SHARE * marks.height and failed.height >= MIN_QUARANTINED_TO_HOLD:
         report["critical_failed"].append(f"articles: {failed.height} of {marks.height} failed a per-row critical expectation "
                                          f"(more than {MAX_QUARANTINED_SHARE:.0%})")
         return

@@ -15,7 +15,7 @@ from commentary.clean.html import extract_html, extract_html_shard, parse_html
 from commentary.ingest import RejectedFile, discover, read_raw
 from commentary.settings import (
     HTML_ISOLATE_CHARS, HTML_TIMEOUT_SECONDS, KEEP_RUNS, MAX_CONTROL_SHARE, MAX_DECOMPRESSED_BYTES, MAX_HTML_CHARS,
-    MAX_LINE_CHARS, MAX_QUARANTINED_SHARE, MAX_RAW_BYTES, MAX_SIDECAR_BYTES,
+    MAX_LINE_CHARS, MAX_QUARANTINED_SHARE, MAX_RAW_BYTES, MAX_SIDECAR_BYTES, MIN_QUARANTINED_TO_HOLD,
 )
 
 TEXT = "Zürich – “quoted” naïve café, déjà vu. Straße."
@@ -272,6 +272,7 @@ def test_the_caps_are_the_documented_ones():
     assert f"| {HTML_ISOLATE_CHARS // 2**20} Mi characters (`HTML_ISOLATE_CHARS`) |" in limits
     assert f"| {HTML_TIMEOUT_SECONDS:g} s (`HTML_TIMEOUT_SECONDS`) |" in limits
     assert f"| {KEEP_RUNS} (`KEEP_RUNS`)" in limits and f"| {MAX_QUARANTINED_SHARE:.0%} of a run's articles" in limits
+    assert f"at least {MIN_QUARANTINED_TO_HOLD} of them (`MIN_QUARANTINED_TO_HOLD`)" in limits
 
 
 ARTICLE_HTML = ("<html><head><title>Night buses</title><meta property='article:published_time' content='2024-03-05'>"
