@@ -206,6 +206,7 @@ def test_a_run_killed_between_latest_and_its_link_has_the_link_repaired_by_the_n
     killed = _start(raw, curated, "link")
     _, err = killed.communicate(timeout=300)
     assert killed.returncode == -9, err[-3000:]
+
     def linked_version():
         return json.loads((curated / reader.LATEST_LINK / "manifest.json").read_text())["version"]
 

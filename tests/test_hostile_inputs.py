@@ -303,9 +303,9 @@ def test_lone_surrogates_and_control_characters_in_metadata_are_cleaned_and_the_
     (tmp_path / "page.txt.meta.json").write_text('{"outlet": "The \\ud800 Courier\\u0000"}')
     (tmp_path / "good.txt").write_text(text_page(*articles[1]))
     ingested, rejects, _ = stages.ingest(tmp_path, discover(tmp_path))
-    articles, _, _, clean_rejects, _ = stages.clean(ingested)
+    released, _, _, clean_rejects, _ = stages.clean(ingested)
     assert rejects == clean_rejects == []
-    fields = {row["source_path"]: row for row in articles.to_dicts()}
+    fields = {row["source_path"]: row for row in released.to_dicts()}
     assert fields["page.html"]["title"] == "Night \ufffd buses[31m"
     assert fields["page.txt"]["outlet"] == "The \ufffd Courier"
     assert sorted(fields) == ["good.txt", "page.html", "page.txt"]
