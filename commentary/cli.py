@@ -291,8 +291,8 @@ def _list(curated: Path, args) -> int:
     if not args.duplicates:
         articles = articles.filter(pl.col("duplicate_of").is_null())
     rows = articles.select("doc_id", "published_date", "outlet", "title").sort("published_date", "doc_id", nulls_last=True).collect()
-    print(_table([("doc_id", "date", "outlet", "title")] +
-                 [(doc_id, date or "-", outlet or "-", (title or "-")[:80]) for doc_id, date, outlet, title in rows.iter_rows()]))
+    print(_shown(_table([("doc_id", "date", "outlet", "title")] +
+                        [(doc_id, date or "-", outlet or "-", (title or "-")[:80]) for doc_id, date, outlet, title in rows.iter_rows()])))
     return EXIT_OK
 
 
@@ -308,22 +308,30 @@ def _show(curated: Path, args) -> int:
     print(f"{doc_id} in release {version}")
     for name, value in row.items():
         if name != "body":
-            print(f"  {name:16} {value}")
+            print(_shown(f"  {name:16} {value}"))
     copies = articles.filter(pl.col("duplicate_of") == doc_id).select("doc_id", "source_path").collect()
     for copy_id, source_path in copies.iter_rows():
         print(f"  copy             {copy_id} {source_path}")
     furniture = reader.scan_table(curated, "furniture", version).filter(pl.col("doc_id") == doc_id).sort("line_no").collect()
     print(f"\nfurniture removed ({furniture.height} lines):")
     for line_no, category, rule_id, text in furniture.select("line_no", "category", "rule_id", "text").iter_rows():
-        print(f"  {line_no:5} {category:12} {rule_id:28} {text[:80]}")
+        print(_shown(f"  {line_no:5} {category:12} {rule_id:28} {text[:80]}"))
     print("\nhistory:")
     for manifest in reader.list_releases(curated):
         change = reader.scan_table(curated, "changes", manifest["version"]).filter(pl.col("doc_id") == doc_id).collect()
         if change.height:
             fields = ", ".join(change["changed_fields"][0])
             print(f"  {manifest['version']:8} {change['change'][0]}" + (f" ({fields})" if fields else ""))
-    print(f"\nbody ({row['word_count']} words):\n{row['body']}")
+    print(_shown(f"\nbody ({row['word_count']} words):\n{row['body']}"))
     return 0
+
+
+def _shown(text: str) -> str:
+    """``text`` for the terminal: without control characters, which a release made from older code may hold (an ANSI
+    escape in a page's title would act on the terminal)."""
+    from commentary.ingest import valid_text
+
+    return valid_text(text)
 
 
 def _table(rows: list[tuple]) -> str:
