@@ -19,7 +19,6 @@ import pyarrow as pa
 
 from commentary import language, tables, warc
 from commentary.clean import CleanedPage, PageLines, released_body
-from commentary.clean.article import block_page
 from commentary.clean.extractors import brief
 from commentary.clean.html import TooCostly, extract_html_shard
 from commentary.clean.text import clean_shard
@@ -128,12 +127,8 @@ def clean(ingested: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFr
             if isinstance(extraction, Exception):
                 rejects.append(reject(doc["source_path"], "clean", "extraction-failed", brief(extraction)))
                 continue
-            title = extraction.metadata.get("title", (None, None))[0]
-            if detail := block_page(f"{title or ''}\n{extraction.text}"):  # its title may be all that says so
-                rejects.append(reject(doc["source_path"], "clean", "not-an-article", detail))
-                continue
-            if extraction.is_listing:
-                rejects.append(reject(doc["source_path"], "clean", "not-an-article", f"listing or index page: {extraction.listing_reason}"))
+            if extraction.not_an_article:
+                rejects.append(reject(doc["source_path"], "clean", "not-an-article", extraction.not_an_article))
                 continue
             doc["text"], cut = cap_long_lines(extraction.text)
             meta = extraction.metadata

@@ -113,10 +113,10 @@ def test_the_evaluation_s_html_bodies_are_the_product_s():
     model_texts, bodies = evaluation.html_bodies(pages, html_model())
     extractions = extract_html_shard([(p, None) for p in raw])
     cleaned = clean_shard([e.text for e in extractions], extracted=[True] * len(raw))
-    released = ["" if e.is_listing else page.body for e, page in zip(extractions, cleaned)]
+    released = ["" if e.not_an_article else page.body for e, page in zip(extractions, cleaned)]
     assert bodies == released
     # the collection page is rejected as a listing, so it counts with nothing released
-    assert extractions[-1].is_listing and cleaned[-1].body and bodies[-1] == ""
+    assert extractions[-1].not_an_article and cleaned[-1].body and bodies[-1] == ""
     # the finish's title drop is what makes them equal: the chosen blocks begin with the headline
     assert [text.splitlines()[0] for text in model_texts[:3]] == list(headlines)
     assert not any(body.startswith(headline) for body, headline in zip(bodies, headlines))

@@ -143,8 +143,8 @@ def test_listing_page_is_flagged_and_article_is_not():
     items = "".join(
         f'<li><a href="/story/{i}">Headline number {i} about the city</a></li>' for i in range(40))
     listing = f"<html><head><title>News</title></head><body><h1>Latest</h1><ul>{items}</ul></body></html>"
-    assert extract_html(listing).is_listing
-    assert not extract_html(article_page()).is_listing
+    assert extract_html(listing).not_an_article.startswith("listing or index page")
+    assert extract_html(article_page()).not_an_article is None
 
 
 def test_a_short_post_beside_a_long_link_sidebar_is_no_listing():
@@ -156,11 +156,11 @@ def test_a_short_post_beside_a_long_link_sidebar_is_no_listing():
             f"{post}</div><aside><ul>{sidebar}</ul></aside></body></html>")
     extraction = extract_html(page)
     assert "night buses came back" in extraction.text
-    assert not extraction.is_listing
+    assert extraction.not_an_article is None
     # the same sidebar with a list of post links instead of the post is a listing
     links = "".join(f'<li><a href="/post/{i}">Post number {i} on the blog</a></li>' for i in range(12))
     listing = page.replace(post, f"<ul>{links}</ul>")
-    assert extract_html(listing).is_listing
+    assert extract_html(listing).not_an_article.startswith("listing or index page")
 
 
 @pytest.mark.parametrize("wrapper", ["noscript", "object"])
@@ -169,12 +169,12 @@ def test_a_short_article_the_parser_leaves_without_a_body_is_no_listing(wrapper)
     prose = "".join(f"<p>{PROSE}Paragraph {i} adds detail number {i}.</p>" for i in range(2))
     extraction = extract_html(f"<html><head><title>Night buses</title><{wrapper}>{prose}</{wrapper}></head></html>")
     assert extraction.text.startswith("The council voted")
-    assert not extraction.is_listing
+    assert extraction.not_an_article is None
 
 
 def test_collection_page_type_flags_listing():
     head = '<script type="application/ld+json">{"@type": "CollectionPage", "name": "Topics"}</script>'
-    assert extract_html(article_page(head=head)).listing_reason == "page type CollectionPage"
+    assert extract_html(article_page(head=head)).not_an_article == "listing or index page: page type CollectionPage"
 
 
 @pytest.mark.parametrize("html", [
@@ -457,7 +457,7 @@ def test_a_shard_decided_in_runs_of_a_few_pages_gets_the_texts_of_one_run(monkey
     whole = extract_html_shard(pages)
     monkeypatch.setattr(html, "MODEL_RUN_CHARS", 1)
     runs = extract_html_shard(pages)
-    assert [(e.text, e.metadata, e.listing_reason) for e in runs] == [(e.text, e.metadata, e.listing_reason) for e in whole]
+    assert [(e.text, e.metadata, e.not_an_article) for e in runs] == [(e.text, e.metadata, e.not_an_article) for e in whole]
     assert "Night buses return 4" in str(runs[4].metadata["title"]) and "council voted" in runs[4].text
 
 

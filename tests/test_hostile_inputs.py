@@ -349,5 +349,5 @@ def test_a_large_page_extracted_in_its_own_process_comes_out_as_in_this_one(monk
     (isolated,) = extract_html_shard([(ARTICLE_HTML, "https://example.org/a")])
     in_process = extract_html(ARTICLE_HTML, "https://example.org/a")
     assert "paragraph 11." in isolated.text and isolated.metadata["published_date"] == (dt.date(2024, 3, 5), "og")
-    assert (isolated.text, isolated.metadata, isolated.listing_reason) == (
-        in_process.text, in_process.metadata, in_process.listing_reason)
+    assert (isolated.text, isolated.metadata, isolated.not_an_article) == (
+        in_process.text, in_process.metadata, in_process.not_an_article)

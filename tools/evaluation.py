@@ -7,9 +7,9 @@ datasets). Every figure of the project's cleaner is out of sample: the line mode
 without the held-out pages, by cross-validation with folds dealt by site (5 folds) and by leaving
 one dataset out, with the shipped decode settings; held-out pages then go through the product's own
 functions (``clean_shard`` for flattened text; for HTML ``select_blocks``, the page finish
-``html.finish_pages`` (the consensus text, the repeated title dropped, the listing check), then
-``clean_shard`` on the extracted text), and a page the product would reject (a listing page, or a
-rejection of ``clean_shard``) counts with an empty body, as nothing of it is released. On the same
+``html.finish_pages`` (the consensus text, the repeated title dropped, the check for block and listing pages),
+then ``clean_shard`` on the extracted text), and a page the product would reject (a block or listing page, or
+a rejection of ``clean_shard``) counts with an empty body, as nothing of it is released. On the same
 pages: trafilatura (default and
 ``favor_precision``), readability-lxml, resiliparse, and "nothing removed" (the whole ``flat-blocks`` page). Per dataset: F1 of the
 benchmark's metric; "comments kept": the mean share of the gold-cut reader comments (pool
@@ -74,15 +74,15 @@ def held_out_bodies(pages: list[Page], html: bool, shipped: LineModel, split) ->
 def html_bodies(pages: list[Page], model: LineModel) -> tuple[list[str], list[str]]:
     """The block model's text and the released body of each HTML page as the product makes them:
     ``select_blocks``, the page finish (``html.finish_pages``: the consensus text, the repeated title
-    dropped, the listing check), then ``clean_shard`` on the extracted text; ``""`` for a page rejected
-    as a listing or by ``clean_shard``."""
+    dropped, the check for block and listing pages), then ``clean_shard`` on the extracted text; ``""`` for a
+    page rejected there (``not_an_article``) or by ``clean_shard``."""
     texts = select_blocks([p.text for p in pages], [p.kept for p in pages], [p.dom for p in pages], model)
     readings = [PageReading(page=p.text, dom=p.dom, outputs=p.outputs, kept=p.kept, link_share=p.link_share,
                             metadata={name: (value, "html") for name, value in (("title", p.title), ("page_type", p.page_type))
                                       if value}) for p in pages]
     finished = finish_pages(readings, texts)
     cleaned = clean_shard([extraction.text for extraction in finished], extracted=[True] * len(finished))
-    return texts, ["" if extraction.is_listing else released_body(page) for extraction, page in zip(finished, cleaned)]
+    return texts, ["" if extraction.not_an_article else released_body(page) for extraction, page in zip(finished, cleaned)]
 
 
 @dataclass

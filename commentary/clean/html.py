@@ -43,6 +43,7 @@ from trafilatura.xpaths import AUTHOR_DISCARD_XPATHS
 from commentary import settings
 from commentary.ingest import LANGUAGE_TAG, valid_text
 from commentary.clean.agreement import consensus_text, kept_share, kept_shares
+from commentary.clean.article import block_page
 from commentary.clean.dates import parse_date
 from commentary.clean.extractors import DOM_COLUMNS, brief, extractor_texts, page_blocks
 from commentary.clean.model import LineModel, html_model
@@ -134,17 +135,13 @@ class HtmlExtraction:
     Metadata fields: title, authors (list), published_date (date), outlet, section,
     tags (list), summary, language, url, page_type (schema.org or og:type); sources are
     "jsonld", "og", "meta", "html" (title element, lang, canonical link), "trafilatura",
-    "input" (the url argument). ``listing_reason`` is set when the page looks like an
-    index or listing page.
+    "input" (the url argument). ``not_an_article`` tells why the page holds no article when it does
+    not: a listing or index page, or a block, challenge or error page that says so in its title.
     """
 
     text: str
     metadata: dict[str, tuple[Any, str]] = field(default_factory=dict)
-    listing_reason: str | None = None
-
-    @property
-    def is_listing(self) -> bool:
-        return self.listing_reason is not None
+    not_an_article: str | None = None
 
 
 class TooCostly(Exception):
@@ -241,12 +238,18 @@ def finish_pages(readings: Sequence[PageReading], texts: Sequence[str]) -> list[
     for reading, text in zip(readings, texts, strict=True):
         text = _safe(lambda: consensus_text(text, reading.outputs), text)
         text = drop_repeated_title(text, reading.metadata.get("title", (None, ""))[0])
-        out.append(HtmlExtraction(
-            text=text, metadata=reading.metadata,
-            listing_reason=_safe(lambda: looks_like_listing(reading, text), None)
-            if reading.parsed else None,
-        ))
+        out.append(HtmlExtraction(text=text, metadata=reading.metadata, not_an_article=_not_an_article(reading, text)))
     return out
+
+
+def _not_an_article(reading: PageReading, text: str) -> str | None:
+    """Why a page with the extracted ``text`` holds no article (the detail of a ``not-an-article`` rejection), or None:
+    a block, challenge or error page (its title may be all that says so), or a listing or index page."""
+    title = reading.metadata.get("title", (None, ""))[0]
+    if detail := block_page(f"{title or ''}\n{text}"):
+        return detail
+    listing = _safe(lambda: looks_like_listing(reading, text), None) if reading.parsed else None
+    return f"listing or index page: {listing}" if listing else None
 
 
 def extract_isolated(html: str, url: str | None = None,
@@ -267,7 +270,7 @@ def extract_isolated(html: str, url: str | None = None,
     data = json.loads(done.stdout)
     metadata = {name: (dt.date.fromisoformat(value["date"]) if isinstance(value, dict) else value, source)
                 for name, (value, source) in data["metadata"].items()}
-    return HtmlExtraction(text=data["text"], metadata=metadata, listing_reason=data["listing_reason"])
+    return HtmlExtraction(text=data["text"], metadata=metadata, not_an_article=data["not_an_article"])
 
 
 def _extract_stdin(timeout: float) -> None:
@@ -280,7 +283,7 @@ def _extract_stdin(timeout: float) -> None:
     extraction = extract_html(html, url)
     metadata = {name: ({"date": value.isoformat()} if isinstance(value, dt.date) else value, source)
                 for name, (value, source) in extraction.metadata.items()}
-    json.dump({"text": extraction.text, "metadata": metadata, "listing_reason": extraction.listing_reason}, result_out)
+    json.dump({"text": extraction.text, "metadata": metadata, "not_an_article": extraction.not_an_article}, result_out)
     result_out.close()
 
 
