@@ -41,7 +41,6 @@ from trafilatura.utils import trim
 from trafilatura.xpaths import AUTHOR_DISCARD_XPATHS
 
 from commentary import settings
-from commentary.ingest import LANGUAGE_TAG, valid_text
 from commentary.clean.agreement import consensus_text, kept_share, kept_shares
 from commentary.clean.article import block_page
 from commentary.clean.dates import parse_date
@@ -50,6 +49,7 @@ from commentary.clean.model import LineModel, html_model
 from commentary.clean.people import NAME_MIN_WORDS, clean_authors
 from commentary.clean.tags import split_tags
 from commentary.clean.text import body_probability, body_runs, rule_lines, with_dom, with_kept
+from commentary.ingest import LANGUAGE_TAG, valid_text
 
 LOGGER = logging.getLogger(__name__)
 
