@@ -14,7 +14,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from commentary.clean import CATEGORIES, LineDecision
-from commentary.clean.article import _BLANK_AFTER_NEWLINE, _MARKUP_AFTER_NEWLINE, MARKUP_LINE, _has_words, _line_chars
+from commentary.clean.article import (
+    _BLANK_AFTER_NEWLINE, _MARKUP_AFTER_NEWLINE, _STYLE_AFTER_NEWLINE, MARKUP_LINE, STYLE_LINE, _has_words, _line_chars,
+)
 from commentary.clean.features import FAR_LINES, LOG1P_TABLE_SIZE, _log1p, Pages, char_profile, context_frame, feature_frame
 from commentary.clean.dates import find_date
 from commentary.clean.distinct import first_rows, text_ids
@@ -169,16 +171,17 @@ def test_char_profile_equals_its_regexes(texts):
         assert profile[column].to_list() == want.to_list(), column
 
 
-LINE_ALPHABET = st.sampled_from(list(' a:.\n\t\r\x0b\x1c\x85\xa0\u2028<>/!?{}[]"'))
+LINE_ALPHABET = st.sampled_from(list(' a:.;#@\n\t\r\x0b\x1c\x85\xa0\u2028<>/!?{}[]"'))
 
 
 @settings(max_examples=300, deadline=None)
 @given(st.text(LINE_ALPHABET, max_size=60))
 def test_blank_and_markup_lines_are_counted_as_their_patterns_find_them(text):
-    markup_line = re.compile(rf"^(?:{MARKUP_LINE.pattern})$", re.MULTILINE)
     blank_line = re.compile(r"^[^\S\n]+$", re.MULTILINE)
     assert _line_chars(_BLANK_AFTER_NEWLINE, text) == sum(map(len, blank_line.findall(text)))
-    assert _line_chars(_MARKUP_AFTER_NEWLINE, text) == sum(map(len, markup_line.findall(text)))
+    for after_newline, line in ((_MARKUP_AFTER_NEWLINE, MARKUP_LINE), (_STYLE_AFTER_NEWLINE, STYLE_LINE)):
+        whole_line = re.compile(rf"^(?:{line.pattern})$", re.MULTILINE)
+        assert _line_chars(after_newline, text) == sum(map(len, whole_line.findall(text)))
 
 
 def test_empty_and_blank_documents():
@@ -410,6 +413,8 @@ ARTICLE_PROSE = ("The city council approved the new budget on Monday after a lon
     ("404 Not Found\nThe page you asked for is not here.\nHome", "not-an-article"),
     ('{"id": 12, "title": "Budget vote",\n"items": [1, 2, 3],\n"body": "' + ARTICLE_PROSE + '"}', "not-an-article"),
     ("<div class=\"menu\">\n<ul><li><a href=\"/\">Home</a></li>\n</ul></div>\n<script>var x = 1;</script>", "not-an-article"),
+    ("body {\n  margin: 0;\n  font-family: Georgia, serif;\n}\n.article p > a:hover, .nav li {\n  color: #333;\n}\n"
+     "@media (max-width: 600px) {\n  .sidebar { display: none; }\n}", "not-an-article"),  # a style sheet
     ("Home\nNews", "no-article-body"),
 ])
 def test_pages_that_are_not_articles_are_rejected_with_a_reason(text, reason):

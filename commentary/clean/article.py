@@ -16,13 +16,19 @@ BLOCK_PAGE = re.compile(
     r"\b(just a moment\.\.\.|checking your browser|access (to this page )?(has been |is )?denied|attention required"
     r"|enable javascript and cookies|verify you are (a )?human|are you a robot|403 forbidden|404 not found|page not found"
     r"|service unavailable|request blocked|you don't have permission to access)(?!\w)", re.IGNORECASE)
-#: A line of markup or data: it opens with a tag, a brace or a bracket, or a JSON key-value pair, and does not end
-#: as a sentence does (a transcript's "[00:01:02] HOST: Welcome.", a paragraph opening with a quoted phrase and a
-#: colon are prose).
-MARKUP_LINE = re.compile(r'[^\S\n]*(?:<[/!?a-zA-Z]|[{}\[\]]|"[^"\n]{1,80}"[^\S\n]*:)[^\n]*(?<![.!?…])')
-#: A newline and the whole line after it: of markup (MARKUP_LINE), or of white space only. Searched for in the page
-#: with a newline put before it, so that the search skips from newline to newline in C.
+#: How a line of markup or data opens: a tag, a brace or a bracket, or a JSON key-value pair; and, on a page with a
+#: brace (as every style sheet has; few other pages do, so most pages are spared the search), a CSS selector that
+#: opens a block or a CSS declaration (``color: #333;``).
+_MARKUP_OPENING = r'<[/!?a-zA-Z]|[{}\[\]]|"[^"\n]{1,80}"[^\S\n]*:'
+_STYLE_OPENING = r'[@.#]?[\w-]++[^{}\n;]{0,200}+\{|[\w-]++[^\S\n]*+:[^;\n]{1,200}+;[^\S\n]*+(?=\n|\Z)'
+#: A line of markup or data (of style too: ``STYLE_LINE``): it opens as above and does not end as a sentence does (a
+#: transcript's "[00:01:02] HOST: Welcome.", a paragraph opening with a quoted phrase and a colon are prose).
+MARKUP_LINE = re.compile(rf'[^\S\n]*(?:{_MARKUP_OPENING})[^\n]*(?<![.!?…])')
+STYLE_LINE = re.compile(rf'[^\S\n]*(?:{_MARKUP_OPENING}|{_STYLE_OPENING})[^\n]*(?<![.!?…])')
+#: A newline and the whole line after it: of markup (MARKUP_LINE or STYLE_LINE), or of white space only. Searched
+#: for in the page with a newline put before it, so that the search skips from newline to newline in C.
 _MARKUP_AFTER_NEWLINE = re.compile(rf"\n(?:{MARKUP_LINE.pattern})(?=\n|\Z)")
+_STYLE_AFTER_NEWLINE = re.compile(rf"\n(?:{STYLE_LINE.pattern})(?=\n|\Z)")
 _BLANK_AFTER_NEWLINE = re.compile(r"\n[^\S\n]+(?=\n|\Z)")
 _WORD = re.compile(r"\w+")
 
@@ -36,7 +42,7 @@ def not_an_article(text: str, body: str) -> tuple[str, str] | None:
     if detail := block_page(text):
         return "not-an-article", detail
     # Only a page with markup lines can be markup: most pages need no search for their blank lines.
-    if markup := _line_chars(_MARKUP_AFTER_NEWLINE, text):
+    if markup := _line_chars(_STYLE_AFTER_NEWLINE if "{" in text else _MARKUP_AFTER_NEWLINE, text):
         chars = len(text) - text.count("\n") - _line_chars(_BLANK_AFTER_NEWLINE, text)
         if markup / chars >= MARKUP_MIN_SHARE:
             return "not-an-article", f"markup or data saved as text ({markup / chars:.0%} of its characters)"
