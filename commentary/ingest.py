@@ -270,19 +270,28 @@ def regular_file(raw_root: Path, path: Path) -> os.stat_result:
 
 
 def _gunzip(data: bytes) -> bytes:
-    """Decompress gzip (every member of a multi-member file) with a cap on the output size."""
+    """Decompress a gzip file (:func:`inflate`); a corrupt or truncated one is rejected ``corrupt-gzip``."""
+    try:
+        return inflate(data)
+    except zlib.error as error:
+        raise RejectedFile("corrupt-gzip", str(error)) from error
+
+
+def inflate(data: bytes, wbits: int = 31) -> bytes:
+    """Decompress gzip (``wbits`` 31, or 47 for gzip or zlib: every member of a multi-member stream) or deflate
+    (15 zlib, -15 raw) with a cap on the output size (RejectedFile ``gzip-too-large``); zlib.error when the stream is
+    corrupt, truncated or followed by other bytes."""
     out, rest = [], data
     while rest:
-        inflater = zlib.decompressobj(wbits=31)
-        try:
-            out.append(inflater.decompress(rest, MAX_DECOMPRESSED_BYTES + 1))
-        except zlib.error as error:
-            raise RejectedFile("corrupt-gzip", str(error)) from error
+        inflater = zlib.decompressobj(wbits=wbits)
+        out.append(inflater.decompress(rest, MAX_DECOMPRESSED_BYTES + 1))
         if sum(map(len, out)) > MAX_DECOMPRESSED_BYTES or inflater.unconsumed_tail:
             raise RejectedFile("gzip-too-large", f"decompresses to more than {MAX_DECOMPRESSED_BYTES} bytes")
         if not inflater.eof:
-            raise RejectedFile("corrupt-gzip", "compressed stream is truncated")
+            raise zlib.error("compressed stream is truncated")
         rest = inflater.unused_data
+        if rest and wbits not in (31, 47):
+            raise zlib.error(f"{len(rest)} bytes after the end of the compressed stream")
     return b"".join(out)
 
 

@@ -27,7 +27,7 @@ from urllib.parse import urlparse
 
 from fastwarc.warc import ArchiveIterator, WarcRecordType
 
-from commentary.ingest import RawFile, RejectedFile, decode_bytes, doc_id_for, regular_file, web_encoding
+from commentary.ingest import RawFile, RejectedFile, decode_bytes, doc_id_for, inflate, regular_file, web_encoding
 from commentary.settings import MAX_DECOMPRESSED_BYTES
 from commentary.storage import RemoteFolder
 
@@ -239,7 +239,7 @@ def _decode_transfer(body: bytes, transfer: str | None, encoding: str | None) ->
         if transfer and "chunked" in transfer.lower():
             body = _unchunk(body)
         if coding in ("gzip", "x-gzip", "deflate"):
-            body = _inflate(body, 47 if coding != "deflate" else 15 if body[:1] == b"\x78" else -15)
+            body = inflate(body, 47 if coding != "deflate" else 15 if body[:1] == b"\x78" else -15)
         elif coding == "br":
             decompressor = brotli.Decompressor()
             body = decompressor.process(body, output_buffer_limit=MAX_DECOMPRESSED_BYTES + 1)
@@ -250,26 +250,6 @@ def _decode_transfer(body: bytes, transfer: str | None, encoding: str | None) ->
     if len(body) > MAX_DECOMPRESSED_BYTES:
         raise RejectedFile("gzip-too-large", f"decompresses to more than {MAX_DECOMPRESSED_BYTES} bytes")
     return body
-
-
-def _inflate(body: bytes, wbits: int) -> bytes:
-    """A gzip (every member of it) or deflate stream decompressed, up to just over ``MAX_DECOMPRESSED_BYTES``;
-    ValueError when it stops before its end or is followed by other bytes."""
-    out, size = [], 0
-    while True:
-        inflater = zlib.decompressobj(wbits=wbits)
-        out.append(inflater.decompress(body, MAX_DECOMPRESSED_BYTES + 1 - size))
-        size += len(out[-1])
-        if size > MAX_DECOMPRESSED_BYTES:
-            return b"".join(out)
-        if not inflater.eof:
-            raise ValueError("the compressed stream is cut short")
-        body = inflater.unused_data
-        if not body or wbits != 47 or body[:2] != _GZIP_MAGIC:
-            break
-    if body.strip(b"\0"):
-        raise ValueError(f"{len(body)} bytes after the end of the compressed stream")
-    return b"".join(out)
 
 
 def _unchunk(body: bytes) -> bytes:
