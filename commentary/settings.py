@@ -16,7 +16,8 @@ MAX_OVERLAPPING_SHARDS = 16
 #: longer than a timestamp tick (2 s on FAT and some network file systems, far less on ext4 or XFS).
 STAMP_SETTLE_SECONDS = 2
 #: A raw file (or its sidecar) modified less than this long before it is read may still be being
-#: written: it is rejected ``still-being-written`` and read by a later run. The environment variable
+#: written: it is rejected ``still-being-written`` and read by a later run (a file an earlier run read keeps
+#: that version meanwhile: repair ``earlier-version-kept``). The environment variable
 #: COMMENTARY_MIN_FILE_AGE_SECONDS overrides it (the test suite sets 0: its files are fresh).
 MIN_FILE_AGE_SECONDS = float(os.environ.get("COMMENTARY_MIN_FILE_AGE_SECONDS", "5"))
 #: HTML pages of more decoded characters than this are rejected ``too-costly`` before they are parsed:

@@ -142,18 +142,35 @@ def ingest_step(job: ShardJob) -> Path:
     """Read one shard of raw files; invalid records and unreadable files become rejects. Returns the shard's ingest table.
 
     A file whose stamp matches the cached run (``reuse``) is not read: its record, rejects and
-    repairs are copied from that run.
+    repairs are copied from that run. A file still being written keeps the record that run read of it
+    (``earlier_versions``), so a page being fetched again does not leave the release meanwhile.
     """
     stamps = cache.file_stamps(job.raw_root, job.files)
     reused = _cached_outputs(job.reuse, "ingest", stamps, ["doc_id", "source_path", "stamp"])
     known = set(reused["hits"]["source_path"].to_list())
     ingested, rejects, repairs = stages.ingest(job.raw_root, [raw for raw in job.files if raw.rel_path not in known])
+    earlier, rejects, kept = earlier_versions(job.reuse, stamps, rejects)
     valid, failed = split_valid(ingested, models.IngestedRecord)
     return Made(
-        {"stamps": stamps, "ingest": pl.concat([valid, reused["ingest"]]).sort("doc_id")},
+        {"stamps": stamps, "ingest": pl.concat([valid, reused["ingest"], earlier]).sort("doc_id")},
         _rejects("ingest", rejects + reused["rejects"].to_dicts(), failed),
-        pl.concat([stages.frame(repairs, tables.REPAIRS), reused["repairs"]]),
+        pl.concat([stages.frame(repairs, tables.REPAIRS), reused["repairs"], kept]),
     ).save(job.run, "ingest", job.shard_no)
+
+
+def earlier_versions(reuse: cache.Reuse | None, stamps: pl.DataFrame, rejects: list[dict]) -> tuple[pl.DataFrame, list[dict], pl.DataFrame]:
+    """The files rejected ``still-being-written`` of which the cached run (``reuse``) holds a record: that record, the
+    rejects left, and the repairs of the records kept (theirs from that run, and ``earlier-version-kept``).
+
+    A file the cached run rejected, or never saw, stays rejected: a later run reads it.
+    """
+    writing = {row["source_path"]: row["detail"] for row in rejects if row["reason"] == "still-being-written"}
+    found = _cached_outputs(reuse, "ingest", stamps.filter(pl.col("source_path").is_in(list(writing))), ["doc_id", "source_path"])
+    kept = set(found["ingest"]["source_path"].to_list())
+    notes = [stages.repair(path, "ingest", "earlier-version-kept", f"the version an earlier run read is released: {writing[path]}")
+             for path in sorted(kept)]
+    return (found["ingest"], [row for row in rejects if row["reason"] != "still-being-written" or row["source_path"] not in kept],
+            pl.concat([found["repairs"].filter(pl.col("source_path").is_in(list(kept))), stages.frame(notes, tables.REPAIRS)]))
 
 
 def clean_step(job: ShardJob) -> Path:

@@ -8,6 +8,7 @@ import gzip
 import hashlib
 import json
 import os
+import time
 
 import polars as pl
 import pytest
@@ -278,6 +279,34 @@ def test_a_file_still_being_written_is_rejected_and_read_by_the_next_run(tmp_pat
     assert second["balanced"] and second["rejected"] == 0 and second["released"] == 2
     body = reader.scan_table(curated, "articles").collect().filter(pl.col("source_path") == "b.txt")["body"][0]
     assert body.split()[-1] == _half(articles[1], False)[1].split()[-1]  # the whole page, not the part first seen
+
+
+def test_a_file_being_fetched_again_keeps_its_earlier_version_in_the_release(tmp_path, articles, monkeypatch):
+    raw, curated = tmp_path / "raw", tmp_path / "curated"
+    raw.mkdir()
+    for name, article in (("a.txt", articles[0]), ("b.txt", _half(articles[1], False))):
+        (raw / name).write_text(text_page(*article))
+        info = (raw / name).stat()
+        os.utime(raw / name, ns=(info.st_atime_ns, info.st_mtime_ns - 60 * 10**9))
+    monkeypatch.setattr("commentary.ingest.MIN_FILE_AGE_SECONDS", 30)
+    monkeypatch.setattr("commentary.cache.MIN_FILE_AGE_SECONDS", 30)
+    start = time.time_ns()
+    monkeypatch.setattr("commentary.cache.time.time_ns", lambda: start + 3600 * 10**9)  # both files have settled
+    first = steps.run(raw, curated)
+    assert first["released"] == 2
+    monkeypatch.setattr("commentary.cache.time.time_ns", time.time_ns)
+    (raw / "b.txt").write_text(text_page(*articles[1])[:300])  # the scraper is writing a new version of it
+    second = steps.run(raw, curated)
+    assert second["balanced"] and (second["released"], second["rejected"]) == (2, 0)
+    assert not second["release"]["published"] and second["release"]["version"] == first["release"]["version"]  # no churn
+    repairs = pl.read_parquet(curated / "runs" / second["run_id"] / "repairs.parquet")
+    assert repairs.select("source_path", "reason").rows() == [("b.txt", "earlier-version-kept")]
+    assert "still being written" not in repairs["detail"][0] and "was modified" in repairs["detail"][0]
+    body = reader.scan_table(curated, "articles").collect().filter(pl.col("source_path") == "b.txt")["body"][0]
+    assert body.split()[-1] == _half(articles[1], False)[1].split()[-1]  # the version read before
+    (raw / "new.txt").write_text(text_page(*articles[2]))  # never read before: left for a later run
+    third = steps.run(raw, curated)
+    assert third["rejected_by_reason"] == {"still-being-written": 1} and third["released"] == 2
 
 
 def _page_with_head(head: str, article: tuple[str, str]) -> str:
