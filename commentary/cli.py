@@ -109,6 +109,7 @@ def _dispatch(args) -> int:
 def _explain(error: Exception) -> tuple[int, str]:
     """The exit code and the one-line message of an error."""
     from commentary.locking import RunLocked
+    from commentary.reader import NoRelease
     from commentary.tables import DiskFull
 
     if isinstance(error, UserError):
@@ -119,7 +120,7 @@ def _explain(error: Exception) -> tuple[int, str]:
         return EXIT_DISK_FULL, f"{error}; free some space and run again"
     if isinstance(error, PermissionError):
         return EXIT_CANNOT_WRITE, f"permission denied: {error.filename or error}; check who owns the folder"
-    if isinstance(error, (FileNotFoundError, ValueError)):
+    if isinstance(error, NoRelease):
         return EXIT_USAGE, str(error)
     first_line = (str(error).strip().splitlines() or [""])[0]
     return EXIT_SOFTWARE, f"internal error ({type(error).__name__}: {first_line}); rerun with --debug to see the traceback"
@@ -140,6 +141,12 @@ def check_run_arguments(raw: str, curated: str, shard_size: int, mirror: str | N
 
     if shard_size < 1:
         raise UserError(f"--shard-size must be at least 1, not {shard_size}")
+    for option, location in (("--raw", raw), ("--mirror", mirror)):
+        if location is not None and "://" in location:
+            try:
+                fsspec.core.url_to_fs(location)
+            except (ValueError, ImportError) as error:
+                raise UserError(f"{option} {location} names no file system that can be used: {error}") from error
     root = raw_folder(raw)
     if not isinstance(root, Path):
         if not root.is_dir():
@@ -159,10 +166,6 @@ def check_run_arguments(raw: str, curated: str, shard_size: int, mirror: str | N
         raise UserError(f"--curated {curated} lies inside the raw folder {raw}: the next run would read the releases as raw pages; "
                         "choose a folder outside it")
     if mirror is not None:
-        try:
-            fsspec.core.url_to_fs(mirror)
-        except (ValueError, ImportError) as error:
-            raise UserError(f"--mirror {mirror} names no file system that can be written: {error}") from error
         copy = raw_folder(mirror)
         if isinstance(copy, Path) and CuratedFolder(copy).inside(root) is not None:
             raise UserError(f"--mirror {mirror} lies inside the raw folder {raw}: the next run would read the releases as raw pages; "
@@ -230,7 +233,7 @@ def _releases(curated: Path, args) -> int:
 
     manifests = reader.list_releases(curated)
     if not manifests:
-        raise FileNotFoundError(f"no release in {curated}")
+        raise reader.NoRelease(f"no release in {curated}")
     latest = reader.latest_version(curated)
     rows = [("version", "created", "change", "articles", "canonical", "duplicates", "added", "removed", "modified")]
     for m in reversed(manifests):

@@ -29,6 +29,10 @@ PROJECT_CURATED = Path(__file__).resolve().parents[1] / "curated"
 LATEST_LINK = "latest"
 
 
+class NoRelease(FileNotFoundError):
+    """The curated folder holds no release, or not the one asked for."""
+
+
 def releases_dir(curated_root: Path) -> Path:
     return curated_root / "releases"
 
@@ -52,10 +56,10 @@ def release_path(curated_root: Path, version: str = "latest") -> Path:
     if version == "latest":
         version = latest_version(curated_root)
         if version is None:
-            raise FileNotFoundError(f"no release in {curated_root}")
+            raise NoRelease(f"no release in {curated_root}")
     path = releases_dir(curated_root) / version
     if not (path / MANIFEST).is_file():
-        raise FileNotFoundError(f"no release {version} in {curated_root}")
+        raise NoRelease(f"no release {version} in {curated_root}")
     return path
 
 
@@ -74,12 +78,12 @@ def verify_all(curated_root: Path) -> dict[str, list[str]]:
     """Check every release folder (``verify``) and that ``LATEST`` names an intact one; returns the problems
     found by version, and under ``LATEST`` (empty lists when intact).
 
-    Raises FileNotFoundError when the folder holds no release and no ``LATEST``.
+    Raises NoRelease when the folder holds no release and no ``LATEST``.
     """
     versions = sorted(p.name for p in releases_dir(curated_root).glob("[!.]*") if p.is_dir()) if releases_dir(curated_root).is_dir() else []
     latest = latest_version(curated_root)
     if not versions and latest is None:
-        raise FileNotFoundError(f"no release in {curated_root}")
+        raise NoRelease(f"no release in {curated_root}")
     problems = {version: verify(curated_root, version) for version in versions}
     if latest is not None:
         intact = latest in problems and not problems[latest]
@@ -90,12 +94,12 @@ def verify_all(curated_root: Path) -> dict[str, list[str]]:
 def verify(curated_root: Path, version: str = "latest") -> list[str]:
     """Check a release's files against its manifest; returns the problems found (empty when intact).
 
-    A missing or unreadable manifest is a problem; a version with no folder raises FileNotFoundError.
+    A missing or unreadable manifest is a problem; a version with no folder raises NoRelease.
     """
     name = latest_version(curated_root) if version == "latest" else version
     folder = releases_dir(curated_root) / (name or "")
     if not name or not folder.is_dir():
-        raise FileNotFoundError(f"no release {version} in {curated_root}")
+        raise NoRelease(f"no release {version} in {curated_root}")
     try:
         listed = json.loads((folder / MANIFEST).read_text())["files"]
         if not isinstance(listed, dict):
@@ -128,10 +132,10 @@ def _release_folder(curated: str | Path | None, version: str) -> Path:
     root = Path(curated) if curated is not None else default_curated()
     try:
         return release_path(root, version)
-    except FileNotFoundError as error:
+    except NoRelease as error:
         chosen = "" if curated is not None else \
             f" (from ${CURATED_VARIABLE})" if os.environ.get(CURATED_VARIABLE) else f" (the project's folder; set ${CURATED_VARIABLE} or pass curated=)"
-        raise FileNotFoundError(f"{error}{chosen}") from None
+        raise NoRelease(f"{error}{chosen}") from None
 
 
 def load(version: str = "latest", table: str = "articles", engine: str = "pandas", include_duplicates: bool = False,

@@ -90,6 +90,7 @@ WRONG_ARGUMENTS = [  # (arguments under tmp_path, exit code, what the message mu
     (["--curated", "raw/curated"], cli.EXIT_USAGE, "lies inside the raw folder"),
     (["--shard-size", "0"], cli.EXIT_USAGE, "--shard-size must be at least 1"),
     (["--mirror", "nosuch://bucket/curated"], cli.EXIT_USAGE, "--mirror nosuch://bucket/curated names no file system"),
+    (["--raw", "nosuch://bucket/raw"], cli.EXIT_USAGE, "--raw nosuch://bucket/raw names no file system"),
     (["--mirror", "raw/copy"], cli.EXIT_USAGE, "--mirror {t}/raw/copy lies inside the raw folder"),
 ]
 
@@ -130,15 +131,16 @@ def test_a_held_lock_is_told_in_one_line_before_prefect_starts_and_the_lock_file
     assert not (curated / "runs").exists()
 
 
-def test_an_error_of_the_program_is_one_line_and_debug_shows_its_traceback(paths, capsys, monkeypatch):
+@pytest.mark.parametrize("error", [KeyError("field"), ValueError("bad value"), FileNotFoundError("shard 3")])
+def test_an_error_of_the_program_is_one_line_and_debug_shows_its_traceback(paths, capsys, monkeypatch, error):
     def broken(*args):
-        raise KeyError("field")
+        raise error
 
     replace_step(monkeypatch, "plan", broken)
     arguments = ["run", "--inline", "--raw", str(paths / "raw"), "--curated", str(paths / "curated")]
-    assert main(arguments) == cli.EXIT_SOFTWARE
-    assert "internal error (KeyError: 'field'); rerun with --debug" in _one_line_error(capsys)
-    with pytest.raises(KeyError):
+    assert main(arguments) == cli.EXIT_SOFTWARE  # never "wrong arguments": the user's arguments were checked
+    assert f"internal error ({type(error).__name__}: {str(error)}); rerun with --debug" in _one_line_error(capsys)
+    with pytest.raises(type(error)):
         main([*arguments, "--debug"])
 
 
