@@ -38,7 +38,9 @@ BINARY_MAGIC = (b"\x89PNG", b"%PDF", b"\xff\xd8\xff", b"GIF8", b"PK\x03\x04", b"
 _HTML_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
 #: A language tag (BCP 47, in the shapes pages and sidecars use: "en", "en-GB", "zh-Hant-TW").
 LANGUAGE_TAG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
-_BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+#: Byte order marks and the codec each names; UTF-32's first (its little-endian mark begins with UTF-16's).
+_BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+         (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
 #: The encodings a page may declare: WHATWG's Encoding Standard (what browsers accept), by Python codec
 #: name. A declared label is looked up with ``codecs.lookup``; a codec outside this set (``unicode_escape``,
 #: ``rot13``, ``utf-7``...) is not a text encoding of the web and its declaration is ignored.
@@ -163,6 +165,9 @@ def _entry(rel: str, name: str, names: set[str]) -> RawFile | None:
             return RawFile(rel, None, False, ("orphan-sidecar", "sidecar of a WARC file: its records take their URL and date "
                                                                 "from the archive; a sidecar describes a page"))
         return None
+    if name.lower().endswith(SIDECAR_SUFFIX):
+        return RawFile(rel, None, False, ("invalid-sidecar", f"a sidecar's name ends in {SIDECAR_SUFFIX}, in lower case: "
+                                                             f"{name[: -len(SIDECAR_SUFFIX)]} is read without this one"))
     return RawFile(rel, *_format_of(name))
 
 

@@ -1,6 +1,7 @@
 """Reading raw files: formats, compression, sidecars and the reasons for rejecting a file."""
 from __future__ import annotations
 
+import codecs
 import gzip
 import json
 
@@ -45,6 +46,13 @@ def test_gzip_and_sidecar_are_read(tmp_path):
 def test_text_in_other_encodings_is_decoded(tmp_path, content, encoding):
     (tmp_path / "page.txt").write_bytes(content.encode(encoding))
     assert _read(tmp_path, "page.txt")["text"] == content
+
+
+@pytest.mark.parametrize("order", ["le", "be"])
+def test_utf32_with_a_byte_order_mark_is_not_read_as_utf16(tmp_path, order):
+    mark = codecs.BOM_UTF32_LE if order == "le" else codecs.BOM_UTF32_BE
+    (tmp_path / "page.txt").write_bytes(mark + "Café déjà vu\n".encode(f"utf-32-{order}"))
+    assert _read(tmp_path, "page.txt")["text"] == "Café déjà vu\n"
 
 
 def test_declared_html_charset_is_honoured(tmp_path):
@@ -123,6 +131,16 @@ def test_a_sidecar_that_is_a_folder_or_fifo_or_describes_a_sidecar_gets_an_outco
     assert _outcome(tmp_path, "fifo.txt") == "invalid-sidecar"
     assert _outcome(tmp_path, "folder.txt.meta.json/inside.txt") == "read"
     assert _outcome(tmp_path, "a.txt.meta.json.meta.json") == "orphan-sidecar"
+    assert _outcome(tmp_path, "a.txt") == "read"
+
+
+def test_a_sidecar_named_in_upper_case_is_told_apart_from_an_unknown_file(tmp_path):
+    (tmp_path / "a.txt").write_text("Some text of a page.")
+    (tmp_path / "a.txt.META.JSON").write_text('{"outlet": "Example"}')
+    (raw,) = [f for f in discover(tmp_path) if f.rel_path == "a.txt.META.JSON"]
+    with pytest.raises(RejectedFile) as error:
+        read_raw(tmp_path, raw)
+    assert error.value.reason == "invalid-sidecar" and "in lower case: a.txt is read without this one" in error.value.detail
     assert _outcome(tmp_path, "a.txt") == "read"
 
 
