@@ -41,6 +41,7 @@ LANGUAGE_TAG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
 #: Byte order marks and the codec each names; UTF-32's first (its little-endian mark begins with UTF-16's).
 _BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
          (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+BYTE_ORDER_MARKS = tuple(mark for mark, _ in _BOMS)
 #: The encodings a page may declare: WHATWG's Encoding Standard (what browsers accept), by Python codec
 #: name. A declared label is looked up with ``codecs.lookup``; a codec outside this set (``unicode_escape``,
 #: ``rot13``, ``utf-7``...) is not a text encoding of the web and its declaration is ignored.

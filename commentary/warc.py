@@ -27,7 +27,7 @@ from urllib.parse import urlparse
 
 from fastwarc.warc import ArchiveIterator, WarcRecordType
 
-from commentary.ingest import RawFile, RejectedFile, decode_bytes, doc_id_for, inflate, regular_file, web_encoding
+from commentary.ingest import BYTE_ORDER_MARKS, RawFile, RejectedFile, decode_bytes, doc_id_for, inflate, regular_file, web_encoding
 from commentary.settings import MAX_DECOMPRESSED_BYTES
 from commentary.storage import RemoteFolder
 
@@ -274,8 +274,11 @@ def _decode_html(payload: bytes, charset: str | None) -> tuple[str, list[tuple[s
     """Decode with the HTTP charset when it names a WHATWG encoding (iso-8859-1 read as windows-1252),
     else as a raw HTML file (``ingest.decode_bytes``: UTF-8, the page's declared charset, detection).
 
-    Bytes that are valid UTF-8 are UTF-8 whatever the header says (a note records the mismatch).
+    Bytes that are valid UTF-8 are UTF-8 whatever the header says (a note records the mismatch); a byte order mark
+    wins over the header, as in browsers.
     """
+    if payload.startswith(BYTE_ORDER_MARKS):
+        return decode_bytes(payload, "html")
     declared = web_encoding(charset) if charset else None
     if declared in (None, "utf-8"):
         text, repairs = decode_bytes(payload, "html")

@@ -271,3 +271,11 @@ def test_an_http_charset_must_name_a_web_encoding(charset, text):
     payload = f"<html><body><p>{text}</p></body></html>".encode("cp1252" if charset == "iso-8859-1" else "ascii")
     decoded, _ = warc._decode_html(payload, charset)
     assert f"<p>{text}</p>" in decoded
+
+
+@pytest.mark.parametrize("charset", ["windows-1252", "utf-16", "iso-8859-1", None])
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-8-sig"])
+def test_a_byte_order_mark_wins_over_the_http_charset(charset, encoding):
+    payload = "<html><body><p>Café “quoted”</p></body></html>".encode(encoding)  # both codecs write a mark
+    decoded, repairs = warc._decode_html(payload, charset)
+    assert "<p>Café “quoted”</p>" in decoded and repairs == []
