@@ -76,10 +76,10 @@ def expand(raw_root: Path | RemoteFolder, found: list[RawFile], index_dir: Path 
             index = _scan(raw_root, raw)
             if stamp is not None and index_dir is not None:
                 _save_index(index_dir, raw.rel_path, stamp, index)
-        offsets, refusal = index["offsets"], index["refusal"]
-        out.extend(WarcRecordEntry(f"{raw.rel_path}#{offset}", "warc", raw.compressed, None, raw.rel_path, offset) for offset in offsets)
+        offsets, refusal, compressed = index["offsets"], index["refusal"], index.get("compressed", raw.compressed)
+        out.extend(WarcRecordEntry(f"{raw.rel_path}#{offset}", "warc", compressed, None, raw.rel_path, offset) for offset in offsets)
         if refusal:
-            out.append(RawFile(raw.rel_path, "warc", raw.compressed, tuple(refusal)))
+            out.append(RawFile(raw.rel_path, "warc", compressed, tuple(refusal)))
     return out
 
 
@@ -113,7 +113,8 @@ def _open(raw_root: Path | RemoteFolder, rel_path: str) -> BinaryIO:
 
 
 def _scan(raw_root: Path | RemoteFolder, raw: RawFile) -> dict:
-    """``offsets`` of the response records of a WARC file and the ``refusal`` of the file, if any."""
+    """``offsets`` of the response records of a WARC file, the ``refusal`` of the file, if any, and whether it is
+    ``compressed`` (told by its first bytes, not its name: ``.warc.gz`` files are sometimes not)."""
     offsets: list[int] = []
     refusal = None
     if not isinstance(raw_root, RemoteFolder):
@@ -123,13 +124,15 @@ def _scan(raw_root: Path | RemoteFolder, raw: RawFile) -> dict:
             return {"offsets": [], "refusal": (error.reason, error.detail)}
     try:
         with _open(raw_root, raw.rel_path) as handle:
+            compressed = handle.read(2) == _GZIP_MAGIC
+            handle.seek(0)
             try:
                 for record in ArchiveIterator(handle, record_types=WarcRecordType.response, parse_http=False):
                     offsets.append(record.stream_pos)
             except OSError as error:
                 after = f"after the record at byte {offsets[-1]}" if offsets else "from the start"
                 refusal = ("warc-corrupt", f"records {after} could not be read: {error}")
-            if raw.compressed and len(offsets) > 1:
+            if compressed and len(offsets) > 1:
                 handle.seek(offsets[1])
                 if sorted(set(offsets)) != offsets or handle.read(2) != _GZIP_MAGIC:
                     return {"offsets": [], "refusal": ("warc-not-record-gzipped",
@@ -138,7 +141,7 @@ def _scan(raw_root: Path | RemoteFolder, raw: RawFile) -> dict:
         return {"offsets": [], "refusal": ("unreadable", f"{type(error).__name__}: {error}")}
     if not offsets and refusal is None:
         refusal = ("warc-without-responses", "no HTTP response record in the file")
-    return {"offsets": offsets, "refusal": refusal}
+    return {"offsets": offsets, "refusal": refusal, "compressed": compressed}
 
 
 def read_records(raw_root: Path | RemoteFolder, entries: list[WarcRecordEntry]) -> Iterator[tuple[WarcRecordEntry, tuple[dict, list[tuple[str, str]]] | Exception]]:

@@ -203,6 +203,20 @@ def test_a_warc_compressed_as_one_stream_is_rejected_with_its_reason(tmp_path, a
     assert [(entry.rel_path, entry.refusal[0]) for entry in found] == [("single.warc.gz", "warc-not-record-gzipped")]
 
 
+def test_a_warc_file_is_read_as_its_bytes_are_compressed_whatever_its_name(tmp_path, articles):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    crawl = _crawl(articles)
+    plain = write_warc(raw / "plain.warc.gz", [crawl[2][0], crawl[10][0]], compressed=False)
+    zipped = write_warc(raw / "zipped.warc", [crawl[2][0], crawl[10][0]], compressed=True)
+    found = warc.expand(raw, [RawFile("plain.warc.gz", "warc", True), RawFile("zipped.warc", "warc", False)], None)
+    assert [(entry.rel_path, entry.compressed, entry.refusal) for entry in found] == \
+        [(f"plain.warc.gz#{plain[0]}", False, None), (f"plain.warc.gz#{plain[1]}", False, None),
+         (f"zipped.warc#{zipped[0]}", True, None), (f"zipped.warc#{zipped[1]}", True, None)]
+    outcomes = [outcome for _, outcome in warc.read_records(raw, found)]
+    assert [record["url"] for record, _ in outcomes] == ["https://example.org/a", "https://example.org/c"] * 2
+
+
 def test_content_codings_are_undone_and_a_broken_one_is_a_reason():
     page = b"<html><body><p>text</p></body></html>"
     assert warc._decode_transfer(zlib.compress(page), None, "deflate") == page
