@@ -231,6 +231,29 @@ def test_comment_prompt_and_credit_are_not_body():
     assert decisions["A Headline About Budgets"][0] == "title"
 
 
+@pytest.mark.parametrize("title, heading", [
+    ("BBC News - Councils approve the new school budget", "Councils approve the new school budget"),
+    ("High Scalability - High Scalability - Councils approve the new school budget", "Councils approve the new school budget"),
+    ("'Councils approve' the new school budget | The Daily Example", "‘Councils approve’ the new school budget"),
+    ("Councils approve the new school budget - The Daily Example", "Councils Approve the New School Budget"),
+])
+def test_the_title_is_the_headline_the_page_repeats_without_the_site_name(title, heading):
+    page = clean_text("\n\n".join([title, "Home", "News", "Sport", "Read more of the latest stories", heading,
+                                    *ARTICLE_PARAGRAPHS, "Leave a Reply"]))
+    assert page.title == heading
+    assert heading not in page.body
+
+
+@pytest.mark.parametrize("title, line", [
+    ("Councils approve the new school budget - The Daily Example", "Councils approve the new school..."),  # a teaser, cut short
+    ("Councils approve the new school budget - The Daily Example", "Councils approve"),  # too short to tell
+    ("Councils approve the budget - The Blog of the Daily Example Town Council", "The Blog of the Daily Example Town Council"),  # a site name
+])
+def test_a_teaser_or_a_site_name_is_not_taken_for_the_headline(title, line):
+    page = clean_text("\n\n".join([title, "Home", "News", line, *ARTICLE_PARAGRAPHS]))
+    assert page.title == title
+
+
 ARTICLE_PARAGRAPHS = [
     "The council approved the budget on Monday after a long debate about the cost of new schools in the north.",
     "Members said the plan would be reviewed again next year, when the new tax figures are known to the public.",

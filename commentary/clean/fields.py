@@ -45,9 +45,8 @@ def extract_fields(lines: Sequence[LineDecision]) -> dict:
 
     titles = [d for d in lines if d.category == "title"]
     if titles:
-        # A repeat that is a prefix of the first title drops a " - Site" suffix: prefer it.
-        shorter = [d for d in titles[1:] if d.text != titles[0].text and titles[0].text.startswith(d.text)]
-        chosen = (shorter or titles)[0]
+        # A repeat is the page's headline without the site's name around it ("Headline - Site"): prefer the fullest.
+        chosen = max(titles[1:], key=lambda d: len(d.text), default=titles[0])
         put("title", chosen.text, chosen.rule_id)
     bio = [d for d in lines if d.category == "bio" and d.rule_id != "bio.heading"]
     for d in lines:

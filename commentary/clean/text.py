@@ -17,6 +17,7 @@ would cut article text there.
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import numpy as np
@@ -56,6 +57,11 @@ TITLE_MIN_WORDS = 2
 TITLE_MAX_WORDS = 30
 #: A shorter repeat of the title (e.g. without the " - Site" suffix) needs this many words.
 TITLE_REPEAT_MIN_WORDS = 3
+#: What separates a page title's headline from the site and section names around it ("Opinion | Headline - Site"),
+#: and the most words of such a name.
+TITLE_PART_SEPARATOR = re.compile(r"\s+(?:[|\-–—»·•]|::)\s+")
+TITLE_NAME_MAX_WORDS = 3
+_NOT_WORD = re.compile(r"[\W_]+")
 #: A name line after a bare "BY" label, and a role line after a byline, are this short at most.
 BYLINE_NAME_MAX_WORDS = 5
 BYLINE_ROLE_MAX_WORDS = 8
@@ -229,16 +235,52 @@ def _title_rules(lines: pl.DataFrame, pages: Pages) -> pl.DataFrame:
                                pl.when(pl.Series(has_title)).then(lines["text"].gather(title_row)).alias("title"),
                                pl.when(pl.Series(has_title)).then(pl.Series(title_row - pages.first)).alias("first_title_index"))
     title = pl.col("title")
-    is_repeat = free & (
-        (pl.col("text") == title)
-        | (title.str.starts_with(pl.col("text")) & (pl.col("n_words") >= TITLE_REPEAT_MIN_WORDS))
-    )
+    may_repeat = free & (pl.col("index") > pl.col("first_title_index")) & (pl.col("index") <= pl.col("first_body") + 1)
+    long_enough = pl.col("n_words") >= TITLE_REPEAT_MIN_WORDS
+    is_repeat = may_repeat & ((pl.col("text") == title) | _headline_of_title(lines.select("text", "title", (may_repeat & long_enough).alias("may"))))
     return lines.with_columns(
         pl.when(free & (pl.col("index") == pl.col("first_title_index"))).then(_structural_lit("title.first-line"))
-        .when(is_repeat & (pl.col("index") <= pl.col("first_body") + 1)).then(_structural_lit("title.repeat"))
+        .when(is_repeat).then(_structural_lit("title.repeat"))
         .otherwise(pl.col("structural_id"))
         .alias("structural_id")
     )
+
+
+def _headline_of_title(lines: pl.DataFrame) -> pl.Series:
+    """Whether each line (of those marked ``may``) is its page title's headline: the title's start ("Headline - Site"),
+    or its last part after short site and section names ("BBC News - Headline", ``_headline_after_names``), compared
+    word by word in lower case without punctuation ("‘The Medium…’" repeats "'The Medium…'"). A line cut short with
+    an ellipsis is a teaser of the story, not its headline, unless the title starts with it as it is."""
+    may = lines.with_row_index("row").filter(pl.col("may").fill_null(False))
+    titles = may["title"].unique().to_list()
+    whole = {title: _folded(title) + " " for title in titles}
+    last = {title: _folded(_headline_after_names(title)) for title in titles}
+    line, text, title = _folded_expr(pl.col("text")), pl.col("text"), pl.col("title")
+    found = may.select("row", headline=title.str.starts_with(text) | (
+        (line != "") & ~text.str.ends_with("…") & ~text.str.ends_with("...")
+        & (title.replace_strict(whole, return_dtype=pl.String).str.starts_with(line + " ")
+           | (line == title.replace_strict(last, return_dtype=pl.String)))))
+    flags = np.zeros(lines.height, dtype=bool)
+    flags[found["row"].to_numpy()] = found["headline"].to_numpy()
+    return pl.Series(flags)
+
+
+def _folded_expr(text: pl.Expr) -> pl.Expr:
+    """``_folded`` in Polars."""
+    return text.str.to_lowercase().str.replace_all(r"[\W_]+", " ").str.strip_chars()
+
+
+def _headline_after_names(title: str) -> str:
+    """The last part of a title whose other parts are names ("BBC - Future - Headline": at most
+    ``TITLE_NAME_MAX_WORDS`` words each) and which is longer than each of them (at least ``TITLE_NAME_MAX_WORDS`` + 1
+    words); ``""`` when the title has no such part."""
+    *names, last = TITLE_PART_SEPARATOR.split(title)
+    fits = names and len(last.split()) > TITLE_NAME_MAX_WORDS and all(len(name.split()) <= TITLE_NAME_MAX_WORDS for name in names)
+    return last if fits else ""
+
+
+def _folded(text: str) -> str:
+    return _NOT_WORD.sub(" ", text.lower()).strip()
 
 
 def rule_lines(texts: Sequence[str]) -> pl.DataFrame:
