@@ -127,6 +127,19 @@ def test_metadata_fields_read_as_in_visible_lines(head, field, expected):
     assert extract_html(article_page(head=head)).metadata.get(field) == expected
 
 
+@pytest.mark.parametrize("title, outlet, url, expected", [
+    ("Night buses return | The Courier", "The Courier", None, "Night buses return"),
+    ("Courier News - City - Night buses return - Courier", None, "https://www.courier-news.example/a", "City - Night buses return - Courier"),
+    ("Night buses return | Courier.com", None, "https://www.courier.com/a", "Night buses return"),
+    ("COURIER · Night buses return", None, "https://courier.example/a", "Night buses return"),
+    ("Night buses - a return", None, "https://courier.example/a", "Night buses - a return"),  # no site name in it
+    ("The Courier", "Courier", "https://courier.example/a", "The Courier"),  # nothing else would be left
+])
+def test_the_title_loses_the_site_name_at_its_ends(title, outlet, url, expected):
+    head = f'<meta property="og:title" content="{title}">' + (f'<meta property="og:site_name" content="{outlet}">' if outlet else "")
+    assert extract_html(article_page(head=head), url=url).metadata["title"] == (expected, "og")
+
+
 def test_text_has_one_block_per_line_and_no_repeated_title():
     page = article_page(body_extra="<h2>What changes</h2><ul><li>Route 5 runs every twenty minutes after midnight.</li>"
                                    "<li>Route 9 adds stops at both hospitals and the airport.</li></ul>")

@@ -29,6 +29,7 @@ import sys
 from html import unescape
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Sequence
+from urllib.parse import urlsplit
 
 import numpy as np
 import polars as pl
@@ -346,6 +347,32 @@ def select_blocks(pages: list[str], kept: list[dict[str, dict[int, float]]], dom
 _TITLE_SEPARATOR_RE = re.compile(r"\s+[|\-–—:»·]\s+")
 
 
+def title_without_site(title: str, names: Sequence[str]) -> str:
+    """``title`` without the site's name at either end ("Headline | TheHill" on thehill.com, "BBC News - Headline"
+    with the outlet "BBC News"): a part between separators that is one of ``names`` as ``_site_key`` reads them. The
+    title stays whole when nothing else would be left."""
+    keys = {_site_key(name) for name in names} - {""}
+    pieces = re.split(f"({_TITLE_SEPARATOR_RE.pattern})", title)
+    while len(pieces) >= 3 and _site_key(pieces[-1]) in keys:
+        pieces = pieces[:-2]
+    while len(pieces) >= 3 and _site_key(pieces[0]) in keys:
+        pieces = pieces[2:]
+    return "".join(pieces)
+
+
+def site_names(outlet: str | None, url: str | None) -> list[str]:
+    """What a page's site may be called in its title: its outlet, its host ("sportsnet.ca") and the host's labels
+    but the first-level domain and "www" ("money", "cnn")."""
+    host = (urlsplit(url).hostname or "") if url else ""
+    labels = [label for label in host.split(".")[:-1] if label != "www"]
+    return [name for name in (outlet, host.removeprefix("www."), *labels) if name]
+
+
+def _site_key(text: str) -> str:
+    """A site name compared without case, punctuation, spaces and a leading "the" ("The White House", whitehouse)."""
+    return re.sub(r"[\W_]+", "", text.casefold()).removeprefix("the")
+
+
 def _normalize(text: str) -> str:
     return " ".join(re.findall(r"\w+", text.casefold()))
 
@@ -438,6 +465,9 @@ def extract_page_metadata(tree: lxml_html.HtmlElement,
         for name, value in _trafilatura_fields(tree, missing, outlet).items():
             if value not in (None, "", []):
                 found[name] = (value, "trafilatura")
+    if "title" in found:
+        title, source = found["title"]
+        found["title"] = (title_without_site(title, site_names(found.get("outlet", (None, ""))[0], found.get("url", (None, ""))[0])), source)
     return found
 
 
