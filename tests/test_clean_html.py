@@ -134,6 +134,7 @@ def test_metadata_fields_read_as_in_visible_lines(head, field, expected):
     ("COURIER · Night buses return", None, "https://courier.example/a", "Night buses return"),
     ("Night buses - a return", None, "https://courier.example/a", "Night buses - a return"),  # no site name in it
     ("The Courier", "Courier", "https://courier.example/a", "The Courier"),  # nothing else would be left
+    ("Night buses return | Courier", None, "http://[::1", "Night buses return | Courier"),  # a canonical link that is no URL
 ])
 def test_the_title_loses_the_site_name_at_its_ends(title, outlet, url, expected):
     head = f'<meta property="og:title" content="{title}">' + (f'<meta property="og:site_name" content="{outlet}">' if outlet else "")

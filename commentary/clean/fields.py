@@ -24,9 +24,20 @@ SECTION_LABEL = re.compile(r"^(?P<section>[A-Z][A-Z ]+?)(?:\s+(?P<topic>[A-Z][a-
 FIELD_CATEGORIES = ("title", "byline", "bio", "disclaimer", "syndication", "section", "tags", "summary")
 
 
+#: What separates a page title's headline from the site and section names around it ("Opinion | Headline - Site").
+TITLE_SEPARATOR = re.compile(r"\s+(?:[|\-–—:»·•]|::)\s+")
+_NOT_WORD = re.compile(r"[\W_]+")
+
+
 def normalize_space(text: str) -> str:
     """Collapse runs of whitespace (including no-break spaces) into single spaces."""
     return " ".join(text.split())
+
+
+def folded(text: str) -> str:
+    """``text`` in lower case without punctuation, its words one space apart: how titles and their repeats compare
+    ("‘The Medium…’" is "'The Medium…'")."""
+    return _NOT_WORD.sub(" ", text.lower()).strip()
 
 
 def extract_fields(lines: Sequence[LineDecision]) -> dict:

@@ -46,6 +46,7 @@ from commentary.clean.agreement import consensus_text, kept_share, kept_shares
 from commentary.clean.article import block_page
 from commentary.clean.dates import parse_date
 from commentary.clean.extractors import DOM_COLUMNS, brief, extractor_texts, page_blocks
+from commentary.clean.fields import TITLE_SEPARATOR, folded
 from commentary.clean.model import LineModel, html_model
 from commentary.clean.people import NAME_MIN_WORDS, clean_authors
 from commentary.clean.tags import split_tags
@@ -343,16 +344,12 @@ def select_blocks(pages: list[str], kept: list[dict[str, dict[int, float]]], dom
     return [chosen.get(i, "") for i in range(len(pages))]
 
 
-#: Separators between a page title and the site name in ``<title>``.
-_TITLE_SEPARATOR_RE = re.compile(r"\s+[|\-–—:»·]\s+")
-
-
 def title_without_site(title: str, names: Sequence[str]) -> str:
     """``title`` without the site's name at either end ("Headline | TheHill" on thehill.com, "BBC News - Headline"
     with the outlet "BBC News"): a part between separators that is one of ``names`` as ``_site_key`` reads them. The
     title stays whole when nothing else would be left."""
     keys = {_site_key(name) for name in names} - {""}
-    pieces = re.split(f"({_TITLE_SEPARATOR_RE.pattern})", title)
+    pieces = re.split(f"({TITLE_SEPARATOR.pattern})", title)
     while len(pieces) >= 3 and _site_key(pieces[-1]) in keys:
         pieces = pieces[:-2]
     while len(pieces) >= 3 and _site_key(pieces[0]) in keys:
@@ -363,18 +360,17 @@ def title_without_site(title: str, names: Sequence[str]) -> str:
 def site_names(outlet: str | None, url: str | None) -> list[str]:
     """What a page's site may be called in its title: its outlet, its host ("sportsnet.ca") and the host's labels
     but the first-level domain and "www" ("money", "cnn")."""
-    host = (urlsplit(url).hostname or "") if url else ""
+    try:
+        host = (urlsplit(url).hostname or "") if url else ""
+    except ValueError:  # a canonical link that is no URL ("http://[::1")
+        host = ""
     labels = [label for label in host.split(".")[:-1] if label != "www"]
     return [name for name in (outlet, host.removeprefix("www."), *labels) if name]
 
 
 def _site_key(text: str) -> str:
     """A site name compared without case, punctuation, spaces and a leading "the" ("The White House", whitehouse)."""
-    return re.sub(r"[\W_]+", "", text.casefold()).removeprefix("the")
-
-
-def _normalize(text: str) -> str:
-    return " ".join(re.findall(r"\w+", text.casefold()))
+    return folded(text).replace(" ", "").removeprefix("the")
 
 
 def drop_repeated_title(text: str, title: str | None) -> str:
@@ -383,8 +379,8 @@ def drop_repeated_title(text: str, title: str | None) -> str:
     if not title or not text:
         return text
     first, _, rest = text.partition("\n")
-    candidates = {_normalize(part) for part in (title, *_TITLE_SEPARATOR_RE.split(title))}
-    if _normalize(first) in candidates - {""}:
+    candidates = {folded(part) for part in (title, *TITLE_SEPARATOR.split(title))}
+    if folded(first) in candidates - {""}:
         return rest.lstrip("\n")
     return text
 

@@ -17,7 +17,6 @@ would cut article text there.
 """
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
 import numpy as np
@@ -29,7 +28,7 @@ from commentary.clean.distinct import first_rows
 from commentary.clean.extractors import DOM_COLUMNS
 from commentary.clean.features import (NEAR_WINDOW, PROSE_MIN_WORDS, Pages, add_rule_matches, context_frame, feature_frame,
                                        lexical_frame, lexical_keys, line_table, shifted_in_page)
-from commentary.clean.fields import FIELD_CATEGORIES, extract_fields
+from commentary.clean.fields import FIELD_CATEGORIES, TITLE_SEPARATOR, extract_fields, folded
 from commentary.clean.model import EXTRACTORS, MODEL_ID, LineModel, default_model
 from commentary.clean.rules import CATEGORY_PRIORITY, load_rules, load_structural_rules, matches_where
 from commentary.clean.segments import page_body
@@ -57,11 +56,8 @@ TITLE_MIN_WORDS = 2
 TITLE_MAX_WORDS = 30
 #: A shorter repeat of the title (e.g. without the " - Site" suffix) needs this many words.
 TITLE_REPEAT_MIN_WORDS = 3
-#: What separates a page title's headline from the site and section names around it ("Opinion | Headline - Site"),
-#: and the most words of such a name.
-TITLE_PART_SEPARATOR = re.compile(r"\s+(?:[|\-–—»·•]|::)\s+")
+#: The most words of a site or section name in a page title ("BBC - Future - Headline").
 TITLE_NAME_MAX_WORDS = 3
-_NOT_WORD = re.compile(r"[\W_]+")
 #: A name line after a bare "BY" label, and a role line after a byline, are this short at most.
 BYLINE_NAME_MAX_WORDS = 5
 BYLINE_ROLE_MAX_WORDS = 8
@@ -253,8 +249,8 @@ def _headline_of_title(lines: pl.DataFrame) -> pl.Series:
     an ellipsis is a teaser of the story, not its headline, unless the title starts with it as it is."""
     may = lines.with_row_index("row").filter(pl.col("may").fill_null(False))
     titles = may["title"].unique().to_list()
-    whole = {title: _folded(title) + " " for title in titles}
-    last = {title: _folded(_headline_after_names(title)) for title in titles}
+    whole = {title: folded(title) + " " for title in titles}
+    last = {title: folded(_headline_after_names(title)) for title in titles}
     line, text, title = _folded_expr(pl.col("text")), pl.col("text"), pl.col("title")
     found = may.select("row", headline=title.str.starts_with(text) | (
         (line != "") & ~text.str.ends_with("…") & ~text.str.ends_with("...")
@@ -266,7 +262,7 @@ def _headline_of_title(lines: pl.DataFrame) -> pl.Series:
 
 
 def _folded_expr(text: pl.Expr) -> pl.Expr:
-    """``_folded`` in Polars."""
+    """``fields.folded`` in Polars."""
     return text.str.to_lowercase().str.replace_all(r"[\W_]+", " ").str.strip_chars()
 
 
@@ -274,13 +270,10 @@ def _headline_after_names(title: str) -> str:
     """The last part of a title whose other parts are names ("BBC - Future - Headline": at most
     ``TITLE_NAME_MAX_WORDS`` words each) and which is longer than each of them (at least ``TITLE_NAME_MAX_WORDS`` + 1
     words); ``""`` when the title has no such part."""
-    *names, last = TITLE_PART_SEPARATOR.split(title)
+    *names, last = TITLE_SEPARATOR.split(title)
     fits = names and len(last.split()) > TITLE_NAME_MAX_WORDS and all(len(name.split()) <= TITLE_NAME_MAX_WORDS for name in names)
     return last if fits else ""
 
-
-def _folded(text: str) -> str:
-    return _NOT_WORD.sub(" ", text.lower()).strip()
 
 
 def rule_lines(texts: Sequence[str]) -> pl.DataFrame:
