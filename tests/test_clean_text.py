@@ -315,6 +315,19 @@ def test_parse_date_formats():
     ("By JANE DOE", "byline.by-name", "authors", ["Jane Doe"]),
     ("By Jane Doe, Digital Desk", "byline.by-name", "authors", []),
     ("Maria dos Santos", "byline.after-label", "authors", ["Maria dos Santos"]),
+    ("By CHARLES DOE And MARIA ROE", "byline.by-name", "authors", ["Charles Doe", "Maria Roe"]),
+    # An author box's heading names its person after the label; a site's "About" box names none.
+    ("About Jane Doe", "bio.about-name", "authors", ["Jane Doe"]),
+    ("À propos de Jean Dupont", "bio.about-name", "authors", ["Jean Dupont"]),
+    ("About Zillow Blog", "bio.about-name", "authors", []),
+    ("About Our Ads", "bio.about-name", "authors", []),
+    # A closing "Name is ..." sentence names the author only when it gives a role.
+    ("Jane Doe is a senior fellow at the Institute for Urban Transport.", "bio.name-after-body", "authors", ["Jane Doe"]),
+    ("Hurricane Sandy is expected to reach the coast on Monday night.", "bio.name-after-body", "authors", []),
+    ("Usain Bolt is the fastest man in the world, and he knows it.", "bio.name-after-body", "authors", []),
+    # A possessive, or a sentence's end inside it, is no name.
+    ("Samsung's Galaxy Watch Active is a fitness coach for runners.", "bio.name-after-body", "authors", []),
+    ("Update. Jane Doe is a senior fellow at the institute.", "bio.name-after-body", "authors", []),
     # A tag repeated on a tag line is one tag; a "#" inside a tag is no separator.
     ("Tags: Trade, Trade, China", "tags.label", "tags", ["Trade", "China"]),
     ("Tags: C#, F#", "tags.label", "tags", ["C#", "F#"]),

@@ -16,7 +16,12 @@ JUNK_AUTHORS = frozenset(_LEXICON["junk_authors"])
 #: Words, and pieces of a string (an address, a link, a number, "admin" in any word), that show it is not a person's name.
 NOT_A_PERSON = re.compile(
     r"\b(?:" + "|".join(map(re.escape, _LEXICON["not_a_person_words"])) + r")\b"
-    r"|@|https?:|www\.|\.com\b|/|\d|\bread more\b|^the\s|admin", re.IGNORECASE)
+    r"|@|https?:|www\.|\.com\b|/|\d|\bread more\b|^the\s|admin"
+    r"|['’]s\b"  # a possessive: "Samsung's Galaxy Watch"
+    r"|\b(?!prof\.)[^\W\d_]{4,}\.(?=\s|$)",  # a sentence's end, not an initial or a title ("Mr.", "Jr."): "Shit. FISA"
+    re.IGNORECASE)
+#: A role in an author bio: only a bio sentence that gives one names the article's author.
+BIO_ROLE = re.compile(r"\b(?:" + "|".join(map(re.escape, _LEXICON["bio_roles"])) + r")\b", re.IGNORECASE)
 #: A byline's opening words before the names ("By", "Written by", "Por").
 _PREFIXES = "|".join(_LEXICON["byline_prefixes"])
 BYLINE_PREFIX = re.compile(r"^\s*(?:" + _PREFIXES + r")\s+", re.IGNORECASE)
@@ -67,6 +72,15 @@ def leading_name(text: str) -> str:
             break
         words.append(word)
     return " ".join(words).rstrip(",")
+
+
+def heading_name(text: str) -> str:
+    """The name of an author box's heading ("About Jane Doe" gives "Jane Doe", "À propos de Jean Dupont" "Jean Dupont"):
+    the words after its label, which is the first word and the lower-case words after it."""
+    words = text.split()[1:]
+    while words and not words[0][0].isupper():
+        words = words[1:]
+    return " ".join(words)
 
 
 def clean_authors(raw_values: list, outlet: str | None = None, min_words: int = 1) -> list[str]:
