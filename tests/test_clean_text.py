@@ -216,6 +216,17 @@ def test_non_english_article_keeps_its_body():
     assert page.title == "Neues Energiegesetz beschlossen"
 
 
+def test_links_after_a_highlights_heading_are_no_summary():
+    items = ["Officials expect the plan to cut waiting times by a third before the winter.",
+             "Two new routes will reach the hospitals and the airport after midnight."]
+    long_paragraph = " ".join(ARTICLE_PARAGRAPHS)  # an article's paragraph is longer than a takeaway
+    page = clean_text("\n\n".join(["A Headline About Buses", "Key Takeaways", *items, long_paragraph, long_paragraph]))
+    assert page.summary == items
+    menu = clean_text("\n\n".join(["A Headline About Buses", *ARTICLE_PARAGRAPHS, "Highlights", "Basketball", "Golf",
+                                     "Sports Calendar"]))
+    assert menu.summary == []
+
+
 def test_comment_prompt_and_credit_are_not_body():
     article = "\n\n".join([
         "A Headline About Budgets",
@@ -328,6 +339,16 @@ def test_parse_date_formats():
     # A possessive, or a sentence's end inside it, is no name.
     ("Samsung's Galaxy Watch Active is a fitness coach for runners.", "bio.name-after-body", "authors", []),
     ("Update. Jane Doe is a senior fellow at the institute.", "bio.name-after-body", "authors", []),
+    # The outlet of a syndication note ends at the sentence's end, at "and", or at a time or date.
+    ("This article was originally published by Futurism. Read the original article.", "syndication.originally-appeared",
+     "syndicated_from", "Futurism"),
+    ("This article was published on guardian.co.uk at 14.00 EDT on Monday 29 October 2012.",
+     "syndication.originally-appeared", "syndicated_from", "guardian.co.uk"),
+    ("This article was published on guardian.co.uk at 14.00 EDT on Monday 29 October 2012.",
+     "syndication.originally-appeared", "syndicated_date", dt.date(2012, 10, 29)),
+    ("This post originally appeared on LearnVest.com on Oct. 11 and was written by Jane Roe.",
+     "syndication.originally-appeared", "syndicated_from", "LearnVest.com"),
+    ("Republished from Nov 9, 2012 6:27 PM", "syndication.originally-appeared", "syndicated_from", None),
     # A tag repeated on a tag line is one tag; a "#" inside a tag is no separator.
     ("Tags: Trade, Trade, China", "tags.label", "tags", ["Trade", "China"]),
     ("Tags: C#, F#", "tags.label", "tags", ["C#", "F#"]),

@@ -17,8 +17,10 @@ from commentary.clean.tags import line_tags
 OUTLET_PHRASE = re.compile(r"\bnot (?:necessarily )?(?:the |those of )?(?:views?|opinions?|positions?) of (?P<outlet>.+?)\W*$",
                            re.IGNORECASE)
 #: A note naming the outlet (and date) a piece first ran in; a print-edition note ("appeared in print on ...") names none.
+#: The outlet ends at the sentence's end (". Read the original"), at " and ", or at a time or date after "at" or "on".
 SYNDICATION = re.compile(r"\b(?:appeared|published|ran|reprinted|republished|reposted)\b(?!\s+in\s+print\b)(?:\s+\w+)?\s+"
-                         r"(?:in|on|at|by|from)\s+(?P<outlet>.+?)(?:\s+on\s+(?P<date>[^.]+?))?\.?$", re.IGNORECASE)
+                         r"(?:in|on|at|by|from)\s+(?P<outlet>.+?)(?:\s+(?:on|at)\s+(?P<date>.*?\d.*?))?(?:\.\s|\s+and\s|\.?$)",
+                         re.IGNORECASE)
 SECTION_LABEL = re.compile(r"^(?P<section>[A-Z][A-Z ]+?)(?:\s+(?P<topic>[A-Z][a-z].*))?$")
 #: The categories whose lines :func:`extract_fields` reads; it ignores the others.
 FIELD_CATEGORIES = ("title", "byline", "bio", "disclaimer", "syndication", "section", "tags", "summary")
@@ -69,7 +71,8 @@ def extract_fields(lines: Sequence[LineDecision]) -> dict:
         elif d.category == "disclaimer" and (match := OUTLET_PHRASE.search(d.text)):
             put("outlet", match["outlet"], d.rule_id)
         elif d.category == "syndication" and (match := SYNDICATION.search(d.text)):
-            put("syndicated_from", match["outlet"], d.rule_id)
+            if not find_date(match["outlet"]):  # "Republished from Nov 9, 2012" names no outlet
+                put("syndicated_from", match["outlet"], d.rule_id)
             put("syndicated_date", find_date(match["date"] or ""), d.rule_id)
         elif d.category == "section" and (match := SECTION_LABEL.match(d.text)):
             put("section", match["section"].title(), d.rule_id)

@@ -61,8 +61,10 @@ TITLE_NAME_MAX_WORDS = 3
 #: A name line after a bare "BY" label, and a role line after a byline, are this short at most.
 BYLINE_NAME_MAX_WORDS = 5
 BYLINE_ROLE_MAX_WORDS = 8
-#: Key-takeaway items are single sentences (the seed's are 16-21 words; its body paragraphs 30+).
+#: Key-takeaway items are single sentences (the seed's are 16-21 words; its body paragraphs 30+); a line of
+#: fewer words after such a heading is a link or a menu item ("Highlights", then "Basketball", "Golf").
 SUMMARY_ITEM_MAX_WORDS = 35
+SUMMARY_ITEM_MIN_WORDS = 4
 SUMMARY_MAX_ITEMS = 6
 #: An author box holds a paragraph or two after its heading; a bio sentence is one paragraph.
 BIO_MAX_LINES = 3
@@ -163,7 +165,8 @@ def _structural_rules(lines: pl.DataFrame) -> pl.DataFrame:
     may_be_bio = unclaimed & (pl.col("n_words") <= BIO_MAX_WORDS) & (body_after == 0) & pl.col("body_before_page_end")
     bio_sentence = matches_where(lines, BIO_SENTENCE, may_be_bio) & ~matches_where(lines, NOT_A_NAME, may_be_bio)
     lines = lines.with_columns(
-        pl.when(unclaimed & (segment_rule == "summary.heading") & (offset <= SUMMARY_MAX_ITEMS) & short_item)
+        pl.when(unclaimed & (segment_rule == "summary.heading") & (offset <= SUMMARY_MAX_ITEMS) & short_item
+                & (pl.col("n_words") >= SUMMARY_ITEM_MIN_WORDS))
         .then(_structural_lit("summary.item"))
         .when(unclaimed & (segment_rule == "bio.heading") & (offset <= BIO_MAX_LINES))
         .then(_structural_lit("bio.after-heading"))
