@@ -76,7 +76,7 @@ def expand(raw_root: Path | RemoteFolder, found: list[RawFile], index_dir: Path 
             index = _scan(raw_root, raw)
             if stamp is not None and index_dir is not None:
                 _save_index(index_dir, raw.rel_path, stamp, index)
-        offsets, refusal, compressed = index["offsets"], index["refusal"], index.get("compressed", raw.compressed)
+        offsets, refusal, compressed = index["offsets"], index["refusal"], index["compressed"]
         out.extend(WarcRecordEntry(f"{raw.rel_path}#{offset}", "warc", compressed, None, raw.rel_path, offset) for offset in offsets)
         if refusal:
             out.append(RawFile(raw.rel_path, "warc", compressed, tuple(refusal)))
@@ -94,7 +94,8 @@ def _load_index(index_dir: Path | None, rel_path: str, stamp: str | None) -> dic
         index = json.loads(_index_path(index_dir, rel_path).read_text())
     except (OSError, ValueError):
         return None
-    return index if index.get("path") == rel_path and index.get("stamp") == stamp else None
+    fresh = index.get("path") == rel_path and index.get("stamp") == stamp and "compressed" in index  # older ones lack it
+    return index if fresh else None
 
 
 def _save_index(index_dir: Path, rel_path: str, stamp: str, index: dict) -> None:
@@ -116,12 +117,12 @@ def _scan(raw_root: Path | RemoteFolder, raw: RawFile) -> dict:
     """``offsets`` of the response records of a WARC file, the ``refusal`` of the file, if any, and whether it is
     ``compressed`` (told by its first bytes, not its name: ``.warc.gz`` files are sometimes not)."""
     offsets: list[int] = []
-    refusal = None
+    refusal, compressed = None, raw.compressed  # as its name says, until its first bytes are read
     if not isinstance(raw_root, RemoteFolder):
         try:
             regular_file(Path(raw_root), Path(raw_root, raw.rel_path))
         except RejectedFile as error:
-            return {"offsets": [], "refusal": (error.reason, error.detail)}
+            return {"offsets": [], "refusal": (error.reason, error.detail), "compressed": compressed}
     try:
         with _open(raw_root, raw.rel_path) as handle:
             compressed = handle.read(2) == _GZIP_MAGIC
@@ -135,10 +136,10 @@ def _scan(raw_root: Path | RemoteFolder, raw: RawFile) -> dict:
             if compressed and len(offsets) > 1:
                 handle.seek(offsets[1])
                 if sorted(set(offsets)) != offsets or handle.read(2) != _GZIP_MAGIC:
-                    return {"offsets": [], "refusal": ("warc-not-record-gzipped",
-                                                       "compressed as one gzip stream, not record by record: records cannot be read apart")}
+                    refusal = ("warc-not-record-gzipped", "compressed as one gzip stream, not record by record: records cannot be read apart")
+                    offsets = []
     except OSError as error:
-        return {"offsets": [], "refusal": ("unreadable", f"{type(error).__name__}: {error}")}
+        offsets, refusal = [], ("unreadable", f"{type(error).__name__}: {error}")
     if not offsets and refusal is None:
         refusal = ("warc-without-responses", "no HTTP response record in the file")
     return {"offsets": offsets, "refusal": refusal, "compressed": compressed}

@@ -217,6 +217,14 @@ def test_a_warc_file_is_read_as_its_bytes_are_compressed_whatever_its_name(tmp_p
     assert [record["url"] for record, _ in outcomes] == ["https://example.org/a", "https://example.org/c"] * 2
 
 
+def test_an_index_made_before_compression_was_read_from_the_bytes_is_made_again(tmp_path):
+    stamp = "100:1:1/-"
+    warc._save_index(tmp_path, "plain.warc.gz", stamp, {"offsets": [], "refusal": ["warc-not-record-gzipped", "one stream"]})
+    assert warc._load_index(tmp_path, "plain.warc.gz", stamp) is None
+    warc._save_index(tmp_path, "plain.warc.gz", stamp, {"offsets": [0, 900], "refusal": None, "compressed": False})
+    assert warc._load_index(tmp_path, "plain.warc.gz", stamp)["offsets"] == [0, 900]
+
+
 def test_content_codings_are_undone_and_a_broken_one_is_a_reason():
     page = b"<html><body><p>text</p></body></html>"
     assert warc._decode_transfer(zlib.compress(page), None, "deflate") == page
