@@ -141,6 +141,15 @@ def test_the_title_loses_the_site_name_at_its_ends(title, outlet, url, expected)
     assert extract_html(article_page(head=head), url=url).metadata["title"] == (expected, "og")
 
 
+def test_tags_lose_the_site_name_and_domain_names():
+    head = ('<meta property="og:site_name" content="The Courier"><link rel="canonical" href="https://www.courier-news.example/a">'
+            '<meta name="keywords" content="courier, courier-news.example, www.courier-news.example, Courier News, night buses, '
+            'The Courier, UBI.FR, transport">')
+    assert extract_html(article_page(head=head)).metadata["tags"] == (["night buses", "UBI.FR", "transport"], "meta")
+    only_site = '<meta name="keywords" content="The Courier, courier.example">'
+    assert "tags" not in extract_html(article_page(head=only_site), url="https://courier.example/a").metadata
+
+
 def test_text_has_one_block_per_line_and_no_repeated_title():
     page = article_page(body_extra="<h2>What changes</h2><ul><li>Route 5 runs every twenty minutes after midnight.</li>"
                                    "<li>Route 9 adds stops at both hospitals and the airport.</li></ul>")

@@ -357,15 +357,34 @@ def title_without_site(title: str, names: Sequence[str]) -> str:
     return "".join(pieces)
 
 
+def tags_without_site(tags: list[str], names: Sequence[str]) -> list[str]:
+    """``tags`` without the site's own name or a domain name ("nhl", "nhl.com", "www.nhl.com" on nhl.com):
+    ``names`` as ``_site_key`` reads them."""
+    keys = {_site_key(name) for name in names} - {""}
+    return [tag for tag in tags if _site_key(tag) not in keys and not (_DOMAIN.match(tag) and not tag.isupper())]
+
+
+#: A domain name: labels of letters, digits and hyphens, the first and the last beginning with a letter (in capitals,
+#: such a tag is a stock symbol: "UBI.FR").
+_DOMAIN = re.compile(r"^(?:www\.)?[^\W\d_][\w-]*(?:\.[\w-]+)*\.[^\W\d_]{2,}$")
+
+
+#: Labels under a country's domain that name no site: the "co" of co.uk, the "com" of com.au.
+_SECOND_LEVEL = frozenset({"ac", "co", "com", "edu", "gov", "net", "org"})
+
+
 def site_names(outlet: str | None, url: str | None) -> list[str]:
-    """What a page's site may be called in its title: its outlet, its host ("sportsnet.ca") and the host's labels
-    but the first-level domain and "www" ("money", "cnn")."""
+    """What a page's site is called: its outlet, its host ("nhl.com" of www.nhl.com) and the host's own name ("nhl";
+    "bbc" of news.bbc.co.uk)."""
     try:
         host = (urlsplit(url).hostname or "") if url else ""
     except ValueError:  # a canonical link that is no URL ("http://[::1")
         host = ""
-    labels = [label for label in host.split(".")[:-1] if label != "www"]
-    return [name for name in (outlet, host.removeprefix("www."), *labels) if name]
+    host = host.removeprefix("www.")
+    labels = host.split(".")[:-1]
+    if len(labels) > 1 and labels[-1] in _SECOND_LEVEL:
+        labels.pop()
+    return [name for name in (outlet, host, labels[-1] if labels else "") if name]
 
 
 def _site_key(text: str) -> str:
@@ -461,9 +480,15 @@ def extract_page_metadata(tree: lxml_html.HtmlElement,
         for name, value in _trafilatura_fields(tree, missing, outlet).items():
             if value not in (None, "", []):
                 found[name] = (value, "trafilatura")
+    names = site_names(found.get("outlet", (None, ""))[0], found.get("url", (None, ""))[0])
     if "title" in found:
         title, source = found["title"]
-        found["title"] = (title_without_site(title, site_names(found.get("outlet", (None, ""))[0], found.get("url", (None, ""))[0])), source)
+        found["title"] = (title_without_site(title, names), source)
+    if "tags" in found:
+        tags, source = found["tags"]
+        found["tags"] = (tags_without_site(tags, names), source)
+        if not found["tags"][0]:
+            del found["tags"]
     return found
 
 
