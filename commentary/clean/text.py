@@ -17,6 +17,7 @@ would cut article text there.
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import numpy as np
@@ -58,6 +59,8 @@ TITLE_MAX_WORDS = 30
 TITLE_REPEAT_MIN_WORDS = 3
 #: The most words of a site or section name in a page title ("BBC - Future - Headline").
 TITLE_NAME_MAX_WORDS = 3
+#: A line's first letter or digit: what ``fields.folded`` makes of it starts there.
+_FIRST_LETTER = re.compile(r"[^\W_]")
 #: A name line after a bare "BY" label, and a role line after a byline, are this short at most.
 BYLINE_NAME_MAX_WORDS = 5
 BYLINE_ROLE_MAX_WORDS = 8
@@ -250,23 +253,22 @@ def _headline_of_title(lines: pl.DataFrame) -> pl.Series:
     or its last part after short site and section names ("BBC News - Headline", ``_headline_after_names``), compared
     word by word in lower case without punctuation ("‘The Medium…’" repeats "'The Medium…'"). A line cut short with
     an ellipsis is a teaser of the story, not its headline, unless the title starts with it as it is."""
-    may = lines.with_row_index("row").filter(pl.col("may").fill_null(False))
-    titles = may["title"].unique().to_list()
-    whole = {title: folded(title) + " " for title in titles}
-    last = {title: folded(_headline_after_names(title)) for title in titles}
-    line, text, title = _folded_expr(pl.col("text")), pl.col("text"), pl.col("title")
-    found = may.select("row", headline=title.str.starts_with(text) | (
-        (line != "") & ~text.str.ends_with("…") & ~text.str.ends_with("...")
-        & (title.replace_strict(whole, return_dtype=pl.String).str.starts_with(line + " ")
-           | (line == title.replace_strict(last, return_dtype=pl.String)))))
-    flags = np.zeros(lines.height, dtype=bool)
-    flags[found["row"].to_numpy()] = found["headline"].to_numpy()
-    return pl.Series(flags)
-
-
-def _folded_expr(text: pl.Expr) -> pl.Expr:
-    """``fields.folded`` in Polars."""
-    return text.str.to_lowercase().str.replace_all(r"[\W_]+", " ").str.strip_chars()
+    rows = np.flatnonzero(lines["may"].fill_null(False).to_numpy())
+    found = np.zeros(lines.height, dtype=bool)
+    parts: dict[str, tuple[str, str, set[str]]] = {}
+    for row, text, title in zip(rows, lines["text"].gather(rows).to_list(), lines["title"].gather(rows).to_list(), strict=True):
+        if title.startswith(text):
+            found[row] = True
+            continue
+        if title not in parts:
+            whole, last = folded(title) + " ", folded(_headline_after_names(title))
+            parts[title] = whole, last, {whole[:1], last[:1]} - {""}
+        whole, last, first_letters = parts[title]
+        if text.endswith(("…", "...")) or ((letter := _FIRST_LETTER.search(text)) and letter[0].lower()[:1] not in first_letters):
+            continue  # a teaser cut short, or a line that opens otherwise (most lines before an article: no folding)
+        line = folded(text)
+        found[row] = bool(line) and (whole.startswith(line + " ") or line == last)
+    return pl.Series(found)
 
 
 def _headline_after_names(title: str) -> str:
