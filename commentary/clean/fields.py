@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from commentary.clean import LineDecision
 from commentary.clean.dates import find_date
-from commentary.clean.people import BIO_ROLE, after_by, byline_names, heading_name, leading_name
+from commentary.clean.people import after_by, byline_names, heading_name, leading_name
 from commentary.clean.tags import line_tags
 
 OUTLET_PHRASE = re.compile(r"\bnot (?:necessarily )?(?:the |those of )?(?:views?|opinions?|positions?) of (?P<outlet>.+?)\W*$",
@@ -88,7 +88,7 @@ def extract_fields(lines: Sequence[LineDecision]) -> dict:
         first = bio[0]
         if first.rule_id == "bio.about-name":  # "About Jane Doe"
             put("authors", byline_names(heading_name(first.text)), first.rule_id)
-        elif first.rule_id != "bio.name-after-body" or BIO_ROLE.search(first.text):  # "Jane Doe is a senior fellow ..."
+        else:  # "Jane Doe is a senior fellow ..."
             put("authors", byline_names(leading_name(first.text)), first.rule_id)
     fields["field_sources"] = sources
     return fields

@@ -20,7 +20,7 @@ NOT_A_PERSON = re.compile(
     r"|['’]s\b"  # a possessive: "Samsung's Galaxy Watch"
     r"|\b(?!prof\.)[^\W\d_]{4,}\.(?=\s|$)",  # a sentence's end, not an initial or a title ("Mr.", "Jr."): "Shit. FISA"
     re.IGNORECASE)
-#: A role in an author bio: only a bio sentence that gives one names the article's author.
+#: A role in an author bio: a closing "Name is ..." sentence that gives none is no bio.
 BIO_ROLE = re.compile(r"\b(?:" + "|".join(map(re.escape, _LEXICON["bio_roles"])) + r")\b", re.IGNORECASE)
 #: A byline's opening words before the names ("By", "Written by", "Por").
 _PREFIXES = "|".join(_LEXICON["byline_prefixes"])

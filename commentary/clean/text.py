@@ -31,6 +31,7 @@ from commentary.clean.features import (NEAR_WINDOW, PROSE_MIN_WORDS, Pages, add_
                                        lexical_frame, lexical_keys, line_table, shifted_in_page)
 from commentary.clean.fields import FIELD_CATEGORIES, TITLE_SEPARATOR, extract_fields, folded
 from commentary.clean.model import EXTRACTORS, MODEL_ID, LineModel, default_model
+from commentary.clean.people import BIO_ROLE
 from commentary.clean.rules import CATEGORY_PRIORITY, load_rules, load_structural_rules, matches_where
 from commentary.clean.segments import page_body
 
@@ -77,7 +78,7 @@ BIO_SENTENCE = (r"^\p{Lu}[\p{L}.'’-]+(\s+\p{Lu}[\p{L}.'’-]*){1,3},?\s+"
                 r"(is|was|has been|serves as|writes|covers|specializes|specialises|teaches|directs|leads)\s")
 #: Capitalised words that open a sentence but no person's name ("The Obama Administration is ..."):
 #: a bio sentence does not open with one.
-NOT_A_NAME = r"^(The|This|That|These|Those|A|An|Our|Their|His|Her|Its|My|Your|We|They|It|He|She|There|Here)\s"
+NOT_A_NAME = r"^(The|This|That|These|Those|A|An|Our|Their|His|Her|Its|My|Your|We|They|It|He|She|There|Here|When|If|As|After|Before|While|Since)\s"
 #: "Name Surname" (for a line after a bare "BY" label).
 NAME_LINE = r"^\p{Lu}[\p{L}.'’-]+(\s+\p{Lu}[\p{L}.'’-]*){1,3}$"
 #: "Name Surname verb ..." (a bio that opens with the byline's author name).
@@ -166,7 +167,8 @@ def _structural_rules(lines: pl.DataFrame) -> pl.DataFrame:
     name_line = matches_where(lines, NAME_LINE, unclaimed & (prev_rule == "byline.by-label")
                                & (pl.col("n_words") <= BYLINE_NAME_MAX_WORDS))
     may_be_bio = unclaimed & (pl.col("n_words") <= BIO_MAX_WORDS) & (body_after == 0) & pl.col("body_before_page_end")
-    bio_sentence = matches_where(lines, BIO_SENTENCE, may_be_bio) & ~matches_where(lines, NOT_A_NAME, may_be_bio)
+    bio_sentence = (matches_where(lines, BIO_SENTENCE, may_be_bio) & ~matches_where(lines, NOT_A_NAME, may_be_bio)
+                    & matches_where(lines, "(?i)" + BIO_ROLE.pattern, may_be_bio))
     lines = lines.with_columns(
         pl.when(unclaimed & (segment_rule == "summary.heading") & (offset <= SUMMARY_MAX_ITEMS) & short_item
                 & (pl.col("n_words") >= SUMMARY_ITEM_MIN_WORDS))
