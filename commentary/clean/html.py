@@ -348,7 +348,7 @@ def title_without_site(title: str, names: Sequence[str]) -> str:
     """``title`` without the site's name at either end ("Headline | TheHill" on thehill.com, "BBC News - Headline"
     with the outlet "BBC News"): a part between separators that is one of ``names`` as ``_site_key`` reads them. The
     title stays whole when nothing else would be left."""
-    keys = {_site_key(name) for name in names} - {""}
+    keys = _site_keys(names)
     pieces = re.split(f"({TITLE_SEPARATOR.pattern})", title)
     while len(pieces) >= 3 and _site_key(pieces[-1]) in keys:
         pieces = pieces[:-2]
@@ -360,7 +360,7 @@ def title_without_site(title: str, names: Sequence[str]) -> str:
 def tags_without_site(tags: list[str], names: Sequence[str]) -> list[str]:
     """``tags`` without the site's own name or a domain name ("nhl", "nhl.com", "www.nhl.com" on nhl.com):
     ``names`` as ``_site_key`` reads them."""
-    keys = {_site_key(name) for name in names} - {""}
+    keys = _site_keys(names)
     return [tag for tag in tags if _site_key(tag) not in keys and not (_DOMAIN.match(tag) and not tag.isupper())]
 
 
@@ -390,6 +390,10 @@ def site_names(outlet: str | None, url: str | None) -> list[str]:
 def _site_key(text: str) -> str:
     """A site name compared without case, punctuation, spaces and a leading "the" ("The White House", whitehouse)."""
     return folded(text).replace(" ", "").removeprefix("the")
+
+
+def _site_keys(names: Sequence[str]) -> set[str]:
+    return {_site_key(name) for name in names} - {""}
 
 
 def drop_repeated_title(text: str, title: str | None) -> str:
