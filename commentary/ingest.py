@@ -489,7 +489,7 @@ def _read_sidecar(raw_root: Path | RemoteFolder, rel_path: str) -> dict:
             raise RejectedFile("invalid-sidecar", f"{path.name}: {key} must be a string")
         fields[key] = " ".join(valid_text(value).split()) or None if value else None
     if fields["url"]:
-        if (url := _http_url(fields["url"])) is None:
+        if (url := http_url(fields["url"])) is None:
             raise RejectedFile("invalid-sidecar", f"{path.name}: url {fields['url']!r} is not an http(s) URL with a host")
         fields["url"] = url
     if fields["language"] and not LANGUAGE_TAG.match(fields["language"]):
@@ -499,7 +499,7 @@ def _read_sidecar(raw_root: Path | RemoteFolder, rel_path: str) -> dict:
     return fields
 
 
-def _http_url(value: str) -> str | None:
+def http_url(value: str) -> str | None:
     """``value`` with its scheme in lower case when it is an http(s) URL with a host and a valid port, else None."""
     try:
         url = urlparse(value)

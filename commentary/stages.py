@@ -11,7 +11,6 @@ from concurrent.futures import ThreadPoolExecutor
 from itertools import chain
 from pathlib import Path
 from typing import NamedTuple, TypeVar, get_origin, get_type_hints
-from urllib.parse import urlsplit
 
 import numpy as np
 import polars as pl
@@ -22,7 +21,7 @@ from commentary.clean import CleanedPage, PageLines, released_body
 from commentary.clean.extractors import brief
 from commentary.clean.html import TooCostly, extract_html_shard
 from commentary.clean.text import clean_shard
-from commentary.ingest import RawFile, RejectedFile, cap_long_lines, read_raw, valid_text
+from commentary.ingest import RawFile, RejectedFile, cap_long_lines, http_url, read_raw, valid_text
 from commentary.settings import LSH_BANDS, LSH_ROWS, MINHASH_PERMUTATIONS, NEAR_DUPLICATE_THRESHOLD, SHINGLE_WORDS
 from commentary.storage import RemoteFolder
 from schemas import models
@@ -189,8 +188,7 @@ def repair_page_urls(articles: pl.DataFrame) -> tuple[pl.DataFrame, list[dict]]:
     """
     fixed, repairs = {}, []
     for doc_id, source_path, url in articles.filter(pl.col("url").is_not_null()).select("doc_id", "source_path", "url").iter_rows():
-        parts = urlsplit(url)
-        good = parts._replace(scheme=parts.scheme.lower()).geturl() if parts.scheme.lower() in ("http", "https") and parts.hostname else None
+        good = http_url(url)
         if good == url:
             continue
         fixed[doc_id] = good

@@ -322,15 +322,16 @@ def test_a_bad_url_from_the_page_is_dropped_and_recorded_never_a_reject(tmp_path
         "file.html": '<link rel="canonical" href="file:///etc/passwd">',
         "sidecar.html": '<link rel="canonical" href="/2021/06/relative-story">',
         "upper.html": '<link rel="canonical" href="HTTPS://Example.org/2021/06/story">',
+        "ipv6.html": '<link rel="canonical" href="http://[::1/2021/06/story">',  # urllib cannot read it
     }
     for n, (name, head) in enumerate(pages.items()):
-        (raw / name).write_text(_page_with_head(head, _half(articles[n], False)))
+        (raw / name).write_text(_page_with_head(head, _half(articles[n % len(articles)], n >= len(articles))))
     (raw / "sidecar.html.meta.json").write_text(json.dumps({"url": "https://example.org/section/page"}))
     entry = steps.run(raw, curated)
-    assert entry["balanced"] and entry["rejected"] == 0 and entry["released"] == 5
+    assert entry["balanced"] and entry["rejected"] == 0 and entry["released"] == 6
     urls = dict(reader.scan_table(curated, "articles").collect().select("source_path", "url").iter_rows())
-    assert urls == {"relative.html": None, "script.html": None, "file.html": None,
+    assert urls == {"relative.html": None, "script.html": None, "file.html": None, "ipv6.html": None,
                     "sidecar.html": "https://example.org/section/page", "upper.html": "https://Example.org/2021/06/story"}
     repairs = pl.read_parquet(curated / "runs" / entry["run_id"] / "repairs.parquet")
     assert dict(zip(repairs["source_path"], repairs["reason"], strict=True)) == dict.fromkeys(
-        ["file.html", "relative.html", "script.html"], "metadata-dropped")
+        ["file.html", "ipv6.html", "relative.html", "script.html"], "metadata-dropped")
