@@ -51,7 +51,7 @@ from commentary.clean.model import LineModel, html_model
 from commentary.clean.people import NAME_MIN_WORDS, clean_authors
 from commentary.clean.tags import split_tags
 from commentary.clean.text import body_probability, body_runs, rule_lines, with_dom, with_kept
-from commentary.ingest import LANGUAGE_TAG, valid_text
+from commentary.ingest import LANGUAGE_TAG, http_url, valid_text
 
 LOGGER = logging.getLogger(__name__)
 
@@ -376,11 +376,8 @@ _SECOND_LEVEL = frozenset({"ac", "co", "com", "edu", "gov", "net", "org"})
 def site_names(outlet: str | None, url: str | None) -> list[str]:
     """What a page's site is called: its outlet, its host ("nhl.com" of www.nhl.com) and the host's own name ("nhl";
     "bbc" of news.bbc.co.uk)."""
-    try:
-        host = (urlsplit(url).hostname or "") if url else ""
-    except ValueError:  # a canonical link that is no URL ("http://[::1")
-        host = ""
-    host = host.removeprefix("www.")
+    good = http_url(url) if url else None  # a canonical link may be no URL at all ("http://[::1")
+    host = (urlsplit(good).hostname or "").removeprefix("www.") if good else ""
     labels = host.split(".")[:-1]
     if len(labels) > 1 and labels[-1] in _SECOND_LEVEL:
         labels.pop()
