@@ -51,6 +51,7 @@ WHATWG_ENCODINGS = frozenset({
     "mac-cyrillic", "cp874", "cp1250", "cp1251", "cp1252", "cp1253", "cp1254", "cp1255", "cp1256", "cp1257",
     "cp1258", "gbk", "gb18030", "big5", "euc_jp", "iso2022_jp", "shift_jis", "euc_kr", "utf-16-le", "utf-16-be",
 })
+UTF_16 = ("utf-16-le", "utf-16-be")
 #: Text that reads with a larger mess ratio (charset-normalizer's measure: odd symbols, accents and
 #: scripts mixed within words) in every encoding is rejected ``undecodable``; text has next to none,
 #: a Russian page read as cp1252 about 1.0.
@@ -316,7 +317,7 @@ def decode_bytes(content: bytes, fmt: str) -> tuple[str, list[tuple[str, str]]]:
         raise RejectedFile("binary-content", "bytes are an image, PDF, archive or executable, not text")
     repairs = []
     encoding = next((name for bom, name in _BOMS if content.startswith(bom)), None)
-    if encoding == "utf-16" and b"\x00" not in content[2:8192] and _decodes(content[2:], "utf-8"):
+    if encoding == "utf-16" and b"\x00" not in content[2:8192] and decodes(content[2:], "utf-8"):
         encoding, content = "utf-8", content[2:]  # UTF-8 after two stray bytes that look like a UTF-16 mark
         repairs.append(("invalid-bytes-replaced", "bytes FF FE or FE FF before UTF-8 text dropped"))
     if encoding is None and (encoding := _utf16_without_bom(content)):
@@ -376,10 +377,10 @@ def _utf16_without_bom(content: bytes) -> str | None:
     even, odd = head[0::2].count(0), head[1::2].count(0)
     encoding = "utf-16-le" if odd >= 0.05 * len(head) / 2 and even * 10 <= odd else \
         "utf-16-be" if even >= 0.05 * len(head) / 2 and odd * 10 <= even else None
-    return encoding if encoding and _decodes(content, encoding) else None
+    return encoding if encoding and decodes(content, encoding) else None
 
 
-def _decodes(content: bytes, encoding: str) -> bool:
+def decodes(content: bytes, encoding: str) -> bool:
     try:
         content.decode(encoding)
     except UnicodeDecodeError:
@@ -398,6 +399,8 @@ def _text_encoding(content: bytes, fmt: str) -> tuple[str, tuple[str, str] | Non
     declared_match = _HTML_CHARSET.search(content[:4096]) if fmt == "html" else None
     label = declared_match.group(1).decode("ascii").lower() if declared_match else None
     declared = web_encoding(label) if label else None
+    if declared in UTF_16:
+        declared = "utf-8"  # a page that declares UTF-16 in itself is read as UTF-8 (HTML standard, "prescan")
     try:
         content.decode("utf-8")
     except UnicodeDecodeError:
@@ -420,12 +423,15 @@ def _text_encoding(content: bytes, fmt: str) -> tuple[str, tuple[str, str] | Non
 
 
 def web_encoding(label: str) -> str | None:
-    """The Python codec of a declared charset label, when it names a WHATWG encoding; else None."""
+    """The Python codec of a declared charset label, when it names a WHATWG encoding; else None.
+
+    "utf-16" without an order names UTF-16LE, as in the WHATWG Encoding Standard (Python reads it by a byte order mark).
+    """
     try:
         name = codecs.lookup(label).name
     except LookupError:
         return None
-    name = "cp1252" if name in _READ_AS_CP1252 else name
+    name = "cp1252" if name in _READ_AS_CP1252 else "utf-16-le" if name == "utf-16" else name
     return name if name in WHATWG_ENCODINGS else None
 
 

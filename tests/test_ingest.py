@@ -61,6 +61,13 @@ def test_declared_html_charset_is_honoured(tmp_path):
     assert "Привет" in _read(tmp_path, "page.html")["text"]
 
 
+def test_a_page_that_declares_utf_16_itself_is_not_read_as_utf_16(tmp_path):
+    html = '<html><head><meta charset="utf-16"></head><body>Café déjà vu</body></html>'
+    assert len(html) % 2 == 0  # bytes that UTF-16 would decode, into another script
+    (tmp_path / "page.html").write_bytes(html.encode("cp1252"))
+    assert "Café déjà vu" in _read(tmp_path, "page.html")["text"]
+
+
 @pytest.mark.parametrize("name, content, sidecar, reason", [
     ("empty.txt", b"  \n\t\n", None, "empty"),
     ("image.txt", b"\x89PNG\r\n\x1a\n" + bytes(64), None, "binary-content"),
