@@ -368,6 +368,8 @@ def test_split_tags_prefers_separators():
     ("Tags: Astoria, Oregon, Shopping", ["Astoria", "Oregon", "Shopping"]),
     ("Tags Kristi Noem South Dakota", ["Kristi Noem", "South Dakota"]),
     ("Tagged with: Budget, Schools, City Council", ["Budget", "Schools", "City Council"]),
+    ("Filed Under: Economy, Jobs | 1 Comment", ["Economy", "Jobs"]),
+    ("Tags: Budget, Schools | Leave a comment", ["Budget", "Schools"]),
 ])
 def test_tag_line_loses_its_whole_label(line, tags):
     page = clean_text("\n\n".join(["Council Approves the Budget", *ARTICLE_PARAGRAPHS, line]))
