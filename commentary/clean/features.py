@@ -256,14 +256,19 @@ def _window_mean(expr: pl.Expr, size: int) -> pl.Expr:
     return expr.rolling_mean(size, center=True, min_samples=1).over("doc")
 
 
+#: White space that a rule reads as one space: "Share on Facebook" with no-break spaces or tabs is the same line.
+SPACE_RUN = r"\s{2,}|[^\S ]"
+
+
 def add_rule_matches(lines: pl.DataFrame, rules: tuple[Rule, ...]) -> pl.DataFrame:
     """Add ``rule``: index of the first matching furniture rule (null when none).
 
-    Only lines of at most RULE_MAX_WORDS words are tried, each distinct text once: furniture is short.
+    Only lines of at most RULE_MAX_WORDS words are tried, each distinct text once (``SPACE_RUN`` as a space): furniture is short.
     """
     ids = lines["text_id"].to_numpy()
     distinct = lines.select("text", "n_words")[first_rows(ids)]
-    tried = distinct.with_row_index("id").filter(pl.col("n_words") <= RULE_MAX_WORDS)
+    tried = (distinct.with_row_index("id").filter(pl.col("n_words") <= RULE_MAX_WORDS)
+             .with_columns(pl.col("text").str.replace_all(SPACE_RUN, " ")))
     rule = pl.repeat(None, distinct.height, dtype=pl.Int16, eager=True).scatter(tried["id"], rule_of_every_line(tried, rules))
     return lines.with_columns(rule.gather(ids).alias("rule"))
 
