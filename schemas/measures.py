@@ -10,6 +10,7 @@ import polars as pl
 
 from commentary.clean.features import RULE_MAX_WORDS
 from commentary.clean.rules import first_matching_rule, load_rules, rule_groups
+from commentary.clean.text import CAPTION_RULES, EXTRACTED_CAPTION_MIN_WORDS
 
 #: The columns of the ``articles`` table the suite checks (``body_measures`` of the cleaned articles).
 ARTICLE_MEASURES = ("doc_id", "title", "word_count", "published_date", "body_chars", "known_furniture")
@@ -21,12 +22,13 @@ def body_measures(articles: pl.DataFrame) -> pl.DataFrame:
     (a body's lines are its paragraphs, joined by a blank line).
 
     The cleaner removes every line a rule matches, so a body line that matches one is furniture that
-    slipped through. Each document is measured on its own: a shard's measures are those of its articles.
+    slipped through; but for a long photo caption that an HTML page's extractors kept (``text.CAPTION_RULES``).
+    Each document is measured on its own: a shard's measures are those of its articles.
     """
     rules = load_rules()
     groups = rule_groups(rules)
     text, n_words = pl.col("text"), pl.col("n_words")
-    lines = (articles.select("doc_id", text=pl.col("body").str.split("\n\n")).explode("text")
+    lines = (articles.select("doc_id", "format", text=pl.col("body").str.split("\n\n")).explode("text")
              .with_columns(text=text.str.strip_chars()).with_columns(n_words=text.str.count_matches(r"\S+"))
              .filter(n_words.is_between(1, RULE_MAX_WORDS)).with_row_index("line"))
     hits = []
@@ -34,8 +36,10 @@ def body_measures(articles: pl.DataFrame) -> pl.DataFrame:
         within = lines.filter(n_words <= cap) if cap < RULE_MAX_WORDS else lines
         hits.append(within.filter(pl.any_horizontal(text.str.contains(group.regex) for group in groups
                                                     if (group.max_words or RULE_MAX_WORDS) == cap))["line"])
-    first_hits = lines[pl.concat(hits).unique().sort()].drop("line").unique("doc_id", keep="first", maintain_order=True)
-    matched = first_hits.select("doc_id", known_furniture=pl.Series([rules[i].id for i in first_matching_rule(first_hits, rules)],
-                                                                     dtype=pl.String))
+    hit = lines[pl.concat(hits).unique().sort()]
+    hit = hit.with_columns(rule_id=pl.Series([rules[i].id for i in first_matching_rule(hit, rules)], dtype=pl.String))
+    kept_caption = (pl.col("format") == "html") & pl.col("rule_id").is_in(CAPTION_RULES) & (n_words >= EXTRACTED_CAPTION_MIN_WORDS)
+    matched = (hit.filter(~kept_caption).unique("doc_id", keep="first", maintain_order=True)
+               .select("doc_id", known_furniture="rule_id"))
     measured = articles.select("doc_id", "title", "word_count", "published_date", body_chars=pl.col("body").str.len_chars())
     return measured.join(matched, on="doc_id", how="left", maintain_order="left")

@@ -242,6 +242,14 @@ def test_comment_prompt_and_credit_are_not_body():
     assert decisions["A Headline About Budgets"][0] == "title"
 
 
+@pytest.mark.parametrize("space", ["\u00a0", "\t", "  "])
+def test_a_rule_reads_no_break_spaces_tabs_and_space_runs_as_one_space(space):
+    line = space.join(["Share", "on", "Facebook"])
+    article = "\n\n".join(["A Headline About Budgets", *ARTICLE_PARAGRAPHS[:2], line, *ARTICLE_PARAGRAPHS[2:]])
+    decisions = {d.text: d.rule_id for d in clean_text(article).lines}
+    assert decisions[line] == "engagement.social-network"
+
+
 @pytest.mark.parametrize("title, heading", [
     ("BBC News - Councils approve the new school budget", "Councils approve the new school budget"),
     ("High Scalability - High Scalability - Councils approve the new school budget", "Councils approve the new school budget"),

@@ -336,11 +336,21 @@ def test_the_quality_suite_knows_every_furniture_rule_and_passes_prose():
     bodies = {f"{n:016x}": f"{prose}\n\n{example}\n\n{prose}" for n, rule in enumerate(rules) for example in rule.examples[:1]}
     bodies["f" * 16] = f"{prose}\n\n{prose}"
     measured = body_measures(pl.DataFrame({"doc_id": list(bodies), "title": None, "word_count": 1, "published_date": None,
-                                           "body": list(bodies.values())}))
+                                           "format": "text", "body": list(bodies.values())}))
     found = dict(measured.select("doc_id", "known_furniture").iter_rows())
     assert found.pop("f" * 16) is None
     assert all(found.values()), [bodies[doc] for doc, rule in found.items() if rule is None]
     assert measured["body_chars"].to_list() == [len(body) for body in bodies.values()]
+
+
+def test_a_long_caption_that_an_html_page_keeps_is_not_flagged_as_furniture():
+    from schemas.measures import body_measures
+
+    prose = "The committee met on Tuesday and agreed on the budget after a long debate."
+    caption = "The president speaks about the economy and jobs during an event at the White House on Tuesday. (AP Photo/Evan Vucci)"
+    measured = body_measures(pl.DataFrame({"doc_id": ["html", "text"], "title": None, "word_count": 1, "published_date": None,
+                                           "format": ["html", "text"], "body": f"{prose}\n\n{caption}\n\n{prose}"}))
+    assert measured["known_furniture"].to_list() == [None, "media.agency-credit"]  # the text path removes such a line
 
 
 def _tamper_clean_shard(run_dir, count: int) -> list[str]:

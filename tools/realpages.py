@@ -60,7 +60,7 @@ def real_pages(shared: Path, work: Path) -> Pages:
     lines = {name: (flat / f"{name}.txt").read_text(encoding="utf-8").split("\n") for name in names}
     distinct = sorted({line for page_lines in lines.values() for line in page_lines})
     measured = body_measures(pl.DataFrame({"doc_id": [str(i) for i in range(len(distinct))], "title": None, "word_count": 0,
-                                           "published_date": None, "body": distinct}))
+                                           "published_date": None, "format": "text", "body": distinct}))
     known = {distinct[int(i)] for i in measured.filter(pl.col("known_furniture").is_not_null())["doc_id"]}
     texts = tuple(tuple(line for line in lines[name] if line not in known) for name in names)
     paragraphs = tuple(line for lines in texts for line in lines if len(line) >= _PARAGRAPH)
