@@ -81,6 +81,17 @@ def test_opengraph_and_meta_are_used_without_jsonld():
     assert md["url"] == ("https://example.org/a", "input")
 
 
+@pytest.mark.parametrize("bad", [
+    '<meta property="article:published_time" content="01 Jan 99999999999999999999 00:00">',
+    '<script type="application/ld+json">' + "[" * 100_000 + "]" * 100_000 + "</script>",
+])
+def test_one_malformed_metadata_value_loses_no_other_field(bad):
+    md = extract_html(article_page(head=JSONLD_GRAPH + bad)).metadata
+    assert md["title"] == ("Night buses return to the city", "jsonld")
+    assert md["published_date"] == (dt.date(2024, 3, 5), "jsonld")
+    assert md["language"] == ("en", "html")
+
+
 @pytest.mark.parametrize("junk", [
     "Email the author", "3 hours ago", "Staff", "https://facebook.com/someone",
     "news@example.org", "By", "Editorial Staff", "The Associated Press",
@@ -108,6 +119,7 @@ def test_author_strings_are_split_and_stripped():
     ("0001-01-01", None),
     ("2019-02-30", None),
     ("yesterday", None),
+    ("01 Jan 99999999999999999999 00:00", None),  # beyond any datetime
 ])
 def test_parse_date(raw, expected):
     assert parse_date(raw) == expected

@@ -65,5 +65,5 @@ def parse_date(raw: str | None) -> dt.date | None:
             return None
     try:
         return plausible(email.utils.parsedate_to_datetime(raw.strip()).date())
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):  # OverflowError: a year of twenty digits
         return find_date(raw)

@@ -464,11 +464,12 @@ def looks_like_listing(reading: PageReading, text: str) -> str | None:
 
 def extract_page_metadata(tree: lxml_html.HtmlElement,
                           url: str | None) -> dict[str, tuple[Any, str]]:
-    """Metadata fields with their source: JSON-LD first, then meta/OpenGraph, then trafilatura."""
+    """Metadata fields with their source: JSON-LD first, then meta/OpenGraph, then trafilatura. A source that fails on
+    a malformed page gives no field; the others still do."""
     found: dict[str, tuple[Any, str]] = {}
     for source_fields, source in (
-        (_jsonld_fields(tree), "jsonld"),
-        *_meta_fields(tree),
+        *_safe(lambda: [(_jsonld_fields(tree), "jsonld")], []),
+        *_safe(lambda: _meta_fields(tree), []),
     ):
         for name, value in source_fields.items():
             if name not in found and value not in (None, "", []):
@@ -478,7 +479,7 @@ def extract_page_metadata(tree: lxml_html.HtmlElement,
     missing = set(TRAFILATURA_FALLBACK_FIELDS) - found.keys()
     if missing:
         outlet = found.get("outlet", (None, ""))[0]
-        for name, value in _trafilatura_fields(tree, missing, outlet).items():
+        for name, value in _safe(lambda: _trafilatura_fields(tree, missing, outlet), {}).items():
             if value not in (None, "", []):
                 found[name] = (value, "trafilatura")
     names = site_names(found.get("outlet", (None, ""))[0], found.get("url", (None, ""))[0])
@@ -516,7 +517,7 @@ def _jsonld_nodes(tree: lxml_html.HtmlElement) -> Iterator[dict]:
             continue
         try:
             data = json.loads(script.text or "", strict=False)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested deeper than Python's stack
             continue
         stack = [data]
         while stack:
