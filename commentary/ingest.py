@@ -25,7 +25,7 @@ import ftfy
 from ftfy.badness import BADNESS_RE
 
 from commentary.settings import (
-    MAX_CONTROL_SHARE, MAX_DECOMPRESSED_BYTES, MAX_HTML_CHARS, MAX_LINE_CHARS, MAX_RAW_BYTES, MAX_SIDECAR_BYTES,
+    MAX_CONTROL_SHARE, MAX_DECOMPRESSED_BYTES, MAX_HTML_CHARS, MAX_LINE_CHARS, MAX_RAW_BYTES, MAX_TEXT_LINES, MAX_SIDECAR_BYTES,
     MIN_FILE_AGE_SECONDS,
 )
 from commentary.storage import RemoteFolder
@@ -201,8 +201,7 @@ def read_raw(raw_root: Path | RemoteFolder, raw: RawFile) -> tuple[dict, list[tu
     text, repairs = decode_bytes(content, raw.format)
     if not text.strip():
         raise RejectedFile("empty", "file holds no text")
-    if raw.format == "html" and len(text) > MAX_HTML_CHARS:
-        raise RejectedFile("too-costly", f"{len(text)} characters of HTML > limit {MAX_HTML_CHARS}; not parsed")
+    check_cost(text, raw.format)
     if raw.format == "text":
         text, cut = cap_long_lines(text)
         repairs += cut
@@ -217,6 +216,15 @@ def read_raw(raw_root: Path | RemoteFolder, raw: RawFile) -> tuple[dict, list[tu
         **sidecar,
     }
     return record, repairs
+
+
+def check_cost(text: str, fmt: str) -> None:
+    """Raise RejectedFile ``too-costly`` for a page too large to clean: HTML of more than MAX_HTML_CHARS characters,
+    text of more than MAX_TEXT_LINES lines."""
+    if fmt == "html" and len(text) > MAX_HTML_CHARS:
+        raise RejectedFile("too-costly", f"{len(text)} characters of HTML > limit {MAX_HTML_CHARS}; not parsed")
+    if fmt == "text" and (lines := text.count("\n") + 1) > MAX_TEXT_LINES:
+        raise RejectedFile("too-costly", f"{lines} lines of text > limit {MAX_TEXT_LINES}; not cleaned")
 
 
 def _read_bytes(raw_root: Path | RemoteFolder, rel_path: str, limit: int) -> bytes:

@@ -23,6 +23,10 @@ MIN_FILE_AGE_SECONDS = float(os.environ.get("COMMENTARY_MIN_FILE_AGE_SECONDS", "
 #: HTML pages of more decoded characters than this are rejected ``too-costly`` before they are parsed:
 #: parsing costs about 55 bytes of memory per character (a 27 MiB one-line page took 1.5 GB and 42 s).
 MAX_HTML_CHARS = 4 * 1024 * 1024
+#: Text files of more lines than this are rejected ``too-costly`` before they are cleaned: the line table costs about
+#: 1.3 KB of memory per line (8 M one-word lines took 10 GB). The longest real page met (benchmark and pool, flattened
+#: a text node a line) has 9,495 lines.
+MAX_TEXT_LINES = 50_000
 #: HTML pages of more decoded characters than this are extracted in a process of their own, stopped after
 #: HTML_TIMEOUT_SECONDS and then rejected ``too-costly``; smaller pages are extracted in the shard's process.
 #: The largest real page met (benchmark and pool) has 1.6 M characters and takes 0.8 CPU s; the costliest

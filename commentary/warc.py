@@ -23,11 +23,11 @@ from operator import attrgetter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
-from urllib.parse import urlparse
 
 from fastwarc.warc import ArchiveIterator, WarcRecordType
 
-from commentary.ingest import BYTE_ORDER_MARKS, UTF_16, RawFile, RejectedFile, decode_bytes, decodes, doc_id_for, inflate, regular_file, web_encoding
+from commentary.ingest import (BYTE_ORDER_MARKS, UTF_16, RawFile, RejectedFile, check_cost, decode_bytes, decodes, doc_id_for, http_url,
+                               inflate, regular_file, web_encoding)
 from commentary.settings import MAX_DECOMPRESSED_BYTES
 from commentary.storage import RemoteFolder
 
@@ -204,7 +204,11 @@ def read_record(handle: BinaryIO, entry: WarcRecordEntry) -> tuple[dict, list[tu
     text, repairs = _decode_html(payload, record.http_charset)
     if not text.strip():
         raise RejectedFile("empty", "response holds no text")
+    check_cost(text, "html")
     uri = record.headers.get("WARC-Target-URI") or ""
+    url = http_url(uri)
+    if uri and url is None:
+        repairs.append(("metadata-dropped", f"WARC-Target-URI {uri[:200]!r} is not an absolute http(s) URL"))
     return {
         "doc_id": doc_id_for(entry.rel_path),
         "source_path": entry.rel_path,
@@ -212,7 +216,7 @@ def read_record(handle: BinaryIO, entry: WarcRecordEntry) -> tuple[dict, list[tu
         "format": "html",
         "bytes": len(payload),
         "text": text,
-        "url": uri if urlparse(uri).scheme in ("http", "https") else None,
+        "url": url,
         "outlet": None,
         "published_date": None,
         "language": None,

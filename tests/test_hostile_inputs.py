@@ -15,7 +15,7 @@ from commentary.clean.html import extract_html, extract_html_shard, parse_html
 from commentary.ingest import RejectedFile, discover, read_raw
 from commentary.settings import (
     HTML_ISOLATE_CHARS, HTML_TIMEOUT_SECONDS, KEEP_RUNS, MAX_CONTROL_SHARE, MAX_DECOMPRESSED_BYTES, MAX_HTML_CHARS,
-    MAX_LINE_CHARS, MAX_QUARANTINED_SHARE, MAX_RAW_BYTES, MAX_SIDECAR_BYTES, MIN_QUARANTINED_TO_HOLD,
+    MAX_LINE_CHARS, MAX_QUARANTINED_SHARE, MAX_RAW_BYTES, MAX_SIDECAR_BYTES, MAX_TEXT_LINES, MIN_QUARANTINED_TO_HOLD,
 )
 
 TEXT = "Zürich – “quoted” naïve café, déjà vu. Straße."
@@ -269,6 +269,7 @@ def test_the_caps_are_the_documented_ones():
     assert f"| {MAX_SIDECAR_BYTES // 2**10} KiB |" in limits
     assert f"| {MAX_CONTROL_SHARE:.0%} of characters |" in limits
     assert f"| {MAX_HTML_CHARS // 2**20} Mi characters (`MAX_HTML_CHARS`) |" in limits
+    assert f"| {MAX_TEXT_LINES:,} lines (`MAX_TEXT_LINES`) |" in limits
     assert f"| {HTML_ISOLATE_CHARS // 2**20} Mi characters (`HTML_ISOLATE_CHARS`) |" in limits
     assert f"| {HTML_TIMEOUT_SECONDS:g} s (`HTML_TIMEOUT_SECONDS`) |" in limits
     assert f"| {KEEP_RUNS} (`KEEP_RUNS`)" in limits and f"| {MAX_QUARANTINED_SHARE:.0%} of a run's articles" in limits

@@ -217,6 +217,19 @@ def test_a_warc_file_is_read_as_its_bytes_are_compressed_whatever_its_name(tmp_p
     assert [record["url"] for record, _ in outcomes] == ["https://example.org/a", "https://example.org/c"] * 2
 
 
+def test_a_record_too_costly_to_parse_is_rejected_unparsed_and_a_target_uri_urllib_cannot_read_is_dropped(tmp_path, monkeypatch):
+    monkeypatch.setattr("commentary.ingest.MAX_HTML_CHARS", 1000)
+    page = lambda words: _http("200 OK", {"Content-Type": "text/html"}, f"<html><body><p>{'word ' * words}</p></body></html>".encode())
+    offsets = write_warc(tmp_path / "crawl.warc", [_record(WarcRecordType.response, 1, page(400)),
+                                                   _record(WarcRecordType.response, 2, page(20), uri="http://[::1/a")], compressed=False)
+    found = warc.expand(tmp_path, [RawFile("crawl.warc", "warc", False)], None)
+    (_, costly), (_, odd) = warc.read_records(tmp_path, found)
+    assert isinstance(costly, warc.RejectedFile) and costly.reason == "too-costly"
+    record, repairs = odd
+    assert record["source_path"] == f"crawl.warc#{offsets[1]}" and record["url"] is None
+    assert repairs == [("metadata-dropped", "WARC-Target-URI 'http://[::1/a' is not an absolute http(s) URL")]
+
+
 def test_an_index_made_before_compression_was_read_from_the_bytes_is_made_again(tmp_path):
     stamp = "100:1:1/-"
     warc._save_index(tmp_path, "plain.warc.gz", stamp, {"offsets": [], "refusal": ["warc-not-record-gzipped", "one stream"]})
