@@ -327,11 +327,16 @@ def test_a_block_page_that_says_so_only_in_its_title_is_not_an_article(tmp_path)
 
 def test_a_page_nested_deeper_than_the_parser_default_keeps_its_article_and_an_empty_one_has_no_body(tmp_path):
     (tmp_path / "deep.html").write_text(ARTICLE_HTML.replace("<body>", "<body>" + "<div>" * 300))  # libxml2 stops at 256
+    (tmp_path / "deeper.html").write_text(ARTICLE_HTML.replace("<body>", "<body>" + "<div>" * 1500))  # beyond Python's stack
+    (tmp_path / "too-deep.html").write_text(ARTICLE_HTML.replace("<body>", "<body>" + "<div>" * 3000))  # and huge_tree's 2,048
     (tmp_path / "empty.html").write_text("<html><head><title>Night buses</title></head><body><div></div></body></html>")
     ingested, _, _ = stages.ingest(tmp_path, discover(tmp_path))
     articles, _, _, rejects, _ = stages.clean(ingested)
-    assert articles["source_path"].to_list() == ["deep.html"] and "paragraph 11." in articles["body"][0]
-    assert [(r["source_path"], r["reason"]) for r in rejects] == [("empty.html", "no-article-body")]
+    assert articles["source_path"].to_list() == ["deep.html", "deeper.html"]
+    assert all("paragraph 11." in body for body in articles["body"])
+    assert sorted((r["source_path"], r["reason"]) for r in rejects) == [("empty.html", "no-article-body"), ("too-deep.html", "extraction-failed")]
+    assert "nested more than 2,048 deep" in next(r["detail"] for r in rejects if r["source_path"] == "too-deep.html")
+    assert "paragraph 11." in extractors.page_blocks(parse_html((tmp_path / "deeper.html").read_text()))[0]  # the block model's lines
 
 
 def test_an_extractor_failing_with_the_page_in_its_error_logs_one_short_line(monkeypatch, caplog):

@@ -416,6 +416,7 @@ _N_TAGS, _N_CONTAINERS = len(_TAG_KINDS), len(DOM_CONTAINERS)
 _CONTAINER_BIT = {name: 1 << i for i, name in enumerate(DOM_CONTAINERS)}
 _CLASS_BIT = {group: 1 << (_N_CONTAINERS + i) for i, group in enumerate(DOM_CLASS_WORDS)}
 _N_FLAGS = _N_CONTAINERS + len(DOM_CLASS_WORDS)
+_ENTER, _TAIL, _CLOSE = range(3)
 
 
 @lru_cache(maxsize=8192)
@@ -461,35 +462,42 @@ def page_blocks(element: lxml_html.HtmlElement) -> tuple[str, np.ndarray]:
             if in_link:
                 linked[0] += len("".join(piece.split()))
 
-    def walk(node, context: tuple[int, int, int, int], flags: int, depth: int, in_link: bool, parent: int) -> None:
+    root = (_OTHER_KIND, 0, 0, 0)
+    elements = 0  # elements entered so far
+    # A walk in document order without recursion (a page may nest elements thousands deep): each step enters an
+    # element (_ENTER), adds the tail text after one (_TAIL) or closes a block's last line (_CLOSE).
+    steps: list[tuple] = [(_ENTER, element, root, 0, 0, False, 0)]
+    while steps:
+        step = steps.pop()
+        if step[0] != _ENTER:
+            if step[0] == _TAIL:
+                add(step[1], step[2], step[3])
+            elif pieces:
+                close(step[1])
+            continue
+        _, node, context, flags, depth, in_link, parent = step
         tag = node.tag
         if not isinstance(tag, str) or tag in _HIDDEN_TAGS:
-            return
-        elements[0] += 1
-        number = elements[0]
+            continue
+        elements += 1
+        number = elements
         words = node.get("class"), node.get("id")
         if words != (None, None):
             flags |= _attribute_flags(f"{words[0] or ''} {words[1] or ''}")
         if tag in _CONTAINER_BIT:
             flags |= _CONTAINER_BIT[tag]
         in_link = in_link or tag == "a"
-        block = tag in _BLOCK_TAGS
-        if block:
+        if tag in _BLOCK_TAGS:
             if pieces:
                 close(context)
             context = (_KIND_OF.get(tag, _OTHER_KIND), depth, flags, parent)
+            steps.append((_CLOSE, context))
         if node.text:
             add(node.text, context, in_link)
-        for child in node:
-            walk(child, context, flags, depth + 1, in_link, number)
+        for child in reversed(node):
             if child.tail:
-                add(child.tail, context, in_link)
-        if block and pieces:
-            close(context)
-
-    root = (_OTHER_KIND, 0, 0, 0)
-    elements = [0]  # elements entered so far
-    walk(element, root, 0, 0, False, 0)
+                steps.append((_TAIL, child.tail, context, in_link))
+            steps.append((_ENTER, child, context, flags, depth + 1, in_link, number))
     if pieces:
         close(root)
     return "\n".join(lines), _dom_rows(contexts, link_shares)

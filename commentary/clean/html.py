@@ -298,8 +298,17 @@ def _safe(compute, default):
         return default
 
 
+class NestedTooDeep(ValueError):
+    """A page nested deeper than the parser reads: libxml2 drops what lies below ``PARSER_MAX_DEPTH`` elements."""
+
+
+#: Depth at which libxml2 stops reading a page even with ``huge_tree`` (its ``xmlParserMaxDepth``).
+PARSER_MAX_DEPTH = 2048
+
+
 def parse_html(html: str) -> lxml_html.HtmlElement | None:
-    """Parse untrusted HTML into a tree, or None when nothing usable comes out."""
+    """Parse untrusted HTML into a tree, or None when nothing usable comes out. Raises :class:`NestedTooDeep` when the
+    parser stopped at its depth limit: the tree would lack the page's text below it."""
     if not html or not html.strip():
         return None
     data = _without_doctype(html).encode("utf-8", "surrogatepass")
@@ -311,6 +320,8 @@ def parse_html(html: str) -> lxml_html.HtmlElement | None:
         tree = lxml_html.document_fromstring(data, parser=_PARSER)
     except (etree.ParserError, ValueError, etree.XMLSyntaxError):
         return None
+    if any(error.type_name == "ERR_RESOURCE_LIMIT" and "depth" in error.message for error in _PARSER.error_log):
+        raise NestedTooDeep(f"elements nested more than {PARSER_MAX_DEPTH:,} deep: the HTML parser drops the text below")
     return tree if tree is not None and len(tree) else None
 
 
