@@ -84,7 +84,10 @@ class RunApiServer:
         arguments = ["--app-dir", str(site), "--factory", "prefect.server.api.server:create_app",
                      "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "error", "--lifespan", "on"]
         environment = {**os.environ, "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1", **self.settings}
-        return subprocess.Popen([sys.executable, "-m", __name__, str(os.getpid()), *arguments], env=environment)
+        # In a session of its own: a Ctrl-C at the terminal interrupts the run, which then stops it (``stop``), and not
+        # the server under the run's last calls to it.
+        return subprocess.Popen([sys.executable, "-m", __name__, str(os.getpid()), *arguments], env=environment,
+                                start_new_session=True)
 
     def wait_until_healthy(self, timeout: float) -> None:
         """Return once the server answers its health check; RuntimeError when it does not within ``timeout`` seconds."""

@@ -9,6 +9,7 @@ import errno
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
@@ -288,6 +289,33 @@ def test_a_killed_prefect_run_takes_its_api_server_and_corpus_process_with_it(gr
     entry = steps.run(raw, curated, shard_size=2)
     assert entry["balanced"] and entry["released"] == 5 and not any(reader.verify_all(curated).values())
     assert _leftovers(curated) == []
+
+
+def test_ctrl_c_at_the_terminal_interrupts_a_prefect_run_at_once_with_exit_130(grown, tmp_path):
+    """A Ctrl-C reaches the run's whole process group, its temporary API server not included: the run stops with exit
+    130 and takes every process it started with it (the server used to die first, and the run then retried it for a
+    minute and exited 70)."""
+    raw, curated = grown
+    name, value = "COMMENTARY_KILL_TREE", f"{os.getpid()}-{time.monotonic_ns()}"
+    mark = f"{name}={value}"
+    log = tmp_path / "run.log"
+    with log.open("w") as output:
+        run = subprocess.Popen([sys.executable, "-m", "commentary.cli", "run", "--raw", str(raw), "--curated", str(curated)],
+                               cwd=REPO, env={**os.environ, name: value}, stdout=output, stderr=subprocess.STDOUT,
+                               start_new_session=True)  # a terminal's foreground group of its own
+    deadline = time.monotonic() + 240
+    while not all(any(part in command for command in _processes_marked(mark).values()) for part in ("create_app", "multiprocessing")):
+        assert run.poll() is None and time.monotonic() < deadline, log.read_text()
+        time.sleep(0.05)
+    os.killpg(run.pid, signal.SIGINT)
+    assert run.wait(timeout=30) == 130, log.read_text()[-3000:]
+    assert log.read_text().rstrip().endswith("commentary run: interrupted")
+    deadline = time.monotonic() + 10
+    while _processes_marked(mark) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _processes_marked(mark) == {}
+    entry = steps.run(raw, curated, shard_size=2)
+    assert entry["balanced"] and entry["released"] == 5 and not any(reader.verify_all(curated).values())
 
 
 def test_a_second_run_on_the_same_folder_exits_with_a_clear_message(grown, capsys):
