@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
 import signal
@@ -23,6 +24,13 @@ EXIT_CANNOT_WRITE = 73
 EXIT_DISK_FULL = 74
 #: Another run holds the curated folder: try again later.
 EXIT_LOCKED = 75
+
+
+def _count(value: str) -> int:
+    """An argument that counts something: a whole number of at least 0."""
+    if not value.strip().isdigit():
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number of at least 0")
+    return int(value)
 
 
 class UserError(Exception):
@@ -54,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     diff = commands.add_parser("diff", help="what changed between two releases")
     diff.add_argument("old", help="the earlier version")
     diff.add_argument("new", nargs="?", default="latest", help="the later version (default: latest)")
-    diff.add_argument("--limit", type=int, default=50, help="changed articles listed (default: 50)")
+    diff.add_argument("--limit", type=_count, default=50, help="changed articles listed (default: 50)")
     verify = commands.add_parser("verify", help="check release files against their manifest checksums")
     verify.add_argument("version", nargs="?", help="one version (default: every release)")
     show = commands.add_parser("show", help="one article of a release: fields, furniture, copies, history")
@@ -90,6 +98,9 @@ EXIT_CODES_HELP = f"""exit codes:
 def _dispatch(args) -> int:
     """Run the command; a user's error becomes one line on stderr and its exit code, a traceback only with ``--debug``."""
     try:
+        for option in ("curated", "raw", "mirror"):
+            if getattr(args, option, None) is not None and not getattr(args, option).strip():
+                raise UserError(f"--{option} is empty: pass a folder (is a variable of the command unset?)")
         if args.command == "run":
             return _run(args)
         return {"releases": _releases, "list": _list, "diff": _diff, "verify": _verify, "show": _show}[args.command](Path(args.curated), args)
@@ -110,6 +121,7 @@ def _explain(error: Exception) -> tuple[int, str]:
     """The exit code and the one-line message of an error."""
     from commentary.locking import RunLocked
     from commentary.reader import NoRelease
+    from commentary.release.publish import BaseReleaseDamaged
     from commentary.tables import DiskFull
 
     if isinstance(error, UserError):
@@ -120,7 +132,9 @@ def _explain(error: Exception) -> tuple[int, str]:
         return EXIT_DISK_FULL, f"{error}; free some space and run again"
     if isinstance(error, PermissionError):
         return EXIT_CANNOT_WRITE, f"permission denied: {error.filename or error}; check who owns the folder"
-    if isinstance(error, NoRelease):
+    if isinstance(error, OSError) and error.errno == errno.EROFS:
+        return EXIT_CANNOT_WRITE, f"read-only file system: {error.filename or error}; choose another --curated folder or remount it"
+    if isinstance(error, (NoRelease, BaseReleaseDamaged)):
         return EXIT_USAGE, str(error)
     first_line = (str(error).strip().splitlines() or [""])[0]
     return EXIT_SOFTWARE, f"internal error ({type(error).__name__}: {first_line}); rerun with --debug to see the traceback"
@@ -236,13 +250,20 @@ def _releases(curated: Path, args) -> int:
         raise reader.NoRelease(f"no release in {curated}")
     latest = reader.latest_version(curated)
     rows = [("version", "created", "change", "articles", "canonical", "duplicates", "added", "removed", "modified")]
+    damaged = sorted({path.parent.name for path in reader.releases_dir(curated).glob("[!.]*/manifest.json")} - {m["version"] for m in manifests})
     for m in reversed(manifests):
-        changes = m["changes"]["articles"]
-        rows.append((m["version"] + (" (latest)" if m["version"] == latest else ""), m["created_at"][:16].replace("T", " "),
-                     m["changes"]["bump"] if m["previous_version"] else "first", *(str(m["counts"][k]) for k in ("articles", "canonical_articles", "duplicates")),
-                     *(str(changes[k]) for k in ("added", "removed", "modified"))))
+        try:
+            changes = m["changes"]["articles"]
+            rows.append((m["version"] + (" (latest)" if m["version"] == latest else ""), m["created_at"][:16].replace("T", " "),
+                         m["changes"]["bump"] if m["previous_version"] else "first",
+                         *(str(m["counts"][k]) for k in ("articles", "canonical_articles", "duplicates")),
+                         *(str(changes[k]) for k in ("added", "removed", "modified"))))
+        except (KeyError, TypeError, AttributeError):
+            damaged.append(m["version"])
     print(_table(rows))
-    return 0
+    for version in damaged:
+        print(f"commentary releases: {version}: its manifest is unreadable or incomplete; see commentary verify {version}", file=sys.stderr)
+    return 1 if damaged else 0
 
 
 def _diff(curated: Path, args) -> int:

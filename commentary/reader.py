@@ -43,20 +43,33 @@ def latest_version(curated_root: Path) -> str | None:
 
 
 def list_releases(curated_root: Path) -> list[dict]:
-    """The manifests of all published releases, oldest version first."""
+    """The manifests of all published releases, oldest version first; a manifest that is no JSON object of its own
+    folder's version is left out (``verify`` tells what is wrong with it)."""
     found = []
     for folder in releases_dir(curated_root).glob(f"*/{MANIFEST}"):
         with contextlib.suppress(ValueError):
-            found.append((parse_version(folder.parent.name), json.loads(folder.read_text())))
+            manifest = json.loads(folder.read_text())
+            if isinstance(manifest, dict) and manifest.get("version") == folder.parent.name:
+                found.append((parse_version(folder.parent.name), manifest))
     return [manifest for _, manifest in sorted(found, key=lambda item: item[0])]
+
+
+def _version(curated_root: Path, version: str) -> str:
+    """The release ``version`` names (``latest``: the one ``LATEST`` names); NoRelease when it names none, as any
+    string that is not MAJOR.MINOR.PATCH ("..", "/")."""
+    name = latest_version(curated_root) if version == "latest" else version
+    if name is None:
+        raise NoRelease(f"no release in {curated_root}")
+    try:
+        parse_version(name)
+    except ValueError:
+        raise NoRelease(f"no release {version} in {curated_root}") from None
+    return name
 
 
 def release_path(curated_root: Path, version: str = "latest") -> Path:
     """Folder of a release; ``latest`` resolves through ``LATEST``."""
-    if version == "latest":
-        version = latest_version(curated_root)
-        if version is None:
-            raise NoRelease(f"no release in {curated_root}")
+    version = _version(curated_root, version)
     path = releases_dir(curated_root) / version
     if not (path / MANIFEST).is_file():
         raise NoRelease(f"no release {version} in {curated_root}")
@@ -80,7 +93,8 @@ def verify_all(curated_root: Path) -> dict[str, list[str]]:
 
     Raises NoRelease when the folder holds no release and no ``LATEST``.
     """
-    versions = sorted(p.name for p in releases_dir(curated_root).glob("[!.]*") if p.is_dir()) if releases_dir(curated_root).is_dir() else []
+    versions = sorted(p.name for p in releases_dir(curated_root).glob("[!.]*") if p.is_dir() and _is_version(p.name)) \
+        if releases_dir(curated_root).is_dir() else []
     latest = latest_version(curated_root)
     if not versions and latest is None:
         raise NoRelease(f"no release in {curated_root}")
@@ -96,9 +110,8 @@ def verify(curated_root: Path, version: str = "latest") -> list[str]:
 
     A missing or unreadable manifest is a problem; a version with no folder raises NoRelease.
     """
-    name = latest_version(curated_root) if version == "latest" else version
-    folder = releases_dir(curated_root) / (name or "")
-    if not name or not folder.is_dir():
+    folder = releases_dir(curated_root) / _version(curated_root, version)
+    if not folder.is_dir():
         raise NoRelease(f"no release {version} in {curated_root}")
     try:
         listed = json.loads((folder / MANIFEST).read_text())["files"]
@@ -120,6 +133,14 @@ def verify(curated_root: Path, version: str = "latest") -> list[str]:
     present = {path.relative_to(folder).as_posix() for path in folder.rglob("*") if path.is_file() and path != folder / MANIFEST}
     problems += [f"{folder.name}/{rel}: not in the manifest" for rel in sorted(present - set(listed))]
     return problems
+
+
+def _is_version(name: str) -> bool:
+    try:
+        parse_version(name)
+    except ValueError:
+        return False
+    return True
 
 
 def default_curated() -> Path:

@@ -21,6 +21,7 @@ from contextlib import ExitStack
 
 from prefect import serve
 from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
+from prefect.client.schemas.schedules import CronSchedule
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from commentary.cli import EXIT_USAGE
@@ -80,11 +81,20 @@ def _stop(signum, frame) -> None:
     raise SystemExit(0)
 
 
+def _cron(value: str) -> str:
+    """A cron schedule Prefect accepts, else an argument error of one line."""
+    try:
+        CronSchedule(cron=value)
+    except ValueError:  # pydantic's ValidationError
+        raise argparse.ArgumentTypeError(f"{value!r} is not a cron schedule such as {DEFAULT_CRON!r}") from None
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m flows.serve", description=__doc__.split("\n")[0])
     parser.add_argument("--raw", default="raw", help="raw landing folder (default: raw)")
     parser.add_argument("--curated", default="curated", help="curated output folder (default: curated)")
-    parser.add_argument("--cron", default=DEFAULT_CRON, help=f"cron schedule (default: {DEFAULT_CRON!r}, daily)")
+    parser.add_argument("--cron", type=_cron, default=DEFAULT_CRON, help=f"cron schedule (default: {DEFAULT_CRON!r}, daily)")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT,
                         help=f"port of the local server, if one is started (default: {DEFAULT_PORT})")
     args = parser.parse_args(argv)

@@ -2,6 +2,7 @@
 show (verify is tested with the releases)."""
 from __future__ import annotations
 
+import errno
 import io
 import json
 import os
@@ -148,6 +149,50 @@ def test_unknown_releases_and_articles_are_usage_errors(tmp_path, capsys):
     for command in (["show", "0123"], ["list"], ["releases"], ["diff", "1.0.0"]):
         assert main([*command, "--curated", str(tmp_path)]) == cli.EXIT_USAGE
         assert re.search(f"no release (1.0.0 )?in {tmp_path}", _one_line_error(capsys))
+
+
+@pytest.mark.parametrize("command", [["run", "--inline", "--raw", "RAW", "--curated", ""], ["run", "--raw", "", "--curated", "C"],
+                                     ["releases", "--curated", ""]])
+def test_an_empty_folder_argument_is_refused_not_read_as_the_current_folder(paths, capsys, monkeypatch, command):
+    monkeypatch.chdir(paths / "empty")
+    given = [str(paths / "raw") if item == "RAW" else str(paths / "curated") if item == "C" else item for item in command]
+    assert main(given) == cli.EXIT_USAGE
+    assert re.search("--(raw|curated) is empty: pass a folder", _one_line_error(capsys))
+    assert not any((paths / "empty").iterdir()) and not (paths / "curated").exists()
+
+
+@pytest.mark.parametrize("version", [".", "..", "/", "1.0"])
+def test_a_version_that_is_not_major_minor_patch_names_no_release(tmp_path, capsys, version):
+    (tmp_path / "releases").mkdir()
+    for command in (["verify", version], ["list", "--version", version]):
+        assert main([*command, "--curated", str(tmp_path)]) == cli.EXIT_USAGE
+        assert f"no release {version} in {tmp_path}" in _one_line_error(capsys)
+
+
+def test_a_release_with_an_incomplete_manifest_is_named_and_the_others_listed(raw_copy, tmp_path, capsys):
+    curated = tmp_path / "curated"
+    build_release(raw_copy, curated)
+    (raw_copy / "extra.txt").write_text((raw_copy / sorted(p.name for p in raw_copy.iterdir())[0]).read_text() + "\nOne more line of text.\n")
+    assert build_release(raw_copy, curated)["version"] == "1.1.0"
+    (curated / "releases" / "1.0.0" / "manifest.json").write_text('{"files": []}')
+    assert main(["releases", "--curated", str(curated)]) == cli.EXIT_FAILED
+    out, err = capsys.readouterr()
+    assert "1.1.0 (latest)" in out and "1.0.0 " not in out
+    assert "1.0.0: its manifest is unreadable or incomplete; see commentary verify 1.0.0" in err
+
+
+def test_a_damaged_latest_release_and_a_read_only_file_system_are_not_errors_of_the_program():
+    from commentary.release.publish import BaseReleaseDamaged
+
+    assert cli._explain(BaseReleaseDamaged("the latest release 1.0.0 does not match its manifest"))[0] == cli.EXIT_USAGE
+    code, message = cli._explain(OSError(errno.EROFS, "Read-only file system", "/c/releases/.staging-1"))
+    assert code == cli.EXIT_CANNOT_WRITE and message.startswith("read-only file system: /c/releases/.staging-1")
+
+
+def test_diff_limit_is_a_count(tmp_path, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        main(["diff", "1.0.0", "--limit", "-1", "--curated", str(tmp_path)])
+    assert stopped.value.code == cli.EXIT_USAGE and "'-1' is not a whole number of at least 0" in capsys.readouterr().err
 
 
 @pytest.fixture(scope="module")

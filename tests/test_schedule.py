@@ -96,6 +96,14 @@ def _port_is_free(port: int) -> bool:
             return False
 
 
+def test_a_cron_schedule_prefect_cannot_read_stops_serve_with_a_usage_line(capsys):
+    from flows.serve import main
+
+    with pytest.raises(SystemExit) as stopped:
+        main(["--cron", "every day"])
+    assert stopped.value.code == 2 and "argument --cron: 'every day' is not a cron schedule such as '0 3 * * *'" in capsys.readouterr().err
+
+
 def test_a_port_taken_by_another_program_stops_serve_with_one_line(tmp_path):
     with socket.socket() as other:
         other.bind(("127.0.0.1", 0))
