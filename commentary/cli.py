@@ -250,7 +250,7 @@ def _releases(curated: Path, args) -> int:
         raise reader.NoRelease(f"no release in {curated}")
     latest = reader.latest_version(curated)
     rows = [("version", "created", "change", "articles", "canonical", "duplicates", "added", "removed", "modified")]
-    damaged = sorted({path.parent.name for path in reader.releases_dir(curated).glob("[!.]*/manifest.json")} - {m["version"] for m in manifests})
+    damaged = reader.damaged_releases(curated)
     for m in reversed(manifests):
         try:
             changes = m["changes"]["articles"]

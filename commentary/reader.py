@@ -27,6 +27,8 @@ CURATED_VARIABLE = "COMMENTARY_CURATED"
 PROJECT_CURATED = Path(__file__).resolve().parents[1] / "curated"
 #: ``<curated>/latest``: a symbolic link to the newest release folder, for readers that glob paths (DuckDB, Polars).
 LATEST_LINK = "latest"
+#: ``releases/.pending``: the version of a release renamed into place before ``LATEST`` names it (``unpublished``).
+PENDING = ".pending"
 
 
 class NoRelease(FileNotFoundError):
@@ -42,28 +44,45 @@ def latest_version(curated_root: Path) -> str | None:
     return latest.read_text().strip() if latest.is_file() else None
 
 
-def list_releases(curated_root: Path) -> list[dict]:
-    """The manifests of all published releases, oldest version first; a manifest that is no JSON object of its own
-    folder's version is left out (``verify`` tells what is wrong with it)."""
+def unpublished(curated_root: Path) -> str | None:
+    """The version of a release folder that ``LATEST`` does not name yet although ``.pending`` does: one being
+    published, or one an interrupted run left, which the next run removes (and may publish otherwise). Readers do
+    not see it."""
+    pending = releases_dir(curated_root) / PENDING
+    version = pending.read_text().strip() if pending.is_file() else ""
+    return version if version and version != latest_version(curated_root) else None
+
+
+def list_releases(curated_root: Path, with_unpublished: bool = False) -> list[dict]:
+    """The manifests of all published releases (``with_unpublished``: and of the ``unpublished`` one), oldest version
+    first; a manifest that is no JSON object of its own folder's version is left out (``damaged_releases``)."""
     found = []
+    hidden = None if with_unpublished else unpublished(curated_root)
     for folder in releases_dir(curated_root).glob(f"*/{MANIFEST}"):
         with contextlib.suppress(ValueError):
             manifest = json.loads(folder.read_text())
-            if isinstance(manifest, dict) and manifest.get("version") == folder.parent.name:
+            if isinstance(manifest, dict) and manifest.get("version") == folder.parent.name != hidden:
                 found.append((parse_version(folder.parent.name), manifest))
     return [manifest for _, manifest in sorted(found, key=lambda item: item[0])]
 
 
+def damaged_releases(curated_root: Path) -> list[str]:
+    """The published release folders with a manifest that ``list_releases`` leaves out (``verify`` tells why)."""
+    named = {path.parent.name for path in releases_dir(curated_root).glob(f"*/{MANIFEST}") if _is_version(path.parent.name)}
+    return sorted(named - {manifest["version"] for manifest in list_releases(curated_root, with_unpublished=True)}
+                  - {unpublished(curated_root)}, key=parse_version)
+
+
 def _version(curated_root: Path, version: str) -> str:
     """The release ``version`` names (``latest``: the one ``LATEST`` names); NoRelease when it names none, as any
-    string that is not MAJOR.MINOR.PATCH ("..", "/")."""
+    string that is not MAJOR.MINOR.PATCH ("..", "/"), or an ``unpublished`` one."""
     name = latest_version(curated_root) if version == "latest" else version
     if name is None:
         raise NoRelease(f"no release in {curated_root}")
-    try:
-        parse_version(name)
-    except ValueError:
-        raise NoRelease(f"no release {version} in {curated_root}") from None
+    if not _is_version(name):
+        raise NoRelease(f"no release {version} in {curated_root}")
+    if name == unpublished(curated_root):
+        raise NoRelease(f"release {name} in {curated_root} is not published: an interrupted run left it, and the next run removes it")
     return name
 
 
@@ -93,7 +112,8 @@ def verify_all(curated_root: Path) -> dict[str, list[str]]:
 
     Raises NoRelease when the folder holds no release and no ``LATEST``.
     """
-    versions = sorted(p.name for p in releases_dir(curated_root).glob("[!.]*") if p.is_dir() and _is_version(p.name)) \
+    hidden = unpublished(curated_root)
+    versions = sorted(p.name for p in releases_dir(curated_root).glob("[!.]*") if p.is_dir() and _is_version(p.name) and p.name != hidden) \
         if releases_dir(curated_root).is_dir() else []
     latest = latest_version(curated_root)
     if not versions and latest is None:

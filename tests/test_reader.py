@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
+import shutil
 from pathlib import Path
 
 import duckdb
@@ -96,3 +98,19 @@ def test_a_copied_curated_folder_gets_its_latest_link_back_at_the_next_publish(c
     assert (copy / "latest").is_dir() and not (copy / "latest").is_symlink()
     publish_frames(copy, "r2", article_frames(BODIES | {"d.txt": "a fourth piece"}), {})
     assert (copy / "latest").is_symlink() and (copy / "latest").resolve() == (copy / "releases" / "1.1.0").resolve()
+
+
+def test_a_release_an_interrupted_run_left_before_latest_named_it_is_not_read(curated):
+    """The next run removes such a release and may publish another under its version: no reader may see it meanwhile."""
+    releases = reader.releases_dir(curated)
+    shutil.copytree(releases / "1.0.0", releases / "1.1.0")
+    manifest = json.loads((releases / "1.1.0" / "manifest.json").read_text())
+    (releases / "1.1.0" / "manifest.json").write_text(json.dumps({**manifest, "version": "1.1.0"}))
+    (releases / reader.PENDING).write_text("1.1.0\n")
+    assert [m["version"] for m in reader.list_releases(curated)] == ["1.0.0"]
+    assert list(reader.verify_all(curated)) == ["1.0.0", "LATEST"] and reader.damaged_releases(curated) == []
+    for read in (lambda: load("1.1.0", curated=curated), lambda: reader.verify(curated, "1.1.0")):
+        with pytest.raises(reader.NoRelease, match="release 1.1.0 in .* is not published: an interrupted run left it"):
+            read()
+    (curated / "LATEST").write_text("1.1.0\n")  # once LATEST names it, it is published
+    assert [m["version"] for m in reader.list_releases(curated)] == ["1.0.0", "1.1.0"]

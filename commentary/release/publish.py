@@ -29,7 +29,7 @@ import pyarrow.parquet as pq
 
 from commentary import lifetime, tables
 from commentary.ledger import ReleaseOutcome, Result
-from commentary.reader import LATEST_LINK, latest_version, list_releases, read_manifest, release_path, releases_dir, scan_table, verify
+from commentary.reader import LATEST_LINK, PENDING, latest_version, list_releases, read_manifest, release_path, releases_dir, scan_table, verify
 from commentary.release import card, notes, statistics, versions
 from commentary.release import manifest as manifests
 from commentary.release.manifest import Files, sha256_file
@@ -116,7 +116,7 @@ def _publish(curated_root: Path, run_id: str, shards: dict[str, tables.TableFile
         card.write(files, manifest, stats, report or card.RunReport())
         manifests.write(files, manifest)
         _fsync_tree(staging)
-        tables.write_text(releases / ".pending", version + "\n")
+        tables.write_text(releases / PENDING, version + "\n")
         os.rename(staging, target)
         _fsync_dir(releases)
         try:
@@ -126,12 +126,12 @@ def _publish(curated_root: Path, run_id: str, shards: dict[str, tables.TableFile
                 raise RunGone(f"the run {run_id} ended before release {version} was published; it was removed")
         except BaseException:
             shutil.rmtree(target, ignore_errors=True)
-            (releases / ".pending").unlink(missing_ok=True)
+            (releases / PENDING).unlink(missing_ok=True)
             raise
-        tables.write_text(curated_root / "CHANGELOG.md", notes.history([releases / m["version"] for m in list_releases(curated_root)]))
+        tables.write_text(curated_root / "CHANGELOG.md", notes.history([releases / m["version"] for m in list_releases(curated_root, with_unpublished=True)]))
         tables.write_text(curated_root / "LATEST", version + "\n")
         _replace_link(curated_root / LATEST_LINK, target.relative_to(curated_root))
-        (releases / ".pending").unlink()
+        (releases / PENDING).unlink()
         _remember_hashes(curated_root, manifest, hashes)
         return manifest
 
@@ -209,7 +209,7 @@ def _clean_unfinished(curated_root: Path) -> list[str]:
     for staging in sorted(releases.glob(".staging-*")):
         shutil.rmtree(staging)
         removed.append(staging.name)
-    pending = releases / ".pending"
+    pending = releases / PENDING
     if pending.is_file():
         version = pending.read_text().strip()
         if version and version != latest_version(curated_root) and (releases / version).is_dir():
