@@ -28,7 +28,7 @@ EXIT_LOCKED = 75
 
 def _count(value: str) -> int:
     """An argument that counts something: a whole number of at least 0."""
-    if not value.strip().isdigit():
+    if not (value.strip().isascii() and value.strip().isdigit()):
         raise argparse.ArgumentTypeError(f"{value!r} is not a whole number of at least 0")
     return int(value)
 
@@ -86,7 +86,8 @@ def main(argv: list[str] | None = None) -> int:
 
 EXIT_CODES_HELP = f"""exit codes:
   {EXIT_OK}   done
-  {EXIT_FAILED}   done, and a problem found: a run published nothing or a quality check raised (see its summary), verify found a mismatch
+  {EXIT_FAILED}   done, and a problem found: a run published nothing or a quality check raised (see its summary), verify found a mismatch,
+      releases found a release whose manifest is missing or incomplete
   {EXIT_USAGE}   wrong arguments (missing or empty raw folder, curated path that is a file, unknown release or article)
   {EXIT_SOFTWARE}  an error of the program: rerun with --debug and report the traceback
   {EXIT_CANNOT_WRITE}  the curated folder cannot be written (read-only, permission denied)
@@ -98,9 +99,7 @@ EXIT_CODES_HELP = f"""exit codes:
 def _dispatch(args) -> int:
     """Run the command; a user's error becomes one line on stderr and its exit code, a traceback only with ``--debug``."""
     try:
-        for option in ("curated", "raw", "mirror"):
-            if getattr(args, option, None) is not None and not getattr(args, option).strip():
-                raise UserError(f"--{option} is empty: pass a folder (is a variable of the command unset?)")
+        refuse_empty(**{option: getattr(args, option, None) for option in ("curated", "raw", "mirror")})
         if args.command == "run":
             return _run(args)
         return {"releases": _releases, "list": _list, "diff": _diff, "verify": _verify, "show": _show}[args.command](Path(args.curated), args)
@@ -133,11 +132,18 @@ def _explain(error: Exception) -> tuple[int, str]:
     if isinstance(error, PermissionError):
         return EXIT_CANNOT_WRITE, f"permission denied: {error.filename or error}; check who owns the folder"
     if isinstance(error, OSError) and error.errno == errno.EROFS:
-        return EXIT_CANNOT_WRITE, f"read-only file system: {error.filename or error}; choose another --curated folder or remount it"
+        return EXIT_CANNOT_WRITE, f"read-only file system: {error.filename or error}; choose another folder or remount it"
     if isinstance(error, (NoRelease, BaseReleaseDamaged)):
         return EXIT_USAGE, str(error)
     first_line = (str(error).strip().splitlines() or [""])[0]
     return EXIT_SOFTWARE, f"internal error ({type(error).__name__}: {first_line}); rerun with --debug to see the traceback"
+
+
+def refuse_empty(**folders: str | None) -> None:
+    """Raise UserError for a folder option given as an empty string (an unset variable), which would name the current folder."""
+    for option, value in folders.items():
+        if value is not None and not value.strip():
+            raise UserError(f"--{option} is empty: pass a folder (is a variable of the command unset?)")
 
 
 def check_run_arguments(raw: str, curated: str, shard_size: int, mirror: str | None = None) -> None:
@@ -244,13 +250,13 @@ def _run(args) -> int:
 
 def _releases(curated: Path, args) -> int:
     from commentary import reader
+    from commentary.release import versions
 
-    manifests = reader.list_releases(curated)
-    if not manifests:
+    manifests, damaged = reader.list_releases(curated), reader.damaged_releases(curated)
+    if not manifests and not damaged:
         raise reader.NoRelease(f"no release in {curated}")
     latest = reader.latest_version(curated)
     rows = [("version", "created", "change", "articles", "canonical", "duplicates", "added", "removed", "modified")]
-    damaged = reader.damaged_releases(curated)
     for m in reversed(manifests):
         try:
             changes = m["changes"]["articles"]
@@ -261,8 +267,9 @@ def _releases(curated: Path, args) -> int:
         except (KeyError, TypeError, AttributeError):
             damaged.append(m["version"])
     print(_table(rows))
-    for version in damaged:
-        print(f"commentary releases: {version}: its manifest is unreadable or incomplete; see commentary verify {version}", file=sys.stderr)
+    for version in sorted(damaged, key=versions.parse_version):
+        print(f"commentary releases: {version}: its manifest is missing, unreadable or incomplete; see commentary verify {version}",
+              file=sys.stderr)
     return 1 if damaged else 0
 
 

@@ -223,7 +223,7 @@ def check_cost(text: str, fmt: str) -> None:
     text of more than MAX_TEXT_LINES lines."""
     if fmt == "html" and len(text) > MAX_HTML_CHARS:
         raise RejectedFile("too-costly", f"{len(text)} characters of HTML > limit {MAX_HTML_CHARS}; not parsed")
-    if fmt == "text" and (lines := text.count("\n") + 1) > MAX_TEXT_LINES:
+    if fmt == "text" and (lines := text.count("\n") + (not text.endswith("\n"))) > MAX_TEXT_LINES:
         raise RejectedFile("too-costly", f"{lines} lines of text > limit {MAX_TEXT_LINES}; not cleaned")
 
 
@@ -325,7 +325,7 @@ def decode_bytes(content: bytes, fmt: str) -> tuple[str, list[tuple[str, str]]]:
         raise RejectedFile("binary-content", "bytes are an image, PDF, archive or executable, not text")
     repairs = []
     encoding = next((name for bom, name in _BOMS if content.startswith(bom)), None)
-    if encoding == "utf-16" and b"\x00" not in content[2:8192] and decodes(content[2:], "utf-8"):
+    if encoding == "utf-16" and b"\x00" not in content[2:8192] and _decodes(content[2:], "utf-8"):
         encoding, content = "utf-8", content[2:]  # UTF-8 after two stray bytes that look like a UTF-16 mark
         repairs.append(("invalid-bytes-replaced", "bytes FF FE or FE FF before UTF-8 text dropped"))
     if encoding is None and (encoding := _utf16_without_bom(content)):
@@ -385,10 +385,10 @@ def _utf16_without_bom(content: bytes) -> str | None:
     even, odd = head[0::2].count(0), head[1::2].count(0)
     encoding = "utf-16-le" if odd >= 0.05 * len(head) / 2 and even * 10 <= odd else \
         "utf-16-be" if even >= 0.05 * len(head) / 2 and odd * 10 <= even else None
-    return encoding if encoding and decodes(content, encoding) else None
+    return encoding if encoding and _decodes(content, encoding) else None
 
 
-def decodes(content: bytes, encoding: str) -> bool:
+def _decodes(content: bytes, encoding: str) -> bool:
     try:
         content.decode(encoding)
     except UnicodeDecodeError:

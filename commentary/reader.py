@@ -57,8 +57,9 @@ def list_releases(curated_root: Path, with_unpublished: bool = False) -> list[di
     """The manifests of all published releases (``with_unpublished``: and of the ``unpublished`` one), oldest version
     first; a manifest that is no JSON object of its own folder's version is left out (``damaged_releases``)."""
     found = []
+    manifests = list(releases_dir(curated_root).glob(f"*/{MANIFEST}"))  # before .pending is read: a publish writes it first
     hidden = None if with_unpublished else unpublished(curated_root)
-    for folder in releases_dir(curated_root).glob(f"*/{MANIFEST}"):
+    for folder in manifests:
         with contextlib.suppress(ValueError):
             manifest = json.loads(folder.read_text())
             if isinstance(manifest, dict) and manifest.get("version") == folder.parent.name != hidden:
@@ -67,8 +68,9 @@ def list_releases(curated_root: Path, with_unpublished: bool = False) -> list[di
 
 
 def damaged_releases(curated_root: Path) -> list[str]:
-    """The published release folders with a manifest that ``list_releases`` leaves out (``verify`` tells why)."""
-    named = {path.parent.name for path in releases_dir(curated_root).glob(f"*/{MANIFEST}") if _is_version(path.parent.name)}
+    """The release folders (published, as ``list_releases``) whose manifest is missing or that ``list_releases``
+    leaves out (``verify`` tells why)."""
+    named = {path.name for path in releases_dir(curated_root).glob("*") if path.is_dir() and _is_version(path.name)}
     return sorted(named - {manifest["version"] for manifest in list_releases(curated_root, with_unpublished=True)}
                   - {unpublished(curated_root)}, key=parse_version)
 
@@ -82,7 +84,8 @@ def _version(curated_root: Path, version: str) -> str:
     if not _is_version(name):
         raise NoRelease(f"no release {version} in {curated_root}")
     if name == unpublished(curated_root):
-        raise NoRelease(f"release {name} in {curated_root} is not published: an interrupted run left it, and the next run removes it")
+        raise NoRelease(f"release {name} in {curated_root} is not published (being published, or left by an interrupted run, "
+                        "which the next run removes)")
     return name
 
 
@@ -112,13 +115,14 @@ def verify_all(curated_root: Path) -> dict[str, list[str]]:
 
     Raises NoRelease when the folder holds no release and no ``LATEST``.
     """
+    folders = [p.name for p in releases_dir(curated_root).glob("[!.]*") if p.is_dir() and _is_version(p.name)] \
+        if releases_dir(curated_root).is_dir() else []  # before .pending is read: a publish writes it first
     hidden = unpublished(curated_root)
-    versions = sorted(p.name for p in releases_dir(curated_root).glob("[!.]*") if p.is_dir() and _is_version(p.name) and p.name != hidden) \
-        if releases_dir(curated_root).is_dir() else []
+    versions = sorted(name for name in folders if name != hidden)
     latest = latest_version(curated_root)
     if not versions and latest is None:
         raise NoRelease(f"no release in {curated_root}")
-    problems = {version: verify(curated_root, version) for version in versions}
+    problems = {version: _verified(releases_dir(curated_root) / version) for version in versions}
     if latest is not None:
         intact = latest in problems and not problems[latest]
         problems["LATEST"] = [] if intact else [f"LATEST names {latest}, which is {'incomplete' if latest in problems else 'not a release folder'}"]
@@ -133,6 +137,11 @@ def verify(curated_root: Path, version: str = "latest") -> list[str]:
     folder = releases_dir(curated_root) / _version(curated_root, version)
     if not folder.is_dir():
         raise NoRelease(f"no release {version} in {curated_root}")
+    return _verified(folder)
+
+
+def _verified(folder: Path) -> list[str]:
+    """``verify`` of the release folder ``folder``."""
     try:
         listed = json.loads((folder / MANIFEST).read_text())["files"]
         if not isinstance(listed, dict):

@@ -26,7 +26,7 @@ from typing import BinaryIO
 
 from fastwarc.warc import ArchiveIterator, WarcRecordType
 
-from commentary.ingest import (BYTE_ORDER_MARKS, UTF_16, RawFile, RejectedFile, check_cost, decode_bytes, decodes, doc_id_for, http_url,
+from commentary.ingest import (BYTE_ORDER_MARKS, UTF_16, RawFile, RejectedFile, check_cost, decode_bytes, doc_id_for, http_url,
                                inflate, regular_file, web_encoding)
 from commentary.settings import MAX_DECOMPRESSED_BYTES
 from commentary.storage import RemoteFolder
@@ -282,18 +282,22 @@ def _decode_html(payload: bytes, charset: str | None) -> tuple[str, list[tuple[s
     """Decode with the HTTP charset when it names a WHATWG encoding (iso-8859-1 read as windows-1252),
     else as a raw HTML file (``ingest.decode_bytes``: UTF-8, the page's declared charset, detection).
 
-    Bytes that are valid UTF-8 are UTF-8 whatever the header says (a note records the mismatch), unless the header
-    says UTF-16 and they hold NUL bytes; a byte order mark wins over the header, as in browsers.
+    Bytes that are valid UTF-8 are UTF-8 whatever the header says (a note records the mismatch); a byte order mark
+    wins over the header, as in browsers.
     """
     if payload.startswith(BYTE_ORDER_MARKS):
         return decode_bytes(payload, "html")
     declared = web_encoding(charset) if charset else None
-    if declared in (None, "utf-8"):
+    if declared in (None, "utf-8", *UTF_16):  # UTF-16 is told LE or BE by its NUL bytes, as "utf-16" says neither
         text, repairs = decode_bytes(payload, "html")
         if charset and declared is None:
             return text, [("charset-mismatch", f"HTTP header declares {charset}, not a web text encoding: ignored"), *repairs]
         return text, repairs
-    if decodes(payload, "utf-8") and not (declared in UTF_16 and b"\x00" in payload):  # UTF-16's NUL bytes are UTF-8 too
+    try:
+        payload.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    else:
         text, repairs = decode_bytes(payload, "html")
         if payload.isascii():
             return text, repairs

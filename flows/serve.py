@@ -24,7 +24,7 @@ from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLi
 from prefect.client.schemas.schedules import CronSchedule
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
-from commentary.cli import EXIT_USAGE
+from commentary.cli import EXIT_USAGE, UserError, refuse_empty
 from commentary.server import local_server
 from flows.pipeline import run_pipeline
 
@@ -98,6 +98,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=DEFAULT_PORT,
                         help=f"port of the local server, if one is started (default: {DEFAULT_PORT})")
     args = parser.parse_args(argv)
+    try:
+        refuse_empty(raw=args.raw, curated=args.curated)
+    except UserError as error:
+        print(f"make serve: {error}", file=sys.stderr)
+        return EXIT_USAGE
     # SIGTERM unwinds like Ctrl-C, so that a server started here stops too; the runner sets its own handler, which exits alike.
     signal.signal(signal.SIGTERM, _stop)
     warnings.filterwarnings("ignore", message="coroutine 'Runner.astop' was never awaited")  # the runner's SIGTERM handler

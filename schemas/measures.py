@@ -10,7 +10,7 @@ import polars as pl
 
 from commentary.clean.features import RULE_MAX_WORDS
 from commentary.clean.rules import first_matching_rule, load_rules, rule_groups
-from commentary.clean.text import CAPTION_RULES, EXTRACTED_CAPTION_MIN_WORDS
+from commentary.clean.text import kept_caption
 
 #: The columns of the ``articles`` table the suite checks (``body_measures`` of the cleaned articles).
 ARTICLE_MEASURES = ("doc_id", "title", "word_count", "published_date", "body_chars", "known_furniture")
@@ -22,7 +22,7 @@ def body_measures(articles: pl.DataFrame) -> pl.DataFrame:
     (a body's lines are its paragraphs, joined by a blank line).
 
     The cleaner removes every line a rule matches, so a body line that matches one is furniture that
-    slipped through; but for a long photo caption that an HTML page's extractors kept (``text.CAPTION_RULES``).
+    slipped through; but for a long photo caption that an HTML page's extractors kept (``text.kept_caption``).
     Each document is measured on its own: a shard's measures are those of its articles.
     """
     rules = load_rules()
@@ -38,8 +38,7 @@ def body_measures(articles: pl.DataFrame) -> pl.DataFrame:
                                                     if (group.max_words or RULE_MAX_WORDS) == cap))["line"])
     hit = lines[pl.concat(hits).unique().sort()]
     hit = hit.with_columns(rule_id=pl.Series([rules[i].id for i in first_matching_rule(hit, rules)], dtype=pl.String))
-    kept_caption = (pl.col("format") == "html") & pl.col("rule_id").is_in(CAPTION_RULES) & (n_words >= EXTRACTED_CAPTION_MIN_WORDS)
-    matched = (hit.filter(~kept_caption).unique("doc_id", keep="first", maintain_order=True)
-               .select("doc_id", known_furniture="rule_id"))
+    furniture = hit.filter(~kept_caption(pl.col("format") == "html", pl.col("rule_id"), n_words))
+    matched = furniture.unique("doc_id", keep="first", maintain_order=True).select("doc_id", known_furniture="rule_id")
     measured = articles.select("doc_id", "title", "word_count", "published_date", body_chars=pl.col("body").str.len_chars())
     return measured.join(matched, on="doc_id", how="left", maintain_order="left")

@@ -368,6 +368,7 @@ def test_split_tags_prefers_separators():
     assert line_tags("Climate") == ["Climate"]
     assert line_tags("Khawarij |") == ["Khawarij"]
     assert line_tags("Leadership Tagged With: Philosophy") == ["Leadership", "Philosophy"]
+    assert line_tags("Politics, Comment, 12 Comments") == ["Politics", "Comment"]  # an opinion section is a topic, a count none
 
 
 @pytest.mark.parametrize(("line", "tags"), [

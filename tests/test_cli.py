@@ -178,7 +178,9 @@ def test_a_release_with_an_incomplete_manifest_is_named_and_the_others_listed(ra
     assert main(["releases", "--curated", str(curated)]) == cli.EXIT_FAILED
     out, err = capsys.readouterr()
     assert "1.1.0 (latest)" in out and "1.0.0 " not in out
-    assert "1.0.0: its manifest is unreadable or incomplete; see commentary verify 1.0.0" in err
+    assert "1.0.0: its manifest is missing, unreadable or incomplete; see commentary verify 1.0.0" in err
+    (curated / "releases" / "1.0.0" / "manifest.json").unlink()
+    assert main(["releases", "--curated", str(curated)]) == cli.EXIT_FAILED and "1.0.0: its manifest is missing" in capsys.readouterr().err
 
 
 def test_a_damaged_latest_release_and_a_read_only_file_system_are_not_errors_of_the_program():

@@ -148,14 +148,16 @@ def _start(raw, curated, point) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def _assert_releases_intact(curated, latest, versions):
-    """LATEST names ``latest``; exactly ``versions`` are published, each complete and matching its manifest."""
+def _assert_releases_intact(curated, latest, folders):
+    """LATEST names ``latest``; the release folders are exactly ``folders``, each complete and matching its manifest;
+    readers see all of them but one that an interrupted run left before LATEST named it."""
     assert reader.latest_version(curated) == latest
-    assert sorted(p.name for p in reader.releases_dir(curated).iterdir() if not p.name.startswith(".")) == versions
-    for version in versions:
-        folder = reader.release_path(curated, version)
-        for name, entry in reader.read_manifest(curated, version)["files"].items():
-            assert sha256_file(folder / name) == entry["sha256"]
+    releases = reader.releases_dir(curated)
+    assert sorted(p.name for p in releases.iterdir() if not p.name.startswith(".")) == folders
+    for version in folders:
+        for name, entry in json.loads((releases / version / "manifest.json").read_text())["files"].items():
+            assert sha256_file(releases / version / name) == entry["sha256"]
+    assert [m["version"] for m in reader.list_releases(curated)] == [v for v in folders if v != reader.unpublished(curated)]
 
 
 def _leftovers(curated) -> list[str]:

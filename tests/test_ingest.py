@@ -229,7 +229,7 @@ def test_an_html_page_too_costly_to_parse_is_rejected_unparsed(tmp_path, monkeyp
 def test_a_text_file_of_too_many_lines_to_clean_is_rejected_uncleaned(tmp_path, monkeypatch):
     monkeypatch.setattr("commentary.ingest.MAX_TEXT_LINES", 100)
     (tmp_path / "lines.txt").write_text("Title\n\n" + "a\n" * 200)
-    (tmp_path / "short.txt").write_text("Title\n\n" + "a\n" * 90)
+    (tmp_path / "short.txt").write_text("Title\n\n" + "a\n" * 98)  # 100 lines, the last one ended by its line break
     assert _outcome(tmp_path, "lines.txt") == "too-costly" and _outcome(tmp_path, "short.txt") == "read"
 
 

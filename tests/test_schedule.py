@@ -96,12 +96,13 @@ def _port_is_free(port: int) -> bool:
             return False
 
 
-def test_a_cron_schedule_prefect_cannot_read_stops_serve_with_a_usage_line(capsys):
+def test_a_cron_schedule_prefect_cannot_read_or_an_empty_folder_stops_serve_with_a_usage_line(capsys):
     from flows.serve import main
 
     with pytest.raises(SystemExit) as stopped:
         main(["--cron", "every day"])
     assert stopped.value.code == 2 and "argument --cron: 'every day' is not a cron schedule such as '0 3 * * *'" in capsys.readouterr().err
+    assert main(["--raw", ""]) == 2 and capsys.readouterr().err == "make serve: --raw is empty: pass a folder (is a variable of the command unset?)\n"
 
 
 def test_a_port_taken_by_another_program_stops_serve_with_one_line(tmp_path):

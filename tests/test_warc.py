@@ -308,16 +308,20 @@ def test_an_http_charset_must_name_a_web_encoding(charset, text):
     assert f"<p>{text}</p>" in decoded
 
 
-@pytest.mark.parametrize(("charset", "encoding"), [("utf-16", "utf-16-le"), ("UTF-16LE", "utf-16-le"), ("utf-16be", "utf-16-be")])
-def test_an_http_charset_of_utf_16_is_honoured_without_a_byte_order_mark(charset, encoding):
-    payload = "<html><body><p>Café “quoted”</p></body></html>".encode(encoding)  # "utf-16" alone is little-endian
-    assert warc._decode_html(payload, charset) == ("<html><body><p>Café “quoted”</p></body></html>", [])
+@pytest.mark.parametrize("charset", ["utf-16", "UTF-16LE", "utf-16be"])
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be"])
+def test_an_http_charset_of_utf_16_is_a_web_encoding_whose_byte_order_the_bytes_tell(charset, encoding):
+    payload = "<html><body><p>Café “quoted”</p></body></html>".encode(encoding)
+    decoded, repairs = warc._decode_html(payload, charset)
+    assert decoded == "<html><body><p>Café “quoted”</p></body></html>"
+    assert repairs == [("encoding-guessed", f"no byte order mark; NUL byte pattern of {encoding}")]  # no "not a web encoding"
 
 
 def test_an_http_charset_of_utf_16_does_not_turn_text_without_nul_bytes_into_another_script():
     payload = "<html><body><p>Café</p></body></html>".encode()
-    decoded, repairs = warc._decode_html(payload, "utf-16")
-    assert "<p>Café</p>" in decoded and repairs[0][0] == "charset-mismatch"
+    assert "<p>Café</p>" in warc._decode_html(payload, "utf-16")[0]
+    with pytest.raises(warc.RejectedFile, match="NUL bytes"):  # nor text with a stray NUL byte
+        warc._decode_html(payload.replace(b"Caf", b"Ca\x00f"), "utf-16")
 
 
 @pytest.mark.parametrize("charset", ["windows-1252", "utf-16", "iso-8859-1", None])

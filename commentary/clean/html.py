@@ -167,7 +167,8 @@ class PageReading:
 
 
 def extract_html(html: str, url: str | None = None) -> HtmlExtraction:
-    """Extract the main text and metadata of ``html`` in this process; never raises, never fetches."""
+    """Extract the main text and metadata of ``html`` in this process; never fetches. Raises only :class:`NestedTooDeep`
+    (``parse_html``): a malformed page otherwise yields what can be read of it."""
     reading = read_page(html, url)
     return finish_pages([reading], [_safe(lambda: select_blocks([reading.page], [reading.kept], [reading.dom])[0], "")])[0]
 

@@ -7,33 +7,23 @@ first spelling, once each; a comment count or prompt among them ("1 Comment", "L
 from __future__ import annotations
 
 import re
-from functools import cache
 
-import polars as pl
-
-from commentary.clean.rules import load_lexicon, load_rules
+from commentary.clean.rules import load_lexicon
 
 _LABELS = "(?:" + "|".join(load_lexicon("tags")["labels"]) + ")"
 #: The label that opens a tag line ("Tags:", "Filed under").
 TAG_LABEL = re.compile(r"^\W*" + _LABELS + r"\s*:?\s*", re.IGNORECASE)
 TAG_SEPARATORS = re.compile(r"\s*(?:[,|;•·]|(?<!\S)#(?=\w)|\b" + _LABELS + r"\s*:)\s*", re.IGNORECASE)
-#: Rules whose lines are no tags: a post's comment count and the prompt to comment.
-NOT_TAGS = ("comments.count-link", "comments.header")
-
-
-@cache
-def _comment_count_or_prompt() -> str:
-    """One pattern of the ``NOT_TAGS`` rules."""
-    return "|".join(f"(?:{rule.regex})" for rule in load_rules() if rule.id in NOT_TAGS)
+#: A post's comment count or the prompt to comment, which a tag line may end with: no topic.
+COMMENT_COUNT_OR_PROMPT = re.compile(r"^(?:(?:\d[\d,]*|no|one)\s+(?:comments?|responses?|replies)"
+                                     r"|(?:leave|post|add|write)\s+a\s+(?:comment|reply|response))$", re.IGNORECASE)
 
 
 def split_tags(raw) -> list[str]:
     """Tags of a string or a list of strings (other values give none), white space collapsed."""
     items = raw if isinstance(raw, list) else [raw]
-    parts = (" ".join(part.split()) for item in items if isinstance(item, str) for part in TAG_SEPARATORS.split(item))
-    tags = list(dict.fromkeys(part for part in parts if part))
-    comment = pl.Series(tags, dtype=pl.String).str.contains(_comment_count_or_prompt()).to_list()
-    return [tag for tag, no in zip(tags, comment, strict=True) if not no]
+    tags = (" ".join(tag.split()) for item in items if isinstance(item, str) for tag in TAG_SEPARATORS.split(item))
+    return list(dict.fromkeys(tag for tag in tags if tag and not COMMENT_COUNT_OR_PROMPT.match(tag)))
 
 
 def line_tags(text: str) -> list[str]:

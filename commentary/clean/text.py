@@ -120,6 +120,12 @@ EXTRACTOR_ID = "extractor.main-content"
 #: as body: there the line is a photo caption that the extractors kept inside the article.
 CAPTION_RULES = ("media.agency-credit",)
 EXTRACTED_CAPTION_MIN_WORDS = 15
+
+
+def kept_caption(extracted: pl.Expr, rule_id: pl.Expr, n_words: pl.Expr) -> pl.Expr:
+    """Whether a line is a photo caption that stays in extracted text (``CAPTION_RULES``)."""
+    return extracted & rule_id.is_in(CAPTION_RULES) & (n_words >= EXTRACTED_CAPTION_MIN_WORDS)
+
 MODEL_HEAD_CATEGORY = "nav"
 MODEL_LATER_CATEGORY = "related"
 #: A paragraph of a flattened page breaks at each link or emphasis into lines that continue one another
@@ -306,9 +312,8 @@ def classify_shard(texts: Sequence[str], model: LineModel | None = None,
     lines = lines.with_columns(is_extracted)
     probability = body_probability(lines, model)
     if extracted is not None and any(extracted):
-        kept_caption = (pl.col("extracted") & pl.col("rule_id").is_in(CAPTION_RULES)
-                        & (pl.col("n_words") >= EXTRACTED_CAPTION_MIN_WORDS))
-        lines = lines.with_columns(pl.when(kept_caption).then(None).otherwise(pl.col(name)).alias(name)
+        caption = kept_caption(pl.col("extracted"), pl.col("rule_id"), pl.col("n_words"))
+        lines = lines.with_columns(pl.when(caption).then(None).otherwise(pl.col(name)).alias(name)
                                    for name in ("rule", "rule_id", "rule_category"))
     repeat_text = pl.col("n_words").is_between(SHARD_REPEAT_MIN_WORDS, PROSE_MIN_WORDS - 1) & pl.col("opens_letter")
     shard_repeat = ~pl.col("extracted") & repeat_text & pl.Series(_in_documents(lines, repeat_text, SHARD_REPEAT_MIN_DOCS))
