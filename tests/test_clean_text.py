@@ -354,6 +354,7 @@ def test_parse_date_formats():
     ("This post originally appeared on LearnVest.com on Oct. 11 and was written by Jane Roe.",
      "syndication.originally-appeared", "syndicated_from", "LearnVest.com"),
     ("Republished from Nov 9, 2012 6:27 PM", "syndication.originally-appeared", "syndicated_from", None),
+    ("Republished with permission from The Conversation.", "syndication.republished", "syndicated_from", "The Conversation"),
     # A tag repeated on a tag line is one tag; a "#" inside a tag is no separator.
     ("Tags: Trade, Trade, China", "tags.label", "tags", ["Trade", "China"]),
     ("Tags: C#, F#", "tags.label", "tags", ["C#", "F#"]),

@@ -18,7 +18,7 @@ OUTLET_PHRASE = re.compile(r"\bnot (?:necessarily )?(?:the |those of )?(?:views?
                            re.IGNORECASE)
 #: A note naming the outlet (and date) a piece first ran in; a print-edition note ("appeared in print on ...") names none.
 #: The outlet ends at the sentence's end (". Read the original"), at " and ", or at a time or date after "at" or "on".
-SYNDICATION = re.compile(r"\b(?:appeared|published|ran|reprinted|republished|reposted)\b(?!\s+in\s+print\b)(?:\s+\w+)?\s+"
+SYNDICATION = re.compile(r"\b(?:appeared|published|ran|reprinted|republished|reposted)\b(?!\s+in\s+print\b)(?:\s+\w+){0,2}\s+"
                          r"(?:in|on|at|by|from)\s+(?P<outlet>.+?)(?:\s+(?:on|at)\s+(?P<date>.*?\d.*?))?(?:\.\s|\s+and\s|\.?$)",
                          re.IGNORECASE)
 SECTION_LABEL = re.compile(r"^(?P<section>[A-Z][A-Z ]+?)(?:\s+(?P<topic>[A-Z][a-z].*))?$")
