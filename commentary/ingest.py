@@ -506,11 +506,23 @@ def _read_sidecar(raw_root: Path | RemoteFolder, rel_path: str) -> dict:
         if (url := http_url(fields["url"])) is None:
             raise RejectedFile("invalid-sidecar", f"{path.name}: url {fields['url']!r} is not an http(s) URL with a host")
         fields["url"] = url
-    if fields["language"] and not LANGUAGE_TAG.match(fields["language"]):
+    if fields["language"] and (tag := language_tag(fields["language"])) is None:
         raise RejectedFile("invalid-sidecar", f"{path.name}: language {fields['language']!r} is not a language tag")
+    fields["language"] = fields["language"] and tag
     if fields["published_date"]:
         fields["published_date"] = _sidecar_date(path.name, fields["published_date"])
     return fields
+
+
+def language_tag(value: str) -> str | None:
+    """``value`` as a language tag in BCP 47's case ("en", "en-GB", "zh-Hant-TW"; ``EN_us`` read as ``en-US``, as
+    og:locale writes it), or None when it is none (``LANGUAGE_TAG``)."""
+    tag = value.strip().replace("_", "-")
+    if not LANGUAGE_TAG.match(tag):
+        return None
+    first, *rest = tag.split("-")
+    return "-".join([first.lower(), *(part.title() if len(part) == 4 else part.upper() if len(part) == 2 or part.isdigit()
+                                      else part.lower() for part in rest)])
 
 
 def http_url(value: str) -> str | None:

@@ -576,7 +576,7 @@ def test_the_html_model_reads_how_many_extractors_kept_a_line_and_where_each_kep
     assert lines["page_kept_resiliparse"].to_list() == [0.0] * 5
 
 
-@pytest.mark.parametrize(("declared", "language"), [("en_GB", "en-GB"), ("zh-Hant-TW", "zh-Hant-TW"), ("\u00ed \u2003", None), ("English", None)])
+@pytest.mark.parametrize(("declared", "language"), [("en_GB", "en-GB"), ("zh-Hant-TW", "zh-Hant-TW"), ("EN_us", "en-US"), ("\u00ed \u2003", None), ("English", None)])
 def test_a_declared_language_is_kept_only_when_it_is_a_language_tag(declared, language):
     page = article_page().replace('<html lang="en">', f'<html lang="{declared}">', 1)
     assert extract_html(page).metadata.get("language", (None, None))[0] == language

@@ -213,6 +213,13 @@ def test_sidecar_values_are_checked_strictly(tmp_path, sidecar, accepted):
     assert _outcome(tmp_path, "a.txt") == ("read" if accepted else "invalid-sidecar")
 
 
+@pytest.mark.parametrize(("given", "tag"), [("EN-us", "en-US"), ("en_GB", "en-GB"), ("zh-hant-tw", "zh-Hant-TW"), ("es-419", "es-419")])
+def test_a_sidecar_language_is_a_language_tag_in_one_case_as_on_pages(tmp_path, given, tag):
+    (tmp_path / "a.txt").write_text("Some text of a page.")
+    (tmp_path / "a.txt.meta.json").write_text(json.dumps({"language": given}))
+    assert _read(tmp_path, "a.txt")["language"] == tag
+
+
 def test_a_sidecar_with_a_utf8_byte_order_mark_is_read(tmp_path):
     (tmp_path / "a.txt").write_text("Some text of a page.")
     (tmp_path / "a.txt.meta.json").write_bytes(b"\xef\xbb\xbf" + json.dumps({"url": "HTTPS://example.org/a"}).encode())

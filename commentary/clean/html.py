@@ -51,7 +51,7 @@ from commentary.clean.model import LineModel, html_model
 from commentary.clean.people import NAME_MIN_WORDS, clean_authors
 from commentary.clean.tags import split_tags
 from commentary.clean.text import body_probability, body_runs, rule_lines, with_dom, with_kept
-from commentary.ingest import LANGUAGE_TAG, http_url, valid_text
+from commentary.ingest import http_url, language_tag, valid_text
 
 LOGGER = logging.getLogger(__name__)
 
@@ -515,9 +515,9 @@ def _clean_text(value: Any) -> str | None:
 
 
 def _language(value: Any) -> str | None:
-    """A language tag from the page (``en_GB`` read as ``en-GB``), or None when the value is no language tag."""
+    """A language tag from the page (``ingest.language_tag``), or None when the value is no language tag."""
     value = _clean_text(value)
-    return value.replace("_", "-") if value and LANGUAGE_TAG.match(value.replace("_", "-")) else None
+    return language_tag(value) if value else None
 
 
 # JSON-LD
