@@ -46,6 +46,9 @@ _LIST_FIELDS = {name for name in models.SOURCED_FIELDS if get_origin(get_type_hi
 _MINHASH_SEED = 1
 #: Signature pairs compared at once (bounds the memory of the check: about 1 KiB per pair).
 _CHECKED_PAIRS = 8192
+#: An LSH bucket of more rows than this (one story copied to hundreds of sites) is joined by a search from row to row
+#: (``_linked_within``), not by all its pairs, whose number grows with the square of its size (8,000 copies took 9 GB).
+_LARGE_BUCKET = 64
 #: Fields taken from HTML metadata; a page description is a teaser, not the key-takeaway summary.
 _HTML_FIELDS = set(models.SOURCED_FIELDS) - {"summary"}
 #: The threads of ``on_pattern_thread``, by name.
@@ -402,7 +405,7 @@ def near_duplicate_pairs(signatures: np.ndarray) -> np.ndarray:
     copy = first != everyone
     copy[copy] = _agreement(signatures, first[copy], everyone[copy]) == 1.0
     distinct = everyone[~copy]
-    candidates = [_pairs_within_buckets(_row_hashes(signatures[distinct, band * LSH_ROWS:(band + 1) * LSH_ROWS]))
+    candidates = [_pairs_within_buckets(_row_hashes(signatures[distinct, band * LSH_ROWS:(band + 1) * LSH_ROWS]), signatures[distinct])
                   for band in range(LSH_BANDS)]
     codes = np.unique(np.concatenate([np.minimum(a, b) * len(distinct) + np.maximum(a, b) for a, b in candidates]))
     left, right = (distinct[side] for side in np.divmod(codes, max(1, len(distinct))))
@@ -411,16 +414,42 @@ def near_duplicate_pairs(signatures: np.ndarray) -> np.ndarray:
     return np.unique(np.sort(pairs, axis=1), axis=0) if len(pairs) else pairs.reshape(0, 2)
 
 
-def _pairs_within_buckets(bucket: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Every pair of positions ``(a, b)`` whose ``bucket`` values are equal, as two index arrays."""
+def _pairs_within_buckets(bucket: np.ndarray, signatures: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs of positions ``(a, b)`` whose ``bucket`` values are equal, as two index arrays: every pair of a bucket of up
+    to ``_LARGE_BUCKET`` positions; in a larger one, pairs whose ``signatures`` agree enough to join the same groups
+    (``_linked_within``)."""
     order = np.argsort(bucket, kind="stable")
     ranked = bucket[order]
     starts = np.flatnonzero(np.r_[True, ranked[1:] != ranked[:-1]])
-    ends = np.repeat(np.r_[starts[1:], len(ranked)], np.diff(np.r_[starts, len(ranked)]))
-    partners = ends - np.arange(len(ranked)) - 1
+    sizes = np.diff(np.r_[starts, len(ranked)])
+    ends = np.repeat(starts + sizes, sizes)
+    partners = np.where(np.repeat(sizes > _LARGE_BUCKET, sizes), 0, ends - np.arange(len(ranked)) - 1)
     left = np.repeat(np.arange(len(ranked)), partners)
     right = left + 1 + np.arange(len(left)) - np.repeat(np.cumsum(partners) - partners, partners)
-    return order[left], order[right]
+    pairs = [(order[left], order[right])]
+    for start, size in zip(starts[sizes > _LARGE_BUCKET], sizes[sizes > _LARGE_BUCKET], strict=True):
+        members = order[start:start + size]
+        linked_left, linked_right = _linked_within(signatures[members])
+        pairs.append((members[linked_left], members[linked_right]))
+    return np.concatenate([left for left, _ in pairs]), np.concatenate([right for _, right in pairs])
+
+
+def _linked_within(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs of positions of ``rows`` (signatures) whose agreement reaches NEAR_DUPLICATE_THRESHOLD, enough to join the
+    same groups as all such pairs: a search that checks each row reached against the rows not reached yet."""
+    left, right = [], []
+    unreached = np.arange(len(rows))
+    while len(unreached):
+        queue, unreached = [unreached[0]], unreached[1:]
+        while queue and len(unreached):
+            row = queue.pop()
+            near = (rows[unreached] == rows[row]).mean(axis=1) >= NEAR_DUPLICATE_THRESHOLD
+            found = unreached[near]
+            left += [row] * len(found)
+            right += found.tolist()
+            queue += found.tolist()
+            unreached = unreached[~near]
+    return np.array(left, dtype=np.int64), np.array(right, dtype=np.int64)
 
 
 def _row_hashes(rows: np.ndarray) -> np.ndarray:

@@ -10,7 +10,7 @@ import pytest
 
 from commentary import stages, steps, tables
 from commentary.ingest import doc_id_for
-from commentary.settings import NEAR_DUPLICATE_THRESHOLD
+from commentary.settings import LSH_BANDS, LSH_ROWS, MINHASH_PERMUTATIONS, NEAR_DUPLICATE_THRESHOLD
 from schemas import models
 from builders import clean_run
 
@@ -131,6 +131,26 @@ def test_near_duplicate_pairs_connect_what_datasketch_lsh_connects():
     found = [tuple(pair) for pair in stages.near_duplicate_pairs(signatures).tolist()]
     assert set(found) <= set(expected) and 60 < len(found) < len(expected)
     assert _groups(found, len(bodies)) == _groups(expected, len(bodies))
+
+
+def test_a_story_copied_to_hundreds_of_sites_is_one_group_from_pairs_that_grow_with_its_copies_not_their_square():
+    """Two large clusters that share an LSH band: the pairs join exactly the groups that all similar pairs join."""
+    rng = np.random.default_rng(3)
+    bases = rng.integers(0, 2**32, size=(2, MINHASH_PERMUTATIONS), dtype=np.uint64).astype(np.uint32)
+    bases[1, :LSH_ROWS] = bases[0, :LSH_ROWS]  # the clusters fall into one bucket of the first band
+    rows = []
+    for base in bases:
+        for _ in range(300):
+            row = base.copy()
+            changed = rng.choice(np.arange(LSH_ROWS, MINHASH_PERMUTATIONS), size=10, replace=False)
+            row[changed] = rng.integers(0, 2**32, size=10, dtype=np.uint64).astype(np.uint32)
+            rows.append(row)
+    signatures = np.array(rows)
+    found = [tuple(pair) for pair in stages.near_duplicate_pairs(signatures).tolist()]
+    similar = (signatures[:, None, :] == signatures[None, :, :]).mean(axis=2) >= NEAR_DUPLICATE_THRESHOLD
+    expected = [(i, j) for i, j in zip(*np.nonzero(np.triu(similar, 1)))]
+    assert _groups(found, len(rows)) == _groups(expected, len(rows)) == [0] * 300 + [300] * 300
+    assert len(found) <= LSH_BANDS * len(rows) < len(expected)  # a spanning set per band, not all 89,700 similar pairs
 
 
 def _groups(pairs: list[tuple[int, int]], size: int) -> list[int]:
