@@ -176,7 +176,8 @@ def _entry(rel: str, name: str, names: set[str]) -> RawFile | None:
 def _format_of(name: str) -> tuple[str | None, bool]:
     """The format (``FORMAT_BY_SUFFIX``) of the file ``name``, and whether it is gzip-compressed."""
     compressed = name.lower().endswith(".gz")
-    return FORMAT_BY_SUFFIX.get(Path(name[:-3] if compressed else name).suffix.lower()), compressed
+    stem = name[:-3] if compressed else name
+    return FORMAT_BY_SUFFIX.get(stem[stem.rfind("."):].lower() if "." in stem else ""), compressed
 
 
 def _is_utf8(name: str) -> bool:

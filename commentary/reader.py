@@ -230,7 +230,8 @@ def _canonical_ids(folder: Path) -> pa.Array:
 
 
 def duckdb_views(version: str = "latest", curated: str | Path | None = None, connection=None):
-    """Register a release as DuckDB views: ``articles`` (canonical copies), ``articles_all``, ``furniture``, ``changes``.
+    """Register a release as DuckDB views: ``articles`` and ``furniture`` of the canonical copies (as ``load`` gives
+    them), ``articles_all`` and ``furniture_all`` with the duplicates', and ``changes``.
 
     Returns the connection (a new in-memory one unless ``connection`` is given).
     """
@@ -240,9 +241,10 @@ def duckdb_views(version: str = "latest", curated: str | Path | None = None, con
     con = connection or duckdb.connect()
     for name, spec in RELEASE_TABLES.items():
         files = ", ".join(_sql_string(str(path)) for path in spec.paths(folder))
-        view = "articles_all" if name == "articles" else name
+        view = f"{name}_all" if name in ("articles", "furniture") else name
         con.execute(f"create or replace view {view} as select * from read_parquet([{files}])")
     con.execute("create or replace view articles as select * from articles_all where duplicate_of is null")
+    con.execute("create or replace view furniture as select * from furniture_all where doc_id in (select doc_id from articles)")
     return con
 
 

@@ -255,7 +255,7 @@ def test_a_name_that_is_not_utf8_is_rejected_and_shown_escaped(tmp_path):
     assert _reject(tmp_path, raw.rel_path).reason == "file-name-not-utf8"
 
 
-@pytest.mark.parametrize("name", ["with spaces.txt", "Ünïcødé – 北京.txt", "new\nline.txt", "-leading dash.txt"])
+@pytest.mark.parametrize("name", ["with spaces.txt", "Ünïcødé – 北京.txt", "new\nline.txt", "-leading dash.txt", ".txt"])  # ".txt": a name that is only its extension
 def test_unusual_file_names_are_read(tmp_path, name):
     (tmp_path / name).write_text("Some text.")
     assert _read(tmp_path, name) == ("Some text.", [])
