@@ -268,22 +268,22 @@ def _processes_marked(mark: str) -> dict[int, str]:
     return found
 
 
-def test_a_killed_prefect_run_takes_its_api_server_and_corpus_process_with_it(grown, tmp_path):
-    """``commentary run`` under Prefect, killed with SIGKILL while its temporary API server and its whole-corpus
-    process run: every process it started dies with it, and the next run publishes on an intact release."""
-    raw, curated = grown
+def _prefect_run_started(raw, curated, log: Path, **popen) -> tuple[subprocess.Popen, str]:
+    """``commentary run`` under Prefect, once its temporary API server and its whole-corpus process run; returns the run
+    and the environment mark of every process it starts."""
     name, value = "COMMENTARY_KILL_TREE", f"{os.getpid()}-{time.monotonic_ns()}"
-    mark = f"{name}={value}"
-    log = tmp_path / "run.log"  # a file, not a pipe: a surviving child would hold a pipe open
-    with log.open("w") as output:
+    with log.open("w") as output:  # a file, not a pipe: a surviving child would hold a pipe open
         run = subprocess.Popen([sys.executable, "-m", "commentary.cli", "run", "--raw", str(raw), "--curated", str(curated)],
-                               cwd=REPO, env={**os.environ, name: value}, stdout=output, stderr=subprocess.STDOUT)
+                               cwd=REPO, env={**os.environ, name: value}, stdout=output, stderr=subprocess.STDOUT, **popen)
+    mark = f"{name}={value}"
     deadline = time.monotonic() + 240
     while not all(any(part in command for command in _processes_marked(mark).values()) for part in ("create_app", "multiprocessing")):
         assert run.poll() is None and time.monotonic() < deadline, log.read_text()
         time.sleep(0.05)
-    run.kill()
-    run.wait(timeout=60)
+    return run, mark
+
+
+def _assert_gone_and_the_next_run_publishes(mark: str, raw, curated) -> None:
     deadline = time.monotonic() + 10
     while _processes_marked(mark) and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -293,31 +293,27 @@ def test_a_killed_prefect_run_takes_its_api_server_and_corpus_process_with_it(gr
     assert _leftovers(curated) == []
 
 
+def test_a_killed_prefect_run_takes_its_api_server_and_corpus_process_with_it(grown, tmp_path):
+    """``commentary run`` under Prefect, killed with SIGKILL while its temporary API server and its whole-corpus
+    process run: every process it started dies with it, and the next run publishes on an intact release."""
+    raw, curated = grown
+    run, mark = _prefect_run_started(raw, curated, tmp_path / "run.log")
+    run.kill()
+    run.wait(timeout=60)
+    _assert_gone_and_the_next_run_publishes(mark, raw, curated)
+
+
 def test_ctrl_c_at_the_terminal_interrupts_a_prefect_run_at_once_with_exit_130(grown, tmp_path):
     """A Ctrl-C reaches the run's whole process group, its temporary API server not included: the run stops with exit
     130 and takes every process it started with it (the server used to die first, and the run then retried it for a
     minute and exited 70)."""
     raw, curated = grown
-    name, value = "COMMENTARY_KILL_TREE", f"{os.getpid()}-{time.monotonic_ns()}"
-    mark = f"{name}={value}"
     log = tmp_path / "run.log"
-    with log.open("w") as output:
-        run = subprocess.Popen([sys.executable, "-m", "commentary.cli", "run", "--raw", str(raw), "--curated", str(curated)],
-                               cwd=REPO, env={**os.environ, name: value}, stdout=output, stderr=subprocess.STDOUT,
-                               start_new_session=True)  # a terminal's foreground group of its own
-    deadline = time.monotonic() + 240
-    while not all(any(part in command for command in _processes_marked(mark).values()) for part in ("create_app", "multiprocessing")):
-        assert run.poll() is None and time.monotonic() < deadline, log.read_text()
-        time.sleep(0.05)
+    run, mark = _prefect_run_started(raw, curated, log, start_new_session=True)  # a terminal's foreground group of its own
     os.killpg(run.pid, signal.SIGINT)
     assert run.wait(timeout=30) == 130, log.read_text()[-3000:]
     assert log.read_text().rstrip().endswith("commentary run: interrupted")
-    deadline = time.monotonic() + 10
-    while _processes_marked(mark) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert _processes_marked(mark) == {}
-    entry = steps.run(raw, curated, shard_size=2)
-    assert entry["balanced"] and entry["released"] == 5 and not any(reader.verify_all(curated).values())
+    _assert_gone_and_the_next_run_publishes(mark, raw, curated)
 
 
 def test_a_second_run_on_the_same_folder_exits_with_a_clear_message(grown, capsys):
