@@ -25,7 +25,7 @@ import ftfy
 from ftfy.badness import BADNESS_RE
 
 from commentary.settings import (
-    MAX_CONTROL_SHARE, MAX_DECOMPRESSED_BYTES, MAX_HTML_CHARS, MAX_LINE_CHARS, MAX_RAW_BYTES, MAX_TEXT_LINES, MAX_SIDECAR_BYTES,
+    MAX_CONTROL_SHARE, MAX_DECOMPRESSED_BYTES, MAX_HTML_CHARS, MAX_LINE_CHARS, MAX_RAW_BYTES, MAX_SIDECAR_BYTES, MAX_TEXT_LINES,
     MIN_FILE_AGE_SECONDS,
 )
 from commentary.storage import RemoteFolder
@@ -51,6 +51,7 @@ WHATWG_ENCODINGS = frozenset({
     "mac-cyrillic", "cp874", "cp1250", "cp1251", "cp1252", "cp1253", "cp1254", "cp1255", "cp1256", "cp1257",
     "cp1258", "gbk", "gb18030", "big5", "euc_jp", "iso2022_jp", "shift_jis", "euc_kr", "utf-16-le", "utf-16-be",
 })
+#: The UTF-16 codecs of WHATWG_ENCODINGS (which one, the bytes tell: ``_utf16_without_bom``).
 UTF_16 = ("utf-16-le", "utf-16-be")
 #: Text that reads with a larger mess ratio (charset-normalizer's measure: odd symbols, accents and
 #: scripts mixed within words) in every encoding is rejected ``undecodable``; text has next to none,
