@@ -252,7 +252,8 @@ def _releases(curated: Path, args) -> int:
     from commentary import reader
     from commentary.release import versions
 
-    manifests, damaged = reader.list_releases(curated), reader.damaged_releases(curated)
+    manifests = reader.list_releases(curated)
+    damaged = reader.damaged_releases(curated, manifests)
     if not manifests and not damaged:
         raise reader.NoRelease(f"no release in {curated}")
     latest = reader.latest_version(curated)

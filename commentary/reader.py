@@ -67,12 +67,11 @@ def list_releases(curated_root: Path, with_unpublished: bool = False) -> list[di
     return [manifest for _, manifest in sorted(found, key=lambda item: item[0])]
 
 
-def damaged_releases(curated_root: Path) -> list[str]:
-    """The release folders (published, as ``list_releases``) whose manifest is missing or that ``list_releases``
-    leaves out (``verify`` tells why)."""
+def damaged_releases(curated_root: Path, listed: list[dict]) -> list[str]:
+    """The release folders, published ones as in ``list_releases``, whose manifest is missing or is not among
+    ``listed`` (what ``list_releases`` gave; ``verify`` tells why)."""
     named = {path.name for path in releases_dir(curated_root).glob("*") if path.is_dir() and _is_version(path.name)}
-    return sorted(named - {manifest["version"] for manifest in list_releases(curated_root, with_unpublished=True)}
-                  - {unpublished(curated_root)}, key=parse_version)
+    return sorted(named - {manifest["version"] for manifest in listed} - {unpublished(curated_root)}, key=parse_version)
 
 
 def _version(curated_root: Path, version: str) -> str:

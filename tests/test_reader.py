@@ -110,7 +110,7 @@ def test_a_release_an_interrupted_run_left_before_latest_named_it_is_not_read(cu
     (releases / "1.1.0" / "manifest.json").write_text(json.dumps({**manifest, "version": "1.1.0"}))
     (releases / reader.PENDING).write_text("1.1.0\n")
     assert [m["version"] for m in reader.list_releases(curated)] == ["1.0.0"]
-    assert list(reader.verify_all(curated)) == ["1.0.0", "LATEST"] and reader.damaged_releases(curated) == []
+    assert list(reader.verify_all(curated)) == ["1.0.0", "LATEST"] and reader.damaged_releases(curated, reader.list_releases(curated)) == []
     for read in (lambda: load("1.1.0", curated=curated), lambda: reader.verify(curated, "1.1.0")):
         with pytest.raises(reader.NoRelease, match=r"release 1.1.0 in .* is not published \(being published, or left by an interrupted run"):
             read()
