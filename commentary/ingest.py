@@ -508,9 +508,10 @@ def _read_sidecar(raw_root: Path | RemoteFolder, rel_path: str) -> dict:
         if (url := http_url(fields["url"])) is None:
             raise RejectedFile("invalid-sidecar", f"{path.name}: url {fields['url']!r} is not an http(s) URL with a host")
         fields["url"] = url
-    if fields["language"] and (tag := language_tag(fields["language"])) is None:
-        raise RejectedFile("invalid-sidecar", f"{path.name}: language {fields['language']!r} is not a language tag")
-    fields["language"] = fields["language"] and tag
+    if fields["language"]:
+        if (tag := language_tag(fields["language"])) is None:
+            raise RejectedFile("invalid-sidecar", f"{path.name}: language {fields['language']!r} is not a language tag")
+        fields["language"] = tag
     if fields["published_date"]:
         fields["published_date"] = _sidecar_date(path.name, fields["published_date"])
     return fields
