@@ -33,7 +33,7 @@ PROCESSING_SOURCES = (
     "schemas/models.py", "schemas/measures.py", "schemas/validation.py", "uv.lock",
 )
 #: Ingest columns that, with ``source_sha256``, decide a document's clean outputs.
-KEY_COLUMNS = ("source_path", "source_sha256", "format", "url", "outlet", "published_date", "language")
+KEY_COLUMNS = ("source_path", "source_sha256", "format", "url", "outlet", "published_date", "language", "fetched_at")
 INDEX_NAME = "clean.json"
 #: Per shard of a run: the key of every document that entered the clean stage.
 KEYS = tables.arrow_schema(models.DocumentKey)

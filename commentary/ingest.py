@@ -25,8 +25,8 @@ import ftfy
 from ftfy.badness import BADNESS_RE
 
 from commentary.settings import (
-    MAX_CONTROL_SHARE, MAX_DECOMPRESSED_BYTES, MAX_HTML_CHARS, MAX_LINE_CHARS, MAX_RAW_BYTES, MAX_SIDECAR_BYTES, MAX_TEXT_LINES,
-    MIN_FILE_AGE_SECONDS,
+    MAX_CONTROL_SHARE, MAX_DECOMPRESSED_BYTES, MAX_HTML_CHARS, MAX_LINE_CHARS, MAX_PLAUSIBLE_YEAR, MAX_RAW_BYTES, MAX_SIDECAR_BYTES,
+    MAX_TEXT_LINES, MIN_FILE_AGE_SECONDS,
 )
 from commentary.storage import RemoteFolder
 
@@ -541,11 +541,11 @@ def http_url(value: str) -> str | None:
 
 
 def _sidecar_date(name: str, value: str) -> dt.date:
-    """The date of an ISO date or date-time, all of it valid, from 1900 to tomorrow."""
+    """The date of an ISO date or date-time, all of it valid, from 1900 to MAX_PLAUSIBLE_YEAR."""
     try:
         date = dt.date.fromisoformat(value) if len(value) == 10 else dt.datetime.fromisoformat(value).date()
     except ValueError as error:
         raise RejectedFile("invalid-sidecar", f"{name}: published_date {value!r} is not an ISO date or date-time") from error
-    if not dt.date(1900, 1, 1) <= date <= dt.date.today() + dt.timedelta(days=1):
-        raise RejectedFile("invalid-sidecar", f"{name}: published_date {value!r} is not between 1900 and tomorrow")
+    if not 1900 <= date.year <= MAX_PLAUSIBLE_YEAR:
+        raise RejectedFile("invalid-sidecar", f"{name}: published_date {value!r} is not between 1900 and {MAX_PLAUSIBLE_YEAR}")
     return date

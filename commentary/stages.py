@@ -5,6 +5,7 @@ Rejects and repairs are plain dicts with ``source_path``, ``stage``, ``reason`` 
 """
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -51,6 +52,8 @@ _CHECKED_PAIRS = 8192
 _LARGE_BUCKET = 64
 #: Fields taken from HTML metadata; a page description is a teaser, not the key-takeaway summary.
 _HTML_FIELDS = set(models.SOURCED_FIELDS) - {"summary"}
+#: Sourced fields that hold a date: a WARC record's may be at most the day after its fetch (``_article``).
+_DATE_FIELDS = {name for name in models.SOURCED_FIELDS if get_type_hints(models.Article)[name] is dt.date}
 #: The threads of ``on_pattern_thread``, by name.
 _PATTERN_THREADS: dict[str, ThreadPoolExecutor] = {}
 
@@ -144,7 +147,7 @@ def clean(ingested: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFr
         try:
             if isinstance(page, Exception):
                 raise page
-            article = _article(doc, meta, page) if released_body(page) else None
+            article, dropped = _article(doc, meta, page) if released_body(page) else (None, [])
         except Exception as error:  # noqa: BLE001 - one bad page must not stop the shard
             rejects.append(reject(doc["source_path"], "clean", "cleaning-failed", brief(error)))
             continue
@@ -155,6 +158,7 @@ def clean(ingested: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFr
             rejects.append(reject(doc["source_path"], "clean", reason, detail))
         else:
             articles.append(article)
+            repairs.extend(repair(doc["source_path"], "clean", "metadata-dropped", detail) for detail in dropped)
     bodies = normalize_bodies([article["body"] for article in articles])
     for article, body, fingerprint in zip(articles, bodies.texts, bodies.fingerprints, strict=True):
         article["body"], article["body_sha256"] = body, fingerprint
@@ -236,15 +240,23 @@ def _clean_each(texts: list[str], extracted: list[bool]) -> list[CleanedPage | E
     return out
 
 
-def _article(doc: dict, html_meta: dict, page: CleanedPage) -> dict:
-    """Merge fields by precedence (sidecar, then HTML metadata, then the visible text)."""
+def _article(doc: dict, html_meta: dict, page: CleanedPage) -> tuple[dict, list[str]]:
+    """Merge fields by precedence (sidecar, then HTML metadata, then the visible text); returns the article and why
+    each date it did not take was dropped: a WARC record's after the day after its fetch (the next source's is taken;
+    the next day, as a page's time zone may be ahead of UTC)."""
     row = {key: doc[key] for key in ("doc_id", "source_path", "source_sha256", "format")}
-    sources = {}
+    fetched = warc.fetched_on(doc.get("fetched_at"))
+    latest = fetched + dt.timedelta(days=1) if fetched else None
+    sources, dropped = {}, []
     for name in models.SOURCED_FIELDS:
         from_html = html_meta.get(name, (None, None)) if name in _HTML_FIELDS else (None, None)
-        candidates = ((doc.get(name), "sidecar"), from_html, (getattr(page, name, None), page.field_sources.get(name)))
-        value, source = next(((value, source) for value, source in ((_valid(v), s) for v, s in candidates) if value),
-                             (None, None))
+        sourced = ((doc.get(name), "sidecar"), from_html, (getattr(page, name, None), page.field_sources.get(name)))
+        candidates = [(value, source) for value, source in ((_valid(v), s) for v, s in sourced) if value]
+        if name in _DATE_FIELDS and latest is not None:
+            dropped += [f"{name} {value.isoformat()} from {source} is more than a day after the page was fetched, on "
+                        f"{fetched.isoformat()}" for value, source in candidates if value > latest]
+            candidates = [(value, source) for value, source in candidates if value <= latest]
+        value, source = candidates[0] if candidates else (None, None)
         row[name] = value if value or name not in _LIST_FIELDS else []
         sources[name] = source
     row["field_sources"] = sources
@@ -252,7 +264,7 @@ def _article(doc: dict, html_meta: dict, page: CleanedPage) -> dict:
     row["word_count"] = None
     row["body_sha256"] = None
     row["duplicate_of"] = None
-    return row
+    return row, dropped
 
 
 def _valid(value):

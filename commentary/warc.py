@@ -12,6 +12,7 @@ error, another content type, a truncated or unreadable record.
 """
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import os
@@ -222,6 +223,15 @@ def read_record(handle: BinaryIO, entry: WarcRecordEntry) -> tuple[dict, list[tu
         "language": None,
         "fetched_at": record.headers.get("WARC-Date"),
     }, repairs
+
+
+def fetched_on(warc_date: str | None) -> dt.date | None:
+    """The day (UTC) of a ``WARC-Date`` (ISO 8601), or None when it is missing or not a date-time."""
+    try:
+        fetched = dt.datetime.fromisoformat(warc_date or "")
+    except ValueError:
+        return None
+    return fetched.astimezone(dt.UTC).date() if fetched.tzinfo else fetched.date()
 
 
 def _check_status(status: int | None, location: str | None) -> None:

@@ -1,6 +1,7 @@
 """WARC input: response records are documents, every one with exactly one outcome; other records are not documents."""
 from __future__ import annotations
 
+import datetime as dt
 import gzip
 import io
 import os
@@ -14,8 +15,8 @@ from builders import PASSED, clean_run
 from conftest import html_page
 from fastwarc.warc import WarcRecord, WarcRecordType
 
-from commentary import cache, ledger, steps, tables, warc
-from commentary.ingest import RawFile
+from commentary import cache, ledger, stages, steps, tables, warc
+from commentary.ingest import RawFile, discover
 
 
 def _record(kind: WarcRecordType, number: int, block: bytes, uri: str = "https://example.org/", content_type: str | None = None) -> bytes:
@@ -101,6 +102,32 @@ def _run(raw: Path, curated: Path, shard_size: int = 500) -> tuple[steps.RunPlan
     steps.curate_step(plan)
     outcome = steps.release_step(plan, PASSED)
     return plan, ledger.ledger(plan, outcome)
+
+
+@pytest.mark.parametrize(("warc_date", "day"), [("2026-11-02T23:30:00-05:00", dt.date(2026, 11, 3)),
+                                               ("2026-11-02T10:00:03Z", dt.date(2026, 11, 2)),
+                                               ("2026-11-02T10:00:03", dt.date(2026, 11, 2)),
+                                               ("yesterday", None), (None, None)])
+def test_a_record_was_fetched_on_its_warc_date_in_utc(warc_date, day):
+    assert warc.fetched_on(warc_date) == day
+
+
+def test_a_record_dated_more_than_a_day_after_its_fetch_loses_that_date_to_the_next_source(tmp_path, articles):
+    title, body = articles[0]
+
+    def page(published: str) -> bytes:  # its metadata date, and a visible dateline before its fetch on 2026-11-02
+        html = html_page(title, "November 1, 2026\n\n" + body).replace(
+            "</title>", f"</title><meta property='article:published_time' content='{published}'>")
+        return _http("200 OK", {"Content-Type": "text/html"}, html.encode())
+
+    write_warc(tmp_path / "crawl.warc", [_record(WarcRecordType.response, 1, page("2026-11-04"), "https://example.org/a"),
+                                         _record(WarcRecordType.response, 2, page("2026-11-03"), "https://example.org/b")], False)
+    ingested, _, _ = stages.ingest(tmp_path, warc.expand(tmp_path, discover(tmp_path), None))
+    articles, _, _, _, repairs = stages.clean(ingested)
+    assert dict(articles.select("url", "published_date").iter_rows()) == {
+        "https://example.org/a": dt.date(2026, 11, 1), "https://example.org/b": dt.date(2026, 11, 3)}
+    assert [row["detail"] for row in repairs if row["reason"] == "metadata-dropped"] == [
+        "published_date 2026-11-04 from og is more than a day after the page was fetched, on 2026-11-02"]
 
 
 def test_each_response_record_is_one_document_and_other_records_are_none(crawl_raw):

@@ -2,8 +2,9 @@
 
 A date is written with the month's name ("Aug 25, 2021", "25 August 2021"; month names in
 ``commentary/rules/lexicons/dates.toml``) or in figures ("2021-08-25", "6/25/2021" month first as
-written by US outlets, "25/06/2021" or "25.06.2021" day first). A date before MIN_PLAUSIBLE_YEAR
-or after tomorrow is no date: such values are placeholders (0001-01-01) or typing errors.
+written by US outlets, "25/06/2021" or "25.06.2021" day first). A date before MIN_PLAUSIBLE_YEAR or after
+MAX_PLAUSIBLE_YEAR (``settings``) is no date: such values are placeholders (0001-01-01, 9999-12-31) or
+typing errors. Neither bound depends on the day of the run.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import email.utils
 import re
 
 from commentary.clean.rules import load_lexicon
+from commentary.settings import MAX_PLAUSIBLE_YEAR
 
 MONTHS = {name: int(number) for number, names in load_lexicon("dates")["months"].items() for name in names}
 #: Oldest year accepted for a publication date.
@@ -31,10 +33,8 @@ _LEADING_DATE = re.compile(r"^\s*(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})|^\s*(\d{4})
 
 
 def plausible(date: dt.date | None) -> dt.date | None:
-    """``date`` when it lies between MIN_PLAUSIBLE_YEAR and tomorrow, else None."""
-    if date is None or date.year < MIN_PLAUSIBLE_YEAR or date > dt.date.today() + dt.timedelta(days=1):
-        return None
-    return date
+    """``date`` when its year lies between MIN_PLAUSIBLE_YEAR and MAX_PLAUSIBLE_YEAR, else None."""
+    return date if date is not None and MIN_PLAUSIBLE_YEAR <= date.year <= MAX_PLAUSIBLE_YEAR else None
 
 
 def find_date(text: str) -> dt.date | None:

@@ -106,6 +106,9 @@ LISTING_TYPES = frozenset({"CollectionPage", "ItemList", "SearchResultsPage", "B
 TRAFILATURA_FALLBACK_FIELDS = ("title", "authors", "published_date", "outlet")
 #: Longest plausible site name, in words; trafilatura may return a piece of the title.
 MAX_OUTLET_WORDS = 4
+#: htmldate's latest date: fixed, where its own default (the end of today) would make a page's date depend on the
+#: day of the run.
+_LATEST_SEARCHED_DATE = dt.datetime(settings.MAX_PLAUSIBLE_YEAR, 12, 31)
 
 _META_TITLE = (("og", "og:title"), ("meta", "twitter:title"))
 _META_AUTHOR = (
@@ -671,7 +674,7 @@ def _trafilatura_fields(tree: lxml_html.HtmlElement, missing: set[str],
                                            min_words=NAME_MIN_WORDS)
     if "published_date" in missing:
         found = find_date(copy.deepcopy(tree), original_date=True, extensive_search=False,
-                          outputformat="%Y-%m-%d")
+                          outputformat="%Y-%m-%d", max_date=_LATEST_SEARCHED_DATE)
         fields["published_date"] = parse_date(found)
     if "outlet" in missing:
         sitename = _clean_text(trafilatura_metadata.extract_sitename(tree))
