@@ -31,6 +31,9 @@ from schemas.measures import body_measures
 from schemas.validation import DETAIL, REASON, split_valid
 
 log = logging.getLogger(__name__)
+#: Clean rejects never reused by a later run: their outcome depends on the machine's load, not on the document (an
+#: extraction stopped after ``HTML_TIMEOUT_SECONDS``), so each run cleans such a document again.
+LOAD_DEPENDENT_REASONS = ("too-costly",)
 
 
 @dataclass(frozen=True)
@@ -66,9 +69,10 @@ class RunPlan:
         return sum(len(shard.files) for shard in self.layout)
 
     def may_be_linked(self, shard_no: int) -> bool:
-        """Whether the shard has a twin in the cached run that it may be linked from (``link_unchanged_shards``), or must be cleaned."""
+        """Whether the shard has a twin in the cached run that it may be linked from (``link_unchanged_shards``), or must be
+        cleaned: it has none, or the twin holds a document to clean again (``load_dependent``)."""
         reuse = self.layout[shard_no].reuse
-        return reuse is not None and reuse.twin is not None
+        return reuse is not None and reuse.twin is not None and not load_dependent(reuse)
 
     def jobs(self, linked: set[int]) -> list[ShardJob]:
         """The shards that go through the shard steps: those not ``linked``."""
@@ -182,9 +186,10 @@ def clean_step(job: ShardJob) -> Path:
     """
     run, reuse = job.run, job.reuse
     keys = cache.document_keys(pl.read_parquet(run.shard("ingest", job.shard_no), columns=["doc_id", *cache.KEY_COLUMNS]))
-    if _is_twin(reuse, "keys", keys):
+    retried = load_dependent(reuse)
+    if not retried and _is_twin(reuse, "keys", keys):
         return run.link_step(RunFolder(reuse.run_dir), reuse.twin, "clean", job.shard_no)
-    reused = _cached_outputs(reuse, "clean", keys, ["doc_id", "cache_key"])
+    reused = _cached_outputs(reuse, "clean", keys.filter(~pl.col("source_path").is_in(retried)), ["doc_id", "cache_key"])
     ingested = run.read("ingest", job.shard_no).join(reused["hits"], on="doc_id", how="anti")
     articles, furniture, dedup, rejects, repairs = stages.clean(ingested)
     valid, failed = split_valid(articles, models.Article)
@@ -202,6 +207,15 @@ def clean_step(job: ShardJob) -> Path:
         _rejects("clean", rejects + reused["rejects"].to_dicts(), pl.concat([failed, failed_audit], how="diagonal_relaxed")),
         pl.concat([stages.frame(repairs, tables.REPAIRS), reused["repairs"]]),
     ).save(run, "clean", job.shard_no)
+
+
+def load_dependent(reuse: cache.Reuse | None) -> list[str]:
+    """The source paths of the cached clean rejects of ``reuse`` whose reason depends on the load (LOAD_DEPENDENT_REASONS)."""
+    if reuse is None:
+        return []
+    cached = RunFolder(reuse.run_dir)
+    return [path for n in reuse.shards for path in cached.read_note("rejects", "clean", n)
+            .filter(pl.col("reason").is_in(LOAD_DEPENDENT_REASONS))["source_path"]]
 
 
 def _rejects(stage: str, rejects: list[dict], failed: pl.DataFrame) -> pl.DataFrame:

@@ -9,11 +9,12 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from commentary import cache, ingest, load, reader, stages, steps, storage, tables
+from commentary import cache, ingest, load, reader, settings, stages, steps, storage, tables
 from commentary.ledger import Result
 from commentary.runfolder import RunFolder
 from tools import synthetic
 from builders import build_release, clean_run, replace_step
+from conftest import html_page
 
 
 @pytest.fixture(autouse=True)
@@ -93,6 +94,22 @@ def test_a_touched_file_is_read_again_and_still_hits_the_clean_cache(tmp_path, c
     _clean_run(corpus, tmp_path / "curated")
     assert reads == [touched.name]
     assert sum(cleaned_docs) == 0
+
+
+def test_a_page_whose_extraction_ran_out_of_time_is_cleaned_again_by_the_next_run(tmp_path, articles, monkeypatch, cleaned_docs):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "page.html").write_text(html_page(*articles[0]))
+    (raw / "other.html").write_text(html_page(*articles[1]))
+    monkeypatch.setattr(settings, "HTML_ISOLATE_CHARS", 0)  # every page extracted in a process of its own
+    monkeypatch.setattr(settings, "HTML_TIMEOUT_SECONDS", 0.01)  # a loaded machine: no page in time
+    first = _clean_run(raw, tmp_path / "curated")
+    assert {row[0]: row[2] for row in _outputs(first)["rejects"]} == {"page.html": "too-costly", "other.html": "too-costly"}
+    monkeypatch.setattr(settings, "HTML_TIMEOUT_SECONDS", 60)
+    cleaned_docs.clear()
+    second = _clean_run(raw, tmp_path / "curated")  # unchanged files: their shard would be linked whole
+    assert sum(cleaned_docs) == 2 and not _outputs(second)["rejects"]
+    assert sorted(row[1] for row in _outputs(second)["articles"]) == ["other.html", "page.html"]
 
 
 def test_a_rewrite_that_keeps_size_and_mtime_is_still_read_and_cleaned(tmp_path, corpus, cleaned_docs, reads):
