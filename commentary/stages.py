@@ -45,6 +45,8 @@ _WORDS_OTHERWISE_IN_LOWER_CASE = "[\ua7d2\ua7d4]"
 _LIST_FIELDS = {name for name in models.SOURCED_FIELDS if get_origin(get_type_hints(models.Article)[name]) is list}
 #: Fixed so that signatures, and so duplicate groups, are the same in every run.
 _MINHASH_SEED = 1
+#: The base of a word's hash (``_word_hashes``): FNV-1's 64-bit prime, odd and so invertible modulo 2**64.
+_WORD_BASE = 0x100000001B3
 #: Signature pairs compared at once (bounds the memory of the check: about 1 KiB per pair).
 _CHECKED_PAIRS = 8192
 #: An LSH bucket of more rows than this (one story copied to hundreds of sites) is joined by a search from row to row
@@ -354,13 +356,13 @@ def minhash_signatures(bodies: list[str] | pl.Series) -> np.ndarray:
 def _signatures(words: pl.Series) -> np.ndarray:
     """``minhash_signatures`` of bodies whose ``minhash_words`` are ``words``.
 
-    Words are hashed by Polars, a shingle's hash mixes its words' hashes (NumPy), and rensa computes the signatures of
-    the whole shard from those hashes in one call.
+    Words are hashed by ``_word_hashes``, a shingle's hash mixes its words' hashes (NumPy), and rensa computes the
+    signatures of the whole shard from those hashes in one call.
     """
     from rensa import RMinHash
 
     counts = words.list.len().to_numpy().astype(np.int64)
-    hashes = words.explode().drop_nulls().hash(seed=_MINHASH_SEED).to_numpy()
+    hashes = _word_hashes(words.explode().drop_nulls())
     starts = np.cumsum(counts) - counts
     size = np.minimum(SHINGLE_WORDS, counts)
     shingles = np.where(counts > 0, counts - size + 1, 0)  # per body: its number of shingles
@@ -369,6 +371,36 @@ def _signatures(words: pl.Series) -> np.ndarray:
     offsets = np.r_[0, np.cumsum(shingles)].astype(np.uint64)
     matrix = RMinHash.digest_matrix_from_flat_token_hashes(_mix64(mixed), offsets, MINHASH_PERMUTATIONS, _MINHASH_SEED)
     return np.array(matrix.to_rows(), dtype=np.uint32).reshape(len(words), MINHASH_PERMUTATIONS)
+
+
+def _word_hashes(words: pl.Series) -> np.ndarray:
+    """A 64-bit hash of each of ``words``: the polynomial of its UTF-8 bytes in _WORD_BASE modulo 2**64, mixed
+    (``_mix64``); the same on every machine, where Polars' string hash differs between x86-64 and arm64
+    (pola-rs/polars#10439).
+
+    Each distinct word is hashed once, from prefix sums over the bytes of all of them: with ``b`` a word's bytes from
+    position ``s`` to ``e - 1`` and ``B`` the base, ``sum(b[i] * B**(e-1-i)) = B**(e-1) * sum(b[i] * B**-i)``.
+    """
+    if words.is_empty():
+        return np.empty(0, np.uint64)
+    distinct = words.unique()
+    text = distinct.to_arrow().cast(pa.large_string())
+    offsets = np.frombuffer(text.buffers()[1], np.int64)[text.offset:text.offset + len(text) + 1]
+    data = np.frombuffer(text.buffers()[2], np.uint8)[offsets[0]:offsets[-1]].astype(np.uint64)
+    starts, ends = offsets[:-1] - offsets[0], offsets[1:] - offsets[0]
+    prefix = np.zeros(len(data) + 1, np.uint64)
+    np.cumsum(data * _powers(pow(_WORD_BASE, -1, 2**64), len(data)), out=prefix[1:])
+    hashes = (prefix[ends] - prefix[starts]) * _powers(_WORD_BASE, len(data))[np.maximum(ends - 1, 0)]
+    table = pl.DataFrame({"word": distinct, "hash": _mix64(hashes)})
+    return words.to_frame("word").join(table, on="word", how="left", maintain_order="left")["hash"].to_numpy()
+
+
+def _powers(base: int, count: int) -> np.ndarray:
+    """``base**0 .. base**(count - 1)`` modulo 2**64."""
+    out = np.ones(max(count, 1), np.uint64)
+    if count > 1:
+        np.cumprod(np.full(count - 1, base, np.uint64), out=out[1:])
+    return out
 
 
 def _shingle_hashes(hashes: np.ndarray, first: np.ndarray, width: np.ndarray) -> np.ndarray:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import platform
 import subprocess
 import sys
 from pathlib import Path
@@ -313,18 +314,21 @@ def test_a_publish_compares_with_the_kept_hashes_of_the_latest_release(tmp_path,
     hash_table = versions.hash_table
     monkeypatch.setattr(versions, "hash_table", lambda files: pytest.fail("the latest release was read again"))
     assert _publish(tmp_path, "r2", {**BASE, "a.txt": "one better day"})["version"] == "1.0.1"
-    # Polars' hashes differ between its versions: hashes kept under another version are computed afresh.
+    # Polars' hashes differ between its versions and processors: hashes kept under another one are computed afresh.
     computed = []
     monkeypatch.setattr(versions, "hash_table", lambda files: computed.append(files) or hash_table(files))
     monkeypatch.setattr(pl, "__version__", "0.0.0")
     assert _publish(tmp_path, "r3", {**BASE, "a.txt": "one better day", "b.txt": "two better days"})["version"] == "1.0.2"
     assert len(computed) == 2 and _changes(tmp_path, "1.0.2") == [("modified", "body,body_sha256")]
+    monkeypatch.setattr(platform, "machine", lambda: "arm64")  # the curated folder moved to another kind of machine
+    assert _publish(tmp_path, "r3b", {**BASE, "a.txt": "one better day"})["version"] == "1.0.3"
+    assert len(computed) == 4 and _changes(tmp_path, "1.0.3") == [("modified", "body,body_sha256")]
     # Unreadable kept hashes are computed afresh too.
     monkeypatch.undo()
-    assert _publish(tmp_path, "r4", {**BASE, "a.txt": "one better day"})["version"] == "1.0.3"
+    assert _publish(tmp_path, "r4", {**BASE, "a.txt": "one better day", "b.txt": "two better days"})["version"] == "1.0.4"
     (tmp_path / "cache" / "release-hashes" / "articles.parquet").write_bytes(b"PAR1 not parquet")
-    assert _publish(tmp_path, "r5", BASE)["version"] == "1.0.4"
-    assert _changes(tmp_path, "1.0.4") == [("modified", "body,body_sha256")]
+    assert _publish(tmp_path, "r5", {**BASE, "b.txt": "two better days"})["version"] == "1.0.5"
+    assert _changes(tmp_path, "1.0.5") == [("modified", "body,body_sha256")]
 
 
 def test_the_quality_suite_knows_every_furniture_rule_and_passes_prose():

@@ -15,6 +15,7 @@ import functools
 import json
 import logging
 import os
+import platform
 import queue
 import shutil
 import sys
@@ -142,10 +143,11 @@ def _hashes_path(curated_root: Path, table: str) -> Path:
 
 
 def _hashes_stamp(manifest: dict) -> bytes:
-    """What kept hashes must have been computed from: the release's content, by this Polars version (its
-    hashes are not stable across versions) and this hashing code (``commentary/release/versions.py``)."""
+    """What kept hashes must have been computed from: the release's content, by this Polars version on this kind of
+    processor (its hashes differ between versions, and its string hashes between x86-64 and arm64) and this hashing
+    code (``commentary/release/versions.py``)."""
     code = sha256_file(Path(versions.__file__))[:16]
-    return f"{manifest['content_fingerprint']} polars {pl.__version__} changelog {code}".encode()
+    return f"{manifest['content_fingerprint']} polars {pl.__version__} {platform.machine()} changelog {code}".encode()
 
 
 def _remember_hashes(curated_root: Path, manifest: dict, hashes: dict[str, versions.TableHashes]) -> None:
