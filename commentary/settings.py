@@ -20,9 +20,10 @@ STAMP_SETTLE_SECONDS = 2
 #: that version meanwhile: repair ``earlier-version-kept``). The environment variable
 #: COMMENTARY_MIN_FILE_AGE_SECONDS overrides it (the test suite sets 0: its files are fresh).
 MIN_FILE_AGE_SECONDS = float(os.environ.get("COMMENTARY_MIN_FILE_AGE_SECONDS", "5"))
-#: Latest year of a publication date, on a page or in a sidecar: a later one is a placeholder (9999-12-31) or a typing
-#: error. Fixed, so that no date depends on the day of the run; a WARC record's dates are also bounded by the day
-#: after its fetch (``stages._article``).
+#: Years of a publication date on a page (a sidecar's may be from 1900): an earlier or later one is a placeholder
+#: (0001-01-01, 9999-12-31) or a typing error. Fixed, so that no date depends on the day of the run; a WARC record's
+#: dates are also bounded by the day after its fetch (``stages._article``).
+MIN_PLAUSIBLE_YEAR = 1990
 MAX_PLAUSIBLE_YEAR = 2099
 #: HTML pages of more decoded characters than this are rejected ``too-costly`` before they are parsed:
 #: parsing costs about 55 bytes of memory per character (a 27 MiB one-line page took 1.5 GB and 42 s).

@@ -9,7 +9,7 @@ import datetime as dt
 import hashlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from itertools import chain
+from itertools import chain, pairwise
 from pathlib import Path
 from typing import NamedTuple, TypeVar, get_origin, get_type_hints
 
@@ -47,6 +47,9 @@ _LIST_FIELDS = {name for name in models.SOURCED_FIELDS if get_origin(get_type_hi
 _MINHASH_SEED = 1
 #: The base of a word's hash (``_word_hashes``): FNV-1's 64-bit prime, odd and so invertible modulo 2**64.
 _WORD_BASE = 0x100000001B3
+#: Bytes of words hashed at once: the hash's arrays take about 40 bytes per byte (a shard of long CJK words, each a
+#: word of its own, used to take 1 GB for 30 MB).
+_HASHED_BYTES = 1 << 20
 #: Signature pairs compared at once (bounds the memory of the check: about 1 KiB per pair).
 _CHECKED_PAIRS = 8192
 #: An LSH bucket of more rows than this (one story copied to hundreds of sites) is joined by a search from row to row
@@ -244,8 +247,8 @@ def _clean_each(texts: list[str], extracted: list[bool]) -> list[CleanedPage | E
 
 def _article(doc: dict, html_meta: dict, page: CleanedPage) -> tuple[dict, list[str]]:
     """Merge fields by precedence (sidecar, then HTML metadata, then the visible text); returns the article and why
-    each date it did not take was dropped: a WARC record's after the day after its fetch (the next source's is taken;
-    the next day, as a page's time zone may be ahead of UTC)."""
+    each date passed over was dropped: a WARC record's more than a day after its fetch (a page's time zone may be
+    ahead of UTC), in which case the next source's is taken."""
     row = {key: doc[key] for key in ("doc_id", "source_path", "source_sha256", "format")}
     fetched = warc.fetched_on(doc.get("fetched_at"))
     latest = fetched + dt.timedelta(days=1) if fetched else None
@@ -255,9 +258,10 @@ def _article(doc: dict, html_meta: dict, page: CleanedPage) -> tuple[dict, list[
         sourced = ((doc.get(name), "sidecar"), from_html, (getattr(page, name, None), page.field_sources.get(name)))
         candidates = [(value, source) for value, source in ((_valid(v), s) for v, s in sourced) if value]
         if name in _DATE_FIELDS and latest is not None:
-            dropped += [f"{name} {value.isoformat()} from {source} is more than a day after the page was fetched, on "
-                        f"{fetched.isoformat()}" for value, source in candidates if value > latest]
-            candidates = [(value, source) for value, source in candidates if value <= latest]
+            while candidates and candidates[0][0] > latest:
+                (value, source), *candidates = candidates
+                dropped.append(f"{name} {value.isoformat()} from {source} is more than a day after the page was fetched, on "
+                               f"{fetched.isoformat()}")
         value, source = candidates[0] if candidates else (None, None)
         row[name] = value if value or name not in _LIST_FIELDS else []
         sources[name] = source
@@ -378,21 +382,27 @@ def _word_hashes(words: pl.Series) -> np.ndarray:
     (``_mix64``); the same on every machine, where Polars' string hash differs between x86-64 and arm64
     (pola-rs/polars#10439).
 
-    Each distinct word is hashed once, from prefix sums over the bytes of all of them: with ``b`` a word's bytes from
-    position ``s`` to ``e - 1`` and ``B`` the base, ``sum(b[i] * B**(e-1-i)) = B**(e-1) * sum(b[i] * B**-i)``.
+    Words are hashed from prefix sums over the bytes of words of about _HASHED_BYTES at a time: with ``b`` a word's
+    bytes from position ``s`` to ``e - 1`` and ``B`` the base, ``sum(b[i] * B**(e-1-i)) = B**(e-1) * sum(b[i] * B**-i)``.
     """
-    if words.is_empty():
+    text = words.to_arrow().cast(pa.large_string())
+    if not len(text):
         return np.empty(0, np.uint64)
-    distinct = words.unique()
-    text = distinct.to_arrow().cast(pa.large_string())
     offsets = np.frombuffer(text.buffers()[1], np.int64)[text.offset:text.offset + len(text) + 1]
-    data = np.frombuffer(text.buffers()[2], np.uint8)[offsets[0]:offsets[-1]].astype(np.uint64)
-    starts, ends = offsets[:-1] - offsets[0], offsets[1:] - offsets[0]
-    prefix = np.zeros(len(data) + 1, np.uint64)
-    np.cumsum(data * _powers(pow(_WORD_BASE, -1, 2**64), len(data)), out=prefix[1:])
-    hashes = (prefix[ends] - prefix[starts]) * _powers(_WORD_BASE, len(data))[np.maximum(ends - 1, 0)]
-    table = pl.DataFrame({"word": distinct, "hash": _mix64(hashes)})
-    return words.to_frame("word").join(table, on="word", how="left", maintain_order="left")["hash"].to_numpy()
+    data = np.frombuffer(text.buffers()[2], np.uint8)
+    bounds = [0]
+    while bounds[-1] < len(text):
+        bounds.append(max(bounds[-1] + 1, int(np.searchsorted(offsets, offsets[bounds[-1]] + _HASHED_BYTES, side="right")) - 1))
+    longest = int(np.diff(offsets[bounds]).max())
+    powers, inverse_powers = _powers(_WORD_BASE, longest), _powers(pow(_WORD_BASE, -1, 2**64), longest)
+    hashes = np.empty(len(text), np.uint64)
+    for first, last in pairwise(bounds):
+        chunk = data[offsets[first]:offsets[last]].astype(np.uint64)
+        starts, ends = offsets[first:last] - offsets[first], offsets[first + 1:last + 1] - offsets[first]
+        prefix = np.zeros(len(chunk) + 1, np.uint64)
+        np.cumsum(chunk * inverse_powers[:len(chunk)], out=prefix[1:])
+        hashes[first:last] = (prefix[ends] - prefix[starts]) * powers[np.maximum(ends - 1, 0)]
+    return _mix64(hashes)
 
 
 def _powers(base: int, count: int) -> np.ndarray:

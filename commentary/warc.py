@@ -29,7 +29,7 @@ from fastwarc.warc import ArchiveIterator, WarcRecordType
 
 from commentary.ingest import (BYTE_ORDER_MARKS, UTF_16, RawFile, RejectedFile, check_cost, decode_bytes, doc_id_for, http_url,
                                inflate, regular_file, web_encoding)
-from commentary.settings import MAX_DECOMPRESSED_BYTES
+from commentary.settings import MAX_DECOMPRESSED_BYTES, MAX_PLAUSIBLE_YEAR, MIN_PLAUSIBLE_YEAR
 from commentary.storage import RemoteFolder
 
 #: HTTP content types that are documents; every other type is rejected (``not-html``).
@@ -226,12 +226,14 @@ def read_record(handle: BinaryIO, entry: WarcRecordEntry) -> tuple[dict, list[tu
 
 
 def fetched_on(warc_date: str | None) -> dt.date | None:
-    """The day (UTC) of a ``WARC-Date`` (ISO 8601), or None when it is missing or not a date-time."""
+    """The day (UTC) of a ``WARC-Date`` (ISO 8601), or None when it is missing, not a date-time or out of the years
+    a publication date may take (a crawler whose clock was reset)."""
     try:
         fetched = dt.datetime.fromisoformat(warc_date or "")
-    except ValueError:
+        day = fetched.astimezone(dt.UTC).date() if fetched.tzinfo else fetched.date()
+    except (ValueError, OverflowError):  # OverflowError: a time zone that takes it out of the years 1-9999
         return None
-    return fetched.astimezone(dt.UTC).date() if fetched.tzinfo else fetched.date()
+    return day if MIN_PLAUSIBLE_YEAR <= day.year <= MAX_PLAUSIBLE_YEAR else None
 
 
 def _check_status(status: int | None, location: str | None) -> None:

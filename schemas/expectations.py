@@ -18,13 +18,17 @@ import pandas as pd
 from great_expectations.data_context.types.base import ProgressBarsConfig
 
 from commentary.data_docs import make_offline
+from commentary.settings import MAX_PLAUSIBLE_YEAR, MIN_PLAUSIBLE_YEAR
 from schemas.measures import ARTICLE_MEASURES
 from schemas.models import CATEGORIES
 
 #: Bodies shorter than this are suspicious (a teaser, a listing); longer ones are bounded by ingest caps.
 MIN_BODY_CHARS = 200
 #: Dates are compared as timestamps: pandas holds a date column as ``datetime64``, which GX cannot compare with ``date``.
-EARLIEST_DATE = dt.datetime(1990, 1, 1)
+EARLIEST_DATE = dt.datetime(MIN_PLAUSIBLE_YEAR, 1, 1)
+LATEST_DATE = dt.datetime(MAX_PLAUSIBLE_YEAR, 12, 31)
+
+
 def _critical(expectation: gxe.Expectation, per_row: bool = False) -> gxe.Expectation:
     """Mark ``expectation`` critical; ``per_row``: its failing rows are quarantined instead of the release held."""
     expectation.meta = {"critical": True, "per_row": per_row}
@@ -33,7 +37,6 @@ def _critical(expectation: gxe.Expectation, per_row: bool = False) -> gxe.Expect
 
 def suites() -> dict[str, list[gxe.Expectation]]:
     """The expectations of each stage, by stage table name."""
-    tomorrow = dt.datetime.combine(dt.date.today() + dt.timedelta(days=1), dt.time())
     return {
         "ingested": [
             _critical(gxe.ExpectTableRowCountToBeBetween(min_value=1)),
@@ -51,7 +54,7 @@ def suites() -> dict[str, list[gxe.Expectation]]:
             gxe.ExpectColumnValuesToNotBeNull(column="title", mostly=0.95),
             gxe.ExpectColumnValuesToBeBetween(column="body_chars", min_value=MIN_BODY_CHARS, mostly=0.95),
             gxe.ExpectColumnValuesToBeBetween(column="word_count", min_value=1),
-            gxe.ExpectColumnValuesToBeBetween(column="published_date", min_value=EARLIEST_DATE, max_value=tomorrow),
+            gxe.ExpectColumnValuesToBeBetween(column="published_date", min_value=EARLIEST_DATE, max_value=LATEST_DATE),
         ],
         "furniture": [
             _critical(gxe.ExpectColumnValuesToBeInSet(column="category", value_set=[c for c in CATEGORIES if c != "body"])),

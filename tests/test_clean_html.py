@@ -120,9 +120,19 @@ def test_author_strings_are_split_and_stripped():
     ("2019-02-30", None),
     ("yesterday", None),
     ("01 Jan 99999999999999999999 00:00", None),  # beyond any datetime
+    ("2099-12-31T23:00:00", dt.date(2099, 12, 31)),  # fixed bounds, whatever the day of the run
+    ("2100-01-01", None),
 ])
 def test_parse_date(raw, expected):
     assert parse_date(raw) == expected
+
+
+def test_a_date_only_htmldate_finds_is_bounded_by_fixed_years_not_by_the_day_of_the_run():
+    paragraphs = "".join(f"<p>The council voted on Tuesday to expand the night bus network, paragraph {i}.</p>" for i in range(6))
+    for written, expected in (("2031-06-01T08:00:00", dt.date(2031, 6, 1)), ("2099-12-31T22:00:00", dt.date(2099, 12, 31))):
+        tree = parse_html(f"<html><head><title>Night buses</title></head><body><article>"
+                               f"<time datetime='{written}'>the day</time>{paragraphs}</article></body></html>")
+        assert html.extract_page_metadata(tree, None)["published_date"] == (expected, "trafilatura")
 
 
 @pytest.mark.parametrize("head, field, expected", [

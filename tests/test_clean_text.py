@@ -321,7 +321,7 @@ def test_parse_date_formats():
 
 
 @pytest.mark.parametrize("line, rule_id, field, expected", [
-    # Dates before 1990 or after tomorrow are placeholders or typing errors, as in page metadata.
+    # Dates before 1990 or after 2099 are placeholders or typing errors, as in page metadata.
     ("Published on 0001-01-01", "byline.dateline", "published_date", None),
     ("Updated: December 1, 2999", "byline.dateline", "published_date", None),
     ("25.06.2021", "byline.dateline", "published_date", dt.date(2021, 6, 25)),

@@ -107,7 +107,10 @@ def _run(raw: Path, curated: Path, shard_size: int = 500) -> tuple[steps.RunPlan
 @pytest.mark.parametrize(("warc_date", "day"), [("2026-11-02T23:30:00-05:00", dt.date(2026, 11, 3)),
                                                ("2026-11-02T10:00:03Z", dt.date(2026, 11, 2)),
                                                ("2026-11-02T10:00:03", dt.date(2026, 11, 2)),
-                                               ("yesterday", None), (None, None)])
+                                               ("yesterday", None), (None, None),
+                                               # out of range once in UTC, or a crawler's clock reset: no fetch day
+                                               ("0001-01-01T00:00:00+01:00", None), ("9999-12-31T23:00:00Z", None),
+                                               ("1970-01-01T00:00:00Z", None)])
 def test_a_record_was_fetched_on_its_warc_date_in_utc(warc_date, day):
     assert warc.fetched_on(warc_date) == day
 
@@ -115,17 +118,20 @@ def test_a_record_was_fetched_on_its_warc_date_in_utc(warc_date, day):
 def test_a_record_dated_more_than_a_day_after_its_fetch_loses_that_date_to_the_next_source(tmp_path, articles):
     title, body = articles[0]
 
-    def page(published: str) -> bytes:  # its metadata date, and a visible dateline before its fetch on 2026-11-02
-        html = html_page(title, "November 1, 2026\n\n" + body).replace(
+    def page(published: str, dateline: str = "November 1, 2026") -> bytes:  # its metadata date and its visible dateline
+        html = html_page(title, f"{dateline}\n\n" + body).replace(
             "</title>", f"</title><meta property='article:published_time' content='{published}'>")
         return _http("200 OK", {"Content-Type": "text/html"}, html.encode())
 
-    write_warc(tmp_path / "crawl.warc", [_record(WarcRecordType.response, 1, page("2026-11-04"), "https://example.org/a"),
-                                         _record(WarcRecordType.response, 2, page("2026-11-03"), "https://example.org/b")], False)
+    fetched_on_2026_11_02 = [page("2026-11-04"), page("2026-11-03"), page("2026-11-01", dateline="November 9, 2026")]
+    write_warc(tmp_path / "crawl.warc", [_record(WarcRecordType.response, n, block, f"https://example.org/{n}")
+                                         for n, block in enumerate(fetched_on_2026_11_02, start=1)], False)
     ingested, _, _ = stages.ingest(tmp_path, warc.expand(tmp_path, discover(tmp_path), None))
     articles, _, _, _, repairs = stages.clean(ingested)
     assert dict(articles.select("url", "published_date").iter_rows()) == {
-        "https://example.org/a": dt.date(2026, 11, 1), "https://example.org/b": dt.date(2026, 11, 3)}
+        "https://example.org/1": dt.date(2026, 11, 1), "https://example.org/2": dt.date(2026, 11, 3),
+        "https://example.org/3": dt.date(2026, 11, 1)}
+    # Only a date passed over is named: the third page's later dateline was never its date.
     assert [row["detail"] for row in repairs if row["reason"] == "metadata-dropped"] == [
         "published_date 2026-11-04 from og is more than a day after the page was fetched, on 2026-11-02"]
 

@@ -3,7 +3,7 @@
 A date is written with the month's name ("Aug 25, 2021", "25 August 2021"; month names in
 ``commentary/rules/lexicons/dates.toml``) or in figures ("2021-08-25", "6/25/2021" month first as
 written by US outlets, "25/06/2021" or "25.06.2021" day first). A date before MIN_PLAUSIBLE_YEAR or after
-MAX_PLAUSIBLE_YEAR (``settings``) is no date: such values are placeholders (0001-01-01, 9999-12-31) or
+MAX_PLAUSIBLE_YEAR (both in ``settings``) is no date: such values are placeholders (0001-01-01, 9999-12-31) or
 typing errors. Neither bound depends on the day of the run.
 """
 from __future__ import annotations
@@ -13,11 +13,9 @@ import email.utils
 import re
 
 from commentary.clean.rules import load_lexicon
-from commentary.settings import MAX_PLAUSIBLE_YEAR
+from commentary.settings import MAX_PLAUSIBLE_YEAR, MIN_PLAUSIBLE_YEAR
 
 MONTHS = {name: int(number) for number, names in load_lexicon("dates")["months"].items() for name in names}
-#: Oldest year accepted for a publication date.
-MIN_PLAUSIBLE_YEAR = 1990
 _MONTH = r"(?P<month>[A-Za-z]{3,9})\.?"
 _DAY = r"(?P<day>\d{1,2})(?:st|nd|rd|th)?"
 #: Dates written in a line, tried in this order; the first valid and plausible one is the line's date.

@@ -108,7 +108,7 @@ TRAFILATURA_FALLBACK_FIELDS = ("title", "authors", "published_date", "outlet")
 MAX_OUTLET_WORDS = 4
 #: htmldate's latest date: fixed, where its own default (the end of today) would make a page's date depend on the
 #: day of the run.
-_LATEST_SEARCHED_DATE = dt.datetime(settings.MAX_PLAUSIBLE_YEAR, 12, 31)
+_LATEST_SEARCHED_DATE = dt.datetime(settings.MAX_PLAUSIBLE_YEAR, 12, 31, 23, 59, 59)
 
 _META_TITLE = (("og", "og:title"), ("meta", "twitter:title"))
 _META_AUTHOR = (
