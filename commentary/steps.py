@@ -32,7 +32,7 @@ from schemas.validation import DETAIL, REASON, split_valid
 
 log = logging.getLogger(__name__)
 #: Clean rejects never reused by a later run: their outcome depends on the machine's load, not on the document (an
-#: extraction stopped after ``HTML_TIMEOUT_SECONDS``), so each run cleans such a document again.
+#: extraction stopped after ``HTML_TIMEOUT_SECONDS``, or killed for want of memory), so each run cleans it again.
 LOAD_DEPENDENT_REASONS = ("too-costly",)
 
 

@@ -296,6 +296,24 @@ def test_an_html_page_that_outlives_its_time_is_rejected_and_the_others_released
     assert "took more than 1 s" in rejects[0]["detail"]
 
 
+def test_an_html_page_whose_extraction_process_is_killed_is_too_costly_and_the_others_released(tmp_path, monkeypatch):
+    # The out-of-memory killer stops a process with SIGKILL; so does this stand-in for the interpreter.
+    killer = tmp_path / "killed-python"
+    killer.write_text("#!/bin/sh\nkill -9 $$\n")
+    killer.chmod(0o755)
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "huge.html").write_text(ARTICLE_HTML.replace("</body>", "<p>" + "word " * 200 + "</p></body>"))
+    (raw / "good.html").write_text(ARTICLE_HTML)
+    monkeypatch.setattr(settings, "HTML_ISOLATE_CHARS", len(ARTICLE_HTML))
+    monkeypatch.setattr("commentary.clean.html.sys.executable", str(killer))
+    ingested, _, _ = stages.ingest(raw, discover(raw))
+    articles, _, _, rejects, _ = stages.clean(ingested)
+    assert articles["source_path"].to_list() == ["good.html"]
+    assert [(r["source_path"], r["reason"]) for r in rejects] == [("huge.html", "too-costly")]
+    assert "killed by signal 9" in rejects[0]["detail"]
+
+
 def test_lone_surrogates_and_control_characters_in_metadata_are_cleaned_and_the_run_goes_on(tmp_path, articles):
     # JSON escapes can name half of a surrogate pair (a CMS cutting an emoji in two) or a control character.
     headline = '<script type="application/ld+json">{"@type": "NewsArticle", "headline": "Night \\ud83d buses\\u001b[31m"}</script>'

@@ -150,7 +150,8 @@ class HtmlExtraction:
 
 
 class TooCostly(Exception):
-    """A page whose extraction outlived ``HTML_TIMEOUT_SECONDS`` in its own process."""
+    """A page whose extraction outlived ``HTML_TIMEOUT_SECONDS`` in its own process, or whose process was killed (by
+    the system's out-of-memory killer, most often)."""
 
 
 @dataclass
@@ -261,7 +262,7 @@ def _not_an_article(reading: PageReading, text: str) -> str | None:
 def extract_isolated(html: str, url: str | None = None,
                      timeout: float | None = None) -> HtmlExtraction:
     """:func:`extract_html` in a fresh interpreter, killed after ``timeout`` seconds
-    (``HTML_TIMEOUT_SECONDS``); raises :class:`TooCostly` when it expires. The child also stops itself
+    (``HTML_TIMEOUT_SECONDS``); raises :class:`TooCostly` when it expires or when the process is killed. The child also stops itself
     at that time (an alarm), so it cannot outlive a parent that was killed."""
     timeout = settings.HTML_TIMEOUT_SECONDS if timeout is None else timeout
     command = [sys.executable, "-c", f"from commentary.clean.html import _extract_stdin; _extract_stdin({timeout!r})"]
@@ -270,6 +271,9 @@ def extract_isolated(html: str, url: str | None = None,
                               timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
         raise TooCostly(f"{len(html)} characters of HTML: extraction took more than {timeout:g} s; stopped") from None
+    if done.returncode < 0:
+        raise TooCostly(f"{len(html)} characters of HTML: the extraction process was killed by signal {-done.returncode} "
+                        "(out of memory?)")
     if done.returncode != 0 or not done.stdout:
         last = done.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or [""]
         raise RuntimeError(f"extraction process failed (exit code {done.returncode}) {last[0][:300]}".strip())
