@@ -211,6 +211,10 @@ def _writable(folder: Path) -> bool:
 
 
 def _run(args) -> int:
+    if args.runner == "dask" and args.inline:
+        raise UserError("--runner dask runs the shards through Prefect: leave out --inline")
+    if args.scheduler and args.runner != "dask":
+        raise UserError("--scheduler is the address of a Dask scheduler: add --runner dask")
     check_run_arguments(args.raw, args.curated, args.shard_size, args.mirror)
     # Errors are told in one line by ``_dispatch``; Prefect's log stays in its UI, and comes to the terminal with --debug.
     os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "INFO" if args.debug else "CRITICAL")

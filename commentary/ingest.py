@@ -26,7 +26,7 @@ from ftfy.badness import BADNESS_RE
 
 from commentary.settings import (
     MAX_CONTROL_SHARE, MAX_DECOMPRESSED_BYTES, MAX_HTML_CHARS, MAX_LINE_CHARS, MAX_PLAUSIBLE_YEAR, MAX_RAW_BYTES, MAX_SIDECAR_BYTES,
-    MAX_TEXT_LINES, MIN_FILE_AGE_SECONDS,
+    MAX_TEXT_LINES, MIN_FILE_AGE_SECONDS, MIN_SIDECAR_YEAR,
 )
 from commentary.storage import RemoteFolder
 
@@ -62,6 +62,10 @@ MAX_ENCODING_MESS = 0.2
 WESTERN_MESS_MARGIN = 0.1
 #: Labels that browsers read as windows-1252 (its superset): latin-1 and ASCII.
 _READ_AS_CP1252 = frozenset({"latin-1", "iso8859-1", "ascii"})
+#: What ends a line of a text file besides ``\n``: the line and paragraph separators (U+2028, U+2029), NEL, form
+#: feed and vertical tab, as Python's ``str.splitlines`` reads them. Not in HTML, where they may stand in a string of a
+#: script (JSON allows U+2028 there, not a line break).
+_TEXT_LINE_BREAK = re.compile("[\u2028\u2029\x85\x0c\x0b]")
 #: What ``valid_text`` replaces (lone surrogates) or drops (control characters other than tabs and line breaks).
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f]")
@@ -203,6 +207,8 @@ def read_raw(raw_root: Path | RemoteFolder, raw: RawFile) -> tuple[dict, list[tu
     text, repairs = decode_bytes(content, raw.format)
     if not text.strip():
         raise RejectedFile("empty", "file holds no text")
+    if raw.format == "text":
+        text = _TEXT_LINE_BREAK.sub("\n", text)
     check_cost(text, raw.format)
     if raw.format == "text":
         text, cut = cap_long_lines(text)
@@ -321,7 +327,8 @@ def valid_text(text: str) -> str:
 def decode_bytes(content: bytes, fmt: str) -> tuple[str, list[tuple[str, str]]]:
     """Decode bytes: BOM, UTF-16 by its NUL pattern, UTF-8, a declared HTML charset, then cp1252.
 
-    Returns the text with line ends unified and the repairs made; rejects bytes that are not text.
+    Returns the text with line ends unified and without byte order marks (a leading one, and those that joining files
+    left inside), and the repairs made; rejects bytes that are not text.
     """
     if content.startswith(BINARY_MAGIC):
         raise RejectedFile("binary-content", "bytes are an image, PDF, archive or executable, not text")
@@ -353,7 +360,7 @@ def decode_bytes(content: bytes, fmt: str) -> tuple[str, list[tuple[str, str]]]:
     bad = _not_text_count(content) if utf8 else len(_NOT_TEXT.findall(text))
     if bad > MAX_CONTROL_SHARE * len(text):
         raise RejectedFile("binary-content", f"{bad} of {len(text)} characters are control codes or undecodable as {encoding}")
-    return text.replace("\r\n", "\n").replace("\r", "\n"), repairs
+    return text.replace("\r\n", "\n").replace("\r", "\n").replace("\ufeff", ""), repairs
 
 
 def _looks_bad(text: str) -> bool:
@@ -541,11 +548,12 @@ def http_url(value: str) -> str | None:
 
 
 def _sidecar_date(name: str, value: str) -> dt.date:
-    """The date of an ISO date or date-time, all of it valid, from 1900 to MAX_PLAUSIBLE_YEAR."""
+    """The date of an ISO date or date-time, all of it valid, from MIN_SIDECAR_YEAR to MAX_PLAUSIBLE_YEAR."""
     try:
         date = dt.date.fromisoformat(value) if len(value) == 10 else dt.datetime.fromisoformat(value).date()
     except ValueError as error:
         raise RejectedFile("invalid-sidecar", f"{name}: published_date {value!r} is not an ISO date or date-time") from error
-    if not 1900 <= date.year <= MAX_PLAUSIBLE_YEAR:
-        raise RejectedFile("invalid-sidecar", f"{name}: published_date {value!r} is not between 1900 and {MAX_PLAUSIBLE_YEAR}")
+    if not MIN_SIDECAR_YEAR <= date.year <= MAX_PLAUSIBLE_YEAR:
+        raise RejectedFile("invalid-sidecar", f"{name}: published_date {value!r} is not between {MIN_SIDECAR_YEAR} and "
+                                              f"{MAX_PLAUSIBLE_YEAR}")
     return date

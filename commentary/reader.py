@@ -29,6 +29,11 @@ PROJECT_CURATED = Path(__file__).resolve().parents[1] / "curated"
 LATEST_LINK = "latest"
 #: ``releases/.pending``: the version of a release renamed into place before ``LATEST`` names it (``unpublished``).
 PENDING = ".pending"
+#: What every release's manifest holds and readers use (``commentary releases``, ``show``, the changelog), by type;
+#: a manifest without one of them is incomplete: ``verify`` says so and ``list_releases`` leaves it out.
+MANIFEST_KEYS = {"version": str, "previous_version": (str, type(None)), "created_at": str, "content_fingerprint": str,
+                 "counts": dict, "changes": dict, "files": dict}
+_MISSING = object()
 
 
 class NoRelease(FileNotFoundError):
@@ -53,16 +58,21 @@ def unpublished(curated_root: Path) -> str | None:
     return version if version and version != latest_version(curated_root) else None
 
 
+def manifest_gaps(manifest: dict) -> list[str]:
+    """The keys that readers need (MANIFEST_KEYS) that ``manifest`` lacks or holds as another type."""
+    return [key for key, kind in MANIFEST_KEYS.items() if not isinstance(manifest.get(key, _MISSING), kind)]
+
+
 def list_releases(curated_root: Path, with_unpublished: bool = False) -> list[dict]:
     """The manifests of all published releases (``with_unpublished``: and of the ``unpublished`` one), oldest version
-    first; a manifest that is no JSON object of its own folder's version is left out (``damaged_releases``)."""
+    first; a manifest that is no complete JSON object of its own folder's version is left out (``damaged_releases``)."""
     found = []
     manifests = list(releases_dir(curated_root).glob(f"*/{MANIFEST}"))  # before .pending is read: a publish writes it first
     hidden = None if with_unpublished else unpublished(curated_root)
     for folder in manifests:
         with contextlib.suppress(ValueError):
             manifest = json.loads(folder.read_text())
-            if isinstance(manifest, dict) and manifest.get("version") == folder.parent.name != hidden:
+            if isinstance(manifest, dict) and manifest.get("version") == folder.parent.name != hidden and not manifest_gaps(manifest):
                 found.append((parse_version(folder.parent.name), manifest))
     return [manifest for _, manifest in sorted(found, key=lambda item: item[0])]
 
@@ -142,13 +152,16 @@ def verify(curated_root: Path, version: str = "latest") -> list[str]:
 def _verified(folder: Path) -> list[str]:
     """``verify`` of the release folder ``folder``."""
     try:
-        listed = json.loads((folder / MANIFEST).read_text())["files"]
-        if not isinstance(listed, dict):
-            raise ValueError("files is not an object")
+        manifest = json.loads((folder / MANIFEST).read_text())
+        if not isinstance(manifest, dict):
+            raise ValueError("not a JSON object")
     except FileNotFoundError:
         return [f"{folder.name}/manifest.json: missing"]
-    except (OSError, ValueError, KeyError, TypeError, UnicodeDecodeError) as error:
+    except (OSError, ValueError, UnicodeDecodeError) as error:
         return [f"{folder.name}/manifest.json: unreadable ({error})"]
+    if gaps := manifest_gaps(manifest):
+        return [f"{folder.name}/manifest.json: incomplete (no valid {', '.join(gaps)})"]
+    listed = manifest["files"]
     problems = []
     for rel, entry in sorted(listed.items()):
         path = folder / rel

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from itertools import chain, pairwise
@@ -23,7 +24,9 @@ from commentary.clean.extractors import brief
 from commentary.clean.html import TooCostly, extract_html_shard
 from commentary.clean.text import clean_shard
 from commentary.ingest import RawFile, RejectedFile, cap_long_lines, http_url, read_raw, valid_text
-from commentary.settings import LSH_BANDS, LSH_ROWS, MINHASH_PERMUTATIONS, NEAR_DUPLICATE_THRESHOLD, SHINGLE_WORDS
+from commentary.settings import (
+    LSH_BANDS, LSH_ROWS, MAX_FIELD_CHARS, MAX_FIELD_ITEMS, MINHASH_PERMUTATIONS, NEAR_DUPLICATE_THRESHOLD, SHINGLE_WORDS,
+)
 from commentary.storage import RemoteFolder
 from schemas import models
 
@@ -57,6 +60,9 @@ _CHECKED_PAIRS = 8192
 _LARGE_BUCKET = 64
 #: Fields taken from HTML metadata; a page description is a teaser, not the key-takeaway summary.
 _HTML_FIELDS = set(models.SOURCED_FIELDS) - {"summary"}
+#: A value with nothing visible: white space, format characters (zero-width spaces and joiners, marks of direction,
+#: the soft hyphen, U+FEFF) and nothing else.
+_INVISIBLE = re.compile(r"[\s\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]*")
 #: Sourced fields that hold a date: a WARC record's may be at most the day after its fetch (``_article``).
 _DATE_FIELDS = {name for name in models.SOURCED_FIELDS if get_type_hints(models.Article)[name] is dt.date}
 #: The threads of ``on_pattern_thread``, by name.
@@ -247,8 +253,8 @@ def _clean_each(texts: list[str], extracted: list[bool]) -> list[CleanedPage | E
 
 def _article(doc: dict, html_meta: dict, page: CleanedPage) -> tuple[dict, list[str]]:
     """Merge fields by precedence (sidecar, then HTML metadata, then the visible text); returns the article and why
-    each date passed over was dropped: a WARC record's more than a day after its fetch (a page's time zone may be
-    ahead of UTC), in which case the next source's is taken."""
+    each value passed over was dropped, the next source's being taken: one too large (``_oversized``), or a WARC
+    record's date more than a day after its fetch (a page's time zone may be ahead of UTC)."""
     row = {key: doc[key] for key in ("doc_id", "source_path", "source_sha256", "format")}
     fetched = warc.fetched_on(doc.get("fetched_at"))
     latest = fetched + dt.timedelta(days=1) if fetched else None
@@ -257,11 +263,16 @@ def _article(doc: dict, html_meta: dict, page: CleanedPage) -> tuple[dict, list[
         from_html = html_meta.get(name, (None, None)) if name in _HTML_FIELDS else (None, None)
         sourced = ((doc.get(name), "sidecar"), from_html, (getattr(page, name, None), page.field_sources.get(name)))
         candidates = [(value, source) for value, source in ((_valid(v), s) for v, s in sourced) if value]
-        if name in _DATE_FIELDS and latest is not None:
-            while candidates and candidates[0][0] > latest:
-                (value, source), *candidates = candidates
+        while candidates:  # the values passed over before the one taken, each with why
+            value, source = candidates[0]
+            if why := _oversized(value):
+                dropped.append(f"{name} from {source}: {why}")
+            elif name in _DATE_FIELDS and latest is not None and value > latest:
                 dropped.append(f"{name} {value.isoformat()} from {source} is more than a day after the page was fetched, on "
                                f"{fetched.isoformat()}")
+            else:
+                break
+            candidates.pop(0)
         value, source = candidates[0] if candidates else (None, None)
         row[name] = value if value or name not in _LIST_FIELDS else []
         sources[name] = source
@@ -274,13 +285,29 @@ def _article(doc: dict, html_meta: dict, page: CleanedPage) -> tuple[dict, list[
 
 
 def _valid(value):
-    """A field's value without what cannot be stored or shown as text (``valid_text``): a string stripped, a list
-    of strings without its empty items; other values as they are."""
+    """A field's value without what cannot be stored or shown as text (``valid_text``): a string stripped (empty when
+    nothing of it is visible: only white space and format characters, such as zero-width spaces), a list of strings
+    without its empty items; other values as they are."""
     if isinstance(value, str):
-        return valid_text(value).strip()
+        return _visible(valid_text(value).strip())
     if isinstance(value, list):
-        return [text for text in (valid_text(item).strip() for item in value) if text]
+        return [text for text in (_visible(valid_text(item).strip()) for item in value) if text]
     return value
+
+
+def _visible(text: str) -> str:
+    """``text``, or nothing when nothing of it is visible (``_INVISIBLE``)."""
+    return "" if _INVISIBLE.fullmatch(text) else text
+
+
+def _oversized(value) -> str | None:
+    """Why a field's value is too large to be one (MAX_FIELD_CHARS, MAX_FIELD_ITEMS), or None."""
+    items = value if isinstance(value, list) else [value] if isinstance(value, str) else []
+    if len(items) > MAX_FIELD_ITEMS:
+        return f"{len(items)} items > limit {MAX_FIELD_ITEMS}"
+    if items and (longest := max(map(len, items))) > MAX_FIELD_CHARS:
+        return f"{longest} characters > limit {MAX_FIELD_CHARS}"
+    return None
 
 
 class NormalizedBodies(NamedTuple):

@@ -35,6 +35,10 @@ from commentary.storage import RemoteFolder
 #: HTTP content types that are documents; every other type is rejected (``not-html``).
 HTML_TYPES = {"text/html", "application/xhtml+xml"}
 _GZIP_MAGIC = b"\x1f\x8b"
+#: How a kept index was made; an index made otherwise is made again. Records are read in fastwarc's quirks mode:
+#: header lines that end in a bare line feed, as some crawlers write them, would make a response record of unknown
+#: type, skipped without a trace.
+_SCAN = "quirks"
 #: A chunk size of chunked transfer coding (at most 64 bits).
 _CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,16}")
 
@@ -95,7 +99,7 @@ def _load_index(index_dir: Path | None, rel_path: str, stamp: str | None) -> dic
         index = json.loads(_index_path(index_dir, rel_path).read_text())
     except (OSError, ValueError):
         return None
-    fresh = index.get("path") == rel_path and index.get("stamp") == stamp and "compressed" in index  # older ones lack it
+    fresh = index.get("path") == rel_path and index.get("stamp") == stamp and index.get("scan") == _SCAN
     return index if fresh else None
 
 
@@ -104,7 +108,7 @@ def _save_index(index_dir: Path, rel_path: str, stamp: str, index: dict) -> None
     path = _index_path(index_dir, rel_path)
     path.parent.mkdir(parents=True, exist_ok=True)
     aside = path.with_name(f".{path.name}.tmp")
-    aside.write_text(json.dumps({"path": rel_path, "stamp": stamp, **index}) + "\n")
+    aside.write_text(json.dumps({"path": rel_path, "stamp": stamp, "scan": _SCAN, **index}) + "\n")
     os.replace(aside, path)
 
 
@@ -129,7 +133,7 @@ def _scan(raw_root: Path | RemoteFolder, raw: RawFile) -> dict:
             compressed = handle.read(2) == _GZIP_MAGIC
             handle.seek(0)
             try:
-                for record in ArchiveIterator(handle, record_types=WarcRecordType.response, parse_http=False):
+                for record in ArchiveIterator(handle, record_types=WarcRecordType.response, parse_http=False, quirks_mode=True):
                     offsets.append(record.stream_pos)
             except OSError as error:
                 after = f"after the record at byte {offsets[-1]}" if offsets else "from the start"
@@ -178,7 +182,7 @@ def read_record(handle: BinaryIO, entry: WarcRecordEntry) -> tuple[dict, list[tu
         raise RejectedFile("warc-corrupt", f"no gzip member at byte {entry.offset}: the file changed since it was listed")
     handle.seek(entry.offset)
     try:
-        record = next(iter(ArchiveIterator(handle, parse_http=True, auto_decode="none")), None)
+        record = next(iter(ArchiveIterator(handle, parse_http=True, auto_decode="none", quirks_mode=True)), None)
         if record is None or record.record_type != WarcRecordType.response:
             raise RejectedFile("warc-corrupt", f"no response record at byte {entry.offset}: the file changed since it was listed")
         if not record.is_http or record.http_headers is None:

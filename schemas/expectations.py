@@ -18,14 +18,14 @@ import pandas as pd
 from great_expectations.data_context.types.base import ProgressBarsConfig
 
 from commentary.data_docs import make_offline
-from commentary.settings import MAX_PLAUSIBLE_YEAR, MIN_PLAUSIBLE_YEAR
+from commentary.settings import MAX_PLAUSIBLE_YEAR, MIN_SIDECAR_YEAR
 from schemas.measures import ARTICLE_MEASURES
 from schemas.models import CATEGORIES
 
 #: Bodies shorter than this are suspicious (a teaser, a listing); longer ones are bounded by ingest caps.
 MIN_BODY_CHARS = 200
 #: Dates are compared as timestamps: pandas holds a date column as ``datetime64``, which GX cannot compare with ``date``.
-EARLIEST_DATE = dt.datetime(MIN_PLAUSIBLE_YEAR, 1, 1)
+EARLIEST_DATE = dt.datetime(MIN_SIDECAR_YEAR, 1, 1)  # a sidecar's date may be earlier than a page's
 LATEST_DATE = dt.datetime(MAX_PLAUSIBLE_YEAR, 12, 31)
 
 

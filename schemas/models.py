@@ -75,7 +75,8 @@ class Article(SourceRecord):
     duplicate_of: str = pa.Field(nullable=True, str_matches=HEX16, description="doc_id of the canonical copy, null for canonical articles")
     field_sources: pl.Struct = pa.Field(
         dtype_kwargs={"fields": {name: pl.String for name in SOURCED_FIELDS}},
-        description="for each field, where its value came from (sidecar, jsonld, meta, text:<rule>)",
+        description="for each field, where its value came from (sidecar, jsonld, og, meta, html, trafilatura, text:<rule>, "
+                    "detected:py3langid)",
     )
 
     @pa.dataframe_check

@@ -107,6 +107,16 @@ def test_wrong_arguments_stop_the_run_with_one_line_before_anything_starts(paths
     assert not (paths / "curated").exists()  # nothing created: no curated folder, no .run.lock
 
 
+@pytest.mark.parametrize("wrong, message", [
+    (["--scheduler", "tcp://127.0.0.1:9"], "--scheduler is the address of a Dask scheduler: add --runner dask"),
+    (["--inline", "--runner", "dask"], "--runner dask runs the shards through Prefect: leave out --inline"),
+])
+def test_runner_options_that_would_be_ignored_stop_the_run_in_one_line(paths, capsys, wrong, message):
+    assert main(["run", "--raw", str(paths / "raw"), "--curated", str(paths / "curated"), *wrong]) == cli.EXIT_USAGE
+    assert message in _one_line_error(capsys)
+    assert not (paths / "curated").exists()
+
+
 def test_a_curated_folder_on_a_read_only_disk_is_refused_in_one_line(paths, capsys):
     disk = paths / "disk"
     disk.mkdir()
@@ -174,11 +184,17 @@ def test_a_release_with_an_incomplete_manifest_is_named_and_the_others_listed(ra
     build_release(raw_copy, curated)
     (raw_copy / "extra.txt").write_text((raw_copy / sorted(p.name for p in raw_copy.iterdir())[0]).read_text() + "\nOne more line of text.\n")
     assert build_release(raw_copy, curated)["version"] == "1.1.0"
-    (curated / "releases" / "1.0.0" / "manifest.json").write_text('{"files": []}')
+    manifest_path = curated / "releases" / "1.0.0" / "manifest.json"
+    manifest_path.write_text(json.dumps({key: value for key, value in json.loads(manifest_path.read_text()).items()
+                                         if key != "counts"}))
     assert main(["releases", "--curated", str(curated)]) == cli.EXIT_FAILED
     out, err = capsys.readouterr()
     assert "1.1.0 (latest)" in out and "1.0.0 " not in out
     assert "1.0.0: its manifest is missing, unreadable or incomplete; see commentary verify 1.0.0" in err
+    assert main(["verify", "1.0.0", "--curated", str(curated)]) == cli.EXIT_FAILED  # as the message says, verify tells why
+    assert "1.0.0/manifest.json: incomplete (no valid counts)" in capsys.readouterr().out
+    manifest_path.write_text('{"files": []}')
+    assert main(["releases", "--curated", str(curated)]) == cli.EXIT_FAILED and "1.0.0: its manifest" in capsys.readouterr().err
     (curated / "releases" / "1.0.0" / "manifest.json").unlink()
     assert main(["releases", "--curated", str(curated)]) == cli.EXIT_FAILED and "1.0.0: its manifest is missing" in capsys.readouterr().err
 

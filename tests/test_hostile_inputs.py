@@ -314,6 +314,20 @@ def test_an_html_page_whose_extraction_process_is_killed_is_too_costly_and_the_o
     assert "killed by signal 9" in rejects[0]["detail"]
 
 
+@pytest.mark.parametrize("line_break", ["\u2028", "\u2029", "\x85", "\x0c", "\x0b", "\n\ufeff"])
+def test_a_text_written_with_other_line_breaks_or_inner_byte_order_marks_is_cleaned_as_with_newlines(raw_copy, line_break):
+    name = "002_f01ea41778e67a9c.txt"
+    text = (raw_copy / name).read_text()
+    (raw_copy / f"other-breaks-{name}").write_text(text.replace("\n", line_break))
+    ingested, _, _ = stages.ingest(raw_copy, [f for f in discover(raw_copy) if f.rel_path.endswith(name)])
+    articles, furniture, _, rejects, _ = stages.clean(ingested)
+    assert not rejects
+    original, other = articles.sort("source_path").drop("doc_id", "source_path", "source_sha256").rows()
+    assert other == original and "\ufeff" not in "".join(map(str, other))
+    lines = furniture.sort("doc_id", "line_no").partition_by("doc_id")
+    assert lines[0].select("text", "rule_id").rows() == lines[1].select("text", "rule_id").rows()
+
+
 def test_lone_surrogates_and_control_characters_in_metadata_are_cleaned_and_the_run_goes_on(tmp_path, articles):
     # JSON escapes can name half of a surrogate pair (a CMS cutting an emoji in two) or a control character.
     headline = '<script type="application/ld+json">{"@type": "NewsArticle", "headline": "Night \\ud83d buses\\u001b[31m"}</script>'

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 
 import polars as pl
@@ -11,6 +12,7 @@ from hypothesis import given, strategies as st
 from commentary import stages, steps, tables
 from commentary.clean.text import clean_shard
 from commentary.ingest import discover
+from commentary.settings import MAX_FIELD_CHARS, MAX_FIELD_ITEMS
 
 
 def test_body_fingerprint_ignores_case_and_spacing_only():
@@ -89,6 +91,22 @@ def test_a_page_date_is_bounded_by_fixed_years_not_by_the_day_of_the_run(tmp_pat
     assert not rejects and not [row for row in repairs if row["reason"] == "metadata-dropped"]
     assert articles.select("source_path", "published_date").rows() == [("page.html", dt.date(2031, 6, 1)),
                                                                       ("page.txt", dt.date(2031, 6, 1))]
+
+
+def test_an_oversized_or_invisible_field_value_is_no_value(tmp_path):
+    keywords = "".join(f"<meta property='article:tag' content='topic {n}'>" for n in range(MAX_FIELD_ITEMS + 1))
+    (tmp_path / "page.html").write_text(
+        f"<html><head><title>{'Night buses ' * 500}</title><meta name='author' content='Alex Smith'>{keywords}</head>"
+        "<body><article>" + "".join(f"<p>{line}</p>" for line in _BUS_STORY.splitlines()) + "</article></body></html>")
+    (tmp_path / "page.html.meta.json").write_text(json.dumps({"outlet": "\u200b\u200b", "language": "en"}))
+    ingested, _, _ = stages.ingest(tmp_path, discover(tmp_path))
+    articles, _, _, rejects, repairs = stages.clean(ingested)
+    row = articles.row(0, named=True)
+    assert not rejects and row["outlet"] is None and row["tags"] == [] and row["authors"] == ["Alex Smith"]
+    assert row["field_sources"]["title"] != "html" and len(row["title"] or "") <= MAX_FIELD_CHARS
+    assert sorted(r["detail"] for r in repairs if r["reason"] == "metadata-dropped") == [
+        f"tags from og: {MAX_FIELD_ITEMS + 1} items > limit {MAX_FIELD_ITEMS}",
+        f"title from html: {len('Night buses ' * 500) - 1} characters > limit {MAX_FIELD_CHARS}"]
 
 
 def test_a_page_without_body_is_rejected(tmp_path):

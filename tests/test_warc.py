@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import io
+import json
 import os
 import zlib
 from pathlib import Path
@@ -263,10 +264,25 @@ def test_a_record_too_costly_to_parse_is_rejected_unparsed_and_a_target_uri_urll
     assert repairs == [("metadata-dropped", "WARC-Target-URI 'http://[::1/a' is not an absolute http(s) URL")]
 
 
-def test_an_index_made_before_compression_was_read_from_the_bytes_is_made_again(tmp_path):
+def test_a_record_whose_header_lines_end_in_a_bare_line_feed_is_read_with_the_others(tmp_path, articles):
+    def response(n: int, title: str, body: str) -> bytes:
+        return _record(WarcRecordType.response, n, _http("200 OK", {"Content-Type": "text/html"}, html_page(title, body).encode()),
+                       f"https://example.org/{n}")
+
+    warc_head, rest = response(2, *articles[1]).split(b"\r\n\r\n", 1)
+    bare = warc_head.replace(b"\r\n", b"\n") + b"\n\n" + rest  # as some crawlers write it
+    offsets = write_warc(tmp_path / "crawl.warc", [response(1, *articles[0]), bare, response(3, *articles[2])], False)
+    ingested, rejects, _ = stages.ingest(tmp_path, warc.expand(tmp_path, discover(tmp_path), None))
+    assert not rejects and ingested["source_path"].to_list() == [f"crawl.warc#{offset}" for offset in offsets]
+    assert ingested["url"].to_list() == ["https://example.org/1", "https://example.org/2", "https://example.org/3"]
+
+
+def test_an_index_made_by_an_earlier_scan_is_made_again(tmp_path):
     stamp = "100:1:1/-"
-    warc._save_index(tmp_path, "plain.warc.gz", stamp, {"offsets": [], "refusal": ["warc-not-record-gzipped", "one stream"]})
-    assert warc._load_index(tmp_path, "plain.warc.gz", stamp) is None
+    for earlier in ({"offsets": [], "refusal": ["warc-not-record-gzipped", "one stream"]},  # before compression was read
+                    {"offsets": [0], "refusal": None, "compressed": False}):  # before quirks mode: records missed
+        warc._index_path(tmp_path, "plain.warc.gz").write_text(json.dumps({"path": "plain.warc.gz", "stamp": stamp, **earlier}))
+        assert warc._load_index(tmp_path, "plain.warc.gz", stamp) is None
     warc._save_index(tmp_path, "plain.warc.gz", stamp, {"offsets": [0, 900], "refusal": None, "compressed": False})
     assert warc._load_index(tmp_path, "plain.warc.gz", stamp)["offsets"] == [0, 900]
 

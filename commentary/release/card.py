@@ -157,8 +157,9 @@ def _sections(manifest: dict, stats: dict, charts: list[Path], folder: Path) -> 
         ]),
         ("Loading", [
             "`from commentary import load; articles = load(version=\"" + manifest["version"] + "\", engine=\"polars\")` "
-            "(canonical articles; `include_duplicates=True` for all), or `commentary.duckdb_views()` for SQL views "
-            "`articles`, `articles_all`, `furniture` and `changes`. Any Parquet reader works on `articles/*.parquet`.",
+            "(canonical articles; `include_duplicates=True` for all), or `commentary.duckdb_views(version=\""
+            + manifest["version"] + "\")` for SQL views `articles` and `furniture` (canonical copies), `articles_all` and "
+            "`furniture_all` (duplicates too) and `changes`. Any Parquet reader works on `articles/*.parquet`.",
         ]),
         ("Tables", [Table(("config", "rows", "description"), [
             (CONFIG_NAMES["articles"], stats["articles"], "one row per article, duplicates included with `duplicate_of` set; "
