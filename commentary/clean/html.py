@@ -261,9 +261,9 @@ def _not_an_article(reading: PageReading, text: str) -> str | None:
 
 def extract_isolated(html: str, url: str | None = None,
                      timeout: float | None = None) -> HtmlExtraction:
-    """:func:`extract_html` in a fresh interpreter, killed after ``timeout`` seconds
-    (``HTML_TIMEOUT_SECONDS``); raises :class:`TooCostly` when it expires or when the process is killed. The child also stops itself
-    at that time (an alarm), so it cannot outlive a parent that was killed."""
+    """:func:`extract_html` in a fresh interpreter, killed after ``timeout`` seconds (``HTML_TIMEOUT_SECONDS``); raises
+    :class:`TooCostly` when it expires or when the process is killed. The child also stops itself at that time (an
+    alarm), so it cannot outlive a parent that was killed."""
     timeout = settings.HTML_TIMEOUT_SECONDS if timeout is None else timeout
     command = [sys.executable, "-c", f"from commentary.clean.html import _extract_stdin; _extract_stdin({timeout!r})"]
     try:
