@@ -31,8 +31,8 @@ LATEST_LINK = "latest"
 PENDING = ".pending"
 #: What every release's manifest holds and readers use (``commentary releases``, ``show``, the changelog), by type;
 #: a manifest without one of them is incomplete: ``verify`` says so and ``list_releases`` leaves it out.
-MANIFEST_KEYS = {"version": str, "previous_version": (str, type(None)), "created_at": str, "content_fingerprint": str,
-                 "counts": dict, "changes": dict, "files": dict}
+MANIFEST_KEYS = {"version": str, "previous_version": (str, type(None)), "created_at": str, "counts": dict, "changes": dict,
+                 "files": dict}
 _MISSING = object()
 
 
