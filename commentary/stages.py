@@ -48,8 +48,9 @@ _WORDS_OTHERWISE_IN_LOWER_CASE = "[\ua7d2\ua7d4]"
 _LIST_FIELDS = {name for name in models.SOURCED_FIELDS if get_origin(get_type_hints(models.Article)[name]) is list}
 #: Fixed so that signatures, and so duplicate groups, are the same in every run.
 _MINHASH_SEED = 1
-#: The base of a word's hash (``_word_hashes``): FNV-1's 64-bit prime, odd and so invertible modulo 2**64.
-_WORD_BASE = 0x100000001B3
+#: FNV-1's 64-bit prime: the base of the polynomial hashes of words (``_word_hashes``; odd, and so invertible modulo
+#: 2**64) and of signature rows (``_row_hashes``).
+_FNV_PRIME = 0x100000001B3
 #: Bytes of words hashed at once: the hash's arrays take about 40 bytes per byte (a shard of long CJK words, each a
 #: word of its own, used to take 1 GB for 30 MB).
 _HASHED_BYTES = 1 << 20
@@ -405,7 +406,7 @@ def _signatures(words: pl.Series) -> np.ndarray:
 
 
 def _word_hashes(words: pl.Series) -> np.ndarray:
-    """A 64-bit hash of each of ``words``: the polynomial of its UTF-8 bytes in _WORD_BASE modulo 2**64, mixed
+    """A 64-bit hash of each of ``words``: the polynomial of its UTF-8 bytes in _FNV_PRIME modulo 2**64, mixed
     (``_mix64``); the same on every machine, where Polars' string hash differs between x86-64 and arm64
     (pola-rs/polars#10439).
 
@@ -421,7 +422,7 @@ def _word_hashes(words: pl.Series) -> np.ndarray:
     while bounds[-1] < len(text):
         bounds.append(max(bounds[-1] + 1, int(np.searchsorted(offsets, offsets[bounds[-1]] + _HASHED_BYTES, side="right")) - 1))
     longest = int(np.diff(offsets[bounds]).max())
-    powers, inverse_powers = _powers(_WORD_BASE, longest), _powers(pow(_WORD_BASE, -1, 2**64), longest)
+    powers, inverse_powers = _powers(_FNV_PRIME, longest), _powers(pow(_FNV_PRIME, -1, 2**64), longest)
     hashes = np.empty(len(text), np.uint64)
     for first, last in pairwise(bounds):
         chunk = data[offsets[first]:offsets[last]].astype(np.uint64)
@@ -524,7 +525,7 @@ def _linked_within(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         queue, unreached = [unreached[0]], unreached[1:]
         while queue and len(unreached):
             row = queue.pop()
-            near = (rows[unreached] == rows[row]).mean(axis=1) >= NEAR_DUPLICATE_THRESHOLD
+            near = _agreement(rows, np.full(len(unreached), row), unreached) >= NEAR_DUPLICATE_THRESHOLD
             found = unreached[near]
             left += [row] * len(found)
             right += found.tolist()
@@ -537,7 +538,7 @@ def _row_hashes(rows: np.ndarray) -> np.ndarray:
     """A 64-bit hash of each row of an unsigned integer matrix, one column at a time (no copy of the matrix)."""
     hashes = np.zeros(len(rows), dtype=np.uint64)
     for column in rows.T:
-        hashes = hashes * np.uint64(0x100000001B3) + column.astype(np.uint64)
+        hashes = hashes * np.uint64(_FNV_PRIME) + column.astype(np.uint64)
     return hashes
 
 

@@ -29,7 +29,8 @@ from fastwarc.warc import ArchiveIterator, WarcRecordType
 
 from commentary.ingest import (BYTE_ORDER_MARKS, UTF_16, RawFile, RejectedFile, check_cost, decode_bytes, doc_id_for, http_url,
                                inflate, regular_file, web_encoding)
-from commentary.settings import MAX_DECOMPRESSED_BYTES, MAX_PLAUSIBLE_YEAR, MIN_PLAUSIBLE_YEAR
+from commentary.clean.dates import plausible
+from commentary.settings import MAX_DECOMPRESSED_BYTES
 from commentary.storage import RemoteFolder
 
 #: HTTP content types that are documents; every other type is rejected (``not-html``).
@@ -234,10 +235,9 @@ def fetched_on(warc_date: str | None) -> dt.date | None:
     a publication date may take (a crawler whose clock was reset)."""
     try:
         fetched = dt.datetime.fromisoformat(warc_date or "")
-        day = fetched.astimezone(dt.UTC).date() if fetched.tzinfo else fetched.date()
+        return plausible(fetched.astimezone(dt.UTC).date() if fetched.tzinfo else fetched.date())
     except (ValueError, OverflowError):  # OverflowError: a time zone that takes it out of the years 1-9999
         return None
-    return day if MIN_PLAUSIBLE_YEAR <= day.year <= MAX_PLAUSIBLE_YEAR else None
 
 
 def _check_status(status: int | None, location: str | None) -> None:
