@@ -204,6 +204,9 @@ def read_raw(raw_root: Path | RemoteFolder, raw: RawFile) -> tuple[dict, list[tu
         raise RejectedFile("unsupported-format", f"extension of {raw.rel_path!r} is not .txt, .html or .htm")
     data = _read_bytes(raw_root, raw.rel_path, MAX_RAW_BYTES)
     content = _gunzip(data) if raw.compressed else data
+    if content.startswith(b"WARC/"):
+        raise RejectedFile("unsupported-format", f"a WARC archive under a page's name ({raw.rel_path!r}): named .warc or "
+                                                 ".warc.gz, its records are read")
     text, repairs = decode_bytes(content, raw.format)
     if not text.strip():
         raise RejectedFile("empty", "file holds no text")

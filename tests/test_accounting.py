@@ -69,6 +69,12 @@ def build_raw(root, articles) -> tuple[dict[str, str], set[str], dict[str, str]]
         "notes.md": b"# Notes", "furniture.html": FURNITURE_ONLY.encode(), "listing.html": LISTING.encode(),
         "bad-date.txt": text_page(*_half(articles[3], True)).encode(), "bad-url.txt": text_page(*_half(articles[4], True)).encode(),
         NON_UTF8_NAME: b"Some text.",
+        "feed.html": ('<?xml version="1.0"?><rss version="2.0"><channel><title>Feed</title>' + "".join(
+            f"<item><title>{title}</title><description>{body[:300]}</description></item>" for title, body in articles)
+            + "</channel></rss>").encode(),
+        "export.txt": ("id,title,published\n" + "\n".join(f'{n},"{title}",2024-03-0{n + 1}' for n, (title, _) in
+                                                            enumerate(articles))).encode(),
+        "crawl.html.gz": gzip.compress(b"WARC/1.1\r\nWARC-Type: warcinfo\r\nContent-Length: 0\r\n\r\n\r\n\r\n"),
     }
     for name, content in bad.items():
         (root / "bad" / name).write_bytes(content)
@@ -110,6 +116,7 @@ def build_raw(root, articles) -> tuple[dict[str, str], set[str], dict[str, str]]
         "orphan.txt.meta.json.meta.json": "orphan-sidecar", "/".join(nested): "unreadable-folder",
         "furniture.html": "no-article-body",  # the HTML extractor finds no main text
         "listing.html": "not-an-article",     # the HTML extractor's listing-page signal
+        "feed.html": "not-an-article", "export.txt": "not-an-article", "crawl.html.gz": "unsupported-format",
     }
     return released, {"later/copy of a.txt"}, {f"bad/{name}": reason for name, reason in rejected.items()}
 

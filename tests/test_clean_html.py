@@ -217,6 +217,35 @@ def test_a_short_article_the_parser_leaves_without_a_body_is_no_listing(wrapper)
     assert extraction.not_an_article is None
 
 
+FEED_ITEMS = "".join(f"<item><title>Night buses, part {i}</title><link>https://example.org/{i}</link>"
+                     f"<description>{PROSE}</description></item>" for i in range(6))
+
+
+@pytest.mark.parametrize(("feed", "detail"), [
+    (f'<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>Courier</title>{FEED_ITEMS}</channel></rss>',
+     "an RSS feed saved as HTML"),
+    ('<?xml version="1.0"?>\n<!-- generator -->\n<feed xmlns="http://www.w3.org/2005/Atom"><title>Courier</title>'
+     + FEED_ITEMS.replace("item>", "entry>").replace("description>", "summary>") + "</feed>", "an Atom feed saved as HTML"),
+    ('<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" xmlns="http://purl.org/rss/1.0/">'
+     f"<channel><title>Courier</title></channel>{FEED_ITEMS}</rdf:RDF>", "an RSS 1.0 feed saved as HTML"),
+])
+def test_a_web_feed_saved_as_html_is_not_an_article(feed, detail):
+    assert extract_html(feed).not_an_article.startswith(detail)
+
+
+def test_a_redirect_page_is_not_an_article_and_a_page_that_refreshes_itself_is():
+    stub = ('<html><head><meta http-equiv="Refresh" content="0; URL=\'https://example.org/night-buses\'">'
+            "<title>Night buses</title></head><body><p>This story has moved. If your browser does not take you there, "
+            '<a href="https://example.org/night-buses">follow this link to read it</a>.</p></body></html>')
+    assert extract_html(stub).not_an_article.startswith("redirect page (a meta refresh to 'https://example.org/night-buses'")
+    # an article that reloads itself, or sends only readers without scripts away, is an article
+    for refresh in ('<meta http-equiv="refresh" content="300">',
+                    '<noscript><meta http-equiv="refresh" content="0; url=/no-script"></noscript>'):
+        assert extract_html(article_page(head=refresh)).not_an_article is None
+    # a page that refreshes to another address is a redirect only while its whole text is short
+    assert extract_html(stub.replace("</body>", f"<p>{PROSE * 8}</p></body>")).not_an_article is None
+
+
 def test_collection_page_type_flags_listing():
     head = '<script type="application/ld+json">{"@type": "CollectionPage", "name": "Topics"}</script>'
     assert extract_html(article_page(head=head)).not_an_article == "listing or index page: page type CollectionPage"

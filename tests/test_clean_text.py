@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from commentary.clean import CATEGORIES, LineDecision
 from commentary.clean.article import (
-    _BLANK_AFTER_NEWLINE, _MARKUP_AFTER_NEWLINE, _STYLE_AFTER_NEWLINE, MARKUP_LINE, STYLE_LINE, _has_words, _line_chars,
+    _BLANK_AFTER_NEWLINE, _MARKUP_AFTER_NEWLINE, _STYLE_AFTER_NEWLINE, MARKUP_LINE, STYLE_LINE, _line_chars, has_words,
 )
 from commentary.clean.features import FAR_LINES, LOG1P_TABLE_SIZE, _log1p, Pages, char_profile, context_frame, feature_frame
 from commentary.clean.dates import find_date
@@ -488,6 +488,45 @@ def test_pages_that_are_not_articles_are_rejected_with_a_reason(text, reason):
     assert page.rejection is not None and page.rejection[0] == reason
 
 
+CSV_ROWS = "id,title,published,summary\n" + "\n".join(
+    f'{n},"Budget vote, round {n}",2024-03-{n + 1:02d},"{ARTICLE_PROSE}"' for n in range(8))
+SUBRIP = "\n".join(f"{n + 1}\n00:00:{2 * n:02d},000 --> 00:00:{2 * n + 1:02d},500\n{ARTICLE_PROSE}\n" for n in range(6))
+MAILBOX = "\n".join(f"From clerk@example.org Mon Mar  {n + 1} 09:00:00 2024\nFrom: City Clerk <clerk@example.org>\n"
+                     f"Subject: Budget vote {n}\nDate: Mon, {n + 1} Mar 2024 09:00:00 +0000\n\n{ARTICLE_PROSE}\n"
+                     for n in range(3))
+
+
+@pytest.mark.parametrize(("text", "detail"), [
+    (CSV_ROWS, "rows of 4 fields split by commas"),
+    ("id\ttitle\tpublished\n" + "\n".join(f"{n}\tBudget vote, round {n}\t2024-03-{n + 1:02d}" for n in range(8)),
+     "9 of 9 lines are rows of 3 fields split by tabs"),
+    (SUBRIP, "subtitles or captions saved as text (6 cue timings)"),
+    ("WEBVTT\n\n" + "\n".join(f"00:{n:02d}.000 --> 00:{n:02d}.900\n{ARTICLE_PROSE}\n" for n in range(4)),
+     "subtitles or captions saved as text (4 cue timings)"),
+    (MAILBOX, "mail saved as text (3 messages with mail headers)"),
+    ("Return-Path: <clerk@example.org>\nReceived: from mail.example.org by mx.example.net\nSubject: Budget vote\n\n"
+     + ARTICLE_PROSE, "mail saved as text (1 message with mail headers)"),
+])
+def test_files_of_other_text_formats_are_not_articles(text, detail):
+    page = clean_text(text)
+    assert page.rejection is not None and page.rejection[0] == "not-an-article"
+    assert detail in page.rejection[1]
+
+
+@pytest.mark.parametrize("text", [
+    # every paragraph holds two commas, as a row of three fields would
+    "\n\n".join(["Seoul, Pyongyang and Washington, again"] + [
+        f"The talks, which began in {1990 + n}, went on late into the night, aides said." for n in range(10)]),
+    # a letter printed with the headers a reader sees, and an article quoting subtitle timings
+    "From: A reader in Leeds\nSubject: Night buses\nDate: 4 March 2024\n\n" + "\n\n".join([ARTICLE_PROSE] * 4),
+    "Captions that lag\n\n" + "\n\n".join([ARTICLE_PROSE, "One cue read 00:00:01,000 --> 00:00:02,500 on screen."]
+                                             + [ARTICLE_PROSE] * 4),
+])
+def test_articles_shaped_a_little_like_other_formats_are_kept(text):
+    page = clean_text(text)
+    assert page.rejection is None and ("city council" in page.body or "talks, which began" in page.body)
+
+
 def test_an_article_mentioning_an_error_is_kept():
     text = "\n\n".join([ARTICLE_PROSE, "Critics said the page not found error on the city website hid the plan. "
                         + ARTICLE_PROSE] * 8)
@@ -546,7 +585,7 @@ def test_log1p_of_counts_is_polars_own(values):
 @settings(max_examples=300, deadline=None)
 @given(st.text(st.sampled_from(list("ab_9 .-\n\u0301\u00e9\u4e2d\u0660\u00b2")), max_size=40), st.integers(0, 12))
 def test_has_words_counts_runs_of_word_characters(text, count):
-    assert _has_words(text, count) == (len(re.findall(r"\w+", text)) >= count)
+    assert has_words(text, count) == (len(re.findall(r"\w+", text)) >= count)
 
 
 @settings(max_examples=100, deadline=None)

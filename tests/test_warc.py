@@ -17,7 +17,7 @@ from conftest import html_page
 from fastwarc.warc import WarcRecord, WarcRecordType
 
 from commentary import cache, ledger, stages, steps, tables, warc
-from commentary.ingest import RawFile, discover
+from commentary.ingest import RawFile, RejectedFile, discover, read_raw
 
 
 def _record(kind: WarcRecordType, number: int, block: bytes, uri: str = "https://example.org/", content_type: str | None = None) -> bytes:
@@ -249,6 +249,17 @@ def test_a_warc_file_is_read_as_its_bytes_are_compressed_whatever_its_name(tmp_p
          (f"zipped.warc#{zipped[0]}", True, None), (f"zipped.warc#{zipped[1]}", True, None)]
     outcomes = [outcome for _, outcome in warc.read_records(raw, found)]
     assert [record["url"] for record, _ in outcomes] == ["https://example.org/a", "https://example.org/c"] * 2
+
+
+def test_a_warc_file_under_a_page_name_is_rejected_with_the_name_that_reads_it(tmp_path, articles):
+    crawl = _crawl(articles)
+    write_warc(tmp_path / "crawl.html.gz", [crawl[2][0], crawl[10][0]], compressed=True)
+    write_warc(tmp_path / "crawl.txt", [crawl[2][0]], compressed=False)
+    for name in ("crawl.html.gz", "crawl.txt"):
+        (entry,) = [raw for raw in discover(tmp_path) if raw.rel_path == name]
+        with pytest.raises(RejectedFile) as error:
+            read_raw(tmp_path, entry)
+        assert error.value.reason == "unsupported-format" and "named .warc or .warc.gz" in error.value.detail
 
 
 def test_a_record_too_costly_to_parse_is_rejected_unparsed_and_a_target_uri_urllib_cannot_read_is_dropped(tmp_path, monkeypatch):

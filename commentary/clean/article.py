@@ -1,15 +1,20 @@
 """Whether a cleaned page holds an article at all: the reason to reject it, or None.
 
-Three patterns recur across sites and are never articles: block, challenge and error pages (a short
-page whose text says so), markup or data saved as text (JSON, HTML source), and pages whose body is
-a few words (a navigation menu, a placeholder). The thresholds are in ``commentary/settings.py``.
+Four patterns recur across sites and are never articles: block, challenge and error pages (a short
+page whose text says so), markup or data saved as text (JSON, HTML source, a style sheet), files of
+other text formats saved as pages (delimited rows, subtitles, mail), and pages whose body is a few
+words (a navigation menu, a placeholder). The thresholds are in ``commentary/settings.py``.
 """
 from __future__ import annotations
 
+import csv
 import re
+from collections import Counter
 from functools import cache
+from itertools import islice, takewhile
 
-from commentary.settings import BLOCK_PAGE_MAX_WORDS, MARKUP_MIN_SHARE, MIN_BODY_WORDS
+from commentary.settings import (BLOCK_PAGE_MAX_WORDS, DATA_MIN_FIELDS, DATA_MIN_ROW_SHARE, DATA_MIN_ROWS,
+                                 MARKUP_MIN_SHARE, MIN_BODY_WORDS, SUBTITLE_MIN_CUE_SHARE, SUBTITLE_MIN_CUES)
 
 #: What block, challenge and error pages say (anti-bot walls, access denials, HTTP errors).
 BLOCK_PAGE = re.compile(
@@ -31,31 +36,106 @@ _MARKUP_AFTER_NEWLINE = re.compile(rf"\n(?:{MARKUP_LINE.pattern})(?=\n|\Z)")
 _STYLE_AFTER_NEWLINE = re.compile(rf"\n(?:{STYLE_LINE.pattern})(?=\n|\Z)")
 _BLANK_AFTER_NEWLINE = re.compile(r"\n[^\S\n]+(?=\n|\Z)")
 _WORD = re.compile(r"\w+")
+#: A line that holds more than white space.
+_FILLED_LINE = re.compile(r"^[^\S\n]*+\S[^\n]*", re.MULTILINE)
+#: The separators of delimited rows (CSV, TSV and the like), with their names for a rejection's detail.
+#: Not bars: trafilatura writes a table-layout page's article as rows of ``|`` cells.
+_DELIMITERS = {"\t": "tabs", ",": "commas", ";": "semicolons"}
+#: A subtitle or caption cue's timing line (SubRip, WebVTT): ``00:01:02,500 --> 00:01:04,000``.
+_CUE_TIMING = re.compile(r"^[^\S\n]*(?:\d{1,2}:)?\d{2}:\d{2}[,.]\d{3}[^\S\n]+-->[^\S\n]+(?:\d{1,2}:)?\d{2}:\d{2}[,.]\d{3}",
+                         re.MULTILINE)
+#: A mailbox's message separator (``From alice@example.org Mon Oct  1 10:00:00 2019``) and a mail header line.
+_MBOX_SEPARATOR = re.compile(r"From \S+ +(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) (?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)"
+                             r" +\d{1,2} \d{2}:\d{2}")
+_MAIL_HEADER = re.compile(r"[A-Za-z][A-Za-z0-9-]*:[^\S\n]|[^\S\n]")  # a header, or the continuation of one
+#: Headers that only mail carries (a letter printed in an article has at most From, To, Date and Subject).
+_MAIL_ONLY_HEADER = re.compile(r"(?:message-id|received|return-path|mime-version|delivered-to|in-reply-to):",
+                               re.IGNORECASE)
 
 
 def not_an_article(text: str, body: str) -> tuple[str, str] | None:
     """``(reason, detail)`` when the page (``text``) with its cleaned ``body`` is no article, else None.
 
-    Reasons: ``not-an-article`` (block or error page, markup or data), ``no-article-body`` (a few words).
-    Words are counted only up to the thresholds that use them, so a long page costs no more than a short one.
+    Reasons: ``not-an-article`` (block or error page, markup or data, another text format), ``no-article-body`` (a
+    few words). Words are counted only up to the thresholds that use them, so a long page costs no more than a short one.
     """
-    if detail := block_page(text):
+    if detail := block_page(text) or other_text_format(text):
         return "not-an-article", detail
     # Only a page with markup lines can be markup: most pages need no search for their blank lines.
     if markup := _line_chars(_STYLE_AFTER_NEWLINE if "{" in text else _MARKUP_AFTER_NEWLINE, text):
         chars = len(text) - text.count("\n") - _line_chars(_BLANK_AFTER_NEWLINE, text)
         if markup / chars >= MARKUP_MIN_SHARE:
             return "not-an-article", f"markup or data saved as text ({markup / chars:.0%} of its characters)"
-    if not _has_words(body, MIN_BODY_WORDS):
+    if not has_words(body, MIN_BODY_WORDS):
         return "no-article-body", f"{len(_WORD.findall(body))} words of article body (fewer than {MIN_BODY_WORDS})"
     return None
 
 
+def has_words(text: str, count: int) -> bool:
+    """Whether ``text`` holds at least ``count`` words (runs of ``\\w``): one match, no word taken apart."""
+    return _words_pattern(count).match(text) is not None
+
+
 def block_page(text: str) -> str | None:
     """The detail of a rejection when ``text`` is short and says it is a block, challenge or error page, else None."""
-    if not _has_words(text, BLOCK_PAGE_MAX_WORDS + 1) and (match := BLOCK_PAGE.search(text)):
+    if not has_words(text, BLOCK_PAGE_MAX_WORDS + 1) and (match := BLOCK_PAGE.search(text)):
         return f"block, challenge or error page ({match.group(0)!r} in {len(_WORD.findall(text))} words)"
     return None
+
+
+def other_text_format(text: str) -> str | None:
+    """The detail of a rejection when ``text`` is a file of another text format saved as a page, else None: rows of
+    delimited data (CSV, TSV), subtitles or captions (SubRip, WebVTT), or mail (an mbox, a message with its headers).
+    Each test first looks at the opening lines, so an article costs next to nothing."""
+    lines = _FILLED_LINE.finditer(text)
+    opening = [found.group(0) for found in islice(lines, 4)]  # SubRip's first timing is its second line, WebVTT's third
+    if len(opening) < 2:
+        return None
+    delimiters = [d for d in _DELIMITERS if min(opening[0].count(d), opening[1].count(d)) >= DATA_MIN_FIELDS - 1]
+    if delimiters and (detail := _delimited_rows(_lines(text), delimiters)):
+        return detail
+    if any("-->" in line for line in opening) and (cues := len(_CUE_TIMING.findall(text))) >= max(
+            SUBTITLE_MIN_CUES, SUBTITLE_MIN_CUE_SHARE * len(_lines(text))):
+        return f"subtitles or captions saved as text ({cues} cue timings)"
+    if _MBOX_SEPARATOR.match(opening[0]) or _MAIL_HEADER.match(opening[0]) and _mail_headers(
+            opening + [found.group(0) for found in islice(lines, 46)]):
+        messages = max(1, sum(1 for line in _lines(text) if _MBOX_SEPARATOR.match(line)))
+        return f"mail saved as text ({messages} message{'s' * (messages > 1)} with mail headers)"
+    return None
+
+
+def _lines(text: str) -> list[str]:
+    """The lines of ``text`` that hold more than white space."""
+    return _FILLED_LINE.findall(text)
+
+
+def _delimited_rows(lines: list[str], delimiters: list[str]) -> str | None:
+    """The detail when most ``lines`` are rows of as many fields (``DATA_MIN_FIELDS`` or more) split by one of the
+    ``delimiters`` (quoted fields read as CSV reads them), and in most rows one of the fields is a single token (an
+    id, a date, a number, an address): paragraphs that happen to hold as many commas split into clauses of words."""
+    if len(lines) < DATA_MIN_ROWS:
+        return None
+    for delimiter in delimiters:
+        try:
+            rows = list(csv.reader(lines, delimiter=delimiter))
+        except csv.Error:  # a quoted field that runs on past the csv module's size limit: no rows of data
+            continue
+        fields, count = Counter(map(len, rows)).most_common(1)[0]
+        enough = DATA_MIN_ROW_SHARE * len(lines)
+        if fields < DATA_MIN_FIELDS or count < enough:
+            continue
+        single = [sum(len(row[i].split()) <= 1 for row in rows if len(row) == fields) for i in range(fields)]
+        if max(single) >= enough:
+            return (f"delimited data saved as text ({count} of {len(lines)} lines are rows of {fields} fields split by "
+                    f"{_DELIMITERS[delimiter]})")
+    return None
+
+
+def _mail_headers(opening: list[str]) -> bool:
+    """Whether the ``opening`` lines are a mail message's header block: header lines up to the first line of another
+    shape, two or more, among them one that only mail carries (``Message-ID``, ``Received``, ...)."""
+    block = list(takewhile(_MAIL_HEADER.match, opening))
+    return len(block) >= 2 and any(_MAIL_ONLY_HEADER.match(line) for line in block)
 
 
 def _line_chars(line_after_newline: re.Pattern, text: str) -> int:
@@ -63,11 +143,6 @@ def _line_chars(line_after_newline: re.Pattern, text: str) -> int:
     ``_BLANK_AFTER_NEWLINE``: a newline and the line after it)."""
     found = line_after_newline.findall("\n" + text)
     return sum(map(len, found)) - len(found)  # each match holds its line and the newline before it
-
-
-def _has_words(text: str, count: int) -> bool:
-    """Whether ``text`` holds at least ``count`` words (runs of ``\\w``): one match, no word taken apart."""
-    return _words_pattern(count).match(text) is not None
 
 
 @cache

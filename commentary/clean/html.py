@@ -43,7 +43,7 @@ from trafilatura.xpaths import AUTHOR_DISCARD_XPATHS
 
 from commentary import settings
 from commentary.clean.agreement import consensus_text, kept_share, kept_shares
-from commentary.clean.article import block_page
+from commentary.clean.article import block_page, has_words
 from commentary.clean.dates import parse_date
 from commentary.clean.extractors import DOM_COLUMNS, brief, extractor_texts, page_blocks
 from commentary.clean.fields import TITLE_SEPARATOR, folded
@@ -141,7 +141,7 @@ class HtmlExtraction:
     tags (list), summary, language, url, page_type (schema.org or og:type); sources are
     "jsonld", "og", "meta", "html" (title element, lang, canonical link), "trafilatura",
     "input" (the url argument). ``not_an_article`` tells why the page holds no article when it does
-    not: a listing or index page, or a block, challenge or error page that says so in its title.
+    not: a web feed, a redirect page, a listing or index page, or a block, challenge or error page.
     """
 
     text: str
@@ -159,7 +159,8 @@ class PageReading:
     """One page read for block selection: the whole page as text (one block per line) and the DOM
     inputs of each line, each extractor's output and the share of each line that it kept, the metadata, and the link
     statistics of its body (``None`` when it has no body) for the listing check; ``parsed`` is False
-    when nothing usable came out of the parser."""
+    when nothing usable came out of the parser; ``not_a_page`` tells why the document is no web page of its own
+    (a web feed or a redirect page: ``_feed``, ``_redirect``)."""
 
     page: str
     dom: np.ndarray
@@ -168,6 +169,7 @@ class PageReading:
     metadata: dict[str, tuple[Any, str]]
     link_share: float | None
     parsed: bool = True
+    not_a_page: str | None = None
 
 
 def extract_html(html: str, url: str | None = None) -> HtmlExtraction:
@@ -229,12 +231,40 @@ def read_page(html: str, url: str | None = None) -> PageReading:
     tree = parse_html(html)
     if tree is None:
         return PageReading(page="", dom=_NO_LINES, outputs={}, kept={}, metadata={}, link_share=None, parsed=False)
+    if feed := _feed(tree):  # nothing to extract
+        return PageReading(page="", dom=_NO_LINES, outputs={}, kept={}, metadata={}, link_share=None, not_a_page=feed)
     metadata = _safe(lambda: extract_page_metadata(tree, url), {})
     page, dom = _safe(lambda: page_blocks(tree), ("", _NO_LINES))
     outputs = _safe(lambda: extractor_texts(html, tree, url), {})
     kept = kept_shares(page, outputs)
     return PageReading(page=page, dom=dom, outputs=outputs, kept=kept, metadata=metadata,
-                       link_share=_safe(lambda: body_link_share(tree), None))
+                       link_share=_safe(lambda: body_link_share(tree), None), not_a_page=_redirect(tree, page))
+
+
+#: The root elements of web feeds, which lxml's HTML parser makes the first element of the body.
+_FEED_ROOTS = {"rss": "an RSS feed", "feed": "an Atom feed", "rdf:rdf": "an RSS 1.0 feed"}
+#: The address in a ``meta`` refresh's ``content`` ("0; url=https://example.org/new").
+_REFRESH_URL = re.compile(r"\burl\s*=\s*['\"]?\s*([^'\"\s]+)", re.IGNORECASE)
+
+
+def _feed(tree: lxml_html.HtmlElement) -> str | None:
+    """The detail of a ``not-an-article`` rejection when the document is a web feed (RSS, Atom) saved as HTML."""
+    body = tree.find("body")
+    first = next(body.iterchildren(etree.Element), None) if body is not None else None
+    return f"{_FEED_ROOTS[first.tag]} saved as HTML, not a page" if first is not None and first.tag in _FEED_ROOTS else None
+
+
+def _redirect(tree: lxml_html.HtmlElement, page: str) -> str | None:
+    """The detail of a ``not-an-article`` rejection when the page is a redirect: at most ``BLOCK_PAGE_MAX_WORDS`` words
+    (its whole text, ``page``) and a ``meta`` refresh to another address (one inside ``noscript`` only sends readers
+    without scripts away, and a refresh without an address reloads the page)."""
+    for meta in tree.iter("meta"):
+        if (meta.get("http-equiv", "").strip().lower() == "refresh"
+                and (target := _REFRESH_URL.search(meta.get("content", "")))
+                and not any(element.tag == "noscript" for element in meta.iterancestors())
+                and not has_words(page, settings.BLOCK_PAGE_MAX_WORDS + 1)):
+            return f"redirect page (a meta refresh to {target.group(1)[:200]!r}, {len(page.split())} words of text)"
+    return None
 
 
 def finish_pages(readings: Sequence[PageReading], texts: Sequence[str]) -> list[HtmlExtraction]:
@@ -251,7 +281,10 @@ def finish_pages(readings: Sequence[PageReading], texts: Sequence[str]) -> list[
 
 def _not_an_article(reading: PageReading, text: str) -> str | None:
     """Why a page with the extracted ``text`` holds no article (the detail of a ``not-an-article`` rejection), or None:
-    a block, challenge or error page (its title may be all that says so), or a listing or index page."""
+    a web feed or a redirect page, a block, challenge or error page (its title may be all that says so), or a listing
+    or index page."""
+    if reading.not_a_page:
+        return reading.not_a_page
     title = reading.metadata.get("title", (None, ""))[0]
     if detail := block_page(f"{title or ''}\n{text}"):
         return detail
