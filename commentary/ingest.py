@@ -36,6 +36,9 @@ SIDECAR_KEYS = {"url": str, "outlet": str, "published_date": str, "language": st
 #: Leading bytes of common binary formats that sometimes arrive under a text name.
 BINARY_MAGIC = (b"\x89PNG", b"%PDF", b"\xff\xd8\xff", b"GIF8", b"PK\x03\x04", b"\x7fELF")
 _HTML_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
+#: An XHTML page's XML declaration and its encoding, read when no ``meta`` declares a charset (a saved page has no
+#: HTTP header to say it was served as ``text/html``, under which browsers ignore it).
+_XML_ENCODING = re.compile(rb"""\s*<\?xml[^>]*?\sencoding\s*=\s*["']([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
 #: A language tag (BCP 47, in the shapes pages and sidecars use: "en", "en-GB", "zh-Hant-TW").
 LANGUAGE_TAG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
 #: Byte order marks and the codec each names; UTF-32's first (its little-endian mark begins with UTF-16's).
@@ -411,12 +414,13 @@ def _decodes(content: bytes, encoding: str) -> bool:
 def _text_encoding(content: bytes, fmt: str) -> tuple[str, tuple[str, str] | None]:
     """The encoding of NUL-free bytes, and a note when it is not what the bytes or page declare.
 
-    UTF-8 when the bytes are valid UTF-8; else the page's declared charset when it is a WHATWG
-    encoding that decodes the bytes (iso-8859-1 and ascii read as windows-1252, as browsers do);
+    UTF-8 when the bytes are valid UTF-8; else the page's declared charset (a ``meta`` charset, else its XML
+    declaration's encoding) when it is a WHATWG encoding that decodes the bytes (iso-8859-1 and ascii read as
+    windows-1252, as browsers do);
     else what charset-normalizer detects with confidence. Raises RejectedFile (``undecodable``) when
     nothing explains the bytes with confidence: mojibake is not released.
     """
-    declared_match = _HTML_CHARSET.search(content[:4096]) if fmt == "html" else None
+    declared_match = (_HTML_CHARSET.search(content[:4096]) or _XML_ENCODING.match(content)) if fmt == "html" else None
     label = declared_match.group(1).decode("ascii").lower() if declared_match else None
     declared = web_encoding(label) if label else None
     if declared in UTF_16:

@@ -148,6 +148,20 @@ def test_bytes_no_encoding_explains_are_replaced_and_recorded(tmp_path):
     assert repairs == ["encoding-guessed", "invalid-bytes-replaced"]
 
 
+@pytest.mark.parametrize("declared, written, repairs", [
+    ("koi8-r", "koi8-r", []),
+    ("iso-8859-2", "iso-8859-2", []),
+    ("utf-8", "cp1251", ["encoding-guessed"]),  # the declaration does not decode the bytes: detected
+])
+def test_an_xhtml_page_s_xml_declaration_declares_its_encoding(tmp_path, declared, written, repairs):
+    words = LEGACY["cp1251"] if written != "iso-8859-2" else "Zażółć gęślą jaźń, powiedział minister w środę."
+    page = f'<?xml version="1.0" encoding="{declared}"?>\n<html><head><title>{words}</title></head><body><p>{words}</p></body></html>'
+    (tmp_path / "page.html").write_bytes(page.encode(written))
+    record, found = read_raw(tmp_path, _entry(tmp_path, "page.html"))
+    assert record["text"] == page and [reason for reason, _ in found] == repairs
+    assert all("no charset declared" not in detail for _, detail in found)
+
+
 @pytest.mark.parametrize("declared, encoding, repairs", [
     ("windows-1251", "windows-1251", []),                       # declared and true
     ("iso-8859-1", "utf-8", ["charset-mismatch"]),              # declared wrongly, bytes are UTF-8

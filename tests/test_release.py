@@ -36,9 +36,11 @@ def _changes(root, version):
 
 
 def test_versions_follow_the_kind_of_change(tmp_path):
-    assert _publish(tmp_path, "r1", BASE)["version"] == "1.0.0"
+    first = _publish(tmp_path, "r1", BASE)
+    assert (first["version"], first["changes"]["bump"]) == ("1.0.0", "first")
     assert _publish(tmp_path, "r2", BASE) is None
-    assert _publish(tmp_path, "r3", {**BASE, "a.txt": "one better day"})["version"] == "1.0.1"
+    patch = _publish(tmp_path, "r3", {**BASE, "a.txt": "one better day"})
+    assert (patch["version"], patch["changes"]["bump"]) == ("1.0.1", "patch")
     assert _changes(tmp_path, "1.0.1") == [("modified", "body,body_sha256")]
     assert _publish(tmp_path, "r4", {**BASE, "a.txt": "one better day", "c.txt": "three"})["version"] == "1.1.0"
     assert _publish(tmp_path, "r5", {"a.txt": "one better day", "c.txt": "three"})["version"] == "1.2.0"

@@ -31,10 +31,12 @@ _HASH_SEED = 0
 
 @dataclass(frozen=True)
 class Diff:
-    """Article changes (``tables.CHANGES`` rows, by ``doc_id``) and column changes per table."""
+    """Article changes (``tables.CHANGES`` rows, by ``doc_id``) and column changes per table; ``first`` when there was
+    no release before."""
 
     changes: pl.DataFrame
     columns: dict[str, dict[str, list[str]]]
+    first: bool = False
 
     def counts(self) -> dict[str, int]:
         found = dict(self.changes.group_by("change").len().iter_rows())
@@ -46,9 +48,11 @@ class Diff:
 
     @property
     def bump(self) -> str | None:
-        """``major`` (a column removed, renamed or retyped), ``minor`` (articles or columns added or
-        removed), ``patch`` (only existing articles changed) or None (nothing changed)."""
+        """``first`` (the first release), ``major`` (a column removed, renamed or retyped), ``minor`` (articles or
+        columns added or removed), ``patch`` (only existing articles changed) or None (nothing changed)."""
         counts = self.counts()
+        if self.first:
+            return "first" if counts["added"] else None
         if any(c["removed"] or c["retyped"] for c in self.columns.values()):
             return "major"
         if counts["added"] or counts["removed"] or any(c["added"] for c in self.columns.values()):
@@ -120,7 +124,7 @@ def diff(old: dict[str, TableHashes] | None, new: dict[str, TableHashes]) -> Dif
     no_fields = pl.lit([], dtype=pl.List(pl.String))
     if old is None:
         added = new_ids.with_columns(change=pl.lit("added"), changed_fields=no_fields)
-        return Diff(_as_changes(added), {t: {"removed": [], "added": [], "retyped": []} for t in COMPARED_TABLES})
+        return Diff(_as_changes(added), {t: {"removed": [], "added": [], "retyped": []} for t in COMPARED_TABLES}, first=True)
     schemas = {t: (pl.from_arrow(old[t].schema.empty_table()).schema, pl.from_arrow(new[t].schema.empty_table()).schema)
                for t in COMPARED_TABLES}
     columns = {t: {"removed": [c for c in before if c not in after], "added": [c for c in after if c not in before],
@@ -146,7 +150,7 @@ def _as_changes(frame: pl.DataFrame) -> pl.DataFrame:
 
 
 def next_version(previous: str | None, bump: str) -> str:
-    """The semantic version after ``previous`` for a ``major``, ``minor`` or ``patch`` change."""
+    """The semantic version after ``previous`` for a ``major``, ``minor`` or ``patch`` change (1.0.0 for the first)."""
     if previous is None:
         return "1.0.0"
     major, minor, patch = parse_version(previous)
