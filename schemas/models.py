@@ -21,7 +21,7 @@ SOURCED_FIELDS = (
 )
 CATEGORIES = (
     "body", "title", "byline", "bio", "summary", "syndication", "section",
-    "nav", "media", "engagement", "comments", "related", "disclaimer", "tags",
+    "nav", "media", "engagement", "comments", "related", "disclaimer", "tags", "code",
 )
 
 CHANGE_KINDS = ("added", "removed", "modified")

@@ -527,6 +527,20 @@ def test_articles_shaped_a_little_like_other_formats_are_kept(text):
     assert page.rejection is None and ("city council" in page.body or "talks, which began" in page.body)
 
 
+@pytest.mark.parametrize("source", [
+    'var _gaq = _gaq || []; _gaq.push(["_setAccount", "UA-1234"]); ',     # a script
+    ".nav { color: #333; } .footer a:hover { text-decoration: none; } ",  # a style sheet
+    '<div class="promo"><a href="/subscribe">Subscribe</a></div> ',       # markup
+])
+def test_an_article_around_a_long_line_of_page_source_is_released_without_it(source):
+    # a broken page flattens its source into one giant line, most of the page's characters
+    text = "\n\n".join(["Budget vote", ARTICLE_PROSE, ARTICLE_PROSE, source * 300, ARTICLE_PROSE])
+    page = clean_text(text)
+    assert page.rejection is None
+    assert page.body.count("city council") == 3 and source.strip()[:10] not in page.body
+    assert [(d.rule_id, d.category) for d in page.lines if d.text.startswith(source.strip())] == [("code.page-source", "code")]
+
+
 def test_an_article_mentioning_an_error_is_kept():
     text = "\n\n".join([ARTICLE_PROSE, "Critics said the page not found error on the city website hid the plan. "
                         + ARTICLE_PROSE] * 8)

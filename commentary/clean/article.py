@@ -61,11 +61,10 @@ def not_an_article(text: str, body: str) -> tuple[str, str] | None:
     """
     if detail := block_page(text) or other_text_format(text):
         return "not-an-article", detail
-    # Only a page with markup lines can be markup: most pages need no search for their blank lines.
-    if markup := _line_chars(_STYLE_AFTER_NEWLINE if "{" in text else _MARKUP_AFTER_NEWLINE, text):
-        chars = len(text) - text.count("\n") - _line_chars(_BLANK_AFTER_NEWLINE, text)
-        if markup / chars >= MARKUP_MIN_SHARE:
-            return "not-an-article", f"markup or data saved as text ({markup / chars:.0%} of its characters)"
+    # A page of markup that holds an article apart from it (a broken page's source around its text) is an article.
+    if (share := markup_share(text)) >= MARKUP_MIN_SHARE and (
+            markup_share(body) >= MARKUP_MIN_SHARE or not has_words(body, MIN_BODY_WORDS)):
+        return "not-an-article", f"markup or data saved as text ({share:.0%} of its characters)"
     if not has_words(body, MIN_BODY_WORDS):
         return "no-article-body", f"{len(_WORD.findall(body))} words of article body (fewer than {MIN_BODY_WORDS})"
     return None
@@ -136,6 +135,14 @@ def _mail_headers(opening: list[str]) -> bool:
     shape, two or more, among them one that only mail carries (``Message-ID``, ``Received``, ...)."""
     block = list(takewhile(_MAIL_HEADER.match, opening))
     return len(block) >= 2 and any(_MAIL_ONLY_HEADER.match(line) for line in block)
+
+
+def markup_share(text: str) -> float:
+    """The share of the characters of ``text`` (white space lines and line ends left out) on lines of markup or data."""
+    # Only a text with markup lines can be markup: most texts need no search for their blank lines.
+    if not (markup := _line_chars(_STYLE_AFTER_NEWLINE if "{" in text else _MARKUP_AFTER_NEWLINE, text)):
+        return 0.0
+    return markup / (len(text) - text.count("\n") - _line_chars(_BLANK_AFTER_NEWLINE, text))
 
 
 def _line_chars(line_after_newline: re.Pattern, text: str) -> int:

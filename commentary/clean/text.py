@@ -134,6 +134,13 @@ MODEL_LATER_CATEGORY = "related"
 #: characters. At 0 one kept line carries its chain; a majority (0.5) gained less, and a majority over the
 #: whole block between blank lines (often a menu in flat-naive) lost the dev split (docs/ACCURACY.md, "Text path").
 CHAIN_BODY_SHARE = 0.0
+#: A line of page source (script, style sheet, markup) that a broken page's flattening left in its text: at least
+#: this many characters, this share of them the punctuation of code (``_CODE_CHARACTER``). Shorter lines are left to the
+#: model: a code sample in an article is body (on the benchmark and pool pages every line this long is prose, and the
+#: source lines and the code samples of gold bodies are 1,422 characters or fewer).
+SOURCE_LINE_MIN_CHARS = 2000
+SOURCE_LINE_MIN_CODE_SHARE = 0.12
+_CODE_CHARACTER = re.compile(r'[{}\[\]();=<>|&"\\/+*$:#@]')
 
 
 def _filled_in_page(expr: pl.Expr) -> pl.Expr:
@@ -320,11 +327,23 @@ def classify_shard(texts: Sequence[str], model: LineModel | None = None,
     lines = lines.with_columns(shard_repeat.alias("shard_repeat")).with_columns(
         pl.when(pl.col("extracted")).then(pl.col("rule_id").is_null())
         .otherwise(pl.Series(body_runs(lines, probability, model.threshold, model.run_cost, rescue=True)) & ~pl.col("shard_repeat")).alias("model_body"))
-    lines = _structural_rules(_chains_decided_whole(lines)).with_columns(
+    lines = _page_source(_structural_rules(_chains_decided_whole(lines))).with_columns(
         pl.when(pl.col("extracted") & pl.col("structural_id").is_in(NOT_FOR_EXTRACTED)).then(None)
         .otherwise(pl.col("structural_id")).alias("structural_id"),
         _filled_in_page(pl.when(pl.col("model_body")).then(pl.lit(True))).fill_null(False).alias("seen_body"))
     return lines.select("doc", "line_no", "text", **_decisions(lines))
+
+
+def _page_source(lines: pl.DataFrame) -> pl.DataFrame:
+    """Long lines of page source (``SOURCE_LINE_MIN_CHARS``) that no other rule claimed get the ``structural_id`` of
+    ``code.page-source``, whatever the model decided (text path only: extractors drop a page's scripts and styles)."""
+    rows = np.flatnonzero((lines["n_chars"].to_numpy() >= SOURCE_LINE_MIN_CHARS) & ~lines["extracted"].to_numpy()
+                          & lines["rule"].is_null().to_numpy() & lines["structural_id"].is_null().to_numpy())
+    source = [row for row, text in zip(rows, lines["text"].gather(rows))
+              if len(_CODE_CHARACTER.findall(text)) >= SOURCE_LINE_MIN_CODE_SHARE * len(text)]
+    if not source:
+        return lines
+    return lines.with_columns(lines["structural_id"].clone().scatter(source, structural("code.page-source")))
 
 
 def _continuation_chains(lines: pl.DataFrame) -> np.ndarray:
