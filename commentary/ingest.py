@@ -36,8 +36,11 @@ SIDECAR_KEYS = {"url": str, "outlet": str, "published_date": str, "language": st
 #: Leading bytes of common binary formats that sometimes arrive under a text name.
 BINARY_MAGIC = (b"\x89PNG", b"%PDF", b"\xff\xd8\xff", b"GIF8", b"PK\x03\x04", b"\x7fELF")
 _HTML_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
+#: The first line of a WARC file (``WARC/1.1``).
+_WARC_VERSION_LINE = re.compile(rb"WARC/\d+\.\d+\r?\n")
 #: An XHTML page's XML declaration and its encoding, read when no ``meta`` declares a charset (a saved page has no
-#: HTTP header to say it was served as ``text/html``, under which browsers ignore it).
+#: HTTP header to say it was served as ``text/html``, under which browsers ignore it; a WARC record without an HTTP
+#: charset is read as a saved page).
 _XML_ENCODING = re.compile(rb"""\s*<\?xml[^>]*?\sencoding\s*=\s*["']([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
 #: A language tag (BCP 47, in the shapes pages and sidecars use: "en", "en-GB", "zh-Hant-TW").
 LANGUAGE_TAG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
@@ -207,7 +210,7 @@ def read_raw(raw_root: Path | RemoteFolder, raw: RawFile) -> tuple[dict, list[tu
         raise RejectedFile("unsupported-format", f"extension of {raw.rel_path!r} is not .txt, .html or .htm")
     data = _read_bytes(raw_root, raw.rel_path, MAX_RAW_BYTES)
     content = _gunzip(data) if raw.compressed else data
-    if content.startswith(b"WARC/"):
+    if _WARC_VERSION_LINE.match(content):
         raise RejectedFile("unsupported-format", f"a WARC archive under a page's name ({raw.rel_path!r}): named .warc or "
                                                  ".warc.gz, its records are read")
     text, repairs = decode_bytes(content, raw.format)

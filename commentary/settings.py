@@ -68,19 +68,23 @@ KEEP_RUNS = 20
 #: A page is no article (README "Rejected pages"): its cleaned body has fewer words than this
 #: (the shortest gold bodies of the benchmark and pool have 11); or it has at most this many words and
 #: says it is a block, challenge or error page (or is a redirect page: an HTML ``meta`` refresh to
-#: another address); or this share of its characters is markup or data.
+#: another address); or this share of its characters is markup or data, and of its body's lines.
 MIN_BODY_WORDS = 10
 BLOCK_PAGE_MAX_WORDS = 200
 MARKUP_MIN_SHARE = 0.5
-#: ... or it is a file of another text format: delimited data (at least this many non-blank lines, this share of
-#: them rows of as many fields, at least this many, split by one delimiter, one field a single token in as many),
-#: subtitles (at least this many cue timings ``00:01:02,500 --> 00:01:04,000``, and this share of the non-blank
-#: lines), or mail with its headers.
+#: ... a redirect's refresh comes within this many seconds (a later one reloads a live page).
+REDIRECT_MAX_SECONDS = 10
+#: ... or it is a file of another text format: delimited data (among its first DATA_MAX_LINES_READ non-blank lines,
+#: at least this many records, this share of them rows of as many fields, at least this many, split by one delimiter
+#: without a space after it, one field a single token in as many), subtitles (at least this many cue timings
+#: ``00:01:02,500 --> 00:01:04,000``, and this share of the non-blank lines: a SubRip cue of three lines of text is a
+#: fifth timing, a tutorial quoting a few cues less), or mail with its headers.
+DATA_MAX_LINES_READ = 1000
 DATA_MIN_ROWS = 5
 DATA_MIN_FIELDS = 3
 DATA_MIN_ROW_SHARE = 0.8
 SUBTITLE_MIN_CUES = 3
-SUBTITLE_MIN_CUE_SHARE = 0.15
+SUBTITLE_MIN_CUE_SHARE = 0.2
 #: An HTML page is a listing or index page (``not-an-article``) when its extracted text holds fewer than
 #: ``LISTING_MAX_PROSE_BLOCKS`` prose blocks (a line of ``LISTING_PROSE_MIN_WORDS`` words or more ending a
 #: sentence) and at least ``LISTING_MIN_LINK_SHARE`` of the words of the page's body and of that text lie

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from commentary.clean import CATEGORIES, LineDecision
 from commentary.clean.article import (
     _BLANK_AFTER_NEWLINE, _MARKUP_AFTER_NEWLINE, _STYLE_AFTER_NEWLINE, MARKUP_LINE, STYLE_LINE, _line_chars, has_words,
+    other_text_format,
 )
 from commentary.clean.features import FAR_LINES, LOG1P_TABLE_SIZE, _log1p, Pages, char_profile, context_frame, feature_frame
 from commentary.clean.dates import find_date
@@ -499,11 +500,21 @@ MAILBOX = "\n".join(f"From clerk@example.org Mon Mar  {n + 1} 09:00:00 2024\nFro
 @pytest.mark.parametrize(("text", "detail"), [
     (CSV_ROWS, "rows of 4 fields split by commas"),
     ("id\ttitle\tpublished\n" + "\n".join(f"{n}\tBudget vote, round {n}\t2024-03-{n + 1:02d}" for n in range(8)),
-     "9 of 9 lines are rows of 3 fields split by tabs"),
+     "9 of 9 records are rows of 3 fields split by tabs"),
+    ("id;title;published\n" + "\n".join(f"{n};Budget vote, round {n};2024-03-{n + 1:02d}" for n in range(8)),
+     "9 of 9 records are rows of 3 fields split by semicolons"),
     (SUBRIP, "subtitles or captions saved as text (6 cue timings)"),
     ("WEBVTT\n\n" + "\n".join(f"00:{n:02d}.000 --> 00:{n:02d}.900\n{ARTICLE_PROSE}\n" for n in range(4)),
      "subtitles or captions saved as text (4 cue timings)"),
+    # a quoted field that holds line breaks: records, not lines, are rows
+    ("id,title,body\n" + "\n".join(f'{n},"Budget vote {n}","{ARTICLE_PROSE}\nA second line."' for n in range(6)),
+     "7 of 7 records are rows of 3 fields split by commas"),
+    ("WEBVTT - Council meeting\n\nNOTE\nTranscribed by hand.\nChecked twice.\n\nSTYLE\n::cue { color: yellow; }\n\n"
+     + "\n".join(f"00:{n:02d}.000 --> 00:{n:02d}.900\n{ARTICLE_PROSE}\n" for n in range(6)),
+     "subtitles or captions saved as text (6 cue timings)"),
     (MAILBOX, "mail saved as text (3 messages with mail headers)"),
+    ("Return-Path: <clerk@example.org>\nCc:\nMessage-ID: <1@example.org>\nSubject: Budget vote\n\n" + ARTICLE_PROSE,
+     "mail saved as text (1 message with mail headers)"),
     ("Return-Path: <clerk@example.org>\nReceived: from mail.example.org by mx.example.net\nSubject: Budget vote\n\n"
      + ARTICLE_PROSE, "mail saved as text (1 message with mail headers)"),
 ])
@@ -517,6 +528,23 @@ def test_files_of_other_text_formats_are_not_articles(text, detail):
     # every paragraph holds two commas, as a row of three fields would
     "\n\n".join(["Seoul, Pyongyang and Washington, again"] + [
         f"The talks, which began in {1990 + n}, went on late into the night, aides said." for n in range(10)]),
+    # a list article of "Name, age, role" lines, each with a single token (the age)
+    "\n".join(["30 under 30: the founders, planners, and organisers changing how we travel",
+               "By Jane Doe, Cities Editor, 4 March 2024", ARTICLE_PROSE]
+              + [f"Ada Person{n}, {20 + n}, founder of the talks, which began" for n in range(12)] + [ARTICLE_PROSE]),
+    # a tutorial that shows a few subtitle cues near its top
+    "How to write a subtitle file\nA file is plain text: a number, a timing and the words, like this:\n"
+    + "\n".join(f"{n}\n00:00:0{n},000 --> 00:00:0{n + 1},500\nLine {n} of the talks goes here.\n" for n in range(1, 6))
+    + "\n" + "\n".join([ARTICLE_PROSE] * 11),
+    # a headline with a colon over a story that quotes a mail's headers
+    "Phishing: how a fake email fooled the city council\nReturn-Path: <ceo@example.net>\n"
+    "Received: from mail.example.net\nSubject: Urgent wire transfer\n\n" + "\n\n".join([ARTICLE_PROSE] * 4),
+    # a paper's history, in lines shaped like headers
+    "Received: 3 January 2024\nAccepted: 5 March 2024\n\nNight buses and the budget\n\n" + "\n\n".join([ARTICLE_PROSE] * 4),
+    # a transcript whose turns end in closing quotes, or in a word in brackets
+    "The night bus debate\n" + "\n".join(f"[00:0{n}:00] HOST: {turn}" for n, turn in enumerate(
+        ["“Welcome back, and thank you for joining the talks tonight.”", "Thanks (laughs)", "They run late [crosstalk]",
+         "“So the city council approved the new budget?”"] * 3)),
     # a letter printed with the headers a reader sees, and an article quoting subtitle timings
     "From: A reader in Leeds\nSubject: Night buses\nDate: 4 March 2024\n\n" + "\n\n".join([ARTICLE_PROSE] * 4),
     "Captions that lag\n\n" + "\n\n".join([ARTICLE_PROSE, "One cue read 00:00:01,000 --> 00:00:02,500 on screen."]
@@ -539,6 +567,19 @@ def test_an_article_around_a_long_line_of_page_source_is_released_without_it(sou
     assert page.rejection is None
     assert page.body.count("city council") == 3 and source.strip()[:10] not in page.body
     assert [(d.rule_id, d.category) for d in page.lines if d.text.startswith(source.strip())] == [("code.page-source", "code")]
+
+
+def test_a_quoted_field_past_the_csv_module_s_size_limit_is_no_data():
+    assert other_text_format('id,title,body\n1,"Budget vote",x\n2,"' + "y" * 200_000 + "\n" * 12) is None
+
+
+def test_an_article_after_a_line_of_json_ld_is_released_without_it():
+    # the page's structured data, flattened into one line that repeats the article: most of the page's characters
+    json_ld = ('{"@context": "https://schema.org", "@type": "NewsArticle", "headline": "Budget vote", "articleBody": "'
+               + " ".join([ARTICLE_PROSE] * 6) + '"}')
+    page = clean_text("\n".join(["Budget vote", "Home", "News", json_ld, *[ARTICLE_PROSE] * 3, "Share this article"]))
+    assert page.rejection is None and page.body.count("city council") == 3 and "@context" not in page.body
+    assert [d.rule_id for d in page.lines if d.text == json_ld] == ["code.page-source"]
 
 
 def test_an_article_mentioning_an_error_is_kept():

@@ -162,6 +162,13 @@ def test_an_xhtml_page_s_xml_declaration_declares_its_encoding(tmp_path, declare
     assert all("no charset declared" not in detail for _, detail in found)
 
 
+def test_a_meta_charset_wins_over_the_xml_declaration(tmp_path):
+    page = (f'<?xml version="1.0" encoding="koi8-r"?>\n<html><head><meta charset="windows-1251"><title>{LEGACY["cp1251"]}'
+            f'</title></head><body><p>{LEGACY["cp1251"]}</p></body></html>')
+    (tmp_path / "page.html").write_bytes(page.encode("cp1251"))
+    assert _read(tmp_path, "page.html") == (page, [])
+
+
 @pytest.mark.parametrize("declared, encoding, repairs", [
     ("windows-1251", "windows-1251", []),                       # declared and true
     ("iso-8859-1", "utf-8", ["charset-mismatch"]),              # declared wrongly, bytes are UTF-8

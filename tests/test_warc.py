@@ -260,6 +260,10 @@ def test_a_warc_file_under_a_page_name_is_rejected_with_the_name_that_reads_it(t
         with pytest.raises(RejectedFile) as error:
             read_raw(tmp_path, entry)
         assert error.value.reason == "unsupported-format" and "named .warc or .warc.gz" in error.value.detail
+    # a text that only opens with the word
+    (tmp_path / "notes.txt").write_text("WARC/1.1 explained: how web archives store a crawl\n\nThe format keeps records.")
+    (entry,) = [raw for raw in discover(tmp_path) if raw.rel_path == "notes.txt"]
+    assert read_raw(tmp_path, entry)[0]["text"].startswith("WARC/1.1 explained")
 
 
 def test_a_record_too_costly_to_parse_is_rejected_unparsed_and_a_target_uri_urllib_cannot_read_is_dropped(tmp_path, monkeypatch):

@@ -13,7 +13,7 @@ from collections import Counter
 from functools import cache
 from itertools import islice, takewhile
 
-from commentary.settings import (BLOCK_PAGE_MAX_WORDS, DATA_MIN_FIELDS, DATA_MIN_ROW_SHARE, DATA_MIN_ROWS,
+from commentary.settings import (BLOCK_PAGE_MAX_WORDS, DATA_MAX_LINES_READ, DATA_MIN_FIELDS, DATA_MIN_ROW_SHARE, DATA_MIN_ROWS,
                                  MARKUP_MIN_SHARE, MIN_BODY_WORDS, SUBTITLE_MIN_CUE_SHARE, SUBTITLE_MIN_CUES)
 
 #: What block, challenge and error pages say (anti-bot walls, access denials, HTTP errors).
@@ -26,10 +26,13 @@ BLOCK_PAGE = re.compile(
 #: opens a block or a CSS declaration (``color: #333;``).
 _MARKUP_OPENING = r'<[/!?a-zA-Z]|[{}\[\]]|"[^"\n]{1,80}"[^\S\n]*:'
 _STYLE_OPENING = r'[@.#]?[\w-]++[^{}\n;]{0,200}+\{|[\w-]++[^\S\n]*+:[^;\n]{1,200}+;[^\S\n]*+(?=\n|\Z)'
-#: A line of markup or data (of style too: ``STYLE_LINE``): it opens as above and does not end as a sentence does (a
+#: How a line of prose ends: a sentence's end, maybe inside closing quotes or brackets, or a word in brackets (a
+#: transcript's "(laughs)", "[crosstalk]"). Markup ends with a tag, data with a brace, a bracket after a quote, a comma.
+_PROSE_ENDING = r'(?<![.!?…])(?<![.!?…]["”’»)\]])(?<!\w[)\]])'
+#: A line of markup or data (of style too: ``STYLE_LINE``): it opens as above and does not end as prose does (a
 #: transcript's "[00:01:02] HOST: Welcome.", a paragraph opening with a quoted phrase and a colon are prose).
-MARKUP_LINE = re.compile(rf'[^\S\n]*(?:{_MARKUP_OPENING})[^\n]*(?<![.!?…])')
-STYLE_LINE = re.compile(rf'[^\S\n]*(?:{_MARKUP_OPENING}|{_STYLE_OPENING})[^\n]*(?<![.!?…])')
+MARKUP_LINE = re.compile(rf'[^\S\n]*(?:{_MARKUP_OPENING})[^\n]*{_PROSE_ENDING}')
+STYLE_LINE = re.compile(rf'[^\S\n]*(?:{_MARKUP_OPENING}|{_STYLE_OPENING})[^\n]*{_PROSE_ENDING}')
 #: A newline and the whole line after it: of markup (MARKUP_LINE or STYLE_LINE), or of white space only. Searched
 #: for in the page with a newline put before it, so that the search skips from newline to newline in C.
 _MARKUP_AFTER_NEWLINE = re.compile(rf"\n(?:{MARKUP_LINE.pattern})(?=\n|\Z)")
@@ -47,10 +50,15 @@ _CUE_TIMING = re.compile(r"^[^\S\n]*(?:\d{1,2}:)?\d{2}:\d{2}[,.]\d{3}[^\S\n]+-->
 #: A mailbox's message separator (``From alice@example.org Mon Oct  1 10:00:00 2019``) and a mail header line.
 _MBOX_SEPARATOR = re.compile(r"From \S+ +(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) (?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)"
                              r" +\d{1,2} \d{2}:\d{2}")
-_MAIL_HEADER = re.compile(r"[A-Za-z][A-Za-z0-9-]*:[^\S\n]|[^\S\n]")  # a header, or the continuation of one
-#: Headers that only mail carries (a letter printed in an article has at most From, To, Date and Subject).
-_MAIL_ONLY_HEADER = re.compile(r"(?:message-id|received|return-path|mime-version|delivered-to|in-reply-to):",
-                               re.IGNORECASE)
+_MAIL_HEADER = re.compile(r"[A-Za-z][A-Za-z0-9-]*:(?:[^\S\n]|$)|[^\S\n]")  # a header, or the continuation of one
+#: The headers a mail message opens with (a headline "Update: ..." or "Phishing: ..." is no header).
+_MAIL_FIRST_HEADER = re.compile(r"(?:from|to|cc|subject|date|sender|reply-to|received|return-path|delivered-to|message-id"
+                                r"|mime-version|content-type|dkim-signature|arc-[a-z-]+|authentication-results|x-[a-z0-9-]+):",
+                                re.IGNORECASE)
+#: Headers that only mail carries, with their values' shapes (a letter printed in an article has at most From, To, Date
+#: and Subject; a paper's "Received: 3 January 2024" is no mail).
+_MAIL_ONLY_HEADER = re.compile(r"(?:received:\s*(?:from|by)\s|(?:message-id|return-path|in-reply-to):\s*<|mime-version:\s*1\.0"
+                               r"|delivered-to:\s*\S+@)", re.IGNORECASE)
 
 
 def not_an_article(text: str, body: str) -> tuple[str, str] | None:
@@ -61,9 +69,10 @@ def not_an_article(text: str, body: str) -> tuple[str, str] | None:
     """
     if detail := block_page(text) or other_text_format(text):
         return "not-an-article", detail
-    # A page of markup that holds an article apart from it (a broken page's source around its text) is an article.
+    # A page of markup that holds an article apart from it (a broken page's source around its text, a long line of
+    # JSON-LD) is an article: its body is mostly lines of prose.
     if (share := markup_share(text)) >= MARKUP_MIN_SHARE and (
-            markup_share(body) >= MARKUP_MIN_SHARE or not has_words(body, MIN_BODY_WORDS)):
+            markup_line_share(body) >= MARKUP_MIN_SHARE or not has_words(body, MIN_BODY_WORDS)):
         return "not-an-article", f"markup or data saved as text ({share:.0%} of its characters)"
     if not has_words(body, MIN_BODY_WORDS):
         return "no-article-body", f"{len(_WORD.findall(body))} words of article body (fewer than {MIN_BODY_WORDS})"
@@ -86,19 +95,20 @@ def other_text_format(text: str) -> str | None:
     """The detail of a rejection when ``text`` is a file of another text format saved as a page, else None: rows of
     delimited data (CSV, TSV), subtitles or captions (SubRip, WebVTT), or mail (an mbox, a message with its headers).
     Each test first looks at the opening lines, so an article costs next to nothing."""
-    lines = _FILLED_LINE.finditer(text)
-    opening = [found.group(0) for found in islice(lines, 4)]  # SubRip's first timing is its second line, WebVTT's third
+    found = _FILLED_LINE.finditer(text)
+    opening = [line.group(0) for line in islice(found, 4)]  # SubRip's first timing is its second line, WebVTT's third
     if len(opening) < 2:
         return None
+    lines = cache(lambda: _lines(text))  # read whole only by a test that the opening lines pass
     delimiters = [d for d in _DELIMITERS if min(opening[0].count(d), opening[1].count(d)) >= DATA_MIN_FIELDS - 1]
-    if delimiters and (detail := _delimited_rows(_lines(text), delimiters)):
+    if delimiters and (detail := _delimited_rows(lines()[:DATA_MAX_LINES_READ], delimiters)):
         return detail
-    if any("-->" in line for line in opening) and (cues := len(_CUE_TIMING.findall(text))) >= max(
-            SUBTITLE_MIN_CUES, SUBTITLE_MIN_CUE_SHARE * len(_lines(text))):
+    if ((opening[0].startswith("WEBVTT") or any(_CUE_TIMING.match(line) for line in opening))
+            and (cues := len(_CUE_TIMING.findall(text))) >= max(SUBTITLE_MIN_CUES, SUBTITLE_MIN_CUE_SHARE * len(lines()))):
         return f"subtitles or captions saved as text ({cues} cue timings)"
-    if _MBOX_SEPARATOR.match(opening[0]) or _MAIL_HEADER.match(opening[0]) and _mail_headers(
-            opening + [found.group(0) for found in islice(lines, 46)]):
-        messages = max(1, sum(1 for line in _lines(text) if _MBOX_SEPARATOR.match(line)))
+    if _MBOX_SEPARATOR.match(opening[0]) or _MAIL_FIRST_HEADER.match(opening[0]) and _mail_headers(
+            opening + [line.group(0) for line in islice(found, 46)]):
+        messages = max(1, sum(1 for line in lines() if _MBOX_SEPARATOR.match(line)))
         return f"mail saved as text ({messages} message{'s' * (messages > 1)} with mail headers)"
     return None
 
@@ -109,23 +119,24 @@ def _lines(text: str) -> list[str]:
 
 
 def _delimited_rows(lines: list[str], delimiters: list[str]) -> str | None:
-    """The detail when most ``lines`` are rows of as many fields (``DATA_MIN_FIELDS`` or more) split by one of the
-    ``delimiters`` (quoted fields read as CSV reads them), and in most rows one of the fields is a single token (an
-    id, a date, a number, an address): paragraphs that happen to hold as many commas split into clauses of words."""
-    if len(lines) < DATA_MIN_ROWS:
-        return None
+    """The detail when most records of ``lines`` (read as CSV reads them: a quoted field may hold line breaks) are
+    rows of as many fields (``DATA_MIN_FIELDS`` or more) split by one of the ``delimiters``, no space after it, and
+    in most rows one of the fields is a single token (an id, a date, a number, an address). Prose that holds as many
+    commas (a list of "Name, 27, role", clauses) writes a space after each and splits into clauses of words."""
     for delimiter in delimiters:
         try:
             rows = list(csv.reader(lines, delimiter=delimiter))
         except csv.Error:  # a quoted field that runs on past the csv module's size limit: no rows of data
             continue
         fields, count = Counter(map(len, rows)).most_common(1)[0]
-        enough = DATA_MIN_ROW_SHARE * len(lines)
-        if fields < DATA_MIN_FIELDS or count < enough:
+        enough = DATA_MIN_ROW_SHARE * len(rows)
+        if len(rows) < DATA_MIN_ROWS or fields < DATA_MIN_FIELDS or count < enough:
             continue
-        single = [sum(len(row[i].split()) <= 1 for row in rows if len(row) == fields) for i in range(fields)]
-        if max(single) >= enough:
-            return (f"delimited data saved as text ({count} of {len(lines)} lines are rows of {fields} fields split by "
+        table = [row for row in rows if len(row) == fields]
+        spaced = sum(field[:1].isspace() for row in table for field in row[1:])
+        single = [sum(len(row[i].split()) <= 1 for row in table) for i in range(fields)]
+        if spaced <= len(table) * (fields - 1) / 2 and max(single) >= enough:
+            return (f"delimited data saved as text ({count} of {len(rows)} records are rows of {fields} fields split by "
                     f"{_DELIMITERS[delimiter]})")
     return None
 
@@ -143,6 +154,14 @@ def markup_share(text: str) -> float:
     if not (markup := _line_chars(_STYLE_AFTER_NEWLINE if "{" in text else _MARKUP_AFTER_NEWLINE, text)):
         return 0.0
     return markup / (len(text) - text.count("\n") - _line_chars(_BLANK_AFTER_NEWLINE, text))
+
+
+def markup_line_share(text: str) -> float:
+    """The share of the lines of ``text`` that hold more than white space that are lines of markup or data."""
+    if not (lines := _lines(text)):
+        return 0.0
+    markup = STYLE_LINE if "{" in text else MARKUP_LINE
+    return sum(markup.fullmatch(line) is not None for line in lines) / len(lines)
 
 
 def _line_chars(line_after_newline: re.Pattern, text: str) -> int:

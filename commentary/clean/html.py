@@ -16,6 +16,7 @@ furniture rules that run after.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import datetime as dt
 import json
@@ -29,7 +30,7 @@ import sys
 from html import unescape
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Sequence
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import numpy as np
 import polars as pl
@@ -231,20 +232,23 @@ def read_page(html: str, url: str | None = None) -> PageReading:
     tree = parse_html(html)
     if tree is None:
         return PageReading(page="", dom=_NO_LINES, outputs={}, kept={}, metadata={}, link_share=None, parsed=False)
-    if feed := _feed(tree):  # nothing to extract
+    if feed := _safe(lambda: _feed(tree), None):  # nothing to extract
         return PageReading(page="", dom=_NO_LINES, outputs={}, kept={}, metadata={}, link_share=None, not_a_page=feed)
     metadata = _safe(lambda: extract_page_metadata(tree, url), {})
     page, dom = _safe(lambda: page_blocks(tree), ("", _NO_LINES))
     outputs = _safe(lambda: extractor_texts(html, tree, url), {})
     kept = kept_shares(page, outputs)
     return PageReading(page=page, dom=dom, outputs=outputs, kept=kept, metadata=metadata,
-                       link_share=_safe(lambda: body_link_share(tree), None), not_a_page=_redirect(tree, page))
+                       link_share=_safe(lambda: body_link_share(tree), None),
+                       not_a_page=_safe(lambda: _redirect(tree, page, metadata.get("url", (None, ""))[0]), None))
 
 
 #: The root elements of web feeds, which lxml's HTML parser makes the first element of the body.
 _FEED_ROOTS = {"rss": "an RSS feed", "feed": "an Atom feed", "rdf:rdf": "an RSS 1.0 feed"}
 #: The address in a ``meta`` refresh's ``content`` ("0; url=https://example.org/new").
-_REFRESH_URL = re.compile(r"\burl\s*=\s*['\"]?\s*([^'\"\s]+)", re.IGNORECASE)
+#: A ``meta`` refresh's ``content``: its delay in seconds, then the address ("0; url=https://example.org/new", "0;
+#: https://example.org/new", as the HTML standard reads it).
+_REFRESH = re.compile(r"\s*(\d+)[\d.]*\s*[;,]?\s*(?:url\s*=\s*)?['\"]?\s*([^'\"\s]+)", re.IGNORECASE)
 
 
 def _feed(tree: lxml_html.HtmlElement) -> str | None:
@@ -254,17 +258,31 @@ def _feed(tree: lxml_html.HtmlElement) -> str | None:
     return f"{_FEED_ROOTS[first.tag]} saved as HTML, not a page" if first is not None and first.tag in _FEED_ROOTS else None
 
 
-def _redirect(tree: lxml_html.HtmlElement, page: str) -> str | None:
+def _redirect(tree: lxml_html.HtmlElement, page: str, own_url: str | None) -> str | None:
     """The detail of a ``not-an-article`` rejection when the page is a redirect: at most ``BLOCK_PAGE_MAX_WORDS`` words
-    (its whole text, ``page``) and a ``meta`` refresh to another address (one inside ``noscript`` only sends readers
-    without scripts away, and a refresh without an address reloads the page)."""
+    (its whole text, ``page``) and a ``meta`` refresh within ``REDIRECT_MAX_SECONDS`` to another address than the page's
+    own (``own_url``). A refresh inside ``noscript`` only sends readers without scripts away; a later one, or one to the
+    page itself, reloads it."""
     for meta in tree.iter("meta"):
         if (meta.get("http-equiv", "").strip().lower() == "refresh"
-                and (target := _REFRESH_URL.search(meta.get("content", "")))
+                and (refresh := _REFRESH.match(meta.get("content", "")))
+                and int(refresh.group(1)) <= settings.REDIRECT_MAX_SECONDS
+                and not _same_page(refresh.group(2), own_url)
                 and not any(element.tag == "noscript" for element in meta.iterancestors())
                 and not has_words(page, settings.BLOCK_PAGE_MAX_WORDS + 1)):
-            return f"redirect page (a meta refresh to {target.group(1)[:200]!r}, {len(page.split())} words of text)"
+            return (f"redirect page (a meta refresh to {refresh.group(2)[:200]!r} on a page of at most "
+                    f"{settings.BLOCK_PAGE_MAX_WORDS} words)")
     return None
+
+
+def _same_page(target: str, own_url: str | None) -> bool:
+    """Whether the address ``target`` (maybe relative) names the page at ``own_url``: its host and path, whatever the query."""
+    if not own_url:
+        return False
+    with contextlib.suppress(ValueError):
+        there, here = urlsplit(urljoin(own_url, target)), urlsplit(own_url)
+        return (there.hostname, there.path.rstrip("/")) == (here.hostname, here.path.rstrip("/"))
+    return False
 
 
 def finish_pages(readings: Sequence[PageReading], texts: Sequence[str]) -> list[HtmlExtraction]:

@@ -24,7 +24,7 @@ import numpy as np
 import polars as pl
 
 from commentary.clean import LINE_SCHEMA, CleanedPage, LineDecision, PageLines
-from commentary.clean.article import not_an_article
+from commentary.clean.article import STYLE_LINE, not_an_article
 from commentary.clean.distinct import first_rows
 from commentary.clean.extractors import DOM_COLUMNS
 from commentary.clean.features import (NEAR_WINDOW, PROSE_MIN_WORDS, Pages, add_rule_matches, context_frame, feature_frame,
@@ -134,13 +134,17 @@ MODEL_LATER_CATEGORY = "related"
 #: characters. At 0 one kept line carries its chain; a majority (0.5) gained less, and a majority over the
 #: whole block between blank lines (often a menu in flat-naive) lost the dev split (docs/ACCURACY.md, "Text path").
 CHAIN_BODY_SHARE = 0.0
-#: A line of page source (script, style sheet, markup) that a broken page's flattening left in its text: at least
-#: this many characters, this share of them the punctuation of code (``_CODE_CHARACTER``). Shorter lines are left to the
-#: model: a code sample in an article is body (on the benchmark and pool pages every line this long is prose, and the
-#: source lines and the code samples of gold bodies are 1,422 characters or fewer).
+#: A line of page source that a broken page's flattening left in its text: a line of markup or data (``article.STYLE_LINE``:
+#: a tag, a brace or a JSON key first, no prose ending) of at least SOURCE_MARKUP_MIN_CHARS characters (a JSON-LD block,
+#: a run of tags), or any line of at least SOURCE_LINE_MIN_CHARS of which this share is the punctuation of code (a
+#: script: ``var a = b || [];`` is 8%, the prose of a technical paper at most 4%, a paragraph of links and brackets
+#: none). Shorter lines are left to the model: a code sample in an article is body (on the benchmark and pool pages,
+#: every line of 2,000 characters or more is prose, every line of markup of 1,000 or more page source; the code samples
+#: of gold bodies are lines of 1,398 characters or fewer).
+SOURCE_MARKUP_MIN_CHARS = 1000
 SOURCE_LINE_MIN_CHARS = 2000
-SOURCE_LINE_MIN_CODE_SHARE = 0.12
-_CODE_CHARACTER = re.compile(r'[{}\[\]();=<>|&"\\/+*$:#@]')
+SOURCE_LINE_MIN_CODE_SHARE = 0.06
+_CODE_CHARACTER = re.compile(r'[{};=<>|&\\]')
 
 
 def _filled_in_page(expr: pl.Expr) -> pl.Expr:
@@ -335,12 +339,13 @@ def classify_shard(texts: Sequence[str], model: LineModel | None = None,
 
 
 def _page_source(lines: pl.DataFrame) -> pl.DataFrame:
-    """Long lines of page source (``SOURCE_LINE_MIN_CHARS``) that no other rule claimed get the ``structural_id`` of
+    """Long lines of page source (``SOURCE_MARKUP_MIN_CHARS``) that no other rule claimed get the ``structural_id`` of
     ``code.page-source``, whatever the model decided (text path only: extractors drop a page's scripts and styles)."""
-    rows = np.flatnonzero((lines["n_chars"].to_numpy() >= SOURCE_LINE_MIN_CHARS) & ~lines["extracted"].to_numpy()
+    rows = np.flatnonzero((lines["n_chars"].to_numpy() >= SOURCE_MARKUP_MIN_CHARS) & ~lines["extracted"].to_numpy()
                           & lines["rule"].is_null().to_numpy() & lines["structural_id"].is_null().to_numpy())
     source = [row for row, text in zip(rows, lines["text"].gather(rows))
-              if len(_CODE_CHARACTER.findall(text)) >= SOURCE_LINE_MIN_CODE_SHARE * len(text)]
+              if STYLE_LINE.fullmatch(text) or len(text) >= SOURCE_LINE_MIN_CHARS
+              and len(_CODE_CHARACTER.findall(text)) >= SOURCE_LINE_MIN_CODE_SHARE * len(text)]
     if not source:
         return lines
     return lines.with_columns(lines["structural_id"].clone().scatter(source, structural("code.page-source")))
