@@ -228,8 +228,13 @@ FEED_ITEMS = "".join(f"<item><title>Night buses, part {i}</title><link>https://e
      + FEED_ITEMS.replace("item>", "entry>").replace("description>", "summary>") + "</feed>", "an Atom feed saved as HTML"),
     ('<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" xmlns="http://purl.org/rss/1.0/">'
      f"<channel><title>Courier</title></channel>{FEED_ITEMS}</rdf:RDF>", "an RSS 1.0 feed saved as HTML"),
+    ('<atom:feed xmlns:atom="http://www.w3.org/2005/Atom"><atom:title>Courier</atom:title>'
+     + FEED_ITEMS.replace("<item>", "<atom:entry>").replace("</item>", "</atom:entry>") + "</atom:feed>", "an Atom feed saved as HTML"),
+    ('<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+     + "".join(f"<url><loc>https://example.org/news/{i}</loc><lastmod>2024-03-0{i + 1}</lastmod></url>" for i in range(8))
+     + "</urlset>", "a sitemap saved as HTML"),
 ])
-def test_a_web_feed_saved_as_html_is_not_an_article(feed, detail):
+def test_a_web_feed_or_a_sitemap_saved_as_html_is_not_an_article(feed, detail):
     assert extract_html(feed).not_an_article.startswith(detail)
 
 

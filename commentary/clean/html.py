@@ -142,7 +142,7 @@ class HtmlExtraction:
     tags (list), summary, language, url, page_type (schema.org or og:type); sources are
     "jsonld", "og", "meta", "html" (title element, lang, canonical link), "trafilatura",
     "input" (the url argument). ``not_an_article`` tells why the page holds no article when it does
-    not: a web feed, a redirect page, a listing or index page, or a block, challenge or error page.
+    not: a web feed or a sitemap, a redirect page, a listing or index page, or a block, challenge or error page.
     """
 
     text: str
@@ -161,7 +161,7 @@ class PageReading:
     inputs of each line, each extractor's output and the share of each line that it kept, the metadata, and the link
     statistics of its body (``None`` when it has no body) for the listing check; ``parsed`` is False
     when nothing usable came out of the parser; ``not_a_page`` tells why the document is no web page of its own
-    (a web feed or a redirect page: ``_feed``, ``_redirect``)."""
+    (a web feed or a sitemap, a redirect page: ``_xml_document``, ``_redirect``)."""
 
     page: str
     dom: np.ndarray
@@ -232,8 +232,8 @@ def read_page(html: str, url: str | None = None) -> PageReading:
     tree = parse_html(html)
     if tree is None:
         return PageReading(page="", dom=_NO_LINES, outputs={}, kept={}, metadata={}, link_share=None, parsed=False)
-    if feed := _safe(lambda: _feed(tree), None):  # nothing to extract
-        return PageReading(page="", dom=_NO_LINES, outputs={}, kept={}, metadata={}, link_share=None, not_a_page=feed)
+    if document := _safe(lambda: _xml_document(tree), None):  # nothing to extract
+        return PageReading(page="", dom=_NO_LINES, outputs={}, kept={}, metadata={}, link_share=None, not_a_page=document)
     metadata = _safe(lambda: extract_page_metadata(tree, url), {})
     page, dom = _safe(lambda: page_blocks(tree), ("", _NO_LINES))
     outputs = _safe(lambda: extractor_texts(html, tree, url), {})
@@ -243,19 +243,21 @@ def read_page(html: str, url: str | None = None) -> PageReading:
                        not_a_page=_safe(lambda: _redirect(tree, page, metadata.get("url", (None, ""))[0]), None))
 
 
-#: The root elements of web feeds, which lxml's HTML parser makes the first element of the body.
-_FEED_ROOTS = {"rss": "an RSS feed", "feed": "an Atom feed", "rdf:rdf": "an RSS 1.0 feed"}
-#: The address in a ``meta`` refresh's ``content`` ("0; url=https://example.org/new").
+#: The root elements of web feeds and sitemaps, which lxml's HTML parser makes the first element of the body.
+_XML_DOCUMENT_ROOTS = {"rss": "an RSS feed", "feed": "an Atom feed", "atom:feed": "an Atom feed", "rdf:rdf": "an RSS 1.0 feed",
+                       "urlset": "a sitemap", "sitemapindex": "a sitemap index"}
 #: A ``meta`` refresh's ``content``: its delay in seconds, then the address ("0; url=https://example.org/new", "0;
 #: https://example.org/new", as the HTML standard reads it).
 _REFRESH = re.compile(r"\s*(\d+)[\d.]*\s*[;,]?\s*(?:url\s*=\s*)?['\"]?\s*([^'\"\s]+)", re.IGNORECASE)
 
 
-def _feed(tree: lxml_html.HtmlElement) -> str | None:
-    """The detail of a ``not-an-article`` rejection when the document is a web feed (RSS, Atom) saved as HTML."""
+def _xml_document(tree: lxml_html.HtmlElement) -> str | None:
+    """The detail of a ``not-an-article`` rejection when the document is a web feed (RSS, Atom) or a sitemap saved as
+    HTML."""
     body = tree.find("body")
     first = next(body.iterchildren(etree.Element), None) if body is not None else None
-    return f"{_FEED_ROOTS[first.tag]} saved as HTML, not a page" if first is not None and first.tag in _FEED_ROOTS else None
+    root = _XML_DOCUMENT_ROOTS.get(first.tag) if first is not None else None
+    return f"{root} saved as HTML, not a page" if root else None
 
 
 def _redirect(tree: lxml_html.HtmlElement, page: str, own_url: str | None) -> str | None:
@@ -299,7 +301,7 @@ def finish_pages(readings: Sequence[PageReading], texts: Sequence[str]) -> list[
 
 def _not_an_article(reading: PageReading, text: str) -> str | None:
     """Why a page with the extracted ``text`` holds no article (the detail of a ``not-an-article`` rejection), or None:
-    a web feed or a redirect page, a block, challenge or error page (its title may be all that says so), or a listing
+    a web feed or a sitemap, a redirect page, a block, challenge or error page (its title may be all that says so), or a listing
     or index page."""
     if reading.not_a_page:
         return reading.not_a_page
