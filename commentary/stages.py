@@ -550,6 +550,16 @@ def _agreement(signatures: np.ndarray, left: np.ndarray, right: np.ndarray) -> n
     return shares
 
 
+#: A run of digits in a path.
+_DIGIT_RUN = re.compile(r"\d+")
+
+
+def natural_order(path: str) -> str:
+    """``path`` with every run of digits padded to 20, so that paths sort as people read them: ``page9.txt`` before
+    ``page10.txt``, a WARC file's record at offset 900 (``crawl.warc#900``) before the one at 10,000."""
+    return _DIGIT_RUN.sub(lambda run: run.group().zfill(20), path)
+
+
 def canonical_copies(keys: pl.DataFrame, signatures: np.ndarray) -> pl.DataFrame:
     """``doc_id`` -> ``duplicate_of`` over a whole run's ``dedup_keys`` (``signatures``: their ``minhash`` rows, in order).
 
@@ -557,7 +567,7 @@ def canonical_copies(keys: pl.DataFrame, signatures: np.ndarray) -> pl.DataFrame
     Jaccard >= NEAR_DUPLICATE_THRESHOLD), transitively. Its canonical copy, which keeps ``duplicate_of`` null, is
     chosen by: the original outlet (an outlet that another copy names as ``syndicated_from``, then a
     copy that names no other outlet), then the earliest ``published_date``, then the most metadata
-    fields filled, then the first ``source_path``.
+    fields filled, then the first ``source_path`` in the order people read (``natural_order``).
     """
     from scipy.sparse import coo_array
     from scipy.sparse.csgraph import connected_components
@@ -568,14 +578,15 @@ def canonical_copies(keys: pl.DataFrame, signatures: np.ndarray) -> pl.DataFrame
     pairs = np.concatenate([np.stack([first_same_body, np.arange(keys.height)], axis=1), near_duplicate_pairs(signatures)])
     links = coo_array((np.ones(len(pairs), dtype=np.int8), (pairs[:, 0], pairs[:, 1])), shape=(keys.height, keys.height))
     _, group = connected_components(links, directed=False)
-    grouped = keys.with_columns(group=pl.Series(group, dtype=pl.Int64), outlet_key=pl.col("outlet").str.to_lowercase())
+    grouped = keys.with_columns(group=pl.Series(group, dtype=pl.Int64), outlet_key=pl.col("outlet").str.to_lowercase(),
+                                path_order=pl.Series([natural_order(path) for path in keys["source_path"]], dtype=pl.String))
     named_as_source = (grouped.select("group", outlet_key=pl.col("syndicated_from").str.to_lowercase())
                        .drop_nulls().unique().with_columns(named=pl.lit(True)))
     ranked = grouped.join(named_as_source, on=["group", "outlet_key"], how="left").with_columns(
         original_rank=pl.when(pl.col("named")).then(0).when(pl.col("syndicated_from").is_null()).then(1).otherwise(2),
     )
     canonical = (
-        ranked.sort(["group", "original_rank", "published_date", "metadata_fields", "source_path"],
+        ranked.sort(["group", "original_rank", "published_date", "metadata_fields", "path_order"],
                     descending=[False, False, False, True, False], nulls_last=True)
         .group_by("group", maintain_order=True)
         .agg(pl.col("doc_id").first().alias("canonical"))

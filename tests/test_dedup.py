@@ -52,6 +52,13 @@ def test_syndicated_copies_point_to_the_original_outlet():
     assert _marked(rows) == {"a": "b", "b": None, "c": "b", "d": None}
 
 
+def test_among_equal_copies_the_first_path_as_people_read_it_is_canonical():
+    words = _text(5)
+    rows = [_row("a", words, source_path="page10.txt"), _row("b", words, source_path="page9.txt"),
+            _row("c", _text(6), source_path="crawl.warc#10000"), _row("d", _text(6), source_path="crawl.warc#900")]
+    assert _marked(rows) == {"a": "b", "b": None, "c": "d", "d": None}
+
+
 def test_the_same_topic_in_different_words_is_not_a_duplicate():
     shared = _text(3)
     rows = [_row("a", shared), _row("b", shared[:150] + _text(4, 250))]
