@@ -238,6 +238,11 @@ def test_a_web_feed_or_a_sitemap_saved_as_html_is_not_an_article(feed, detail):
     assert extract_html(feed).not_an_article.startswith(detail)
 
 
+def test_a_text_file_of_another_format_under_a_page_s_name_is_not_an_article():
+    rows = "id,title,published\n" + "\n".join(f'{i},"Night buses, part {i}",2024-03-0{i + 1}' for i in range(8))
+    assert extract_html(rows).not_an_article.startswith("delimited data saved as text")
+
+
 def test_a_redirect_page_is_not_an_article_and_a_page_that_refreshes_itself_is():
     stub = ('<html><head><meta http-equiv="Refresh" content="0; URL=\'https://example.org/night-buses\'">'
             "<title>Night buses</title></head><body><p>This story has moved. If your browser does not take you there, "

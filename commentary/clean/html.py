@@ -44,7 +44,7 @@ from trafilatura.xpaths import AUTHOR_DISCARD_XPATHS
 
 from commentary import settings
 from commentary.clean.agreement import consensus_text, kept_share, kept_shares
-from commentary.clean.article import block_page, has_words
+from commentary.clean.article import block_page, has_words, other_text_format
 from commentary.clean.dates import parse_date
 from commentary.clean.extractors import DOM_COLUMNS, brief, extractor_texts, page_blocks
 from commentary.clean.fields import TITLE_SEPARATOR, folded
@@ -161,7 +161,8 @@ class PageReading:
     inputs of each line, each extractor's output and the share of each line that it kept, the metadata, and the link
     statistics of its body (``None`` when it has no body) for the listing check; ``parsed`` is False
     when nothing usable came out of the parser; ``not_a_page`` tells why the document is no web page of its own
-    (a web feed or a sitemap, a redirect page: ``_xml_document``, ``_redirect``)."""
+    (a web feed or a sitemap, a redirect page, a text file of another format: ``_xml_document``, ``_redirect``,
+    ``article.other_text_format``)."""
 
     page: str
     dom: np.ndarray
@@ -229,6 +230,8 @@ def _decide(run: list[tuple[int, PageReading]], results: list[HtmlExtraction | E
 
 def read_page(html: str, url: str | None = None) -> PageReading:
     """Parse ``html`` once and read what block selection needs from it (see :class:`PageReading`)."""
+    if "<" not in html and (document := other_text_format(html)):  # a text file of another format under a page's name
+        return PageReading(page="", dom=_NO_LINES, outputs={}, kept={}, metadata={}, link_share=None, not_a_page=document)
     tree = parse_html(html)
     if tree is None:
         return PageReading(page="", dom=_NO_LINES, outputs={}, kept={}, metadata={}, link_share=None, parsed=False)
