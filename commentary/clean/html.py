@@ -251,7 +251,7 @@ _XML_DOCUMENT_ROOTS = {"rss": "an RSS feed", "feed": "an Atom feed", "atom:feed"
                        "urlset": "a sitemap", "sitemapindex": "a sitemap index"}
 #: A ``meta`` refresh's ``content``: its delay in seconds, then the address ("0; url=https://example.org/new", "0;
 #: https://example.org/new", as the HTML standard reads it).
-_REFRESH = re.compile(r"\s*(\d+)[\d.]*\s*[;,]?\s*(?:url\s*=\s*)?['\"]?\s*([^'\"\s]+)", re.IGNORECASE)
+_REFRESH = re.compile(r"\s*(\d+)(?:\.[\d.]*)?(?:\s*[;,]\s*|\s+)(?:url\s*=\s*)?['\"]?\s*([^'\"\s]+)", re.IGNORECASE)
 
 
 def _xml_document(tree: lxml_html.HtmlElement) -> str | None:
