@@ -304,8 +304,8 @@ def finish_pages(readings: Sequence[PageReading], texts: Sequence[str]) -> list[
 
 def _not_an_article(reading: PageReading, text: str) -> str | None:
     """Why a page with the extracted ``text`` holds no article (the detail of a ``not-an-article`` rejection), or None:
-    a web feed or a sitemap, a redirect page, a block, challenge or error page (its title may be all that says so), or a listing
-    or index page."""
+    a document that is no page (``PageReading.not_a_page``), a block, challenge or error page (its title may be all that
+    says so), or a listing or index page."""
     if reading.not_a_page:
         return reading.not_a_page
     title = reading.metadata.get("title", (None, ""))[0]
