@@ -503,6 +503,8 @@ MAILBOX = "\n".join(f"From clerk@example.org Mon Mar  {n + 1} 09:00:00 2024\nFro
      "9 of 9 records are rows of 3 fields split by tabs"),
     ("id;title;published\n" + "\n".join(f"{n};Budget vote, round {n};2024-03-{n + 1:02d}" for n in range(8)),
      "9 of 9 records are rows of 3 fields split by semicolons"),
+    ("sep=;\nid;title;published\n" + "\n".join(f"{n};Budget vote, round {n};2024-03-{n + 1:02d}" for n in range(8)),
+     "9 of 9 records are rows of 3 fields split by semicolons"),  # Excel's line that declares the delimiter
     (SUBRIP, "subtitles or captions saved as text (6 cue timings)"),
     ("WEBVTT\n\n" + "\n".join(f"00:{n:02d}.000 --> 00:{n:02d}.900\n{ARTICLE_PROSE}\n" for n in range(4)),
      "subtitles or captions saved as text (4 cue timings)"),

@@ -44,6 +44,8 @@ _FILLED_LINE = re.compile(r"^[^\S\n]*+\S[^\n]*", re.MULTILINE)
 #: The separators of delimited rows (CSV, TSV and the like), with their names for a rejection's detail.
 #: Not bars: trafilatura writes a table-layout page's article as rows of ``|`` cells.
 _DELIMITERS = {"\t": "tabs", ",": "commas", ";": "semicolons"}
+#: The line with which Excel declares a CSV file's delimiter (``sep=;``), before the rows.
+_EXCEL_SEPARATOR_LINE = re.compile(r"\s*sep=[\t,;][^\S\n]*\n")
 #: A subtitle or caption cue's timing line (SubRip, WebVTT): ``00:01:02,500 --> 00:01:04,000``.
 _CUE_TIMING = re.compile(r"^[^\S\n]*(?:\d{1,2}:)?\d{2}:\d{2}[,.]\d{3}[^\S\n]+-->[^\S\n]+(?:\d{1,2}:)?\d{2}:\d{2}[,.]\d{3}",
                          re.MULTILINE)
@@ -95,6 +97,8 @@ def other_text_format(text: str) -> str | None:
     """The detail of a rejection when ``text`` is a file of another text format saved as a page, else None: rows of
     delimited data (CSV, TSV), subtitles or captions (SubRip, WebVTT), or mail (an mbox, a message with its headers).
     Each test first looks at the opening lines, so an article costs next to nothing."""
+    if declared := _EXCEL_SEPARATOR_LINE.match(text):
+        text = text[declared.end():]
     found = _FILLED_LINE.finditer(text)
     opening = [line.group(0) for line in islice(found, 4)]  # SubRip's first timing is its second line, WebVTT's third
     if len(opening) < 2:
