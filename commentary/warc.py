@@ -38,8 +38,17 @@ HTML_TYPES = {"text/html", "application/xhtml+xml"}
 _GZIP_MAGIC = b"\x1f\x8b"
 #: How a kept index was made; an index made otherwise is made again. Records are read in fastwarc's quirks mode:
 #: header lines that end in a bare line feed, as some crawlers write them, would make a response record of unknown
-#: type, skipped without a trace.
-_SCAN = "quirks"
+#: type, skipped without a trace. Since "quirks-gaps", the bytes that quirks mode skips between the records of an
+#: uncompressed file are looked for (``_first_stray_byte``).
+_SCAN = "quirks-gaps"
+#: Bytes of a WARC header read at once to find its end (most are under 1 KiB; a longer one is read on).
+_HEADER_READ = 2048
+#: The most bytes of a WARC header read; after a longer header, what follows its record is not checked.
+_HEADER_MAX = 65536
+#: Line ends that may follow a record before the next one: the standard's two, and a few more that crawlers write.
+_RECORD_GAP_MAX = 64
+#: The length of a WARC record's block, in its header.
+_CONTENT_LENGTH = re.compile(rb"(?im)^content-length:[ \t]*(\d{1,20})[ \t]*\r?$")
 #: A chunk size of chunked transfer coding (at most 64 bits).
 _CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,16}")
 
@@ -123,6 +132,7 @@ def _scan(raw_root: Path | RemoteFolder, raw: RawFile) -> dict:
     """``offsets`` of the response records of a WARC file, the ``refusal`` of the file, if any, and whether it is
     ``compressed`` (told by its first bytes, not its name: ``.warc.gz`` files are sometimes not)."""
     offsets: list[int] = []
+    records: list[tuple[int, int]] = []  # every record's offset and block length
     refusal, compressed = None, raw.compressed  # as its name says, until its first bytes are read
     if not isinstance(raw_root, RemoteFolder):
         try:
@@ -134,11 +144,16 @@ def _scan(raw_root: Path | RemoteFolder, raw: RawFile) -> dict:
             compressed = handle.read(2) == _GZIP_MAGIC
             handle.seek(0)
             try:
-                for record in ArchiveIterator(handle, record_types=WarcRecordType.response, parse_http=False, quirks_mode=True):
-                    offsets.append(record.stream_pos)
+                for record in ArchiveIterator(handle, parse_http=False, quirks_mode=True):
+                    records.append((record.stream_pos, record.content_length))
+                    if record.record_type == WarcRecordType.response:
+                        offsets.append(record.stream_pos)
             except OSError as error:
                 after = f"after the record at byte {offsets[-1]}" if offsets else "from the start"
                 refusal = ("warc-corrupt", f"records {after} could not be read: {error}")
+            if records and not compressed and refusal is None and (stray := _first_stray_byte(handle, records)) is not None:
+                refusal = ("warc-corrupt", f"the bytes from byte {stray} are no WARC record: a record damaged there "
+                                           "could not be read")
             if compressed and len(offsets) > 1:
                 handle.seek(offsets[1])
                 if sorted(set(offsets)) != offsets or handle.read(2) != _GZIP_MAGIC:
@@ -149,6 +164,39 @@ def _scan(raw_root: Path | RemoteFolder, raw: RawFile) -> dict:
     if not offsets and refusal is None:
         refusal = ("warc-without-responses", "no HTTP response record in the file")
     return {"offsets": offsets, "refusal": refusal, "compressed": compressed}
+
+
+def _first_stray_byte(handle: BinaryIO, records: list[tuple[int, int]]) -> int | None:
+    """The offset of the first bytes of an uncompressed WARC file that neither a record (``records``: offset and block
+    length of each, in file order) nor the line ends after one hold, or None. Quirks mode reads on at the next record
+    past such bytes, and past a record whose first line they damaged."""
+    size = handle.seek(0, os.SEEK_END)
+    next_starts = [start for start, _ in records[1:]] + [size]
+    for (start, length), next_start in zip([(0, -1), *records], [records[0][0] if records else size, *next_starts]):
+        end = start if length < 0 else _block_start(handle, start)
+        if end is None:
+            continue
+        end += max(length, 0)
+        handle.seek(end)
+        gap = handle.read(min(max(next_start - end, 0), _RECORD_GAP_MAX + 1))
+        if next_start < end and next_start == size:
+            continue  # the last record cut short: its own outcome says so (``read_record``)
+        if not 0 <= next_start - end <= _RECORD_GAP_MAX or gap.strip(b"\r\n"):
+            return end + len(gap) - len(gap.lstrip(b"\r\n")) if next_start >= end else start
+    return None
+
+
+def _block_start(handle: BinaryIO, start: int) -> int | None:
+    """The offset where the block of the record at ``start`` begins, after its header and the blank line that ends it
+    (in CR LF or, as quirks mode reads them, bare line feeds), or None when no blank line comes within ``_HEADER_MAX``."""
+    handle.seek(start)
+    head = b""
+    while len(head) < _HEADER_MAX and (chunk := handle.read(_HEADER_READ if not head else _HEADER_MAX - len(head))):
+        head += chunk
+        ends = [index + len(blank) for blank in (b"\r\n\r\n", b"\n\n") if (index := head.find(blank)) >= 0]
+        if ends:
+            return start + min(ends)
+    return None
 
 
 def read_records(raw_root: Path | RemoteFolder, entries: list[WarcRecordEntry]) -> Iterator[tuple[WarcRecordEntry, tuple[dict, list[tuple[str, str]]] | Exception]]:
@@ -181,6 +229,8 @@ def read_record(handle: BinaryIO, entry: WarcRecordEntry) -> tuple[dict, list[tu
     handle.seek(entry.offset)
     if entry.compressed and handle.read(2) != _GZIP_MAGIC:
         raise RejectedFile("warc-corrupt", f"no gzip member at byte {entry.offset}: the file changed since it was listed")
+    if not entry.compressed and (cut := _cut_short(handle, entry.offset)):
+        raise RejectedFile("warc-truncated", cut)
     handle.seek(entry.offset)
     try:
         record = next(iter(ArchiveIterator(handle, parse_http=True, auto_decode="none", quirks_mode=True)), None)
@@ -228,6 +278,20 @@ def read_record(handle: BinaryIO, entry: WarcRecordEntry) -> tuple[dict, list[tu
         "language": None,
         "fetched_at": record.headers.get("WARC-Date"),
     }, repairs
+
+
+def _cut_short(handle: BinaryIO, offset: int) -> str | None:
+    """Why the record at ``offset`` of an uncompressed WARC file is cut short (its ``Content-Length`` runs past the
+    end of the file), or None."""
+    size = handle.seek(0, os.SEEK_END)
+    block = _block_start(handle, offset)
+    if block is None:
+        return None
+    handle.seek(offset)
+    declared = _CONTENT_LENGTH.search(handle.read(block - offset))
+    if declared and block + int(declared[1]) > size:
+        return f"the record ends after {size - block} of its {int(declared[1])} bytes"
+    return None
 
 
 def fetched_on(warc_date: str | None) -> dt.date | None:

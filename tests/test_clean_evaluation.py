@@ -2,6 +2,8 @@
 import json
 from types import SimpleNamespace
 
+import numpy as np
+
 from commentary.clean.agreement import kept_share
 from commentary.clean.html import extract_html_shard, read_page
 from commentary.clean.model import HTML_MODEL_PATH, MODEL_PATH, html_model
@@ -138,3 +140,12 @@ def test_a_page_without_a_url_is_grouped_by_the_host_it_names_as_its_own():
     assert page_host('<a href="//c.example/1">1</a><a href="//c.example/2">2</a><a href="http://d.example/">3</a>') \
         == "c.example"
     assert page_host('<link rel="canonicalish" href="http://no.example/"><a href="http://e.example/">e</a>') == "e.example"
+
+
+def test_the_evaluation_cleans_text_as_the_pipeline_shards_it(monkeypatch):
+    # Both flattenings of a page in one shard would count a line repeated in it twice (a shard repeat needs 3 pages).
+    monkeypatch.setattr(evaluation, "SHARD_SIZE", 2)
+    pages = [Page(group=f"site{i}", text="", labels={}, form=form) for i in range(3) for form in ("flat-blocks", "flat-naive")]
+    shards = evaluation.text_shards(pages, np.arange(len(pages)))
+    assert sorted(i for shard in shards for i in shard) == list(range(len(pages)))
+    assert all(len(shard) <= 2 and len({pages[i].form for i in shard}) == 1 for shard in shards)

@@ -214,13 +214,28 @@ def test_a_corrupt_warc_keeps_the_records_before_the_damage_and_rejects_the_rest
     assert entry["balanced"] and entry["released"] == 1
 
 
-@pytest.mark.parametrize("compressed", [False, True], ids=["warc", "warc.gz"])
-def test_a_record_cut_before_its_http_status_line_is_truncated(tmp_path, articles, compressed):
+@pytest.mark.parametrize("stray", [b"\x00", b"not a record\r\n"], ids=["byte", "line"])
+def test_bytes_between_the_records_of_an_uncompressed_warc_reject_the_file_and_keep_its_records(tmp_path, articles, stray):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    records = [_record(WarcRecordType.response, n, _http("200 OK", {"Content-Type": "text/html"}, html_page(*articles[n]).encode()),
+                       f"https://example.org/{n}") for n in range(3)]
+    (raw / "crawl.warc").write_bytes(records[0] + stray + records[1] + records[2])
+    plan, entry = _run(raw, tmp_path / "curated")
+    rejects = ledger.merge_notes(plan.run, "rejects")
+    assert rejects.select("source_path", "reason").rows() == [("crawl.warc", "warc-corrupt")]
+    assert f"from byte {len(records[0])} " in rejects["detail"][0]
+    assert entry["balanced"] and entry["released"] == (2 if stray == b"\x00" else 3)  # a damaged first line hides its record
+
+
+@pytest.mark.parametrize(("compressed", "kept"), [(False, 9), (True, 9), (False, 30)],
+                         ids=["warc-status-line", "warc.gz-status-line", "warc-http-headers"])
+def test_a_record_cut_in_its_http_head_is_truncated(tmp_path, articles, compressed, kept):
     raw = tmp_path / "raw"
     raw.mkdir()
     records = [_record(WarcRecordType.response, n, _http("200 OK", {"Content-Type": "text/html"}, html_page(*articles[n]).encode()),
                        f"https://example.org/{n}") for n in (0, 1)]
-    cut = records[1][:records[1].index(b"\r\n\r\n") + 9]  # the WARC headers and "HTTP/"
+    cut = records[1][:records[1].index(b"\r\n\r\n") + 4 + kept]  # the WARC headers and the first bytes of the HTTP head
     name = "cut.warc.gz" if compressed else "cut.warc"
     offsets = write_warc(raw / name, [records[0], cut], compressed)
     plan, entry = _run(raw, tmp_path / "curated")

@@ -35,6 +35,7 @@ from commentary.clean import released_body
 from commentary.clean.html import PageReading, finish_pages, select_blocks
 from commentary.clean.model import HTML_MODEL_PATH, MODEL_PATH, LineModel
 from commentary.clean.text import clean_shard
+from commentary.settings import SHARD_SIZE
 from tools.corpus import DATASETS, SHARED, Cache, MissingData, scorer
 from tools.train import FLATTENINGS, Page, corpus_pages, design, fit_without, fold_of
 
@@ -64,11 +65,23 @@ def held_out_bodies(pages: list[Page], html: bool, shipped: LineModel, split) ->
             texts, cleaned = html_bodies([pages[i] for i in held], model)
             for i, text in zip(held, texts):
                 model_texts[i] = text
+            for i, body in zip(held, cleaned):
+                bodies[i] = body
         else:
-            cleaned = [released_body(page) for page in clean_shard([pages[i].text for i in held], model)]
-        for i, body in zip(held, cleaned):
-            bodies[i] = body
+            for shard in text_shards(pages, held):
+                for i, page in zip(shard, clean_shard([pages[i].text for i in shard], model)):
+                    bodies[i] = released_body(page)
     return bodies, model_texts
+
+
+def text_shards(pages: list[Page], held: np.ndarray) -> list[list[int]]:
+    """The pages ``held`` cut as the pipeline cuts its input: one flattening at a time (a shard holds one copy of a
+    page, so that a line repeated across a shard's pages is counted as the product counts it), in shards of
+    ``SHARD_SIZE``."""
+    by_form: dict[str, list[int]] = {}
+    for i in held.tolist():
+        by_form.setdefault(pages[i].form, []).append(i)
+    return [part[start:start + SHARD_SIZE] for part in by_form.values() for start in range(0, len(part), SHARD_SIZE)]
 
 
 def html_bodies(pages: list[Page], model: LineModel) -> tuple[list[str], list[str]]:
