@@ -13,7 +13,7 @@ import polars as pl
 from commentary import tables
 from commentary.clean.model import HTML_MODEL_PATH, MODEL_PATH, LineModel
 from commentary.release.manifest import sha256_file
-from commentary.runfolder import NOTES, RunFolder
+from commentary.runfolder import NOTES, SCHEMAS, RunFolder
 from schemas import models
 from schemas.validation import split_valid
 
@@ -136,10 +136,14 @@ def ledger(plan: RunPlan, outcome: ReleaseOutcome, timings: dict | None = None) 
 
 def provenance(run: RunFolder) -> dict:
     """Fingerprints of what produced a release: raw input, rules, the lock file, and each line model with the data it was trained on."""
-    sources = tables.read_parquet(run.shards("ingest"), tables.INGESTED, ["source_path", "source_sha256"])
+    # The raw input: each document's key (its bytes' hash, path and sidecar fields), and each file refused at ingest.
+    keys = tables.read_parquet(run.shards("keys"), SCHEMAS["keys"], ["source_path", "cache_key"])
+    refused = tables.read_parquet(run.notes("rejects", "ingest"), NOTES["rejects"], ["source_path", "reason"])
     raw = hashlib.sha256()
-    for path, digest in sources.sort("source_path").iter_rows():
-        raw.update(f"{path}\0{digest}\n".encode())
+    for path, key in keys.sort("source_path").iter_rows():
+        raw.update(f"{path}\0{key}\n".encode())
+    for path, reason in refused.sort("source_path", "reason").iter_rows():
+        raw.update(f"{path}\0refused\0{reason}\n".encode())
     rules = hashlib.sha256()
     rules_root = Path(__file__).parent / "rules"
     for path in sorted(p for p in rules_root.rglob("*") if p.is_file()):

@@ -253,16 +253,17 @@ def _clean_each(texts: list[str], extracted: list[bool]) -> list[CleanedPage | E
 
 
 def _article(doc: dict, html_meta: dict, page: CleanedPage) -> tuple[dict, list[str]]:
-    """Merge fields by precedence (sidecar, then HTML metadata, then the visible text); returns the article and why
+    """Merge fields by precedence (sidecar or WARC record, then HTML metadata, then the visible text); returns the article and why
     each value passed over was dropped, the next source's being taken: one too large (``_oversized``), or a WARC
     record's date more than a day after its fetch (a page's time zone may be ahead of UTC)."""
     row = {key: doc[key] for key in ("doc_id", "source_path", "source_sha256", "format")}
     fetched = warc.fetched_on(doc.get("fetched_at"))
     latest = fetched + dt.timedelta(days=1) if fetched else None
     sources, dropped = {}, []
+    ingest_source = "warc" if doc.get("fetched_at") is not None else "sidecar"  # a WARC record's URL; a WARC file takes no sidecar
     for name in models.SOURCED_FIELDS:
         from_html = html_meta.get(name, (None, None)) if name in _HTML_FIELDS else (None, None)
-        sourced = ((doc.get(name), "sidecar"), from_html, (getattr(page, name, None), page.field_sources.get(name)))
+        sourced = ((doc.get(name), ingest_source), from_html, (getattr(page, name, None), page.field_sources.get(name)))
         candidates = [(value, source) for value, source in ((_valid(v), s) for v, s in sourced) if value]
         while candidates:  # the values passed over before the one taken, each with why
             value, source = candidates[0]

@@ -57,7 +57,7 @@ class IngestedRecord(SourceRecord):
 class Article(SourceRecord):
     """One cleaned article: the released table."""
 
-    url: str = pa.Field(nullable=True, str_matches=r"^https?://", description="canonical URL")
+    url: str = pa.Field(nullable=True, str_matches=r"^https?://", description="the sidecar's URL, a WARC record's target URI, else the page's canonical URL")
     outlet: str = pa.Field(nullable=True, description="publishing outlet; null when unknown, never guessed")
     title: str = pa.Field(nullable=True, description="headline")
     authors: list[str] = pa.Field(description="author names; empty when unknown")
@@ -75,7 +75,7 @@ class Article(SourceRecord):
     duplicate_of: str = pa.Field(nullable=True, str_matches=HEX16, description="doc_id of the canonical copy, null for canonical articles")
     field_sources: pl.Struct = pa.Field(
         dtype_kwargs={"fields": {name: pl.String for name in SOURCED_FIELDS}},
-        description="for each field, where its value came from (sidecar, jsonld, og, meta, html, trafilatura, text:<rule>, "
+        description="for each field, where its value came from (sidecar, warc, jsonld, og, meta, html, trafilatura, text:<rule>, "
                     "detected:py3langid)",
     )
 

@@ -107,6 +107,17 @@ def test_same_raw_input_and_code_give_byte_identical_releases(tmp_path, raw_copy
     assert reader.read_manifest(tmp_path / "one")["raw_fingerprint"] != one["raw_fingerprint"]
 
 
+@pytest.mark.parametrize("change", ["sidecar", "refused file"])
+def test_the_raw_fingerprint_changes_with_a_sidecar_or_a_refused_file(tmp_path, raw_copy, change):
+    build_release(raw_copy, tmp_path / "before")
+    if change == "sidecar":
+        (raw_copy / "000_019dbd7b0e031552.txt.meta.json").write_text('{"outlet": "Another Outlet"}')
+    else:
+        (raw_copy / "broken.txt.gz").write_bytes(b"\x1f\x8b\x08\x00garbage")
+    build_release(raw_copy, tmp_path / "after")
+    assert reader.read_manifest(tmp_path / "after")["raw_fingerprint"] != reader.read_manifest(tmp_path / "before")["raw_fingerprint"]
+
+
 _CRASH = """
 import os, sys
 from pathlib import Path

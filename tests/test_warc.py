@@ -166,6 +166,8 @@ def test_a_record_is_decoded_with_its_http_charset_and_keeps_url_and_fetch_date(
     assert repairs.filter(pl.col("source_path") == first["source_path"][0]).is_empty()  # no guessed encoding
     gzipped = ingested.filter(pl.col("url") == "https://example.org/b")
     assert gzipped["text"][0].startswith("<!DOCTYPE html>")
+    released = pl.read_parquet(tmp_path / "curated" / "latest" / "articles" / "*.parquet")
+    assert released.filter(pl.col("url") == "https://example.org/a")["field_sources"].struct.field("url").unique().to_list() == ["warc"]
 
 
 def test_the_same_warc_input_gives_byte_identical_releases(crawl_raw, tmp_path):
