@@ -290,8 +290,13 @@ def _same_file(ours: Path, theirs: Path) -> bool:
 def carry_forward(plan: RunPlan, previous: RunFolder) -> ReleaseOutcome:
     """Take the duplicate marks, curate and quality rejects and quality results of ``previous``; returns the release outcome.
 
-    Only for a run whose inputs equal that run's (``remember_shards``): no release is made.
+    Only for a run whose inputs equal that run's (``remember_shards``): no release is made. Raises
+    ``publish.BaseReleaseDamaged`` when that release no longer matches its manifest, as a publish on top of it would.
     """
+    version = reader.latest_version(plan.curated_root)
+    if damaged := reader.verify(plan.curated_root, version):
+        raise publish.BaseReleaseDamaged(f"nothing changed since release {version}, but it does not match its manifest: "
+                                         f"{'; '.join(damaged[:3])}")
     for path in [previous.marks, *previous.notes("rejects", "curate"), *previous.notes("rejects", "quality"), previous.quality]:
         if path.is_file():
             plan.run.link_from(previous, path)

@@ -455,6 +455,15 @@ def test_a_cached_run_missing_a_shard_file_is_not_reused(grown, caplog):
     assert steps.run(raw, curated, shard_size=2)["release"]["reason"] == Result.NOTHING_CHANGED
 
 
+def test_a_run_with_nothing_new_on_a_damaged_latest_release_says_it_is_damaged(grown):
+    raw, curated = grown
+    assert steps.run(raw, curated, shard_size=2)["release"]["version"] == "1.1.0"
+    with (reader.releases_dir(curated) / "1.1.0" / "report.html").open("a") as report:
+        report.write("x")
+    with pytest.raises(publishing.BaseReleaseDamaged, match="nothing changed since release 1.1.0, but it does not match its manifest"):
+        steps.run(raw, curated, shard_size=2)
+
+
 @pytest.mark.parametrize("record", ["ledger.json", "clean.json"])
 @pytest.mark.parametrize("damage", ["", '{"run_dir": ', "[1, 2]"])
 def test_a_damaged_run_record_is_skipped_with_a_warning(grown, caplog, record, damage):
