@@ -58,9 +58,18 @@ def test_statistics_are_counted_from_the_rows_as_written_and_give_the_manifests_
     assert stats["by_outlet"] == [("(unknown)", 1), ("Example Review", 1)]
     assert stats["by_year"] == [("(unknown)", 1), ("2020", 1)]
     assert stats["body_words"]["min"] == 3 and stats["body_words"]["max"] == 5
-    assert stats["furniture_lines"] == sum(n for _, n in stats["furniture_by_category"]) > 0
+    assert stats["furniture_lines"] == 4 and stats["furniture_by_category"] == [("nav", 2)]  # lines of every copy; of canonical ones
     assert statistics.counts(stats) == manifest["counts"] == {"articles": 4, "canonical_articles": 2, "duplicates": 2,
                                                               "furniture_lines": stats["furniture_lines"]}
+
+
+def test_body_length_statistics_are_rounded_not_cut():
+    frames = article_frames({"a.txt": "three words here", "b.txt": "four words right here"})
+    tally = statistics.Tally()
+    for _ in tally.tee("articles", [tables.to_arrow(frames["articles"], tables.RELEASE_TABLES["articles"].schema)]):
+        pass
+    words = tally.result()["body_words"]
+    assert (words["mean"], words["median"]) == (4, 4)  # 3.5 each
 
 
 def test_card_has_a_dataset_card_header_that_matches_the_files(published):

@@ -174,7 +174,8 @@ def _sections(manifest: dict, stats: dict, charts: list[Path], folder: Path) -> 
                                [("body", *(words[k] for k in ("min", "p10", "median", "mean", "p90", "max")))]),
                          chart["body_words"]]),
         ("Missing fields", [Table(("field", "share of articles without it"), list(stats["missing"].items()))]),
-        ("Furniture removed by category", [Table(("category", "lines"), stats["furniture_by_category"]), chart["furniture"]]),
+        ("Furniture removed by category", ["Lines removed from the canonical articles.",
+                                           Table(("category", "lines"), stats["furniture_by_category"]), chart["furniture"]]),
         ("Quality", [
             _quality_sentence(quality),
             *([f"Data Docs of the run (Great Expectations, they open offline): [{_docs_link(stats['data_docs'], folder)}]"

@@ -35,7 +35,7 @@ class Tally:
             if table == "articles":
                 self._articles.append(pl.from_arrow(chunk.select(list(ARTICLE_COLUMNS)).cast(self._article_schema)))
             elif table == "furniture":
-                self._categories.append(pl.from_arrow(chunk.select(["category"])).group_by("category").len())
+                self._categories.append(pl.from_arrow(chunk.select(["doc_id", "category"])).group_by("doc_id", "category").len())
             yield chunk
 
     def result(self) -> dict:
@@ -45,8 +45,10 @@ class Tally:
         copies = articles.filter(pl.col("duplicate_of").is_not_null()).join(
             articles.select(pl.col("doc_id").alias("duplicate_of"), pl.col("body_sha256").alias("canonical_sha256")), on="duplicate_of")
         words = canonical["word_count"]
-        by_category = _ranked(pl.concat(self._categories).group_by(pl.col("category").alias("key")).agg(pl.col("len").sum())
-                              if self._categories else pl.DataFrame(schema={"key": pl.String, "len": pl.UInt32}), top=None)
+        lines = pl.concat(self._categories) if self._categories else pl.DataFrame(
+            schema={"doc_id": pl.String, "category": pl.String, "len": pl.UInt32})
+        by_category = _ranked(lines.filter(pl.col("doc_id").is_in(canonical["doc_id"].implode()))
+                              .group_by(pl.col("category").alias("key")).agg(pl.col("len").sum()), top=None)
         return {
             "articles": articles.height,
             "canonical": canonical.height,
@@ -55,11 +57,11 @@ class Tally:
             "by_outlet": _counts(canonical, pl.col("outlet").fill_null("(unknown)")),
             "by_year": sorted(_counts(canonical, pl.col("published_date").dt.year().cast(pl.String).fill_null("(unknown)"), top=None)),
             "by_language": _counts(canonical, pl.col("language").fill_null("(unknown)")),
-            "body_words": {name: int(getattr(words, name)() or 0) if canonical.height else 0 for name in ("min", "median", "mean", "max")}
+            "body_words": {name: round(getattr(words, name)() or 0) if canonical.height else 0 for name in ("min", "median", "mean", "max")}
             | {f"p{q}": int(words.quantile(q / 100, "nearest") or 0) if canonical.height else 0 for q in (10, 90)},
             "word_counts": words.to_list(),
             "missing": {name: round(_missing_share(canonical, name), 3) for name in MISSING_FIELDS},
-            "furniture_lines": sum(n for _, n in by_category),
+            "furniture_lines": int(lines["len"].sum()),
             "furniture_by_category": by_category,
         }
 
