@@ -40,8 +40,10 @@ CHARTS_DIR = "charts"
 _CODE = re.compile(r"`([^`]+)`")
 _LINK = re.compile(r"\[([^\]]+)\]\(([^)\s]+)\)")
 KNOWN_LIMITS = (
-    "Furniture is removed by rules; a line the rules do not know stays in `body`. The `furniture` "
-    "table lists every removed line with the rule that removed it, so a removal can be checked or undone.",
+    "Furniture is removed by rules and a line model; a line they do not know stays in `body`. The `furniture` "
+    "table lists every line removed from the cleaned text with the rule that removed it, so a removal can be checked or "
+    "undone. Of an HTML page, the cleaned text is the main text that extraction took from the page: the page's other "
+    "blocks (menus, scripts, sidebars) are not listed.",
     "`outlet`, `authors` and dates are left empty rather than guessed; see the missing-field shares above.",
     f"Near duplicates are found by MinHash on word {SHINGLE_WORDS}-grams (estimated Jaccard >= {NEAR_DUPLICATE_THRESHOLD:g}): a copy that was "
     "edited heavily is not found, and groups are transitive (A~B and B~C put A, B and C together).",
