@@ -568,7 +568,8 @@ def canonical_copies(keys: pl.DataFrame, signatures: np.ndarray) -> pl.DataFrame
     Jaccard >= NEAR_DUPLICATE_THRESHOLD), transitively. Its canonical copy, which keeps ``duplicate_of`` null, is
     chosen by: the original outlet (an outlet that another copy names as ``syndicated_from``, then a
     copy that names no other outlet), then the earliest ``published_date``, then the most metadata
-    fields filled, then the first ``source_path`` in the order people read (``natural_order``).
+    fields filled, then the first ``source_path`` in the order people read (``natural_order``), then in code point
+    order (``a01.txt`` and ``a1.txt`` read alike).
     """
     from scipy.sparse import coo_array
     from scipy.sparse.csgraph import connected_components
@@ -587,8 +588,8 @@ def canonical_copies(keys: pl.DataFrame, signatures: np.ndarray) -> pl.DataFrame
         original_rank=pl.when(pl.col("named")).then(0).when(pl.col("syndicated_from").is_null()).then(1).otherwise(2),
     )
     canonical = (
-        ranked.sort(["group", "original_rank", "published_date", "metadata_fields", "path_order"],
-                    descending=[False, False, False, True, False], nulls_last=True)
+        ranked.sort(["group", "original_rank", "published_date", "metadata_fields", "path_order", "source_path"],
+                    descending=[False, False, False, True, False, False], nulls_last=True)
         .group_by("group", maintain_order=True)
         .agg(pl.col("doc_id").first().alias("canonical"))
     )

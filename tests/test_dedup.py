@@ -59,6 +59,12 @@ def test_among_equal_copies_the_first_path_as_people_read_it_is_canonical():
     assert _marked(rows) == {"a": "b", "b": None, "c": "d", "d": None}
 
 
+def test_paths_that_read_alike_are_ordered_by_their_characters_whatever_the_row_order():
+    words = _text(5)
+    rows = [_row("a", words, source_path="page1.txt"), _row("b", words, source_path="page01.txt")]
+    assert _marked(rows) == _marked(rows[::-1]) == {"a": "b", "b": None}
+
+
 def test_the_same_topic_in_different_words_is_not_a_duplicate():
     shared = _text(3)
     rows = [_row("a", shared), _row("b", shared[:150] + _text(4, 250))]
