@@ -115,7 +115,7 @@ def scan_table(curated_root: Path, table: str, version: str = "latest") -> pl.La
     """One table of a release, lazily (``articles``, ``furniture`` or ``changes``)."""
     if table not in RELEASE_TABLES:
         raise ValueError(f"unknown table {table!r}; a release has {', '.join(RELEASE_TABLES)}")
-    return pl.scan_parquet(RELEASE_TABLES[table].paths(release_path(curated_root, version)))
+    return pl.scan_parquet(RELEASE_TABLES[table].paths(release_path(curated_root, version)), glob=False)
 
 
 def verify_all(curated_root: Path) -> dict[str, list[str]]:

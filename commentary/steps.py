@@ -185,7 +185,7 @@ def clean_step(job: ShardJob) -> Path:
     from it, not cleaned again (a shard whose keys all match one cached shard is linked whole).
     """
     run, reuse = job.run, job.reuse
-    keys = cache.document_keys(pl.read_parquet(run.shard("ingest", job.shard_no), columns=["doc_id", *cache.KEY_COLUMNS]))
+    keys = cache.document_keys(pl.read_parquet(run.shard("ingest", job.shard_no), glob=False, columns=["doc_id", *cache.KEY_COLUMNS]))
     retried = load_dependent(reuse)
     if not retried and _is_twin(reuse, "keys", keys):
         return run.link_step(RunFolder(reuse.run_dir), reuse.twin, "clean", job.shard_no)
@@ -354,11 +354,11 @@ def quality_step(plan: RunPlan) -> dict:
     from schemas.expectations import run_suites  # heavy import, only where suites run
 
     run = plan.run
-    ingested = pl.scan_parquet(run.shards("ingest")).select(
+    ingested = pl.scan_parquet(run.shards("ingest"), glob=False).select(
         "doc_id", "format", "bytes", text_chars=pl.col("text").str.len_chars()).collect(engine="streaming")
     measured = tables.read_parquet(run.shards("measures"), tables.MEASURES).join(
         tables.read_parquet(run.marks, tables.MARKS, ["doc_id"]), on="doc_id", how="semi", maintain_order="left")
-    furniture = (pl.scan_parquet(run.shards("furniture")).group_by("category", "rule_id").agg(pl.col("line_no").min())
+    furniture = (pl.scan_parquet(run.shards("furniture"), glob=False).group_by("category", "rule_id").agg(pl.col("line_no").min())
                  .sort("category", "rule_id", nulls_last=True).collect(engine="streaming"))
     frames = {
         "ingested": ingested.to_pandas(),

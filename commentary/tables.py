@@ -135,7 +135,7 @@ class TableFiles:
 
     def scan(self) -> pl.LazyFrame:
         """All rows lazily (an empty frame of the schema when there are no files)."""
-        return pl.scan_parquet(self.paths) if self.paths else pl.from_arrow(self.schema.empty_table()).lazy()
+        return pl.scan_parquet(self.paths, glob=False) if self.paths else pl.from_arrow(self.schema.empty_table()).lazy()
 
 
 RELEASE_TABLES = {

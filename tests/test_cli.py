@@ -338,3 +338,10 @@ def test_show_of_an_article_with_a_copy_lists_the_copy_and_the_articles_own_remo
     assert f"copy             {doc_id_for('zz_copy.txt')} zz_copy.txt" in out
     removed = load(table="furniture", engine="polars", curated=str(tmp_path / "curated")).filter(pl.col("doc_id") == doc_id_for(CHANGED))
     assert f"furniture removed ({removed.height} lines):" in out and removed.height
+
+
+def test_a_curated_folder_named_with_glob_characters_is_an_ordinary_folder(tmp_path, raw_copy, capsys):
+    curated = tmp_path / "curated [old]"
+    assert main(["run", "--inline", "--raw", str(raw_copy), "--curated", str(curated)]) == cli.EXIT_OK
+    assert main(["list", "--curated", str(curated)]) == cli.EXIT_OK
+    assert "Time Has Almost Run Out With North Korea" in capsys.readouterr().out

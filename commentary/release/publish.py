@@ -177,7 +177,7 @@ def _kept_hashes(path: Path, stamp: bytes) -> pl.DataFrame | None:
     """The hashes kept at ``path`` if they carry ``stamp``; None when they are missing, stale or unreadable."""
     try:
         if (pq.read_schema(path).metadata or {}).get(HASHES_STAMP) == stamp:
-            return pl.read_parquet(path)
+            return pl.read_parquet(path, glob=False)
     except (OSError, pa.ArrowException, pl.exceptions.PolarsError):
         pass
     return None
