@@ -118,6 +118,8 @@ def _dispatch(args) -> int:
 
 def _explain(error: Exception) -> tuple[int, str]:
     """The exit code and the one-line message of an error."""
+    from concurrent.futures.process import BrokenProcessPool
+
     from commentary.locking import RunLocked
     from commentary.reader import NoRelease
     from commentary.release.publish import BaseReleaseDamaged
@@ -135,6 +137,9 @@ def _explain(error: Exception) -> tuple[int, str]:
         return EXIT_CANNOT_WRITE, f"read-only file system: {error.filename or error}; choose another folder or remount it"
     if isinstance(error, (NoRelease, BaseReleaseDamaged)):
         return EXIT_USAGE, str(error)
+    if isinstance(error, BrokenProcessPool):
+        return EXIT_SOFTWARE, ("a process of the run died (killed by a signal: the system's out-of-memory killer?); "
+                               "nothing was published, run again")
     first_line = (str(error).strip().splitlines() or [""])[0]
     return EXIT_SOFTWARE, f"internal error ({type(error).__name__}: {first_line}); rerun with --debug to see the traceback"
 

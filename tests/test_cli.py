@@ -207,6 +207,13 @@ def test_a_damaged_latest_release_and_a_read_only_file_system_are_not_errors_of_
     assert code == cli.EXIT_CANNOT_WRITE and message.startswith("read-only file system: /c/releases/.staging-1")
 
 
+def test_a_process_of_the_run_killed_by_the_system_is_named_so():
+    from concurrent.futures.process import BrokenProcessPool
+
+    code, message = cli._explain(BrokenProcessPool("A child process terminated abruptly, the process pool is not usable anymore"))
+    assert code == cli.EXIT_SOFTWARE and message.startswith("a process of the run died (killed by a signal")
+
+
 def test_diff_limit_is_a_count(tmp_path, capsys):
     with pytest.raises(SystemExit) as stopped:
         main(["diff", "1.0.0", "--limit", "-1", "--curated", str(tmp_path)])
