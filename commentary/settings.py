@@ -132,8 +132,12 @@ LSH_BANDS, LSH_ROWS = 14, 9
 
 
 def apply_environment_defaults(home: Path | None = None) -> None:
-    """Set project-local Prefect, Great Expectations and Dask defaults unless the user set them."""
+    """Set project-local Prefect, Great Expectations and Dask defaults unless the user set them: their folders in
+    ``home`` (the current folder), else in the user's home folder when ``home`` cannot be written (a job run from
+    ``/``)."""
     home = (home or Path.cwd()).resolve()
+    if "PREFECT_HOME" not in os.environ:
+        home = _writable(home, Path.home())
     defaults = {
         "PREFECT_HOME": str(home / ".prefect"),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
@@ -151,3 +155,14 @@ def apply_environment_defaults(home: Path | None = None) -> None:
     }
     for name, value in defaults.items():
         os.environ.setdefault(name, value)
+
+
+def _writable(*folders: Path) -> Path:
+    """The first of ``folders`` in which a ``.prefect`` folder exists or can be made (the last one otherwise)."""
+    for folder in folders:
+        try:
+            (folder / ".prefect").mkdir(exist_ok=True)
+            return folder
+        except OSError:
+            continue
+    return folders[-1]

@@ -10,6 +10,7 @@ import re
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -352,3 +353,13 @@ def test_a_curated_folder_named_with_glob_characters_is_an_ordinary_folder(tmp_p
     assert main(["run", "--inline", "--raw", str(raw_copy), "--curated", str(curated)]) == cli.EXIT_OK
     assert main(["list", "--curated", str(curated)]) == cli.EXIT_OK
     assert "Time Has Almost Run Out With North Korea" in capsys.readouterr().out
+
+
+def test_prefect_keeps_its_folder_in_the_home_folder_when_the_current_one_cannot_be_written(monkeypatch, tmp_path):
+    from commentary import settings
+
+    monkeypatch.delenv("PREFECT_HOME")
+    monkeypatch.delenv("DASK_TEMPORARY_DIRECTORY", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    settings.apply_environment_defaults(Path("/proc"))  # not writable, even by root
+    assert os.environ["PREFECT_HOME"] == str(tmp_path / ".prefect")
