@@ -261,15 +261,21 @@ def _read_bytes(raw_root: Path | RemoteFolder, rel_path: str, limit: int) -> byt
     return data
 
 
+def check_settled(path: Path, info: os.stat_result) -> None:
+    """RejectedFile ``still-being-written`` when ``path`` (whose status is ``info``) was modified less than
+    ``MIN_FILE_AGE_SECONDS`` ago, or at a time ahead of the clock."""
+    if (age := time.time() - info.st_mtime) < MIN_FILE_AGE_SECONDS:
+        when = f"{age:.1f} s before it was read" if age >= 0 else f"at a time {-age:.0f} s after it was read (a clock ahead)"
+        raise RejectedFile("still-being-written", f"{path.name} was modified {when} (< {MIN_FILE_AGE_SECONDS:g} s); "
+                           "a later run reads it")
+
+
 def _read_capped(raw_root: Path, path: Path, limit: int) -> bytes:
     """The bytes of a regular file inside ``raw_root`` (:func:`regular_file`), at most ``limit`` of them."""
     info = regular_file(raw_root, path)
     if info.st_size > limit:
         raise RejectedFile("too-large", f"{info.st_size} bytes > limit {limit}")
-    if (age := time.time() - info.st_mtime) < MIN_FILE_AGE_SECONDS:
-        when = f"{age:.1f} s before it was read" if age >= 0 else f"at a time {-age:.0f} s after it was read (a clock ahead)"
-        raise RejectedFile("still-being-written", f"{path.name} was modified {when} (< {MIN_FILE_AGE_SECONDS:g} s); "
-                           "a later run reads it")
+    check_settled(path, info)
     try:
         with path.open("rb") as handle:
             data = handle.read(limit + 1)

@@ -27,7 +27,7 @@ from typing import BinaryIO
 
 from fastwarc.warc import ArchiveIterator, WarcRecordType
 
-from commentary.ingest import (BYTE_ORDER_MARKS, UTF_16, RawFile, RejectedFile, check_cost, decode_bytes, doc_id_for, http_url,
+from commentary.ingest import (BYTE_ORDER_MARKS, UTF_16, RawFile, RejectedFile, check_cost, check_settled, decode_bytes, doc_id_for, http_url,
                                inflate, regular_file, web_encoding)
 from commentary.clean.dates import plausible
 from commentary.settings import MAX_DECOMPRESSED_BYTES
@@ -76,7 +76,9 @@ def expand(raw_root: Path | RemoteFolder, found: list[RawFile], index_dir: Path 
     A file that cannot be read to its end is listed as well, under its own path and refused with
     the reason (``warc-corrupt``, ``warc-not-record-gzipped``, ``warc-without-responses``,
     ``unreadable``): its readable records before that point are still documents. ``index_dir``
-    keeps each file's offsets under its stamp (None: scan every time).
+    keeps each file's offsets under its stamp (None: scan every time). A file still being written is not read: the
+    records an earlier scan listed are refused ``still-being-written`` (so that the run keeps the versions it read
+    before, ``steps.earlier_versions``), else the file is.
     """
     from commentary.cache import file_stamps  # cache imports ingest; imported here to keep the modules apart
 
@@ -85,8 +87,11 @@ def expand(raw_root: Path | RemoteFolder, found: list[RawFile], index_dir: Path 
         if not is_warc(raw) or raw.refusal:
             out.append(raw)
             continue
+        if writing := _being_written(raw_root, raw):
+            out.extend(_earlier_records(index_dir, raw, writing))
+            continue
         stamp = file_stamps(raw_root, [raw])["stamp"][0]
-        index = _load_index(index_dir, raw.rel_path, stamp)
+        index = _load_index(index_dir, raw.rel_path, stamp) if stamp is not None else None
         if index is None:
             index = _scan(raw_root, raw)
             if stamp is not None and index_dir is not None:
@@ -98,18 +103,44 @@ def expand(raw_root: Path | RemoteFolder, found: list[RawFile], index_dir: Path 
     return out
 
 
+def _being_written(raw_root: Path | RemoteFolder, raw: RawFile) -> tuple[str, str] | None:
+    """The refusal ``still-being-written`` of a WARC file on a local disk modified too recently, or None."""
+    if isinstance(raw_root, RemoteFolder):
+        return None
+    path = Path(raw_root, raw.rel_path)
+    try:
+        check_settled(path, path.stat())
+    except RejectedFile as error:
+        return error.reason, error.detail
+    except OSError:
+        return None  # the scan tells why it cannot be read
+    return None
+
+
+def _earlier_records(index_dir: Path | None, raw: RawFile, refusal: tuple[str, str]) -> list[RawFile]:
+    """The records that the last scan of a WARC file listed, each refused with ``refusal``; the file itself when it was
+    never scanned."""
+    index = _load_index(index_dir, raw.rel_path, None)
+    if index is None:
+        return [RawFile(raw.rel_path, "warc", raw.compressed, refusal)]
+    return [WarcRecordEntry(f"{raw.rel_path}#{offset}", "warc", index["compressed"], refusal, raw.rel_path, offset)
+            for offset in index["offsets"]]
+
+
 def _index_path(index_dir: Path, rel_path: str) -> Path:
     return index_dir / f"{hashlib.sha256(rel_path.encode()).hexdigest()[:32]}.json"
 
 
 def _load_index(index_dir: Path | None, rel_path: str, stamp: str | None) -> dict | None:
-    if index_dir is None or stamp is None:
+    """The kept index of ``rel_path`` made under ``stamp`` (under any stamp when None), or None."""
+    if index_dir is None:
         return None
     try:
         index = json.loads(_index_path(index_dir, rel_path).read_text())
     except (OSError, ValueError):
         return None
-    fresh = index.get("path") == rel_path and index.get("stamp") == stamp and index.get("scan") == _SCAN
+    fresh = (isinstance(index, dict) and index.get("path") == rel_path and index.get("scan") == _SCAN
+             and (stamp is None or index.get("stamp") == stamp))
     return index if fresh else None
 
 
@@ -215,6 +246,8 @@ def read_records(raw_root: Path | RemoteFolder, entries: list[WarcRecordEntry]) 
         with handle:
             for entry in group:
                 try:
+                    if entry.refusal:
+                        raise RejectedFile(*entry.refusal)
                     outcome = read_record(handle, entry)
                 except Exception as error:  # noqa: BLE001 - one bad record must not stop the others
                     outcome = error

@@ -6,6 +6,7 @@ import gzip
 import io
 import json
 import os
+import time
 import zlib
 from pathlib import Path
 
@@ -307,6 +308,31 @@ def test_a_record_whose_header_lines_end_in_a_bare_line_feed_is_read_with_the_ot
     ingested, rejects, _ = stages.ingest(tmp_path, warc.expand(tmp_path, discover(tmp_path), None))
     assert not rejects and ingested["source_path"].to_list() == [f"crawl.warc#{offset}" for offset in offsets]
     assert ingested["url"].to_list() == ["https://example.org/1", "https://example.org/2", "https://example.org/3"]
+
+
+def test_a_warc_file_being_fetched_again_keeps_its_earlier_records_and_a_new_one_waits(tmp_path, articles, monkeypatch):
+    raw, curated = tmp_path / "raw", tmp_path / "curated"
+    raw.mkdir()
+    records = [_record(WarcRecordType.response, n, _http("200 OK", {"Content-Type": "text/html"}, html_page(*articles[n]).encode()),
+                       f"https://example.org/{n}") for n in range(3)]
+    offsets = write_warc(raw / "crawl.warc.gz", records, True)
+    info = (raw / "crawl.warc.gz").stat()
+    os.utime(raw / "crawl.warc.gz", ns=(info.st_atime_ns, info.st_mtime_ns - 60 * 10**9))
+    monkeypatch.setattr("commentary.ingest.MIN_FILE_AGE_SECONDS", 30)
+    monkeypatch.setattr("commentary.cache.MIN_FILE_AGE_SECONDS", 30)
+    start = time.time_ns()
+    monkeypatch.setattr("commentary.cache.time.time_ns", lambda: start + 3600 * 10**9)  # the file has settled
+    first = steps.run(raw, curated)
+    assert first["released"] == 3
+    monkeypatch.setattr("commentary.cache.time.time_ns", time.time_ns)
+    write_warc(raw / "crawl.warc.gz", records[:1], True)  # the crawler is writing the file anew
+    write_warc(raw / "new.warc", records[1:2], False)  # never scanned: left for a later run
+    second = steps.run(raw, curated)
+    assert second["balanced"] and (second["released"], second["rejected_by_reason"]) == (3, {"still-being-written": 1})
+    assert not second["release"]["published"]  # the earlier records stay released: nothing removed
+    repairs = pl.read_parquet(curated / "runs" / second["run_id"] / "repairs.parquet")
+    kept = repairs.filter(pl.col("reason") == "earlier-version-kept")["source_path"].to_list()
+    assert set(kept) == {f"crawl.warc.gz#{offset}" for offset in offsets}
 
 
 def test_an_index_made_by_an_earlier_scan_is_made_again(tmp_path):
