@@ -302,7 +302,7 @@ def _verify(curated: Path, args) -> int:
     found = {args.version: reader.verify(curated, args.version)} if args.version else reader.verify_all(curated)
     for name, problems in found.items():
         print("\n".join(f"FAIL {problem}" for problem in problems) if problems
-              else f"ok   {name}: " + ("names an intact release" if name == "LATEST" else "every file matches its manifest checksum"))
+              else f"ok   {name}: " + ("names an intact release, which the latest link leads to" if name == "LATEST" else "every file matches its manifest checksum"))
     return 1 if any(found.values()) else 0
 
 

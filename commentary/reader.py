@@ -119,7 +119,7 @@ def scan_table(curated_root: Path, table: str, version: str = "latest") -> pl.La
 
 
 def verify_all(curated_root: Path) -> dict[str, list[str]]:
-    """Check every release folder (``verify``) and that ``LATEST`` names an intact one; returns the problems
+    """Check every release folder (``verify``), that ``LATEST`` names an intact one and that the ``latest`` link leads to it; returns the problems
     found by version, and under ``LATEST`` (empty lists when intact).
 
     Raises NoRelease when the folder holds no release and no ``LATEST``.
@@ -135,7 +135,20 @@ def verify_all(curated_root: Path) -> dict[str, list[str]]:
     if latest is not None:
         intact = latest in problems and not problems[latest]
         problems["LATEST"] = [] if intact else [f"LATEST names {latest}, which is {'incomplete' if latest in problems else 'not a release folder'}"]
+        if not _leads_to(curated_root / LATEST_LINK, releases_dir(curated_root) / latest):
+            target = (releases_dir(curated_root) / latest).relative_to(curated_root)
+            problems["LATEST"].append(f"the {LATEST_LINK} link does not lead to {target} (the next run points it there)")
     return problems
+
+
+def _leads_to(link: Path, release: Path) -> bool:
+    """Whether ``link`` is a link to ``release`` (relative, as a publish writes it), or a copy of it (a curated folder
+    copied without its links) whose manifest is the release's."""
+    if link.is_symlink():
+        return Path(os.readlink(link)) == release.relative_to(link.parent)
+    with contextlib.suppress(OSError):
+        return (link / MANIFEST).read_bytes() == (release / MANIFEST).read_bytes()
+    return False
 
 
 def verify(curated_root: Path, version: str = "latest") -> list[str]:

@@ -116,3 +116,28 @@ def test_a_release_an_interrupted_run_left_before_latest_named_it_is_not_read(cu
             read()
     (curated / "LATEST").write_text("1.1.0\n")  # once LATEST names it, it is published
     assert [m["version"] for m in reader.list_releases(curated)] == ["1.0.0", "1.1.0"]
+
+
+@pytest.mark.parametrize("damage", ["older release", "dangling", "copy of an older release"])
+def test_verify_fails_when_the_latest_link_does_not_lead_to_the_latest_release(tmp_path, damage):
+    curated = tmp_path / "curated"
+    publish_frames(curated, "r1", article_frames(BODIES), {})
+    publish_frames(curated, "r2", article_frames(BODIES | {"d.txt": "a fourth piece"}), {})
+    link = curated / reader.LATEST_LINK
+    link.unlink()
+    if damage == "older release":
+        link.symlink_to(Path("releases") / "1.0.0", target_is_directory=True)
+    elif damage == "dangling":
+        link.symlink_to(Path("releases") / "9.9.9", target_is_directory=True)
+    else:
+        shutil.copytree(reader.releases_dir(curated) / "1.0.0", link)
+    problems = reader.verify_all(curated)
+    assert problems["LATEST"] == ["the latest link does not lead to releases/1.1.0 (the next run points it there)"]
+    assert not problems["1.0.0"] and not problems["1.1.0"]
+
+    if link.is_symlink():
+        link.unlink()
+    else:
+        shutil.rmtree(link)
+    shutil.copytree(reader.releases_dir(curated) / "1.1.0", link)  # a curated folder copied without its links
+    assert not any(reader.verify_all(curated).values())
