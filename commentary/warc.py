@@ -39,7 +39,8 @@ _GZIP_MAGIC = b"\x1f\x8b"
 #: How a kept index was made; an index made otherwise is made again. Records are read in fastwarc's quirks mode:
 #: header lines that end in a bare line feed, as some crawlers write them, would make a response record of unknown
 #: type, skipped without a trace. Since "quirks-gaps", the bytes that quirks mode skips between the records of an
-#: uncompressed file are looked for (``_first_stray_byte``).
+#: uncompressed file are looked for (``_stray_bytes``), and the gzip members of a compressed one that no record
+#: was read in (``_first_unread_member``).
 _SCAN = "quirks-gaps"
 #: Bytes of a WARC header read at once to find its end (most are under 1 KiB; a longer one is read on).
 _HEADER_READ = 2048
@@ -47,6 +48,10 @@ _HEADER_READ = 2048
 _HEADER_MAX = 65536
 #: Line ends that may follow a record before the next one: the standard's two, and a few more that crawlers write.
 _RECORD_GAP_MAX = 64
+#: Compressed bytes read at once, and the most bytes inflated from them at once, when gzip members are walked.
+_INFLATE_READ, _INFLATE_STEP = 1 << 20, 1 << 24
+#: The largest record whose gzip member is checked against its length: a page at the size cap, with its headers.
+_MEMBER_MAX = MAX_DECOMPRESSED_BYTES + _HEADER_MAX
 #: The length of a WARC record's block, in its header.
 _CONTENT_LENGTH = re.compile(rb"(?im)^content-length:[ \t]*(\d{1,20})[ \t]*\r?$")
 #: A chunk size of chunked transfer coding (at most 64 bits).
@@ -182,9 +187,16 @@ def _scan(raw_root: Path | RemoteFolder, raw: RawFile) -> dict:
             except OSError as error:
                 after = f"after the record at byte {offsets[-1]}" if offsets else "from the start"
                 refusal = ("warc-corrupt", f"records {after} could not be read: {error}")
-            if records and not compressed and refusal is None and (stray := _first_stray_byte(handle, records)) is not None:
-                refusal = ("warc-corrupt", f"the bytes from byte {stray} are no WARC record: a record damaged there "
-                                           "could not be read")
+            if records and not compressed and refusal is None and (stray := _stray_bytes(handle, records)):
+                at, wrong_length = stray
+                refusal = ("warc-corrupt", f"the bytes from byte {at} are no WARC record: a record damaged there could not be read"
+                           + (f"; the record at byte {wrong_length} does not end where its length says and is left out"
+                              if wrong_length is not None else ""))
+                offsets = [offset for offset in offsets if offset != wrong_length]
+            if records and compressed and refusal is None and (
+                    unread := _first_unread_member(handle, {start for start, _ in records})) is not None:
+                refusal = ("warc-corrupt", f"no record could be read in the gzip member at byte {unread} (does the record "
+                                           "before it declare a wrong length?)")
             if compressed and len(offsets) > 1:
                 handle.seek(offsets[1])
                 if sorted(set(offsets)) != offsets or handle.read(2) != _GZIP_MAGIC:
@@ -197,36 +209,92 @@ def _scan(raw_root: Path | RemoteFolder, raw: RawFile) -> dict:
     return {"offsets": offsets, "refusal": refusal, "compressed": compressed}
 
 
-def _first_stray_byte(handle: BinaryIO, records: list[tuple[int, int]]) -> int | None:
-    """The offset of the first bytes of an uncompressed WARC file that neither a record (``records``: offset and block
-    length of each, in file order) nor the line ends after one hold, or None. Quirks mode reads on at the next record
-    past such bytes, and past a record whose first line they damaged."""
+def _stray_bytes(handle: BinaryIO, records: list[tuple[int, int]]) -> tuple[int, int | None] | None:
+    """Where the first bytes of an uncompressed WARC file lie that neither a record (``records``: offset and block length
+    of each, in file order) nor the line ends after one hold, and the offset of the record before them when they follow
+    its block at once (its length is wrong: it ends elsewhere), or None. Quirks mode reads on at the next record past
+    such bytes, and past a record whose first line they damaged."""
     size = handle.seek(0, os.SEEK_END)
     next_starts = [start for start, _ in records[1:]] + [size]
-    for (start, length), next_start in zip([(0, -1), *records], [records[0][0] if records else size, *next_starts]):
+    for (start, length), next_start in zip([(0, -1), *records], [records[0][0], *next_starts]):
         end = start if length < 0 else _block_start(handle, start)
         if end is None:
             continue
         end += max(length, 0)
+        if next_start < end:
+            if next_start == size:
+                continue  # the last record cut short: its own outcome says so (``read_record``)
+            return start, start  # its length runs into the next record
         handle.seek(end)
-        gap = handle.read(min(max(next_start - end, 0), _RECORD_GAP_MAX + 1))
-        if next_start < end and next_start == size:
-            continue  # the last record cut short: its own outcome says so (``read_record``)
-        if not 0 <= next_start - end <= _RECORD_GAP_MAX or gap.strip(b"\r\n"):
-            return end + len(gap) - len(gap.lstrip(b"\r\n")) if next_start >= end else start
+        gap = handle.read(min(next_start - end, _RECORD_GAP_MAX + 1))
+        if next_start - end > _RECORD_GAP_MAX or gap.strip(b"\r\n"):
+            stray = end + len(gap) - len(gap.lstrip(b"\r\n"))
+            return stray, start if length >= 0 and stray == end else None
     return None
 
 
 def _block_start(handle: BinaryIO, start: int) -> int | None:
-    """The offset where the block of the record at ``start`` begins, after its header and the blank line that ends it
-    (in CR LF or, as quirks mode reads them, bare line feeds), or None when no blank line comes within ``_HEADER_MAX``."""
+    """The offset where the block of the record at ``start`` begins (``_header_end``), or None when no blank line comes
+    within ``_HEADER_MAX``."""
     handle.seek(start)
     head = b""
     while len(head) < _HEADER_MAX and (chunk := handle.read(_HEADER_READ if not head else _HEADER_MAX - len(head))):
         head += chunk
-        ends = [index + len(blank) for blank in (b"\r\n\r\n", b"\n\n") if (index := head.find(blank)) >= 0]
-        if ends:
-            return start + min(ends)
+        if (end := _header_end(head)) is not None:
+            return start + end
+    return None
+
+
+def _header_end(record: bytes) -> int | None:
+    """Where the block of a record's bytes begins, after its header and the blank line that ends it (in CR LF or, as
+    quirks mode reads them, bare line feeds), or None."""
+    ends = [index + len(blank) for blank in (b"\r\n\r\n", b"\n\n") if (index := record.find(blank, 0, _HEADER_MAX)) >= 0]
+    return min(ends, default=None)
+
+
+def _first_unread_member(handle: BinaryIO, records: set[int]) -> int | None:
+    """The offset of the first gzip member of a compressed WARC file at which no record was read (``records``: the
+    offsets of those read), or None: a record before it that declares more bytes than its member holds makes the
+    reader run on into the next member and past the record there."""
+    handle.seek(0)
+    position, data = 0, handle.read(_INFLATE_READ)
+    try:
+        while data[:2] == _GZIP_MAGIC:
+            if position not in records:
+                return position
+            inflater = zlib.decompressobj(31)
+            while not inflater.eof:  # the member's bytes are inflated a step at a time and dropped
+                inflater.decompress(data, _INFLATE_STEP)
+                rest = inflater.unused_data if inflater.eof else inflater.unconsumed_tail
+                position += len(data) - len(rest)
+                data = rest or handle.read(_INFLATE_READ)
+                if not data and not inflater.eof:
+                    return None  # cut short: the scan has said so
+            if len(data) < 2:
+                data += handle.read(_INFLATE_READ)
+    except zlib.error:
+        return None  # damaged: the scan has said so
+    return None
+
+
+def _member_mismatch(handle: BinaryIO, offset: int) -> tuple[str, str] | None:
+    """Why the record in the gzip member at ``offset`` does not fill its member, or None: the record ends before the
+    length it declares (``warc-truncated``), or the member holds more than that (``warc-corrupt``: its
+    ``Content-Length`` is wrong). A member too large to hold in memory is not checked (``read_record`` rejects it)."""
+    handle.seek(offset)
+    inflater = zlib.decompressobj(31)
+    record = inflater.decompress(handle.read(_INFLATE_READ), _MEMBER_MAX + 1)
+    while not inflater.eof and len(record) <= _MEMBER_MAX and (more := inflater.unconsumed_tail or handle.read(_INFLATE_READ)):
+        record += inflater.decompress(more, _MEMBER_MAX + 1 - len(record))
+    if len(record) > _MEMBER_MAX or not inflater.eof or (block := _header_end(record)) is None:
+        return None
+    if not (declared := _CONTENT_LENGTH.search(record, 0, block)):
+        return None
+    length, held = int(declared[1]), len(record) - block
+    if held < length:
+        return "warc-truncated", f"the record ends after {held} of its {length} bytes"
+    if held - length > _RECORD_GAP_MAX or record[block + length:].strip(b"\r\n"):
+        return "warc-corrupt", f"the record declares {length} bytes but its gzip member holds {held}"
     return None
 
 
@@ -264,6 +332,8 @@ def read_record(handle: BinaryIO, entry: WarcRecordEntry) -> tuple[dict, list[tu
         raise RejectedFile("warc-corrupt", f"no gzip member at byte {entry.offset}: the file changed since it was listed")
     if not entry.compressed and (cut := _cut_short(handle, entry.offset)):
         raise RejectedFile("warc-truncated", cut)
+    if entry.compressed and (mismatch := _member_mismatch(handle, entry.offset)):
+        raise RejectedFile(*mismatch)
     handle.seek(entry.offset)
     try:
         record = next(iter(ArchiveIterator(handle, parse_http=True, auto_decode="none", quirks_mode=True)), None)

@@ -6,6 +6,7 @@ import gzip
 import io
 import json
 import os
+import re
 import time
 import zlib
 from pathlib import Path
@@ -229,6 +230,26 @@ def test_bytes_between_the_records_of_an_uncompressed_warc_reject_the_file_and_k
     assert rejects.select("source_path", "reason").rows() == [("crawl.warc", "warc-corrupt")]
     assert f"from byte {len(records[0])} " in rejects["detail"][0]
     assert entry["balanced"] and entry["released"] == (2 if stray == b"\x00" else 3)  # a damaged first line hides its record
+
+
+@pytest.mark.parametrize("compressed", [False, True], ids=["warc", "warc.gz"])
+@pytest.mark.parametrize("lie", [300, -1500], ids=["longer", "shorter"])
+def test_a_record_that_declares_a_wrong_length_is_never_released_cut_and_no_other_is_lost(tmp_path, articles, compressed, lie):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    records = [_record(WarcRecordType.response, n, _http("200 OK", {"Content-Type": "text/html"}, html_page(*articles[n]).encode()),
+                       f"https://example.org/{n}") for n in range(3)]
+    length = re.search(rb"Content-Length: (\d+)", records[0])
+    records[0] = records[0][:length.start(1)] + str(int(length[1]) + lie).encode() + records[0][length.end(1):]
+    name = "crawl.warc.gz" if compressed else "crawl.warc"
+    offsets = write_warc(raw / name, records, compressed)
+    plan, entry = _run(raw, tmp_path / "curated")
+    assert entry["balanced"]
+    outcomes = dict(ledger.merge_notes(plan.run, "rejects").select("source_path", "reason").iter_rows())
+    released = set(pl.read_parquet(tmp_path / "curated" / "latest" / "articles" / "*.parquet")["source_path"])
+    assert f"{name}#{offsets[0]}" not in released and f"{name}#{offsets[2]}" in released
+    # The record after the lie is released, or the file's refusal tells that it was lost.
+    assert f"{name}#{offsets[1]}" in released or outcomes.get(name) == "warc-corrupt"
 
 
 @pytest.mark.parametrize(("compressed", "kept"), [(False, 9), (True, 9), (False, 30)],
