@@ -48,8 +48,10 @@ _HEADER_READ = 2048
 _HEADER_MAX = 65536
 #: Line ends that may follow a record before the next one: the standard's two, and a few more that crawlers write.
 _RECORD_GAP_MAX = 64
-#: Compressed bytes read at once, and the most bytes inflated from them at once, when gzip members are walked.
-_INFLATE_READ, _INFLATE_STEP = 1 << 20, 1 << 24
+#: Compressed bytes read at once when gzip members are looked for or inflated.
+_INFLATE_READ = 1 << 20
+#: The first bytes of a gzip member: its magic number and the deflate method.
+_MEMBER_START = _GZIP_MAGIC + b"\x08"
 #: The largest record whose gzip member is checked against its length: a page at the size cap, with its headers.
 _MEMBER_MAX = MAX_DECOMPRESSED_BYTES + _HEADER_MAX
 #: The length of a WARC record's block, in its header.
@@ -253,28 +255,33 @@ def _header_end(record: bytes) -> int | None:
 
 
 def _first_unread_member(handle: BinaryIO, records: set[int]) -> int | None:
-    """The offset of the first gzip member of a compressed WARC file at which no record was read (``records``: the
-    offsets of those read), or None: a record before it that declares more bytes than its member holds makes the
-    reader run on into the next member and past the record there."""
+    """The offset of the first gzip member of a compressed WARC file that holds a record although none was read there
+    (``records``: the offsets of those read), or None: a record before it that declares more bytes than its member holds
+    makes the reader run on into the next member and past the record there. Members are found by their first bytes
+    (``_MEMBER_START``); those bytes may also occur inside a member, so each is tried: it must inflate to a record."""
     handle.seek(0)
-    position, data = 0, handle.read(_INFLATE_READ)
-    try:
-        while data[:2] == _GZIP_MAGIC:
-            if position not in records:
-                return position
-            inflater = zlib.decompressobj(31)
-            while not inflater.eof:  # the member's bytes are inflated a step at a time and dropped
-                inflater.decompress(data, _INFLATE_STEP)
-                rest = inflater.unused_data if inflater.eof else inflater.unconsumed_tail
-                position += len(data) - len(rest)
-                data = rest or handle.read(_INFLATE_READ)
-                if not data and not inflater.eof:
-                    return None  # cut short: the scan has said so
-            if len(data) < 2:
-                data += handle.read(_INFLATE_READ)
-    except zlib.error:
-        return None  # damaged: the scan has said so
+    position, tail = 0, b""
+    while chunk := handle.read(_INFLATE_READ):
+        data = tail + chunk
+        start = position - len(tail)
+        found = data.find(_MEMBER_START)
+        while found >= 0:
+            if start + found not in records and _opens_record(handle, start + found):
+                return start + found
+            found = data.find(_MEMBER_START, found + 1)
+        position += len(chunk)
+        tail = data[-(len(_MEMBER_START) - 1):]
+        handle.seek(position)
     return None
+
+
+def _opens_record(handle: BinaryIO, offset: int) -> bool:
+    """Whether a gzip member at ``offset`` inflates to the start of a WARC record."""
+    handle.seek(offset)
+    try:
+        return zlib.decompressobj(31).decompress(handle.read(_HEADER_READ), len(b"WARC/")) == b"WARC/"
+    except zlib.error:
+        return False
 
 
 def _member_mismatch(handle: BinaryIO, offset: int) -> tuple[str, str] | None:
