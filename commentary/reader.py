@@ -45,8 +45,15 @@ def releases_dir(curated_root: Path) -> Path:
 
 
 def latest_version(curated_root: Path) -> str | None:
+    """The version that ``LATEST`` names (None when there is none yet); NoRelease when it holds no version."""
     latest = curated_root / "LATEST"
-    return latest.read_text().strip() if latest.is_file() else None
+    if not latest.is_file():
+        return None
+    version = latest.read_text().strip()
+    if not _is_version(version):
+        raise NoRelease(f"{latest} holds {version[:40]!r}, not a release version: write into it the version of the "
+                        f"latest release (the newest folder in {releases_dir(curated_root)})")
+    return version
 
 
 def unpublished(curated_root: Path) -> str | None:
@@ -126,9 +133,11 @@ def verify_all(curated_root: Path) -> dict[str, list[str]]:
     """
     folders = [p.name for p in releases_dir(curated_root).glob("[!.]*") if p.is_dir() and _is_version(p.name)] \
         if releases_dir(curated_root).is_dir() else []  # before .pending is read: a publish writes it first
-    hidden = unpublished(curated_root)
+    try:
+        hidden, latest = unpublished(curated_root), latest_version(curated_root)
+    except NoRelease as damaged:
+        return {name: _verified(releases_dir(curated_root) / name) for name in sorted(folders)} | {"LATEST": [str(damaged)]}
     versions = sorted(name for name in folders if name != hidden)
-    latest = latest_version(curated_root)
     if not versions and latest is None:
         raise NoRelease(f"no release in {curated_root}")
     problems = {version: _verified(releases_dir(curated_root) / version) for version in versions}

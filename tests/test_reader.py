@@ -141,3 +141,11 @@ def test_verify_fails_when_the_latest_link_does_not_lead_to_the_latest_release(t
         shutil.rmtree(link)
     shutil.copytree(reader.releases_dir(curated) / "1.1.0", link)  # a curated folder copied without its links
     assert not any(reader.verify_all(curated).values())
+
+
+@pytest.mark.parametrize("content", ["", "latest\n"])
+def test_a_latest_file_without_a_version_is_named_not_read_as_one(curated, content):
+    (curated / "LATEST").write_text(content)
+    assert "not a release version" in reader.verify_all(curated)["LATEST"][0]
+    with pytest.raises(reader.NoRelease, match="not a release version"):
+        load(curated=curated)
