@@ -139,7 +139,7 @@ def _explain(error: Exception) -> tuple[int, str]:
         return EXIT_USAGE, str(error)
     if isinstance(error, BrokenProcessPool):
         return EXIT_SOFTWARE, ("a process of the run died (killed by a signal: the system's out-of-memory killer?); "
-                               "nothing was published, run again")
+                               "run again (a release is published whole or not at all: `commentary releases` shows the latest)")
     first_line = (str(error).strip().splitlines() or [""])[0]
     return EXIT_SOFTWARE, f"internal error ({type(error).__name__}: {first_line}); rerun with --debug to see the traceback"
 
@@ -265,7 +265,11 @@ def _releases(curated: Path, args) -> int:
     damaged = reader.damaged_releases(curated, manifests)
     if not manifests and not damaged:
         raise reader.NoRelease(f"no release in {curated}")
-    latest = reader.latest_version(curated)
+    try:
+        latest = reader.latest_version(curated)
+    except reader.NoRelease as error:  # the releases are still listed, to tell which version LATEST should name
+        print(f"commentary releases: {error}", file=sys.stderr)
+        latest, damaged = None, [*damaged, "LATEST"]
     rows = [("version", "created", "change", "articles", "canonical", "duplicates", "added", "removed", "modified")]
     for m in reversed(manifests):
         try:
@@ -277,7 +281,7 @@ def _releases(curated: Path, args) -> int:
         except (KeyError, TypeError, AttributeError):
             damaged.append(m["version"])
     print(_table(rows))
-    for version in sorted(damaged, key=versions.parse_version):
+    for version in sorted((v for v in damaged if v != "LATEST"), key=versions.parse_version):
         print(f"commentary releases: {version}: its manifest is missing, unreadable or incomplete; see commentary verify {version}",
               file=sys.stderr)
     return 1 if damaged else 0

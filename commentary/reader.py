@@ -62,7 +62,11 @@ def unpublished(curated_root: Path) -> str | None:
     not see it."""
     pending = releases_dir(curated_root) / PENDING
     version = pending.read_text().strip() if pending.is_file() else ""
-    return version if version and version != latest_version(curated_root) else None
+    try:
+        latest = latest_version(curated_root)
+    except NoRelease:
+        return None  # a LATEST without a version hides nothing; each reader of it says what is wrong
+    return version if version and version != latest else None
 
 
 def manifest_gaps(manifest: dict) -> list[str]:
@@ -133,8 +137,9 @@ def verify_all(curated_root: Path) -> dict[str, list[str]]:
     """
     folders = [p.name for p in releases_dir(curated_root).glob("[!.]*") if p.is_dir() and _is_version(p.name)] \
         if releases_dir(curated_root).is_dir() else []  # before .pending is read: a publish writes it first
+    hidden = unpublished(curated_root)
     try:
-        hidden, latest = unpublished(curated_root), latest_version(curated_root)
+        latest = latest_version(curated_root)
     except NoRelease as damaged:
         return {name: _verified(releases_dir(curated_root) / name) for name in sorted(folders)} | {"LATEST": [str(damaged)]}
     versions = sorted(name for name in folders if name != hidden)
@@ -151,10 +156,10 @@ def verify_all(curated_root: Path) -> dict[str, list[str]]:
 
 
 def _leads_to(link: Path, release: Path) -> bool:
-    """Whether ``link`` is a link to ``release`` (relative, as a publish writes it), or a copy of it (a curated folder
-    copied without its links) whose manifest is the release's."""
+    """Whether ``link`` is a link to ``release``, or a copy of it (a curated folder copied without its links) whose
+    manifest is the release's."""
     if link.is_symlink():
-        return Path(os.readlink(link)) == release.relative_to(link.parent)
+        return link.resolve() == release.resolve()
     with contextlib.suppress(OSError):
         return (link / MANIFEST).read_bytes() == (release / MANIFEST).read_bytes()
     return False

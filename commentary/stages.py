@@ -260,7 +260,7 @@ def _article(doc: dict, html_meta: dict, page: CleanedPage) -> tuple[dict, list[
     fetched = warc.fetched_on(doc.get("fetched_at"))
     latest = fetched + dt.timedelta(days=1) if fetched else None
     sources, dropped = {}, []
-    ingest_source = "warc" if doc.get("fetched_at") is not None else "sidecar"  # a WARC record's URL; a WARC file takes no sidecar
+    ingest_source = "warc" if warc.is_record_path(doc["source_path"]) else "sidecar"  # a WARC file takes no sidecar
     for name in models.SOURCED_FIELDS:
         from_html = html_meta.get(name, (None, None)) if name in _HTML_FIELDS else (None, None)
         sourced = ((doc.get(name), ingest_source), from_html, (getattr(page, name, None), page.field_sources.get(name)))

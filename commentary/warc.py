@@ -12,6 +12,7 @@ error, another content type, a truncated or unreadable record.
 """
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import hashlib
 import json
@@ -46,14 +47,16 @@ _SCAN = "quirks-gaps"
 _HEADER_READ = 2048
 #: The most bytes of a WARC header read; after a longer header, what follows its record is not checked.
 _HEADER_MAX = 65536
-#: Line ends that may follow a record before the next one: the standard's two, and a few more that crawlers write.
-_RECORD_GAP_MAX = 64
 #: Compressed bytes read at once when gzip members are looked for or inflated.
 _INFLATE_READ = 1 << 20
 #: The first bytes of a gzip member: its magic number and the deflate method.
 _MEMBER_START = _GZIP_MAGIC + b"\x08"
 #: The largest record whose gzip member is checked against its length: a page at the size cap, with its headers.
 _MEMBER_MAX = MAX_DECOMPRESSED_BYTES + _HEADER_MAX
+#: The ``source_path`` of a WARC record: its file's path and its offset.
+_RECORD_PATH = re.compile(r"(?is).*\.warc(\.gz)?#\d+")
+#: The end of a header: a line end and a blank line, each CR LF or, as quirks mode reads them, a bare line feed.
+_BLANK_LINE = re.compile(rb"\n\r?\n")
 #: The length of a WARC record's block, in its header.
 _CONTENT_LENGTH = re.compile(rb"(?im)^content-length:[ \t]*(\d{1,20})[ \t]*\r?$")
 #: A chunk size of chunked transfer coding (at most 64 bits).
@@ -70,6 +73,12 @@ class WarcRecordEntry(RawFile):
     @property
     def file(self) -> str:
         return self.container
+
+
+def is_record_path(source_path: str) -> bool:
+    """Whether ``source_path`` names a record of a WARC file (``<file>.warc#<offset>``, ``.warc.gz`` too): a file of
+    such a name is never read as a document (its extension is none that ingest reads)."""
+    return _RECORD_PATH.fullmatch(source_path) is not None
 
 
 def is_warc(raw: RawFile) -> bool:
@@ -128,10 +137,10 @@ def _earlier_records(index_dir: Path | None, raw: RawFile, refusal: tuple[str, s
     """The records that the last scan of a WARC file listed, each refused with ``refusal``; the file itself when it was
     never scanned."""
     index = _load_index(index_dir, raw.rel_path, None)
-    if index is None:
+    if index is None or not index["offsets"]:
         return [RawFile(raw.rel_path, "warc", raw.compressed, refusal)]
-    return [WarcRecordEntry(f"{raw.rel_path}#{offset}", "warc", index["compressed"], refusal, raw.rel_path, offset)
-            for offset in index["offsets"]]
+    return [WarcRecordEntry(f"{raw.rel_path}#{offset}", "warc", index.get("compressed", raw.compressed), refusal,
+                            raw.rel_path, offset) for offset in index["offsets"]]
 
 
 def _index_path(index_dir: Path, rel_path: str) -> Path:
@@ -139,16 +148,17 @@ def _index_path(index_dir: Path, rel_path: str) -> Path:
 
 
 def _load_index(index_dir: Path | None, rel_path: str, stamp: str | None) -> dict | None:
-    """The kept index of ``rel_path`` made under ``stamp`` (under any stamp when None), or None."""
+    """The kept index of ``rel_path`` made under ``stamp`` by this scan (``_SCAN``), or None; with ``stamp`` None, the
+    last index kept, however it was made (its offsets name the records an earlier run listed)."""
     if index_dir is None:
         return None
     try:
         index = json.loads(_index_path(index_dir, rel_path).read_text())
     except (OSError, ValueError):
         return None
-    fresh = (isinstance(index, dict) and index.get("path") == rel_path and index.get("scan") == _SCAN
-             and (stamp is None or index.get("stamp") == stamp))
-    return index if fresh else None
+    if not (isinstance(index, dict) and index.get("path") == rel_path and isinstance(index.get("offsets"), list)):
+        return None
+    return index if stamp is None or (index.get("scan") == _SCAN and index.get("stamp") == stamp) else None
 
 
 def _save_index(index_dir: Path, rel_path: str, stamp: str, index: dict) -> None:
@@ -227,11 +237,18 @@ def _stray_bytes(handle: BinaryIO, records: list[tuple[int, int]]) -> tuple[int,
             if next_start == size:
                 continue  # the last record cut short: its own outcome says so (``read_record``)
             return start, start  # its length runs into the next record
-        handle.seek(end)
-        gap = handle.read(min(next_start - end, _RECORD_GAP_MAX + 1))
-        if next_start - end > _RECORD_GAP_MAX or gap.strip(b"\r\n"):
-            stray = end + len(gap) - len(gap.lstrip(b"\r\n"))
+        if (stray := _first_other_than_line_ends(handle, end, next_start)) is not None:
             return stray, start if length >= 0 and stray == end else None
+    return None
+
+
+def _first_other_than_line_ends(handle: BinaryIO, start: int, end: int) -> int | None:
+    """The offset of the first byte from ``start`` to ``end`` that is no CR or LF, or None."""
+    handle.seek(start)
+    while start < end and (chunk := handle.read(min(end - start, _INFLATE_READ))):
+        if rest := chunk.lstrip(b"\r\n"):
+            return start + len(chunk) - len(rest)
+        start += len(chunk)
     return None
 
 
@@ -248,17 +265,19 @@ def _block_start(handle: BinaryIO, start: int) -> int | None:
 
 
 def _header_end(record: bytes) -> int | None:
-    """Where the block of a record's bytes begins, after its header and the blank line that ends it (in CR LF or, as
-    quirks mode reads them, bare line feeds), or None."""
-    ends = [index + len(blank) for blank in (b"\r\n\r\n", b"\n\n") if (index := record.find(blank, 0, _HEADER_MAX)) >= 0]
-    return min(ends, default=None)
+    """Where the block of a record's bytes begins, after its header and the blank line that ends it (``_BLANK_LINE``),
+    or None."""
+    blank = _BLANK_LINE.search(record, 0, _HEADER_MAX)
+    return blank.end() if blank else None
 
 
 def _first_unread_member(handle: BinaryIO, records: set[int]) -> int | None:
     """The offset of the first gzip member of a compressed WARC file that holds a record although none was read there
     (``records``: the offsets of those read), or None: a record before it that declares more bytes than its member holds
     makes the reader run on into the next member and past the record there. Members are found by their first bytes
-    (``_MEMBER_START``); those bytes may also occur inside a member, so each is tried: it must inflate to a record."""
+    (``_MEMBER_START``); those bytes also occur inside a member (a response may hold a ``.warc.gz``), so each is tried:
+    it must inflate to a record and begin where the member of the record read before it ends."""
+    read = sorted(records)
     handle.seek(0)
     position, tail = 0, b""
     while chunk := handle.read(_INFLATE_READ):
@@ -266,8 +285,10 @@ def _first_unread_member(handle: BinaryIO, records: set[int]) -> int | None:
         start = position - len(tail)
         found = data.find(_MEMBER_START)
         while found >= 0:
-            if start + found not in records and _opens_record(handle, start + found):
-                return start + found
+            at = start + found
+            before = read[bisect.bisect_left(read, at) - 1] if read and read[0] < at else None
+            if at not in records and _opens_record(handle, at) and (before is None or _member_end(handle, before) == at):
+                return at
             found = data.find(_MEMBER_START, found + 1)
         position += len(chunk)
         tail = data[-(len(_MEMBER_START) - 1):]
@@ -282,6 +303,23 @@ def _opens_record(handle: BinaryIO, offset: int) -> bool:
         return zlib.decompressobj(31).decompress(handle.read(_HEADER_READ), len(b"WARC/")) == b"WARC/"
     except zlib.error:
         return False
+
+
+def _member_end(handle: BinaryIO, offset: int) -> int | None:
+    """Where the gzip member at ``offset`` ends (inflated a step at a time, the output dropped), or None when it is
+    damaged or cut short."""
+    handle.seek(offset)
+    inflater, position = zlib.decompressobj(31), offset
+    data = handle.read(_INFLATE_READ)
+    try:
+        while data and not inflater.eof:
+            inflater.decompress(data, _INFLATE_READ)
+            rest = inflater.unused_data if inflater.eof else inflater.unconsumed_tail
+            position += len(data) - len(rest)
+            data = rest if rest or inflater.eof else handle.read(_INFLATE_READ)
+    except zlib.error:
+        return None
+    return position if inflater.eof else None
 
 
 def _member_mismatch(handle: BinaryIO, offset: int) -> tuple[str, str] | None:
@@ -300,7 +338,7 @@ def _member_mismatch(handle: BinaryIO, offset: int) -> tuple[str, str] | None:
     length, held = int(declared[1]), len(record) - block
     if held < length:
         return "warc-truncated", f"the record ends after {held} of its {length} bytes"
-    if held - length > _RECORD_GAP_MAX or record[block + length:].strip(b"\r\n"):
+    if record[block + length:].strip(b"\r\n"):
         return "warc-corrupt", f"the record declares {length} bytes but its gzip member holds {held}"
     return None
 

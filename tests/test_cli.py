@@ -363,3 +363,15 @@ def test_prefect_keeps_its_folder_in_the_home_folder_when_the_current_one_cannot
     monkeypatch.setenv("HOME", str(tmp_path))
     settings.apply_environment_defaults(Path("/proc"))  # not writable, even by root
     assert os.environ["PREFECT_HOME"] == str(tmp_path / ".prefect")
+
+
+def test_releases_are_listed_when_latest_holds_no_version(tmp_path, raw_copy, capsys):
+    curated = tmp_path / "curated"
+    assert main(["run", "--inline", "--raw", str(raw_copy), "--curated", str(curated)]) == cli.EXIT_OK
+    (curated / "LATEST").write_text("")
+    (curated / "releases" / ".pending").write_text("1.0.0\n")  # left by a run: it hides nothing while LATEST is unreadable
+    capsys.readouterr()
+    assert main(["releases", "--curated", str(curated)]) == cli.EXIT_FAILED
+    out, err = capsys.readouterr()
+    assert "1.0.0" in out and "(latest)" not in out and "not a release version" in err
+    assert main(["verify", "1.0.0", "--curated", str(curated)]) == cli.EXIT_OK

@@ -141,6 +141,9 @@ def test_verify_fails_when_the_latest_link_does_not_lead_to_the_latest_release(t
         shutil.rmtree(link)
     shutil.copytree(reader.releases_dir(curated) / "1.1.0", link)  # a curated folder copied without its links
     assert not any(reader.verify_all(curated).values())
+    shutil.rmtree(link)
+    link.symlink_to(reader.releases_dir(curated).resolve() / "1.1.0", target_is_directory=True)  # made by hand, absolute
+    assert not any(reader.verify_all(curated).values())
 
 
 @pytest.mark.parametrize("content", ["", "latest\n"])

@@ -6,6 +6,7 @@ import gzip
 import io
 import json
 import os
+import random
 import re
 import time
 import zlib
@@ -318,16 +319,19 @@ def test_a_record_too_costly_to_parse_is_rejected_unparsed_and_a_target_uri_urll
     assert repairs == [("metadata-dropped", "WARC-Target-URI 'http://[::1/a' is not an absolute http(s) URL")]
 
 
-def test_a_record_whose_header_lines_end_in_a_bare_line_feed_is_read_with_the_others(tmp_path, articles):
+@pytest.mark.parametrize("compressed", [False, True], ids=["warc", "warc.gz"])
+@pytest.mark.parametrize("blank", [b"\n\n", b"\n\r\n"], ids=["lf", "lf-then-crlf"])
+def test_a_record_whose_header_lines_end_in_a_bare_line_feed_is_read_with_the_others(tmp_path, articles, compressed, blank):
     def response(n: int, title: str, body: str) -> bytes:
         return _record(WarcRecordType.response, n, _http("200 OK", {"Content-Type": "text/html"}, html_page(title, body).encode()),
                        f"https://example.org/{n}")
 
     warc_head, rest = response(2, *articles[1]).split(b"\r\n\r\n", 1)
-    bare = warc_head.replace(b"\r\n", b"\n") + b"\n\n" + rest  # as some crawlers write it
-    offsets = write_warc(tmp_path / "crawl.warc", [response(1, *articles[0]), bare, response(3, *articles[2])], False)
+    bare = warc_head.replace(b"\r\n", b"\n") + blank + rest  # as some crawlers write it
+    name = "crawl.warc.gz" if compressed else "crawl.warc"
+    offsets = write_warc(tmp_path / name, [response(1, *articles[0]), bare, response(3, *articles[2])], compressed)
     ingested, rejects, _ = stages.ingest(tmp_path, warc.expand(tmp_path, discover(tmp_path), None))
-    assert not rejects and ingested["source_path"].to_list() == [f"crawl.warc#{offset}" for offset in offsets]
+    assert not rejects and ingested["source_path"].to_list() == [f"{name}#{offset}" for offset in offsets]
     assert ingested["url"].to_list() == ["https://example.org/1", "https://example.org/2", "https://example.org/3"]
 
 
@@ -354,6 +358,37 @@ def test_a_warc_file_being_fetched_again_keeps_its_earlier_records_and_a_new_one
     repairs = pl.read_parquet(curated / "runs" / second["run_id"] / "repairs.parquet")
     kept = repairs.filter(pl.col("reason") == "earlier-version-kept")["source_path"].to_list()
     assert set(kept) == {f"crawl.warc.gz#{offset}" for offset in offsets}
+
+
+@pytest.mark.parametrize("compressed", [False, True], ids=["warc", "warc.gz"])
+def test_line_ends_after_the_last_record_and_a_response_holding_a_warc_gz_are_no_damage(tmp_path, articles, compressed):
+    rng = random.Random(0)
+    archive = gzip.compress(_record(WarcRecordType.response, 9, _http("200 OK", {"Content-Type": "text/html"}, b"<p>inner</p>")), mtime=0)
+    download = _http("200 OK", {"Content-Type": "application/gzip"}, rng.randbytes(20_000) + archive + rng.randbytes(20_000))
+    records = [_record(WarcRecordType.response, 1, _http("200 OK", {"Content-Type": "text/html"}, html_page(*articles[0]).encode())),
+               _record(WarcRecordType.response, 2, download, "https://example.org/crawl.warc.gz"),
+               _record(WarcRecordType.response, 3, _http("200 OK", {"Content-Type": "text/html"}, html_page(*articles[1]).encode()))
+               + (b"" if compressed else b"\r\n" * 40)]
+    name = "crawl.warc.gz" if compressed else "crawl.warc"
+    offsets = write_warc(tmp_path / name, records, compressed)
+    assert not compressed or archive in (tmp_path / name).read_bytes()  # stored as it is: its gzip member shows
+    found = warc.expand(tmp_path, discover(tmp_path), None)
+    assert [(entry.rel_path, entry.refusal) for entry in found] == [(f"{name}#{offset}", None) for offset in offsets]
+
+
+@pytest.mark.parametrize("earlier", [{"offsets": [0, 900], "scan": "quirks"}, {"offsets": [], "scan": "quirks-gaps"}],
+                         ids=["records-listed-by-an-older-scan", "no-record-listed"])
+def test_a_warc_file_being_written_is_refused_by_the_records_its_last_scan_listed_or_else_whole(tmp_path, monkeypatch, earlier):
+    raw, index = tmp_path / "raw", tmp_path / "index"
+    raw.mkdir()
+    index.mkdir()
+    (raw / "crawl.warc.gz").write_bytes(b"\x1f\x8b being written")
+    monkeypatch.setattr("commentary.ingest.MIN_FILE_AGE_SECONDS", 30)
+    warc._index_path(index, "crawl.warc.gz").write_text(json.dumps({"path": "crawl.warc.gz", "stamp": "1:1:1/-", "refusal": None,
+                                                                      "compressed": True, **earlier}))
+    found = [(entry.rel_path, entry.refusal[0]) for entry in warc.expand(raw, discover(raw), index)]
+    listed = [f"crawl.warc.gz#{offset}" for offset in earlier["offsets"]] or ["crawl.warc.gz"]
+    assert found == [(path, "still-being-written") for path in listed]
 
 
 def test_an_index_made_by_an_earlier_scan_is_made_again(tmp_path):
