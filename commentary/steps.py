@@ -293,17 +293,17 @@ def carry_forward(plan: RunPlan, previous: RunFolder) -> ReleaseOutcome:
     Only for a run whose inputs equal that run's (``remember_shards``): no release is made. Raises
     ``publish.BaseReleaseDamaged`` when that release no longer matches its manifest, as a publish on top of it would.
     """
-    version = reader.latest_version(plan.curated_root)
+    entry = tables.read_record(previous.ledger)
+    if entry is None:
+        raise FileNotFoundError(f"no readable ledger.json in {previous.path}")
+    version = entry["release"]["version"]
     if damaged := reader.verify(plan.curated_root, version):
         raise publish.BaseReleaseDamaged(f"nothing changed since release {version}, but it does not match its manifest: "
                                          f"{'; '.join(damaged[:3])}")
     for path in [previous.marks, *previous.notes("rejects", "curate"), *previous.notes("rejects", "quality"), previous.quality]:
         if path.is_file():
             plan.run.link_from(previous, path)
-    entry = tables.read_record(previous.ledger)
-    if entry is None:
-        raise FileNotFoundError(f"no readable ledger.json in {previous.path}")
-    return ReleaseOutcome(Result.NOTHING_CHANGED, entry["release"]["version"], same_inputs_as_run=previous.run_id)
+    return ReleaseOutcome(Result.NOTHING_CHANGED, version, same_inputs_as_run=previous.run_id)
 
 
 def run_shard(job: ShardJob) -> dict[str, float]:
