@@ -1,8 +1,11 @@
-"""Build release inputs for tests: article frames from bodies, or a release from a raw folder (no Prefect, no GX)."""
+"""Build release inputs for tests: article frames from bodies, or a release from a raw folder (no Prefect, no GX); settle raw
+files for the file-age limit."""
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import os
+import time
 from pathlib import Path
 
 import polars as pl
@@ -68,3 +71,16 @@ def replace_step(monkeypatch, name: str, function) -> None:
     """Make ``steps.run`` call ``function`` for the step ``name``."""
     monkeypatch.setattr(steps, "STEPS", tuple(dataclasses.replace(step, function=function) if step.name == name else step
                                               for step in steps.STEPS))
+
+
+def settle(monkeypatch, *paths: Path) -> None:
+    """Make the runs that follow read with a file-age limit of 30 s (``MIN_FILE_AGE_SECONDS``), ``paths`` modified a
+    minute ago and their stamps settled: the stamps' clock set an hour ahead (undone by
+    ``monkeypatch.setattr("commentary.cache.time.time_ns", time.time_ns)``)."""
+    for path in paths:
+        info = path.stat()
+        os.utime(path, ns=(info.st_atime_ns, info.st_mtime_ns - 60 * 10**9))
+    monkeypatch.setattr("commentary.ingest.MIN_FILE_AGE_SECONDS", 30)
+    monkeypatch.setattr("commentary.cache.MIN_FILE_AGE_SECONDS", 30)
+    start = time.time_ns()
+    monkeypatch.setattr("commentary.cache.time.time_ns", lambda: start + 3600 * 10**9)

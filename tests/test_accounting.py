@@ -12,6 +12,7 @@ import time
 
 import polars as pl
 import pytest
+from builders import settle
 from conftest import html_page, text_page
 
 from commentary import cache, locking, reader, stages, steps
@@ -293,12 +294,7 @@ def test_a_file_being_fetched_again_keeps_its_earlier_version_in_the_release(tmp
     raw.mkdir()
     for name, article in (("a.txt", articles[0]), ("b.txt", _half(articles[1], False))):
         (raw / name).write_text(text_page(*article))
-        info = (raw / name).stat()
-        os.utime(raw / name, ns=(info.st_atime_ns, info.st_mtime_ns - 60 * 10**9))
-    monkeypatch.setattr("commentary.ingest.MIN_FILE_AGE_SECONDS", 30)
-    monkeypatch.setattr("commentary.cache.MIN_FILE_AGE_SECONDS", 30)
-    start = time.time_ns()
-    monkeypatch.setattr("commentary.cache.time.time_ns", lambda: start + 3600 * 10**9)  # both files have settled
+    settle(monkeypatch, raw / "a.txt", raw / "b.txt")
     first = steps.run(raw, curated)
     assert first["released"] == 2
     monkeypatch.setattr("commentary.cache.time.time_ns", time.time_ns)

@@ -15,7 +15,7 @@ from pathlib import Path
 import brotli
 import polars as pl
 import pytest
-from builders import PASSED, clean_run
+from builders import PASSED, clean_run, settle
 from conftest import html_page
 from fastwarc.warc import WarcRecord, WarcRecordType
 
@@ -341,12 +341,7 @@ def test_a_warc_file_being_fetched_again_keeps_its_earlier_records_and_a_new_one
     records = [_record(WarcRecordType.response, n, _http("200 OK", {"Content-Type": "text/html"}, html_page(*articles[n]).encode()),
                        f"https://example.org/{n}") for n in range(3)]
     offsets = write_warc(raw / "crawl.warc.gz", records, True)
-    info = (raw / "crawl.warc.gz").stat()
-    os.utime(raw / "crawl.warc.gz", ns=(info.st_atime_ns, info.st_mtime_ns - 60 * 10**9))
-    monkeypatch.setattr("commentary.ingest.MIN_FILE_AGE_SECONDS", 30)
-    monkeypatch.setattr("commentary.cache.MIN_FILE_AGE_SECONDS", 30)
-    start = time.time_ns()
-    monkeypatch.setattr("commentary.cache.time.time_ns", lambda: start + 3600 * 10**9)  # the file has settled
+    settle(monkeypatch, raw / "crawl.warc.gz")
     first = steps.run(raw, curated)
     assert first["released"] == 3
     monkeypatch.setattr("commentary.cache.time.time_ns", time.time_ns)
