@@ -325,12 +325,16 @@ def _member_end(handle: BinaryIO, offset: int) -> int | None:
 def _member_mismatch(handle: BinaryIO, offset: int) -> tuple[str, str] | None:
     """Why the record in the gzip member at ``offset`` does not fill its member, or None: the record ends before the
     length it declares (``warc-truncated``), or the member holds more than that (``warc-corrupt``: its
-    ``Content-Length`` is wrong). A member too large to hold in memory is not checked (``read_record`` rejects it)."""
+    ``Content-Length`` is wrong). Only a record that is about to be released is checked; a member too large to hold in
+    memory is not (``read_record`` rejects its record)."""
     handle.seek(offset)
     inflater = zlib.decompressobj(31)
-    record = inflater.decompress(handle.read(_INFLATE_READ), _MEMBER_MAX + 1)
-    while not inflater.eof and len(record) <= _MEMBER_MAX and (more := inflater.unconsumed_tail or handle.read(_INFLATE_READ)):
-        record += inflater.decompress(more, _MEMBER_MAX + 1 - len(record))
+    try:
+        record = inflater.decompress(handle.read(_INFLATE_READ), _MEMBER_MAX + 1)
+        while not inflater.eof and len(record) <= _MEMBER_MAX and (more := inflater.unconsumed_tail or handle.read(_INFLATE_READ)):
+            record += inflater.decompress(more, _MEMBER_MAX + 1 - len(record))
+    except zlib.error:
+        return None  # a damaged member: the record's own reading has said so
     if len(record) > _MEMBER_MAX or not inflater.eof or (block := _header_end(record)) is None:
         return None
     if not (declared := _CONTENT_LENGTH.search(record, 0, block)):
@@ -377,8 +381,6 @@ def read_record(handle: BinaryIO, entry: WarcRecordEntry) -> tuple[dict, list[tu
         raise RejectedFile("warc-corrupt", f"no gzip member at byte {entry.offset}: the file changed since it was listed")
     if not entry.compressed and (cut := _cut_short(handle, entry.offset)):
         raise RejectedFile("warc-truncated", cut)
-    if entry.compressed and (mismatch := _member_mismatch(handle, entry.offset)):
-        raise RejectedFile(*mismatch)
     handle.seek(entry.offset)
     try:
         record = next(iter(ArchiveIterator(handle, parse_http=True, auto_decode="none", quirks_mode=True)), None)
@@ -402,6 +404,8 @@ def read_record(handle: BinaryIO, entry: WarcRecordEntry) -> tuple[dict, list[tu
         raise RejectedFile("warc-corrupt", f"record at byte {entry.offset} could not be read: {error}") from error
     if len(body) < record.content_length:
         raise RejectedFile("warc-truncated", f"the record ends after {len(body)} of {record.content_length} payload bytes")
+    if entry.compressed and (mismatch := _member_mismatch(handle, entry.offset)):  # the record is read: the handle is free
+        raise RejectedFile(*mismatch)
     payload = _decode_transfer(body, headers.get("Transfer-Encoding"), headers.get("Content-Encoding"))
     if not payload.strip():
         raise RejectedFile("empty", "response holds no content")
