@@ -266,10 +266,9 @@ def _releases(curated: Path, args) -> int:
     if not manifests and not damaged:
         raise reader.NoRelease(f"no release in {curated}")
     try:
-        latest = reader.latest_version(curated)
+        latest, unreadable = reader.latest_version(curated), None
     except reader.NoRelease as error:  # the releases are still listed, to tell which version LATEST should name
-        print(f"commentary releases: {error}", file=sys.stderr)
-        latest, damaged = None, [*damaged, "LATEST"]
+        latest, unreadable = None, error
     rows = [("version", "created", "change", "articles", "canonical", "duplicates", "added", "removed", "modified")]
     for m in reversed(manifests):
         try:
@@ -281,10 +280,12 @@ def _releases(curated: Path, args) -> int:
         except (KeyError, TypeError, AttributeError):
             damaged.append(m["version"])
     print(_table(rows))
-    for version in sorted((v for v in damaged if v != "LATEST"), key=versions.parse_version):
+    if unreadable:
+        print(f"commentary releases: {unreadable}", file=sys.stderr)
+    for version in sorted(damaged, key=versions.parse_version):
         print(f"commentary releases: {version}: its manifest is missing, unreadable or incomplete; see commentary verify {version}",
               file=sys.stderr)
-    return 1 if damaged else 0
+    return 1 if damaged or unreadable else 0
 
 
 def _diff(curated: Path, args) -> int:
