@@ -102,7 +102,7 @@ def _dispatch(args) -> int:
         refuse_empty(**{option: getattr(args, option, None) for option in ("curated", "raw", "mirror")})
         if args.command == "run":
             return _run(args)
-        return {"releases": _releases, "list": _list, "diff": _diff, "verify": _verify, "show": _show}[args.command](Path(args.curated), args)
+        return _read_release(args)
     except BrokenPipeError:
         raise
     except KeyboardInterrupt:
@@ -114,6 +114,21 @@ def _dispatch(args) -> int:
         code, message = _explain(error)
         print(f"commentary {args.command}: {message}", file=sys.stderr)
         return code
+
+
+def _read_release(args) -> int:
+    """Run a command that reads releases; a release file that cannot be read (changed or cut by hand) is a problem of
+    the data, told in one line (exit 1), not an error of the program."""
+    import polars as pl
+    import pyarrow as pa
+
+    command = {"releases": _releases, "list": _list, "diff": _diff, "verify": _verify, "show": _show}[args.command]
+    try:
+        return command(Path(args.curated), args)
+    except (pl.exceptions.PolarsError, pa.ArrowException) as error:
+        first_line = (str(error).strip().splitlines() or [""])[0][:200]
+        raise UserError(f"a file of the release cannot be read ({first_line}); `commentary verify` names the damaged files",
+                        EXIT_FAILED) from error
 
 
 def _explain(error: Exception) -> tuple[int, str]:

@@ -375,3 +375,15 @@ def test_releases_are_listed_when_latest_holds_no_version(tmp_path, raw_copy, ca
     out, err = capsys.readouterr()
     assert "1.0.0" in out and "(latest)" not in out and "not a release version" in err
     assert main(["verify", "1.0.0", "--curated", str(curated)]) == cli.EXIT_OK
+
+
+def test_a_release_file_changed_by_hand_is_named_a_problem_of_the_data_not_of_the_program(tmp_path, raw_copy, capsys):
+    curated = tmp_path / "curated"
+    assert main(["run", "--inline", "--raw", str(raw_copy), "--curated", str(curated)]) == cli.EXIT_OK
+    (part,) = (curated / "releases" / "1.0.0" / "articles").glob("*.parquet")
+    data = bytearray(part.read_bytes())
+    data[-300:-200] = bytes(100)  # the footer's schema and statistics
+    part.write_bytes(bytes(data))
+    capsys.readouterr()
+    assert main(["list", "--curated", str(curated)]) == cli.EXIT_FAILED
+    assert "a file of the release cannot be read" in _one_line_error(capsys)
