@@ -5,6 +5,7 @@ import argparse
 import errno
 import json
 import os
+import re
 import signal
 import sys
 from pathlib import Path
@@ -31,6 +32,11 @@ def _count(value: str) -> int:
     if not (value.strip().isascii() and value.strip().isdigit()):
         raise argparse.ArgumentTypeError(f"{value!r} is not a whole number of at least 0")
     return int(value)
+
+
+#: Embeddings, overrides and isolates of the direction of text (U+202A-U+202E, U+2066-U+2069), kept in the release:
+#: right-to-left text may need them.
+_DIRECTION_OVERRIDES = re.compile("[\u202a-\u202e\u2066-\u2069]")
 
 
 class UserError(Exception):
@@ -389,10 +395,11 @@ def _show(curated: Path, args) -> int:
 
 def _shown(text: str) -> str:
     """``text`` for the terminal: without control characters, which a release made from older code may hold (an ANSI
-    escape in a page's title would act on the terminal)."""
+    escape in a page's title would act on the terminal), nor the marks that override the direction of the text after
+    them (``_DIRECTION_OVERRIDES``: they would reverse the rest of the terminal's line)."""
     from commentary.ingest import valid_text
 
-    return valid_text(text)
+    return _DIRECTION_OVERRIDES.sub("", valid_text(text))
 
 
 def _table(rows: list[tuple]) -> str:

@@ -307,16 +307,17 @@ def test_a_check_that_raised_is_shown_in_the_summary_and_fails_the_command(tmp_p
     assert "Published release 1.0.0." in out
 
 
-def test_list_and_show_print_no_control_character_of_a_stored_field(tmp_path, capsys):
+def test_list_and_show_print_no_control_character_nor_direction_override_of_a_stored_field(tmp_path, capsys):
     from builders import article_frames, publish_frames
 
     frames = article_frames({"a.txt": "the original piece"})
-    frames["articles"] = frames["articles"].with_columns(title=pl.lit("Red \x1b[31malert\x07"))
+    frames["articles"] = frames["articles"].with_columns(title=pl.lit("Red \x1b[31malert\x07"), outlet=pl.lit("\u202eNews Daily"))
     publish_frames(tmp_path, "r1", frames, {})
     assert main(["list", "--curated", str(tmp_path)]) == 0
     assert main(["show", doc_id_for("a.txt"), "--curated", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert out.count("Red [31malert") == 2 and "\x1b" not in out and "\x07" not in out
+    assert out.count("News Daily") == 2 and "\u202e" not in out
 
 
 def test_diff_counts_in_good_grammar_marks_added_copies_and_ignores_furniture_that_only_moved(tmp_path, capsys):
