@@ -274,13 +274,23 @@ def _unchanged_since(plan: RunPlan) -> RunFolder | None:
     latest = reader.latest_version(plan.curated_root)
     if outcome is None or entry.get("balanced") is not True or not outcome.current or outcome.version != latest:
         return None
-    if plan.mirror and storage.mirrored_version(plan.mirror) != latest:
+    if plan.mirror and not _mirror_holds(plan.mirror, reader.release_path(plan.curated_root, latest)):
         return None
     if len(previous.shards("stamps")) != len(plan.layout):
         return None
     same = all(_same_file(ours, theirs) for n in range(len(plan.layout)) for step in SHARD_TABLES
                for ours, theirs in zip(plan.run.step_files(step, n), previous.step_files(step, n), strict=True))
     return previous if same else None
+
+
+def _mirror_holds(url: str, release_folder: Path) -> bool:
+    """``storage.mirror_holds``; False, with a warning, when the mirror cannot be read: the run goes on and publishes
+    locally, and its release step tries the mirror again."""
+    try:
+        return storage.mirror_holds(url, release_folder)
+    except Exception as error:  # noqa: BLE001 - any file system's error: the mirror is only a copy
+        log.warning("the mirror %s cannot be read (%s: %s): it is copied to after the release", url, type(error).__name__, error)
+        return False
 
 
 def _same_file(ours: Path, theirs: Path) -> bool:
@@ -424,7 +434,7 @@ def release_step(plan: RunPlan, quality: dict) -> ReleaseOutcome:
         manifest = reader.read_manifest(plan.curated_root)  # this step retried after its own publish (the mirror failed)
     outcome = published(manifest) if manifest else ReleaseOutcome(Result.NOTHING_CHANGED, reader.latest_version(plan.curated_root))
     # A mirror behind the latest release (its copy failed, or it was added since) catches up here.
-    if plan.mirror and storage.mirrored_version(plan.mirror) != outcome.version:
+    if plan.mirror and not storage.mirror_holds(plan.mirror, reader.release_path(plan.curated_root, outcome.version)):
         storage.mirror(reader.release_path(plan.curated_root, outcome.version), plan.curated_root / "CHANGELOG.md", plan.mirror)
         outcome = replace(outcome, mirrored_to=plan.mirror)
     return outcome

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import fsspec
 
+from commentary.release.manifest import MANIFEST
+
 
 @dataclass(frozen=True)
 class RemoteFolder:
@@ -40,9 +42,11 @@ class RemoteFolder:
         return self.fs.isdir(self.path())
 
     def files(self) -> list[str]:
-        """Relative paths of every file below the folder, sorted."""
+        """Relative paths of every file below the folder, sorted; the empty keys that stand for folders in an object
+        store ("Create folder" in the S3 console writes ``sub/``) are none."""
         root = self.path()
-        return sorted(path[len(root) + 1:] for path in self.fs.find(root) if path.startswith(root + "/"))
+        return sorted(path[len(root) + 1:] for path, info in self.fs.find(root, detail=True).items()
+                      if path.startswith(root + "/") and not path.endswith("/") and info.get("type") != "directory")
 
     def __str__(self) -> str:
         return self.url
@@ -63,6 +67,16 @@ def mirrored_version(url: str) -> str | None:
     fs, root = fsspec.core.url_to_fs(url)
     latest = f"{root.rstrip('/')}/LATEST"
     return fs.cat_file(latest).decode().strip() if fs.exists(latest) else None
+
+
+def mirror_holds(url: str, release_folder: Path) -> bool:
+    """Whether the mirror at ``url`` names the release of ``release_folder`` in its ``LATEST`` and holds its very
+    manifest: a release another curated folder published under the same version is not it."""
+    if mirrored_version(url) != release_folder.name:
+        return False
+    fs, root = fsspec.core.url_to_fs(url)
+    manifest = f"{root.rstrip('/')}/releases/{release_folder.name}/{MANIFEST}"
+    return fs.exists(manifest) and fs.cat_file(manifest) == (release_folder / MANIFEST).read_bytes()
 
 
 def mirror(release_folder: Path, changelog: Path, url: str) -> list[str]:

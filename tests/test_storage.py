@@ -98,6 +98,34 @@ def test_a_mirror_whose_copy_failed_catches_up_on_the_next_run(tmp_path, raw_cop
     assert "mirrored_to" not in build_release(raw_copy, curated, mirror=url)
 
 
+def test_a_mirror_holding_another_folder_s_release_of_the_same_version_is_brought_up_to_this_one(tmp_path, raw_copy):
+    url = f"memory://mirror-{uuid.uuid4().hex}"
+    build_release(raw_copy, tmp_path / "first", mirror=url)
+    (raw_copy / "000_019dbd7b0e031552.txt").unlink()
+    mirrored = build_release(raw_copy, tmp_path / "second", mirror=url)  # another curated folder: its own 1.0.0
+    assert mirrored["version"] == "1.0.0" and mirrored["mirrored_to"] == url
+    fs, root = fsspec.core.url_to_fs(url)
+    assert fs.cat_file(f"{root}/releases/1.0.0/manifest.json") == (tmp_path / "second" / "releases" / "1.0.0" / "manifest.json").read_bytes()
+
+
+def test_a_mirror_that_cannot_be_read_does_not_keep_a_run_from_publishing_locally(tmp_path, raw_copy, monkeypatch):
+    from commentary import steps
+
+    url = f"memory://mirror-{uuid.uuid4().hex}"
+    curated = tmp_path / "curated"
+    build_release(raw_copy, curated, mirror=url)
+    (raw_copy / "000_019dbd7b0e031552.txt").unlink()
+
+    def unreachable(*_args):
+        raise OSError("could not connect to the endpoint")
+
+    monkeypatch.setattr(storage, "mirror_holds", unreachable)
+    monkeypatch.setattr(storage, "mirror", unreachable)
+    with pytest.raises(OSError, match="could not connect"):
+        steps.run(raw_copy, curated, shard_size=500, mirror=url)
+    assert reader.latest_version(curated) == "1.1.0"  # published locally before the mirror was tried
+
+
 def test_a_release_step_retried_after_its_mirror_failed_says_that_its_run_published(tmp_path, raw_copy, monkeypatch):
     """Prefect retries the release step when the mirror copy fails; the retry finds nothing new to publish, since its
     own run published it, and must say that the run published, not that nothing changed."""
@@ -147,6 +175,9 @@ def test_raw_on_s3_and_a_mirror_on_s3(s3_bucket, raw_copy, tmp_path):
     fs = fsspec.filesystem("s3")
     for path in sorted(raw_copy.glob("*")):
         fs.pipe_file(f"{s3_bucket}/raw/{path.name}", path.read_bytes())
+    for marker in ("raw/", "raw/empty/"):  # the empty keys that the S3 console's "Create folder" writes
+        fs.pipe_file(f"{s3_bucket}/{marker}", b"")
+    assert storage.raw_folder(f"s3://{s3_bucket}/raw").files() == sorted(path.name for path in raw_copy.glob("*"))
     curated = tmp_path / "curated"
     outcome = build_release(storage.raw_folder(f"s3://{s3_bucket}/raw"), curated, mirror=f"s3://{s3_bucket}/curated")
     assert outcome["published"] and outcome["counts"] == build_release(raw_copy, tmp_path / "local")["counts"]
