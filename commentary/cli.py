@@ -197,6 +197,8 @@ def check_run_arguments(raw: str, curated: str, shard_size: int, mirror: str | N
     if not isinstance(root, Path):
         if not root.is_dir():
             raise UserError(f"raw folder {raw} does not exist or is not a folder: check the URL and the credentials")
+        if not root.holds_files():
+            raise UserError(f"raw folder {raw} holds no files: put .txt or .html pages (optionally .gz) in it")
     elif not root.exists():
         raise UserError(f"raw folder {raw} does not exist: create it and put the pages in it, or pass --raw DIR")
     elif not root.is_dir():

@@ -41,6 +41,10 @@ class RemoteFolder:
     def is_dir(self) -> bool:
         return self.fs.isdir(self.path())
 
+    def holds_files(self) -> bool:
+        """Whether any file lies below the folder, listed a folder at a time until one is found."""
+        return any(any(not name.endswith("/") for name in files) for _, _, files in self.fs.walk(self.path()))
+
     def files(self) -> list[str]:
         """Relative paths of every file below the folder, sorted; the empty keys that stand for folders in an object
         store ("Create folder" in the S3 console writes ``sub/``) are none."""

@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import fsspec
 import polars as pl
 import pytest
 from builders import build_release, replace_step
@@ -80,6 +81,7 @@ def paths(tmp_path):
     (tmp_path / "empty").mkdir()
     (tmp_path / "raw").mkdir()
     (tmp_path / "raw" / "page.txt").write_text("Title\n\nBody.\n")
+    fsspec.filesystem("memory").makedirs("/empty-raw/empty-folder", exist_ok=True)  # an object store's folder without files
     return tmp_path
 
 
@@ -93,6 +95,7 @@ WRONG_ARGUMENTS = [  # (arguments under tmp_path, exit code, what the message mu
     (["--shard-size", "0"], cli.EXIT_USAGE, "--shard-size must be at least 1"),
     (["--mirror", "nosuch://bucket/curated"], cli.EXIT_USAGE, "--mirror nosuch://bucket/curated names no file system"),
     (["--raw", "nosuch://bucket/raw"], cli.EXIT_USAGE, "--raw nosuch://bucket/raw names no file system"),
+    (["--raw", "memory://empty-raw"], cli.EXIT_USAGE, "raw folder memory://empty-raw holds no files"),
     (["--mirror", "raw/copy"], cli.EXIT_USAGE, "--mirror {t}/raw/copy lies inside the raw folder"),
 ]
 
