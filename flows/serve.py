@@ -5,7 +5,8 @@
 Starts a local Prefect server on 127.0.0.1:PORT unless ``PREFECT_API_URL`` names one already, then
 serves the deployment ``commentary-pipeline/scheduled`` until interrupted (Ctrl-C or SIGTERM; a
 server started here stops with it). Runs never overlap: a run due while another is going waits for
-it (deployment concurrency limit 1, enqueued). A port already taken, by another program or by a
+it (deployment concurrency limit 1, enqueued); a run that a serve which stopped left going is marked Crashed when
+serve starts again, so that it frees its slot. A port already taken, by another program or by a
 Prefect server this command did not start, stops it at once with a message saying what to do.
 """
 from __future__ import annotations
@@ -20,9 +21,13 @@ import warnings
 from contextlib import ExitStack
 
 from prefect import serve
-from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import (DeploymentFilter, DeploymentFilterName, FlowFilter, FlowFilterName, FlowRunFilter,
+                                            FlowRunFilterState, FlowRunFilterStateType)
+from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy, StateType
 from prefect.client.schemas.schedules import CronSchedule
 from prefect.settings import PREFECT_API_URL, temporary_settings
+from prefect.states import Crashed
 
 from commentary.cli import EXIT_USAGE, UserError, refuse_empty
 from commentary.server import local_server
@@ -41,6 +46,21 @@ def deployment(raw: str, curated: str, cron: str = DEFAULT_CRON):
         name=DEPLOYMENT, cron=cron, parameters={"raw": raw, "curated": curated},
         concurrency_limit=ONE_RUN_AT_A_TIME, description="Runs the pipeline on a schedule; one run at a time.",
     )
+
+
+def crash_orphaned_runs() -> int:
+    """Mark Crashed the runs of the deployment that a serve process left Pending or Running when it stopped (killed, or
+    its server gone); returns how many. Each holds the deployment's one concurrency slot, and the runs due after it
+    would wait for it for ever."""
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(
+            flow_filter=FlowFilter(name=FlowFilterName(any_=[run_pipeline.name])),
+            deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=[DEPLOYMENT])),
+            flow_run_filter=FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(
+                any_=[StateType.PENDING, StateType.RUNNING, StateType.CANCELLING]))))
+        for run in runs:
+            client.set_flow_run_state(run.id, Crashed(message="its serve process stopped before the run ended"), force=True)
+    return len(runs)
 
 
 def port_taken(port: int) -> str | None:
@@ -114,6 +134,8 @@ def main(argv: list[str] | None = None) -> int:
             url = stack.enter_context(local_server(args.port))
             os.environ["PREFECT_API_URL"] = url  # flow runs are subprocesses: they read the environment
             stack.enter_context(temporary_settings(updates={PREFECT_API_URL: url}))
+        if orphans := crash_orphaned_runs():  # this process is the deployment's only runner: no run of it is going now
+            print(f"{orphans} run(s) left going by a serve that stopped marked Crashed", flush=True)
         print(how_to_use(PREFECT_API_URL.value(), args.cron), flush=True)
         serve(deployment(os.path.abspath(args.raw), os.path.abspath(args.curated), args.cron), print_starting_message=False)
     return 0
