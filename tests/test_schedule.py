@@ -147,29 +147,26 @@ def _wait_for(condition, deadline: float) -> None:
         time.sleep(1)
 
 
-def test_a_run_left_going_by_a_killed_serve_is_marked_crashed_and_the_next_run_goes(tmp_path):
+def test_a_run_left_going_by_a_killed_serve_is_marked_crashed_and_the_next_run_goes(tmp_path, monkeypatch):
     synthetic.generate(tmp_path / "raw", 12, furniture=False)
-    os.environ["PREFECT_HOME"] = str(tmp_path / "prefect")
-    try:
-        with local_server(_free_port(), log=tmp_path / "server.log") as url, temporary_settings(updates={PREFECT_API_URL: url}):
-            env = {**os.environ, "PREFECT_API_URL": url, "PREFECT_RUNNER_POLL_FREQUENCY": "1"}
-            command = [sys.executable, "-m", "flows.serve", "--raw", str(tmp_path / "raw"), "--curated", str(tmp_path / "curated")]
-            deadline = time.monotonic() + 240
-            with (tmp_path / "serve.log").open("wb") as log:
-                first = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-                orphan = _trigger(deadline)
-                _wait_for(lambda: _state(orphan.id) == "RUNNING", deadline)
-                os.killpg(first.pid, signal.SIGKILL)  # as the out-of-memory killer, or a lost machine, would
-                first.wait()
-                second = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-                try:
-                    _wait_for(lambda: _state(orphan.id) == "CRASHED", deadline)
-                    after = _trigger(deadline)
-                    _wait_for(lambda: _state(after.id) in ("COMPLETED", "FAILED", "CRASHED"), deadline)
-                finally:
-                    os.killpg(second.pid, signal.SIGTERM)
-                    second.wait(timeout=30)
-            assert _state(after.id) == "COMPLETED", (tmp_path / "serve.log").read_text()[-3000:]
-            assert reader.read_manifest(tmp_path / "curated")["counts"]["articles"] == 12
-    finally:
-        os.environ.pop("PREFECT_HOME")
+    monkeypatch.setenv("PREFECT_HOME", str(tmp_path / "prefect"))
+    with local_server(_free_port(), log=tmp_path / "server.log") as url, temporary_settings(updates={PREFECT_API_URL: url}):
+        env = {**os.environ, "PREFECT_API_URL": url, "PREFECT_RUNNER_POLL_FREQUENCY": "1"}
+        command = [sys.executable, "-m", "flows.serve", "--raw", str(tmp_path / "raw"), "--curated", str(tmp_path / "curated")]
+        deadline = time.monotonic() + 240
+        with (tmp_path / "serve.log").open("wb") as log:
+            first = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            orphan = _trigger(deadline)
+            _wait_for(lambda: _state(orphan.id) == "RUNNING", deadline)
+            os.killpg(first.pid, signal.SIGKILL)  # as the out-of-memory killer, or a lost machine, would
+            first.wait()
+            second = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            try:
+                _wait_for(lambda: _state(orphan.id) == "CRASHED", deadline)
+                after = _trigger(deadline)
+                _wait_for(lambda: _state(after.id) in ("COMPLETED", "FAILED", "CRASHED"), deadline)
+            finally:
+                os.killpg(second.pid, signal.SIGTERM)
+                second.wait(timeout=30)
+        assert _state(after.id) == "COMPLETED", (tmp_path / "serve.log").read_text()[-3000:]
+        assert reader.read_manifest(tmp_path / "curated")["counts"]["articles"] == 12
