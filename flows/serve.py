@@ -3,8 +3,9 @@
     python -m flows.serve [--raw DIR] [--curated DIR] [--cron "0 3 * * *"] [--port 4200]
 
 Starts a local Prefect server on 127.0.0.1:PORT unless ``PREFECT_API_URL`` names one already, then
-serves the deployment ``commentary-pipeline/scheduled`` until interrupted (Ctrl-C or SIGTERM; a
-server started here stops with it). Runs never overlap: a run due while another is going waits for
+serves the deployment ``commentary-pipeline/scheduled`` until interrupted (Ctrl-C or SIGTERM: exit status 130 or 143;
+a server started here stops with it, and dies with it if it is killed). When the server started here exits, serve
+stops too, with status 1 and a line saying so. Runs never overlap: a run due while another is going waits for
 it (deployment concurrency limit 1, enqueued); a run that a serve which stopped left going is marked Crashed when
 serve starts again, so that it frees its slot. A port already taken, by another program or by a
 Prefect server this command did not start, stops it at once with a message saying what to do.
@@ -12,25 +13,26 @@ Prefect server this command did not start, stops it at once with a message sayin
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import signal
 import socket
+import subprocess
 import sys
 import urllib.request
-import warnings
 from contextlib import ExitStack
 
-from prefect import serve
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import (DeploymentFilter, DeploymentFilterName, FlowFilter, FlowFilterName, FlowRunFilter,
                                             FlowRunFilterState, FlowRunFilterStateType)
 from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy, StateType
 from prefect.client.schemas.schedules import CronSchedule
+from prefect.runner import Runner
 from prefect.settings import PREFECT_API_URL, temporary_settings
 from prefect.states import Crashed
 
 from commentary.cli import EXIT_USAGE, UserError, refuse_empty
-from commentary.server import local_server
+from commentary.server import api_url, server_process
 from flows.pipeline import run_pipeline
 
 DEPLOYMENT = "scheduled"
@@ -38,6 +40,9 @@ DEPLOYMENT = "scheduled"
 DEFAULT_CRON = "0 3 * * *"
 DEFAULT_PORT = 4200
 ONE_RUN_AT_A_TIME = ConcurrencyLimitConfig(limit=1, collision_strategy=ConcurrencyLimitStrategy.ENQUEUE)
+#: Seconds between two looks at the server started here; the longest wait for the runner to stop.
+SERVER_POLL_SECONDS = 0.5
+RUNNER_STOP_SECONDS = 20
 
 
 def deployment(raw: str, curated: str, cron: str = DEFAULT_CRON):
@@ -98,7 +103,56 @@ def how_to_use(api_url: str, cron: str) -> str:
 
 
 def _stop(signum, frame) -> None:
-    raise SystemExit(0)
+    raise SystemExit(128 + signum)
+
+
+async def serve_until_stopped(deployment, server: subprocess.Popen | None) -> int:
+    """Serve ``deployment`` until SIGTERM or SIGINT (returns 128 + the signal's number) or until ``server``, the Prefect
+    server started here, exits (returns 1 and says so on stderr); the runner is stopped either way."""
+    loop = asyncio.get_running_loop()
+    stopped = loop.create_future()
+
+    def on_signal(signum: int, frame=None) -> None:
+        loop.call_soon_threadsafe(lambda: stopped.done() or stopped.set_result(128 + signum))
+
+    handlers = {signum: signal.signal(signum, on_signal) for signum in (signal.SIGTERM, signal.SIGINT)}
+    runner = Runner(pause_on_shutdown=True, limit=None)  # as prefect.serve
+    runner.handle_sigterm = on_signal  # the runner makes it SIGTERM's handler as it starts (its own exits 0)
+
+    async def run() -> None:
+        await runner.add_deployment(deployment)
+        await runner.start()
+
+    serving = asyncio.create_task(run())
+    try:
+        while not stopped.done():
+            if server and server.poll() is not None:
+                print(f"make serve: the Prefect server started here {_ended(server.returncode)}: serve stopped too; "
+                      "start make serve again", file=sys.stderr, flush=True)
+                stopped.set_result(1)
+                runner.pause_on_shutdown = False  # nothing to pause on a server that is gone
+            elif serving.done():  # the runner stopped on its own: its error
+                serving.result()
+                return 0
+            else:
+                await asyncio.wait([serving, stopped], timeout=SERVER_POLL_SECONDS)
+        serving.cancel()  # the runner stops its flow runs and, on a live server, pauses the deployment's schedule
+        try:
+            await asyncio.wait_for(serving, RUNNER_STOP_SECONDS)
+        except (asyncio.CancelledError, asyncio.TimeoutError):
+            pass
+        except Exception:
+            if not (server and server.poll() is not None):
+                raise  # a runner without its server fails on its way out: the line above says why
+        return stopped.result()
+    finally:
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+
+
+def _ended(code: int) -> str:
+    """How a process that exited with status ``code`` (as ``Popen.returncode`` gives it) ended."""
+    return f"was killed by signal {-code} ({signal.Signals(-code).name})" if code < 0 else f"exited with status {code}"
 
 
 def _cron(value: str) -> str:
@@ -123,22 +177,23 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as error:
         print(f"make serve: {error}", file=sys.stderr)
         return EXIT_USAGE
-    # SIGTERM unwinds like Ctrl-C, so that a server started here stops too; the runner sets its own handler, which exits alike.
-    signal.signal(signal.SIGTERM, _stop)
-    warnings.filterwarnings("ignore", message="coroutine 'Runner.astop' was never awaited")  # the runner's SIGTERM handler
+    # Until serving starts, SIGTERM and Ctrl-C unwind, so that a server started here stops too.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, _stop)
     with ExitStack() as stack:
+        server = None
         if not PREFECT_API_URL.value():
             if problem := port_taken(args.port):
                 print(f"make serve: {problem}", file=sys.stderr)
                 return EXIT_USAGE
-            url = stack.enter_context(local_server(args.port))
+            server = stack.enter_context(server_process(args.port))
+            url = api_url(args.port)
             os.environ["PREFECT_API_URL"] = url  # flow runs are subprocesses: they read the environment
             stack.enter_context(temporary_settings(updates={PREFECT_API_URL: url}))
         if orphans := crash_orphaned_runs():  # this process is the deployment's only runner: no run of it is going now
             print(f"{orphans} run(s) left going by a serve that stopped marked Crashed", flush=True)
         print(how_to_use(PREFECT_API_URL.value(), args.cron), flush=True)
-        serve(deployment(os.path.abspath(args.raw), os.path.abspath(args.curated), args.cron), print_starting_message=False)
-    return 0
+        return asyncio.run(serve_until_stopped(deployment(os.path.abspath(args.raw), os.path.abspath(args.curated), args.cron), server))
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 from conftest import REPO, text_page
+from processes import alive, processes_marked
 
 from commentary import cache, cli, locking, reader, stages, steps, tables
 from commentary.ledger import ReleaseOutcome, Result
@@ -134,15 +135,6 @@ TREE_DRIVER = textwrap.dedent("""
 """)
 
 
-def _alive(pid: int) -> bool:
-    """Whether process ``pid`` runs (a zombie, dead but not yet reaped, does not)."""
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
-
-
 def _start(raw, curated, point) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-c", DRIVER, str(raw), str(curated), point], cwd=REPO,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -237,10 +229,10 @@ def test_a_run_killed_while_its_corpus_process_publishes_publishes_nothing(grown
     run.kill()  # the run's own process only, as the kernel's OOM killer or a `kill -9 PID` would
     run.communicate(timeout=60)
     deadline = time.monotonic() + 30
-    while _alive(worker) and time.monotonic() < deadline:
+    while alive(worker) and time.monotonic() < deadline:
         time.sleep(0.05)
     died = time.monotonic() - deadline + 30
-    assert not _alive(worker)
+    assert not alive(worker)
     assert died < 5, f"the corpus process lived on {died:.1f} s after its run"
     _assert_releases_intact(curated, "1.0.0", ["1.0.0", "1.1.0"] if point in ("rename", "ledger") else ["1.0.0"])
 
@@ -255,19 +247,6 @@ def test_a_run_killed_while_its_corpus_process_publishes_publishes_nothing(grown
         assert killed_ledger is None or not killed_ledger["release"]["published"]
 
 
-def _processes_marked(mark: str) -> dict[int, str]:
-    """The living processes whose environment holds ``mark``, with their command lines."""
-    found = {}
-    for entry in os.listdir("/proc"):
-        process = Path("/proc", entry)
-        try:
-            if mark.encode() in (process / "environ").read_bytes().split(b"\0") and _alive(int(entry)):
-                found[int(entry)] = (process / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except (OSError, ValueError):
-            continue
-    return found
-
-
 def _prefect_run_started(raw, curated, log: Path, **popen) -> tuple[subprocess.Popen, str]:
     """``commentary run`` under Prefect, once its temporary API server and its whole-corpus process run; returns the run
     and the environment mark of every process it starts."""
@@ -277,7 +256,7 @@ def _prefect_run_started(raw, curated, log: Path, **popen) -> tuple[subprocess.P
                                cwd=REPO, env={**os.environ, name: value}, stdout=output, stderr=subprocess.STDOUT, **popen)
     mark = f"{name}={value}"
     deadline = time.monotonic() + 240
-    while not all(any(part in command for command in _processes_marked(mark).values()) for part in ("create_app", "multiprocessing")):
+    while not all(any(part in command for command in processes_marked(mark).values()) for part in ("create_app", "multiprocessing")):
         assert run.poll() is None and time.monotonic() < deadline, log.read_text()
         time.sleep(0.05)
     return run, mark
@@ -285,9 +264,9 @@ def _prefect_run_started(raw, curated, log: Path, **popen) -> tuple[subprocess.P
 
 def _assert_gone_and_the_next_run_publishes(mark: str, raw, curated) -> None:
     deadline = time.monotonic() + 10
-    while _processes_marked(mark) and time.monotonic() < deadline:
+    while processes_marked(mark) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert _processes_marked(mark) == {}
+    assert processes_marked(mark) == {}
     entry = steps.run(raw, curated, shard_size=2)
     assert entry["balanced"] and entry["released"] == 5 and not any(reader.verify_all(curated).values())
     assert _leftovers(curated) == []

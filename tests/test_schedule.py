@@ -1,5 +1,6 @@
 """The scheduled deployment against a real Prefect server: a triggered run publishes a release, runs never overlap;
-`make serve` refuses a port that is taken, says how to use it from another shell, and stops cleanly on SIGTERM."""
+`make serve` refuses a port that is taken, says how to use it from another shell, stops cleanly on SIGTERM, and stops
+when its server dies; its server dies with it."""
 from __future__ import annotations
 
 import os
@@ -8,12 +9,15 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 
 import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName
 from prefect.deployments import run_deployment
 from prefect.settings import PREFECT_API_URL, temporary_settings
+
+from processes import processes_marked
 
 from commentary import reader
 from commentary.server import local_server
@@ -86,6 +90,50 @@ def _serve(port: int, root, **env):
                              "--curated", str(root / "curated")], env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+def _marked_serve(port: int, root) -> tuple[subprocess.Popen, str, int]:
+    """A serve on ``port`` once it says how to use it, the environment mark of every process it starts, and the pid of
+    the Prefect server it started."""
+    name, value = "COMMENTARY_SERVE_TREE", f"{os.getpid()}-{time.monotonic_ns()}"
+    serve = _serve(port, root, **{name: value})
+    mark = f"{name}={value}"
+    try:
+        said = [serve.stdout.readline() for _ in range(6)]  # printed once the server is healthy
+        assert any("Stop with Ctrl-C or SIGTERM" in line for line in said), said + [serve.stderr.read()]
+        (server,) = [pid for pid, command in processes_marked(mark).items() if " server start --host 127.0.0.1 " in command]
+    except BaseException:
+        _kill_all(mark)
+        raise
+    return serve, mark, server
+
+
+def _kill_all(mark: str) -> None:
+    """Kill what a failed test left of the processes with ``mark``."""
+    for pid in processes_marked(mark):
+        os.kill(pid, signal.SIGKILL)
+
+
+def _registered(port: int) -> bool:
+    """Whether the deployment is registered with the server on ``port``."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/deployments/name/{NAME}", timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def _within(seconds: float, condition) -> bool:
+    """Whether ``condition()`` holds within ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return condition()
+
+
+def _gone(mark: str, port: int) -> bool:
+    """Whether every process with ``mark`` is gone, and ``port`` free, within five seconds."""
+    return _within(5, lambda: not processes_marked(mark)) and _within(5, lambda: _port_is_free(port))
+
+
 def _port_is_free(port: int) -> bool:
     with socket.socket() as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -117,7 +165,7 @@ def test_a_port_taken_by_another_program_stops_serve_with_one_line(tmp_path):
 
 def test_serve_says_how_to_use_it_refuses_a_second_serve_on_its_port_and_stops_with_its_server_on_sigterm(tmp_path):
     port = _free_port()
-    first = _serve(port, tmp_path)
+    first = _serve(port, tmp_path, COMMENTARY_SERVE_TREE=str(port))
     try:
         said = [first.stdout.readline() for _ in range(6)]  # printed once the server is healthy
         assert f"  export PREFECT_API_URL=http://127.0.0.1:{port}/api\n" in said, said + [first.stderr.read()]
@@ -128,12 +176,34 @@ def test_serve_says_how_to_use_it_refuses_a_second_serve_on_its_port_and_stops_w
         assert f"a Prefect server that this command did not start is already running on port {port}" in err
     finally:
         first.send_signal(signal.SIGTERM)
-        code = first.wait(timeout=60)
-    assert code == 0 and "Traceback" not in first.stderr.read()
-    deadline = time.monotonic() + 30
-    while not _port_is_free(port) and time.monotonic() < deadline:
-        time.sleep(0.5)
-    assert _port_is_free(port), "the server started by serve is still running"
+        code = first.wait(timeout=20)
+    assert code == 128 + signal.SIGTERM and "Traceback" not in first.stderr.read()
+    assert _gone(f"COMMENTARY_SERVE_TREE={port}", port), "the server started by serve is still running"
+
+
+def test_serve_whose_server_dies_stops_at_once_with_one_line_saying_so(tmp_path):
+    port = _free_port()
+    serve, mark, server = _marked_serve(port, tmp_path)
+    try:
+        assert _within(60, lambda: _registered(port))  # the runner is going
+        os.kill(server, signal.SIGKILL)
+        _, err = serve.communicate(timeout=15)  # it used to serve on, with nothing to serve from
+    finally:
+        _kill_all(mark)
+    assert serve.returncode == 1 and err.splitlines() == [
+        "make serve: the Prefect server started here was killed by signal 9 (SIGKILL): serve stopped too; start make serve again"]
+    assert _gone(mark, port)
+
+
+def test_a_killed_serve_takes_its_server_with_it(tmp_path):
+    port = _free_port()
+    serve, mark, _ = _marked_serve(port, tmp_path)
+    serve.kill()
+    serve.wait()
+    try:
+        assert _gone(mark, port), processes_marked(mark)  # the server used to live on and hold the port
+    finally:
+        _kill_all(mark)
 
 
 def _state(run_id) -> str:
