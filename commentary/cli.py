@@ -266,11 +266,12 @@ def _run(args) -> int:
             entry = run_inline(raw_folder(args.raw), Path(args.curated), args.shard_size, args.mirror)
         else:
             from flows.api_server import use_api_server
-            from flows.pipeline import with_runner
+            from flows.pipeline import ledger_entry, with_runner
 
             use_api_server(stack, server)
-            entry = with_runner(args.runner, args.scheduler)(raw=args.raw, curated=args.curated, shard_size=args.shard_size,
-                                                             mirror=args.mirror)
+            pipeline = with_runner(args.runner, args.scheduler)
+            entry = ledger_entry(pipeline(raw=args.raw, curated=args.curated, shard_size=args.shard_size, mirror=args.mirror,
+                                          return_state=True))
     if args.json:
         print(json.dumps(entry, indent=2, default=str))
     else:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO, TypeVar
 
 if TYPE_CHECKING:
+    from commentary.ledger import ReleaseOutcome
     from commentary.runfolder import RunFolder
 
 T = TypeVar("T")
@@ -123,7 +124,7 @@ def _clock(seconds: float) -> str:
 
 def summary(entry: dict, curated: Path) -> str:
     """A run's ledger ``entry`` told to a person: what was seen and what became of it, the release, where to look."""
-    from commentary.ledger import ReleaseOutcome, Result
+    from commentary.ledger import ReleaseOutcome
     from commentary.runfolder import CuratedFolder
 
     run = CuratedFolder(curated).run(entry["run_id"])
@@ -135,19 +136,25 @@ def summary(entry: dict, curated: Path) -> str:
     quality = _quality_line(run.quality)
     if quality:
         lines.append(f"  quality: {quality}")
+    lines.append(release_line(outcome))
     version = outcome.version
-    if outcome.published:
-        lines.append(f"Published release {version}.")
-    elif version and outcome.result is Result.NOTHING_CHANGED:
-        lines.append(f"No new release: nothing changed since release {version}, still the latest.")
-    else:
-        failed = "; ".join(outcome.failed)
-        lines.append(f"No release published: {outcome.result}" + (f" ({failed})" if failed else "") + ".")
     where = [("release", curated / "releases" / version), ("report", curated / "releases" / version / "report.html")] if version else []
     where += [("rejects", run.merged("rejects"))] if entry["rejected"] else []
     where += [("ledger", run.ledger)]
     lines += [f"  {name:8} {path}" for name, path in where]
     return "\n".join(lines)
+
+
+def release_line(outcome: ReleaseOutcome) -> str:
+    """What became of a run's release, in one sentence."""
+    from commentary.ledger import Result
+
+    if outcome.published:
+        return f"Published release {outcome.version}."
+    if outcome.version and outcome.result is Result.NOTHING_CHANGED:
+        return f"No new release: nothing changed since release {outcome.version}, still the latest."
+    failed = "; ".join(outcome.failed)
+    return f"No release published: {outcome.result}" + (f" ({failed})" if failed else "") + "."
 
 
 def _count(number: int, noun: str) -> str:

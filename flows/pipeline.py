@@ -21,12 +21,14 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.context import FlowRunContext
 from prefect.futures import as_completed
+from prefect.states import Failed, State
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.utilities.annotations import quote
 
 from commentary import lifetime
+from commentary.ledger import ReleaseOutcome
 from commentary.locking import run_lock
-from commentary.progress import Progress, summary
+from commentary.progress import Progress, release_line, summary
 from commentary.settings import (LOCAL_THREADS, SHARD_ALLOCATOR_ENVIRONMENT, SHARD_MALLOC_OPTIONS, SHARD_SIZE, WORKER_POLARS_THREADS,
                                  WORKER_PROCESSES)
 from commentary.steps import SHARD_STEPS, STEPS, RunPlan, Scope, ShardJob, Step, run_shard, serve_corpus_steps
@@ -102,8 +104,9 @@ def _name_flow_run(run_id: str) -> None:
 
 
 @flow(name="commentary-pipeline", task_runner=ThreadPoolTaskRunner(max_workers=LOCAL_THREADS))
-def run_pipeline(raw: str = "raw", curated: str = "curated", shard_size: int = SHARD_SIZE, mirror: str | None = None) -> dict:
+def run_pipeline(raw: str = "raw", curated: str = "curated", shard_size: int = SHARD_SIZE, mirror: str | None = None) -> dict | State:
     """Ingest, clean, curate, check and release every raw file under ``raw`` into ``curated``: the steps of ``STEPS`` in order.
+    Returns the run's ledger entry; a Failed state holding it when the quality gate held the release (``ledger_entry``).
 
     ``raw`` is a local folder or an fsspec URL; ``mirror``, an fsspec URL each published release is
     copied to. The run holds the curated folder's lock throughout; a second run fails at once (RunLocked).
@@ -157,8 +160,21 @@ def run_pipeline(raw: str = "raw", curated: str = "curated", shard_size: int = S
             if step.name == "remember" and values["previous"]:
                 progress.note(f"inputs and code as in run {values['previous'].run_id}, whose release is still the latest: "
                               "nothing to curate or publish")
-    get_run_logger().info(summary(values["entry"], Path(curated)))
-    return values["entry"]
+    entry = values["entry"]
+    get_run_logger().info(summary(entry, Path(curated)))
+    outcome = ReleaseOutcome.from_record(entry["release"])
+    if not outcome.current:  # the quality gate held the release: the flow run ends Failed, as `commentary run` exits 1
+        return Failed(message=release_line(outcome), data=entry)
+    return entry
+
+
+def ledger_entry(state: State) -> dict:
+    """The ledger entry of a finished flow run of ``run_pipeline`` (called with ``return_state=True``), also when it
+    ended Failed because its release was held; raises the error of a run that failed otherwise."""
+    entry = state.result(raise_on_failure=False)
+    if isinstance(entry, BaseException):
+        raise entry
+    return entry
 
 
 def start_progress(plan: RunPlan, removed: list[str]) -> Progress:

@@ -206,3 +206,31 @@ def test_the_release_names_each_cleaning_model_and_the_data_it_was_trained_on(cu
         assert manifest["models"][name] == {"sha256": sha256_file(path), "trained_on": LineModel.load(path).trained_on}
         assert datasets and all(f"| {name} (`{manifest['models'][name]['sha256'][:12]}`) | {dataset} | {facts['pages']} | {facts['licence']} |"
                                 in card_text for dataset, facts in datasets.items())
+
+
+def test_a_run_whose_release_is_held_ends_failed_in_prefect_and_the_command_exits_1_as_before(tmp_path, capsys, monkeypatch):
+    """Pages that are no articles: the quality gate holds the release (no articles). Its flow run used to end Completed."""
+    from prefect import get_client
+
+    from commentary import cli
+
+    (tmp_path / "raw").mkdir()
+    for n in range(3):
+        (tmp_path / "raw" / f"{n}.txt").write_text(f"Title {n}\n\nToo short a page.\n")
+    monkeypatch.setenv("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")  # as the command sets it
+
+    def run(curated: Path, *options: str) -> tuple[int, str, str]:
+        """The command's exit code, its summary (its run id and curated folder named alike) and its run id."""
+        code = cli.main(["run", "--raw", str(tmp_path / "raw"), "--curated", str(curated), *options])
+        (run_id,) = [p.name for p in (curated / "runs").iterdir()]
+        return code, capsys.readouterr().out.replace(run_id, "RUN").replace(str(curated), "CURATED"), run_id
+
+    inline = run(tmp_path / "inline", "--inline")
+    with prefect_test_harness(server_startup_timeout=120):
+        prefect = run(tmp_path / "prefect")
+        with get_client(sync_client=True) as client:
+            (flow_run,) = [found for found in client.read_flow_runs() if found.name == prefect[2]]
+    assert prefect[:2] == inline[:2] and prefect[0] == cli.EXIT_FAILED
+    assert "No release published: critical expectations failed" in prefect[1]
+    assert flow_run.state.type.value == "FAILED"
+    assert flow_run.state.message == "No release published: critical expectations failed (articles: expect_table_row_count_to_be_between())."

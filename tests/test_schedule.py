@@ -56,10 +56,10 @@ def served(tmp_path_factory):
         os.environ.pop("PREFECT_HOME")
 
 
-def _trigger(deadline: float):
+def _trigger(deadline: float, **parameters):
     while True:
         try:
-            return run_deployment(NAME, timeout=0)
+            return run_deployment(NAME, timeout=0, parameters=parameters or None)
         except Exception:  # the deployment is not registered yet
             if time.monotonic() > deadline:
                 raise
@@ -82,6 +82,19 @@ def test_triggered_runs_publish_a_release_one_at_a_time(served):
     assert deployment.global_concurrency_limit.limit == 1
     assert deployment.concurrency_options.collision_strategy == "ENQUEUE"
     assert [s.schedule.cron for s in deployment.schedules] == [DEFAULT_CRON]
+
+
+def test_a_scheduled_run_whose_release_is_held_ends_failed(served):
+    """Pages that are no articles: the quality gate holds the release. The flow run used to end Completed."""
+    (served / "no-articles").mkdir()
+    for n in range(3):
+        (served / "no-articles" / f"{n}.txt").write_text(f"Title {n}\n\nToo short a page.\n")
+    held = _trigger(time.monotonic() + 150, raw=str(served / "no-articles"), curated=str(served / "held"))
+    _wait_for(lambda: _state(held.id) in ("COMPLETED", "FAILED", "CRASHED"), time.monotonic() + 150)
+    with get_client(sync_client=True) as client:
+        state = client.read_flow_run(held.id).state
+    assert state.type.value == "FAILED", (served / "serve.log").read_text()[-3000:]
+    assert state.message == "No release published: critical expectations failed (articles: expect_table_row_count_to_be_between())."
 
 
 def _serve(port: int, root, **env):
