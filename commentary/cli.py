@@ -7,8 +7,12 @@ import json
 import os
 import re
 import signal
+import socket
 import sys
+import traceback
+from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from commentary.settings import SHARD_SIZE, apply_environment_defaults
 
@@ -18,6 +22,9 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 #: Wrong arguments: an unknown option, a raw folder that is missing or empty, a curated path that is a file.
 EXIT_USAGE = 2
+#: A service the run needs cannot be reached or refuses it: the object store of ``--raw`` or ``--mirror``, the Dask
+#: scheduler, the Prefect API.
+EXIT_UNAVAILABLE = 69
 #: An error of the program itself (a bug): ``--debug`` shows its traceback.
 EXIT_SOFTWARE = 70
 #: The curated folder cannot be written (read-only, permission denied).
@@ -95,6 +102,8 @@ EXIT_CODES_HELP = f"""exit codes:
   {EXIT_FAILED}   done, and a problem found: a run published nothing or a quality check raised (see its summary), verify found a mismatch,
       releases found a release whose manifest is missing or incomplete
   {EXIT_USAGE}   wrong arguments (missing or empty raw folder, curated path that is a file, unknown release or article)
+  {EXIT_UNAVAILABLE}  a service the run needs cannot be reached or refuses it (object store, Dask scheduler, Prefect API): the message
+      names it, what to check and whether anything was published
   {EXIT_SOFTWARE}  an error of the program: rerun with --debug and report the traceback
   {EXIT_CANNOT_WRITE}  the curated folder cannot be written (read-only, permission denied)
   {EXIT_DISK_FULL}  the disk filled up during the run; nothing was published (unless the message says otherwise)
@@ -163,6 +172,85 @@ def _explain(error: Exception) -> tuple[int, str]:
                                "run again (a release is published whole or not at all: `commentary releases` shows the latest)")
     first_line = (str(error).strip().splitlines() or [""])[0]
     return EXIT_SOFTWARE, f"internal error ({type(error).__name__}: {first_line}); rerun with --debug to see the traceback"
+
+
+#: Codes of botocore's ClientError for an object store that refuses the credentials it was given.
+_ACCESS_DENIED = {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken"}
+#: Error numbers of a connection that failed.
+_CONNECTION_FAILED = (errno.ECONNREFUSED, errno.ECONNRESET, errno.EHOSTUNREACH, errno.ENETUNREACH, errno.ETIMEDOUT)
+
+
+def _unavailable(error: Exception, args) -> str | None:
+    """The service that a run's error says cannot be reached or refuses the run, named with its URL or address, and
+    what to check: the object store of ``--raw`` or ``--mirror`` (botocore, the client of s3fs), the Dask scheduler at
+    ``--scheduler``, the Prefect API (httpx). None for any other error: the error, or one it was raised from or while
+    handling, must be one of these clients' own (a TimeoutError of the program stays an error of the program)."""
+    import httpx
+
+    botocore = sys.modules.get("botocore.exceptions")  # imported with s3fs: never by a run without an object store
+    stores = " and ".join(url for url in (args.raw, args.mirror) if url and "://" in url and not url.startswith("file://"))
+    for cause in _chain(error):
+        if stores and botocore and isinstance(cause, botocore.NoCredentialsError):
+            return (f"the object store of {stores} was given no credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
+                    "or AWS_PROFILE")
+        if stores and botocore and isinstance(cause, botocore.ClientError) and (
+                code := cause.response.get("Error", {}).get("Code")) in _ACCESS_DENIED:
+            return f"the object store of {stores} refused the credentials ({code}): check them and the bucket's permissions"
+        if stores and botocore and isinstance(cause, botocore.ConnectionError):
+            endpoint = urlsplit(cause.kwargs.get("endpoint_url", ""))
+            at = f" at {endpoint.scheme}://{endpoint.netloc}" if endpoint.netloc else ""
+            return (f"the object store of {stores}{at} cannot be reached ({_why(cause)}): check the endpoint URL (AWS_ENDPOINT_URL) "
+                    "and the network")
+        if args.scheduler and isinstance(cause, OSError) and _raised_in(cause, "distributed"):
+            return f"the Dask scheduler at {args.scheduler} cannot be reached ({_why(cause)}): check that it is running at that address"
+        if isinstance(cause, (httpx.ConnectError, httpx.ConnectTimeout)):
+            url = cause.request.url
+            return (f"the Prefect API at {url.scheme}://{url.netloc.decode()} cannot be reached ({_why(cause)}): check that its "
+                    "server is running (PREFECT_API_URL; without it, the run starts its own)")
+    return None
+
+
+def _chain(error: BaseException) -> Iterator[BaseException]:
+    """``error``, then the error it was raised from or while handling, and so on."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        yield error
+        error = error.__cause__ or error.__context__
+
+
+def _raised_in(error: BaseException, package: str) -> bool:
+    """Whether the code that raised ``error`` (its traceback's innermost frame) belongs to ``package``."""
+    frames = [frame for frame, _ in traceback.walk_tb(error.__traceback__)]
+    module = frames[-1].f_globals.get("__name__", "") if frames else ""
+    return module == package or module.startswith(f"{package}.")
+
+
+def _why(error: BaseException) -> str:
+    """How a connection failed, as the first error of the chain that tells: a host name not resolved, an OS error
+    (connection refused, no route to host); else the error's first line."""
+    for cause in _chain(error):
+        if isinstance(cause, socket.gaierror):
+            return f"host name not resolved: {cause.strerror}"
+        if isinstance(cause, OSError) and cause.errno in _CONNECTION_FAILED:
+            return os.strerror(cause.errno).lower()
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
+
+
+def _latest(curated: Path) -> str | None:
+    """What ``curated``'s LATEST holds; None when it has none or it cannot be read."""
+    try:
+        return (curated / "LATEST").read_text().strip()
+    except OSError:
+        return None
+
+
+def _published(curated: Path, before: str | None, mirror: str | None) -> str:
+    """Whether a run that failed published a release: ``curated``'s LATEST now against ``before``, what it held before the run."""
+    now = _latest(curated)
+    if now == before:
+        return f"nothing was published, LATEST is still {before}" if before else "nothing was published"
+    return f"release {now} was published" + ("; the next run brings the mirror up to it" if mirror else "")
 
 
 def refuse_empty(**folders: str | None) -> None:
@@ -243,6 +331,28 @@ def _run(args) -> int:
         raise UserError("--runner dask runs the shards through Prefect: leave out --inline")
     if args.scheduler and args.runner != "dask":
         raise UserError("--scheduler is the address of a Dask scheduler: add --runner dask")
+    latest = _latest(Path(args.curated))
+    try:
+        entry = _pipeline(args)
+    except Exception as error:
+        if (failure := _unavailable(error, args)) is None:
+            raise
+        raise UserError(f"{failure}; {_published(Path(args.curated), latest, args.mirror)}", EXIT_UNAVAILABLE) from error
+    from commentary.ledger import ReleaseOutcome
+    from commentary.progress import quality_errors, summary
+    from commentary.runfolder import CuratedFolder
+
+    if args.json:
+        print(json.dumps(entry, indent=2, default=str))
+    else:
+        print(summary(entry, Path(args.curated)))
+    if quality_errors(CuratedFolder(Path(args.curated)).run(entry["run_id"])):
+        return EXIT_FAILED  # a check that raised is an error of the check: never a quiet success
+    return EXIT_OK if ReleaseOutcome.from_record(entry["release"]).current else EXIT_FAILED
+
+
+def _pipeline(args) -> dict:
+    """Check the run's arguments and run the pipeline (inline, or as the Prefect flow); returns the run's ledger entry."""
     check_run_arguments(args.raw, args.curated, args.shard_size, args.mirror)
     # Errors are told in one line by ``_dispatch``; Prefect's log stays in its UI, and comes to the terminal with --debug.
     os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "INFO" if args.debug else "CRITICAL")
@@ -256,9 +366,6 @@ def _run(args) -> int:
         if not args.inline:  # the temporary API server starts up while this process imports the flow
             from flows.api_server import start_api_server
             server = start_api_server(stack)
-        from commentary.ledger import ReleaseOutcome
-        from commentary.progress import quality_errors, summary
-        from commentary.runfolder import CuratedFolder
         from commentary.steps import run as run_inline
         from commentary.storage import raw_folder
 
@@ -272,13 +379,7 @@ def _run(args) -> int:
             pipeline = with_runner(args.runner, args.scheduler)
             entry = ledger_entry(pipeline(raw=args.raw, curated=args.curated, shard_size=args.shard_size, mirror=args.mirror,
                                           return_state=True))
-    if args.json:
-        print(json.dumps(entry, indent=2, default=str))
-    else:
-        print(summary(entry, Path(args.curated)))
-    if quality_errors(CuratedFolder(Path(args.curated)).run(entry["run_id"])):
-        return EXIT_FAILED  # a check that raised is an error of the check: never a quiet success
-    return EXIT_OK if ReleaseOutcome.from_record(entry["release"]).current else EXIT_FAILED
+    return entry
 
 
 def _releases(curated: Path, args) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import os
+import socket
 import time
 from pathlib import Path
 
@@ -65,6 +66,13 @@ def build_release(raw, curated: Path, mirror: str | None = None, shard_size: int
     plan = clean_run(raw, curated, shard_size, mirror)
     steps.curate_step(plan)
     return steps.release_step(plan, PASSED).record()
+
+
+def unused_port() -> int:
+    """A port of 127.0.0.1 that nothing listens on (free when asked)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def replace_step(monkeypatch, name: str, function) -> None:

@@ -146,8 +146,10 @@ def test_a_held_lock_is_told_in_one_line_before_prefect_starts_and_the_lock_file
     assert not (curated / "runs").exists()
 
 
-@pytest.mark.parametrize("error", [KeyError("field"), ValueError("bad value"), FileNotFoundError("shard 3")])
+@pytest.mark.parametrize("error", [KeyError("field"), ValueError("bad value"), FileNotFoundError("shard 3"), TimeoutError("no answer"),
+                                   ConnectionRefusedError(errno.ECONNREFUSED, "Connection refused")])
 def test_an_error_of_the_program_is_one_line_and_debug_shows_its_traceback(paths, capsys, monkeypatch, error):
+    """Also a TimeoutError or a refused connection that no client of a service raised."""
     def broken(*args):
         raise error
 
@@ -157,6 +159,22 @@ def test_an_error_of_the_program_is_one_line_and_debug_shows_its_traceback(paths
     assert f"internal error ({type(error).__name__}: {str(error)}); rerun with --debug" in _one_line_error(capsys)
     with pytest.raises(type(error)):
         main([*arguments, "--debug"])
+
+
+def test_an_object_store_that_refuses_the_credentials_is_named_not_a_folder_without_permission(paths, capsys, monkeypatch):
+    """s3fs raises a PermissionError from botocore's ClientError when the object store denies access."""
+    s3fs = pytest.importorskip("s3fs")
+    from botocore.exceptions import ClientError
+
+    def refused(*args):
+        raise s3fs.errors.translate_boto_error(ClientError({"Error": {"Code": "AccessDenied", "Message": "Access Denied"}}, "PutObject"))
+
+    replace_step(monkeypatch, "plan", refused)
+    mirror = "s3://bucket/curated"
+    arguments = ["run", "--inline", "--raw", str(paths / "raw"), "--curated", str(paths / "curated"), "--mirror", mirror]
+    assert main(arguments) == cli.EXIT_UNAVAILABLE  # not 73, "check who owns the folder"
+    assert (f"commentary run: the object store of {mirror} refused the credentials (AccessDenied): check them and the bucket's "
+            "permissions; nothing was published\n") == _one_line_error(capsys)
 
 
 def test_unknown_releases_and_articles_are_usage_errors(tmp_path, capsys):
@@ -391,3 +409,25 @@ def test_a_release_file_changed_by_hand_is_named_a_problem_of_the_data_not_of_th
     capsys.readouterr()
     assert main(["list", "--curated", str(curated)]) == cli.EXIT_FAILED
     assert "a file of the release cannot be read" in _one_line_error(capsys)
+
+
+def test_a_prefect_api_lost_during_the_run_is_told_with_its_own_exit_code(paths, capsys, monkeypatch):
+    """The run's temporary API server is stopped once the run has made its plan; the run's next call to the API fails."""
+    from prefect.settings import PREFECT_CLIENT_MAX_RETRIES, temporary_settings
+
+    from flows import api_server, pipeline
+
+    servers, start, start_progress = [], api_server.start_api_server, pipeline.start_progress
+    monkeypatch.setattr(api_server, "start_api_server", lambda stack: servers.append(start(stack)) or servers[-1])
+
+    def lose_the_server(*arguments):
+        servers[0].stop()
+        return start_progress(*arguments)
+
+    monkeypatch.setattr(pipeline, "start_progress", lose_the_server)
+    with temporary_settings(updates={PREFECT_CLIENT_MAX_RETRIES: 0}):  # not tried again for a minute
+        assert main(["run", "--raw", str(paths / "raw"), "--curated", str(paths / "curated")]) == cli.EXIT_UNAVAILABLE
+    # Prefect's log workers print their failed calls to the API on stderr too, one without a line break.
+    assert (f"commentary run: the Prefect API at http://127.0.0.1:{servers[0].port} cannot be reached (connection refused): "
+            "check that its server is running (PREFECT_API_URL; without it, the run starts its own); nothing was published\n"
+            ) in capsys.readouterr().err

@@ -1,13 +1,12 @@
 """Raw folders behind fsspec URLs and release mirrors (``memory://`` stands for an object store)."""
 from __future__ import annotations
 
-import socket
 import uuid
 from pathlib import Path
 
 import fsspec
 import pytest
-from builders import build_release
+from builders import build_release, unused_port
 
 from commentary import ingest, reader, storage
 
@@ -156,9 +155,7 @@ def s3_bucket():
     pytest.importorskip("s3fs")
     from moto.server import ThreadedMotoServer
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = unused_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     endpoint = f"http://127.0.0.1:{port}"
@@ -187,3 +184,74 @@ def test_raw_on_s3_and_a_mirror_on_s3(s3_bucket, raw_copy, tmp_path):
     assert fs.cat_file(f"{s3_bucket}/curated/LATEST") == b"1.0.0\n"
     mirrored = {path.split("/releases/1.0.0/", 1)[1] for path in fs.find(f"{s3_bucket}/curated/releases/1.0.0")}
     assert mirrored == {*manifest["files"], "manifest.json"}
+
+
+@pytest.fixture
+def s3_as_configured(s3_bucket, monkeypatch):
+    """The bucket reached with the environment each test sets: s3fs's file systems are made anew, before and after."""
+    import s3fs
+
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # no credentials looked for on a cloud machine's address
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")  # a request that fails is not tried again (s3fs still retries a few times)
+    s3fs.S3FileSystem.clear_instance_cache()
+    yield s3_bucket
+    s3fs.S3FileSystem.clear_instance_cache()
+
+
+#: (how the object store is misconfigured, what the run must say of it)
+UNAVAILABLE_STORES = {
+    "no-credentials": ({"AWS_ACCESS_KEY_ID": None, "AWS_SECRET_ACCESS_KEY": None},
+                       "was given no credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE"),
+    "refused": ({"AWS_ENDPOINT_URL": "http://127.0.0.1:{port}"},
+                "at http://127.0.0.1:{port} cannot be reached (connection refused): check the endpoint URL (AWS_ENDPOINT_URL)"),
+    "unknown-host": ({"AWS_ENDPOINT_URL": "http://object-store.invalid:9000"},
+                     "at http://object-store.invalid:9000 cannot be reached (host name not resolved"),
+}
+
+
+def _configure(monkeypatch, environment: dict[str, str | None], port: int) -> None:
+    for name, value in environment.items():
+        monkeypatch.delenv(name) if value is None else monkeypatch.setenv(name, value.format(port=port))
+
+
+@pytest.mark.parametrize("case", UNAVAILABLE_STORES)
+def test_a_raw_folder_on_an_object_store_that_cannot_be_reached_is_told_with_its_own_exit_code(
+        s3_as_configured, raw_copy, tmp_path, monkeypatch, capsys, case):
+    from commentary.cli import EXIT_UNAVAILABLE, main
+
+    curated = tmp_path / "curated"
+    build_release(raw_copy, curated)
+    port = unused_port()
+    environment, message = UNAVAILABLE_STORES[case]
+    _configure(monkeypatch, environment, port)
+    raw = f"s3://{s3_as_configured}/raw"
+    capsys.readouterr()
+    assert main(["run", "--inline", "--raw", raw, "--curated", str(curated)]) == EXIT_UNAVAILABLE
+    err = capsys.readouterr().err
+    assert f"commentary run: the object store of {raw} {message.format(port=port)}" in err and len(err.splitlines()) == 1, err
+    assert err.rstrip().endswith("; nothing was published, LATEST is still 1.0.0")
+    assert len(list((curated / "runs").iterdir())) == 1  # refused before the run made its folder
+
+
+def test_a_mirror_that_cannot_be_reached_is_told_with_its_own_exit_code_after_the_local_publish(
+        s3_as_configured, raw_copy, tmp_path, monkeypatch, capsys):
+    from commentary.cli import EXIT_OK, EXIT_UNAVAILABLE, main
+
+    curated, mirror = tmp_path / "curated", f"s3://{s3_as_configured}/mirror-{uuid.uuid4().hex}"
+    build_release(raw_copy, curated)
+    (raw_copy / "000_019dbd7b0e031552.txt").unlink()
+    port = unused_port()
+    with monkeypatch.context() as unreachable:
+        _configure(unreachable, UNAVAILABLE_STORES["refused"][0], port)
+        capsys.readouterr()
+        assert main(["run", "--inline", "--raw", str(raw_copy), "--curated", str(curated), "--mirror", mirror]) == EXIT_UNAVAILABLE
+    err = capsys.readouterr().err.splitlines()
+    assert err[-1] == (f"commentary run: the object store of {mirror} at http://127.0.0.1:{port} cannot be reached (connection refused): "
+                       "check the endpoint URL (AWS_ENDPOINT_URL) and the network; release 1.1.0 was published; "
+                       "the next run brings the mirror up to it")
+    assert reader.latest_version(curated) == "1.1.0"
+    import s3fs
+
+    s3fs.S3FileSystem.clear_instance_cache()
+    assert main(["run", "--inline", "--raw", str(raw_copy), "--curated", str(curated), "--mirror", mirror]) == EXIT_OK
+    assert storage.mirrored_version(mirror) == "1.1.0"
