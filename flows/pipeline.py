@@ -111,6 +111,7 @@ def run_pipeline(raw: str = "raw", curated: str = "curated", shard_size: int = S
     ``raw`` is a local folder or an fsspec URL; ``mirror``, an fsspec URL each published release is
     copied to. The run holds the curated folder's lock throughout; a second run fails at once (RunLocked).
     """
+    connect_scheduler()
     with run_lock(Path(curated)) as removed, ExitStack() as stack, ExitStack() as shard_stack:
         values = {"raw": raw_folder(raw), "curated": Path(curated), "shard_size": shard_size, "mirror": mirror}
         corpus_worker, shard_worker, running = None, None, {}
@@ -175,6 +176,15 @@ def ledger_entry(state: State) -> dict:
     if isinstance(entry, BaseException):
         raise entry
     return entry
+
+
+def connect_scheduler() -> None:
+    """Connect the flow's Dask task runner now to the scheduler at its address (it would connect at the first shard
+    task): a scheduler that cannot be reached fails the run before the run takes its lock and creates its folder. A
+    LocalCluster still starts at the first shard task: a run with nothing new needs none."""
+    runner = getattr(FlowRunContext.get(), "task_runner", None)
+    if getattr(runner, "address", None):
+        runner.client  # noqa: B018 - the property connects
 
 
 def start_progress(plan: RunPlan, removed: list[str]) -> Progress:
