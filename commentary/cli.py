@@ -187,16 +187,16 @@ def _unavailable(error: Exception, args) -> str | None:
     handling, must be one of these clients' own (a TimeoutError of the program stays an error of the program)."""
     import httpx
 
-    botocore = sys.modules.get("botocore.exceptions")  # imported with s3fs: never by a run without an object store
     stores = " and ".join(url for url in (args.raw, args.mirror) if url and "://" in url and not url.startswith("file://"))
+    botocore = sys.modules.get("botocore.exceptions") if stores else None  # s3fs's client, imported by s3fs (no dependency)
     for cause in _chain(error):
-        if stores and botocore and isinstance(cause, botocore.NoCredentialsError):
+        if botocore and isinstance(cause, botocore.NoCredentialsError):
             return (f"the object store of {stores} was given no credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
                     "or AWS_PROFILE")
-        if stores and botocore and isinstance(cause, botocore.ClientError) and (
+        if botocore and isinstance(cause, botocore.ClientError) and (
                 code := cause.response.get("Error", {}).get("Code")) in _ACCESS_DENIED:
             return f"the object store of {stores} refused the credentials ({code}): check them and the bucket's permissions"
-        if stores and botocore and isinstance(cause, botocore.ConnectionError):
+        if botocore and isinstance(cause, botocore.ConnectionError):
             endpoint = urlsplit(cause.kwargs.get("endpoint_url", ""))
             at = f" at {endpoint.scheme}://{endpoint.netloc}" if endpoint.netloc else ""
             return (f"the object store of {stores}{at} cannot be reached ({_why(cause)}): check the endpoint URL (AWS_ENDPOINT_URL) "

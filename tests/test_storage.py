@@ -210,12 +210,16 @@ UNAVAILABLE_STORES = {
 
 
 def _configure(monkeypatch, environment: dict[str, str | None], port: int) -> None:
+    """Set the variables of ``environment`` (``{port}`` in a value: ``port``); unset those given None."""
     for name, value in environment.items():
-        monkeypatch.delenv(name) if value is None else monkeypatch.setenv(name, value.format(port=port))
+        if value is None:
+            monkeypatch.delenv(name)
+        else:
+            monkeypatch.setenv(name, value.format(port=port))
 
 
 @pytest.mark.parametrize("case", UNAVAILABLE_STORES)
-def test_a_raw_folder_on_an_object_store_that_cannot_be_reached_is_told_with_its_own_exit_code(
+def test_a_raw_folder_on_an_object_store_that_cannot_be_used_is_refused_with_its_own_exit_code(
         s3_as_configured, raw_copy, tmp_path, monkeypatch, capsys, case):
     from commentary.cli import EXIT_UNAVAILABLE, main
 
@@ -228,13 +232,15 @@ def test_a_raw_folder_on_an_object_store_that_cannot_be_reached_is_told_with_its
     capsys.readouterr()
     assert main(["run", "--inline", "--raw", raw, "--curated", str(curated)]) == EXIT_UNAVAILABLE
     err = capsys.readouterr().err
-    assert f"commentary run: the object store of {raw} {message.format(port=port)}" in err and len(err.splitlines()) == 1, err
-    assert err.rstrip().endswith("; nothing was published, LATEST is still 1.0.0")
+    assert err.startswith(f"commentary run: the object store of {raw} {message.format(port=port)}") and len(err.splitlines()) == 1, err
+    assert err.endswith("; nothing was published, LATEST is still 1.0.0\n")
     assert len(list((curated / "runs").iterdir())) == 1  # refused before the run made its folder
 
 
 def test_a_mirror_that_cannot_be_reached_is_told_with_its_own_exit_code_after_the_local_publish(
         s3_as_configured, raw_copy, tmp_path, monkeypatch, capsys):
+    import s3fs
+
     from commentary.cli import EXIT_OK, EXIT_UNAVAILABLE, main
 
     curated, mirror = tmp_path / "curated", f"s3://{s3_as_configured}/mirror-{uuid.uuid4().hex}"
@@ -245,13 +251,11 @@ def test_a_mirror_that_cannot_be_reached_is_told_with_its_own_exit_code_after_th
         _configure(unreachable, UNAVAILABLE_STORES["refused"][0], port)
         capsys.readouterr()
         assert main(["run", "--inline", "--raw", str(raw_copy), "--curated", str(curated), "--mirror", mirror]) == EXIT_UNAVAILABLE
-    err = capsys.readouterr().err.splitlines()
+    err = capsys.readouterr().err.splitlines()  # after the warning that the mirror cannot be read, before the publish
     assert err[-1] == (f"commentary run: the object store of {mirror} at http://127.0.0.1:{port} cannot be reached (connection refused): "
                        "check the endpoint URL (AWS_ENDPOINT_URL) and the network; release 1.1.0 was published; "
                        "the next run brings the mirror up to it")
     assert reader.latest_version(curated) == "1.1.0"
-    import s3fs
-
-    s3fs.S3FileSystem.clear_instance_cache()
+    s3fs.S3FileSystem.clear_instance_cache()  # the file system made with the wrong endpoint
     assert main(["run", "--inline", "--raw", str(raw_copy), "--curated", str(curated), "--mirror", mirror]) == EXIT_OK
     assert storage.mirrored_version(mirror) == "1.1.0"
