@@ -591,6 +591,17 @@ def test_an_article_mentioning_an_error_is_kept():
     assert page.rejection is None and "city council" in page.body
 
 
+@pytest.mark.parametrize("message", ["service unavailable", "access denied", "attention required", "page not found"])
+def test_a_short_article_quoting_an_error_message_in_a_sentence_is_kept(message):
+    # Under the block-page word limit, but the message stands inside a sentence, not in a line of its own.
+    text = "\n\n".join(["Bank outage leaves customers stranded", "By Jane Miller",
+                         f"Customers could not pay bills on Monday after the bank's website went down; those who tried to "
+                         f'log in were met with an "{message}" notice, and the phone line was busy for hours.', ARTICLE_PROSE])
+    page = clean_text(text)
+    assert page.rejection is None and "phone line" in page.body
+    assert clean_text(f"{message.title()}\n\n{text}").rejection[0] == "not-an-article"  # said in a line of its own
+
+
 @pytest.mark.parametrize("opening", ["[00:01:{:02d}] HOST: ", '"Reform {}": '])
 def test_prose_whose_lines_open_like_markup_is_an_article(opening):
     # a transcript's time stamps, or paragraphs that open with a quoted phrase and a colon

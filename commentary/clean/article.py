@@ -13,8 +13,8 @@ from collections import Counter
 from functools import cache
 from itertools import islice, takewhile
 
-from commentary.settings import (BLOCK_PAGE_MAX_WORDS, DATA_MAX_LINES_READ, DATA_MIN_FIELDS, DATA_MIN_ROW_SHARE, DATA_MIN_ROWS,
-                                 MARKUP_MIN_SHARE, MIN_BODY_WORDS, SUBTITLE_MIN_CUE_SHARE, SUBTITLE_MIN_CUES)
+from commentary.settings import (BLOCK_PAGE_LINE_MAX_WORDS, BLOCK_PAGE_MAX_WORDS, DATA_MAX_LINES_READ, DATA_MIN_FIELDS,
+                                 DATA_MIN_ROW_SHARE, DATA_MIN_ROWS, MARKUP_MIN_SHARE, MIN_BODY_WORDS, SUBTITLE_MIN_CUE_SHARE, SUBTITLE_MIN_CUES)
 
 #: What block, challenge and error pages say (anti-bot walls, access denials, HTTP errors).
 BLOCK_PAGE = re.compile(
@@ -87,9 +87,15 @@ def has_words(text: str, count: int) -> bool:
 
 
 def block_page(text: str) -> str | None:
-    """The detail of a rejection when ``text`` is short and says it is a block, challenge or error page, else None."""
-    if not has_words(text, BLOCK_PAGE_MAX_WORDS + 1) and (match := BLOCK_PAGE.search(text)):
-        return f"block, challenge or error page ({match.group(0)!r} in {len(_WORD.findall(text))} words)"
+    """The detail of a rejection when ``text`` is short and says it is a block, challenge or error page, else None: it
+    says so in a short line of its own (a heading, a title, "Checking your browser before accessing example.org."), not
+    inside a sentence of prose (a news brief quoting a "service unavailable" message is an article)."""
+    if has_words(text, BLOCK_PAGE_MAX_WORDS + 1):
+        return None
+    for match in BLOCK_PAGE.finditer(text):
+        end = text.find("\n", match.end())
+        if not has_words(text[text.rfind("\n", 0, match.start()) + 1:end if end >= 0 else None], BLOCK_PAGE_LINE_MAX_WORDS + 1):
+            return f"block, challenge or error page ({match.group(0)!r} in {len(_WORD.findall(text))} words)"
     return None
 
 
