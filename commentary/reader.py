@@ -8,8 +8,10 @@ release, so plain readers can glob ``curated/latest/articles/*.parquet``.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import polars as pl
@@ -29,11 +31,30 @@ PROJECT_CURATED = Path(__file__).resolve().parents[1] / "curated"
 LATEST_LINK = "latest"
 #: ``releases/.pending``: the version of a release renamed into place before ``LATEST`` names it (``unpublished``).
 PENDING = ".pending"
+#: ``<curated>/.publish.lock``: the lock a publisher holds while it writes a release and moves ``LATEST`` (``publish_lock``).
+PUBLISH_LOCK = ".publish.lock"
 #: What every release's manifest holds and readers use (``commentary releases``, ``show``, the changelog), by type;
 #: a manifest without one of them is incomplete: ``verify`` says so and ``list_releases`` leaves it out.
 MANIFEST_KEYS = {"version": str, "previous_version": (str, type(None)), "created_at": str, "counts": dict, "changes": dict,
                  "files": dict}
 _MISSING = object()
+
+
+@contextlib.contextmanager
+def publish_lock(curated_root: Path, shared: bool = False) -> Iterator[None]:
+    """Hold the curated folder's publish lock (``PUBLISH_LOCK``, released by the system if the holder dies): exclusive
+    for a publisher, one at a time; shared for ``verify_all``, which so never sees a publish half done. A folder that
+    was never published to has no lock file, and a shared holder then waits for nothing."""
+    try:
+        handle = (curated_root / PUBLISH_LOCK).open("rb" if shared else "ab")
+    except FileNotFoundError:
+        if not shared:
+            raise
+        yield
+        return
+    with handle:
+        fcntl.flock(handle, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+        yield
 
 
 class NoRelease(FileNotFoundError):
@@ -133,8 +154,13 @@ def verify_all(curated_root: Path) -> dict[str, list[str]]:
     """Check every release folder (``verify``), that ``LATEST`` names an intact one and that the ``latest`` link leads to it; returns the problems
     found by version, and under ``LATEST`` (empty lists when intact).
 
-    Raises NoRelease when the folder holds no release and no ``LATEST``.
+    Raises NoRelease when the folder holds no release and no ``LATEST``. A publish going on is waited for.
     """
+    with publish_lock(curated_root, shared=True):
+        return _verify_all(curated_root)
+
+
+def _verify_all(curated_root: Path) -> dict[str, list[str]]:
     folders = [p.name for p in releases_dir(curated_root).glob("[!.]*") if p.is_dir() and _is_version(p.name)] \
         if releases_dir(curated_root).is_dir() else []  # before .pending is read: a publish writes it first
     hidden = unpublished(curated_root)

@@ -458,7 +458,7 @@ def test_a_damaged_run_record_is_skipped_with_a_warning(grown, caplog, record, d
 def test_start_up_clean_up_waits_for_a_publisher(grown):
     _, curated = grown
     (reader.releases_dir(curated) / ".staging-other-run").mkdir()
-    with publishing._publish_lock(curated):
+    with reader.publish_lock(curated):
         cleaner = subprocess.Popen([sys.executable, "-c", "import sys; from pathlib import Path; from commentary.release import publish; "
                                     "print(publish.clean_unfinished(Path(sys.argv[1])))", str(curated)],
                                    cwd=REPO, stdout=subprocess.PIPE, text=True)
@@ -466,6 +466,23 @@ def test_start_up_clean_up_waits_for_a_publisher(grown):
         assert cleaner.poll() is None  # it waits while a publisher holds the lock
         assert (reader.releases_dir(curated) / ".staging-other-run").is_dir()
     assert cleaner.communicate(timeout=60)[0].strip() == "['.staging-other-run']"
+
+
+def test_verify_waits_for_a_publish_going_on_instead_of_failing_on_its_half_moved_link(grown):
+    raw, curated = grown
+    steps.run(raw, curated)  # 1.1.0; the folder, as a publish holds it between renaming 1.1.0 and moving the link:
+    link = curated / reader.LATEST_LINK
+    with reader.publish_lock(curated):
+        link.unlink()
+        link.symlink_to("releases/1.0.0")
+        checker = subprocess.Popen([sys.executable, "-m", "commentary.cli", "verify", "--curated", str(curated)],
+                                   cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        time.sleep(3)
+        assert checker.poll() is None  # it waits while the publisher holds the lock
+        link.unlink()
+        link.symlink_to("releases/1.1.0")
+    output = checker.communicate(timeout=60)[0]
+    assert checker.returncode == 0 and "FAIL" not in output and "ok   LATEST" in output
 
 
 def test_an_existing_release_is_never_overwritten(grown):

@@ -9,8 +9,6 @@ is described in README "Publishing"; what a crash leaves is removed by the next 
 from __future__ import annotations
 
 import concurrent.futures
-import contextlib
-import fcntl
 import functools
 import json
 import logging
@@ -30,7 +28,8 @@ import pyarrow.parquet as pq
 
 from commentary import lifetime, tables
 from commentary.ledger import ReleaseOutcome, Result
-from commentary.reader import LATEST_LINK, PENDING, latest_version, list_releases, read_manifest, release_path, releases_dir, scan_table, verify
+from commentary.reader import (LATEST_LINK, PENDING, latest_version, list_releases, publish_lock, read_manifest, release_path, releases_dir,
+                               scan_table, verify)
 from commentary.release import card, notes, statistics, versions
 from commentary.release import manifest as manifests
 from commentary.release.manifest import Files, sha256_file
@@ -86,7 +85,7 @@ def _publish(curated_root: Path, run_id: str, shards: dict[str, tables.TableFile
              report: card.RunReport | None, before_latest) -> dict | None:
     releases = releases_dir(curated_root)
     releases.mkdir(parents=True, exist_ok=True)
-    with _publish_lock(curated_root):
+    with publish_lock(curated_root):
         _clean_unfinished(curated_root)
         previous = latest_version(curated_root)
         damaged = verify(curated_root, previous) if previous else []
@@ -183,20 +182,12 @@ def _kept_hashes(path: Path, stamp: bytes) -> pl.DataFrame | None:
     return None
 
 
-@contextlib.contextmanager
-def _publish_lock(curated_root: Path) -> Iterator[None]:
-    """One publisher at a time per curated folder (released by the system if the process dies)."""
-    with (curated_root / ".publish.lock").open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        yield
-
-
 def clean_unfinished(curated_root: Path) -> list[str]:
     """Remove what an interrupted publish left, holding the publish lock (a publisher that outlived its
     run cannot race it); returns the names removed."""
     if not releases_dir(curated_root).is_dir():
         return []
-    with _publish_lock(curated_root):
+    with publish_lock(curated_root):
         return _clean_unfinished(curated_root)
 
 
