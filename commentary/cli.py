@@ -116,6 +116,7 @@ def _dispatch(args) -> int:
     try:
         refuse_empty(**{option: getattr(args, option, None) for option in ("curated", "raw", "mirror")})
         if args.command == "run":
+            refuse_bad_environment()
             return _run(args)
         return _read_release(args)
     except BrokenPipeError:
@@ -253,6 +254,14 @@ def _published(curated: Path, before: str | None, mirror: str | None) -> str:
     return f"release {now} was published" + ("; the next run brings the mirror up to it" if mirror else "")
 
 
+def refuse_bad_environment() -> None:
+    """Raise UserError naming each environment variable whose value a setting could not use."""
+    from commentary.settings import ENVIRONMENT_PROBLEMS
+
+    if ENVIRONMENT_PROBLEMS:
+        raise UserError("; ".join(ENVIRONMENT_PROBLEMS))
+
+
 def refuse_empty(**folders: str | None) -> None:
     """Raise UserError for a folder option given as an empty string (an unset variable), which would name the current folder."""
     for option, value in folders.items():
@@ -295,9 +304,15 @@ def check_run_arguments(raw: str, curated: str, shard_size: int, mirror: str | N
         raise UserError(f"raw folder {raw} cannot be read (permission denied)", EXIT_CANNOT_WRITE)
     elif not any(files for _, _, files in os.walk(root)):
         raise UserError(f"raw folder {raw} holds no files: put .txt or .html pages (optionally .gz) in it")
+    for option, location in (("--curated", curated), ("--mirror", mirror)):
+        if location is not None and "://" not in location and not _utf8(location):
+            shown = location.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+            raise UserError(f"{option} {shown} is not a UTF-8 name, which the release's files need: choose a folder whose name is")
     target = Path(curated)
     if target.exists() and not target.is_dir():
         raise UserError(f"--curated {curated} is a file: pass a folder (it is created if missing)")
+    if dangling := next((folder for folder in (target, *target.absolute().parents) if folder.is_symlink() and not folder.exists()), None):
+        raise UserError(f"--curated {curated} cannot be created: {dangling} is a link to {os.readlink(dangling)}, which does not exist")
     if CuratedFolder(target).inside(root) is not None:
         raise UserError(f"--curated {curated} lies inside the raw folder {raw}: the next run would read the releases as raw pages; "
                         "choose a folder outside it")
@@ -313,6 +328,15 @@ def check_run_arguments(raw: str, curated: str, shard_size: int, mirror: str | N
         where = "" if existing == target else f" ({existing} is where it would be created)"
         raise UserError(f"curated folder {curated} cannot be written{where}: choose another with --curated DIR or fix its permissions",
                         EXIT_CANNOT_WRITE)
+
+
+def _utf8(name: str) -> bool:
+    """Whether the path ``name`` (as Python decoded it from the command line) is UTF-8 bytes."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:  # a byte that is not UTF-8, kept as a lone surrogate
+        return False
+    return True
 
 
 def _writable(folder: Path) -> bool:

@@ -4,6 +4,7 @@ Numbers here are documented in README.md ("Limits"); change them there too.
 """
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -12,6 +13,26 @@ SHARD_SIZE = 500
 #: Shards whose ``doc_id`` ranges may overlap at any one point before a run lays every shard out
 #: afresh (``cache.lay_out``); the release merges that many shards at once (memory: this times a shard).
 MAX_OVERLAPPING_SHARDS = 16
+#: Environment variables whose values a setting could not use (``_seconds_from_environment``): ``commentary run`` and
+#: ``make serve`` name them and stop before they start; meanwhile the default is in use, so importing the package works.
+ENVIRONMENT_PROBLEMS: list[str] = []
+
+
+def _seconds_from_environment(variable: str, default: float) -> float:
+    """The seconds that ``variable`` sets (a finite number, 0 or more), else ``default``."""
+    value = os.environ.get(variable)
+    if value is None:
+        return default
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = math.nan
+    if not 0 <= seconds < math.inf:
+        ENVIRONMENT_PROBLEMS.append(f"${variable} must be a number of seconds, 0 or more, not {value!r}")
+        return default
+    return seconds
+
+
 #: A raw file changed less than this long before a run stamped it is read again by the next run:
 #: longer than a timestamp tick (2 s on FAT and some network file systems, far less on ext4 or XFS).
 STAMP_SETTLE_SECONDS = 2
@@ -19,7 +40,7 @@ STAMP_SETTLE_SECONDS = 2
 #: written: it is rejected ``still-being-written`` and read by a later run (a file an earlier run read keeps
 #: that version meanwhile: repair ``earlier-version-kept``). The environment variable
 #: COMMENTARY_MIN_FILE_AGE_SECONDS overrides it (the test suite sets 0: its files are fresh).
-MIN_FILE_AGE_SECONDS = float(os.environ.get("COMMENTARY_MIN_FILE_AGE_SECONDS", "5"))
+MIN_FILE_AGE_SECONDS = _seconds_from_environment("COMMENTARY_MIN_FILE_AGE_SECONDS", 5.0)
 #: Years of a publication date on a page (in a sidecar, which an operator writes, from MIN_SIDECAR_YEAR): an earlier or
 #: later one is a placeholder (0001-01-01, 9999-12-31) or a typing error. Fixed, so that no date depends on the day of
 #: the run; a WARC record's dates are also bounded by the day after its fetch (``stages._article``).

@@ -31,7 +31,7 @@ from prefect.runner import Runner
 from prefect.settings import PREFECT_API_URL, temporary_settings
 from prefect.states import Crashed
 
-from commentary.cli import EXIT_USAGE, UserError, refuse_empty
+from commentary.cli import EXIT_USAGE, UserError, refuse_bad_environment, refuse_empty
 from commentary.server import api_url, server_process
 from flows.pipeline import run_pipeline
 
@@ -174,6 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         refuse_empty(raw=args.raw, curated=args.curated)
+        refuse_bad_environment()
     except UserError as error:
         print(f"make serve: {error}", file=sys.stderr)
         return EXIT_USAGE

@@ -81,6 +81,7 @@ def paths(tmp_path):
     (tmp_path / "empty").mkdir()
     (tmp_path / "raw").mkdir()
     (tmp_path / "raw" / "page.txt").write_text("Title\n\nBody.\n")
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
     fsspec.filesystem("memory").makedirs("/empty-raw/empty-folder", exist_ok=True)  # an object store's folder without files
     return tmp_path
 
@@ -92,6 +93,9 @@ WRONG_ARGUMENTS = [  # (arguments under tmp_path, exit code, what the message mu
     (["--curated", "a-file"], cli.EXIT_USAGE, "--curated {t}/a-file is a file"),
     (["--curated", "a-file/curated"], cli.EXIT_USAGE, "cannot be created: {t}/a-file is a file"),
     (["--curated", "raw/curated"], cli.EXIT_USAGE, "lies inside the raw folder"),
+    (["--curated", "dangling"], cli.EXIT_USAGE, "cannot be created: {t}/dangling is a link to {t}/nowhere, which does not exist"),
+    (["--curated", "dangling/curated"], cli.EXIT_USAGE, "cannot be created: {t}/dangling is a link to {t}/nowhere, which does not exist"),
+    (["--curated", "cur\udcffb"], cli.EXIT_USAGE, "--curated {t}/cur\\xffb is not a UTF-8 name"),
     (["--shard-size", "0"], cli.EXIT_USAGE, "--shard-size must be at least 1"),
     (["--mirror", "nosuch://bucket/curated"], cli.EXIT_USAGE, "--mirror nosuch://bucket/curated names no file system"),
     (["--raw", "nosuch://bucket/raw"], cli.EXIT_USAGE, "--raw nosuch://bucket/raw names no file system"),
@@ -109,6 +113,18 @@ def test_wrong_arguments_stop_the_run_with_one_line_before_anything_starts(paths
     assert main(["run", *mode, *(item for pair in arguments.items() for item in pair)]) == code
     assert message.format(t=paths) in _one_line_error(capsys)
     assert not (paths / "curated").exists()  # nothing created: no curated folder, no .run.lock
+
+
+@pytest.mark.parametrize("value", ["", "abc", "inf", "-1"])
+def test_a_setting_s_environment_variable_that_holds_no_value_it_can_use_stops_the_run_in_one_line(paths, value):
+    # The settings read it when the package is imported: a new process. Importing the package (readers) still works.
+    environment = {**os.environ, "COMMENTARY_MIN_FILE_AGE_SECONDS": value}
+    done = subprocess.run([sys.executable, "-m", "commentary.cli", "run", "--inline", "--raw", str(paths / "raw"), "--curated",
+                           str(paths / "curated")], capture_output=True, text=True, cwd=REPO, env=environment)
+    assert subprocess.run([sys.executable, "-c", "from commentary import load"], cwd=REPO, env=environment).returncode == 0
+    assert done.returncode == cli.EXIT_USAGE and done.stdout == "" and done.stderr == (
+        f"commentary run: $COMMENTARY_MIN_FILE_AGE_SECONDS must be a number of seconds, 0 or more, not {value!r}\n")
+    assert not (paths / "curated").exists()
 
 
 @pytest.mark.parametrize("wrong, message", [
