@@ -31,7 +31,7 @@ from prefect.runner import Runner
 from prefect.settings import PREFECT_API_URL, temporary_settings
 from prefect.states import Crashed
 
-from commentary.cli import EXIT_USAGE, UserError, refuse_bad_environment, refuse_empty
+from commentary.cli import EXIT_USAGE, UserError, in_utf8_mode, refuse_bad_environment, refuse_empty
 from commentary.server import api_url, server_process
 from flows.pipeline import run_pipeline
 
@@ -165,6 +165,8 @@ def _cron(value: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if argv is None:
+        in_utf8_mode("flows.serve")
     parser = argparse.ArgumentParser(prog="python -m flows.serve", description=__doc__.split("\n")[0])
     parser.add_argument("--raw", default="raw", help="raw landing folder (default: raw)")
     parser.add_argument("--curated", default="curated", help="curated output folder (default: curated)")

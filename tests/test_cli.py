@@ -127,6 +127,19 @@ def test_a_setting_s_environment_variable_that_holds_no_value_it_can_use_stops_t
     assert not (paths / "curated").exists()
 
 
+def test_file_names_read_the_same_under_a_locale_of_another_encoding(raw_copy, tmp_path):
+    # An ASCII locale (no coercion to UTF-8, no UTF-8 mode): Python would decode file names as ASCII (or Latin-1 under a
+    # Latin-1 locale), so "café.txt" failed the run, or got another source_path and doc_id than under a UTF-8 locale.
+    first = sorted(raw_copy.glob("*.txt"))[0]
+    first.rename(raw_copy / "café.txt")
+    command = [sys.executable, "-m", "commentary.cli", "run", "--inline", "--raw", str(raw_copy), "--curated", str(tmp_path / "curated")]
+    ascii_locale = {**os.environ, "LC_ALL": "C", "PYTHONCOERCECLOCALE": "0", "PYTHONUTF8": "0"}
+    assert subprocess.run(command, cwd=REPO, env=ascii_locale, capture_output=True).returncode == cli.EXIT_OK
+    again = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
+    assert again.returncode == cli.EXIT_OK and "nothing changed since release 1.0.0" in again.stdout
+    assert "café.txt" in load(curated=tmp_path / "curated", engine="polars")["source_path"].to_list()
+
+
 @pytest.mark.parametrize("wrong, message", [
     (["--scheduler", "tcp://127.0.0.1:9"], "--scheduler is the address of a Dask scheduler: add --runner dask"),
     (["--inline", "--runner", "dask"], "--runner dask runs the shards through Prefect: leave out --inline"),
