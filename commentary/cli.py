@@ -1,4 +1,4 @@
-"""Command line: run the pipeline (locally or on Dask), score the cleaning, list, compare, verify and inspect releases."""
+"""Command line: run the pipeline (locally or on Dask), list, compare, verify and inspect releases."""
 from __future__ import annotations
 
 import argparse
@@ -111,12 +111,13 @@ def main(argv: list[str] | None = None) -> int:
 EXIT_CODES_HELP = f"""exit codes:
   {EXIT_OK}   done
   {EXIT_FAILED}   done, and a problem found: a run published nothing or a quality check raised (see its summary), verify found a mismatch,
-      releases found a release whose manifest is missing or incomplete
-  {EXIT_USAGE}   wrong arguments (missing or empty raw folder, curated path that is a file, unknown release or article)
+      releases found a release whose manifest is missing or incomplete, list, show or diff found a release file that cannot be read
+  {EXIT_USAGE}   wrong arguments (missing or empty raw folder, an empty option, curated path that is a file or inside raw, a URL of
+      no known file system, unknown release or article); the latest release does not match its manifest (see verify)
   {EXIT_UNAVAILABLE}  a service the run needs cannot be reached or refuses it (object store, Dask scheduler, Prefect API): the message
       names it, what to check and whether anything was published
   {EXIT_SOFTWARE}  an error of the program: rerun with --debug and report the traceback
-  {EXIT_CANNOT_WRITE}  the curated folder cannot be written (read-only, permission denied)
+  {EXIT_CANNOT_WRITE}  the curated folder cannot be written (read-only, permission denied), or the raw folder cannot be read
   {EXIT_DISK_FULL}  the disk filled up during the run; nothing was published (unless the message says otherwise)
   {EXIT_LOCKED}  another run is using the curated folder; try again when it has finished
   130 interrupted (Ctrl-C)"""

@@ -46,7 +46,7 @@ class IngestedRecord(SourceRecord):
     """A decoded raw file with its sidecar metadata."""
 
     bytes: int = pa.Field(ge=1, description="size of the raw file on disk")
-    url: str = pa.Field(nullable=True, str_matches=r"^https?://", description="from the sidecar")
+    url: str = pa.Field(nullable=True, str_matches=r"^https?://", description="from the sidecar, or a WARC record's target URI")
     outlet: str = pa.Field(nullable=True, description="from the sidecar")
     published_date: dt.date = pa.Field(nullable=True, description="from the sidecar")
     language: str = pa.Field(nullable=True, description="from the sidecar")

@@ -12,9 +12,10 @@ from conftest import text_page
 from commentary import ingest, settings, stages
 from commentary.clean import extractors
 from commentary.clean.html import extract_html, extract_html_shard, parse_html
+from commentary.clean.text import SOURCE_LINE_MIN_CHARS, SOURCE_LINE_MIN_CODE_SHARE
 from commentary.ingest import RejectedFile, discover, read_raw
 from commentary.settings import (
-    HTML_ISOLATE_CHARS, HTML_TIMEOUT_SECONDS, KEEP_RUNS, MAX_CONTROL_SHARE, MAX_DECOMPRESSED_BYTES, MAX_HTML_CHARS,
+    BLOCK_PAGE_LINE_MAX_WORDS, BLOCK_PAGE_MAX_WORDS, HTML_ISOLATE_CHARS, HTML_TIMEOUT_SECONDS, KEEP_RUNS, MAX_CONTROL_SHARE, MAX_DECOMPRESSED_BYTES, MAX_HTML_CHARS,
     MAX_LINE_CHARS, MAX_QUARANTINED_SHARE, MAX_RAW_BYTES, MAX_SIDECAR_BYTES, MAX_TEXT_LINES, MIN_QUARANTINED_TO_HOLD,
 )
 
@@ -295,6 +296,9 @@ def test_the_caps_are_the_documented_ones():
     assert f"| {HTML_TIMEOUT_SECONDS:g} s (`HTML_TIMEOUT_SECONDS`) |" in limits
     assert f"| {KEEP_RUNS} (`KEEP_RUNS`)" in limits and f"| {MAX_QUARANTINED_SHARE:.0%} of a run's articles" in limits
     assert f"at least {MIN_QUARANTINED_TO_HOLD} of them (`MIN_QUARANTINED_TO_HOLD`)" in limits
+    assert f"at most {BLOCK_PAGE_MAX_WORDS} words (`BLOCK_PAGE_MAX_WORDS`) that say so in a line of at most {BLOCK_PAGE_LINE_MAX_WORDS} words" in limits
+    assert (f"of at least {SOURCE_LINE_MIN_CHARS:,} (`SOURCE_LINE_MIN_CHARS`) of which {SOURCE_LINE_MIN_CODE_SHARE:.0%} is the "
+            "punctuation of code") in limits
 
 
 ARTICLE_HTML = ("<html><head><title>Night buses</title><meta property='article:published_time' content='2024-03-05'>"
