@@ -55,17 +55,17 @@ class UserError(Exception):
         self.code = code
 
 
-def in_utf8_mode(module: str) -> None:
-    """Run this command again in Python's UTF-8 mode (``PYTHONUTF8=1``, inherited by its processes) when the locale names
-    files in another encoding (Latin-1, ASCII), so that file names are read as the same UTF-8 bytes, and get the same
-    ``doc_id``, whatever the locale. ``module``: the command, as ``python -m module`` runs it."""
+def in_utf8_mode() -> None:
+    """Run this command again, as it was started, in Python's UTF-8 mode (``PYTHONUTF8=1``, inherited by its processes)
+    when the locale names files in another encoding (Latin-1, ASCII), so that file names are read as the same UTF-8
+    bytes, and get the same ``doc_id``, whatever the locale."""
     if not sys.flags.utf8_mode and codecs.lookup(sys.getfilesystemencoding()).name != "utf-8":
-        os.execve(sys.executable, [sys.executable, "-m", module, *map(os.fsencode, sys.argv[1:])], {**os.environ, "PYTHONUTF8": "1"})
+        os.execve(sys.executable, [sys.executable, "-X", "utf8", *map(os.fsencode, sys.orig_argv[1:])], {**os.environ, "PYTHONUTF8": "1"})
 
 
 def main(argv: list[str] | None = None) -> int:
     if argv is None:
-        in_utf8_mode("commentary.cli")
+        in_utf8_mode()
     parser = argparse.ArgumentParser(prog="commentary", description=__doc__, epilog=EXIT_CODES_HELP,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)

@@ -152,7 +152,12 @@ async def serve_until_stopped(deployment, server: subprocess.Popen | None) -> in
 
 def _ended(code: int) -> str:
     """How a process that exited with status ``code`` (as ``Popen.returncode`` gives it) ended."""
-    return f"was killed by signal {-code} ({signal.Signals(-code).name})" if code < 0 else f"exited with status {code}"
+    if code >= 0:
+        return f"exited with status {code}"
+    try:
+        return f"was killed by signal {-code} ({signal.Signals(-code).name})"
+    except ValueError:  # a real-time signal has no name
+        return f"was killed by signal {-code}"
 
 
 def _cron(value: str) -> str:
@@ -166,7 +171,7 @@ def _cron(value: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     if argv is None:
-        in_utf8_mode("flows.serve")
+        in_utf8_mode()
     parser = argparse.ArgumentParser(prog="python -m flows.serve", description=__doc__.split("\n")[0])
     parser.add_argument("--raw", default="raw", help="raw landing folder (default: raw)")
     parser.add_argument("--curated", default="curated", help="curated output folder (default: curated)")

@@ -140,6 +140,15 @@ def test_file_names_read_the_same_under_a_locale_of_another_encoding(raw_copy, t
     assert "café.txt" in load(curated=tmp_path / "curated", engine="polars")["source_path"].to_list()
 
 
+def test_the_command_run_again_in_utf8_mode_is_the_one_started_not_a_package_in_the_current_folder(tmp_path):
+    (tmp_path / "commentary").mkdir()
+    (tmp_path / "commentary" / "__init__.py").write_text("raise SystemExit('a decoy package was imported')\n")
+    ascii_locale = {**os.environ, "LC_ALL": "C", "PYTHONCOERCECLOCALE": "0", "PYTHONUTF8": "0"}
+    done = subprocess.run([str(Path(sys.executable).parent / "commentary"), "--help"], cwd=tmp_path, env=ascii_locale,
+                          capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout.startswith("usage: commentary") and "decoy" not in done.stderr
+
+
 @pytest.mark.parametrize("wrong, message", [
     (["--scheduler", "tcp://127.0.0.1:9"], "--scheduler is the address of a Dask scheduler: add --runner dask"),
     (["--inline", "--runner", "dask"], "--runner dask runs the shards through Prefect: leave out --inline"),

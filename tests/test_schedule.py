@@ -21,7 +21,7 @@ from processes import processes_marked
 
 from commentary import reader
 from commentary.server import local_server
-from flows.serve import DEFAULT_CRON, DEPLOYMENT
+from flows.serve import DEFAULT_CRON, DEPLOYMENT, _ended
 from tools import synthetic
 
 NAME = f"commentary-pipeline/{DEPLOYMENT}"
@@ -253,3 +253,9 @@ def test_a_run_left_going_by_a_killed_serve_is_marked_crashed_and_the_next_run_g
                 second.wait(timeout=30)
         assert _state(after.id) == "COMPLETED", (tmp_path / "serve.log").read_text()[-3000:]
         assert reader.read_manifest(tmp_path / "curated")["counts"]["articles"] == 12
+
+
+@pytest.mark.parametrize(("code", "said"), [(3, "exited with status 3"), (-9, "was killed by signal 9 (SIGKILL)"),
+                                            (-35, "was killed by signal 35")])  # a real-time signal has no name
+def test_how_the_server_ended_is_told_for_every_signal(code, said):
+    assert _ended(code) == said
