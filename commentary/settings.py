@@ -88,12 +88,12 @@ MIN_QUARANTINED_TO_HOLD = 3
 KEEP_RUNS = 20
 #: A page is no article (README "Rejected pages"): its cleaned body has fewer words than this
 #: (the shortest gold bodies of the benchmark and pool have 11); or it has at most this many words and
-#: says it is a block, challenge or error page in a line of at most this many words (a heading, a title, not a
+#: says it is a block, challenge, error or redirect page in a line of at most this many words (a heading, a title, not a
 #: sentence of prose that quotes the message), or is a redirect page (an HTML ``meta`` refresh to another address);
 #: or this share of its characters is markup or data, and of its body's lines.
 MIN_BODY_WORDS = 10
 BLOCK_PAGE_MAX_WORDS = 200
-BLOCK_PAGE_LINE_MAX_WORDS = 12
+BLOCK_PAGE_LINE_MAX_WORDS = 15
 MARKUP_MIN_SHARE = 0.5
 #: ... a redirect's refresh comes within this many seconds (a later one reloads a live page).
 REDIRECT_MAX_SECONDS = 10

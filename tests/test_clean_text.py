@@ -478,6 +478,8 @@ ARTICLE_PROSE = ("The city council approved the new budget on Monday after a lon
     ("Just a moment...\nChecking your browser before accessing example.org.\nRay ID: 1234", "not-an-article"),
     ("Access Denied\nYou don't have permission to access this page on this server.", "not-an-article"),
     ("404 Not Found\nThe page you asked for is not here.\nHome", "not-an-article"),
+    ("Redirecting...\nYou are being redirected to the new address of this page.\nIf you are not redirected, follow this link.",
+     "not-an-article"),
     ('{"id": 12, "title": "Budget vote",\n"items": [1, 2, 3],\n"body": "' + ARTICLE_PROSE + '"}', "not-an-article"),
     ("<div class=\"menu\">\n<ul><li><a href=\"/\">Home</a></li>\n</ul></div>\n<script>var x = 1;</script>", "not-an-article"),
     ("body {\n  margin: 0;\n  font-family: Georgia, serif;\n}\n.article p > a:hover, .nav li {\n  color: #333;\n}\n"

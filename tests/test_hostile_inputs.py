@@ -382,6 +382,19 @@ def test_a_block_page_that_says_so_only_in_its_title_is_not_an_article(tmp_path)
     assert "'just a moment...'" in rejects[0]["detail"].lower()
 
 
+def test_a_page_that_a_script_redirects_is_not_an_article(tmp_path):
+    (tmp_path / "moved.html").write_text(
+        "<html><head><title>Night buses</title><script>window.location.replace('https://example.org/night-buses');</script>"
+        "</head><body><p>If you are not redirected automatically, <a href='https://example.org/night-buses'>follow this link "
+        "to the new page</a>.</p></body></html>")  # no meta refresh: only what the page says tells it
+    (tmp_path / "good.html").write_text(ARTICLE_HTML)
+    ingested, _, _ = stages.ingest(tmp_path, discover(tmp_path))
+    articles, _, _, rejects, _ = stages.clean(ingested)
+    assert articles["source_path"].to_list() == ["good.html"]
+    assert [(r["source_path"], r["reason"]) for r in rejects] == [("moved.html", "not-an-article")]
+    assert "'if you are not redirected'" in rejects[0]["detail"].lower()
+
+
 def test_a_page_nested_deeper_than_the_parser_default_keeps_its_article_and_an_empty_one_has_no_body(tmp_path):
     (tmp_path / "deep.html").write_text(ARTICLE_HTML.replace("<body>", "<body>" + "<div>" * 300))  # libxml2 stops at 256
     (tmp_path / "deeper.html").write_text(ARTICLE_HTML.replace("<body>", "<body>" + "<div>" * 1500))  # beyond Python's stack

@@ -16,11 +16,12 @@ from itertools import islice, takewhile
 from commentary.settings import (BLOCK_PAGE_LINE_MAX_WORDS, BLOCK_PAGE_MAX_WORDS, DATA_MAX_LINES_READ, DATA_MIN_FIELDS,
                                  DATA_MIN_ROW_SHARE, DATA_MIN_ROWS, MARKUP_MIN_SHARE, MIN_BODY_WORDS, SUBTITLE_MIN_CUE_SHARE, SUBTITLE_MIN_CUES)
 
-#: What block, challenge and error pages say (anti-bot walls, access denials, HTTP errors).
+#: What block, challenge, error and redirect pages say (anti-bot walls, access denials, HTTP errors, a script's redirect).
 BLOCK_PAGE = re.compile(
     r"\b(just a moment\.\.\.|checking your browser|access (to this page )?(has been |is )?denied|attention required"
     r"|enable javascript and cookies|verify you are (a )?human|are you a robot|403 forbidden|404 not found|page not found"
-    r"|service unavailable|request blocked|you don't have permission to access)(?!\w)", re.IGNORECASE)
+    r"|service unavailable|request blocked|you don't have permission to access|you are being redirected"
+    r"|if you are not redirected|redirecting\.\.\.)(?!\w)", re.IGNORECASE)
 #: How a line of markup or data opens: a tag, a brace or a bracket, or a JSON key-value pair; and, on a page with a
 #: brace (as every style sheet has; few other pages do, so most pages are spared the search), a CSS selector that
 #: opens a block or a CSS declaration (``color: #333;``).
@@ -87,7 +88,7 @@ def has_words(text: str, count: int) -> bool:
 
 
 def block_page(text: str) -> str | None:
-    """The detail of a rejection when ``text`` is short and says it is a block, challenge or error page, else None: it
+    """The detail of a rejection when ``text`` is short and says it is a block, challenge, error or redirect page, else None: it
     says so in a short line of its own (a heading, a title, "Checking your browser before accessing example.org."), not
     inside a sentence of prose (a news brief quoting a "service unavailable" message is an article)."""
     if has_words(text, BLOCK_PAGE_MAX_WORDS + 1):
@@ -95,7 +96,7 @@ def block_page(text: str) -> str | None:
     for match in BLOCK_PAGE.finditer(text):
         end = text.find("\n", match.end())
         if not has_words(text[text.rfind("\n", 0, match.start()) + 1:end if end >= 0 else None], BLOCK_PAGE_LINE_MAX_WORDS + 1):
-            return f"block, challenge or error page ({match.group(0)!r} in {len(_WORD.findall(text))} words)"
+            return f"block, challenge, error or redirect page ({match.group(0)!r} in {len(_WORD.findall(text))} words)"
     return None
 
 
