@@ -369,30 +369,22 @@ def test_lone_surrogates_and_control_characters_in_metadata_are_cleaned_and_the_
     assert sorted(fields) == ["good.txt", "page.html", "page.txt"]
 
 
-def test_a_block_page_that_says_so_only_in_its_title_is_not_an_article(tmp_path):
-    (tmp_path / "challenge.html").write_text(
-        "<html><head><title>Just a moment...</title></head><body><div><p>Checking if the site connection is secure. "
-        "example.org needs to review the security of your connection before proceeding, which takes a few seconds."
-        "</p></div></body></html>")
+@pytest.mark.parametrize(("page", "phrase"), [
+    ("<html><head><title>Just a moment...</title></head><body><div><p>Checking if the site connection is secure. "
+     "example.org needs to review the security of your connection before proceeding, which takes a few seconds."
+     "</p></div></body></html>", "'just a moment...'"),  # a block page that says so only in its title
+    ("<html><head><title>Night buses</title><script>window.location.replace('https://example.org/night-buses');</script>"
+     "</head><body><p>If you are not redirected automatically, <a href='https://example.org/night-buses'>follow this link "
+     "to the new page</a>.</p></body></html>", "'if you are not redirected'"),  # a script redirects it: no meta refresh
+], ids=["block-page-title", "script-redirect"])
+def test_a_block_or_redirect_page_that_says_so_in_a_short_line_is_not_an_article(tmp_path, page, phrase):
+    (tmp_path / "stub.html").write_text(page)
     (tmp_path / "good.html").write_text(ARTICLE_HTML)
     ingested, _, _ = stages.ingest(tmp_path, discover(tmp_path))
     articles, _, _, rejects, _ = stages.clean(ingested)
     assert articles["source_path"].to_list() == ["good.html"]
-    assert [(r["source_path"], r["reason"]) for r in rejects] == [("challenge.html", "not-an-article")]
-    assert "'just a moment...'" in rejects[0]["detail"].lower()
-
-
-def test_a_page_that_a_script_redirects_is_not_an_article(tmp_path):
-    (tmp_path / "moved.html").write_text(
-        "<html><head><title>Night buses</title><script>window.location.replace('https://example.org/night-buses');</script>"
-        "</head><body><p>If you are not redirected automatically, <a href='https://example.org/night-buses'>follow this link "
-        "to the new page</a>.</p></body></html>")  # no meta refresh: only what the page says tells it
-    (tmp_path / "good.html").write_text(ARTICLE_HTML)
-    ingested, _, _ = stages.ingest(tmp_path, discover(tmp_path))
-    articles, _, _, rejects, _ = stages.clean(ingested)
-    assert articles["source_path"].to_list() == ["good.html"]
-    assert [(r["source_path"], r["reason"]) for r in rejects] == [("moved.html", "not-an-article")]
-    assert "'if you are not redirected'" in rejects[0]["detail"].lower()
+    assert [(r["source_path"], r["reason"]) for r in rejects] == [("stub.html", "not-an-article")]
+    assert phrase in rejects[0]["detail"].lower()
 
 
 def test_a_page_nested_deeper_than_the_parser_default_keeps_its_article_and_an_empty_one_has_no_body(tmp_path):
