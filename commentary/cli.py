@@ -251,10 +251,12 @@ def _why(error: BaseException) -> str:
 
 
 def _latest(curated: Path) -> str | None:
-    """What ``curated``'s LATEST holds; None when it has none or it cannot be read."""
+    """The version ``curated``'s LATEST names; None when it names none or cannot be read."""
+    from commentary.reader import latest_version
+
     try:
-        return (curated / "LATEST").read_text().strip()
-    except OSError:
+        return latest_version(curated)
+    except OSError:  # NoRelease too
         return None
 
 
@@ -291,6 +293,7 @@ def check_run_arguments(raw: str, curated: str, shard_size: int, mirror: str | N
     """
     import fsspec
 
+    from commentary.ingest import is_utf8, shown_name
     from commentary.runfolder import CuratedFolder
     from commentary.storage import raw_folder
 
@@ -317,9 +320,8 @@ def check_run_arguments(raw: str, curated: str, shard_size: int, mirror: str | N
     elif not any(files for _, _, files in os.walk(root)):
         raise UserError(f"raw folder {raw} holds no files: put .txt or .html pages (optionally .gz) in it")
     for option, location in (("--curated", curated), ("--mirror", mirror)):
-        if location is not None and "://" not in location and not _utf8(location):
-            shown = location.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-            raise UserError(f"{option} {shown} is not a UTF-8 name, which the release's files need: choose a folder whose name is")
+        if location is not None and "://" not in location and not is_utf8(location):
+            raise UserError(f"{option} {shown_name(location)} is not a UTF-8 name, which the release's files need: choose a folder whose name is")
     target = Path(curated)
     if target.exists() and not target.is_dir():
         raise UserError(f"--curated {curated} is a file: pass a folder (it is created if missing)")
@@ -340,15 +342,6 @@ def check_run_arguments(raw: str, curated: str, shard_size: int, mirror: str | N
         where = "" if existing == target else f" ({existing} is where it would be created)"
         raise UserError(f"curated folder {curated} cannot be written{where}: choose another with --curated DIR or fix its permissions",
                         EXIT_CANNOT_WRITE)
-
-
-def _utf8(name: str) -> bool:
-    """Whether the path ``name`` (as Python decoded it from the command line) is UTF-8 bytes."""
-    try:
-        name.encode("utf-8")
-    except UnicodeEncodeError:  # a byte that is not UTF-8, kept as a lone surrogate
-        return False
-    return True
 
 
 def _writable(folder: Path) -> bool:

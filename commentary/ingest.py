@@ -145,8 +145,7 @@ def discover(raw_root: Path | RemoteFolder, skip: Path | None = None) -> list[Ra
 
     def unlistable(error: OSError) -> None:
         rel = os.path.relpath(error.filename, root).replace(os.sep, "/") if error.filename else "."
-        shown = rel.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-        found.append(RawFile(shown, None, False, ("unreadable-folder", f"folder not listed: {error.strerror or error}")))
+        found.append(RawFile(shown_name(rel), None, False, ("unreadable-folder", f"folder not listed: {error.strerror or error}")))
 
     for folder, dirs, files in os.walk(raw_root, onerror=unlistable, followlinks=False):
         dirs.sort()
@@ -156,7 +155,7 @@ def discover(raw_root: Path | RemoteFolder, skip: Path | None = None) -> list[Ra
         prefix = os.path.relpath(folder, raw_root).replace(os.sep, "/")  # strings: pathlib costs more than the walk
         for name in sorted(files + linked):
             rel = name if prefix == "." else f"{prefix}/{name}"
-            if name in linked and _is_utf8(rel):
+            if name in linked and is_utf8(rel):
                 found.append(RawFile(rel, None, False, ("symlinked-folder", "symbolic link to a folder; not followed")))
             elif (entry := _entry(rel, name, names)) is not None:
                 found.append(entry)
@@ -165,9 +164,8 @@ def discover(raw_root: Path | RemoteFolder, skip: Path | None = None) -> list[Ra
 
 def _entry(rel: str, name: str, names: set[str]) -> RawFile | None:
     """What discovery lists for the file ``name`` at ``rel``; None for a sidecar whose document is among ``names`` (its folder's)."""
-    if not _is_utf8(rel):
-        shown = rel.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-        return RawFile(shown, None, False, ("file-name-not-utf8", "the file name is not valid UTF-8; not read"))
+    if not is_utf8(rel):
+        return RawFile(shown_name(rel), None, False, ("file-name-not-utf8", "the file name is not valid UTF-8; not read"))
     if name.endswith(SIDECAR_SUFFIX):
         document = name[: -len(SIDECAR_SUFFIX)]
         if document.endswith(SIDECAR_SUFFIX):
@@ -191,12 +189,19 @@ def _format_of(name: str) -> tuple[str | None, bool]:
     return FORMAT_BY_SUFFIX.get(stem[stem.rfind("."):].lower() if "." in stem else ""), compressed
 
 
-def _is_utf8(name: str) -> bool:
+def is_utf8(name: str) -> bool:
+    """Whether the path ``name`` (as Python decoded it from the system) is UTF-8 bytes: a byte that is not UTF-8 is kept
+    as a lone surrogate, which cannot be encoded."""
     try:
         name.encode("utf-8")
     except UnicodeEncodeError:
         return False
     return True
+
+
+def shown_name(name: str) -> str:
+    """``name`` as it can be printed and stored: the bytes that are not UTF-8 written as ``\\xff``."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def read_raw(raw_root: Path | RemoteFolder, raw: RawFile) -> tuple[dict, list[tuple[str, str]]]:
