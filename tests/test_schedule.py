@@ -12,11 +12,11 @@ import time
 import urllib.request
 
 import pytest
+from builders import unused_port
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName
 from prefect.deployments import run_deployment
 from prefect.settings import PREFECT_API_URL, temporary_settings
-
 from processes import processes_marked
 
 from commentary import reader
@@ -27,12 +27,6 @@ from tools import synthetic
 NAME = f"commentary-pipeline/{DEPLOYMENT}"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     """A fresh server and `python -m flows.serve` over a small synthetic corpus."""
@@ -41,7 +35,7 @@ def served(tmp_path_factory):
     env_home = {"PREFECT_HOME": str(root / "prefect")}
     os.environ.update(env_home)
     try:
-        with local_server(_free_port(), log=root / "server.log") as url:
+        with local_server(unused_port(), log=root / "server.log") as url:
             env = {**os.environ, "PREFECT_API_URL": url, "PREFECT_RUNNER_POLL_FREQUENCY": "1"}
             with (root / "serve.log").open("wb") as log:
                 server = subprocess.Popen([sys.executable, "-m", "flows.serve", "--raw", str(root / "raw"), "--curated", str(root / "curated")],
@@ -177,7 +171,7 @@ def test_a_port_taken_by_another_program_stops_serve_with_one_line(tmp_path):
 
 
 def test_serve_says_how_to_use_it_refuses_a_second_serve_on_its_port_and_stops_with_its_server_on_sigterm(tmp_path):
-    port = _free_port()
+    port = unused_port()
     first = _serve(port, tmp_path, COMMENTARY_SERVE_TREE=str(port))
     try:
         said = [first.stdout.readline() for _ in range(6)]  # printed once the server is healthy
@@ -195,7 +189,7 @@ def test_serve_says_how_to_use_it_refuses_a_second_serve_on_its_port_and_stops_w
 
 
 def test_serve_whose_server_dies_stops_at_once_with_one_line_saying_so(tmp_path):
-    port = _free_port()
+    port = unused_port()
     serve, mark, server = _marked_serve(port, tmp_path)
     try:
         assert _within(60, lambda: _registered(port))  # the runner is going
@@ -209,7 +203,7 @@ def test_serve_whose_server_dies_stops_at_once_with_one_line_saying_so(tmp_path)
 
 
 def test_a_killed_serve_takes_its_server_with_it(tmp_path):
-    port = _free_port()
+    port = unused_port()
     serve, mark, _ = _marked_serve(port, tmp_path)
     serve.kill()
     serve.wait()
@@ -233,7 +227,7 @@ def _wait_for(condition, deadline: float) -> None:
 def test_a_run_left_going_by_a_killed_serve_is_marked_crashed_and_the_next_run_goes(tmp_path, monkeypatch):
     synthetic.generate(tmp_path / "raw", 12, furniture=False)
     monkeypatch.setenv("PREFECT_HOME", str(tmp_path / "prefect"))
-    with local_server(_free_port(), log=tmp_path / "server.log") as url, temporary_settings(updates={PREFECT_API_URL: url}):
+    with local_server(unused_port(), log=tmp_path / "server.log") as url, temporary_settings(updates={PREFECT_API_URL: url}):
         env = {**os.environ, "PREFECT_API_URL": url, "PREFECT_RUNNER_POLL_FREQUENCY": "1"}
         command = [sys.executable, "-m", "flows.serve", "--raw", str(tmp_path / "raw"), "--curated", str(tmp_path / "curated")]
         deadline = time.monotonic() + 240
